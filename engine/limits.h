@@ -1,0 +1,72 @@
+// Every capacity, timeout and size of the runtime, in one place, checked at compile time.
+// A queue or pool that reaches its maximum behaves as documented beside the constant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hayate::limits {
+
+// SMTP replies. RFC 5321 4.5.3.1.5: a reply line is at most 512 octets; real servers exceed
+// it, so accept more, and treat longer lines as a malformed reply (the connection is dropped).
+inline constexpr std::uint32_t reply_line_bytes_max = 4096;
+inline constexpr std::uint32_t reply_lines_max = 64;  // lines of one multiline reply
+inline constexpr std::uint32_t reply_bytes_max = reply_line_bytes_max * 4;
+static_assert(reply_line_bytes_max >= 512);
+
+// RFC 5321 4.5.3.1: path 256 octets, local part 64, domain 255, command line 512.
+inline constexpr std::uint32_t address_bytes_max = 254;  // RFC 3696 errata: 254 for a path
+inline constexpr std::uint32_t local_part_bytes_max = 64;
+inline constexpr std::uint32_t domain_bytes_max = 253;
+inline constexpr std::uint32_t label_bytes_max = 63;
+
+// RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with CRLF.
+inline constexpr std::uint32_t message_line_bytes_max = 998;
+
+// RFC 5321 4.5.3.2: client timeouts (defaults; the job file can lower or raise them).
+inline constexpr std::uint32_t connect_timeout_ms = 30'000;
+inline constexpr std::uint32_t greeting_timeout_ms = 300'000;      // 4.5.3.2.1: 5 minutes
+inline constexpr std::uint32_t command_timeout_ms = 300'000;       // MAIL, RCPT: 5 minutes
+inline constexpr std::uint32_t data_init_timeout_ms = 120'000;     // 4.5.3.2.4: 2 minutes
+inline constexpr std::uint32_t data_block_timeout_ms = 180'000;    // 4.5.3.2.5: 3 minutes
+inline constexpr std::uint32_t data_term_timeout_ms = 600'000;     // 4.5.3.2.6: 10 minutes
+inline constexpr std::uint32_t idle_timeout_ms = 5'000;  // an idle pooled connection QUITs
+
+// Shards and rings.
+inline constexpr std::uint32_t shards_max = 256;
+inline constexpr std::uint32_t ring_entries = 4096;              // SQ size per shard
+inline constexpr std::uint32_t connections_per_shard_max = 16384;
+inline constexpr std::uint32_t recv_buffer_bytes = 16384;        // one provided buffer
+inline constexpr std::uint32_t recv_buffers_per_shard = 4096;    // power of two (buffer ring)
+static_assert((recv_buffers_per_shard & (recv_buffers_per_shard - 1)) == 0);
+static_assert(recv_buffer_bytes >= reply_line_bytes_max);
+
+// Work handed to a shard: recipients travel in batches through a bounded queue. When the
+// queue is full the reader waits, so memory stays bounded whatever the size of the list.
+inline constexpr std::uint32_t recipients_per_batch = 256;
+inline constexpr std::uint32_t batches_per_shard_queue = 64;
+inline constexpr std::uint32_t recipients_pending_max = 200'000;  // across all shards
+
+// Pipelining: MAIL + RCPTs + DATA in one write (RFC 2920).
+inline constexpr std::uint32_t pipelined_commands_max = 128;
+inline constexpr std::uint32_t recipients_per_transaction_max = 100;  // RFC 5321 4.5.3.1.8
+static_assert(recipients_per_transaction_max + 2 <= pipelined_commands_max);
+
+// DNS.
+inline constexpr std::uint32_t dns_timeout_ms = 5'000;
+inline constexpr std::uint32_t dns_tries = 3;
+inline constexpr std::uint32_t mx_hosts_max = 16;          // more MX records are ignored
+inline constexpr std::uint32_t addresses_per_host_max = 8;
+inline constexpr std::uint32_t dns_negative_ttl_s = 300;   // cache of failures
+inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
+
+// Campaign inputs.
+inline constexpr std::uint32_t csv_row_bytes_max = 1 << 20;  // a longer row is rejected
+inline constexpr std::uint32_t csv_columns_max = 1024;
+inline constexpr std::uint32_t template_bytes_max = 16 << 20;
+inline constexpr std::uint32_t campaign_id_bytes_max = 64;
+
+// Output.
+inline constexpr std::uint32_t log_buffer_bytes = 256 * 1024;  // flushed when full or idle
+
+}  // namespace hayate::limits
