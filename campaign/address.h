@@ -1,0 +1,32 @@
+// Recipient and sender address checks: RFC 5321 4.1.2 Mailbox syntax, domain lower-cased and
+// converted to A-labels (IDNA 2008 via libidn2), so that equal addresses compare equal.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace hayate::campaign {
+
+struct Address {
+  std::string text;          // normalized "local@domain": local part as given, domain A-label
+  std::uint32_t at = 0;      // index of '@' in text
+  bool needs_smtputf8 = false;  // the local part has non-ASCII (RFC 6531)
+  std::string_view local() const { return std::string_view(text).substr(0, at); }
+  std::string_view domain() const { return std::string_view(text).substr(at + 1); }
+};
+
+// Parses and normalizes one address (no display name, no angle brackets; surrounding spaces
+// are trimmed). On failure returns false and sets `error` to a short reason a user can act
+// on: "missing '@'", "empty local part", "local part over 64 octets", "invalid character ' '
+// in local part", "domain 'exa_mple.com' is not a valid host name", "address literals are not
+// supported", "invalid IDN domain 'xn--...': <libidn2 reason>"...
+// Accepts dot-atom and quoted-string local parts; the domain needs at least one dot.
+bool parse_address(std::string_view input, Address& address, std::string& error);
+
+// Parses a header mailbox "Display Name <local@domain>" or a bare address (for `from`).
+// `display_name` gets the name without quotes (may be empty).
+bool parse_mailbox(std::string_view input, std::string& display_name, Address& address,
+                   std::string& error);
+
+}  // namespace hayate::campaign

@@ -1,0 +1,76 @@
+// The job file (TOML, read with toml++): what a campaign sends, to whom, and how. Loading
+// checks everything a user can get wrong and names file:line:column in each error; nothing is
+// sent from a job that did not load. The reference is README.md "Job file".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "campaign/address.h"
+
+namespace hayate::campaign {
+
+struct Endpoint {
+  std::string host;         // an IP literal or a host name (resolved with A/AAAA)
+  std::uint16_t port = 25;
+};
+
+struct Route {
+  std::string domain;       // lower case; "*" matches every domain
+  Endpoint endpoint;
+};
+
+struct JobConfig {
+  std::string job_path;     // as given
+  std::string base_dir;     // directory of the job file; relative paths resolve against it
+
+  // [campaign]
+  std::string id;                     // [A-Za-z0-9._-]{1,64}
+  std::string recipients_path;        // resolved against base_dir
+  std::string from;                   // header value as written
+  std::string from_display_name;
+  Address from_address;               // parsed from `from`
+  Address envelope_from;              // `envelope_from`, default: from_address
+  std::string subject;                // template source
+  std::uint32_t subject_line = 0;     // line of `subject` in the job file
+  std::string text_path;              // resolved; empty when absent
+  std::string html_path;              // resolved; empty when absent
+  std::string reply_to;               // optional header value
+  std::vector<std::pair<std::string, std::string>> headers;  // [campaign.headers], templated
+
+  // [delivery]
+  std::string helo;                   // default: the host's name
+  std::uint32_t connections_max = 2000;
+  std::uint32_t connections_per_domain = 20;
+  std::uint32_t messages_per_connection = 1000;
+  std::uint32_t shards = 0;           // 0: one per core
+  std::uint16_t port = 25;            // SMTP port of MX hosts (routes carry their own)
+  std::uint32_t connect_timeout_ms = 30'000;
+  std::uint32_t command_timeout_ms = 300'000;   // greeting, EHLO, MAIL, RCPT (RFC 5321 4.5.3.2)
+  std::uint32_t data_timeout_ms = 600'000;      // DATA, body and final dot
+  std::vector<std::uint32_t> retry_schedule_ms = {30'000, 120'000, 600'000};  // delays
+  std::uint64_t deadline_ms = 3'600'000;        // retries stop this long after the start
+
+  // [routes]: exact domains first, then "*"
+  std::vector<Route> routes;
+
+  // [dns]
+  std::vector<Endpoint> dns_servers;  // empty: /etc/resolv.conf
+};
+
+// Reads and checks a job file. Errors read "job.toml:12:1: ..." and, for unknown keys, name
+// the nearest known key ("unknown key 'conections_max' in [delivery]; did you mean
+// 'connections_max'?"). Missing files are checked here too (recipients, text, html), but their
+// contents are read by the campaign.
+absl::StatusOr<JobConfig> load_job(const std::string& path);
+
+// Durations in job files: "250ms", "30s", "5m", "2h", "1d", or an integer (seconds).
+bool parse_duration_ms(std::string_view text, std::uint64_t& duration_ms);
+
+// The route for a domain, or nullptr when its MX must be looked up.
+const Route* find_route(const JobConfig& job, std::string_view domain);
+
+}  // namespace hayate::campaign
