@@ -1,7 +1,9 @@
 // Mustache-like templates for subjects and bodies: {{field}} (HTML-escaped in an html
 // template), {{{field}}} (raw), {{#field}}...{{/field}} (shown when the field is non-empty),
-// {{^field}}...{{/field}} (shown when it is empty). Compiled once against the CSV header;
-// rendering is a loop over precompiled pieces appending to a reused buffer.
+// {{^field}}...{{/field}} (shown when it is empty), {{! comment }} (dropped); {{&field}} is
+// Mustache's other spelling of raw. Text outside tags is copied byte for byte (no standalone-
+// line trimming). Compiled once against the CSV header; rendering is a loop over precompiled
+// pieces appending to a reused buffer.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,158 @@
+// Reading a campaign's inputs: job, templates, recipients, and the checks on every row.
+#include "campaign/campaign_input.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "campaign/address.h"
+#include "engine/limits.h"
+
+namespace hayate::campaign {
+
+namespace {
+
+absl::StatusOr<std::string> read_template_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::ostringstream content;
+  content << file.rdbuf();
+  std::string text = content.str();
+  if (text.size() > limits::template_bytes_max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": template over ", limits::template_bytes_max, " bytes"));
+  }
+  return text;
+}
+
+absl::StatusOr<Template> compile_file(const std::string& path,
+                                      const std::vector<std::string>& columns, Escape escape) {
+  absl::StatusOr<std::string> source = read_template_file(path);
+  if (!source.ok()) return source.status();
+  return Template::compile(*source, path, columns, escape);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::string& job_path) {
+  absl::StatusOr<JobConfig> job = load_job(job_path);
+  if (!job.ok()) return job.status();
+  std::unique_ptr<CampaignInput> input(new CampaignInput());
+  input->job_ = std::move(*job);
+  const JobConfig& config = input->job_;
+
+  absl::StatusOr<std::unique_ptr<CsvReader>> csv = CsvReader::open(config.recipients_path);
+  if (!csv.ok()) return csv.status();
+  input->csv_ = std::move(*csv);
+  const std::vector<std::string>& columns = input->csv_->header();
+  auto email = std::find(columns.begin(), columns.end(), "email");
+  if (email == columns.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.recipients_path, ":1: the header has no 'email' column (columns: ",
+        absl::StrJoin(columns, ", "), ")"));
+  }
+  input->email_column_ = static_cast<std::size_t>(email - columns.begin());
+
+  absl::StatusOr<Template> subject =
+      Template::compile(config.subject, absl::StrCat(config.job_path), columns, Escape::none,
+                        config.subject_line == 0 ? 1 : config.subject_line);
+  if (!subject.ok()) return subject.status();
+  input->subject_ = std::move(*subject);
+  if (!config.text_path.empty()) {
+    absl::StatusOr<Template> text = compile_file(config.text_path, columns, Escape::none);
+    if (!text.ok()) return text.status();
+    input->text_ = std::move(*text);
+  }
+  if (!config.html_path.empty()) {
+    absl::StatusOr<Template> html = compile_file(config.html_path, columns, Escape::html);
+    if (!html.ok()) return html.status();
+    input->html_ = std::move(*html);
+  }
+  for (const auto& [name, value] : config.headers) {
+    absl::StatusOr<Template> header = Template::compile(
+        value, absl::StrCat(config.job_path, " [campaign.headers] ", name), columns, Escape::none);
+    if (!header.ok()) return header.status();
+    input->headers_.emplace_back(name, std::move(*header));
+  }
+  return input;
+}
+
+MessageInputs CampaignInput::message_inputs() const {
+  MessageInputs inputs;
+  inputs.campaign_id = job_.id;
+  inputs.from_header = job_.from;
+  inputs.from_domain = std::string(job_.from_address.domain());
+  inputs.reply_to = job_.reply_to;
+  inputs.subject = &subject_;
+  inputs.text = text_ ? &*text_ : nullptr;
+  inputs.html = html_ ? &*html_ : nullptr;
+  for (const auto& [name, header] : headers_) inputs.headers.emplace_back(name, &header);
+  return inputs;
+}
+
+CampaignInput::Row CampaignInput::next(Recipient& recipient, std::string& reason,
+                                       std::string& raw_email) {
+  while (true) {
+    reason.clear();
+    raw_email.clear();
+    const CsvReader::Next next = csv_->next(row_, reason);
+    if (next == CsvReader::Next::end) return Row::end;
+    ++rows_read_;
+    line_ = row_.line;
+    if (next == CsvReader::Next::bad_row) return Row::rejected;
+    raw_email.assign(row_.fields[email_column_]);
+    if (!check_row(row_, recipient, reason)) return Row::rejected;
+    return Row::recipient;
+  }
+}
+
+bool CampaignInput::check_row(const CsvRow& row, Recipient& recipient, std::string& reason) {
+  const std::vector<std::string>& columns = csv_->header();
+  // CR, LF or NUL in any field could end up in a header or an SMTP command: refuse the row.
+  for (std::size_t i = 0; i < row.fields.size(); ++i) {
+    const std::string_view field = row.fields[i];
+    if (field.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+      reason = absl::StrCat("field '", columns[i], "' contains a line break or NUL byte");
+      return false;
+    }
+  }
+  Address address;
+  std::string error;
+  if (!parse_address(row.fields[email_column_], address, error)) {
+    reason = absl::StrCat("invalid address: ", error);
+    return false;
+  }
+  const std::uint64_t hash = absl::Hash<std::string>{}(address.text);
+  auto [found, inserted] = seen_.emplace(hash, row.line);
+  if (!inserted) {
+    reason = absl::StrCat("duplicate: the same address is on line ", found->second);
+    return false;
+  }
+  recipient = Recipient{};
+  recipient.line = row.line;
+  recipient.sequence = rows_read_;
+  recipient.needs_smtputf8 = address.needs_smtputf8;
+  recipient.domain_offset = address.at + 1;
+  std::size_t size = address.text.size();
+  for (std::string_view field : row.fields) size += field.size();
+  recipient.data.reserve(size);
+  recipient.data.append(address.text);
+  recipient.ends.reserve(row.fields.size() + 1);
+  recipient.ends.push_back(static_cast<std::uint32_t>(recipient.data.size()));
+  for (std::string_view field : row.fields) {
+    recipient.data.append(field);
+    recipient.ends.push_back(static_cast<std::uint32_t>(recipient.data.size()));
+  }
+  return true;
+}
+
+}  // namespace hayate::campaign

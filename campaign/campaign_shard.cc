@@ -1,0 +1,162 @@
+// The shard side of a campaign run: batches in, domain queues scheduled, DNS driven, retries
+// woken, outcomes logged, and the end of the run recognised.
+#include "campaign/campaign_shard.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "campaign/domain_queue.h"
+#include "engine/assert.h"
+#include "engine/limits.h"
+
+namespace hayate::campaign {
+
+void ShardCounters::add(const ShardCounters& other) {
+  delivered += other.delivered;
+  bounced += other.bounced;
+  deferred += other.deferred;
+  attempts_deferred += other.attempts_deferred;
+  connections_opened += other.connections_opened;
+  connections_failed += other.connections_failed;
+  servers_greeted += other.servers_greeted;
+  message_bytes += other.message_bytes;
+  domains += other.domains;
+}
+
+CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index)
+    : context_(context),
+      shard_(index),
+      inbox_(limits::batches_per_shard_queue),
+      socket_watcher_(shard_),
+      composer_(context.message_inputs),
+      log_(context.deliveries_fd) {}
+
+CampaignShard::~CampaignShard() {
+  log_.flush();
+  domains_.clear();
+}
+
+void CampaignShard::on_start(Shard&) {
+  dns::ResolverOptions options;
+  for (const Endpoint& server : context_.job->dns_servers) {
+    dns::SocketAddress address;
+    if (dns::SocketAddress::parse(server.host, server.port, address)) {
+      options.servers.push_back(address);
+    }
+  }
+  resolver_ = dns::Resolver::create(options, socket_watcher_, resolver_error_);
+  // A resolver that cannot start is reported per domain (as a temporary DNS failure) below.
+  socket_watcher_.set_resolver(resolver_.get());
+  unix_time_s_ = time(nullptr);
+}
+
+void CampaignShard::on_wake(Shard&) {
+  BatchPointer batch;
+  while (inbox_.pop(batch)) take_batch(*batch);
+}
+
+void CampaignShard::take_batch(RecipientBatch& batch) {
+  for (Recipient& recipient : batch.recipients) {
+    std::string_view domain = recipient.domain();
+    auto found = domains_.find(absl::string_view(domain.data(), domain.size()));
+    if (found == domains_.end()) {
+      found = domains_.emplace(std::string(domain),
+                               std::make_unique<DomainQueue>(*this, std::string(domain)))
+                  .first;
+      ++counters_.domains;
+    }
+    ++recipients_held_;
+    found->second->add(std::move(recipient));
+  }
+  if (batch.end_of_input) {
+    input_ended_ = true;
+    for (auto& [name, domain] : domains_) mark_dirty(domain.get());
+  }
+}
+
+void CampaignShard::mark_dirty(DomainQueue* domain) { dirty_.push_back(domain); }
+
+void CampaignShard::wake_at(std::int64_t time_ms, DomainQueue* domain) {
+  wakeups_.emplace(time_ms, domain);
+}
+
+bool CampaignShard::may_open_connection() const {
+  return connections_open_ < context_.connections_per_shard;
+}
+
+void CampaignShard::connection_closed() {
+  HAYATE_ASSERT(connections_open_ > 0);
+  --connections_open_;
+  // A slot is free: a domain that waited for one may open now.
+  if (!starved_.empty()) {
+    for (DomainQueue* domain : starved_) dirty_.push_back(domain);
+    starved_.clear();
+  }
+}
+
+void CampaignShard::recipient_finished() {
+  HAYATE_ASSERT(recipients_held_ > 0);
+  --recipients_held_;
+  ++finished_unreported_;
+}
+
+void CampaignShard::on_tick(Shard& shard) {
+  const std::int64_t now = shard.now_ms();
+  if (now - last_sweep_ms_ >= 1000) {
+    last_sweep_ms_ = now;
+    unix_time_s_ = time(nullptr);
+  }
+  if (resolver_ != nullptr && !resolver_->idle() && resolver_->next_timeout_ms() == 0) {
+    resolver_->on_tick();
+  }
+  while (!wakeups_.empty() && wakeups_.top().first <= now) {
+    DomainQueue* domain = wakeups_.top().second;
+    wakeups_.pop();
+    domain->wake();
+  }
+  if (!deadline_passed_ && now >= context_.deadline_ms) {
+    deadline_passed_ = true;
+    for (auto& [name, domain] : domains_) domain->expire_waiting();
+  }
+  // Schedule every domain that asked; a domain left without a connection slot waits in
+  // starved_ until one closes.
+  for (std::size_t round = 0; round < 4 && !dirty_.empty(); ++round) {
+    std::vector<DomainQueue*> dirty;
+    dirty.swap(dirty_);
+    std::sort(dirty.begin(), dirty.end());
+    dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+    for (DomainQueue* domain : dirty) {
+      if (!may_open_connection() && domain->has_ready()) {
+        domain->schedule();  // idle connections of the domain can still take work
+        if (domain->has_ready()) starved_.push_back(domain);
+        continue;
+      }
+      domain->schedule();
+    }
+  }
+  if (finished_unreported_ > 0) {
+    context_.recipients_pending->fetch_sub(finished_unreported_);
+    context_.recipients_pending->notify_all();
+    finished_unreported_ = 0;
+  }
+}
+
+std::int64_t CampaignShard::next_wakeup_ms(Shard& shard) {
+  std::int64_t wait_ms = -1;
+  if (!dirty_.empty()) return 0;
+  if (!wakeups_.empty()) wait_ms = std::max<std::int64_t>(0, wakeups_.top().first - shard.now_ms());
+  if (resolver_ != nullptr && !resolver_->idle()) {
+    const std::int64_t dns_ms = resolver_->next_timeout_ms();
+    if (dns_ms >= 0 && (wait_ms < 0 || dns_ms < wait_ms)) wait_ms = dns_ms;
+  }
+  if (wait_ms < 0 || wait_ms > 1000) log_.flush();  // quiet moment: let the log reach the disk
+  return wait_ms;
+}
+
+bool CampaignShard::finished(Shard&) {
+  return input_ended_ && recipients_held_ == 0 && connections_open_ == 0 &&
+         (resolver_ == nullptr || resolver_->idle());
+}
+
+}  // namespace hayate::campaign

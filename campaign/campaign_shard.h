@@ -1,0 +1,115 @@
+// The campaign's work on one shard: the destination domains this shard owns (by hash), their
+// queues and connections, DNS, retries and the shard's share of deliveries.jsonl. Recipients
+// arrive in batches from the reader thread through a bounded queue.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "campaign/delivery_log.h"
+#include "campaign/job.h"
+#include "campaign/message.h"
+#include "campaign/recipient.h"
+#include "engine/dns/resolver.h"
+#include "engine/dns/ring_socket_watcher.h"
+#include "engine/shard.h"
+#include "engine/spsc_queue.h"
+
+namespace hayate::campaign {
+
+class DomainQueue;
+
+// Read-only state shared by every shard of a run.
+struct CampaignContext {
+  const JobConfig* job = nullptr;
+  MessageInputs message_inputs;           // templates are immutable and shared
+  int deliveries_fd = -1;
+  std::atomic<std::int64_t>* recipients_pending = nullptr;  // inside shards; the reader waits
+  std::int64_t deadline_ms = 0;           // monotonic; retries end here
+  std::uint32_t connections_per_shard = 1;
+};
+
+struct ShardCounters {
+  std::uint64_t delivered = 0;
+  std::uint64_t bounced = 0;
+  std::uint64_t deferred = 0;            // still deferred when the run ended
+  std::uint64_t attempts_deferred = 0;   // temporary failures that were retried
+  std::uint64_t connections_opened = 0;
+  std::uint64_t connections_failed = 0;  // ended before a positive greeting
+  std::uint64_t servers_greeted = 0;     // connections that got a positive greeting
+  std::uint64_t message_bytes = 0;
+  std::uint32_t domains = 0;
+  void add(const ShardCounters& other);
+};
+
+class CampaignShard final : public ShardHandler {
+ public:
+  CampaignShard(const CampaignContext& context, std::uint32_t index);
+  ~CampaignShard() override;
+
+  // The reader's side: a batch for this shard. False when the queue is full (try later).
+  bool offer(BatchPointer& batch) { return inbox_.push(std::move(batch)); }
+  Shard& shard() { return shard_; }
+  const ShardCounters& counters() const { return counters_; }
+  bool log_failed() const { return log_.failed(); }
+
+  // ShardHandler
+  void on_start(Shard& shard) override;
+  void on_wake(Shard& shard) override;
+  void on_tick(Shard& shard) override;
+  std::int64_t next_wakeup_ms(Shard& shard) override;
+  bool finished(Shard& shard) override;
+
+  // For domain queues.
+  const CampaignContext& context() const { return context_; }
+  std::int64_t now_ms() const { return shard_.now_ms(); }
+  std::int64_t unix_time_s() const { return unix_time_s_; }
+  dns::Resolver* resolver() { return resolver_.get(); }
+  const std::string& resolver_error() const { return resolver_error_; }
+  MessageComposer& composer() { return composer_; }
+  DeliveryLog& log() { return log_; }
+  ShardCounters& counters() { return counters_; }
+  bool input_ended() const { return input_ended_; }
+  std::uint64_t next_transaction_id() { return ++transaction_ids_; }
+  std::string& scratch() { return scratch_; }
+  void mark_dirty(DomainQueue* domain);
+  void wake_at(std::int64_t time_ms, DomainQueue* domain);
+  bool may_open_connection() const;
+  void connection_opened() { ++connections_open_; ++counters_.connections_opened; }
+  void connection_closed();
+  void recipient_finished();  // a recipient reached its last outcome in this run
+
+ private:
+  void take_batch(RecipientBatch& batch);
+
+  const CampaignContext& context_;
+  Shard shard_;
+  SpscQueue<BatchPointer> inbox_;
+  dns::RingSocketWatcher socket_watcher_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  std::string resolver_error_;
+  MessageComposer composer_;
+  DeliveryLog log_;
+  ShardCounters counters_;
+  absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;
+  std::vector<DomainQueue*> dirty_;
+  std::vector<DomainQueue*> starved_;   // want a connection while the shard is at its cap
+  using Wakeup = std::pair<std::int64_t, DomainQueue*>;
+  std::priority_queue<Wakeup, std::vector<Wakeup>, std::greater<Wakeup>> wakeups_;
+  std::uint64_t recipients_held_ = 0;
+  std::int64_t finished_unreported_ = 0;
+  std::uint32_t connections_open_ = 0;
+  std::uint64_t transaction_ids_ = 0;
+  std::int64_t unix_time_s_ = 0;
+  std::int64_t last_sweep_ms_ = 0;
+  bool input_ended_ = false;
+  bool deadline_passed_ = false;
+  std::string scratch_;
+};
+
+}  // namespace hayate::campaign

@@ -1,0 +1,155 @@
+// The hayate command: run, check and preview a campaign described by a job file.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "campaign/exit_codes.h"
+#include "campaign/runner.h"
+
+namespace {
+
+using hayate::campaign::exit_code::usage;
+
+constexpr char kUsage[] = R"(hayate - bulk mail sending engine
+
+Usage:
+  hayate run JOB.toml [--out DIR] [--quiet]   send a campaign
+  hayate check JOB.toml                       validate the job and every row, send nothing
+  hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
+  hayate --version
+  hayate COMMAND --help
+
+Example:
+  hayate-sink --listen 127.0.0.1:2525 &
+  hayate run examples/demo/job.toml --out /tmp/demo.out
+
+Outputs (in --out DIR, default ./<campaign id>.out/): deliveries.jsonl, rejects.csv,
+summary.json. Exit codes: 0 done, 64 usage, 65 bad job or data (nothing sent),
+69 nothing reachable, 73 cannot write output, 75 some recipients still deferred.
+)";
+
+constexpr char kRunHelp[] = R"(hayate run JOB.toml [--out DIR] [--quiet]
+
+Sends the campaign: streams the recipients, renders each message, delivers it over pooled,
+pipelined SMTP connections, retries temporary failures until the job's deadline.
+
+  --out DIR   where deliveries.jsonl, rejects.csv and summary.json go
+              (default ./<campaign id>.out; it must not hold an earlier run)
+  --quiet     print nothing on success (for cron); errors still go to stderr
+
+Example:
+  hayate run examples/demo/job.toml --out /tmp/demo.out
+)";
+
+constexpr char kCheckHelp[] = R"(hayate check JOB.toml
+
+Loads the job file, compiles the templates, reads every recipient row and reports what would
+be rejected. Sends nothing. Exit 0 when all is well, 65 when the job or any row is bad.
+
+Example:
+  hayate check examples/demo/job.toml
+)";
+
+constexpr char kPreviewHelp[] = R"(hayate preview JOB.toml --row N
+
+Prints the message hayate would send for CSV record N (1 = the first row after the header),
+exactly as it goes on the wire before dot-stuffing. The envelope goes to stderr.
+
+Example:
+  hayate preview examples/demo/job.toml --row 3
+)";
+
+int usage_error(const char* message) {
+  std::fprintf(stderr, "hayate: %s\nTry 'hayate --help'.\n", message);
+  return usage;
+}
+
+bool wants_help(const std::vector<std::string_view>& args) {
+  for (std::string_view arg : args) {
+    if (arg == "--help" || arg == "-h") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return usage;
+  }
+  const std::string_view command = args[0];
+  args.erase(args.begin());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    std::puts("hayate 0.1.0");
+    return 0;
+  }
+  if (command == "run") {
+    if (wants_help(args)) {
+      std::fputs(kRunHelp, stdout);
+      return 0;
+    }
+    hayate::campaign::RunOptions options;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--out" && i + 1 < args.size()) {
+        options.out_dir = std::string(args[++i]);
+      } else if (args[i] == "--quiet" || args[i] == "-q") {
+        options.quiet = true;
+      } else if (!args[i].empty() && args[i][0] == '-') {
+        return usage_error(("unknown option for run: " + std::string(args[i])).c_str());
+      } else if (options.job_path.empty()) {
+        options.job_path = std::string(args[i]);
+      } else {
+        return usage_error("run takes one job file");
+      }
+    }
+    if (options.job_path.empty()) return usage_error("run needs a job file");
+    return hayate::campaign::run_campaign(options);
+  }
+  if (command == "check") {
+    if (wants_help(args)) {
+      std::fputs(kCheckHelp, stdout);
+      return 0;
+    }
+    if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
+      return usage_error("check takes one job file");
+    }
+    return hayate::campaign::check_campaign(std::string(args[0]));
+  }
+  if (command == "preview") {
+    if (wants_help(args)) {
+      std::fputs(kPreviewHelp, stdout);
+      return 0;
+    }
+    std::string job_path;
+    std::uint64_t row = 0;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--row" && i + 1 < args.size()) {
+        const std::string value(args[++i]);
+        char* end = nullptr;
+        row = std::strtoull(value.c_str(), &end, 10);
+        if (end == value.c_str() || *end != '\0' || row == 0) {
+          return usage_error("--row takes a row number from 1");
+        }
+      } else if (!args[i].empty() && args[i][0] == '-') {
+        return usage_error(("unknown option for preview: " + std::string(args[i])).c_str());
+      } else if (job_path.empty()) {
+        job_path = std::string(args[i]);
+      } else {
+        return usage_error("preview takes one job file");
+      }
+    }
+    if (job_path.empty()) return usage_error("preview needs a job file");
+    if (row == 0) row = 1;
+    return hayate::campaign::preview_campaign(job_path, row);
+  }
+  return usage_error(("unknown command: " + std::string(command)).c_str());
+}

@@ -1,0 +1,12 @@
+// Exit codes of the hayate command, from sysexits(3), as mail operators expect.
+#pragma once
+
+namespace hayate::campaign::exit_code {
+inline constexpr int ok = 0;             // every recipient reached a final outcome
+inline constexpr int usage = 64;         // EX_USAGE: bad command line
+inline constexpr int data_error = 65;    // EX_DATAERR: bad job file or data; nothing was sent
+inline constexpr int unavailable = 69;   // EX_UNAVAILABLE: no destination could be reached
+inline constexpr int software = 70;      // EX_SOFTWARE: internal error (io_uring unavailable...)
+inline constexpr int cannot_create = 73; // EX_CANTCREAT: the output cannot be written
+inline constexpr int temporary = 75;     // EX_TEMPFAIL: some recipients are still deferred
+}  // namespace hayate::campaign::exit_code

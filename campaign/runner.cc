@@ -1,0 +1,377 @@
+// A campaign run: the calling thread streams the recipients to the shards that own their
+// domains (bounded, so memory stays flat), the shards deliver, and the run ends with
+// summary.json, a line on stderr and an exit code.
+#include "campaign/runner.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "campaign/campaign_input.h"
+#include "campaign/campaign_shard.h"
+#include "campaign/delivery_log.h"
+#include "campaign/exit_codes.h"
+#include "engine/limits.h"
+
+namespace hayate::campaign {
+
+namespace {
+
+double monotonic_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+std::int64_t monotonic_ms() { return static_cast<std::int64_t>(monotonic_seconds() * 1000); }
+
+void append_csv_field(std::string_view value, std::string& out) {
+  if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out.append(value);
+    return;
+  }
+  out.push_back('"');
+  for (char c : value) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+bool make_directories(const std::string& path, std::string& error) {
+  std::string partial;
+  for (std::size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      partial = path.substr(0, i);
+      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        error = absl::StrCat("cannot create ", partial, ": ", std::strerror(errno));
+        return false;
+      }
+    }
+  }
+  struct stat info{};
+  if (stat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    error = absl::StrCat(path, " is not a directory");
+    return false;
+  }
+  return true;
+}
+
+bool write_file(const std::string& path, std::string_view content, std::string& error) {
+  const std::string temporary = path + ".tmp";
+  FILE* file = std::fopen(temporary.c_str(), "w");
+  if (file == nullptr) {
+    error = absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno));
+    return false;
+  }
+  const bool written = std::fwrite(content.data(), 1, content.size(), file) == content.size();
+  const bool closed = std::fclose(file) == 0;
+  if (!written || !closed || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    error = absl::StrCat("cannot write ", path, ": ", std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// The rows the reader refuses: rejects.csv for people, deliveries.jsonl for machines.
+class RejectWriter {
+ public:
+  RejectWriter(int rejects_fd, int deliveries_fd, std::string source)
+      : rejects_fd_(rejects_fd), log_(deliveries_fd), source_(std::move(source)) {
+    buffer_ = "file,line,email,reason\n";
+  }
+  void reject(std::uint64_t line, std::string_view email, std::string_view reason) {
+    append_csv_field(source_, buffer_);
+    absl::StrAppend(&buffer_, ",", line, ",");
+    append_csv_field(email, buffer_);
+    buffer_.push_back(',');
+    append_csv_field(reason, buffer_);
+    buffer_.push_back('\n');
+    DeliveryRecord record;
+    record.type = OutcomeType::rejected;
+    record.recipient = email;
+    record.reply = reason;
+    record.stage = "input";
+    record.line = line;
+    log_.append(record);
+    ++count_;
+    if (buffer_.size() > 64 * 1024) flush();
+  }
+  bool flush() {
+    if (!buffer_.empty() && write(rejects_fd_, buffer_.data(), buffer_.size()) !=
+                                static_cast<ssize_t>(buffer_.size())) {
+      failed_ = true;
+    }
+    buffer_.clear();
+    return log_.flush() && !failed_;
+  }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  int rejects_fd_;
+  DeliveryLog log_;
+  std::string source_;
+  std::string buffer_;
+  std::uint64_t count_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+int run_campaign(const RunOptions& options) {
+  const double started_s = monotonic_seconds();
+  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(options.job_path);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  CampaignInput& input = **opened;
+  const JobConfig& job = input.job();
+
+  const std::string out_dir = options.out_dir.empty() ? absl::StrCat(job.id, ".out")
+                                                      : options.out_dir;
+  std::string error;
+  if (!make_directories(out_dir, error)) {
+    std::fprintf(stderr, "hayate: %s\n", error.c_str());
+    return exit_code::cannot_create;
+  }
+  const std::string deliveries_path = out_dir + "/deliveries.jsonl";
+  if (access(deliveries_path.c_str(), F_OK) == 0) {
+    // Sending again would mail everyone twice; resuming a run is not supported yet.
+    std::fprintf(stderr,
+                 "hayate: %s already holds a run of this campaign (deliveries.jsonl); "
+                 "choose another --out directory or remove it\n",
+                 out_dir.c_str());
+    return exit_code::cannot_create;
+  }
+  const int deliveries_fd =
+      open(deliveries_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const std::string rejects_path = out_dir + "/rejects.csv";
+  const int rejects_fd =
+      open(rejects_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (deliveries_fd < 0 || rejects_fd < 0) {
+    std::fprintf(stderr, "hayate: cannot create files in %s: %s\n", out_dir.c_str(),
+                 std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+
+  std::uint32_t shard_count = job.shards;
+  if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
+  shard_count = std::min(shard_count, limits::shards_max);
+
+  std::atomic<std::int64_t> pending{0};
+  CampaignContext context;
+  context.job = &job;
+  context.message_inputs = input.message_inputs();
+  context.deliveries_fd = deliveries_fd;
+  context.recipients_pending = &pending;
+  context.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
+  context.connections_per_shard = std::max(1u, job.connections_max / shard_count);
+
+  std::vector<std::unique_ptr<CampaignShard>> shards;
+  for (std::uint32_t i = 0; i < shard_count; ++i) {
+    shards.push_back(std::make_unique<CampaignShard>(context, i));
+    if (absl::Status status = shards.back()->shard().init(); !status.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+      return exit_code::software;
+    }
+  }
+  for (auto& shard : shards) shard->shard().start(*shard);
+
+  // Stream the recipients to the shard that owns each domain.
+  RejectWriter rejects(rejects_fd, deliveries_fd, job.recipients_path);
+  std::vector<BatchPointer> batches(shard_count);
+  auto deliver = [&](std::uint32_t index, bool end) {
+    BatchPointer& batch = batches[index];
+    if (!batch) batch = std::make_unique<RecipientBatch>();
+    batch->end_of_input = end;
+    while (!shards[index]->offer(batch)) {
+      shards[index]->shard().wake();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    shards[index]->shard().wake();
+    batch = nullptr;
+  };
+  Recipient recipient;
+  std::string reason;
+  std::string raw_email;
+  std::uint64_t recipients = 0;
+  while (true) {
+    const CampaignInput::Row row = input.next(recipient, reason, raw_email);
+    if (row == CampaignInput::Row::end) break;
+    if (row == CampaignInput::Row::rejected) {
+      rejects.reject(input.line(), raw_email, reason);
+      continue;
+    }
+    ++recipients;
+    // Back-pressure: wait while the shards hold as many recipients as allowed.
+    std::int64_t held = pending.fetch_add(1) + 1;
+    while (held > static_cast<std::int64_t>(limits::recipients_pending_max)) {
+      pending.wait(held);
+      held = pending.load();
+    }
+    const std::uint32_t index = static_cast<std::uint32_t>(
+        std::hash<std::string_view>{}(recipient.domain()) % shard_count);
+    BatchPointer& batch = batches[index];
+    if (!batch) {
+      batch = std::make_unique<RecipientBatch>();
+      batch->recipients.reserve(limits::recipients_per_batch);
+    }
+    batch->recipients.push_back(std::move(recipient));
+    if (batch->recipients.size() >= limits::recipients_per_batch) deliver(index, false);
+  }
+  for (std::uint32_t i = 0; i < shard_count; ++i) deliver(i, true);
+  bool output_ok = rejects.flush();
+  const absl::Status read_status = input.csv().status();
+
+  ShardCounters totals;
+  for (auto& shard : shards) {
+    shard->shard().join();
+    totals.add(shard->counters());
+  }
+  for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
+  shards.clear();  // flushes the shards' logs
+  output_ok = fsync(deliveries_fd) == 0 && output_ok;
+  close(deliveries_fd);
+  close(rejects_fd);
+
+  const double duration_s = monotonic_seconds() - started_s;
+  const double rate = duration_s > 0 ? static_cast<double>(totals.delivered) / duration_s : 0;
+  int code = exit_code::ok;
+  if (!read_status.ok()) {
+    code = exit_code::data_error;
+  } else if (!output_ok) {
+    code = exit_code::cannot_create;
+  } else if (totals.deferred > 0) {
+    const bool nothing_reached = totals.servers_greeted == 0 && totals.delivered == 0 &&
+                                 totals.bounced == 0;
+    code = nothing_reached ? exit_code::unavailable : exit_code::temporary;
+  }
+  const std::string summary = absl::StrFormat(
+      "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
+      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
+      "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
+      "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
+      "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
+      job.id, input.rows_read(), recipients, totals.delivered, totals.bounced, totals.deferred,
+      rejects.count(), totals.attempts_deferred, totals.domains, totals.connections_opened,
+      totals.connections_failed, totals.message_bytes, shard_count, duration_s, rate, code);
+  if (!write_file(out_dir + "/summary.json", summary, error)) {
+    std::fprintf(stderr, "hayate: %s\n", error.c_str());
+    code = exit_code::cannot_create;
+  }
+  if (!read_status.ok()) {
+    std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
+                 std::string(read_status.message()).c_str());
+  }
+  if (!options.quiet || code != exit_code::ok) {
+    std::fprintf(stderr,
+                 "hayate: %s: %llu recipients: %llu delivered, %llu bounced, %llu deferred, "
+                 "%llu rejected in %.2f s (%.0f msgs/s); details in %s/\n",
+                 job.id.c_str(), static_cast<unsigned long long>(recipients),
+                 static_cast<unsigned long long>(totals.delivered),
+                 static_cast<unsigned long long>(totals.bounced),
+                 static_cast<unsigned long long>(totals.deferred),
+                 static_cast<unsigned long long>(rejects.count()), duration_s, rate,
+                 out_dir.c_str());
+  }
+  return code;
+}
+
+int check_campaign(const std::string& job_path) {
+  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  CampaignInput& input = **opened;
+  Recipient recipient;
+  std::string reason;
+  std::string raw_email;
+  std::uint64_t recipients = 0;
+  std::uint64_t rejected = 0;
+  absl::flat_hash_map<std::string, std::uint64_t> domains;
+  while (true) {
+    const CampaignInput::Row row = input.next(recipient, reason, raw_email);
+    if (row == CampaignInput::Row::end) break;
+    if (row == CampaignInput::Row::rejected) {
+      if (++rejected <= 20) {
+        std::fprintf(stderr, "%s:%llu: %s\n", input.job().recipients_path.c_str(),
+                     static_cast<unsigned long long>(input.line()), reason.c_str());
+      }
+      continue;
+    }
+    ++recipients;
+    const std::string_view domain = recipient.domain();
+    ++domains[absl::string_view(domain.data(), domain.size())];
+  }
+  if (!input.csv().status().ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(input.csv().status().message()).c_str());
+    return exit_code::data_error;
+  }
+  if (rejected > 20) {
+    std::fprintf(stderr, "... and %llu more rejected rows\n",
+                 static_cast<unsigned long long>(rejected - 20));
+  }
+  std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n",
+              input.job().id.c_str(), static_cast<unsigned long long>(recipients), domains.size(),
+              static_cast<unsigned long long>(rejected));
+  return rejected > 0 ? exit_code::data_error : exit_code::ok;
+}
+
+int preview_campaign(const std::string& job_path, std::uint64_t row) {
+  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  CampaignInput& input = **opened;
+  Recipient recipient;
+  std::string reason;
+  std::string raw_email;
+  while (true) {
+    const CampaignInput::Row result = input.next(recipient, reason, raw_email);
+    if (result == CampaignInput::Row::end) {
+      std::fprintf(stderr, "hayate: %s has %llu rows; there is no row %llu\n",
+                   input.job().recipients_path.c_str(),
+                   static_cast<unsigned long long>(input.rows_read()),
+                   static_cast<unsigned long long>(row));
+      return exit_code::usage;
+    }
+    if (input.rows_read() < row) continue;
+    if (result == CampaignInput::Row::rejected) {
+      std::fprintf(stderr, "%s:%llu: row %llu would be rejected: %s\n",
+                   input.job().recipients_path.c_str(),
+                   static_cast<unsigned long long>(input.line()),
+                   static_cast<unsigned long long>(row), reason.c_str());
+      return exit_code::data_error;
+    }
+    break;
+  }
+  MessageComposer composer(input.message_inputs());
+  std::vector<std::string_view> fields;
+  for (std::size_t i = 0; i < recipient.field_count(); ++i) fields.push_back(recipient.field(i));
+  std::string message;
+  composer.compose(fields, recipient.address(), recipient.sequence, time(nullptr), message);
+  // The envelope goes to stderr so that stdout holds exactly the message.
+  std::fprintf(stderr, "envelope: MAIL FROM:<%s> RCPT TO:<%s> (line %llu)\n",
+               input.job().envelope_from.text.c_str(), std::string(recipient.address()).c_str(),
+               static_cast<unsigned long long>(recipient.line));
+  std::fwrite(message.data(), 1, message.size(), stdout);
+  return exit_code::ok;
+}
+
+}  // namespace hayate::campaign

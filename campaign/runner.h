@@ -1,0 +1,21 @@
+// The three things the hayate command does with a job: run it, check it, preview a message.
+// Each returns a sysexits code (campaign/exit_codes.h) and writes its report to stderr.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hayate::campaign {
+
+struct RunOptions {
+  std::string job_path;
+  std::string out_dir;   // empty: "./<campaign id>.out"
+  bool quiet = false;    // only errors on stderr
+};
+
+int run_campaign(const RunOptions& options);
+int check_campaign(const std::string& job_path);
+// Prints the RFC 5322 message for CSV record `row` (1-based) to stdout.
+int preview_campaign(const std::string& job_path, std::uint64_t row);
+
+}  // namespace hayate::campaign

@@ -1,0 +1,285 @@
+// Socket side of an SMTP client connection, entirely on the shard's io_uring.
+#include "engine/smtp/client_connection.h"
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/assert.h"
+
+namespace hayate::smtp {
+
+namespace {
+constexpr std::uint8_t operation_connect = 1;
+constexpr std::uint8_t operation_receive = 2;
+constexpr std::uint8_t operation_send = 3;
+}  // namespace
+
+ClientConnection* ClientConnection::open(Shard& shard, const dns::SocketAddress& address,
+                                         const ConnectionOptions& options,
+                                         ConnectionOwner& owner) {
+  auto* connection = new ClientConnection(shard, address, options, owner);
+  if (!connection->start_connect()) {
+    connection->finish_if_done();  // reports on_closed and deletes the connection
+    return nullptr;
+  }
+  return connection;
+}
+
+ClientConnection::ClientConnection(Shard& shard, const dns::SocketAddress& address,
+                                   const ConnectionOptions& options, ConnectionOwner& owner)
+    : shard_(shard),
+      address_(address),
+      address_text_(address.to_string()),
+      options_(options),
+      owner_(owner),
+      session_(ClientSession::Options{options.helo_name, options.use_pipelining}, *this) {}
+
+ClientConnection::~ClientConnection() { HAYATE_ASSERT(operations_in_flight_ == 0); }
+
+bool ClientConnection::start_connect() {
+  fd_ = socket(address_.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    report_.reason = absl::StrCat("socket: ", std::strerror(errno));
+    session_.fail(report_.reason);
+    begin_close(report_.reason);
+    return false;
+  }
+  const int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  io_uring_sqe* sqe = shard_.ring().sqe();
+  io_uring_prep_connect(sqe, fd_, reinterpret_cast<const sockaddr*>(&address_.storage),
+                        address_.length);
+  io_uring_sqe_set_data64(sqe, io_tag(this, operation_connect));
+  ++operations_in_flight_;
+  deadline_ms_ = shard_.now_ms() + options_.connect_timeout_ms;
+  return true;
+}
+
+void ClientConnection::arm_receive() {
+  io_uring_sqe* sqe = shard_.ring().sqe();
+  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = Ring::buffer_group;
+  io_uring_sqe_set_data64(sqe, io_tag(this, operation_receive));
+  ++operations_in_flight_;
+  receiving_ = true;
+}
+
+void ClientConnection::flush() {
+  if (closing_ || !connected_ || !sending_.empty() || pending_.empty()) return;
+  sending_.swap(pending_);
+  pending_.clear();
+  sent_bytes_ = 0;
+  io_uring_sqe* sqe = shard_.ring().sqe();
+  io_uring_prep_send(sqe, fd_, sending_.data(), sending_.size(), MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, io_tag(this, operation_send));
+  ++operations_in_flight_;
+}
+
+void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe& cqe) {
+  switch (operation) {
+    case operation_connect:
+      --operations_in_flight_;
+      if (closing_) break;
+      if (cqe.res < 0) {
+        report_.reason = absl::StrCat("connect to ", address_text_, ": ", std::strerror(-cqe.res));
+        session_.fail(report_.reason);
+        begin_close(report_.reason);
+        break;
+      }
+      connected_ = true;
+      report_.connected = true;
+      arm_receive();
+      update_deadline();
+      break;
+    case operation_receive: {
+      const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+      if (!more) {
+        --operations_in_flight_;
+        receiving_ = false;
+      }
+      if (cqe.res > 0) {
+        HAYATE_ASSERT(cqe.flags & IORING_CQE_F_BUFFER);
+        const auto buffer_id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+        if (!closing_) {
+          session_.on_bytes(std::string_view(shard_.ring().buffer(buffer_id),
+                                             static_cast<std::size_t>(cqe.res)),
+                            pending_);
+        }
+        shard_.ring().recycle_buffer(buffer_id);
+        if (!closing_) after_session_step();
+      } else if (!closing_) {
+        if (cqe.res == -ENOBUFS) {
+          // Every provided buffer was in use: receive again once this turn recycles them.
+        } else if (cqe.res == 0 && session_.state() == ClientSession::State::quitting) {
+          report_.clean = true;  // the server closed before answering QUIT: still clean
+          begin_close("");
+        } else if (cqe.res == 0) {
+          session_.fail("connection closed by the server");
+          after_session_step();
+        } else {
+          session_.fail(absl::StrCat("receive from ", address_text_, ": ",
+                                     std::strerror(-cqe.res)));
+          after_session_step();
+        }
+      }
+      if (!receiving_ && !closing_) arm_receive();
+      break;
+    }
+    case operation_send:
+      --operations_in_flight_;
+      if (closing_) break;
+      if (cqe.res < 0) {
+        session_.fail(absl::StrCat("send to ", address_text_, ": ", std::strerror(-cqe.res)));
+        after_session_step();
+        break;
+      }
+      sent_bytes_ += static_cast<std::size_t>(cqe.res);
+      if (sent_bytes_ < sending_.size()) {  // a short write: send the rest
+        io_uring_sqe* sqe = shard_.ring().sqe();
+        io_uring_prep_send(sqe, fd_, sending_.data() + sent_bytes_,
+                           sending_.size() - sent_bytes_, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, io_tag(this, operation_send));
+        ++operations_in_flight_;
+        break;
+      }
+      sending_.clear();
+      flush();
+      break;
+    default:
+      HAYATE_ASSERT(false);
+  }
+  finish_if_done();  // may delete this: nothing may follow
+}
+
+void ClientConnection::after_session_step() {
+  const ClientSession::State state = session_.state();
+  if (state != ClientSession::State::greeting && state != ClientSession::State::failed) {
+    report_.greeted = true;
+  }
+  if (state == ClientSession::State::failed) {
+    if (report_.reason.empty() && !report_.clean) report_.reason = session_.failure();
+    report_.failure_code = session_.failure_code();
+    begin_close(report_.reason);
+    return;
+  }
+  if (state == ClientSession::State::closed) {
+    report_.clean = true;
+    begin_close("");
+    return;
+  }
+  if (session_.idle()) {
+    if (quit_requested_) {
+      session_.quit(pending_);
+    } else if (!idle_reported_) {
+      idle_reported_ = true;
+      owner_.on_idle(*this);  // may call poke() or quit()
+      if (closing_) return;
+    }
+  }
+  flush();
+  update_deadline();
+}
+
+void ClientConnection::update_deadline() {
+  if (closing_) return;
+  if (!connected_) return;  // the connect deadline stands
+  std::uint32_t timeout_ms = options_.idle_timeout_ms;
+  if (session_.awaiting_reply()) {
+    const Stage stage = session_.awaited_stage();
+    timeout_ms = stage == Stage::body ? options_.data_timeout_ms : options_.command_timeout_ms;
+  }
+  deadline_ms_ = shard_.now_ms() + timeout_ms;
+}
+
+void ClientConnection::check_timeout(std::int64_t now_ms) {
+  if (closing_ || deadline_ms_ == 0 || now_ms < deadline_ms_) return;
+  if (!connected_) {
+    report_.reason = absl::StrCat("connect to ", address_text_, ": timed out");
+    session_.fail(report_.reason);
+    begin_close(report_.reason);
+  } else if (session_.awaiting_reply()) {
+    session_.fail(absl::StrCat("timed out waiting for the ", stage_name(session_.awaited_stage()),
+                               " reply from ", address_text_));
+    after_session_step();
+  } else {
+    quit();  // idle for too long
+    return;
+  }
+  finish_if_done();
+}
+
+void ClientConnection::poke() {
+  if (closing_ || quit_requested_ || !session_.idle()) return;
+  idle_reported_ = false;
+  session_.poke(pending_);
+  if (session_.idle()) idle_reported_ = true;  // no work after all: stay idle quietly
+  flush();
+  update_deadline();
+}
+
+void ClientConnection::quit() {
+  if (closing_) return;
+  quit_requested_ = true;
+  if (!connected_) {
+    begin_close("");
+    finish_if_done();
+    return;
+  }
+  if (session_.idle()) {
+    session_.quit(pending_);
+    flush();
+    update_deadline();
+  }
+}
+
+bool ClientConnection::next_transaction(Transaction& transaction) {
+  if (quit_requested_) return false;
+  if (session_.transactions_started() >= options_.messages_max) {
+    quit_requested_ = true;
+    return false;
+  }
+  if (!owner_.next_transaction(*this, transaction)) return false;
+  idle_reported_ = false;
+  return true;
+}
+
+void ClientConnection::append_message(const Transaction& transaction, std::string& out) {
+  owner_.append_message(*this, transaction, out);
+}
+
+void ClientConnection::on_recipient_outcome(const Transaction& transaction, std::size_t index,
+                                            const Outcome& outcome) {
+  owner_.on_recipient_outcome(*this, transaction, index, outcome);
+}
+
+void ClientConnection::begin_close(std::string_view reason) {
+  if (closing_) return;
+  closing_ = true;
+  deadline_ms_ = 0;
+  if (report_.reason.empty()) report_.reason.assign(reason);
+  report_.transactions = session_.transactions_started();
+  if (fd_ >= 0 && operations_in_flight_ > 0) {
+    shutdown(fd_, SHUT_RDWR);
+    io_uring_sqe* sqe = shard_.ring().sqe();
+    io_uring_prep_cancel_fd(sqe, fd_, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, 0);
+  }
+}
+
+void ClientConnection::finish_if_done() {
+  if (!closing_ || operations_in_flight_ > 0) return;
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  owner_.on_closed(*this, report_);
+  delete this;
+}
+
+}  // namespace hayate::smtp

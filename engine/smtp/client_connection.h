@@ -1,0 +1,114 @@
+// One outbound SMTP connection on a shard's ring: connect, multishot receive into provided
+// buffers, one send in flight with the next write accumulating behind it, timeouts from
+// RFC 5321 4.5.3.2 by the step awaited, and an orderly close. The ClientSession decides what
+// to say; the ConnectionOwner (a destination's queue) decides what to send and hears results.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/dns/resolver.h"
+#include "engine/ring.h"
+#include "engine/shard.h"
+#include "engine/smtp/client_session.h"
+
+namespace hayate::smtp {
+
+class ClientConnection;
+
+struct ConnectionOptions {
+  std::string helo_name;
+  std::uint32_t messages_max = 1000;       // transactions before QUIT
+  std::uint32_t connect_timeout_ms = 30'000;
+  std::uint32_t command_timeout_ms = 300'000;
+  std::uint32_t data_timeout_ms = 600'000;
+  std::uint32_t idle_timeout_ms = 5'000;   // idle with no work: QUIT
+  bool use_pipelining = true;
+};
+
+// Why and how a connection ended, for logs and for choosing the next MX.
+struct CloseReport {
+  bool connected = false;        // TCP connect succeeded
+  bool greeted = false;          // the server's greeting was positive
+  bool clean = false;            // ended by QUIT
+  std::uint16_t failure_code = 0;  // the reply that ended it (421, 554 greeting...), or 0
+  std::string reason;            // empty when clean
+  std::uint32_t transactions = 0;
+};
+
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  virtual bool next_transaction(ClientConnection& connection, Transaction& transaction) = 0;
+  virtual void append_message(ClientConnection& connection, const Transaction& transaction,
+                              std::string& out) = 0;
+  virtual void on_recipient_outcome(ClientConnection& connection, const Transaction& transaction,
+                                    std::size_t index, const Outcome& outcome) = 0;
+  // The session is idle with no work. The owner may call quit() or keep it for later work.
+  virtual void on_idle(ClientConnection& connection) = 0;
+  // The connection is gone; the pointer is invalid after this call returns.
+  virtual void on_closed(ClientConnection& connection, const CloseReport& report) = 0;
+};
+
+class ClientConnection final : private IoTarget, private SessionDelegate {
+ public:
+  // Starts connecting at once. The connection deletes itself after on_closed. When the socket
+  // cannot even be created, on_closed runs before open returns, and open returns nullptr.
+  static ClientConnection* open(Shard& shard, const dns::SocketAddress& address,
+                                const ConnectionOptions& options, ConnectionOwner& owner);
+
+  // Work may be available: an idle session starts a transaction.
+  void poke();
+  // Ends the session (QUIT when idle; otherwise after the transaction in flight).
+  void quit();
+  // Checks the deadline; called by the owner's periodic sweep.
+  void check_timeout(std::int64_t now_ms);
+
+  const dns::SocketAddress& address() const { return address_; }
+  const std::string& address_text() const { return address_text_; }
+  bool idle() const { return session_.idle() && !quit_requested_; }
+  std::uint32_t transactions() const { return session_.transactions_started(); }
+  const Capabilities& capabilities() const { return session_.capabilities(); }
+
+ private:
+  ClientConnection(Shard& shard, const dns::SocketAddress& address,
+                   const ConnectionOptions& options, ConnectionOwner& owner);
+  ~ClientConnection() override;
+
+  void on_completion(std::uint8_t operation, const io_uring_cqe& cqe) override;
+  bool next_transaction(Transaction& transaction) override;
+  void append_message(const Transaction& transaction, std::string& out) override;
+  void on_recipient_outcome(const Transaction& transaction, std::size_t index,
+                            const Outcome& outcome) override;
+
+  bool start_connect();
+  void arm_receive();
+  void flush();
+  void after_session_step();
+  void update_deadline();
+  void begin_close(std::string_view reason);
+  void finish_if_done();
+
+  Shard& shard_;
+  dns::SocketAddress address_;
+  std::string address_text_;
+  ConnectionOptions options_;
+  ConnectionOwner& owner_;
+  ClientSession session_;
+  int fd_ = -1;
+  std::uint32_t operations_in_flight_ = 0;
+  bool connected_ = false;
+  bool receiving_ = false;
+  bool closing_ = false;
+  bool quit_requested_ = false;
+  bool idle_reported_ = false;
+  std::int64_t deadline_ms_ = 0;  // 0: none
+  std::string sending_;           // bytes of the send in flight
+  std::size_t sent_bytes_ = 0;
+  std::string pending_;           // bytes to send after it
+  CloseReport report_;
+};
+
+}  // namespace hayate::smtp

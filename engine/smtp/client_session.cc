@@ -1,0 +1,343 @@
+// ESMTP client dialogue: greeting, EHLO (HELO fallback), pipelined or lock-step transactions,
+// RSET after a failed transaction, QUIT. See client_session.h for the pipelining scheme.
+#include "engine/smtp/client_session.h"
+
+#include "engine/assert.h"
+#include "engine/limits.h"
+
+namespace hayate::smtp {
+
+const char* stage_name(Stage stage) {
+  switch (stage) {
+    case Stage::connect: return "connect";
+    case Stage::greeting: return "greeting";
+    case Stage::ehlo: return "ehlo";
+    case Stage::helo: return "helo";
+    case Stage::mail: return "mail";
+    case Stage::rcpt: return "rcpt";
+    case Stage::data: return "data";
+    case Stage::body: return "body";
+    case Stage::rset: return "rset";
+    case Stage::quit: return "quit";
+  }
+  return "unknown";
+}
+
+namespace {
+bool has_line_break(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+}  // namespace
+
+ClientSession::ClientSession(Options options, SessionDelegate& delegate)
+    : options_(std::move(options)), delegate_(delegate) {
+  HAYATE_ASSERT(!has_line_break(options_.helo_name));
+  expected_.push_back({Stage::greeting, 0, 0});
+}
+
+Stage ClientSession::awaited_stage() const {
+  HAYATE_ASSERT(!expected_.empty());
+  return expected_.front().stage;
+}
+
+void ClientSession::on_bytes(std::string_view data, std::string& out) {
+  if (state_ == State::closed || state_ == State::failed) return;
+  // Parse straight from the received bytes; keep only an incomplete tail.
+  std::string_view pending = data;
+  if (!input_.empty()) {
+    input_.append(data);
+    pending = input_;
+  }
+  std::size_t consumed_total = 0;
+  while (consumed_total < pending.size() && state_ != State::failed &&
+         state_ != State::closed) {
+    Reply reply;
+    std::size_t consumed = 0;
+    ParseResult result = parse_reply(pending.substr(consumed_total), reply, consumed);
+    if (result == ParseResult::need_more) break;
+    if (result == ParseResult::malformed) {
+      std::string_view head = pending.substr(consumed_total, 80);
+      std::string shown;
+      for (char c : head) shown.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+      fail("malformed reply from server: \"" + shown + "\"");
+      return;
+    }
+    consumed_total += consumed;
+    if (expected_.empty()) {
+      // A reply nobody asked for (RFC 5321 allows none, except 421 before closing).
+      if (reply.code == 421) {
+        fail_with_reply(reply, Stage::quit);
+      } else {
+        fail("unexpected reply from server: " + reply_text_for_log(reply));
+      }
+      return;
+    }
+    handle_reply(reply, out);
+  }
+  if (state_ == State::failed || state_ == State::closed) {
+    input_.clear();
+    return;
+  }
+  if (pending.data() == input_.data()) {
+    input_.erase(0, consumed_total);
+  } else {
+    input_.assign(pending.substr(consumed_total));
+  }
+}
+
+void ClientSession::handle_reply(const Reply& reply, std::string& out) {
+  const Expected expected = expected_.front();
+  expected_.pop_front();
+  switch (expected.stage) {
+    case Stage::greeting:
+      if (reply.code / 100 != 2) {
+        fail_with_reply(reply, Stage::greeting);
+        return;
+      }
+      state_ = State::hello;
+      out.append("EHLO ").append(options_.helo_name).append("\r\n");
+      expected_.push_back({Stage::ehlo, 0, 0});
+      return;
+    case Stage::ehlo:
+      if (reply.code / 100 == 2) {
+        capabilities_ = parse_capabilities(reply);
+        state_ = State::ready;
+        start_transaction(out);
+      } else if (reply.code / 100 == 5) {  // RFC 5321 4.1.4: fall back to HELO
+        out.append("HELO ").append(options_.helo_name).append("\r\n");
+        expected_.push_back({Stage::helo, 0, 0});
+      } else {
+        fail_with_reply(reply, Stage::ehlo);
+      }
+      return;
+    case Stage::helo:
+      if (reply.code / 100 != 2) {
+        fail_with_reply(reply, Stage::helo);
+        return;
+      }
+      capabilities_ = Capabilities{};
+      state_ = State::ready;
+      start_transaction(out);
+      return;
+    case Stage::mail:
+    case Stage::rcpt:
+    case Stage::data:
+    case Stage::body:
+      handle_envelope_reply(expected, reply, out);
+      break;
+    case Stage::rset:
+      if (reply.code == 421) fail_with_reply(reply, Stage::rset);
+      break;
+    case Stage::quit:
+      state_ = State::closed;
+      return;
+    case Stage::connect:
+      HAYATE_ASSERT(false);
+  }
+  if (state_ == State::ready && expected_.empty()) start_transaction(out);
+}
+
+void ClientSession::handle_envelope_reply(const Expected& expected, const Reply& reply,
+                                          std::string& out) {
+  Slot& slot = slots_[expected.slot];
+  HAYATE_ASSERT(slot.active);
+  text_ = reply_text_for_log(reply);
+  const Outcome outcome{reply.code, reply.enhanced, text_, expected.stage};
+  switch (expected.stage) {
+    case Stage::mail:
+      if (reply.code / 100 != 2) {
+        slot.mail_failed = true;
+        slot.mail_code = reply.code;
+        slot.mail_enhanced = reply.enhanced;
+        slot.mail_text = text_;
+        if (!pipelining()) {  // nothing else was sent: every recipient fails with MAIL's reply
+          report_pending(slot, outcome, false);
+          finish_transaction(slot);
+        }
+      } else if (!pipelining()) {
+        append_address_command("RCPT TO:", slot.transaction.recipients[0], out);
+        slot.next_rcpt_to_send = 1;
+        expected_.push_back({Stage::rcpt, expected.slot, 0});
+      }
+      break;
+    case Stage::rcpt:
+      if (slot.mail_failed) {
+        const Outcome mail_outcome{slot.mail_code, slot.mail_enhanced, slot.mail_text,
+                                   Stage::mail};
+        report(slot, expected.index, mail_outcome);
+      } else if (reply.code / 100 == 2) {
+        ++slot.accepted;
+      } else {
+        report(slot, expected.index, outcome);
+      }
+      if (!pipelining()) send_data_or_finish(slot, expected.slot, out);
+      break;
+    case Stage::data:
+      handle_data_reply(slot, expected.slot, reply, out);
+      break;
+    case Stage::body:
+      // The final dot's reply decides for every recipient accepted at RCPT.
+      report_pending(slot, outcome, true);
+      finish_transaction(slot);
+      break;
+    default:
+      HAYATE_ASSERT(false);
+  }
+  if (reply.code == 421) fail_with_reply(reply, expected.stage);  // the server is closing
+}
+
+void ClientSession::send_data_or_finish(Slot& slot, std::uint8_t slot_index, std::string& out) {
+  const auto& recipients = slot.transaction.recipients;
+  if (slot.next_rcpt_to_send < recipients.size()) {
+    append_address_command("RCPT TO:", recipients[slot.next_rcpt_to_send], out);
+    expected_.push_back({Stage::rcpt, slot_index, slot.next_rcpt_to_send});
+    ++slot.next_rcpt_to_send;
+    return;
+  }
+  if (slot.accepted > 0) {
+    out.append("DATA\r\n");
+    expected_.push_back({Stage::data, slot_index, 0});
+    return;
+  }
+  // No recipient accepted: the transaction ends here; clear the server's state.
+  finish_transaction(slot);
+  out.append("RSET\r\n");
+  expected_.push_back({Stage::rset, 0, 0});
+}
+
+void ClientSession::handle_data_reply(Slot& slot, std::uint8_t slot_index, const Reply& reply,
+                                      std::string& out) {
+  if (reply.code / 100 == 3) {
+    if (slot.accepted > 0 && !slot.mail_failed) {
+      delegate_.append_message(slot.transaction, out);
+    } else {
+      out.append(".\r\n");  // RFC 2920 3.1: DATA was accepted anyway, send an empty message
+    }
+    expected_.push_back({Stage::body, slot_index, 0});
+    // The next transaction's envelope rides in the same write as this body.
+    if (pipelining()) start_transaction(out);
+    return;
+  }
+  if (slot.mail_failed) {
+    const Outcome mail_outcome{slot.mail_code, slot.mail_enhanced, slot.mail_text, Stage::mail};
+    report_pending(slot, mail_outcome, false);
+  } else {
+    text_ = reply_text_for_log(reply);
+    report_pending(slot, Outcome{reply.code, reply.enhanced, text_, Stage::data}, false);
+  }
+  const bool transaction_open = !slot.mail_failed;
+  finish_transaction(slot);
+  if (transaction_open && reply.code != 421) {
+    out.append("RSET\r\n");
+    expected_.push_back({Stage::rset, 0, 0});
+  }
+}
+
+void ClientSession::start_transaction(std::string& out) {
+  if (state_ != State::ready) return;
+  // One transaction may await its body's reply while the next one's envelope is in flight.
+  std::uint8_t free_slot = 2;
+  for (std::uint8_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i].active) free_slot = i;
+  }
+  if (free_slot == 2) return;
+  for (const Expected& e : expected_) {
+    if (e.stage != Stage::body) return;  // an envelope is already in flight
+  }
+  if (!pipelining() && !expected_.empty()) return;
+  Slot& slot = slots_[free_slot];
+  Transaction& transaction = slot.transaction;
+  transaction.recipients.clear();
+  transaction.needs_smtputf8 = false;
+  if (!delegate_.next_transaction(transaction)) return;
+  const std::size_t count = transaction.recipients.size();
+  HAYATE_ASSERT(count > 0 && count <= limits::recipients_per_transaction_max);
+  slot.active = true;
+  slot.mail_failed = false;
+  slot.accepted = 0;
+  slot.next_rcpt_to_send = 0;
+  slot.reported.assign(count, 0);
+  ++transactions_started_;
+
+  if (transaction.needs_smtputf8 && !capabilities_.smtputf8) {
+    // RFC 6531 3.4: without SMTPUTF8 such an address cannot be sent at all.
+    const Outcome outcome{553, EnhancedCode{5, 6, 7},
+                          "the address needs SMTPUTF8, which the server does not offer",
+                          Stage::mail};
+    report_pending(slot, outcome, false);
+    finish_transaction(slot);
+    start_transaction(out);
+    return;
+  }
+  out.append("MAIL FROM:<").append(transaction.mail_from).append(">");
+  HAYATE_ASSERT(!has_line_break(transaction.mail_from));
+  if (transaction.needs_smtputf8) out.append(" SMTPUTF8");
+  out.append("\r\n");
+  expected_.push_back({Stage::mail, free_slot, 0});
+  if (!pipelining()) return;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    append_address_command("RCPT TO:", transaction.recipients[i], out);
+    expected_.push_back({Stage::rcpt, free_slot, i});
+  }
+  slot.next_rcpt_to_send = static_cast<std::uint32_t>(count);
+  out.append("DATA\r\n");
+  expected_.push_back({Stage::data, free_slot, 0});
+}
+
+void ClientSession::append_address_command(std::string_view verb, std::string_view address,
+                                           std::string& out) const {
+  // Addresses were checked when read; a line break here would be command injection.
+  HAYATE_ASSERT(!has_line_break(address));
+  out.append(verb).append("<").append(address).append(">\r\n");
+}
+
+void ClientSession::report(Slot& slot, std::size_t index, const Outcome& outcome) {
+  HAYATE_ASSERT(index < slot.reported.size());
+  if (slot.reported[index]) return;
+  slot.reported[index] = 1;
+  delegate_.on_recipient_outcome(slot.transaction, index, outcome);
+}
+
+void ClientSession::report_pending(Slot& slot, const Outcome& outcome, bool accepted_only) {
+  (void)accepted_only;  // recipients refused at RCPT were reported already
+  for (std::size_t i = 0; i < slot.reported.size(); ++i) report(slot, i, outcome);
+}
+
+void ClientSession::finish_transaction(Slot& slot) {
+  for (std::uint8_t reported : slot.reported) HAYATE_ASSERT(reported);
+  slot.active = false;
+}
+
+void ClientSession::poke(std::string& out) {
+  if (idle()) start_transaction(out);
+}
+
+void ClientSession::quit(std::string& out) {
+  if (state_ == State::ready && expected_.empty()) {
+    out.append("QUIT\r\n");
+    expected_.push_back({Stage::quit, 0, 0});
+    state_ = State::quitting;
+  } else if (state_ == State::greeting || state_ == State::hello) {
+    fail("session ended before it was ready");
+  }
+}
+
+void ClientSession::fail_with_reply(const Reply& reply, Stage stage) {
+  fail(std::string(stage_name(stage)) + ": " + reply_text_for_log(reply));
+  failure_code_ = reply.code;
+}
+
+void ClientSession::fail(std::string_view reason) {
+  if (state_ == State::failed || state_ == State::closed) return;
+  state_ = State::failed;
+  failure_.assign(reason);
+  const Stage stage = expected_.empty() ? Stage::connect : expected_.front().stage;
+  expected_.clear();
+  for (Slot& slot : slots_) {
+    if (!slot.active) continue;
+    report_pending(slot, Outcome{0, EnhancedCode{}, failure_, stage}, false);
+    finish_transaction(slot);
+  }
+}
+
+}  // namespace hayate::smtp

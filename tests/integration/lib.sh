@@ -1,0 +1,571 @@
+# shellcheck shell=bash
+# Library sourced by tests/integration/test_*.sh: a private work dir, free loopback ports, and
+# real peers (Postfix smtp-sink, dnsmasq, aiosmtpd, hayate-sink) started, awaited with a
+# deadline and always stopped on exit. Usage, in a test run as `bash test_X.sh BIN_DIR`:
+#
+#   set -euo pipefail
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   hayate_test_init "$@"
+#   read -r smtp_port dns_port < <(free_port 2)
+#   start_smtp_sink "${smtp_port}"
+#   start_dnsmasq "${dns_port}" --mx-host=example.test,mx.example.test,10
+#   ... run "${HAYATE_BIN_DIR}/hayate" ...
+#   wait_until_eq "sink messages" 3 10 smtp_sink_messages "${smtp_port}"
+#
+# Start functions record the PID in the test shell, so call them directly, never inside $(...).
+# Do not set another EXIT trap: hayate_test_init owns it (it stops every peer).
+# Everything listens on and talks to 127.0.0.1 only.
+
+[[ -z "${_HAYATE_LIB_LOADED:-}" ]] || return 0
+readonly _HAYATE_LIB_LOADED=1
+readonly HAYATE_PYTHON=/usr/bin/python3  # Debian's: sees python3-aiosmtpd; pyenv's may not
+readonly HAYATE_LOOPBACK=127.0.0.1
+HAYATE_INTEGRATION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly HAYATE_INTEGRATION_DIR
+# Seconds a peer gets to come up, and to exit after SIGTERM before SIGKILL. Generous: the
+# machine has 2 cores that a parallel build may be using.
+HAYATE_START_TIMEOUT_S="${HAYATE_START_TIMEOUT_S:-30}"
+HAYATE_STOP_TIMEOUT_S="${HAYATE_STOP_TIMEOUT_S:-5}"
+
+HAYATE_TEST_DIR=""
+HAYATE_BIN_DIR=""
+HAYATE_LAST_PID=""
+HAYATE_TEST_PIDS=()
+declare -A HAYATE_PID_NAMES=()  # pid -> what it is, for messages
+declare -A HAYATE_PID_LOGS=()   # pid -> its log file, whose tail we show on failure
+HAYATE_PASSED=0
+
+# Python helpers, kept inline so that the library is one file. Subcommands:
+#   ports COUNT                          COUNT distinct free loopback ports, on one line
+#   probe tcp|smtp HOST PORT TIMEOUT_S PID
+#   probe dns HOST PORT TIMEOUT_S PID NAME
+#   dns HOST PORT NAME TYPE              answers one per line, exit 2 on a non-NOERROR rcode
+#   json FILE KEY                        value at a dotted KEY (list items by index)
+read -r -d '' _HAYATE_PY <<'PY' || true
+import ipaddress, json, os, random, socket, struct, sys, time
+
+def fail(message, code=1):
+    print(message, file=sys.stderr)
+    sys.exit(code)
+
+def alive(pid):
+    if pid <= 0:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+def ports(count):
+    """Ports free for TCP and UDP alike (dnsmasq binds both), held open together while we
+    pick, so that the kernel hands out distinct ones."""
+    held, chosen = [], []
+    while len(chosen) < count:
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.bind(("127.0.0.1", 0))
+        held.append(tcp)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind(("127.0.0.1", tcp.getsockname()[1]))
+        except OSError:
+            continue  # taken for UDP: keep the TCP socket held so it is not offered again
+        held.append(udp)
+        chosen.append(tcp.getsockname()[1])
+        if len(held) > 4 * count + 64:
+            fail("free_port: could not find ports free for both TCP and UDP")
+    print(" ".join(str(port) for port in chosen))
+
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+def read_name(message, offset):
+    """RFC 1035 4.1.4: labels, possibly ending in a pointer. Returns (name, next offset)."""
+    labels, end, jumps = [], None, 0
+    while True:
+        if offset >= len(message):
+            raise ValueError("name runs past the message")
+        length = message[offset]
+        if length & 0xC0 == 0xC0:
+            if jumps > 64:
+                raise ValueError("compression loop")
+            if end is None:
+                end = offset + 2
+            offset = ((length & 0x3F) << 8) | message[offset + 1]
+            jumps += 1
+        elif length == 0:
+            return ".".join(labels), (end if end is not None else offset + 1)
+        else:
+            labels.append(message[offset + 1:offset + 1 + length].decode("ascii", "replace"))
+            offset += 1 + length
+
+def dns_exchange(host, port, name, qtype, timeout_s):
+    query_id = random.randrange(65536)
+    question = b"".join(bytes([len(label)]) + label.encode("ascii")
+                        for label in name.rstrip(".").split(".") if label) + b"\0"
+    query = struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0)  # RD, one question
+    query += question + struct.pack("!HH", qtype, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout_s)
+        s.sendto(query, (host, port))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            s.settimeout(max(0.001, deadline - time.monotonic()))
+            reply, _ = s.recvfrom(65535)
+            if len(reply) >= 12 and struct.unpack("!H", reply[:2])[0] == query_id:
+                return reply
+
+def dns_answers(reply):
+    _, flags, qdcount, ancount, _, _ = struct.unpack("!HHHHHH", reply[:12])
+    offset = 12
+    for _ in range(qdcount):
+        offset = read_name(reply, offset)[1] + 4
+    answers = []
+    for _ in range(ancount):
+        _, offset = read_name(reply, offset)
+        rtype, _, _, rdlength = struct.unpack("!HHIH", reply[offset:offset + 10])
+        offset += 10
+        rdata = reply[offset:offset + rdlength]
+        if rtype == 1:
+            answers.append(str(ipaddress.IPv4Address(rdata)))
+        elif rtype == 28:
+            answers.append(str(ipaddress.IPv6Address(rdata)))
+        elif rtype == 15:
+            answers.append(f"{struct.unpack('!H', rdata[:2])[0]} {read_name(reply, offset + 2)[0]}")
+        elif rtype in (2, 5, 12):
+            answers.append(read_name(reply, offset)[0])
+        elif rtype == 16:
+            strings, i = [], 0
+            while i < len(rdata):
+                strings.append(rdata[i + 1:i + 1 + rdata[i]].decode("utf-8", "replace"))
+                i += 1 + rdata[i]
+            answers.append("".join(strings))
+        else:
+            answers.append(f"TYPE{rtype} {rdata.hex()}")
+        offset += rdlength
+    return flags & 0x000F, answers
+
+def probe_once(kind, host, port, extra):
+    if kind == "tcp":
+        socket.create_connection((host, port), timeout=1).close()
+    elif kind == "smtp":  # a final greeting line (RFC 5321 4.2: "220 " after any "220-")
+        with socket.create_connection((host, port), timeout=2) as s:
+            stream = s.makefile("rb")
+            while True:
+                line = stream.readline(1024)
+                if len(line) < 4 or not line[:3].isdigit():
+                    raise OSError(f"no SMTP greeting: {line!r}")
+                if line[3:4] == b" ":
+                    break
+            s.sendall(b"QUIT\r\n")
+            stream.readline(1024)
+    elif kind == "dns":  # any answer, even NXDOMAIN or REFUSED, shows the server is up
+        dns_exchange(host, port, extra, 1, 0.5)
+    else:
+        fail(f"unknown probe {kind}", 64)
+
+def socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+def owns_port(pid, port, udp):
+    """Whether PID holds a listening TCP (or bound UDP) socket on PORT: a probe alone could be
+    answered by some other process that already had the port."""
+    wanted = set()
+    for table in (("udp", "udp6") if udp else ("tcp", "tcp6")):
+        try:
+            with open(f"/proc/net/{table}") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                    if local_port == port and (udp or fields[3] == "0A"):  # 0A: TCP_LISTEN
+                        wanted.add(fields[9])
+        except OSError:
+            continue
+    try:
+        return bool(wanted & socket_inodes(pid))
+    except OSError:
+        return False
+
+def probe(kind, host, port, timeout_s, pid, extra=None):
+    deadline = time.monotonic() + timeout_s
+    last_error = "no attempt"
+    while True:
+        if not alive(pid):
+            fail(f"process {pid} exited before {host}:{port} answered ({kind})")
+        try:
+            if pid > 0 and not owns_port(pid, port, kind == "dns"):
+                raise OSError(f"process {pid} holds no socket on port {port} (yet)")
+            probe_once(kind, host, port, extra)
+            return
+        except (OSError, ValueError) as error:
+            last_error = str(error) or type(error).__name__
+        if time.monotonic() >= deadline:
+            fail(f"{host}:{port} did not answer ({kind}) within {timeout_s:g} s: {last_error}")
+        time.sleep(0.05)
+
+def json_get(path, key):
+    with open(path, encoding="utf-8") as f:
+        value = json.load(f)
+    for part in key.split(".") if key else []:
+        index = int(part) if part.lstrip("-").isdigit() else None
+        if isinstance(value, list) and index is not None and -len(value) <= index < len(value):
+            value = value[index]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            fail(f"json_get: {path}: no key {key!r} (stopped at {part!r})")
+    if isinstance(value, str):
+        print(value)
+    else:
+        print(json.dumps(value, sort_keys=True))
+
+def main(argv):
+    command = argv[0]
+    if command == "ports":
+        ports(int(argv[1]))
+    elif command == "probe":
+        probe(argv[1], argv[2], int(argv[3]), float(argv[4]), int(argv[5]),
+              argv[6] if len(argv) > 6 else None)
+    elif command == "dns":
+        qtype = TYPES.get(argv[4].upper()) or fail(f"dns_query: unknown type {argv[4]}", 64)
+        try:
+            reply = dns_exchange(argv[1], int(argv[2]), argv[3], qtype, 5.0)
+            rcode, answers = dns_answers(reply)
+        except (OSError, ValueError, struct.error) as error:
+            fail(f"dns_query {argv[3]} {argv[4]} @{argv[1]}:{argv[2]}: {error}")
+        if rcode != 0:
+            fail(f"dns_query {argv[3]} {argv[4]}: {RCODES.get(rcode, rcode)}", 2)
+        if answers:
+            print("\n".join(answers))
+    elif command == "json":
+        json_get(argv[1], argv[2])
+    else:
+        fail(f"unknown helper command {command}", 64)
+
+main(sys.argv[1:])
+PY
+
+_hayate_py() {
+  "${HAYATE_PYTHON}" -c "${_HAYATE_PY}" "$@"
+}
+
+# fail MSG...: says what went wrong and ends the test with status 1 (the EXIT trap cleans up).
+fail() {
+  printf 'FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+# hayate_test_init [BIN_DIR]: a private work dir (HAYATE_TEST_DIR) and the EXIT trap that stops
+# every started process and removes the dir, unless KEEP_TEST_DIR=1.
+hayate_test_init() {
+  HAYATE_BIN_DIR="${1:-}"
+  [[ -x "${HAYATE_PYTHON}" ]] || fail "${HAYATE_PYTHON} is missing: run scripts/install-deps.sh"
+  HAYATE_TEST_DIR="$(mktemp -d "${TMPDIR:-/tmp}/hayate-test.XXXXXX")"
+  # Peers that drop root privileges (smtp-sink -u nobody) must reach their files in here.
+  chmod 0755 "${HAYATE_TEST_DIR}"
+  export HAYATE_TEST_DIR HAYATE_BIN_DIR
+  trap _hayate_test_cleanup EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+_hayate_test_cleanup() {
+  local status=$? index pid
+  trap - EXIT HUP INT TERM
+  for ((index = ${#HAYATE_TEST_PIDS[@]} - 1; index >= 0; index--)); do
+    pid="${HAYATE_TEST_PIDS[index]}"
+    if ((status != 0)) && [[ -n "${HAYATE_PID_LOGS[${pid}]:-}" ]]; then
+      _hayate_show_log "${HAYATE_PID_NAMES[${pid}]}" "${HAYATE_PID_LOGS[${pid}]}"
+    fi
+    stop_process "${pid}" || true
+  done
+  if [[ -n "${HAYATE_TEST_DIR}" && -d "${HAYATE_TEST_DIR}" ]]; then
+    if [[ "${KEEP_TEST_DIR:-0}" == 1 ]]; then
+      printf 'kept test dir %s\n' "${HAYATE_TEST_DIR}" >&2
+    else
+      rm -rf "${HAYATE_TEST_DIR}"
+    fi
+  fi
+  local name
+  name="$(basename "$0" .sh)"
+  if ((status == 0)); then
+    printf '%s: %d passed, 0 failed\n' "${name}" "${HAYATE_PASSED}"
+  else
+    printf '%s: %d passed, 1 failed\n' "${name}" "${HAYATE_PASSED}"
+  fi
+  exit "${status}"
+}
+
+_hayate_show_log() {
+  local name="$1" log="$2"
+  [[ -s "${log}" ]] || return 0
+  printf -- '--- last lines of %s (%s) ---\n' "${name}" "${log}" >&2
+  tail -n 20 "${log}" >&2 || true
+}
+
+# process_alive PID: true while PID runs (a zombie counts as gone).
+process_alive() {
+  local state
+  state="$(cut -d')' -f2- "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2)" || return 1
+  [[ -n "${state}" && "${state}" != Z && "${state}" != X ]]
+}
+
+# stop_process PID: SIGTERM, wait up to HAYATE_STOP_TIMEOUT_S, then SIGKILL. Tests may call it
+# to take a peer down mid-run; the EXIT trap calls it for every started process.
+stop_process() {
+  local pid="$1" deadline
+  [[ "${pid}" =~ ^[0-9]+$ ]] || return 0
+  if process_alive "${pid}"; then
+    kill -TERM "${pid}" 2>/dev/null || true
+    deadline=$((SECONDS + HAYATE_STOP_TIMEOUT_S))
+    while process_alive "${pid}" && ((SECONDS < deadline)); do sleep 0.05; done
+    if process_alive "${pid}"; then
+      printf 'warning: %s (pid %s) ignored SIGTERM for %s s: killing it\n' \
+        "${HAYATE_PID_NAMES[${pid}]:-process}" "${pid}" "${HAYATE_STOP_TIMEOUT_S}" >&2
+      kill -KILL "${pid}" 2>/dev/null || true
+    fi
+  fi
+  wait "${pid}" 2>/dev/null || true  # reap it; its status is of no interest here
+}
+
+# free_port [COUNT]: COUNT (default 1) distinct ports free for TCP and UDP on 127.0.0.1, on
+# one line. Another process may still take one before our peer binds it: the start functions
+# then fail at once, showing the peer's "address already in use".
+#   read -r smtp_port dns_port < <(free_port 2)
+free_port() {
+  _hayate_py ports "${1:-1}"
+}
+
+# wait_for_port HOST PORT [TIMEOUT_S] [PID]: polls until a TCP connect succeeds; fails at the
+# deadline, or at once if PID (when given) exits.
+wait_for_port() {
+  _hayate_py probe tcp "$1" "$2" "${3:-${HAYATE_START_TIMEOUT_S}}" "${4:-0}" ||
+    fail "wait_for_port $1:$2"
+}
+
+# wait_for_smtp HOST PORT [TIMEOUT_S] [PID]: polls until the server sends a complete greeting
+# (then says QUIT), so the peer sees one clean session.
+wait_for_smtp() {
+  _hayate_py probe smtp "$1" "$2" "${3:-${HAYATE_START_TIMEOUT_S}}" "${4:-0}" ||
+    fail "wait_for_smtp $1:$2"
+}
+
+# wait_for_udp_dns HOST PORT NAME [TIMEOUT_S] [PID]: polls with an A query for NAME over UDP
+# until any reply comes back (NXDOMAIN counts: the server is up).
+wait_for_udp_dns() {
+  _hayate_py probe dns "$1" "$2" "${4:-${HAYATE_START_TIMEOUT_S}}" "${5:-0}" "$3" ||
+    fail "wait_for_udp_dns $1:$2 $3"
+}
+
+# dns_query HOST PORT NAME TYPE: the answers, one a line (MX as "PREFERENCE HOST"); status 2 and
+# the rcode on stderr when the answer is not NOERROR. Types: A AAAA MX CNAME NS PTR TXT.
+dns_query() {
+  _hayate_py dns "$1" "$2" "$3" "$4"
+}
+
+# json_get FILE KEY: the value at dotted KEY ("messages", "domains.0.name"); strings bare,
+# everything else as JSON. Fails when the file or the key is missing.
+json_get() {
+  _hayate_py json "$1" "$2"
+}
+
+# assert_eq NAME EXPECTED ACTUAL
+assert_eq() {
+  if [[ "$2" != "$3" ]]; then
+    fail "$1: expected '$2', got '$3'"
+  fi
+  HAYATE_PASSED=$((HAYATE_PASSED + 1))
+  printf 'ok %s = %s\n' "$1" "$3"
+}
+
+# assert_contains NAME NEEDLE HAYSTACK
+assert_contains() {
+  if [[ "$3" != *"$2"* ]]; then
+    fail "$1: expected to contain '$2', got '$3'"
+  fi
+  HAYATE_PASSED=$((HAYATE_PASSED + 1))
+  printf 'ok %s contains %s\n' "$1" "$2"
+}
+
+# wait_until_eq NAME EXPECTED TIMEOUT_S COMMAND...: polls COMMAND's output until it equals
+# EXPECTED (counters a server updates just after it replies); fails with the last value seen.
+wait_until_eq() {
+  local name="$1" expected="$2" timeout_s="$3" actual deadline
+  shift 3
+  deadline=$((SECONDS + timeout_s))
+  while true; do
+    actual="$("$@" 2>&1)" || actual="error: ${actual}"
+    if [[ "${actual}" == "${expected}" ]]; then
+      assert_eq "${name}" "${expected}" "${actual}"
+      return 0
+    fi
+    ((SECONDS < deadline)) ||
+      fail "${name}: expected '${expected}', still '${actual}' after ${timeout_s} s"
+    sleep 0.05
+  done
+}
+
+# require_bin NAME: the path of our binary NAME in HAYATE_BIN_DIR, or a failure saying so.
+require_bin() {
+  local path="${HAYATE_BIN_DIR}/$1"
+  [[ -n "${HAYATE_BIN_DIR}" && -x "${path}" ]] ||
+    fail "$1 not found in '${HAYATE_BIN_DIR}': pass the build's bin dir (ninja -C BUILD $1)"
+  printf '%s\n' "${path}"
+}
+
+# _hayate_start NAME STDOUT_FILE STDERR_FILE COMMAND...: starts COMMAND in the background with
+# no stdin, records its PID (HAYATE_LAST_PID) for the EXIT trap.
+_hayate_start() {
+  local name="$1" out="$2" err="$3"
+  shift 3
+  if [[ "${out}" == "${err}" ]]; then
+    "$@" >"${out}" 2>&1 </dev/null &
+  else
+    "$@" >"${out}" 2>"${err}" </dev/null &
+  fi
+  HAYATE_LAST_PID=$!
+  HAYATE_TEST_PIDS+=("${HAYATE_LAST_PID}")
+  HAYATE_PID_NAMES[${HAYATE_LAST_PID}]="${name}"
+  HAYATE_PID_LOGS[${HAYATE_LAST_PID}]="${err}"
+}
+
+# _hayate_await NAME LOG PROBE ARGS...: runs the readiness probe (which must return, not exit);
+# on failure shows the log tail and fails the test.
+_hayate_await() {
+  local name="$1" log="$2"
+  shift 2
+  if ! "$@"; then
+    _hayate_show_log "${name}" "${log}"
+    HAYATE_PID_LOGS[${HAYATE_LAST_PID}]=""  # shown once is enough: the EXIT trap skips it
+    fail "${name} did not come up"
+  fi
+}
+
+_hayate_require_init() {
+  [[ -n "${HAYATE_TEST_DIR}" ]] || fail "call hayate_test_init before $1"
+}
+
+# start_smtp_sink PORT [--dump] [SMTP_SINK_ARGS...]: Postfix smtp-sink(1) on 127.0.0.1:PORT,
+# with its running counters (-c) kept for smtp_sink_messages. --dump also writes each message
+# to its own file (-d) for smtp_sink_dump_count; slower, so opt in. Options such as -p (no
+# PIPELINING) or "-r RCPT" (4xx to every RCPT) pass through.
+start_smtp_sink() {
+  _hayate_require_init start_smtp_sink
+  local port="$1" name="smtp-sink:$1" dump_dir
+  shift
+  local -a command=(/usr/sbin/smtp-sink -c)
+  [[ -x /usr/sbin/smtp-sink ]] || fail "/usr/sbin/smtp-sink missing: run scripts/install-deps.sh"
+  dump_dir="$(smtp_sink_dump_dir "${port}")"
+  mkdir -p "${dump_dir}"
+  if ((EUID == 0)); then
+    # smtp-sink refuses to run as root: it must switch to a user after binding (-u).
+    command+=(-u nobody)
+    chown nobody "${dump_dir}"
+  fi
+  if [[ "${1:-}" == --dump ]]; then
+    shift
+    if ((EUID == 0)) && ! setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        test -w "${dump_dir}"; then
+      fail "${name}: user nobody cannot write ${dump_dir}; set TMPDIR to a world-searchable dir"
+    fi
+    # A "/" in the template makes smtp-sink create missing dirs; strftime then a random suffix.
+    command+=(-d "${dump_dir}/%Y%m%d%H%M%S.")
+  fi
+  command+=("$@" "${HAYATE_LOOPBACK}:${port}" 256)
+  _hayate_start "${name}" "$(_smtp_sink_counters_file "${port}")" \
+    "${HAYATE_TEST_DIR}/smtp-sink-${port}.log" "${command[@]}"
+  _hayate_await "${name}" "${HAYATE_TEST_DIR}/smtp-sink-${port}.log" \
+    _hayate_py probe tcp "${HAYATE_LOOPBACK}" "${port}" "${HAYATE_START_TIMEOUT_S}" \
+    "${HAYATE_LAST_PID}"
+}
+
+_smtp_sink_counters_file() {
+  printf '%s/smtp-sink-%s.counters\n' "${HAYATE_TEST_DIR}" "$1"
+}
+
+smtp_sink_dump_dir() {
+  printf '%s/smtp-sink-%s.dump\n' "${HAYATE_TEST_DIR}" "$1"
+}
+
+# smtp_sink_messages PORT: messages the sink on PORT has received ("." seen), from the last
+# "sess=N quit=N mesg=N" line of its -c counters; 0 before the first.
+smtp_sink_messages() {
+  local counters last
+  counters="$(_smtp_sink_counters_file "$1")"
+  [[ -f "${counters}" ]] || fail "smtp_sink_messages: no smtp-sink was started on port $1"
+  last="$(tr '\r' '\n' <"${counters}" | grep -o 'mesg=[0-9]*' | tail -n 1 || true)"
+  printf '%s\n' "${last:-mesg=0}" | cut -d= -f2
+}
+
+# smtp_sink_dump_count PORT: message files written by a sink started with --dump.
+smtp_sink_dump_count() {
+  find "$(smtp_sink_dump_dir "$1")" -type f | wc -l
+}
+
+# start_dnsmasq PORT [DNSMASQ_ARGS...]: an authoritative-enough DNS server on 127.0.0.1:PORT
+# (UDP and TCP) that knows only what ARGS say (--mx-host, --host-record, --address, ...): no
+# upstream, no /etc/hosts, no config file. Logs queries to its log.
+start_dnsmasq() {
+  _hayate_require_init start_dnsmasq
+  local port="$1" name="dnsmasq:$1" log="${HAYATE_TEST_DIR}/dnsmasq-$1.log"
+  shift
+  [[ -x /usr/sbin/dnsmasq ]] || fail "/usr/sbin/dnsmasq missing: run scripts/install-deps.sh"
+  _hayate_start "${name}" "${log}" "${log}" /usr/sbin/dnsmasq --no-daemon \
+    --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+    --port="${port}" --listen-address="${HAYATE_LOOPBACK}" --bind-interfaces \
+    --pid-file="${HAYATE_TEST_DIR}/dnsmasq-${port}.pid" --log-facility=- --log-queries "$@"
+  _hayate_await "${name}" "${log}" _hayate_py probe dns "${HAYATE_LOOPBACK}" "${port}" \
+    "${HAYATE_START_TIMEOUT_S}" "${HAYATE_LAST_PID}" readiness.probe.test
+}
+
+# start_aiosmtpd PORT [ARGS...]: tests/integration/aiosmtpd_server.py (no PIPELINING) on
+# 127.0.0.1:PORT, its counters in "$(aiosmtpd_stats_file PORT)". ARGS: --maildir DIR,
+# --tls-cert F --tls-key F, --verbose, ... (see its --help).
+start_aiosmtpd() {
+  _hayate_require_init start_aiosmtpd
+  local port="$1" name="aiosmtpd:$1" log="${HAYATE_TEST_DIR}/aiosmtpd-$1.log"
+  shift
+  _hayate_start "${name}" "${log}" "${log}" "${HAYATE_PYTHON}" \
+    "${HAYATE_INTEGRATION_DIR}/aiosmtpd_server.py" --port "${port}" \
+    --stats-file "$(aiosmtpd_stats_file "${port}")" \
+    --pid-file "${HAYATE_TEST_DIR}/aiosmtpd-${port}.pid" "$@"
+  _hayate_await "${name}" "${log}" _hayate_py probe smtp "${HAYATE_LOOPBACK}" "${port}" \
+    "${HAYATE_START_TIMEOUT_S}" "${HAYATE_LAST_PID}"
+}
+
+aiosmtpd_stats_file() {
+  printf '%s/aiosmtpd-%s.stats.json\n' "${HAYATE_TEST_DIR}" "$1"
+}
+
+# start_hayate_sink PORT [ARGS...]: our bundled sink from HAYATE_BIN_DIR on 127.0.0.1:PORT.
+start_hayate_sink() {
+  _hayate_require_init start_hayate_sink
+  local port="$1" name="hayate-sink:$1" log="${HAYATE_TEST_DIR}/hayate-sink-$1.log" sink
+  shift
+  sink="$(require_bin hayate-sink)"
+  _hayate_start "${name}" "${log}" "${log}" "${sink}" \
+    --listen "${HAYATE_LOOPBACK}:${port}" "$@"
+  _hayate_await "${name}" "${log}" _hayate_py probe tcp "${HAYATE_LOOPBACK}" "${port}" \
+    "${HAYATE_START_TIMEOUT_S}" "${HAYATE_LAST_PID}"
+}
+
+# make_test_certificate NAME: a self-signed EC certificate for localhost and 127.0.0.1, valid
+# two days, as HAYATE_TEST_DIR/NAME.crt and NAME.key (for STARTTLS peers).
+make_test_certificate() {
+  _hayate_require_init make_test_certificate
+  local base="${HAYATE_TEST_DIR}/$1"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "${base}.key" -out "${base}.crt" >"${base}.openssl.log" 2>&1 ||
+    { cat "${base}.openssl.log" >&2; fail "make_test_certificate $1"; }
+}
