@@ -23,8 +23,9 @@ Ring::~Ring() {
 
 absl::Status Ring::init(std::uint32_t entries) {
   io_uring_params params{};
-  // A shard's ring is only ever touched by its own thread; completions are reaped in batches.
-  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+  // Set up on the main thread, used by the shard thread: no SINGLE_ISSUER (it binds the
+  // creating thread). COOP_TASKRUN: completions are reaped in batches anyway.
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
   params.flags |= IORING_SETUP_CQSIZE;
   params.cq_entries = entries * 4;
   int result = io_uring_queue_init_params(entries, &ring_, &params);

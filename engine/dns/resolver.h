@@ -61,8 +61,20 @@ class SocketWatcher {
 
 struct ResolverOptions {
   std::vector<SocketAddress> servers;  // empty: /etc/resolv.conf
-  std::uint32_t timeout_ms = 5000;
+  std::uint32_t timeout_ms = 5000;     // c-ares doubles it on each round over the servers
   std::uint32_t tries = 3;
+  std::function<std::int64_t()> clock_ms;  // cache expiry clock; empty: steady_clock
+  std::uint64_t random_seed = 0;           // shuffles of equal MX preferences; 0: random
+};
+
+// Capacity of each answer cache (MX answers, host answers). When one is full, expired entries
+// are dropped; when none has expired, an arbitrary eighth of the entries is.
+inline constexpr std::uint32_t cache_entries_max = 65'536;
+
+struct ResolverStats {
+  std::uint64_t queries_sent = 0;  // DNS questions handed to c-ares (MX, A, AAAA)
+  std::uint64_t cache_hits = 0;    // requests answered from the cache
+  std::uint64_t coalesced = 0;     // requests that joined an identical lookup in flight
 };
 
 class Resolver {
@@ -71,9 +83,14 @@ class Resolver {
   using HostCallback = std::function<void(const HostAnswer&)>;
 
   // Fails (returns nullptr and sets error) when c-ares cannot be initialized.
+  // `watcher` must outlive the resolver. Callbacks still pending at destruction are dropped,
+  // never called. A callback may call resolve_* again (it is answered on a later call of the
+  // loop), but must not destroy the resolver.
   static std::unique_ptr<Resolver> create(const ResolverOptions& options, SocketWatcher& watcher,
                                           std::string& error);
   ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
 
   // MX hosts of `domain` with their addresses (A and AAAA of each host), `port` set on every
   // address. Implicit MX when there is no MX record; null MX is reported as such. Served
@@ -83,11 +100,13 @@ class Resolver {
   // A and AAAA of a host name, or the address itself for an IP literal.
   void resolve_host(std::string_view host, std::uint16_t port, HostCallback callback);
 
-  // The owner calls these from its loop.
+  // The owner calls these from its loop; user callbacks run only inside them. An error or a
+  // hang-up on a socket counts as readable.
   void on_socket_ready(int fd, bool readable, bool writable);
   void on_tick();                        // processes timeouts; call at next_timeout_ms()
-  std::int64_t next_timeout_ms() const;  // -1: nothing pending
-  bool idle() const;                     // no query in flight
+  std::int64_t next_timeout_ms() const;  // -1: nothing pending; 0: answers are waiting
+  bool idle() const;                     // no query in flight and no answer waiting
+  const ResolverStats& stats() const;
 
  private:
   struct State;
@@ -96,7 +115,8 @@ class Resolver {
 };
 
 // Pure MX ordering (RFC 5321 5.1): sorts by preference, shuffles hosts of equal preference
-// with `random_seed`, keeps at most limits::mx_hosts_max.
+// with `random_seed`, keeps at most limits::mx_hosts_max. A name listed twice is kept once,
+// with its lowest preference.
 void order_mx_hosts(std::vector<MxHost>& hosts, std::uint64_t random_seed);
 
 }  // namespace hayate::dns

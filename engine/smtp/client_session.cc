@@ -56,7 +56,9 @@ void ClientSession::on_bytes(std::string_view data, std::string& out) {
     ParseResult result = parse_reply(pending.substr(consumed_total), reply, consumed);
     if (result == ParseResult::need_more) break;
     if (result == ParseResult::malformed) {
+      // Show the offending line (its first 80 bytes), not what follows it.
       std::string_view head = pending.substr(consumed_total, 80);
+      head = head.substr(0, head.find_first_of("\r\n"));
       std::string shown;
       for (char c : head) shown.push_back(c >= 0x20 && c < 0x7f ? c : '?');
       fail("malformed reply from server: \"" + shown + "\"");
@@ -126,7 +128,9 @@ void ClientSession::handle_reply(const Reply& reply, std::string& out) {
       handle_envelope_reply(expected, reply, out);
       break;
     case Stage::rset:
-      if (reply.code == 421) fail_with_reply(reply, Stage::rset);
+      // RFC 5321 4.1.1.5: RSET must succeed. Otherwise the server's state is unknown, and the
+      // next MAIL could draw a 503 that would fail its recipients for nothing they did.
+      if (reply.code / 100 != 2) fail_with_reply(reply, Stage::rset);
       break;
     case Stage::quit:
       state_ = State::closed;
@@ -141,6 +145,19 @@ void ClientSession::handle_envelope_reply(const Expected& expected, const Reply&
                                           std::string& out) {
   Slot& slot = slots_[expected.slot];
   HAYATE_ASSERT(slot.active);
+  // RFC 5321 4.3.2: DATA's go-ahead is 3xx and nothing else's is. A server out of step must
+  // not make a message count as delivered (a 250 to DATA, with no body sent) or a 3xx stand
+  // as a recipient's verdict: end the session, the recipients in flight get code 0.
+  const bool go_ahead = reply.code / 100 == 3;
+  if (go_ahead != (expected.stage == Stage::data) && reply.code / 100 != 4 &&
+      reply.code / 100 != 5) {
+    expected_.push_front(expected);  // the step is still unanswered
+    fail_at(std::string(stage_name(expected.stage)) + ": reply " + std::to_string(reply.code) +
+                " out of sequence: " + reply_text_for_log(reply),
+            expected.stage);
+    failure_code_ = reply.code;
+    return;
+  }
   text_ = reply_text_for_log(reply);
   const Outcome outcome{reply.code, reply.enhanced, text_, expected.stage};
   switch (expected.stage) {
@@ -170,7 +187,8 @@ void ClientSession::handle_envelope_reply(const Expected& expected, const Reply&
       } else {
         report(slot, expected.index, outcome);
       }
-      if (!pipelining()) send_data_or_finish(slot, expected.slot, out);
+      // In lock-step the next command follows, unless the server is closing (RFC 5321 3.8).
+      if (!pipelining() && reply.code != 421) send_data_or_finish(slot, expected.slot, out);
       break;
     case Stage::data:
       handle_data_reply(slot, expected.slot, reply, out);
@@ -247,28 +265,30 @@ void ClientSession::start_transaction(std::string& out) {
   if (!pipelining() && !expected_.empty()) return;
   Slot& slot = slots_[free_slot];
   Transaction& transaction = slot.transaction;
-  transaction.recipients.clear();
-  transaction.needs_smtputf8 = false;
-  if (!delegate_.next_transaction(transaction)) return;
-  const std::size_t count = transaction.recipients.size();
-  HAYATE_ASSERT(count > 0 && count <= limits::recipients_per_transaction_max);
-  slot.active = true;
-  slot.mail_failed = false;
-  slot.accepted = 0;
-  slot.next_rcpt_to_send = 0;
-  slot.reported.assign(count, 0);
-  ++transactions_started_;
-
-  if (transaction.needs_smtputf8 && !capabilities_.smtputf8) {
+  // A loop, not recursion: a long run of transactions that cannot be sent here is refused
+  // without a round trip each, and must not grow the stack.
+  for (;;) {
+    transaction.recipients.clear();
+    transaction.needs_smtputf8 = false;
+    if (!delegate_.next_transaction(transaction)) return;
+    const std::size_t count = transaction.recipients.size();
+    HAYATE_ASSERT(count > 0 && count <= limits::recipients_per_transaction_max);
+    slot.active = true;
+    slot.mail_failed = false;
+    slot.accepted = 0;
+    slot.next_rcpt_to_send = 0;
+    slot.reported.assign(count, 0);
+    ++transactions_started_;
+    if (!transaction.needs_smtputf8 || capabilities_.smtputf8) break;
     // RFC 6531 3.4: without SMTPUTF8 such an address cannot be sent at all.
     const Outcome outcome{553, EnhancedCode{5, 6, 7},
                           "the address needs SMTPUTF8, which the server does not offer",
                           Stage::mail};
     report_pending(slot, outcome, false);
     finish_transaction(slot);
-    start_transaction(out);
-    return;
+    if (state_ != State::ready) return;  // the delegate ended the session from its callback
   }
+  const std::size_t count = transaction.recipients.size();
   out.append("MAIL FROM:<").append(transaction.mail_from).append(">");
   HAYATE_ASSERT(!has_line_break(transaction.mail_from));
   if (transaction.needs_smtputf8) out.append(" SMTPUTF8");
@@ -323,21 +343,41 @@ void ClientSession::quit(std::string& out) {
 }
 
 void ClientSession::fail_with_reply(const Reply& reply, Stage stage) {
-  fail(std::string(stage_name(stage)) + ": " + reply_text_for_log(reply));
+  if (state_ == State::failed || state_ == State::closed) return;
+  fail_at(std::string(stage_name(stage)) + ": " + reply_text_for_log(reply), stage);
   failure_code_ = reply.code;
 }
 
-void ClientSession::fail(std::string_view reason) {
+void ClientSession::fail(std::string_view reason) { fail_at(reason, Stage::connect); }
+
+void ClientSession::fail_at(std::string_view reason, Stage stage) {
   if (state_ == State::failed || state_ == State::closed) return;
   state_ = State::failed;
   failure_.assign(reason);
-  const Stage stage = expected_.empty() ? Stage::connect : expected_.front().stage;
-  expected_.clear();
-  for (Slot& slot : slots_) {
-    if (!slot.active) continue;
-    report_pending(slot, Outcome{0, EnhancedCode{}, failure_, stage}, false);
-    finish_transaction(slot);
+  // Oldest transaction first, each at its own step: behind a body awaiting its reply, the
+  // next transaction's envelope is in flight too, and only the first body may have arrived.
+  std::deque<Expected> in_flight;
+  in_flight.swap(expected_);
+  for (const Expected& expected : in_flight) {
+    const bool envelope = expected.stage == Stage::mail || expected.stage == Stage::rcpt ||
+                          expected.stage == Stage::data || expected.stage == Stage::body;
+    if (envelope && slots_[expected.slot].active) fail_slot(slots_[expected.slot], expected.stage);
   }
+  // A transaction with no reply awaited: in lock-step, the one whose reply ends the session.
+  for (Slot& slot : slots_) {
+    if (slot.active) fail_slot(slot, stage);
+  }
+}
+
+void ClientSession::fail_slot(Slot& slot, Stage stage) {
+  if (slot.mail_failed) {
+    // MAIL was refused: that reply is every recipient's answer, whatever became of the rest.
+    const Outcome mail_outcome{slot.mail_code, slot.mail_enhanced, slot.mail_text, Stage::mail};
+    report_pending(slot, mail_outcome, false);
+  } else {
+    report_pending(slot, Outcome{0, EnhancedCode{}, failure_, stage}, false);
+  }
+  finish_transaction(slot);
 }
 
 }  // namespace hayate::smtp

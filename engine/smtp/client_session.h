@@ -114,6 +114,9 @@ class ClientSession {
   void report(Slot& slot, std::size_t index, const Outcome& outcome);
   void report_pending(Slot& slot, const Outcome& outcome, bool accepted_only);
   void finish_transaction(Slot& slot);
+  // fail() with the step whose reply ended the session, for transactions awaiting no reply.
+  void fail_at(std::string_view reason, Stage stage);
+  void fail_slot(Slot& slot, Stage stage);
   void fail_with_reply(const Reply& reply, Stage stage);
   void append_address_command(std::string_view verb, std::string_view address,
                               std::string& out) const;

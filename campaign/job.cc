@@ -1,0 +1,1207 @@
+// Loads a job file: toml++ parses the syntax, then every table and key is checked here so that
+// a job either loads whole or fails with "file:line:column: what is wrong". Nothing else in
+// hayate reads TOML; the rest of the campaign sees only the checked JobConfig.
+#include "campaign/job.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "engine/assert.h"
+#include "engine/limits.h"
+
+// The installed toml++ is a compiled library built with exceptions (its symbols live in
+// toml::v3::ex), so parse errors arrive as toml::parse_error and must be caught.
+static_assert(TOML_EXCEPTIONS, "job.cc expects toml++ with exceptions (toml::parse_error)");
+
+namespace hayate::campaign {
+namespace {
+
+// Capacities of a job file. They bound what a hostile or mistaken file can make us allocate;
+// real jobs are a few hundred bytes.
+constexpr std::size_t job_file_bytes_max = 1 << 20;
+constexpr std::int64_t connections_limit = 1'000'000;  // connections_max, per domain
+constexpr std::int64_t messages_per_connection_limit = 1'000'000;
+constexpr std::uint64_t timeout_ms_max = 86'400'000;              // 1 day, for each SMTP timeout
+constexpr std::uint64_t retry_delay_ms_max = 30 * 86'400'000ULL;  // 30 days
+constexpr std::uint64_t deadline_ms_max = 30 * 86'400'000ULL;     // 30 days
+constexpr std::size_t retry_schedule_entries_max = 64;
+constexpr std::size_t headers_max = 64;
+constexpr std::size_t routes_max = 10'000;
+constexpr std::size_t dns_servers_max = 16;
+constexpr std::uint16_t dns_port = 53;
+constexpr std::uint16_t smtp_port = 25;
+static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
+static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
+
+constexpr std::array<std::string_view, 4> table_names = {"campaign", "delivery", "routes", "dns"};
+constexpr std::array<std::string_view, 9> campaign_keys = {
+    "id", "recipients", "from", "envelope_from", "reply_to", "subject", "text", "html", "headers"};
+constexpr std::array<std::string_view, 11> delivery_keys = {"helo",
+                                                            "connections_max",
+                                                            "connections_per_domain",
+                                                            "messages_per_connection",
+                                                            "shards",
+                                                            "port",
+                                                            "connect_timeout",
+                                                            "command_timeout",
+                                                            "data_timeout",
+                                                            "retry_schedule",
+                                                            "deadline"};
+constexpr std::array<std::string_view, 1> dns_keys = {"servers"};
+
+// Headers the message composer writes itself (campaign/message.h); a second copy from
+// [campaign.headers] would make the message ambiguous (RFC 5322 3.6: at most one of each).
+struct ReservedHeader {
+  std::string_view name;
+  std::string_view hint;
+};
+constexpr std::array<ReservedHeader, 9> reserved_headers = {{
+    {"From", "set it with [campaign] from"},
+    {"To", "it is each recipient's address"},
+    {"Subject", "set it with [campaign] subject"},
+    {"Date", "hayate writes it"},
+    {"Message-ID", "hayate writes it"},
+    {"MIME-Version", "hayate writes it"},
+    {"Content-Type", "hayate writes it from text and html"},
+    {"Content-Transfer-Encoding", "hayate writes it"},
+    // RFC 5321 4.4: Return-Path is added by the final delivery server, never by a sender.
+    {"Return-Path", "the receiving server adds it from envelope_from"},
+}};
+
+// This Abseil is built with its own string_view (not std's), so its string functions would
+// need a conversion at every argument; these few helpers work on std::string_view directly.
+template <typename Part>
+void append_part(std::string& text, const Part& part) {
+  if constexpr (std::is_integral_v<Part>) {
+    text += std::to_string(part);
+  } else {
+    text += std::string_view(part);
+  }
+}
+template <typename... Parts>
+void append(std::string& text, const Parts&... parts) {
+  (append_part(text, parts), ...);
+}
+template <typename... Parts>
+std::string cat(const Parts&... parts) {
+  std::string text;
+  (append_part(text, parts), ...);
+  return text;
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string to_lower(std::string_view text) {
+  std::string result(text);
+  for (char& c : result) c = lower(c);
+  return result;
+}
+
+// Text from the job file quoted in an error: control bytes become \xHH (and \ doubles), so a
+// message stays one printable line whatever the file held. UTF-8 stays as it is.
+std::string escape(std::string_view text) {
+  static constexpr char hex_digits[] = "0123456789abcdef";
+  std::string result;
+  result.reserve(text.size());
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f || c == '\\') {
+      result += c == '\\' ? std::string("\\\\")
+                          : std::string{'\\', 'x', hex_digits[byte >> 4], hex_digits[byte & 15]};
+    } else {
+      result += c;
+    }
+  }
+  return result;
+}
+
+// "1d", "30s", "250ms": the largest unit that divides the duration, for error messages.
+std::string format_duration(std::uint64_t duration_ms) {
+  constexpr std::array<std::pair<std::uint64_t, std::string_view>, 4> units = {
+      {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1'000, "s"}}};
+  for (const auto& [unit_ms, suffix] : units) {
+    if (duration_ms >= unit_ms && duration_ms % unit_ms == 0) {
+      return cat(duration_ms / unit_ms, suffix);
+    }
+  }
+  return cat(duration_ms, "ms");
+}
+
+std::string_view type_name(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions), ASCII
+// case-insensitive. Keys are short, so the quadratic table is fine.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  if (a.size() > 64 || b.size() > 64) return std::max(a.size(), b.size());
+  std::array<std::array<std::size_t, 65>, 65> d{};
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const bool same = lower(a[i - 1]) == lower(b[j - 1]);
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The known name nearest to `name`, when it is close enough to be a typo: at most two edits,
+// and fewer edits than half the name (so "to" does not suggest "id").
+std::optional<std::string_view> nearest(std::string_view name,
+                                        std::span<const std::string_view> known) {
+  std::optional<std::string_view> best;
+  std::size_t best_distance = 3;
+  for (std::string_view candidate : known) {
+    const std::size_t distance = edit_distance(name, candidate);
+    if (distance < best_distance && distance * 2 < std::max(name.size(), candidate.size())) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+bool contains(std::span<const std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+bool is_position_before(const toml::source_position& a, const toml::source_position& b) {
+  return a.line < b.line || (a.line == b.line && a.column < b.column);
+}
+
+// Describes the first control character of `text` (CR and LF named), or "" when none. TAB is
+// allowed: it is folding white space in headers (RFC 5322 3.2.2).
+std::string control_character(std::string_view text) {
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '\r' || byte == '\n') return "CR or LF";
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) {
+      return cat("control character ", escape(std::string_view(&c, 1)));
+    }
+  }
+  return "";
+}
+
+// RFC 1123 2.1 host name: LDH labels of 1 to 63 octets, 253 in all, no hyphen at either end
+// of a label. An all-numeric last label means a mistyped IPv4 address, not a name.
+bool is_host_name(std::string_view name) {
+  if (name.empty() || name.size() > limits::domain_bytes_max) return false;
+  std::size_t label_start = 0;
+  bool last_label_numeric = true;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '.') {
+      const std::string_view label = name.substr(label_start, i - label_start);
+      if (label.empty() || label.size() > limits::label_bytes_max) return false;
+      if (label.front() == '-' || label.back() == '-') return false;
+      last_label_numeric =
+          std::all_of(label.begin(), label.end(), [](char c) { return absl::ascii_isdigit(c); });
+      label_start = i + 1;
+      continue;
+    }
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(name[i])) && name[i] != '-') {
+      return false;
+    }
+  }
+  return !last_label_numeric;
+}
+
+// The canonical text of an IPv4 or IPv6 address, or nullopt when `text` is neither.
+std::optional<std::string> canonical_ip(std::string_view text, int family) {
+  if (text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  const std::string input(text);
+  unsigned char binary[sizeof(in6_addr)];
+  if (inet_pton(family, input.c_str(), binary) != 1) return std::nullopt;
+  char output[INET6_ADDRSTRLEN];
+  HAYATE_ASSERT(inet_ntop(family, binary, output, sizeof(output)) != nullptr);
+  return std::string(output);
+}
+
+bool parse_port(std::string_view text, std::uint16_t& port, std::string& error) {
+  std::uint32_t value = 0;
+  const bool digits =
+      !text.empty() && text.size() <= 5 && std::all_of(text.begin(), text.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      });
+  if (digits) {
+    for (char c : text) value = value * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (!digits || value == 0 || value > 65535) {
+    error = cat("port '", text, "' is not a number from 1 to 65535");
+    return false;
+  }
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// "ip", "ip:port", "[ipv6]", "[ipv6]:port", and with `allow_host_name` also "host[:port]".
+bool parse_endpoint(std::string_view text, std::uint16_t default_port, bool allow_host_name,
+                    Endpoint& endpoint, std::string& error) {
+  endpoint.port = default_port;
+  std::string_view host = text;
+  if (text.empty()) {
+    error = "it is empty";
+    return false;
+  }
+  if (text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      error = "missing ']' after the IPv6 address";
+      return false;
+    }
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        error = "expected ':port' after ']'";
+        return false;
+      }
+      if (!parse_port(rest.substr(1), endpoint.port, error)) return false;
+    }
+    std::optional<std::string> ip = canonical_ip(text.substr(1, close - 1), AF_INET6);
+    if (!ip) {
+      error = cat("'", text.substr(1, close - 1), "' is not an IPv6 address");
+      return false;
+    }
+    endpoint.host = std::move(*ip);
+    return true;
+  }
+  const std::size_t colon = text.find(':');
+  if (colon != std::string_view::npos) {
+    if (text.find(':', colon + 1) != std::string_view::npos) {
+      error = "write an IPv6 address in brackets, e.g. [::1]:25";
+      return false;
+    }
+    host = text.substr(0, colon);
+    if (!parse_port(text.substr(colon + 1), endpoint.port, error)) return false;
+  }
+  if (std::optional<std::string> ip = canonical_ip(host, AF_INET)) {
+    endpoint.host = std::move(*ip);
+    return true;
+  }
+  if (allow_host_name && is_host_name(host)) {
+    endpoint.host = to_lower(host);
+    return true;
+  }
+  error = allow_host_name ? cat("'", host, "' is not an IP address or a host name")
+                          : cat("'", host, "' is not an IP address");
+  return false;
+}
+
+// RFC 5321 4.1.1.1: EHLO takes a domain or an address literal ("[192.0.2.1]",
+// "[IPv6:2001:db8::1]", 4.1.3).
+bool is_helo_name(std::string_view name) {
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
+    std::string_view inner = name.substr(1, name.size() - 2);
+    if ((inner.size() >= 5 && equals_ignore_case(inner.substr(0, 5), "IPv6:"))) {
+      return canonical_ip(inner.substr(5), AF_INET6).has_value();
+    }
+    return canonical_ip(inner, AF_INET).has_value();
+  }
+  return is_host_name(name);
+}
+
+// RFC 5322 3.6.8: field-name = 1*ftext, printable US-ASCII except ':'.
+bool is_field_name(std::string_view name) {
+  if (name.empty() || name.size() > limits::message_line_bytes_max / 2) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 33 && byte <= 126 && byte != ':';
+  });
+}
+
+// Splits an address-list on commas outside quoted strings and angle brackets (RFC 5322 3.4).
+std::vector<std::string_view> split_address_list(std::string_view list) {
+  std::vector<std::string_view> parts;
+  bool quoted = false;
+  bool escaped = false;
+  int angle_depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const char c = list[i];
+    if (escaped) {
+      escaped = false;
+    } else if (quoted) {
+      if (c == '\\') escaped = true;
+      if (c == '"') quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == '<') {
+      ++angle_depth;
+    } else if (c == '>') {
+      angle_depth = std::max(0, angle_depth - 1);
+    } else if (c == ',' && angle_depth == 0) {
+      parts.push_back(list.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  parts.push_back(list.substr(start));
+  return parts;
+}
+
+// Reads the checked fields out of a parsed document. Each method returns the first error
+// found, located at the key or value it concerns.
+class JobReader {
+ public:
+  JobReader(const std::string& path, JobConfig& job) : path_(path), job_(job) {}
+
+  absl::Status read(const toml::table& root);
+
+ private:
+  absl::Status error_at(const toml::source_position& where, std::string_view message) const {
+    if (where.line == 0) return absl::InvalidArgumentError(cat(path_, ": ", message));
+    return absl::InvalidArgumentError(
+        cat(path_, ":", where.line, ":", where.column, ": ", message));
+  }
+  absl::Status error_at(const toml::node& node, std::string_view message) const {
+    return error_at(node.source().begin, message);
+  }
+
+  absl::Status check_top_level(const toml::table& root) const;
+  absl::Status check_keys(const toml::table& table, std::string_view table_name,
+                          std::span<const std::string_view> known) const;
+  absl::Status find_table(const toml::table& root, std::string_view name,
+                          const toml::table*& table) const;
+
+  // Typed look-ups: a null result means the key is absent; a present key of another type is
+  // an error.
+  absl::Status find_string(const toml::table& table, std::string_view table_name,
+                           std::string_view key, const toml::value<std::string>*& value) const;
+  absl::Status require_string(const toml::table& table, std::string_view table_name,
+                              std::string_view key, const toml::value<std::string>*& value) const;
+  absl::Status read_integer(const toml::table& table, std::string_view table_name,
+                            std::string_view key, std::int64_t min, std::int64_t max,
+                            std::int64_t& out, bool* present = nullptr) const;
+  absl::Status read_duration(const toml::node& node, std::string_view label, std::uint64_t max_ms,
+                             std::uint64_t& out_ms) const;
+  absl::Status read_timeout(const toml::table& table, std::string_view key,
+                            std::uint32_t& out_ms) const;
+  absl::Status check_file(const toml::value<std::string>& value, std::string_view label,
+                          std::string& resolved) const;
+  absl::Status check_header_text(const toml::node& node, std::string_view label,
+                                 std::string_view text) const;
+
+  absl::Status read_campaign(const toml::table& table);
+  absl::Status read_headers(const toml::table& table);
+  absl::Status read_delivery(const toml::table* table);
+  absl::Status read_routes(const toml::table& table);
+  absl::Status read_dns(const toml::table& table);
+
+  const std::string& path_;
+  JobConfig& job_;
+};
+
+absl::Status JobReader::read(const toml::table& root) {
+  if (absl::Status status = check_top_level(root); !status.ok()) return status;
+
+  const toml::table* campaign = nullptr;
+  const toml::table* delivery = nullptr;
+  const toml::table* routes = nullptr;
+  const toml::table* dns = nullptr;
+  for (auto [name, table] : {std::pair{"campaign", &campaign}, std::pair{"delivery", &delivery},
+                             std::pair{"routes", &routes}, std::pair{"dns", &dns}}) {
+    if (absl::Status status = find_table(root, name, *table); !status.ok()) return status;
+  }
+  if (campaign == nullptr) {
+    return error_at(toml::source_position{}, "missing table [campaign]");
+  }
+  if (absl::Status status = read_campaign(*campaign); !status.ok()) return status;
+  if (absl::Status status = read_delivery(delivery); !status.ok()) return status;
+  if (routes != nullptr) {
+    if (absl::Status status = read_routes(*routes); !status.ok()) return status;
+  }
+  if (dns != nullptr) {
+    if (absl::Status status = read_dns(*dns); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::check_top_level(const toml::table& root) const {
+  const toml::key* first_unknown = nullptr;
+  for (auto&& [key, node] : root) {
+    if (contains(table_names, key.str())) continue;
+    if (first_unknown == nullptr ||
+        is_position_before(key.source().begin, first_unknown->source().begin)) {
+      first_unknown = &key;
+    }
+  }
+  if (first_unknown == nullptr) return absl::OkStatus();
+
+  const std::string_view name = first_unknown->str();
+  const toml::node& node = *root.get(name);
+  if (node.is_table()) {
+    std::string message = cat("unknown table [", escape(name), "]");
+    if (std::optional<std::string_view> suggestion = nearest(name, table_names)) {
+      append(message, "; did you mean [", *suggestion, "]?");
+    } else {
+      append(message, "; the tables are [campaign], [delivery], [routes] and [dns]");
+    }
+    return error_at(first_unknown->source().begin, message);
+  }
+  // A key before any table header: usually a missing [table] line above it.
+  std::string message = cat("unknown key '", escape(name), "' at top level");
+  if (contains(campaign_keys, name)) {
+    append(message, "; it belongs in [campaign]");
+  } else if (contains(delivery_keys, name)) {
+    append(message, "; it belongs in [delivery]");
+  } else if (contains(dns_keys, name)) {
+    append(message, "; it belongs in [dns]");
+  } else if (std::optional<std::string_view> suggestion = nearest(name, table_names)) {
+    append(message, "; did you mean [", *suggestion, "]?");
+  }
+  return error_at(first_unknown->source().begin, message);
+}
+
+absl::Status JobReader::check_keys(const toml::table& table, std::string_view table_name,
+                                   std::span<const std::string_view> known) const {
+  const toml::key* first_unknown = nullptr;
+  for (auto&& [key, node] : table) {
+    if (contains(known, key.str())) continue;
+    if (first_unknown == nullptr ||
+        is_position_before(key.source().begin, first_unknown->source().begin)) {
+      first_unknown = &key;
+    }
+  }
+  if (first_unknown == nullptr) return absl::OkStatus();
+
+  const std::string_view name = first_unknown->str();
+  std::string message = cat("unknown key '", escape(name), "' in [", table_name, "]");
+  if (std::optional<std::string_view> suggestion = nearest(name, known)) {
+    append(message, "; did you mean '", *suggestion, "'?");
+  } else if (table_name != "campaign" && contains(campaign_keys, name)) {
+    append(message, "; it belongs in [campaign]");
+  } else if (table_name != "delivery" && contains(delivery_keys, name)) {
+    append(message, "; it belongs in [delivery]");
+  } else if (table_name != "dns" && contains(dns_keys, name)) {
+    append(message, "; it belongs in [dns]");
+  }
+  return error_at(first_unknown->source().begin, message);
+}
+
+absl::Status JobReader::find_table(const toml::table& root, std::string_view name,
+                                   const toml::table*& table) const {
+  table = nullptr;
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return absl::OkStatus();
+  table = node->as_table();
+  if (table == nullptr) {
+    return error_at(*node, cat("[", name, "] must be a table, got ", type_name(node->type())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::find_string(const toml::table& table, std::string_view table_name,
+                                    std::string_view key,
+                                    const toml::value<std::string>*& value) const {
+  value = nullptr;
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  value = node->as_string();
+  if (value == nullptr) {
+    return error_at(
+        *node, cat("[", table_name, "] ", key, " must be a string, got ", type_name(node->type())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::require_string(const toml::table& table, std::string_view table_name,
+                                       std::string_view key,
+                                       const toml::value<std::string>*& value) const {
+  if (absl::Status status = find_string(table, table_name, key, value); !status.ok()) {
+    return status;
+  }
+  if (value == nullptr) {
+    return error_at(table.source().begin,
+                    cat("[", table_name, "] is missing required key '", key, "'"));
+  }
+  if (value->get().empty()) {
+    return error_at(*value, cat("[", table_name, "] ", key, " must not be empty"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_integer(const toml::table& table, std::string_view table_name,
+                                     std::string_view key, std::int64_t min, std::int64_t max,
+                                     std::int64_t& out, bool* present) const {
+  HAYATE_ASSERT(min <= max);
+  if (present != nullptr) *present = false;
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  const toml::value<std::int64_t>* value = node->as_integer();
+  if (value == nullptr) {
+    return error_at(*node, cat("[", table_name, "] ", key, " must be an integer, got ",
+                               type_name(node->type())));
+  }
+  if (value->get() < min || value->get() > max) {
+    return error_at(*node, cat("[", table_name, "] ", key, " must be between ", min, " and ", max,
+                               ", got ", value->get()));
+  }
+  out = value->get();
+  if (present != nullptr) *present = true;
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_duration(const toml::node& node, std::string_view label,
+                                      std::uint64_t max_ms, std::uint64_t& out_ms) const {
+  std::uint64_t duration_ms = 0;
+  if (const toml::value<std::int64_t>* seconds = node.as_integer()) {
+    if (seconds->get() < 0) {
+      return error_at(node, cat(label, " must not be negative, got ", seconds->get()));
+    }
+    // Above the maximum either way; the check below reports it without overflowing here.
+    duration_ms = static_cast<std::uint64_t>(seconds->get()) > max_ms / 1000
+                      ? max_ms + 1
+                      : static_cast<std::uint64_t>(seconds->get()) * 1000;
+  } else if (const toml::value<std::string>* text = node.as_string()) {
+    if (!parse_duration_ms(text->get(), duration_ms)) {
+      return error_at(node, cat(label, " '", text->get(),
+                                "' is not a duration; write e.g. \"250ms\", \"30s\", "
+                                "\"5m\", \"2h\", \"1d\" or an integer of seconds"));
+    }
+  } else {
+    return error_at(node, cat(label,
+                              " must be a duration (a string such as \"30s\" "
+                              "or an integer of seconds), got ",
+                              type_name(node.type())));
+  }
+  if (duration_ms == 0) return error_at(node, cat(label, " must be more than 0"));
+  if (duration_ms > max_ms) {
+    return error_at(node, cat(label, " must be at most ", format_duration(max_ms)));
+  }
+  out_ms = duration_ms;
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_timeout(const toml::table& table, std::string_view key,
+                                     std::uint32_t& out_ms) const {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  std::uint64_t duration_ms = 0;
+  if (absl::Status status =
+          read_duration(*node, cat("[delivery] ", key), timeout_ms_max, duration_ms);
+      !status.ok()) {
+    return status;
+  }
+  out_ms = static_cast<std::uint32_t>(duration_ms);
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::check_file(const toml::value<std::string>& value, std::string_view label,
+                                   std::string& resolved) const {
+  const std::string& text = value.get();
+  if (std::string problem = control_character(text); !problem.empty()) {
+    return error_at(value, cat(label, " must not contain ", problem));
+  }
+  const std::filesystem::path relative(text);
+  resolved =
+      relative.is_absolute() ? text : (std::filesystem::path(job_.base_dir) / relative).string();
+  const std::string_view where =
+      relative.is_absolute() ? "" : " (paths are relative to the job file)";
+  struct stat info;
+  if (stat(resolved.c_str(), &info) != 0) {
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) {
+      return absl::NotFoundError(cat(path_, ":", value.source().begin.line, ":",
+                                     value.source().begin.column, ": ", label, " file '", resolved,
+                                     "' not found", where));
+    }
+    return error_at(value,
+                    cat(label, " file '", resolved, "' cannot be read: ", std::strerror(error)));
+  }
+  if (S_ISDIR(info.st_mode)) {
+    return error_at(value, cat(label, " '", resolved, "' is a directory, not a file"));
+  }
+  if (access(resolved.c_str(), R_OK) != 0) {
+    return error_at(value,
+                    cat(label, " file '", resolved, "' cannot be read: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// Header text goes to the wire: a CR or LF would let a job (or, once templated, a CSV field)
+// inject headers or end the header block (RFC 5322 2.2), so neither is ever accepted.
+absl::Status JobReader::check_header_text(const toml::node& node, std::string_view label,
+                                          std::string_view text) const {
+  if (std::string problem = control_character(text); !problem.empty()) {
+    return error_at(node, cat(label, " must not contain ", problem));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_campaign(const toml::table& table) {
+  if (absl::Status status = check_keys(table, "campaign", campaign_keys); !status.ok()) {
+    return status;
+  }
+  const toml::value<std::string>* value = nullptr;
+
+  // id: becomes part of file names and Message-IDs, so a closed alphabet, and not "." or "..".
+  if (absl::Status status = require_string(table, "campaign", "id", value); !status.ok()) {
+    return status;
+  }
+  const std::string& id = value->get();
+  const bool id_ok = id.size() <= limits::campaign_id_bytes_max && id != "." && id != ".." &&
+                     std::all_of(id.begin(), id.end(), [](char c) {
+                       return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                              c == '_' || c == '-';
+                     });
+  if (!id_ok) {
+    return error_at(
+        *value, cat("[campaign] id '", escape(id), "' must be 1 to ", limits::campaign_id_bytes_max,
+                    " characters from A-Z a-z 0-9 . _ - (and not '.' or "
+                    "'..')"));
+  }
+  job_.id = id;
+
+  if (absl::Status status = require_string(table, "campaign", "recipients", value); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = check_file(*value, "[campaign] recipients", job_.recipients_path);
+      !status.ok()) {
+    return status;
+  }
+
+  if (absl::Status status = require_string(table, "campaign", "from", value); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = check_header_text(*value, "[campaign] from", value->get());
+      !status.ok()) {
+    return status;
+  }
+  std::string reason;
+  if (!parse_mailbox(value->get(), job_.from_display_name, job_.from_address, reason)) {
+    return error_at(*value,
+                    cat("[campaign] from '", value->get(), "' is not a valid mailbox: ", reason));
+  }
+  job_.from = value->get();
+
+  if (absl::Status status = find_string(table, "campaign", "envelope_from", value); !status.ok()) {
+    return status;
+  }
+  job_.envelope_from = job_.from_address;
+  if (value != nullptr) {
+    if (absl::Status status = check_header_text(*value, "[campaign] envelope_from", value->get());
+        !status.ok()) {
+      return status;
+    }
+    // The null reverse-path <> is for delivery reports only (RFC 5321 4.5.5), never a campaign.
+    if (!parse_address(value->get(), job_.envelope_from, reason)) {
+      return error_at(*value, cat("[campaign] envelope_from '", value->get(),
+                                  "' is not a valid address: ", reason));
+    }
+  }
+
+  if (absl::Status status = find_string(table, "campaign", "reply_to", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) {
+    if (absl::Status status = check_header_text(*value, "[campaign] reply_to", value->get());
+        !status.ok()) {
+      return status;
+    }
+    for (std::string_view mailbox : split_address_list(value->get())) {
+      std::string display_name;
+      Address address;
+      if (!parse_mailbox(mailbox, display_name, address, reason)) {
+        return error_at(*value, cat("[campaign] reply_to '", value->get(),
+                                    "' is not a valid mailbox list: ", reason));
+      }
+    }
+    job_.reply_to = value->get();
+  }
+
+  if (absl::Status status = require_string(table, "campaign", "subject", value); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = check_header_text(*value, "[campaign] subject", value->get());
+      !status.ok()) {
+    return status;
+  }
+  job_.subject = value->get();
+  job_.subject_line = value->source().begin.line;
+
+  for (auto [key, path] :
+       {std::pair{"text", &job_.text_path}, std::pair{"html", &job_.html_path}}) {
+    if (absl::Status status = find_string(table, "campaign", key, value); !status.ok()) {
+      return status;
+    }
+    if (value == nullptr) continue;
+    if (value->get().empty()) {
+      return error_at(*value, cat("[campaign] ", key, " must not be empty"));
+    }
+    if (absl::Status status = check_file(*value, cat("[campaign] ", key), *path); !status.ok()) {
+      return status;
+    }
+  }
+  if (job_.text_path.empty() && job_.html_path.empty()) {
+    return error_at(table.source().begin,
+                    "[campaign] needs a body: set text, html or both (template file names)");
+  }
+
+  if (const toml::node* node = table.get("headers")) {
+    const toml::table* headers = node->as_table();
+    if (headers == nullptr) {
+      return error_at(*node,
+                      cat("[campaign] headers must be a table, got ", type_name(node->type())));
+    }
+    if (absl::Status status = read_headers(*headers); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_headers(const toml::table& table) {
+  struct Entry {
+    const toml::key* key;
+    const toml::value<std::string>* value;
+  };
+  std::vector<Entry> entries;
+  for (auto&& [key, node] : table) {
+    const std::string_view name = key.str();
+    const toml::value<std::string>* value = node.as_string();
+    if (value == nullptr) {
+      return error_at(node, cat("[campaign.headers] ", escape(name), " must be a string, got ",
+                                type_name(node.type())));
+    }
+    entries.push_back({&key, value});
+  }
+  if (entries.size() > headers_max) {
+    return error_at(table.source().begin, cat("[campaign.headers] has ", entries.size(),
+                                              " headers; at most ", headers_max, " are allowed"));
+  }
+  // toml++ keeps keys sorted; headers are written in the order the job file gives them.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return is_position_before(a.key->source().begin, b.key->source().begin);
+  });
+
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const std::string_view name = entries[i].key->str();
+    const toml::source_position& where = entries[i].key->source().begin;
+    if (!is_field_name(name)) {
+      return error_at(where, cat("[campaign.headers] '", escape(name),
+                                 "' is not a valid header name (RFC 5322 3.6.8: "
+                                 "printable ASCII except ':' and space)"));
+    }
+    for (const ReservedHeader& reserved : reserved_headers) {
+      if (equals_ignore_case(name, reserved.name)) {
+        return error_at(where, cat("[campaign.headers] '", name,
+                                   "' would duplicate a header hayate writes; ", reserved.hint));
+      }
+    }
+    if (!job_.reply_to.empty() && equals_ignore_case(name, "Reply-To")) {
+      return error_at(where, "[campaign.headers] 'Reply-To' duplicates [campaign] reply_to");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (equals_ignore_case(name, entries[j].key->str())) {
+        return error_at(where,
+                        cat("[campaign.headers] '", name, "' duplicates '", entries[j].key->str(),
+                            "' (header names ignore "
+                            "case)"));
+      }
+    }
+    if (absl::Status status = check_header_text(*entries[i].value, cat("[campaign.headers] ", name),
+                                                entries[i].value->get());
+        !status.ok()) {
+      return status;
+    }
+    job_.headers.emplace_back(std::string(name), entries[i].value->get());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_delivery(const toml::table* table) {
+  const toml::table empty;
+  const toml::table& delivery = table != nullptr ? *table : empty;
+  if (absl::Status status = check_keys(delivery, "delivery", delivery_keys); !status.ok()) {
+    return status;
+  }
+
+  const toml::value<std::string>* helo = nullptr;
+  if (absl::Status status = find_string(delivery, "delivery", "helo", helo); !status.ok()) {
+    return status;
+  }
+  if (helo != nullptr) {
+    if (!is_helo_name(helo->get())) {
+      return error_at(*helo, cat("[delivery] helo '", escape(helo->get()),
+                                 "' is not a host name or address literal "
+                                 "(RFC 5321 4.1.1.1)"));
+    }
+    job_.helo = helo->get();
+  } else {
+    char host_name[256] = {};
+    if (gethostname(host_name, sizeof(host_name) - 1) != 0 || !is_host_name(host_name)) {
+      return error_at(toml::source_position{},
+                      cat("the host name '", escape(host_name),
+                          "' is not a valid EHLO name; set [delivery] helo"));
+    }
+    job_.helo = host_name;
+  }
+
+  std::int64_t value = 0;
+  if (absl::Status status =
+          read_integer(delivery, "delivery", "connections_max", 1, connections_limit, value);
+      !status.ok()) {
+    return status;
+  }
+  if (delivery.contains("connections_max"))
+    job_.connections_max = static_cast<std::uint32_t>(value);
+
+  bool per_domain_given = false;
+  if (absl::Status status = read_integer(delivery, "delivery", "connections_per_domain", 1,
+                                         connections_limit, value, &per_domain_given);
+      !status.ok()) {
+    return status;
+  }
+  if (per_domain_given) {
+    if (value > job_.connections_max) {
+      return error_at(*delivery.get("connections_per_domain"),
+                      cat("[delivery] connections_per_domain (", value,
+                          ") is more than connections_max (", job_.connections_max, ")"));
+    }
+    job_.connections_per_domain = static_cast<std::uint32_t>(value);
+  } else {
+    job_.connections_per_domain = std::min(job_.connections_per_domain, job_.connections_max);
+  }
+
+  bool given = false;
+  if (absl::Status status = read_integer(delivery, "delivery", "messages_per_connection", 1,
+                                         messages_per_connection_limit, value, &given);
+      !status.ok()) {
+    return status;
+  }
+  if (given) job_.messages_per_connection = static_cast<std::uint32_t>(value);
+  if (absl::Status status =
+          read_integer(delivery, "delivery", "shards", 0, limits::shards_max, value, &given);
+      !status.ok()) {
+    return status;
+  }
+  if (given) job_.shards = static_cast<std::uint32_t>(value);
+  if (absl::Status status = read_integer(delivery, "delivery", "port", 1, 65535, value, &given);
+      !status.ok()) {
+    return status;
+  }
+  if (given) job_.port = static_cast<std::uint16_t>(value);
+
+  for (auto [key, out] : {std::pair{"connect_timeout", &job_.connect_timeout_ms},
+                          std::pair{"command_timeout", &job_.command_timeout_ms},
+                          std::pair{"data_timeout", &job_.data_timeout_ms}}) {
+    if (absl::Status status = read_timeout(delivery, key, *out); !status.ok()) return status;
+  }
+
+  if (const toml::node* node = delivery.get("retry_schedule")) {
+    const toml::array* delays = node->as_array();
+    if (delays == nullptr) {
+      return error_at(*node, cat("[delivery] retry_schedule must be an array of "
+                                 "durations, got ",
+                                 type_name(node->type())));
+    }
+    if (delays->size() > retry_schedule_entries_max) {
+      return error_at(*node, cat("[delivery] retry_schedule has ", delays->size(),
+                                 " entries; at most ", retry_schedule_entries_max, " are allowed"));
+    }
+    job_.retry_schedule_ms.clear();
+    for (std::size_t i = 0; i < delays->size(); ++i) {
+      std::uint64_t delay_ms = 0;
+      if (absl::Status status =
+              read_duration(*delays->get(i), cat("[delivery] retry_schedule[", i, "]"),
+                            retry_delay_ms_max, delay_ms);
+          !status.ok()) {
+        return status;
+      }
+      job_.retry_schedule_ms.push_back(static_cast<std::uint32_t>(delay_ms));
+    }
+  }
+
+  if (const toml::node* node = delivery.get("deadline")) {
+    if (absl::Status status =
+            read_duration(*node, "[delivery] deadline", deadline_ms_max, job_.deadline_ms);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_routes(const toml::table& table) {
+  if (table.size() > routes_max) {
+    return error_at(table.source().begin, cat("[routes] has ", table.size(), " routes; at most ",
+                                              routes_max, " are allowed"));
+  }
+  struct Entry {
+    const toml::key* key;
+    Route route;
+  };
+  std::vector<Entry> entries;
+  for (auto&& [key, node] : table) {
+    const std::string_view name = key.str();
+    const toml::value<std::string>* value = node.as_string();
+    if (value == nullptr) {
+      return error_at(node, cat("[routes] \"", escape(name),
+                                "\" must be a string such as \"127.0.0.1:2525\", got ",
+                                type_name(node.type())));
+    }
+    Route route;
+    if (name == "*") {
+      route.domain = "*";
+    } else {
+      std::string reason;
+      Address address;
+      if (name.find('@') != std::string_view::npos) {
+        reason = "a route is keyed by a domain, not an address";
+      } else if (name.starts_with("*.")) {
+        reason = "wildcards other than \"*\" are not supported";
+      } else if (parse_address(cat("x@", name), address, reason)) {
+        route.domain = std::string(address.domain());
+      }
+      if (route.domain.empty()) {
+        return error_at(key.source().begin, cat("[routes] key \"", escape(name),
+                                                "\" is not a domain or \"*\": ", reason));
+      }
+    }
+    std::string reason;
+    if (!parse_endpoint(value->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
+                        reason)) {
+      return error_at(node, cat("[routes] \"", escape(name), "\" = \"", escape(value->get()),
+                                "\" is not host[:port]: ", reason));
+    }
+    entries.push_back({&key, std::move(route)});
+  }
+
+  // Exact domains in order, then "*", so that find_route can binary-search the exact part.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    const bool a_wildcard = a.route.domain == "*";
+    const bool b_wildcard = b.route.domain == "*";
+    if (a_wildcard != b_wildcard) return b_wildcard;
+    if (a.route.domain != b.route.domain) return a.route.domain < b.route.domain;
+    return is_position_before(a.key->source().begin, b.key->source().begin);
+  });
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].route.domain == entries[i - 1].route.domain) {
+      return error_at(entries[i].key->source().begin,
+                      cat("[routes] \"", escape(entries[i].key->str()),
+                          "\" is the same domain as \"", escape(entries[i - 1].key->str()),
+                          "\" (line ", entries[i - 1].key->source().begin.line, ")"));
+    }
+  }
+  job_.routes.reserve(entries.size());
+  for (Entry& entry : entries) job_.routes.push_back(std::move(entry.route));
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_dns(const toml::table& table) {
+  if (absl::Status status = check_keys(table, "dns", dns_keys); !status.ok()) return status;
+  const toml::node* node = table.get("servers");
+  if (node == nullptr) return absl::OkStatus();
+  const toml::array* servers = node->as_array();
+  if (servers == nullptr) {
+    return error_at(
+        *node, cat("[dns] servers must be an array of strings, got ", type_name(node->type())));
+  }
+  if (servers->size() > dns_servers_max) {
+    return error_at(*node, cat("[dns] servers has ", servers->size(), " entries; at most ",
+                               dns_servers_max, " are allowed"));
+  }
+  for (std::size_t i = 0; i < servers->size(); ++i) {
+    const toml::node& element = *servers->get(i);
+    const toml::value<std::string>* text = element.as_string();
+    if (text == nullptr) {
+      return error_at(
+          element, cat("[dns] servers[", i, "] must be a string, got ", type_name(element.type())));
+    }
+    Endpoint endpoint;
+    std::string reason;
+    if (!parse_endpoint(text->get(), dns_port, /*allow_host_name=*/false, endpoint, reason)) {
+      return error_at(element, cat("[dns] servers[", i, "] \"", escape(text->get()),
+                                   "\" is not ip[:port]: ", reason));
+    }
+    job_.dns_servers.push_back(std::move(endpoint));
+  }
+  return absl::OkStatus();
+}
+
+// toml++ reports a string left open at the end of its line as a control character (the line
+// feed) inside the string; name the likely cause.
+bool is_unterminated_string(std::string_view description, std::string_view contents,
+                            const toml::source_position& where) {
+  if (!description.starts_with("Error while parsing string: unescaped control")) return false;
+  std::size_t line_start = 0;
+  for (std::uint32_t line = 1; line < where.line; ++line) {
+    line_start = contents.find('\n', line_start);
+    if (line_start == std::string_view::npos) return false;
+    ++line_start;
+  }
+  // toml++ counts columns in code points: skip UTF-8 continuation bytes.
+  std::uint32_t column = 1;
+  std::size_t i = line_start;
+  for (; i < contents.size() && column < where.column; ++i) {
+    if ((static_cast<unsigned char>(contents[i]) & 0xC0) != 0x80) ++column;
+  }
+  while (i < contents.size() && (static_cast<unsigned char>(contents[i]) & 0xC0) == 0x80) ++i;
+  return i < contents.size() && (contents[i] == '\n' || contents[i] == '\r');
+}
+
+// Reads the whole job file; errno decides between NotFound and InvalidArgument.
+absl::Status read_job_file(const std::string& path, std::string& contents) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    const std::string message = cat(path, ": cannot open the job file: ", std::strerror(error));
+    return error == ENOENT || error == ENOTDIR ? absl::NotFoundError(message)
+                                               : absl::InvalidArgumentError(message);
+  }
+  struct stat info;
+  absl::Status status;
+  if (fstat(fd, &info) != 0) {
+    status =
+        absl::InvalidArgumentError(cat(path, ": cannot read the job file: ", std::strerror(errno)));
+  } else if (!S_ISREG(info.st_mode)) {
+    status = absl::InvalidArgumentError(cat(path,
+                                            ": the job file is not a regular "
+                                            "file"));
+  } else if (static_cast<std::uint64_t>(info.st_size) > job_file_bytes_max) {
+    status =
+        absl::InvalidArgumentError(cat(path, ": the job file is ", info.st_size, " bytes; at most ",
+                                       job_file_bytes_max, " are allowed"));
+  } else {
+    contents.resize(static_cast<std::size_t>(info.st_size));
+    std::size_t done = 0;
+    while (done < contents.size()) {
+      const ssize_t got = ::read(fd, contents.data() + done, contents.size() - done);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        status = absl::InvalidArgumentError(
+            cat(path, ": cannot read the job file: ", std::strerror(errno)));
+        break;
+      }
+      if (got == 0) break;  // shrank while reading: parse what is there
+      done += static_cast<std::size_t>(got);
+    }
+    contents.resize(done);
+  }
+  close(fd);
+  return status;
+}
+
+}  // namespace
+
+bool parse_duration_ms(std::string_view text, std::uint64_t& duration_ms) {
+  std::size_t digits = 0;
+  std::uint64_t number = 0;
+  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  while (digits < text.size() && absl::ascii_isdigit(static_cast<unsigned char>(text[digits]))) {
+    const auto digit = static_cast<std::uint64_t>(text[digits] - '0');
+    if (number > (max - digit) / 10) return false;
+    number = number * 10 + digit;
+    ++digits;
+  }
+  if (digits == 0) return false;
+  const std::string_view unit = text.substr(digits);
+  std::uint64_t unit_ms = 0;
+  if (unit.empty() || unit == "s") {
+    unit_ms = 1000;
+  } else if (unit == "ms") {
+    unit_ms = 1;
+  } else if (unit == "m") {
+    unit_ms = 60'000;
+  } else if (unit == "h") {
+    unit_ms = 3'600'000;
+  } else if (unit == "d") {
+    unit_ms = 86'400'000;
+  } else {
+    return false;
+  }
+  if (number > max / unit_ms) return false;
+  duration_ms = number * unit_ms;
+  return true;
+}
+
+absl::StatusOr<JobConfig> load_job(const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("the job file path is empty");
+  std::string contents;
+  if (absl::Status status = read_job_file(path, contents); !status.ok()) return status;
+
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(contents), std::string_view(path));
+  } catch (const toml::parse_error& error) {
+    const toml::source_position& where = error.source().begin;
+    std::string message =
+        cat(path, ":", where.line, ":", where.column, ": invalid TOML: ", error.description());
+    if (is_unterminated_string(error.description(), contents, where)) {
+      append(message, " (is the closing quote missing?)");
+    }
+    return absl::InvalidArgumentError(message);
+  }
+
+  JobConfig job;
+  job.job_path = path;
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  job.base_dir = parent.empty() ? "." : parent.string();
+  JobReader reader(path, job);
+  if (absl::Status status = reader.read(root); !status.ok()) return status;
+  HAYATE_ASSERT(!job.id.empty() && !job.subject.empty());
+  HAYATE_ASSERT(!job.text_path.empty() || !job.html_path.empty());
+  return job;
+}
+
+const Route* find_route(const JobConfig& job, std::string_view domain) {
+  const std::vector<Route>& routes = job.routes;
+  const bool has_wildcard = !routes.empty() && routes.back().domain == "*";
+  const auto exact_end = has_wildcard ? routes.end() - 1 : routes.end();
+  // Recipient domains are already lower case (parse_address); compare case-insensitively
+  // anyway so that a caller passing "Example.ORG" is not silently sent through "*".
+  const auto less = [](std::string_view a, std::string_view b) {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                        [](char x, char y) { return lower(x) < lower(y); });
+  };
+  const auto found = std::lower_bound(
+      routes.begin(), exact_end, domain,
+      [&](const Route& route, std::string_view key) { return less(route.domain, key); });
+  if (found != exact_end && equals_ignore_case(found->domain, domain)) return &*found;
+  return has_wildcard ? &routes.back() : nullptr;
+}
+
+}  // namespace hayate::campaign

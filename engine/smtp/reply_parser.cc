@@ -1,0 +1,234 @@
+// SMTP reply parser (RFC 5321 4.2): finds the lines of the first reply with memchr, checks
+// each line's code, and reads the enhanced status code (RFC 3463) of the first line. Every
+// limit is checked before the reply completes, so a hostile server cannot make us buffer more
+// than limits::reply_bytes_max while it trickles bytes.
+#include "engine/smtp/reply_parser.h"
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "engine/assert.h"
+#include "engine/limits.h"
+
+namespace hayate::smtp {
+namespace {
+
+// A line is counted with its line ending (RFC 5321 4.5.3.1.5 counts the CRLF too).
+constexpr std::size_t line_bytes_max = limits::reply_line_bytes_max;
+constexpr std::size_t reply_bytes_max = limits::reply_bytes_max;
+static_assert(reply_bytes_max >= line_bytes_max);
+
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// RFC 5321 4.2: Reply-code = %x32-35 %x30-35 %x30-39. `prefix` may be shorter than three
+// bytes (an incomplete line): then only what is there is checked.
+inline bool code_prefix_valid(const char* prefix, std::size_t size) {
+  if (size >= 1 && (prefix[0] < '2' || prefix[0] > '5')) return false;
+  if (size >= 2 && (prefix[1] < '0' || prefix[1] > '5')) return false;
+  if (size >= 3 && !is_digit(prefix[2])) return false;
+  return true;
+}
+
+inline std::uint16_t code_of(const char* line) {
+  return static_cast<std::uint16_t>((line[0] - '0') * 100 + (line[1] - '0') * 10 +
+                                    (line[2] - '0'));
+}
+
+// Reads 1 to 3 digits at text[pos]; advances pos. False when there is no digit or more than 3.
+inline bool read_number(std::string_view text, std::size_t& pos, std::uint16_t& value) {
+  std::size_t start = pos;
+  value = 0;
+  while (pos < text.size() && is_digit(text[pos])) {
+    if (pos - start == 3) return false;
+    value = static_cast<std::uint16_t>(value * 10 + (text[pos] - '0'));
+    ++pos;
+  }
+  return pos > start;
+}
+
+// RFC 3463 2 / RFC 2034 4: the enhanced code opens the text of a reply line, followed by a
+// space (or nothing), and its class repeats the reply's first digit. Anything else is text.
+inline bool parse_enhanced(std::string_view text, char reply_class, EnhancedCode& enhanced,
+                           std::size_t& text_start) {
+  if (text.size() < 5 || text[0] != reply_class || text[1] != '.') return false;
+  if (reply_class != '2' && reply_class != '4' && reply_class != '5') return false;
+  std::size_t pos = 2;
+  std::uint16_t subject = 0;
+  std::uint16_t detail = 0;
+  if (!read_number(text, pos, subject)) return false;
+  if (pos >= text.size() || text[pos] != '.') return false;
+  ++pos;
+  if (!read_number(text, pos, detail)) return false;
+  if (pos < text.size()) {
+    if (text[pos] != ' ') return false;
+    ++pos;
+  }
+  enhanced.klass = static_cast<std::uint8_t>(reply_class - '0');
+  enhanced.subject = subject;
+  enhanced.detail = detail;
+  text_start = pos;
+  return true;
+}
+
+// An incomplete last line (no LF yet): malformed as soon as what we have can no longer become
+// a valid line, so garbage (an HTTP server, a banner without a code) is refused at once.
+// `first_line` is null while no line is complete, else the reply's first line (its code).
+ParseResult check_incomplete_line(const char* line, std::size_t size, const char* first_line) {
+  if (std::memchr(line, '\0', size) != nullptr) return ParseResult::malformed;
+  if (!code_prefix_valid(line, size)) return ParseResult::malformed;
+  if (first_line != nullptr && std::memcmp(line, first_line, size < 3 ? size : 3) != 0) {
+    return ParseResult::malformed;  // RFC 5321 4.2.1: every line carries the same code
+  }
+  if (size >= 4) {
+    char separator = line[3];
+    bool separator_valid =
+        separator == ' ' || separator == '-' || (separator == '\r' && size == 4);
+    if (!separator_valid) return ParseResult::malformed;
+  }
+  return ParseResult::need_more;
+}
+
+}  // namespace
+
+std::string EnhancedCode::to_string() const {
+  if (!present()) return std::string();
+  return std::to_string(klass) + '.' + std::to_string(subject) + '.' + std::to_string(detail);
+}
+
+ParseResult parse_reply(std::string_view input, Reply& reply, std::size_t& consumed_bytes) {
+  consumed_bytes = 0;
+  const char* const begin = input.data();
+  std::size_t pos = 0;
+  std::uint32_t lines = 0;
+  std::uint16_t code = 0;
+  std::string_view first_text;
+  for (;;) {
+    HAYATE_ASSERT(pos <= input.size() && pos <= reply_bytes_max);
+    const char* line = begin + pos;
+    std::size_t available = input.size() - pos;
+    std::size_t window = available < line_bytes_max ? available : line_bytes_max;
+    const char* lf = static_cast<const char*>(std::memchr(line, '\n', window));
+    if (lf == nullptr) {
+      // Without an LF in line_bytes_max bytes, the line will be longer than the limit; and
+      // the reply cannot complete within reply_bytes_max once the tail reaches it.
+      if (available >= line_bytes_max || pos + available >= reply_bytes_max) {
+        return ParseResult::malformed;
+      }
+      return check_incomplete_line(line, available, lines > 0 ? begin : nullptr);
+    }
+    std::size_t line_bytes = static_cast<std::size_t>(lf - line) + 1;
+    std::size_t content_bytes = line_bytes - 1;
+    if (content_bytes > 0 && line[content_bytes - 1] == '\r') --content_bytes;
+
+    if (content_bytes < 3 || !code_prefix_valid(line, 3)) return ParseResult::malformed;
+    if (std::memchr(line, '\0', content_bytes) != nullptr) return ParseResult::malformed;
+    std::uint16_t line_code = code_of(line);
+    char separator = content_bytes > 3 ? line[3] : ' ';
+    if (separator != ' ' && separator != '-') return ParseResult::malformed;
+    if (lines == 0) {
+      code = line_code;
+      if (content_bytes > 4) first_text = std::string_view(line + 4, content_bytes - 4);
+    } else if (line_code != code) {
+      return ParseResult::malformed;  // RFC 5321 4.2.1: every line carries the same code
+    }
+    ++lines;
+    pos += line_bytes;
+    if (pos > reply_bytes_max) return ParseResult::malformed;
+    if (separator == ' ') break;
+    // A continuation line promises one more line: that one would exceed the limit.
+    if (lines == limits::reply_lines_max) return ParseResult::malformed;
+  }
+  HAYATE_ASSERT(lines >= 1 && lines <= limits::reply_lines_max);
+  HAYATE_ASSERT(code >= 200 && code <= 559);
+
+  reply.code = code;
+  reply.enhanced = EnhancedCode();
+  reply.lines = lines;
+  reply.raw = std::string_view(begin, pos);
+  std::size_t text_start = 0;
+  if (parse_enhanced(first_text, begin[0], reply.enhanced, text_start)) {
+    first_text.remove_prefix(text_start);
+  }
+  reply.text = first_text;
+  consumed_bytes = pos;
+  return ParseResult::complete;
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence (RFC 3629 4) at text[pos], or 0 when the bytes there are
+// not one: overlong forms, surrogates and code points over U+10FFFF are refused.
+std::size_t utf8_sequence_bytes(std::string_view text, std::size_t pos) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(pos);
+  std::size_t length = 0;
+  unsigned char second_min = 0x80;
+  unsigned char second_max = 0xBF;
+  if (lead < 0x80) return 1;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_min = 0xA0;  // overlong
+    if (lead == 0xED) second_max = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_min = 0x90;  // overlong
+    if (lead == 0xF4) second_max = 0x8F;  // over U+10FFFF
+  } else {
+    return 0;
+  }
+  if (pos + length > text.size()) return 0;
+  if (byte(pos + 1) < second_min || byte(pos + 1) > second_max) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(pos + i) < 0x80 || byte(pos + i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+std::string reply_text_for_log(const Reply& reply, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(reply.raw.size() < max_bytes ? reply.raw.size() : max_bytes);
+  bool full = false;
+  bool first = true;
+  for_each_reply_line(reply.raw, [&](std::string_view text) {
+    if (full) return;
+    if (!first) {
+      if (out.size() + 1 > max_bytes) {
+        full = true;
+        return;
+      }
+      out.push_back(' ');
+    }
+    first = false;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      std::size_t length = utf8_sequence_bytes(text, pos);
+      if (out.size() + (length == 0 ? 1 : length) > max_bytes) {
+        full = true;  // never cut a character in two
+        return;
+      }
+      unsigned char c = static_cast<unsigned char>(text[pos]);
+      if (length == 0) {
+        out.push_back('?');  // invalid UTF-8: logs are JSON and must stay valid UTF-8
+        ++pos;
+      } else if (length == 1) {
+        out.push_back(c < 0x20 || c == 0x7F ? '?' : static_cast<char>(c));
+        ++pos;
+      } else if (length == 2 && c == 0xC2 && static_cast<unsigned char>(text[pos + 1]) < 0xA0) {
+        out.push_back('?');  // C1 control characters (U+0080..U+009F)
+        pos += length;
+      } else {
+        out.append(text.substr(pos, length));
+        pos += length;
+      }
+    }
+  });
+  HAYATE_ASSERT(out.size() <= max_bytes);
+  return out;
+}
+
+}  // namespace hayate::smtp
