@@ -27,8 +27,8 @@ class GeneratedCsv {
     for (int i = 0; size_bytes_ < 50'000'000; ++i) {
       const std::string id = std::to_string(i);
       if (quoted) {
-        block += "\"user" + id + "@example.com\",\"Last, First\",\"O\"\"Brien " + id +
-                 "\",\"pro\"\n";
+        block +=
+            "\"user" + id + "@example.com\",\"Last, First\",\"O\"\"Brien " + id + "\",\"pro\"\n";
       } else {
         block += "user" + id + "@example.com,First" + id + ",Last" + id + ",pro\n";
       }
@@ -102,9 +102,9 @@ void parse_addresses(benchmark::State& state, const std::vector<std::string>& in
 }
 
 void BM_ParseAddress(benchmark::State& state) {
-  parse_addresses(state, {"user+tag@Example.COM", "john.smith@gmail.com",
-                          "marie-claire.dupont@orange.fr", "x@mail.sub.example.co.uk",
-                          "info@company-name.example", "\"john doe\"@example.com"});
+  parse_addresses(
+      state, {"user+tag@Example.COM", "john.smith@gmail.com", "marie-claire.dupont@orange.fr",
+              "x@mail.sub.example.co.uk", "info@company-name.example", "\"john doe\"@example.com"});
 }
 BENCHMARK(BM_ParseAddress);
 

@@ -29,7 +29,8 @@ constexpr std::array<bool, 256> make_atext_table() {
   for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
   for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (char c : std::string_view("!#$%&'*+-/=?^_`{|}~")) table[static_cast<unsigned char>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-/=?^_`{|}~"))
+    table[static_cast<unsigned char>(c)] = true;
   return table;
 }
 constexpr std::array<bool, 256> atext_table = make_atext_table();
@@ -115,8 +116,8 @@ std::size_t check_non_ascii(std::string_view text, std::size_t i, const char* wh
     return 0;
   }
   if (!is_allowed_non_ascii(code_point)) {
-    error = absl::StrFormat("invalid character U+%04X in %s", static_cast<std::uint32_t>(code_point),
-                            where);
+    error = absl::StrFormat("invalid character U+%04X in %s",
+                            static_cast<std::uint32_t>(code_point), where);
     return 0;
   }
   return length;
@@ -236,8 +237,8 @@ void append_canonical_local(std::string_view content, std::string& out) {
 // and, as RFC 3696 2 asks, a last label that is not all digits (that is an IP address).
 bool check_host_name(std::string_view name, std::string_view shown, std::string& error) {
   if (name.size() > limits::domain_bytes_max) {
-    error = absl::StrFormat("domain '%s' over %u octets", quote_text(shown),
-                            limits::domain_bytes_max);
+    error =
+        absl::StrFormat("domain '%s' over %u octets", quote_text(shown), limits::domain_bytes_max);
     return false;
   }
   if (name.back() == '.') {
@@ -261,9 +262,9 @@ bool check_host_name(std::string_view name, std::string_view shown, std::string&
         return false;
       }
       if (name[label_start] == '-' || name[i - 1] == '-') {
-        error = absl::StrFormat(
-            "domain '%s' is not a valid host name: a label starts or ends with '-'",
-            quote_text(shown));
+        error =
+            absl::StrFormat("domain '%s' is not a valid host name: a label starts or ends with '-'",
+                            quote_text(shown));
         return false;
       }
       ++labels;
@@ -280,8 +281,8 @@ bool check_host_name(std::string_view name, std::string_view shown, std::string&
     }
   }
   if (labels < 2) {
-    error = absl::StrFormat("domain '%s' needs at least one dot (like example.com)",
-                            quote_text(shown));
+    error =
+        absl::StrFormat("domain '%s' needs at least one dot (like example.com)", quote_text(shown));
     return false;
   }
   if (label_all_digits) {

@@ -9,8 +9,8 @@
 namespace hayate::campaign {
 
 struct Address {
-  std::string text;          // normalized "local@domain": local part as given, domain A-label
-  std::uint32_t at = 0;      // index of '@' in text
+  std::string text;             // normalized "local@domain": local part as given, domain A-label
+  std::uint32_t at = 0;         // index of '@' in text
   bool needs_smtputf8 = false;  // the local part has non-ASCII (RFC 6531)
   std::string_view local() const { return std::string_view(text).substr(0, at); }
   std::string_view domain() const { return std::string_view(text).substr(at + 1); }

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "campaign/domain_queue.h"
+#include "campaign/site.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 
@@ -34,6 +35,7 @@ CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index
 
 CampaignShard::~CampaignShard() {
   log_.flush();
+  sites_.clear();
   domains_.clear();
 }
 
@@ -71,11 +73,21 @@ void CampaignShard::take_batch(RecipientBatch& batch) {
   }
   if (batch.end_of_input) {
     input_ended_ = true;
-    for (auto& [name, domain] : domains_) mark_dirty(domain.get());
+    for (auto& [key, site] : sites_) mark_dirty(site.get());
   }
 }
 
-void CampaignShard::mark_dirty(DomainQueue* domain) { dirty_.push_back(domain); }
+Site* CampaignShard::find_site(const std::string& key) {
+  auto found = sites_.find(key);
+  return found == sites_.end() ? nullptr : found->second.get();
+}
+
+Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targets) {
+  auto site = std::make_unique<Site>(*this, key, std::move(targets), context_.connections_per_site);
+  Site* pointer = site.get();
+  HAYATE_ASSERT(sites_.emplace(key, std::move(site)).second);
+  return pointer;
+}
 
 void CampaignShard::wake_at(std::int64_t time_ms, DomainQueue* domain) {
   wakeups_.emplace(time_ms, domain);
@@ -90,7 +102,7 @@ void CampaignShard::connection_closed() {
   --connections_open_;
   // A slot is free: a domain that waited for one may open now.
   if (!starved_.empty()) {
-    for (DomainQueue* domain : starved_) dirty_.push_back(domain);
+    for (Site* site : starved_) dirty_sites_.push_back(site);
     starved_.clear();
   }
 }
@@ -119,21 +131,25 @@ void CampaignShard::on_tick(Shard& shard) {
     deadline_passed_ = true;
     for (auto& [name, domain] : domains_) domain->expire_waiting();
   }
-  // Schedule every domain that asked; a domain left without a connection slot waits in
-  // starved_ until one closes.
-  for (std::size_t round = 0; round < 4 && !dirty_.empty(); ++round) {
-    std::vector<DomainQueue*> dirty;
-    dirty.swap(dirty_);
-    std::sort(dirty.begin(), dirty.end());
-    dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
-    for (DomainQueue* domain : dirty) {
-      if (!may_open_connection() && domain->has_ready()) {
-        domain->schedule();  // idle connections of the domain can still take work
-        if (domain->has_ready()) starved_.push_back(domain);
-        continue;
-      }
-      domain->schedule();
-    }
+  // Sites waiting for a connection slot: idle connections elsewhere give theirs up.
+  if (!starved_.empty()) {
+    for (auto& [key, site] : sites_) site->release_idle_connections();
+  }
+  // Domains first (they resolve and join their sites' rotations), then the sites (they open
+  // connections or hand work to idle ones). A site left without a connection slot waits in
+  // starved_ until a connection closes.
+  for (std::size_t round = 0; round < 4 && (!dirty_domains_.empty() || !dirty_sites_.empty());
+       ++round) {
+    std::vector<DomainQueue*> domains;
+    domains.swap(dirty_domains_);
+    std::sort(domains.begin(), domains.end());
+    domains.erase(std::unique(domains.begin(), domains.end()), domains.end());
+    for (DomainQueue* domain : domains) domain->schedule();
+    std::vector<Site*> sites;
+    sites.swap(dirty_sites_);
+    std::sort(sites.begin(), sites.end());
+    sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+    for (Site* site : sites) site->schedule();
   }
   if (finished_unreported_ > 0) {
     context_.recipients_pending->fetch_sub(finished_unreported_);
@@ -144,7 +160,7 @@ void CampaignShard::on_tick(Shard& shard) {
 
 std::int64_t CampaignShard::next_wakeup_ms(Shard& shard) {
   std::int64_t wait_ms = -1;
-  if (!dirty_.empty()) return 0;
+  if (!dirty_domains_.empty() || !dirty_sites_.empty()) return 0;
   if (!wakeups_.empty()) wait_ms = std::max<std::int64_t>(0, wakeups_.top().first - shard.now_ms());
   if (resolver_ != nullptr && !resolver_->idle()) {
     const std::int64_t dns_ms = resolver_->next_timeout_ms();

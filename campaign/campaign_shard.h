@@ -23,6 +23,8 @@
 namespace hayate::campaign {
 
 class DomainQueue;
+class Site;
+struct Target;
 
 // Read-only state shared by every shard of a run.
 struct CampaignContext {
@@ -32,6 +34,7 @@ struct CampaignContext {
   std::atomic<std::int64_t>* recipients_pending = nullptr;  // inside shards; the reader waits
   std::int64_t deadline_ms = 0;           // monotonic; retries end here
   std::uint32_t connections_per_shard = 1;
+  std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
 };
 
 struct ShardCounters {
@@ -77,9 +80,15 @@ class CampaignShard final : public ShardHandler {
   bool input_ended() const { return input_ended_; }
   std::uint64_t next_transaction_id() { return ++transaction_ids_; }
   std::string& scratch() { return scratch_; }
-  void mark_dirty(DomainQueue* domain);
+  void mark_dirty(DomainQueue* domain) { dirty_domains_.push_back(domain); }
+  void mark_dirty(Site* site) { dirty_sites_.push_back(site); }
   void wake_at(std::int64_t time_ms, DomainQueue* domain);
+  Site* find_site(const std::string& key);
+  Site* make_site(const std::string& key, std::vector<Target> targets);
   bool may_open_connection() const;
+  // The shard is at its connection cap: `site` is scheduled again when a connection closes.
+  void wait_for_connection_slot(Site* site) { starved_.push_back(site); }
+  bool sites_waiting_for_slots() const { return !starved_.empty(); }
   void connection_opened() { ++connections_open_; ++counters_.connections_opened; }
   void connection_closed();
   void recipient_finished();  // a recipient reached its last outcome in this run
@@ -97,8 +106,10 @@ class CampaignShard final : public ShardHandler {
   DeliveryLog log_;
   ShardCounters counters_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;
-  std::vector<DomainQueue*> dirty_;
-  std::vector<DomainQueue*> starved_;   // want a connection while the shard is at its cap
+  absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;
+  std::vector<DomainQueue*> dirty_domains_;
+  std::vector<Site*> dirty_sites_;
+  std::vector<Site*> starved_;   // want a connection while the shard is at its cap
   using Wakeup = std::pair<std::int64_t, DomainQueue*>;
   std::priority_queue<Wakeup, std::vector<Wakeup>, std::greater<Wakeup>> wakeups_;
   std::uint64_t recipients_held_ = 0;

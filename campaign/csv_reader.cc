@@ -130,8 +130,8 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& pa
         absl::StrFormat("%s:%d: malformed header: %s", path, row.line, error));
   }
   if (row.fields.size() > limits::csv_columns_max) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s:%d: the header has more than %u columns", path, row.line, limits::csv_columns_max));
+    return absl::InvalidArgumentError(absl::StrFormat("%s:%d: the header has more than %u columns",
+                                                      path, row.line, limits::csv_columns_max));
   }
 
   absl::flat_hash_map<std::string_view, std::size_t> seen;
@@ -145,16 +145,16 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& pa
     for (char c : name) {
       const auto byte = static_cast<unsigned char>(c);
       if (byte < 0x20 || byte == 0x7F) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s:%d: column %d of the header has a control character in its name", path,
-            row.line, i + 1));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s:%d: column %d of the header has a control character in its name",
+                            path, row.line, i + 1));
       }
     }
     const auto [it, inserted] = seen.emplace(name, i);
     if (!inserted) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s:%d: duplicate column name '%s' (columns %d and %d)", path,
-                          row.line, name, it->second + 1, i + 1));
+          absl::StrFormat("%s:%d: duplicate column name '%s' (columns %d and %d)", path, row.line,
+                          name, it->second + 1, i + 1));
     }
     reader->header_.emplace_back(name);
   }
@@ -409,17 +409,18 @@ CsvReader::Parse CsvReader::parse_record(std::vector<std::string_view>& fields,
         record_end_ = static_cast<std::size_t>(p + 2 - begin);
         break;
       }
-      error = absl::StrCat("carriage return without line feed after ",
-                           column_name(fields_found - 1),
-                           " (records end with CRLF or LF; a CR inside a field needs quotes)");
+      error =
+          absl::StrCat("carriage return without line feed after ", column_name(fields_found - 1),
+                       " (records end with CRLF or LF; a CR inside a field needs quotes)");
       return Parse::malformed;
     }
     if (quoted) {
       error = absl::StrCat("unexpected text after the closing quote of ",
                            column_name(fields_found - 1));
     } else {
-      error = absl::StrCat("quote inside the unquoted ", column_name(fields_found - 1),
-                           " (quote the whole field and double the quotes inside: \"a \"\"b\"\"\")");
+      error =
+          absl::StrCat("quote inside the unquoted ", column_name(fields_found - 1),
+                       " (quote the whole field and double the quotes inside: \"a \"\"b\"\"\")");
     }
     return Parse::malformed;
   }

@@ -15,8 +15,8 @@
 namespace hayate::campaign {
 
 struct CsvRow {
-  std::uint64_t line = 0;                 // 1-based line where the record starts
-  std::vector<std::string_view> fields;   // unquoted values; as many as header columns
+  std::uint64_t line = 0;                // 1-based line where the record starts
+  std::vector<std::string_view> fields;  // unquoted values; as many as header columns
 };
 
 class CsvReader {
@@ -67,30 +67,30 @@ class CsvReader {
   // Parses the record at position_; on complete sets record_end_ and record_lines_.
   Parse parse_record(std::vector<std::string_view>& fields, std::size_t& fields_found,
                      std::string& error);
-  bool skip_blank_lines();  // false: more bytes are needed to decide
-  void fill();              // compacts, grows for a long record, reads; sets eof_ or status_
+  bool skip_blank_lines();   // false: more bytes are needed to decide
+  void fill();               // compacts, grows for a long record, reads; sets eof_ or status_
   void skip_to_next_line();  // resync after a bad record: past the first LF at position_
   std::string column_name(std::size_t index) const;
 
   int fd_ = -1;
   std::string path_;
   std::vector<std::string> header_;
-  std::string buffer_;           // raw bytes read from the file, plus a sentinel byte
-  std::size_t capacity_ = 0;     // usable bytes of buffer_ (the sentinel sits after them)
-  std::size_t position_ = 0;     // parse position in buffer_
-  std::size_t filled_ = 0;       // bytes valid in buffer_
+  std::string buffer_;               // raw bytes read from the file, plus a sentinel byte
+  std::size_t capacity_ = 0;         // usable bytes of buffer_ (the sentinel sits after them)
+  std::size_t position_ = 0;         // parse position in buffer_
+  std::size_t filled_ = 0;           // bytes valid in buffer_
   std::uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   bool eof_ = false;
-  bool failed_ = false;          // a read failed; status_ says why
-  bool resync_ = false;          // the last record was malformed: skip its first line
-  std::uint64_t line_ = 1;       // line of buffer_[position_]
+  bool failed_ = false;     // a read failed; status_ says why
+  bool resync_ = false;     // the last record was malformed: skip its first line
+  std::uint64_t line_ = 1;  // line of buffer_[position_]
   std::uint64_t bytes_read_ = 0;
-  std::size_t fields_kept_max_ = 0;  // fields stored per record; more are only counted
-  std::size_t record_end_ = 0;       // set by parse_record
-  std::size_t record_fields_ = 0;    // fields of the last record, kept or not
-  std::uint64_t record_lines_ = 0;   // line breaks the record spans, its own included
+  std::size_t fields_kept_max_ = 0;    // fields stored per record; more are only counted
+  std::size_t record_end_ = 0;         // set by parse_record
+  std::size_t record_fields_ = 0;      // fields of the last record, kept or not
+  std::uint64_t record_lines_ = 0;     // line breaks the record spans, its own included
   std::size_t open_quote_column_ = 0;  // 1-based column of a quoted field still open
-  std::string unquoted_;         // storage for fields that needed unquoting
+  std::string unquoted_;               // storage for fields that needed unquoting
   absl::Status status_;
 };
 

@@ -338,7 +338,7 @@ bool parse_endpoint(std::string_view text, std::uint16_t default_port, bool allo
 bool is_helo_name(std::string_view name) {
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
     std::string_view inner = name.substr(1, name.size() - 2);
-    if ((inner.size() >= 5 && equals_ignore_case(inner.substr(0, 5), "IPv6:"))) {
+    if (inner.size() >= 5 && equals_ignore_case(inner.substr(0, 5), "IPv6:")) {
       return canonical_ip(inner.substr(5), AF_INET6).has_value();
     }
     return canonical_ip(inner, AF_INET).has_value();
@@ -599,7 +599,7 @@ absl::Status JobReader::read_duration(const toml::node& node, std::string_view l
                       : static_cast<std::uint64_t>(seconds->get()) * 1000;
   } else if (const toml::value<std::string>* text = node.as_string()) {
     if (!parse_duration_ms(text->get(), duration_ms)) {
-      return error_at(node, cat(label, " '", text->get(),
+      return error_at(node, cat(label, " '", escape(text->get()),
                                 "' is not a duration; write e.g. \"250ms\", \"30s\", "
                                 "\"5m\", \"2h\", \"1d\" or an integer of seconds"));
     }
@@ -881,13 +881,13 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
   }
 
   std::int64_t value = 0;
-  if (absl::Status status =
-          read_integer(delivery, "delivery", "connections_max", 1, connections_limit, value);
+  bool given = false;
+  if (absl::Status status = read_integer(delivery, "delivery", "connections_max", 1,
+                                         connections_limit, value, &given);
       !status.ok()) {
     return status;
   }
-  if (delivery.contains("connections_max"))
-    job_.connections_max = static_cast<std::uint32_t>(value);
+  if (given) job_.connections_max = static_cast<std::uint32_t>(value);
 
   bool per_domain_given = false;
   if (absl::Status status = read_integer(delivery, "delivery", "connections_per_domain", 1,
@@ -906,7 +906,6 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
     job_.connections_per_domain = std::min(job_.connections_per_domain, job_.connections_max);
   }
 
-  bool given = false;
   if (absl::Status status = read_integer(delivery, "delivery", "messages_per_connection", 1,
                                          messages_per_connection_limit, value, &given);
       !status.ok()) {

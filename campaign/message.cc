@@ -429,13 +429,16 @@ void append_mailbox_header(std::string_view name, std::string_view mailbox, std:
 }
 
 void append_quoted_printable(std::string_view text, std::string& out) {
-  // Printable ASCII but '=' stands for itself (RFC 2045 6.7 rule 2); space and tab too, except
-  // before a line break (rule 3).
-  static constexpr auto literal = [] {
-    std::array<bool, 256> table{};
-    for (int c = 33; c <= 126; ++c) table[c] = c != '=';
-    table[' '] = true;
-    table['\t'] = true;
+  // How each byte is written: printable ASCII but '=' stands for itself (RFC 2045 6.7 rule 2);
+  // space and tab too, except before a line break (rule 3); the rest is "=XX".
+  enum Kind : std::uint8_t { escaped, literal, whitespace, line_break };
+  static constexpr auto kinds = [] {
+    std::array<Kind, 256> table{};
+    for (int c = 33; c <= 126; ++c) table[c] = c == '=' ? escaped : literal;
+    table[' '] = whitespace;
+    table['\t'] = whitespace;
+    table['\r'] = line_break;
+    table['\n'] = line_break;
     return table;
   }();
   const std::size_t old_size = out.size();
@@ -447,22 +450,45 @@ void append_quoted_printable(std::string_view text, std::string& out) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
   const unsigned char* const end = p + text.size();
   std::size_t line_bytes = 0;
+  auto write_escaped = [&](unsigned char c) {
+    *write++ = '=';
+    *write++ = hex_upper[c >> 4];
+    *write++ = hex_upper[c & 15];
+  };
+  // Rule 5: at most 76 characters a line, the '=' of a soft break included.
+  constexpr std::size_t soft_line_bytes_max = quoted_printable_line_bytes_max - 1;
   while (p < end) {
+    // Fast path: while any token fits before a soft break would be due, a byte's encoding
+    // depends on it alone (whitespace: on the next byte not being a line break).
+    while (p < end && line_bytes + 3 <= soft_line_bytes_max) {
+      const unsigned char c = *p;
+      const Kind kind = kinds[c];
+      if (kind == literal ||
+          (kind == whitespace && p + 1 < end && kinds[p[1]] != line_break)) {
+        *write++ = static_cast<char>(c);
+        ++line_bytes;
+      } else if (kind == escaped) {
+        write_escaped(c);
+        line_bytes += 3;
+      } else {
+        break;
+      }
+      ++p;
+    }
+    if (p == end) break;
     const unsigned char c = *p;
-    if (c == '\r' || c == '\n') {
+    if (kinds[c] == line_break) {
       *write++ = '\r';
       *write++ = '\n';
       line_bytes = 0;
       p += (c == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
       continue;
     }
-    const bool at_line_end = p + 1 == end || p[1] == '\r' || p[1] == '\n';
-    const bool is_literal = literal[c] && !(at_line_end && (c == ' ' || c == '\t'));
+    const bool at_line_end = p + 1 == end || kinds[p[1]] == line_break;
+    const bool is_literal = kinds[c] == literal || (kinds[c] == whitespace && !at_line_end);
     const std::size_t token_bytes = is_literal ? 1 : 3;
-    // Rule 5: at most 76 characters a line, the '=' of a soft break included; the last token
-    // before a hard break needs no soft break after it.
-    const std::size_t limit =
-        at_line_end ? quoted_printable_line_bytes_max : quoted_printable_line_bytes_max - 1;
+    // The last token before a hard break needs no soft break after it.
+    const std::size_t limit = at_line_end ? quoted_printable_line_bytes_max : soft_line_bytes_max;
     if (line_bytes + token_bytes > limit) {
       *write++ = '=';
       *write++ = '\r';
@@ -472,9 +498,7 @@ void append_quoted_printable(std::string_view text, std::string& out) {
     if (is_literal) {
       *write++ = static_cast<char>(c);
     } else {
-      *write++ = '=';
-      *write++ = hex_upper[c >> 4];
-      *write++ = hex_upper[c & 15];
+      write_escaped(c);
     }
     line_bytes += token_bytes;
     ++p;

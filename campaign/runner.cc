@@ -180,6 +180,9 @@ int run_campaign(const RunOptions& options) {
   context.recipients_pending = &pending;
   context.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
   context.connections_per_shard = std::max(1u, job.connections_max / shard_count);
+  // A site (route or domain) may appear on every shard: each gets its share of the cap.
+  context.connections_per_site =
+      std::max(1u, (job.connections_per_domain + shard_count - 1) / shard_count);
 
   std::vector<std::unique_ptr<CampaignShard>> shards;
   for (std::uint32_t i = 0; i < shard_count; ++i) {

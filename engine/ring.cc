@@ -25,7 +25,7 @@ absl::Status Ring::init(std::uint32_t entries) {
   io_uring_params params{};
   // Set up on the main thread, used by the shard thread: no SINGLE_ISSUER (it binds the
   // creating thread). COOP_TASKRUN: completions are reaped in batches anyway.
-  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+  params.flags = IORING_SETUP_SUBMIT_ALL;
   params.flags |= IORING_SETUP_CQSIZE;
   params.cq_entries = entries * 4;
   int result = io_uring_queue_init_params(entries, &ring_, &params);

@@ -32,6 +32,7 @@ const std::string error_invalid_name = "invalid domain name";
 const std::string error_no_mx_no_address = "no MX and no address";
 const std::string error_no_host_address = "no address for any MX host";
 const std::string error_null_mx = "null MX (RFC 7505)";
+const std::string error_servers_failed = "no server answered (SERVFAIL, REFUSED or unreachable)";
 
 // c-ares 1.18 keeps global state that ares_library_init sets up once; doing it through a
 // function-local static makes it safe when several shards create resolvers at once. It is
@@ -315,6 +316,7 @@ struct Resolver::State {
   ResolverOptions options;
   std::function<std::int64_t()> clock_ms;
   std::uint64_t random_state = 0;
+  bool single_server = false;
   bool destroying = false;  // ares_destroy is failing the queries in flight: ignore them
   bool running_completions = false;
 
@@ -389,6 +391,42 @@ struct Resolver::State {
     HAYATE_ASSERT(cache.size() < cache_entries_max);
   }
 
+  bool open_channel(bool take_failures_as_answers, std::vector<ares_addr_port_node>& nodes,
+                    std::string& error) {
+    ares_options ares{};
+    ares.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
+    if (take_failures_as_answers) ares.flags |= ARES_FLAG_NOCHECKRESP;
+    ares.timeout = static_cast<int>(options.timeout_ms);
+    ares.tries = static_cast<int>(options.tries);
+    ares.sock_state_cb = &State::on_socket_state;
+    ares.sock_state_cb_data = this;
+    ares.ednspsz = edns_udp_payload_bytes;
+    const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB |
+                     ARES_OPT_EDNSPSZ;
+    int status = ares_init_options(&channel, &ares, mask);
+    if (status != ARES_SUCCESS) {
+      channel = nullptr;
+      error = absl::StrCat("c-ares initialization failed: ", ares_strerror(status));
+      return false;
+    }
+    if (nodes.empty()) return true;
+    status = ares_set_servers_ports(channel, nodes.data());
+    if (status != ARES_SUCCESS) {
+      ares_destroy(channel);
+      channel = nullptr;
+      error = absl::StrCat("c-ares rejected the DNS servers: ", ares_strerror(status));
+      return false;
+    }
+    return true;
+  }
+
+  Outcome classify(int status, std::string& error) const {
+    const Outcome outcome = outcome_of(status, error);
+    // See create(): with several servers, c-ares folds their SERVFAIL and REFUSED into this.
+    if (status == ARES_ECONNREFUSED && !single_server) error = error_servers_failed;
+    return outcome;
+  }
+
   static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable) {
     static_cast<State*>(data)->watcher.watch_socket(fd, readable != 0, writable != 0);
   }
@@ -413,7 +451,7 @@ struct Resolver::State {
     if (status == ARES_ENODATA) return start_implicit_mx(lookup, now_ms);
     if (status != ARES_SUCCESS) {
       MxAnswer answer;
-      answer.outcome = outcome_of(status, answer.error);
+      answer.outcome = classify(status, answer.error);
       return finish_mx(lookup, std::move(answer), now_ms + negative_ttl_ms);
     }
     ares_mx_reply* replies = nullptr;
@@ -487,7 +525,6 @@ struct Resolver::State {
     if (--lookup.hosts_pending > 0) return;
     const std::int64_t now_ms = clock_ms();
     MxAnswer answer;
-    answer.implicit = lookup.implicit;
     std::int64_t expires_ms = lookup.mx_expires_ms;
     const std::string* temporary_error = nullptr;
     bool any_address = false;
@@ -503,6 +540,7 @@ struct Resolver::State {
     }
     if (any_address) {
       answer.outcome = Outcome::ok;
+      answer.implicit = lookup.implicit;
       answer.hosts = std::move(lookup.hosts);
       // A host that could not be looked up now is retried soon, not after a day.
       if (temporary_error != nullptr) expires_ms = std::min(expires_ms, now_ms + negative_ttl_ms);
@@ -635,7 +673,7 @@ struct Resolver::State {
         continue;
       }
       std::string error;
-      if (outcome_of(family->status, error) == Outcome::temporary) {
+      if (classify(family->status, error) == Outcome::temporary) {
         if (temporary == nullptr) temporary = family;
       } else {
         // A negative answer for one family lives as long as negative answers do.
@@ -648,7 +686,7 @@ struct Resolver::State {
       if (temporary != nullptr) expires_ms = std::min(expires_ms, now_ms + negative_ttl_ms);
     } else if (temporary != nullptr) {
       result.outcome = Outcome::temporary;
-      outcome_of(temporary->status, result.error);
+      classify(temporary->status, result.error);
     } else {
       result.outcome = Outcome::no_domain;
       result.error = nxdomain ? "NXDOMAIN" : "no address";
@@ -660,6 +698,43 @@ struct Resolver::State {
 
 // ---------------------------------------------------------------------------------------------
 // Resolver
+
+namespace {
+
+// c-ares' list of servers from ours (which hold ports too); fails on an unknown family.
+bool server_nodes(const std::vector<SocketAddress>& servers,
+                  std::vector<ares_addr_port_node>& nodes, std::string& error) {
+  nodes.assign(servers.size(), ares_addr_port_node{});
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const SocketAddress& server = servers[i];
+    ares_addr_port_node& node = nodes[i];
+    node.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
+    node.family = server.storage.ss_family;
+    if (node.family == AF_INET) {
+      node.addr.addr4 = reinterpret_cast<const sockaddr_in&>(server.storage).sin_addr;
+    } else if (node.family == AF_INET6) {
+      std::memcpy(&node.addr.addr6,
+                  &reinterpret_cast<const sockaddr_in6&>(server.storage).sin6_addr,
+                  sizeof(node.addr.addr6));
+    } else {
+      error = absl::StrCat("DNS server ", i + 1, " is not an IPv4 or IPv6 address");
+      return false;
+    }
+    node.udp_port = node.tcp_port = port_of(server);
+  }
+  return true;
+}
+
+std::size_t count_servers(ares_channel channel) {
+  ares_addr_port_node* servers = nullptr;
+  if (ares_get_servers_ports(channel, &servers) != ARES_SUCCESS) return 0;
+  std::size_t count = 0;
+  for (const ares_addr_port_node* node = servers; node != nullptr; node = node->next) ++count;
+  ares_free_data(servers);
+  return count;
+}
+
+}  // namespace
 
 std::unique_ptr<Resolver> Resolver::create(const ResolverOptions& options, SocketWatcher& watcher,
                                            std::string& error) {
@@ -673,49 +748,23 @@ std::unique_ptr<Resolver> Resolver::create(const ResolverOptions& options, Socke
     return nullptr;
   }
   if (!init_ares_library_once(error)) return nullptr;
+  std::vector<ares_addr_port_node> nodes;
+  if (!server_nodes(options.servers, nodes, error)) return nullptr;
   auto state = std::make_unique<State>(options, watcher);
-
-  ares_options ares{};
-  ares.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
-  ares.timeout = static_cast<int>(options.timeout_ms);
-  ares.tries = static_cast<int>(options.tries);
-  ares.sock_state_cb = &State::on_socket_state;
-  ares.sock_state_cb_data = state.get();
-  ares.ednspsz = edns_udp_payload_bytes;
-  const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB |
-                   ARES_OPT_EDNSPSZ;
-  int status = ares_init_options(&state->channel, &ares, mask);
-  if (status != ARES_SUCCESS) {
-    error = absl::StrCat("c-ares initialization failed: ", ares_strerror(status));
-    return nullptr;
-  }
-  if (!options.servers.empty()) {
-    std::vector<ares_addr_port_node> nodes(options.servers.size());
-    for (std::size_t i = 0; i < options.servers.size(); ++i) {
-      const SocketAddress& server = options.servers[i];
-      ares_addr_port_node& node = nodes[i];
-      node.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
-      node.family = server.storage.ss_family;
-      if (node.family == AF_INET) {
-        node.addr.addr4 = reinterpret_cast<const sockaddr_in&>(server.storage).sin_addr;
-      } else if (node.family == AF_INET6) {
-        std::memcpy(&node.addr.addr6,
-                    &reinterpret_cast<const sockaddr_in6&>(server.storage).sin6_addr,
-                    sizeof(node.addr.addr6));
-      } else {
-        ares_destroy(state->channel);
-        error = absl::StrCat("DNS server ", i + 1, " is not an IPv4 or IPv6 address");
-        return nullptr;
-      }
-      node.udp_port = node.tcp_port = port_of(server);
-    }
-    status = ares_set_servers_ports(state->channel, nodes.data());
-    if (status != ARES_SUCCESS) {
+  // c-ares 1.18 retries SERVFAIL and REFUSED on the next server, and when none is left reports
+  // "connection refused". With one server there is no next: take such answers as they come, so
+  // that they are reported by name (ARES_FLAG_NOCHECKRESP).
+  std::size_t server_count = nodes.size();
+  if (!state->open_channel(server_count == 1, nodes, error)) return nullptr;
+  if (server_count == 0) {  // from /etc/resolv.conf
+    server_count = count_servers(state->channel);
+    if (server_count == 1) {
       ares_destroy(state->channel);
-      error = absl::StrCat("c-ares rejected the DNS servers: ", ares_strerror(status));
-      return nullptr;
+      state->channel = nullptr;
+      if (!state->open_channel(true, nodes, error)) return nullptr;
     }
   }
+  state->single_server = server_count == 1;
   return std::unique_ptr<Resolver>(new Resolver(std::move(state)));
 }
 

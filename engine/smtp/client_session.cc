@@ -148,9 +148,9 @@ void ClientSession::handle_envelope_reply(const Expected& expected, const Reply&
   // RFC 5321 4.3.2: DATA's go-ahead is 3xx and nothing else's is. A server out of step must
   // not make a message count as delivered (a 250 to DATA, with no body sent) or a 3xx stand
   // as a recipient's verdict: end the session, the recipients in flight get code 0.
-  const bool go_ahead = reply.code / 100 == 3;
-  if (go_ahead != (expected.stage == Stage::data) && reply.code / 100 != 4 &&
-      reply.code / 100 != 5) {
+  const int reply_class = reply.code / 100;
+  const int positive_class = expected.stage == Stage::data ? 3 : 2;
+  if (reply_class != positive_class && reply_class != 4 && reply_class != 5) {
     expected_.push_front(expected);  // the step is still unanswered
     fail_at(std::string(stage_name(expected.stage)) + ": reply " + std::to_string(reply.code) +
                 " out of sequence: " + reply_text_for_log(reply),

@@ -49,8 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string display_name;
   if (hayate::campaign::parse_mailbox(input, display_name, address, error)) {
     check_normalized(address);
-    HAYATE_ASSERT(display_name.find_first_of(std::string_view("\r\n\0", 3)) ==
-                  std::string::npos);
+    HAYATE_ASSERT(display_name.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos);
   } else {
     HAYATE_ASSERT(!error.empty());
   }

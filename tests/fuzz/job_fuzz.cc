@@ -33,13 +33,14 @@ std::string make_work_dir() {
   return pattern;
 }
 
+// Never destroyed, so the atexit clean-up can still read it after static destructors ran.
 const std::string& work_dir() {
-  static const std::string dir = [] {
-    std::string made = make_work_dir();
+  static const std::string* const dir = [] {
+    auto* made = new std::string(make_work_dir());
     std::atexit([] { std::filesystem::remove_all(work_dir()); });
     return made;
   }();
-  return dir;
+  return *dir;
 }
 
 void check_job(const hayate::campaign::JobConfig& job) {

@@ -130,8 +130,8 @@ TEST(ParseAddress, LengthLimits) {
   const std::string domain_253 =
       label_63 + "." + label_63 + "." + label_63 + "." + std::string(57, 'y') + ".com";
   ASSERT_EQ(domain_253.size(), 253u);
-  EXPECT_EQ(rejected("a@" + domain_253 + "x"), "domain '" + domain_253.substr(0, 80) +
-                                                   "...' over 253 octets");
+  EXPECT_EQ(rejected("a@" + domain_253 + "x"),
+            "domain '" + domain_253.substr(0, 80) + "...' over 253 octets");
   // 1 + 1 + 253 = 255 octets: the domain fits but the path does not.
   EXPECT_EQ(rejected("a@" + domain_253), "address over 254 octets");
   const std::string domain_252 = domain_253.substr(1);
@@ -172,8 +172,9 @@ TEST(ParseAddress, SyntaxErrors) {
 
 TEST(ParseAddress, DomainErrors) {
   EXPECT_EQ(rejected("a@b"), "domain 'b' needs at least one dot (like example.com)");
-  EXPECT_EQ(rejected("root@localhost"), "domain 'localhost' needs at least one dot (like "
-                                        "example.com)");
+  EXPECT_EQ(rejected("root@localhost"),
+            "domain 'localhost' needs at least one dot (like "
+            "example.com)");
   EXPECT_EQ(rejected("a@-x.com"),
             "domain '-x.com' is not a valid host name: a label starts or ends with '-'");
   EXPECT_EQ(rejected("a@x-.com"),
@@ -212,19 +213,24 @@ TEST(ParseAddress, InjectionAndControlCharacters) {
   EXPECT_EQ(rejected("\"a\\\nb\"@x.com"), "address contains a line break (CR or LF)");
   EXPECT_EQ(rejected(std::string_view("a\0b@x.com", 9)), "address contains a NUL byte");
   EXPECT_EQ(rejected(std::string_view("a@x.com\0", 8)), "address contains a NUL byte");
-  EXPECT_EQ(rejected("a\x01" "b@x.com"), "invalid character 0x01 in local part");
-  EXPECT_EQ(rejected("a\x7f" "b@x.com"), "invalid character 0x7F in local part");
-  EXPECT_EQ(rejected("\"a\\\x01\"@x.com"), "invalid character 0x01 after '\\' in quoted local part");
+  EXPECT_EQ(rejected("a\x01"
+                     "b@x.com"),
+            "invalid character 0x01 in local part");
+  EXPECT_EQ(rejected("a\x7f"
+                     "b@x.com"),
+            "invalid character 0x7F in local part");
+  EXPECT_EQ(rejected("\"a\\\x01\"@x.com"),
+            "invalid character 0x01 after '\\' in quoted local part");
   // C1 controls (U+0085 NEL) in UTF-8 are refused too.
   EXPECT_EQ(rejected("a\xC2\x85@x.com"), "invalid character U+0085 in local part");
 }
 
 TEST(ParseAddress, MalformedUtf8) {
   EXPECT_EQ(rejected("\xff@x.com"), "local part is not valid UTF-8");
-  EXPECT_EQ(rejected("\xC0\xAF@x.com"), "local part is not valid UTF-8");        // overlong '/'
-  EXPECT_EQ(rejected("\xED\xA0\x80@x.com"), "local part is not valid UTF-8");    // surrogate
+  EXPECT_EQ(rejected("\xC0\xAF@x.com"), "local part is not valid UTF-8");          // overlong '/'
+  EXPECT_EQ(rejected("\xED\xA0\x80@x.com"), "local part is not valid UTF-8");      // surrogate
   EXPECT_EQ(rejected("\xF4\x90\x80\x80@x.com"), "local part is not valid UTF-8");  // > U+10FFFF
-  EXPECT_EQ(rejected("\xE6\x97@x.com"), "local part is not valid UTF-8");        // truncated
+  EXPECT_EQ(rejected("\xE6\x97@x.com"), "local part is not valid UTF-8");          // truncated
   EXPECT_EQ(rejected("\"\xE6\x97\"@x.com"), "quoted local part is not valid UTF-8");
   // Four-octet UTF-8 is fine.
   EXPECT_EQ(normalized("\xF0\x9F\x98\x80@x.com", true), "\xF0\x9F\x98\x80@x.com");
@@ -327,8 +333,7 @@ TEST(ParseMailbox, Errors) {
             "unexpected '<' or '>' inside the angle brackets");
   EXPECT_EQ(mailbox_error("Jane <>"), "empty address");
   EXPECT_EQ(mailbox_error("Jane <jane@b>"), "domain 'b' needs at least one dot (like example.com)");
-  EXPECT_EQ(mailbox_error("Jane\x01 <jane@example.com>"),
-            "invalid character 0x01 in display name");
+  EXPECT_EQ(mailbox_error("Jane\x01 <jane@example.com>"), "invalid character 0x01 in display name");
   EXPECT_EQ(mailbox_error("J\xff <jane@example.com>"), "display name is not valid UTF-8");
 }
 

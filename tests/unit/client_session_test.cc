@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -102,8 +103,10 @@ class FakeDelegate final : public SessionDelegate {
     if (index >= transaction.recipients.size()) return;
     outcomes.push_back({transaction.id, index, transaction.recipients[index], outcome.code,
                         outcome.enhanced.to_string(), std::string(outcome.text), outcome.stage});
+    if (on_outcome) on_outcome(outcomes.back());
   }
 
+  std::function<void(const Recorded&)> on_outcome;  // runs inside the session's call
   std::deque<Transaction> queue;
   std::vector<Transaction> started;
   std::vector<std::uint64_t> messages;  // transaction ids whose body was appended
@@ -1162,6 +1165,37 @@ TEST(ClientSessionTest, ManyUnsendableTransactionsInARow) {
   EXPECT_EQ(s.client(), "");
   EXPECT_EQ(s.delegate().outcomes.size(), kCount);
   EXPECT_TRUE(s.session().idle());
+}
+
+// The owner may end the session from inside an outcome callback (a domain suspended after a
+// refusal): the session must not take more work or write a MAIL behind that.
+TEST(ClientSessionTest, DelegateEndsSessionFromOutcomeCallback) {
+  for (bool by_quit : {false, true}) {
+    SCOPED_TRACE(by_quit ? "quit" : "fail");
+    Script s;
+    s.add(1, "a@example.net", {"ü@example.org"}, true);
+    s.add(2, "a@example.net", {"b@example.org"});
+    std::string quit_bytes;
+    s.delegate().on_outcome = [&](const Recorded&) {
+      if (by_quit) {
+        s.session().quit(quit_bytes);
+      } else {
+        s.session().fail("domain suspended");
+      }
+    };
+    s.greet(kEhloNoSmtputf8);
+    EXPECT_EQ(s.client(), "");
+    EXPECT_EQ(s.outcomes(), Lines{"1:ü@example.org mail 553 5.6.7"});
+    EXPECT_EQ(s.delegate().queue.size(), 1u);  // transaction 2 was not taken
+    EXPECT_EQ(s.session().transactions_started(), 1u);
+    if (by_quit) {
+      EXPECT_EQ(quit_bytes, "QUIT\r\n");
+      EXPECT_EQ(s.session().state(), State::quitting);
+    } else {
+      EXPECT_EQ(s.session().state(), State::failed);
+      EXPECT_EQ(s.session().failure(), "domain suspended");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ class TempFile {
  public:
   explicit TempFile(std::string_view contents) {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = absl::StrCat(::testing::TempDir(), "csv_reader_test_", info->name(), "_",
-                         ::getpid(), "_", counter_++, ".csv");
+    path_ = absl::StrCat(::testing::TempDir(), "csv_reader_test_", info->name(), "_", ::getpid(),
+                         "_", counter_++, ".csv");
     std::ofstream out(path_, std::ios::binary);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   }
@@ -54,8 +54,8 @@ struct Record {
 };
 
 std::string describe(const Record& record) {
-  std::string text = absl::StrCat(record.kind == Next::row ? "row" : "bad_row", " line ",
-                                  record.line, ":");
+  std::string text =
+      absl::StrCat(record.kind == Next::row ? "row" : "bad_row", " line ", record.line, ":");
   for (const auto& field : record.fields) absl::StrAppend(&text, " [", field, "]");
   if (!record.error.empty()) absl::StrAppend(&text, " error: ", record.error);
   return text;
@@ -180,9 +180,9 @@ TEST(CsvReader, FieldContentsAreNotJudged) {
 }
 
 TEST(CsvReader, EmptyFieldsAndTrailingComma) {
-  expect_records(read_text("a,b,c\n,,\nx,,\n,,z\n\"\",\"\",\"\"\n"),
-                 {row(2, {"", "", ""}), row(3, {"x", "", ""}), row(4, {"", "", "z"}),
-                  row(5, {"", "", ""})});
+  expect_records(
+      read_text("a,b,c\n,,\nx,,\n,,z\n\"\",\"\",\"\"\n"),
+      {row(2, {"", "", ""}), row(3, {"x", "", ""}), row(4, {"", "", "z"}), row(5, {"", "", ""})});
 }
 
 TEST(CsvReader, SpacesAreKeptInFields) {
@@ -211,7 +211,8 @@ TEST(CsvReader, BlankLinesAreSkippedAndCounted) {
 }
 
 TEST(CsvReader, BomIsOnlySkippedAtTheStart) {
-  expect_records(read_text("\xEF\xBB\xBF" "a,b\n\xEF\xBB\xBFx,y\n"),
+  expect_records(read_text("\xEF\xBB\xBF"
+                           "a,b\n\xEF\xBB\xBFx,y\n"),
                  {row(2, {"\xEF\xBB\xBFx", "y"})});
 }
 
@@ -232,10 +233,10 @@ TEST(CsvReader, BadRowsInTheMiddleDoNotHideGoodRows) {
 }
 
 TEST(CsvReader, UnterminatedQuoteAtEndOfFileKeepsTheRowsAfterIt) {
-  expect_records(read_file(data_path("unterminated.csv")),
-                 {row(2, {"a@example.com", "Alice"}),
-                  bad(3, "unterminated quoted field in column 1 'email'"),
-                  row(4, {"c@example.com", "Carol"}), row(5, {"d@example.com", "Dan"})});
+  expect_records(
+      read_file(data_path("unterminated.csv")),
+      {row(2, {"a@example.com", "Alice"}), bad(3, "unterminated quoted field in column 1 'email'"),
+       row(4, {"c@example.com", "Carol"}), row(5, {"d@example.com", "Dan"})});
 }
 
 TEST(CsvReader, UnterminatedQuoteOnTheLastLine) {
@@ -277,14 +278,14 @@ TEST(CsvReader, TooManyFieldsAreCountedNotStored) {
   std::string contents = "a,b\n";
   for (int i = 0; i < 5000; ++i) contents += "x,";
   contents += "x\nok,1\n";
-  expect_records(read_text(contents), {bad(2, "expected 2 fields, found 5001"),
-                                       row(3, {"ok", "1"})});
+  expect_records(read_text(contents),
+                 {bad(2, "expected 2 fields, found 5001"), row(3, {"ok", "1"})});
 }
 
 // Header --------------------------------------------------------------------------------------
 
-std::string open_error(const std::string& path, absl::StatusCode code =
-                                                    absl::StatusCode::kInvalidArgument) {
+std::string open_error(const std::string& path,
+                       absl::StatusCode code = absl::StatusCode::kInvalidArgument) {
   absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::open(path);
   EXPECT_FALSE(reader.ok());
   if (reader.ok()) return "<opened>";
@@ -306,11 +307,13 @@ TEST(CsvReader, HeaderErrors) {
   EXPECT_EQ(open_error(duplicate),
             duplicate + ":1: duplicate column name 'email' (columns 1 and 3)");
   const std::string empty = data_path("empty.csv");
-  EXPECT_EQ(open_error(empty), empty + ": the file is empty (expected a header row of column "
-                                       "names)");
+  EXPECT_EQ(open_error(empty), empty +
+                                   ": the file is empty (expected a header row of column "
+                                   "names)");
   const std::string bom_only = data_path("bom_only.csv");
-  EXPECT_EQ(open_error(bom_only), bom_only + ": the file is empty (expected a header row of "
-                                             "column names)");
+  EXPECT_EQ(open_error(bom_only), bom_only +
+                                      ": the file is empty (expected a header row of "
+                                      "column names)");
 
   TempFile unterminated("email,\"name\n");
   EXPECT_EQ(open_error(unterminated.path()),
@@ -404,15 +407,15 @@ TEST(CsvReader, RowAtTheSizeLimitIsReadOneByteMoreIsNot) {
   const std::string over_limit = std::string(max_bytes - 2, 'z') + ",y\n";
   ASSERT_EQ(at_limit.size(), max_bytes);
   expect_records(read_text("a,b\n" + at_limit + over_limit + "ok,1\n"),
-                 {row(2, {std::string(max_bytes - 3, 'x'), "y"}),
-                  bad(3, "row over 1048576 bytes"), row(4, {"ok", "1"})});
+                 {row(2, {std::string(max_bytes - 3, 'x'), "y"}), bad(3, "row over 1048576 bytes"),
+                  row(4, {"ok", "1"})});
 }
 
 TEST(CsvReader, VeryLongLineIsSkippedWithoutHoldingIt) {
   const std::string long_line(3 * limits::csv_row_bytes_max + 12345, 'q');
-  expect_records(read_text("a,b\nfirst,1\n" + long_line + "\nafter,2\n"),
-                 {row(2, {"first", "1"}), bad(3, "row over 1048576 bytes"),
-                  row(4, {"after", "2"})});
+  expect_records(
+      read_text("a,b\nfirst,1\n" + long_line + "\nafter,2\n"),
+      {row(2, {"first", "1"}), bad(3, "row over 1048576 bytes"), row(4, {"after", "2"})});
 }
 
 TEST(CsvReader, QuoteNeverClosedInALargeFile) {
@@ -437,8 +440,7 @@ TEST(CsvReader, QuoteNeverClosedInALargeFile) {
 // Feeds `contents` through a FIFO one byte per write, so that every record (and every CRLF,
 // quote pair and BOM) is cut by the end of a read; the result must equal reading a file.
 std::vector<Record> read_through_pipe(const std::string& contents) {
-  const std::string path = absl::StrCat(::testing::TempDir(), "csv_reader_test_fifo_",
-                                        ::getpid());
+  const std::string path = absl::StrCat(::testing::TempDir(), "csv_reader_test_fifo_", ::getpid());
   std::remove(path.c_str());
   EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0);
   std::thread writer([&] {
@@ -478,9 +480,9 @@ TEST(CsvReader, ShortReadsGiveTheSameRecords) {
 TEST(CsvReader, TinyBuffersGiveTheSameRecords) {
   // Buffers from 1 byte up: every record, CRLF, "" pair and BOM is cut at every offset, and
   // the buffer is compacted and grown many times.
-  for (const char* name : {"quoted.csv", "bad_rows.csv", "excel_utf8_bom_crlf.csv",
-                           "blank_lines.csv", "unterminated.csv", "mailchimp_export.csv",
-                           "recipients_lf.csv", "header_spaces.csv"}) {
+  for (const char* name :
+       {"quoted.csv", "bad_rows.csv", "excel_utf8_bom_crlf.csv", "blank_lines.csv",
+        "unterminated.csv", "mailchimp_export.csv", "recipients_lf.csv", "header_spaces.csv"}) {
     SCOPED_TRACE(name);
     const std::vector<Record> expected = read_file(data_path(name));
     ASSERT_FALSE(expected.empty());

@@ -496,7 +496,7 @@ TEST(AnswerTtl, CountsPromisingMoreThanTheMessageHolds) {
   message[5] = 0xff;  // QDCOUNT 255
   EXPECT_EQ(parse(message, rr_type_mx, ttl), MessageParse::truncated);
   Bytes rdata_overrun = response("example.com", rr_type_mx, {{rr_type_mx, 60, mx_rdata(1, "mx")}});
-  rdata_overrun[rdata_overrun.size() - 6] = 0x40;  // RDLENGTH 0x40xx, beyond the end
+  rdata_overrun[rdata_overrun.size() - 8] = 0x40;  // RDLENGTH 0x40xx, beyond the end
   EXPECT_EQ(parse(rdata_overrun, rr_type_mx, ttl), MessageParse::truncated);
 }
 
@@ -739,6 +739,7 @@ class ScriptedDnsServer {
   }
   void exists(const std::string& name) { names_.insert(name); }  // NODATA for every type
   void fail(const std::string& name, std::uint8_t rcode) { rcodes_[name] = rcode; }
+  void fail_everything(std::uint8_t rcode) { rcode_for_all_ = rcode; }
   void silence(const std::string& name) { silent_.insert(name); }
 
   int queries(const std::string& name, std::uint16_t type) const {
@@ -779,7 +780,9 @@ class ScriptedDnsServer {
     Bytes reply;
     std::uint8_t rcode = 0;
     std::vector<std::pair<std::string, Answer>> answers;  // owner, record
-    if (auto forced = rcodes_.find(question.question_name); forced != rcodes_.end()) {
+    if (rcode_for_all_ != 0) {
+      rcode = rcode_for_all_;
+    } else if (auto forced = rcodes_.find(question.question_name); forced != rcodes_.end()) {
       rcode = forced->second;
     } else {
       // Follow CNAMEs (RFC 1034 3.6.2) as a recursive resolver would.
@@ -819,6 +822,7 @@ class ScriptedDnsServer {
   std::set<std::string> names_;
   std::map<std::string, std::uint8_t> rcodes_;
   std::set<std::string> silent_;
+  std::uint8_t rcode_for_all_ = 0;
   std::map<std::pair<std::string, std::uint16_t>, int> queries_;
 };
 
@@ -964,7 +968,9 @@ TEST_F(ResolverTest, CacheHitIsDeliveredOnTheNextTickNotInsideTheCall) {
 TEST_F(ResolverTest, NamesAreCaseInsensitiveAndMayEndWithADot) {
   add_multi();
   resolve_mx("multi.test");
-  EXPECT_EQ(describe(resolve_mx("MULTI.Test.")).substr(0, 20), "ok [10 mx1.multi.te");
+  EXPECT_EQ(describe(resolve_mx("MULTI.Test.")),
+            "ok [10 mx1.multi.test 127.0.0.2:25 [::2]:25] "
+            "[20 mx2.multi.test 127.0.0.3:25 127.0.0.4:25] [30 mx3.multi.test]");
   EXPECT_EQ(server_.queries("multi.test", rr_type_mx), 1);
 }
 
@@ -1257,6 +1263,52 @@ TEST(ResolverFailures, SilentServerTimesOut) {
   close(silent);
 }
 
+// With several servers c-ares moves on after SERVFAIL or REFUSED (and, in 1.18, reports
+// "connection refused" when every server failed).
+class FailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    loop_.add_fd(first_.fd(), [this] { first_.on_readable(); });
+    loop_.add_fd(second_.fd(), [this] { second_.on_readable(); });
+    ResolverOptions options;
+    options.servers = {loopback(first_.port()), loopback(second_.port())};
+    options.timeout_ms = 500;
+    options.tries = 1;
+    std::string error;
+    resolver_ = Resolver::create(options, loop_, error);
+    ASSERT_NE(resolver_, nullptr) << error;
+    loop_.attach(resolver_.get());
+  }
+
+  MxAnswer resolve(std::string_view domain) {
+    std::vector<MxAnswer> answers;
+    resolver_->resolve_mx(domain, 25, [&](const MxAnswer& answer) { answers.push_back(answer); });
+    EXPECT_TRUE(loop_.run_until([&] { return !answers.empty(); }));
+    return answers.empty() ? MxAnswer{} : answers.front();
+  }
+
+  PollLoop loop_;
+  ScriptedDnsServer first_;
+  ScriptedDnsServer second_;
+  std::unique_ptr<Resolver> resolver_;
+};
+
+TEST_F(FailoverTest, RefusingServerIsSkipped) {
+  first_.fail_everything(5);
+  second_.add_mx("multi.test", 10, "mx1.multi.test");
+  second_.add_a("mx1.multi.test", "127.0.0.2");
+  EXPECT_EQ(describe(resolve("multi.test")), "ok [10 mx1.multi.test 127.0.0.2:25]");
+  EXPECT_EQ(first_.queries("multi.test", rr_type_mx), 1);
+  EXPECT_EQ(second_.queries("multi.test", rr_type_mx), 1);
+}
+
+TEST_F(FailoverTest, EveryServerFailing) {
+  first_.fail_everything(2);
+  second_.fail_everything(5);
+  EXPECT_EQ(describe(resolve("multi.test")),
+            "temporary: no server answered (SERVFAIL, REFUSED or unreachable)");
+}
+
 TEST(ResolverFailures, CreateRejectsBadOptions) {
   PollLoop loop;
   std::string error;
@@ -1308,9 +1360,13 @@ class Dnsmasq {
   bool launch(std::uint16_t port, std::string& error) {
     port_ = port;
     std::vector<std::string> args = {
-        // --no-daemon: no fork, no pid file, no change of user; logs go to our /dev/null.
+        // Not --no-daemon: in that debug mode dnsmasq serves TCP in its main process, and
+        // stops answering UDP while c-ares keeps a TCP connection open. --keep-in-foreground
+        // forks for TCP; "--pid-file=" and "--user=" turn off the pid file and the user change.
         dnsmasq_path,
-        "--no-daemon",
+        "--keep-in-foreground",
+        "--pid-file=",
+        "--user=",
         "--log-facility=-",
         "--conf-file=/dev/null",
         "--no-resolv",

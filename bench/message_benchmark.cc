@@ -1,0 +1,104 @@
+// Micro benchmarks of message composition: one recipient's 2 KB text + html message from six
+// fields (ASCII, then Japanese so the parts go quoted-printable), and dot-stuffing for DATA.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "campaign/message.h"
+#include "campaign/template.h"
+
+namespace {
+
+using hayate::campaign::Escape;
+using hayate::campaign::MessageComposer;
+using hayate::campaign::MessageInputs;
+using hayate::campaign::Template;
+
+const std::vector<std::string> columns = {"email", "first_name", "last_name",
+                                          "city",  "code",       "amount"};
+
+Template compile(const std::string& source, Escape escape) {
+  return *Template::compile(source, "benchmark", columns, escape);
+}
+
+// About 1 KB each, LF line endings as template files have; `japanese` adds non-ASCII text.
+std::string text_source(bool japanese) {
+  std::string source = "Dear {{first_name}} {{last_name}},\n\n";
+  for (int i = 0; i < 12; ++i) {
+    source += japanese ? "\xe6\x98\xa5\xe3\x81\xae\xe3\x82\xbb\xe3\x83\xbc\xe3\x83\xab\xe3\x81"
+                         "\xae\xe3\x81\x8a\xe7\x9f\xa5\xe3\x82\x89\xe3\x81\x9b in {{city}}: "
+                       : "Our spring sale comes to {{city}} this week: ";
+    source += "up to 40% off with your code {{code}}.\n";
+  }
+  source += "Your balance: {{amount}} yen.\n\n-- \nExample News, 1-2-3 Example, Osaka\n";
+  return source;
+}
+
+std::string html_source(bool japanese) {
+  std::string source =
+      "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n"
+      "<p>Dear {{first_name}} {{last_name}},</p>\n";
+  for (int i = 0; i < 8; ++i) {
+    source += japanese ? "<p>\xe6\x98\xa5\xe3\x81\xae\xe3\x82\xbb\xe3\x83\xbc\xe3\x83\xab {{city}}"
+                       : "<p>Our spring sale comes to {{city}}";
+    source += " <a href=\"https://example.com/s?c={{code}}\">shop now</a></p>\n";
+  }
+  source += "<p>Balance: <b>{{amount}}</b></p></body></html>\n";
+  return source;
+}
+
+void BM_ComposeMessage(benchmark::State& state) {
+  const bool japanese = state.range(0) != 0;
+  Template subject = compile(japanese ? "{{last_name}}\xe6\xa7\x98\xe3\x80\x81\xe6\x98\xa5\xe3"
+                                        "\x81\xae\xe3\x82\xbb\xe3\x83\xbc\xe3\x83\xab"
+                                      : "{{first_name}}, our spring sale in {{city}}",
+                                      Escape::none);
+  Template text = compile(text_source(japanese), Escape::none);
+  Template html = compile(html_source(japanese), Escape::html);
+  Template unsubscribe = compile("<https://example.com/u?c={{code}}>", Escape::none);
+  MessageInputs inputs;
+  inputs.campaign_id = "spring-2026";
+  inputs.from_header = "Example News <news@example.com>";
+  inputs.from_domain = "example.com";
+  inputs.subject = &subject;
+  inputs.text = &text;
+  inputs.html = &html;
+  inputs.headers.emplace_back("List-Unsubscribe", &unsubscribe);
+  MessageComposer composer(inputs);
+  const std::vector<std::string_view> fields = {
+      "hanako@example.jp", "Hanako", japanese ? "\xe5\xb1\xb1\xe7\x94\xb0" : "Yamada",
+      "Osaka", "A-42-7781", "1,200"};
+  std::string message;
+  std::uint64_t sequence = 0;
+  for (auto _ : state) {
+    message.clear();
+    composer.compose(fields, fields[0], ++sequence, 1795446601, message);
+    benchmark::DoNotOptimize(message.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(message.size()));
+  state.counters["message_bytes"] = static_cast<double>(message.size());
+}
+BENCHMARK(BM_ComposeMessage)->ArgName("japanese")->Arg(0)->Arg(1);
+
+// A composed message (CRLF, quoted-printable lines of 76) with a few lines opening with '.'.
+void BM_DotStuff(benchmark::State& state) {
+  std::string message;
+  for (int i = 0; i < 40; ++i) {
+    message += i % 10 == 0 ? ".starts with a dot" : "Caf=C3=A9 for Hanako: the line is about 76 ";
+    message += "characters long, as quoted-printable lines are=\r\n";
+  }
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    hayate::campaign::append_dot_stuffed(message, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(message.size()));
+}
+BENCHMARK(BM_DotStuff);
+
+}  // namespace

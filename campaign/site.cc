@@ -1,0 +1,203 @@
+// Connections to one site and the rotation of its domains' recipients over them.
+#include "campaign/site.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "campaign/campaign_shard.h"
+#include "campaign/domain_queue.h"
+#include "campaign/message.h"
+#include "engine/assert.h"
+#include "engine/limits.h"
+
+namespace hayate::campaign {
+
+namespace {
+// A connection is worth opening for this many ready recipients (up to the site's cap):
+// fewer connections each carrying more messages save handshakes.
+constexpr std::size_t recipients_per_new_connection = 16;
+}  // namespace
+
+Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
+           std::uint32_t connections_max)
+    : shard_(shard),
+      key_(std::move(key)),
+      targets_(std::move(targets)),
+      connections_max_(connections_max) {
+  HAYATE_ASSERT(!targets_.empty());
+  HAYATE_ASSERT(connections_max_ > 0);
+}
+
+Site::~Site() { HAYATE_ASSERT(connections_.empty() && in_flight_.empty()); }
+
+void Site::add_ready_domain(DomainQueue* domain) {
+  if (!domain->queued_at_site) {
+    domain->queued_at_site = true;
+    ready_domains_.push_back(domain);
+  }
+  shard_.mark_dirty(this);
+}
+
+std::size_t Site::ready_recipients() const {
+  // Only an estimate is needed to size the pool: count a few domains, not all of them.
+  std::size_t count = 0;
+  const std::size_t sampled = std::min<std::size_t>(ready_domains_.size(), 8);
+  for (std::size_t i = 0; i < sampled; ++i) count += ready_domains_[i]->ready_count();
+  return count + (ready_domains_.size() - sampled) * recipients_per_new_connection;
+}
+
+void Site::schedule() {
+  if (ready_domains_.empty()) {
+    if (in_flight_.empty() && shard_.input_ended()) release_idle_connections();
+    return;
+  }
+  while (!idle_.empty() && !ready_domains_.empty()) {  // idle connections take work first
+    smtp::ClientConnection* connection = idle_.back();
+    idle_.pop_back();
+    connection->poke();
+  }
+  const std::size_t wanted = std::min<std::size_t>(
+      connections_max_,
+      (ready_recipients() + recipients_per_new_connection - 1) / recipients_per_new_connection);
+  while (connections_.size() < wanted && !ready_domains_.empty()) {
+    // After every address failed in a row, wait for the connections still trying.
+    if (consecutive_connect_failures_ >= targets_.size() && !connections_.empty()) return;
+    if (!shard_.may_open_connection()) {
+      shard_.wait_for_connection_slot(this);
+      return;
+    }
+    open_connection();
+  }
+}
+
+void Site::open_connection() {
+  const Target& target = targets_[target_cursor_ % targets_.size()];
+  const JobConfig& job = *shard_.context().job;
+  smtp::ConnectionOptions options;
+  options.helo_name = job.helo;
+  options.messages_max = job.messages_per_connection;
+  options.connect_timeout_ms = job.connect_timeout_ms;
+  options.command_timeout_ms = job.command_timeout_ms;
+  options.data_timeout_ms = job.data_timeout_ms;
+  options.idle_timeout_ms = limits::idle_timeout_ms;
+  shard_.connection_opened();
+  smtp::ClientConnection* connection =
+      smtp::ClientConnection::open(shard_.shard(), target.address, options, *this);
+  if (connection != nullptr) connections_.push_back(connection);
+}
+
+std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
+  const dns::SocketAddress& address = connection.address();
+  for (std::uint32_t i = 0; i < targets_.size(); ++i) {
+    if (targets_[i].address.length == address.length &&
+        std::memcmp(&targets_[i].address.storage, &address.storage, address.length) == 0) {
+      return i;
+    }
+  }
+  HAYATE_ASSERT(false);
+  return 0;
+}
+
+bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transaction& transaction) {
+  if (ready_domains_.empty()) return false;
+  DomainQueue* domain = ready_domains_.front();
+  ready_domains_.pop_front();
+  Recipient recipient = domain->take();
+  if (domain->has_ready()) {
+    ready_domains_.push_back(domain);  // its next recipient waits for the other domains' turn
+  } else {
+    domain->queued_at_site = false;
+  }
+  ++recipient.attempts;
+  const JobConfig& job = *shard_.context().job;
+  transaction.id = shard_.next_transaction_id();
+  transaction.mail_from = job.envelope_from.text;
+  transaction.recipients.emplace_back(recipient.address());
+  transaction.needs_smtputf8 = recipient.needs_smtputf8 || job.envelope_from.needs_smtputf8;
+  in_flight_.emplace(transaction.id,
+                     InFlight{std::move(recipient), domain, shard_.now_ms(), target_of(connection)});
+  return true;
+}
+
+void Site::append_message(smtp::ClientConnection&, const smtp::Transaction& transaction,
+                          std::string& out) {
+  auto found = in_flight_.find(transaction.id);
+  HAYATE_ASSERT(found != in_flight_.end());
+  const Recipient& recipient = found->second.recipient;
+  fields_.clear();
+  for (std::size_t i = 0; i < recipient.field_count(); ++i) fields_.push_back(recipient.field(i));
+  std::string& message = shard_.scratch();
+  message.clear();
+  shard_.composer().compose(fields_, recipient.address(), recipient.sequence,
+                            shard_.unix_time_s(), message);
+  shard_.counters().message_bytes += message.size();
+  append_dot_stuffed(message, out);
+}
+
+void Site::on_recipient_outcome(smtp::ClientConnection&, const smtp::Transaction& transaction,
+                                std::size_t index, const smtp::Outcome& outcome) {
+  HAYATE_ASSERT(index == 0);  // one recipient per transaction: every message is personal
+  auto found = in_flight_.find(transaction.id);
+  HAYATE_ASSERT(found != in_flight_.end());
+  InFlight in_flight = std::move(found->second);
+  in_flight_.erase(found);
+  const std::string enhanced = outcome.enhanced.to_string();
+  AttemptResult result{outcome.code, enhanced, outcome.text, smtp::stage_name(outcome.stage),
+                       targets_[in_flight.target].label, shard_.now_ms() - in_flight.started_ms};
+  in_flight.domain->record(std::move(in_flight.recipient), result);
+}
+
+void Site::on_idle(smtp::ClientConnection& connection) {
+  if (!ready_domains_.empty()) {
+    connection.poke();
+    return;
+  }
+  // Free the slot when the run is ending or another site is waiting for one.
+  if ((shard_.input_ended() && in_flight_.empty()) || shard_.sites_waiting_for_slots()) {
+    connection.quit();
+    return;
+  }
+  idle_.push_back(&connection);
+}
+
+void Site::release_idle_connections() {
+  std::vector<smtp::ClientConnection*> idle;
+  idle.swap(idle_);
+  for (smtp::ClientConnection* connection : idle) connection->quit();
+}
+
+void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport& report) {
+  connections_.erase(std::remove(connections_.begin(), connections_.end(), &connection),
+                     connections_.end());
+  idle_.erase(std::remove(idle_.begin(), idle_.end(), &connection), idle_.end());
+  shard_.connection_closed();
+  if (report.greeted) {
+    ++shard_.counters().servers_greeted;
+    consecutive_connect_failures_ = 0;
+  } else {
+    ++shard_.counters().connections_failed;
+    ++consecutive_connect_failures_;
+    ++target_cursor_;  // RFC 5321 5.1: try the next MX address
+    if (consecutive_connect_failures_ >= targets_.size() && connections_.empty()) {
+      // Every address failed in a row: this attempt is over for every ready recipient.
+      consecutive_connect_failures_ = 0;
+      const bool permanent = report.failure_code >= 500;
+      const std::string reason =
+          absl::StrCat("no server accepted a session; last error: ", report.reason);
+      const AttemptResult result{report.failure_code, permanent ? "5.0.0" : "4.4.1", reason,
+                                 "connect", targets_[(target_cursor_ - 1) % targets_.size()].label,
+                                 -1};
+      std::deque<DomainQueue*> domains;
+      domains.swap(ready_domains_);
+      for (DomainQueue* domain : domains) {
+        domain->queued_at_site = false;
+        domain->fail_ready(result);
+        domain->forget_site();  // look the route or MX up again before the retry
+      }
+    }
+  }
+  shard_.mark_dirty(this);
+}
+
+}  // namespace hayate::campaign

@@ -1,0 +1,79 @@
+// A site: where mail for one or more domains goes on this shard — a route's endpoint, or a
+// domain's MX hosts — with the connections to it. Connections belong to the site, not to a
+// domain, so one pooled connection carries the mail of every domain that shares the site
+// (all domains routed to one relay, for instance) and connections_per_domain caps the site.
+// Domains with recipients ready take turns, so no domain starves another.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "campaign/recipient.h"
+#include "engine/dns/resolver.h"
+#include "engine/smtp/client_connection.h"
+
+namespace hayate::campaign {
+
+class CampaignShard;
+class DomainQueue;
+
+struct Target {
+  dns::SocketAddress address;
+  std::string label;  // "mx1.example.com (192.0.2.1:25)" or "route 127.0.0.1:2525"
+};
+
+class Site final : public smtp::ConnectionOwner {
+ public:
+  Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
+       std::uint32_t connections_max);
+  ~Site() override;
+
+  // A domain of this site has recipients ready (it takes its turn in the rotation).
+  void add_ready_domain(DomainQueue* domain);
+  // Opens connections or hands work to idle ones, as the ready recipients need.
+  void schedule();
+  // No more work will come: idle connections QUIT.
+  void release_idle_connections();
+  bool has_ready() const { return !ready_domains_.empty(); }
+  const std::string& key() const { return key_; }
+
+  // smtp::ConnectionOwner
+  bool next_transaction(smtp::ClientConnection& connection,
+                        smtp::Transaction& transaction) override;
+  void append_message(smtp::ClientConnection& connection, const smtp::Transaction& transaction,
+                      std::string& out) override;
+  void on_recipient_outcome(smtp::ClientConnection& connection,
+                            const smtp::Transaction& transaction, std::size_t index,
+                            const smtp::Outcome& outcome) override;
+  void on_idle(smtp::ClientConnection& connection) override;
+  void on_closed(smtp::ClientConnection& connection, const smtp::CloseReport& report) override;
+
+ private:
+  struct InFlight {
+    Recipient recipient;
+    DomainQueue* domain = nullptr;
+    std::int64_t started_ms = 0;
+    std::uint32_t target = 0;  // index into targets_
+  };
+
+  void open_connection();
+  std::size_t ready_recipients() const;
+  std::uint32_t target_of(const smtp::ClientConnection& connection) const;
+
+  CampaignShard& shard_;
+  std::string key_;
+  std::vector<Target> targets_;
+  std::uint32_t connections_max_;
+  std::size_t target_cursor_ = 0;
+  std::uint32_t consecutive_connect_failures_ = 0;
+  std::deque<DomainQueue*> ready_domains_;
+  absl::flat_hash_map<std::uint64_t, InFlight> in_flight_;
+  std::vector<smtp::ClientConnection*> connections_;
+  std::vector<smtp::ClientConnection*> idle_;
+  std::vector<std::string_view> fields_;  // reused for every message
+};
+
+}  // namespace hayate::campaign
