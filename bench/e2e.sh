@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end throughput on loopback, every system measured in the same run against a sink
+# started fresh for it:
+#   1. Postfix smtp-source -d -s 32 -m N -l 2000  ->  Postfix smtp-sink
+#   2. hayate, N personalized ~2 KB messages to 1,000 domains routed there  ->  smtp-sink
+#   3. smtp-source  ->  hayate-sink
+#   4. hayate  ->  hayate-sink
+# Prints one TSV line per run (messages, seconds, msgs/s, sender CPU seconds, sender peak RSS)
+# and the ratios. Usage: bench/e2e.sh [N] (default 100000). Needs a built tree (scripts/build.sh).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+count=${1:-100000}
+bin=${HAYATE_BUILD_DIR:-$root/build}/bin
+for tool in "$bin/hayate" "$bin/hayate-sink" /usr/sbin/smtp-sink /usr/sbin/smtp-source; do
+  [[ -x $tool ]] || { echo "e2e: $tool is missing (scripts/build.sh, scripts/install-deps.sh)" >&2; exit 1; }
+done
+work=$(mktemp -d "${TMPDIR:-/tmp}/hayate-e2e.XXXXXX")
+chmod 0755 "$work"
+sink_pid=""
+cleanup() {
+  [[ -n $sink_pid ]] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+/usr/bin/python3 - "$work" "$count" "$port" <<'PY'
+import sys
+work, count, port = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(f"{work}/recipients.csv", "w") as f:
+    f.write("email,first_name,city,plan\n")
+    for i in range(count):
+        f.write(f"user{i}@domain{i % 1000}.example,Name{i},City{i % 50},gold\n")
+paragraph = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n"
+open(f"{work}/body.txt", "w").write(
+    "Hello {{first_name}} from {{city}}, your plan is {{plan}}.\n\n" + paragraph * 22)
+open(f"{work}/job.toml", "w").write(f'''[campaign]
+id = "bench"
+recipients = "recipients.csv"
+from = "Bench <bench@example.com>"
+subject = "Hello {{{{first_name}}}}"
+text = "body.txt"
+[delivery]
+helo = "bench.example.com"
+connections_max = 2000
+connections_per_domain = 20
+messages_per_connection = 1000
+[routes]
+"*" = "127.0.0.1:{port}"
+''')
+PY
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "e2e: sink did not start on port $port" >&2
+  exit 1
+}
+start_sink() {  # start_sink smtp-sink|hayate-sink
+  if [[ $1 == smtp-sink ]]; then
+    /usr/sbin/smtp-sink -u nobody -c "127.0.0.1:$port" 5000 >"$work/sink.out" 2>&1 &
+  else
+    "$bin/hayate-sink" --listen "127.0.0.1:$port" --stats-file "$work/sink.json" \
+      2>"$work/sink.out" &
+  fi
+  sink_pid=$!
+  wait_port
+}
+stop_sink() {
+  kill "$sink_pid" 2>/dev/null || true
+  wait "$sink_pid" 2>/dev/null || true
+  sink_pid=""
+}
+
+declare -A rate
+printf 'system\tsink\tmessages\tseconds\tmsgs_per_s\tsender_cpu_s\tsender_peak_rss_kb\n'
+run() {  # run smtp-source|hayate smtp-sink|hayate-sink
+  local sender=$1 sink=$2 times
+  start_sink "$sink"
+  rm -rf "$work/out"
+  if [[ $sender == smtp-source ]]; then
+    /usr/bin/time -o "$work/time" -f '%e %U %S %M' \
+      /usr/sbin/smtp-source -d -s 32 -m "$count" -l 2000 "127.0.0.1:$port" >/dev/null
+  else
+    /usr/bin/time -o "$work/time" -f '%e %U %S %M' \
+      "$bin/hayate" run "$work/job.toml" --out "$work/out" --quiet
+  fi
+  stop_sink
+  read -r seconds user system rss <"$work/time"
+  rate[$sender.$sink]=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
+  printf '%s\t%s\t%s\t%s\t%s\t%.2f\t%s\n' "$sender" "$sink" "$count" "$seconds" \
+    "${rate[$sender.$sink]}" "$(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }')" "$rss"
+  if [[ $sender == hayate ]]; then
+    delivered=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["delivered"])' "$work/out/summary.json")
+    [[ $delivered == "$count" ]] || echo "e2e: hayate delivered $delivered of $count" >&2
+  fi
+}
+run smtp-source smtp-sink
+run hayate smtp-sink
+run smtp-source hayate-sink
+run hayate hayate-sink
+ratio() { awk -v a="${rate[$1]}" -v b="${rate[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
+printf 'ratio\thayate/smtp-source into smtp-sink\t%s\n' "$(ratio hayate.smtp-sink smtp-source.smtp-sink)"
+printf 'ratio\thayate-sink/smtp-sink fed by smtp-source\t%s\n' "$(ratio smtp-source.hayate-sink smtp-source.smtp-sink)"
+printf 'ratio\thayate-sink/smtp-sink fed by hayate\t%s\n' "$(ratio hayate.hayate-sink hayate.smtp-sink)"
