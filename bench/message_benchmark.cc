@@ -55,7 +55,7 @@ void BM_ComposeMessage(benchmark::State& state) {
   Template subject = compile(japanese ? "{{last_name}}\xe6\xa7\x98\xe3\x80\x81\xe6\x98\xa5\xe3"
                                         "\x81\xae\xe3\x82\xbb\xe3\x83\xbc\xe3\x83\xab"
                                       : "{{first_name}}, our spring sale in {{city}}",
-                                      Escape::none);
+                             Escape::none);
   Template text = compile(text_source(japanese), Escape::none);
   Template html = compile(html_source(japanese), Escape::html);
   Template unsubscribe = compile("<https://example.com/u?c={{code}}>", Escape::none);
@@ -69,8 +69,8 @@ void BM_ComposeMessage(benchmark::State& state) {
   inputs.headers.emplace_back("List-Unsubscribe", &unsubscribe);
   MessageComposer composer(inputs);
   const std::vector<std::string_view> fields = {
-      "hanako@example.jp", "Hanako", japanese ? "\xe5\xb1\xb1\xe7\x94\xb0" : "Yamada",
-      "Osaka", "A-42-7781", "1,200"};
+      "hanako@example.jp", "Hanako", japanese ? "\xe5\xb1\xb1\xe7\x94\xb0" : "Yamada", "Osaka",
+      "A-42-7781",         "1,200"};
   std::string message;
   std::uint64_t sequence = 0;
   for (auto _ : state) {

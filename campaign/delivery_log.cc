@@ -59,7 +59,7 @@ void append_json_escaped(std::string_view text, std::string& out) {
 void DeliveryLog::append(const DeliveryRecord& record) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
-  char time_text[40];
+  char time_text[64];
   tm utc{};
   gmtime_r(&now.tv_sec, &utc);
   std::snprintf(time_text, sizeof(time_text), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",

@@ -393,10 +393,13 @@ class JobReader {
   absl::Status read(const toml::table& root);
 
  private:
+  // "job.toml:12:5: message", or "job.toml: message" when there is no position.
+  std::string located(const toml::source_position& where, std::string_view message) const {
+    if (where.line == 0) return cat(path_, ": ", message);
+    return cat(path_, ":", where.line, ":", where.column, ": ", message);
+  }
   absl::Status error_at(const toml::source_position& where, std::string_view message) const {
-    if (where.line == 0) return absl::InvalidArgumentError(cat(path_, ": ", message));
-    return absl::InvalidArgumentError(
-        cat(path_, ":", where.line, ":", where.column, ": ", message));
+    return absl::InvalidArgumentError(located(where, message));
   }
   absl::Status error_at(const toml::node& node, std::string_view message) const {
     return error_at(node.source().begin, message);
@@ -646,9 +649,8 @@ absl::Status JobReader::check_file(const toml::value<std::string>& value, std::s
   if (stat(resolved.c_str(), &info) != 0) {
     const int error = errno;
     if (error == ENOENT || error == ENOTDIR) {
-      return absl::NotFoundError(cat(path_, ":", value.source().begin.line, ":",
-                                     value.source().begin.column, ": ", label, " file '", resolved,
-                                     "' not found", where));
+      return absl::NotFoundError(
+          located(value.source().begin, cat(label, " file '", resolved, "' not found", where)));
     }
     return error_at(value,
                     cat(label, " file '", resolved, "' cannot be read: ", std::strerror(error)));
@@ -692,8 +694,7 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
   if (!id_ok) {
     return error_at(
         *value, cat("[campaign] id '", escape(id), "' must be 1 to ", limits::campaign_id_bytes_max,
-                    " characters from A-Z a-z 0-9 . _ - (and not '.' or "
-                    "'..')"));
+                    " characters from A-Z a-z 0-9 . _ - (and not '.' or '..')"));
   }
   job_.id = id;
 

@@ -18,8 +18,8 @@
 namespace hayate::campaign {
 namespace {
 
-constexpr std::size_t header_line_bytes_max = 78;  // RFC 5322 2.1.1: SHOULD be at most 78
-constexpr std::size_t encoded_word_bytes_max = 75;  // RFC 2047 2
+constexpr std::size_t header_line_bytes_max = 78;            // RFC 5322 2.1.1: SHOULD be at most 78
+constexpr std::size_t encoded_word_bytes_max = 75;           // RFC 2047 2
 constexpr std::size_t quoted_printable_line_bytes_max = 76;  // RFC 2045 6.7 rule 5
 constexpr std::size_t message_line_bytes_max = limits::message_line_bytes_max;
 constexpr std::string_view encoded_word_open = "=?UTF-8?B?";
@@ -65,8 +65,9 @@ void append_base64(std::string_view bytes, std::string& out) {
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::size_t i = 0;
-  auto byte = [&](std::size_t index) { return static_cast<std::uint32_t>(
-                                           static_cast<unsigned char>(bytes[index])); };
+  auto byte = [&](std::size_t index) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[index]));
+  };
   for (; i + 3 <= bytes.size(); i += 3) {
     std::uint32_t group = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
     out.push_back(alphabet[group >> 18]);
@@ -89,9 +90,8 @@ void append_base64(std::string_view bytes, std::string& out) {
 void append_encoded_words(std::string_view text, std::string& out, std::size_t& line_bytes) {
   std::size_t pos = 0;
   while (pos < text.size()) {
-    std::size_t room = line_bytes + 1 < header_line_bytes_max
-                           ? header_line_bytes_max - line_bytes - 1
-                           : 0;
+    std::size_t room =
+        line_bytes + 1 < header_line_bytes_max ? header_line_bytes_max - line_bytes - 1 : 0;
     std::size_t word_max = room < encoded_word_bytes_max ? room : encoded_word_bytes_max;
     std::size_t first_character_bytes = utf8_character_bytes(text, pos);
     auto payload_max = [](std::size_t word_bytes) -> std::size_t {
@@ -207,13 +207,16 @@ PartShape shape_of(std::string_view text) {
   if (has_8bit_or_nul(text)) return PartShape{false, false};
   const char* p = text.data();
   const char* const end = p + text.size();
+  // Templates from files usually have LF endings and no CR at all: one scan instead of one a line.
+  const bool has_cr = std::memchr(p, '\r', text.size()) != nullptr;
   while (p < end) {
     const char* lf = static_cast<const char*>(std::memchr(p, '\n', end - p));
     const char* content_end = lf == nullptr ? end : (lf > p && lf[-1] == '\r' ? lf - 1 : lf);
     if (lf == nullptr || content_end == lf) shape.canonical = false;
     const char* line = p;
-    while (const char* cr =
-               static_cast<const char*>(std::memchr(line, '\r', content_end - line))) {
+    while (has_cr) {
+      const char* cr = static_cast<const char*>(std::memchr(line, '\r', content_end - line));
+      if (cr == nullptr) break;
       shape.canonical = false;  // a bare CR ends a line too
       if (static_cast<std::size_t>(cr - line) > message_line_bytes_max) shape.seven_bit = false;
       line = cr + 1;
@@ -236,6 +239,7 @@ void append_crlf_lines(std::string_view text, std::string& out) {
   const char* p = text.data();
   const char* const end = p + text.size();
   const char* span = p;  // first byte not yet copied
+  const bool has_cr = std::memchr(p, '\r', text.size()) != nullptr;
   auto flush = [&](const char* until) { out.append(span, static_cast<std::size_t>(until - span)); };
   while (p < end) {  // p is at the start of a line
     if constexpr (dot_stuff) {
@@ -247,7 +251,8 @@ void append_crlf_lines(std::string_view text, std::string& out) {
     }
     const char* lf = static_cast<const char*>(std::memchr(p, '\n', end - p));
     const char* content_end = lf == nullptr ? end : (lf > p && lf[-1] == '\r' ? lf - 1 : lf);
-    const char* cr = static_cast<const char*>(std::memchr(p, '\r', content_end - p));
+    const char* cr =
+        has_cr ? static_cast<const char*>(std::memchr(p, '\r', content_end - p)) : nullptr;
     if (cr != nullptr) {  // bare CR
       flush(cr);
       out.append(crlf);
@@ -330,8 +335,7 @@ bool is_campaign_id(std::string_view id) {
 void append_rfc5322_date(std::int64_t unix_time_s, std::string& out) {
   // Years 1970 to 9999: RFC 5322 3.3 writes the year with 4 digits.
   HAYATE_ASSERT(unix_time_s >= 0 && unix_time_s < 253'402'300'800);
-  static constexpr std::string_view weekdays[] = {"Sun", "Mon", "Tue", "Wed",
-                                                  "Thu", "Fri", "Sat"};
+  static constexpr std::string_view weekdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const std::uint64_t days = static_cast<std::uint64_t>(unix_time_s) / 86'400;
@@ -463,8 +467,7 @@ void append_quoted_printable(std::string_view text, std::string& out) {
     while (p < end && line_bytes + 3 <= soft_line_bytes_max) {
       const unsigned char c = *p;
       const Kind kind = kinds[c];
-      if (kind == literal ||
-          (kind == whitespace && p + 1 < end && kinds[p[1]] != line_break)) {
+      if (kind == literal || (kind == whitespace && p + 1 < end && kinds[p[1]] != line_break)) {
         *write++ = static_cast<char>(c);
         ++line_bytes;
       } else if (kind == escaped) {
@@ -528,6 +531,16 @@ MessageComposer::MessageComposer(MessageInputs inputs) : inputs_(std::move(input
   for (const auto& [name, value] : inputs_.headers) {
     HAYATE_ASSERT(is_field_name(name) && value != nullptr);
   }
+  // RFC 5322 3.6.4: the id's left side is a dot-atom; a campaign id such as "a..b" or ".a"
+  // would break it, so such dots become '_' (the random part keeps Message-IDs unique).
+  message_id_prefix_ = "<";
+  for (std::size_t i = 0; i < inputs_.campaign_id.size(); ++i) {
+    const char c = inputs_.campaign_id[i];
+    const bool bad_dot = c == '.' && (i == 0 || i + 1 == inputs_.campaign_id.size() ||
+                                      inputs_.campaign_id[i + 1] == '.');
+    message_id_prefix_.push_back(bad_dot ? '_' : c);
+  }
+  message_id_prefix_.push_back('.');
   random_state_ = inputs_.random_seed;
   if (random_state_ == 0) {
     std::random_device device;
@@ -552,9 +565,8 @@ void MessageComposer::new_boundary() {
   append_hex64(next_random(), boundary_);
 }
 
-void MessageComposer::compose(std::span<const std::string_view> fields,
-                              std::string_view to_address, std::uint64_t sequence,
-                              std::int64_t unix_time_s, std::string& out) {
+void MessageComposer::compose(std::span<const std::string_view> fields, std::string_view to_address,
+                              std::uint64_t sequence, std::int64_t unix_time_s, std::string& out) {
   HAYATE_ASSERT(!to_address.empty() && !has_line_break(to_address));
   const std::size_t start = out.size();
 
@@ -595,9 +607,8 @@ void MessageComposer::compose(std::span<const std::string_view> fields,
   inputs_.subject->render(fields, header_scratch_);
   append_unstructured_header("Subject", header_scratch_, out);
   // RFC 5322 3.6.4: unique across campaigns (id), recipients (sequence) and runs (random).
-  out.append("Message-ID: <");
-  out.append(inputs_.campaign_id);
-  out.push_back('.');
+  out.append("Message-ID: ");
+  out.append(message_id_prefix_);
   append_decimal(sequence, out);
   out.push_back('.');
   append_hex64(next_random(), out);

@@ -16,12 +16,12 @@
 namespace hayate::campaign {
 
 struct MessageInputs {
-  std::string campaign_id;                 // [A-Za-z0-9._-]{1,64}, as load_job checks
-  std::string from_header;                 // e.g. "Example News <news@example.com>"
-  std::string from_domain;                 // right side of Message-ID (an A-label domain)
-  std::string reply_to;                    // optional
-  const Template* subject = nullptr;       // required
-  const Template* text = nullptr;          // at least one of text / html
+  std::string campaign_id;            // [A-Za-z0-9._-]{1,64}, as load_job checks
+  std::string from_header;            // e.g. "Example News <news@example.com>"
+  std::string from_domain;            // right side of Message-ID (an A-label domain)
+  std::string reply_to;               // optional
+  const Template* subject = nullptr;  // required
+  const Template* text = nullptr;     // at least one of text / html
   const Template* html = nullptr;
   std::vector<std::pair<std::string, const Template*>> headers;  // extra headers, templated
   // Seeds the random parts (Message-ID suffix, MIME boundary). 0: seeded once from
@@ -45,6 +45,7 @@ class MessageComposer {
   void new_boundary();
 
   MessageInputs inputs_;
+  std::string message_id_prefix_;  // "<" campaign id "." (the id made a dot-atom)
   std::string boundary_;
   std::string scratch_;         // rendered text part before transfer encoding
   std::string html_scratch_;    // rendered html part before transfer encoding

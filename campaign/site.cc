@@ -24,7 +24,8 @@ Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
     : shard_(shard),
       key_(std::move(key)),
       targets_(std::move(targets)),
-      connections_max_(connections_max) {
+      connections_max_(connections_max),
+      target_down_(targets_.size(), 0) {
   HAYATE_ASSERT(!targets_.empty());
   HAYATE_ASSERT(connections_max_ > 0);
 }
@@ -61,8 +62,8 @@ void Site::schedule() {
       connections_max_,
       (ready_recipients() + recipients_per_new_connection - 1) / recipients_per_new_connection);
   while (connections_.size() < wanted && !ready_domains_.empty()) {
-    // After every address failed in a row, wait for the connections still trying.
-    if (consecutive_connect_failures_ >= targets_.size() && !connections_.empty()) return;
+    // Every address is down: wait for the connections still trying.
+    if (targets_down_ == targets_.size()) return;
     if (!shard_.may_open_connection()) {
       shard_.wait_for_connection_slot(this);
       return;
@@ -72,7 +73,9 @@ void Site::schedule() {
 }
 
 void Site::open_connection() {
-  const Target& target = targets_[target_cursor_ % targets_.size()];
+  std::size_t index = 0;
+  while (target_down_[index]) ++index;  // the caller checked that one is up
+  const Target& target = targets_[index];
   const JobConfig& job = *shard_.context().job;
   smtp::ConnectionOptions options;
   options.helo_name = job.helo;
@@ -172,22 +175,28 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
                      connections_.end());
   idle_.erase(std::remove(idle_.begin(), idle_.end(), &connection), idle_.end());
   shard_.connection_closed();
+  const std::uint32_t target = target_of(connection);
   if (report.greeted) {
     ++shard_.counters().servers_greeted;
-    consecutive_connect_failures_ = 0;
+    if (target_down_[target]) {
+      target_down_[target] = 0;
+      --targets_down_;
+    }
   } else {
     ++shard_.counters().connections_failed;
-    ++consecutive_connect_failures_;
-    ++target_cursor_;  // RFC 5321 5.1: try the next MX address
-    if (consecutive_connect_failures_ >= targets_.size() && connections_.empty()) {
-      // Every address failed in a row: this attempt is over for every ready recipient.
-      consecutive_connect_failures_ = 0;
+    if (!target_down_[target]) {  // RFC 5321 5.1: the next MX address gets the next connection
+      target_down_[target] = 1;
+      ++targets_down_;
+    }
+    if (targets_down_ == targets_.size() && connections_.empty()) {
+      // Every address failed: this attempt is over for every ready recipient.
+      std::fill(target_down_.begin(), target_down_.end(), 0);
+      targets_down_ = 0;
       const bool permanent = report.failure_code >= 500;
       const std::string reason =
           absl::StrCat("no server accepted a session; last error: ", report.reason);
       const AttemptResult result{report.failure_code, permanent ? "5.0.0" : "4.4.1", reason,
-                                 "connect", targets_[(target_cursor_ - 1) % targets_.size()].label,
-                                 -1};
+                                 "connect", targets_[target].label, -1};
       std::deque<DomainQueue*> domains;
       domains.swap(ready_domains_);
       for (DomainQueue* domain : domains) {

@@ -67,8 +67,10 @@ class Site final : public smtp::ConnectionOwner {
   std::string key_;
   std::vector<Target> targets_;
   std::uint32_t connections_max_;
-  std::size_t target_cursor_ = 0;
-  std::uint32_t consecutive_connect_failures_ = 0;
+  // Targets whose last connection failed before a greeting: new connections go to the first
+  // target (in MX preference order) that is not down. All down: this attempt is over.
+  std::vector<std::uint8_t> target_down_;
+  std::size_t targets_down_ = 0;
   std::deque<DomainQueue*> ready_domains_;
   absl::flat_hash_map<std::uint64_t, InFlight> in_flight_;
   std::vector<smtp::ClientConnection*> connections_;

@@ -28,11 +28,13 @@ constexpr std::int64_t ms_per_s = 1000;
 // Larger answers come back truncated and c-ares repeats the question over TCP.
 constexpr int edns_udp_payload_bytes = 1232;
 
-const std::string error_invalid_name = "invalid domain name";
-const std::string error_no_mx_no_address = "no MX and no address";
-const std::string error_no_host_address = "no address for any MX host";
-const std::string error_null_mx = "null MX (RFC 7505)";
-const std::string error_servers_failed = "no server answered (SERVFAIL, REFUSED or unreachable)";
+// Errors for logs (MxAnswer::error, HostAnswer::error), beside the DNS names of rcodes.
+constexpr std::string_view error_invalid_name = "invalid domain name";
+constexpr std::string_view error_no_mx_no_address = "no MX and no address";
+constexpr std::string_view error_no_host_address = "no address for any MX host";
+constexpr std::string_view error_null_mx = "null MX (RFC 7505)";
+constexpr std::string_view error_servers_failed =
+    "no server answered (SERVFAIL, REFUSED or unreachable)";
 
 // c-ares 1.18 keeps global state that ares_library_init sets up once; doing it through a
 // function-local static makes it safe when several shards create resolvers at once. It is
@@ -394,7 +396,7 @@ struct Resolver::State {
   bool open_channel(bool take_failures_as_answers, std::vector<ares_addr_port_node>& nodes,
                     std::string& error) {
     ares_options ares{};
-    ares.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
+    ares.flags = ARES_FLAG_EDNS;
     if (take_failures_as_answers) ares.flags |= ARES_FLAG_NOCHECKRESP;
     ares.timeout = static_cast<int>(options.timeout_ms);
     ares.tries = static_cast<int>(options.tries);
@@ -635,10 +637,11 @@ struct Resolver::State {
       }
     }
     // A CNAME without the record at its end parses as "no data".
-    if (parse_status != ARES_SUCCESS)
+    if (parse_status != ARES_SUCCESS) {
       query.status = parse_status;
-    else if (query.addresses.empty())
+    } else if (query.addresses.empty()) {
       query.status = ARES_ENODATA;
+    }
   }
 
   void family_done(HostLookup& lookup) {

@@ -26,10 +26,10 @@ struct SocketAddress {
 };
 
 enum class Outcome : std::uint8_t {
-  ok,             // hosts/addresses are usable
-  no_domain,      // NXDOMAIN (or no MX and no address): a permanent failure (bounce)
-  null_mx,        // RFC 7505 "0 ." : the domain accepts no mail (bounce)
-  temporary,      // timeout, SERVFAIL, refused: try again later (defer)
+  ok,         // hosts/addresses are usable
+  no_domain,  // NXDOMAIN (or no MX and no address): a permanent failure (bounce)
+  null_mx,    // RFC 7505 "0 ." : the domain accepts no mail (bounce)
+  temporary,  // timeout, SERVFAIL, refused: try again later (defer)
 };
 
 struct MxHost {
@@ -53,6 +53,7 @@ struct HostAnswer {
 
 // What the owner's loop must do for c-ares: watch a socket for reading and/or writing
 // (both false: stop watching it).
+// It is called from inside any Resolver member, resolve_* and the destructor included.
 class SocketWatcher {
  public:
   virtual ~SocketWatcher() = default;
@@ -101,7 +102,8 @@ class Resolver {
   void resolve_host(std::string_view host, std::uint16_t port, HostCallback callback);
 
   // The owner calls these from its loop; user callbacks run only inside them. An error or a
-  // hang-up on a socket counts as readable.
+  // hang-up on a socket counts as readable. Readiness must be level-triggered (a one-shot poll
+  // re-armed after each call): c-ares 1.18 reads a TCP answer in steps, one per call.
   void on_socket_ready(int fd, bool readable, bool writable);
   void on_tick();                        // processes timeouts; call at next_timeout_ms()
   std::int64_t next_timeout_ms() const;  // -1: nothing pending; 0: answers are waiting

@@ -31,8 +31,7 @@ inline bool code_prefix_valid(const char* prefix, std::size_t size) {
 }
 
 inline std::uint16_t code_of(const char* line) {
-  return static_cast<std::uint16_t>((line[0] - '0') * 100 + (line[1] - '0') * 10 +
-                                    (line[2] - '0'));
+  return static_cast<std::uint16_t>((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0'));
 }
 
 // Reads 1 to 3 digits at text[pos]; advances pos. False when there is no digit or more than 3.
@@ -82,8 +81,7 @@ ParseResult check_incomplete_line(const char* line, std::size_t size, const char
   }
   if (size >= 4) {
     char separator = line[3];
-    bool separator_valid =
-        separator == ' ' || separator == '-' || (separator == '\r' && size == 4);
+    bool separator_valid = separator == ' ' || separator == '-' || (separator == '\r' && size == 4);
     if (!separator_valid) return ParseResult::malformed;
   }
   return ParseResult::need_more;

@@ -31,9 +31,9 @@ void check_complete(std::string_view input, const Reply& reply, std::size_t cons
   HAYATE_ASSERT(reply.code >= 200 && reply.code <= 559);
   HAYATE_ASSERT(reply.lines >= 1 && reply.lines <= hayate::limits::reply_lines_max);
   HAYATE_ASSERT(std::memchr(reply.raw.data(), '\0', reply.raw.size()) == nullptr);
-  HAYATE_ASSERT(reply.text.empty() || (reply.text.data() >= reply.raw.data() &&
-                                       reply.text.data() + reply.text.size() <=
-                                           reply.raw.data() + reply.raw.size()));
+  HAYATE_ASSERT(reply.text.empty() ||
+                (reply.text.data() >= reply.raw.data() &&
+                 reply.text.data() + reply.text.size() <= reply.raw.data() + reply.raw.size()));
   if (reply.enhanced.present()) {
     HAYATE_ASSERT(reply.enhanced.klass == reply.code / 100);
     HAYATE_ASSERT(reply.enhanced.subject <= 999 && reply.enhanced.detail <= 999);
@@ -53,8 +53,8 @@ void check_complete(std::string_view input, const Reply& reply, std::size_t cons
   // and the reply alone parses to the same result.
   Reply again;
   std::size_t again_consumed = 0;
-  HAYATE_ASSERT(hayate::smtp::parse_reply(input.substr(0, consumed - 1), again,
-                                          again_consumed) == ParseResult::need_more);
+  HAYATE_ASSERT(hayate::smtp::parse_reply(input.substr(0, consumed - 1), again, again_consumed) ==
+                ParseResult::need_more);
   HAYATE_ASSERT(again_consumed == 0);
   HAYATE_ASSERT(hayate::smtp::parse_reply(input.substr(0, consumed), again, again_consumed) ==
                 ParseResult::complete);

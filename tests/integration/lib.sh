@@ -569,3 +569,34 @@ make_test_certificate() {
     -keyout "${base}.key" -out "${base}.crt" >"${base}.openssl.log" 2>&1 ||
     { cat "${base}.openssl.log" >&2; fail "make_test_certificate $1"; }
 }
+
+# write_campaign DIR RECIPIENTS_CSV_TEXT [TOML_TAIL]: a job DIR/job.toml with a text body
+# ("Hello {{first_name}}") and the given recipients (CSV text, header included). TOML_TAIL is
+# appended as is: [delivery] settings, [routes], [dns].
+write_campaign() {
+  local dir="$1" csv="$2" tail="${3:-}"
+  mkdir -p "${dir}"
+  printf '%s\n' "${csv}" >"${dir}/recipients.csv"
+  printf 'Hello {{first_name}},\nthis is a test.\n' >"${dir}/body.txt"
+  cat >"${dir}/job.toml" <<TOML
+[campaign]
+id = "integration"
+recipients = "recipients.csv"
+from = "Tester <news@example.com>"
+subject = "Hi {{first_name}}"
+text = "body.txt"
+${tail}
+TOML
+}
+
+# run_hayate NAME ARGS...: runs our hayate binary, keeps stderr in HAYATE_TEST_DIR/NAME.err
+# and the exit code in HAYATE_EXIT (the test goes on whatever the code).
+run_hayate() {
+  local name="$1"
+  shift
+  set +e
+  "${HAYATE_BIN_DIR}/hayate" "$@" >"${HAYATE_TEST_DIR}/${name}.out" 2>"${HAYATE_TEST_DIR}/${name}.err" </dev/null
+  HAYATE_EXIT=$?
+  set -e
+  sed "s/^/  ${name}: /" "${HAYATE_TEST_DIR}/${name}.err" >&2
+}

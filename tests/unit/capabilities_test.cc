@@ -233,9 +233,9 @@ TEST(Capabilities, SizeParameters) {
 }
 
 TEST(Capabilities, AuthMechanismsDeduplicated) {
-  Capabilities capabilities =
-      capabilities_of("250-h\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=LOGIN PLAIN CRAM-MD5\r\n"
-                      "250 AUTH\r\n");
+  Capabilities capabilities = capabilities_of(
+      "250-h\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=LOGIN PLAIN CRAM-MD5\r\n"
+      "250 AUTH\r\n");
   EXPECT_EQ(capabilities.auth_mechanisms, "PLAIN LOGIN CRAM-MD5");
   EXPECT_TRUE(capabilities.auth_plain);
   EXPECT_TRUE(capabilities.auth_login);

@@ -667,16 +667,18 @@ class PollLoop final : public SocketWatcher {
   bool saw_writable_ = false;
 };
 
-int bound_udp_socket(std::uint16_t& port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+// A non-blocking UDP socket bound to a free port of 127.0.0.1 (or ::1).
+int bound_udp_socket(std::uint16_t& port, int family = AF_INET) {
+  const int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   EXPECT_GE(fd, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  port = ntohs(address.sin_port);
+  SocketAddress address;
+  EXPECT_TRUE(SocketAddress::parse(family == AF_INET ? "127.0.0.1" : "::1", 0, address));
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address.storage), address.length), 0)
+      << address.to_string();
+  socklen_t length = sizeof(address.storage);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address.storage), &length);
+  port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in&>(address.storage).sin_port
+                                 : reinterpret_cast<sockaddr_in6&>(address.storage).sin6_port);
   return fd;
 }
 
@@ -717,7 +719,7 @@ std::string describe(const HostAnswer& answer) {
 
 class ScriptedDnsServer {
  public:
-  ScriptedDnsServer() { fd_ = bound_udp_socket(port_); }
+  explicit ScriptedDnsServer(int family = AF_INET) { fd_ = bound_udp_socket(port_, family); }
   ~ScriptedDnsServer() { close(fd_); }
 
   int fd() const { return fd_; }
@@ -1307,6 +1309,25 @@ TEST_F(FailoverTest, EveryServerFailing) {
   second_.fail_everything(5);
   EXPECT_EQ(describe(resolve("multi.test")),
             "temporary: no server answered (SERVFAIL, REFUSED or unreachable)");
+}
+
+TEST(ResolverServers, Ipv6Server) {
+  ScriptedDnsServer server(AF_INET6);
+  server.add_mx("six.test", 10, "mx.six.test");
+  server.add_aaaa("mx.six.test", "::1");
+  PollLoop loop;
+  loop.add_fd(server.fd(), [&] { server.on_readable(); });
+  ResolverOptions options;
+  options.servers.emplace_back();
+  ASSERT_TRUE(SocketAddress::parse(absl::StrCat("[::1]:", server.port()), 53, options.servers[0]));
+  std::string error;
+  auto resolver = Resolver::create(options, loop, error);
+  ASSERT_NE(resolver, nullptr) << error;
+  loop.attach(resolver.get());
+  std::vector<MxAnswer> answers;
+  resolver->resolve_mx("six.test", 25, [&](const MxAnswer& answer) { answers.push_back(answer); });
+  ASSERT_TRUE(loop.run_until([&] { return !answers.empty(); }));
+  EXPECT_EQ(describe(answers[0]), "ok [10 mx.six.test [::1]:25]");
 }
 
 TEST(ResolverFailures, CreateRejectsBadOptions) {

@@ -100,8 +100,9 @@ std::vector<std::pair<std::string, std::string>> headers_of(std::string_view mes
       continue;
     }
     std::size_t colon = line.find(':');
-    headers.emplace_back(std::string(line.substr(0, colon)),
-                         std::string(line.substr(colon + 2 <= line.size() ? colon + 2 : colon + 1)));
+    headers.emplace_back(
+        std::string(line.substr(0, colon)),
+        std::string(line.substr(colon + 2 <= line.size() ? colon + 2 : colon + 1)));
   }
   return headers;
 }
@@ -219,7 +220,6 @@ TEST(MessageComposer, GoldenTextOnly) {
             "Your code: A-42\r\n");
 }
 
-
 // The html part has non-ASCII and a long line: quoted-printable; the MIME headers follow.
 TEST(MessageComposer, GoldenHtmlOnly) {
   Campaign campaign;
@@ -250,10 +250,9 @@ TEST(MessageComposer, GoldenTextAndHtml) {
   Campaign campaign;
   campaign.subject = compile("Hello {{first_name}}");
   campaign.text = compile("Hello {{first_name}}!\nCode: {{code}}");
-  campaign.html = compile("<p>Hello {{first_name}}!</p>\n<p>Code: <b>{{code}}</b></p>\n",
-                          Escape::html);
-  campaign.headers.emplace_back("List-Unsubscribe",
-                                compile("<https://example.com/u?c={{code}}>"));
+  campaign.html =
+      compile("<p>Hello {{first_name}}!</p>\n<p>Code: <b>{{code}}</b></p>\n", Escape::html);
+  campaign.headers.emplace_back("List-Unsubscribe", compile("<https://example.com/u?c={{code}}>"));
   campaign.headers.emplace_back("X-Campaign", compile("spring"));
   EXPECT_EQ(compose(campaign, row()),
             "Date: Mon, 23 Nov 2026 15:10:01 +0000\r\n"
@@ -324,11 +323,7 @@ TEST(MessageComposer, Rfc5322Dates) {
 // --- Headers -----------------------------------------------------------------------------------
 
 TEST(MessageComposer, JapaneseSubjectIsEncodedAndFolded) {
-  const std::string subject =
-      "\xe3\x80\x90\xe9\x87\x8d\xe8\xa6\x81\xe3\x80\x91"  // 【重要】
-      "11\xe6\x9c\x88\xe3\x81\xae\xe3\x81\x8a\xe7\x9f\xa5\xe3\x82\x89\xe3\x81\x9b"  // 11月のお知らせ
-      " \xe2\x80\x94 "                                                          // —
-      "\xe5\xb1\xb1\xe7\x94\xb0\xe6\xa7\x98";                                 // 山田様
+  const std::string subject = "【重要】11月のお知らせ — 山田様";
   Campaign campaign;
   campaign.subject = compile(subject);
   campaign.text = compile("x\n");
@@ -352,7 +347,8 @@ TEST(MessageComposer, JapaneseSubjectIsEncodedAndFolded) {
   Campaign long_campaign;
   long_campaign.subject = compile(subject + " {{last_name}} " + subject + subject + subject);
   long_campaign.text = compile("x\n");
-  std::vector<std::string_view> fields = row("\xe8\x8a\xb1\xe5\xad\x90", "\xe5\xb1\xb1\xe7\x94\xb0");
+  std::vector<std::string_view> fields =
+      row("\xe8\x8a\xb1\xe5\xad\x90", "\xe5\xb1\xb1\xe7\x94\xb0");
   std::string long_message = compose(long_campaign, fields);
   expect_lines_at_most(long_message, 78);
   EXPECT_EQ(decode_encoded_words(header(long_message, "Subject")),
@@ -410,8 +406,7 @@ TEST(MessageComposer, AsciiThatCannotBePlainIsEncoded) {
   // Looks like an encoded-word: a reader would decode it.
   std::string out;
   append_unstructured_header("Subject", "try =?UTF-8?B?SGk=?= now", out);
-  EXPECT_EQ(decode_encoded_words(headers_of(out + "\r\n")[0].second),
-            "try =?UTF-8?B?SGk=?= now");
+  EXPECT_EQ(decode_encoded_words(headers_of(out + "\r\n")[0].second), "try =?UTF-8?B?SGk=?= now");
   // A word over 998 octets cannot be folded.
   out.clear();
   std::string huge(1500, 'x');
@@ -500,19 +495,16 @@ TEST(MessageComposer, QuotedPrintable) {
   EXPECT_EQ(quoted_printable("1\n2\r3\r\n4\n\n5"), "1\r\n2\r\n3\r\n4\r\n\r\n5\r\n");
   // 76 characters fit on a line; 77 need a soft break after 75.
   EXPECT_EQ(quoted_printable(std::string(76, 'a')), std::string(76, 'a') + "\r\n");
-  EXPECT_EQ(quoted_printable(std::string(77, 'a')),
-            std::string(75, 'a') + "=\r\n" + "aa\r\n");
+  EXPECT_EQ(quoted_printable(std::string(77, 'a')), std::string(75, 'a') + "=\r\n" + "aa\r\n");
   EXPECT_EQ(quoted_printable(std::string(76, 'a') + "\n" + std::string(76, 'b')),
             std::string(76, 'a') + "\r\n" + std::string(76, 'b') + "\r\n");
   // An escape is never cut by a soft break.
   EXPECT_EQ(quoted_printable(std::string(74, 'a') + "==="),
             std::string(74, 'a') + "=\r\n=3D=3D=3D\r\n");
   EXPECT_EQ(quoted_printable(std::string(73, 'a') + "="), std::string(73, 'a') + "=3D\r\n");
-  EXPECT_EQ(quoted_printable(std::string(74, 'a') + "="),
-            std::string(74, 'a') + "=\r\n=3D\r\n");
+  EXPECT_EQ(quoted_printable(std::string(74, 'a') + "="), std::string(74, 'a') + "=\r\n=3D\r\n");
   // Trailing space at a soft break stays literal: the '=' follows it.
-  EXPECT_EQ(quoted_printable(std::string(74, 'a') + " bc"),
-            std::string(74, 'a') + " =\r\nbc\r\n");
+  EXPECT_EQ(quoted_printable(std::string(74, 'a') + " bc"), std::string(74, 'a') + " =\r\nbc\r\n");
 }
 
 TEST(MessageComposer, QuotedPrintableRoundTrip) {
@@ -630,6 +622,18 @@ TEST(MessageComposer, MessageIdsAreUnique) {
   EXPECT_EQ(ids.size(), 2000u);
 }
 
+TEST(MessageComposer, MessageIdLeftSideIsADotAtom) {
+  Campaign campaign;
+  campaign.subject = compile("s");
+  campaign.text = compile("t\n");
+  MessageInputs inputs = campaign.inputs();
+  inputs.campaign_id = ".a..b.";
+  MessageComposer composer(inputs);
+  std::string message;
+  composer.compose(row(), "x@example.org", 3, november_23_2026, message);
+  EXPECT_EQ(header(message, "Message-ID").substr(0, 10), "<_a_.b_.3.");
+}
+
 // Hostile field values (long, with spaces, non-ASCII, controls): no line over 998 octets,
 // every line ends with CRLF, headers under 78 where they can be.
 TEST(MessageComposer, NoLineOver998Anywhere) {
@@ -647,8 +651,8 @@ TEST(MessageComposer, NoLineOver998Anywhere) {
     for (const std::string& last : {long_ascii, long_utf8, std::string("ok")}) {
       std::string city = first + "\n" + last;
       std::string message =
-          compose(campaign, row(first.find_first_of("\r\n") == std::string::npos ? first : "x",
-                                last, city));
+          compose(campaign,
+                  row(first.find_first_of("\r\n") == std::string::npos ? first : "x", last, city));
       expect_lines_at_most(message, limits::message_line_bytes_max);
       std::string_view headers(message.data(), message.find("\r\n\r\n"));
       for (std::string_view line : lines_of(std::string(headers) + "\r\n")) {
@@ -670,8 +674,8 @@ TEST(DotStuffing, Cases) {
   EXPECT_EQ(dot_stuffed(".hidden\r\n"), "..hidden\r\n.\r\n");
   EXPECT_EQ(dot_stuffed("a\r\n.\r\nb\r\n"), "a\r\n..\r\nb\r\n.\r\n");
   EXPECT_EQ(dot_stuffed("a\r\n..b\r\n"), "a\r\n...b\r\n.\r\n");
-  EXPECT_EQ(dot_stuffed("a\n.b\n"), "a\r\n..b\r\n.\r\n");  // after a bare LF
-  EXPECT_EQ(dot_stuffed("a\r.b"), "a\r\n..b\r\n.\r\n");    // after a bare CR
+  EXPECT_EQ(dot_stuffed("a\n.b\n"), "a\r\n..b\r\n.\r\n");     // after a bare LF
+  EXPECT_EQ(dot_stuffed("a\r.b"), "a\r\n..b\r\n.\r\n");       // after a bare CR
   EXPECT_EQ(dot_stuffed("a.b\r\nc."), "a.b\r\nc.\r\n.\r\n");  // dots inside lines stay
   EXPECT_EQ(dot_stuffed("\r\n\r\n"), "\r\n\r\n.\r\n");
   EXPECT_EQ(dot_stuffed("\n\r"), "\r\n\r\n.\r\n");

@@ -20,7 +20,7 @@ struct Expected {
   std::uint16_t code;
   std::string_view enhanced;  // "" when none
   std::uint32_t lines;
-  std::string_view text;      // first line's text after the codes
+  std::string_view text;  // first line's text after the codes
 };
 
 struct Sample {
@@ -113,10 +113,8 @@ const std::vector<Sample>& samples() {
         {250, "2.0.0", 1, "OK  1795446601 d9443c01a7336-2a0e1234567si12345678ad.123 - gsmtp"},
         {421, "4.7.28", 6, "[192.0.2.10      15] Our system has detected an unusual rate of"},
         {550, "5.7.1", 4, "[192.0.2.10      12] Gmail has detected that this message is likely"},
-        {550, "5.1.1", 4,
-         "The email account that you tried to reach does not exist. Please try"},
-        {550, "5.7.26", 9,
-         "This mail has been blocked because the sender is unauthenticated."}}},
+        {550, "5.1.1", 4, "The email account that you tried to reach does not exist. Please try"},
+        {550, "5.7.26", 9, "This mail has been blocked because the sender is unauthenticated."}}},
       {"yahoo.txt",
        {{220, "", 1, "mta7.am0.yahoodns.net ESMTP ready"},
         {250, "", 5, "mta7.am0.yahoodns.net"},
@@ -344,7 +342,9 @@ struct EnhancedCase {
 TEST(ReplyParser, EnhancedCodes) {
   const EnhancedCase cases[] = {
       {"250 2.1.5 Ok\r\n", {2, 1, 5}, "Ok"},
-      {"550 5.1.10 RESOLVER.ADR.RecipientNotFound\r\n", {5, 1, 10}, "RESOLVER.ADR.RecipientNotFound"},
+      {"550 5.1.10 RESOLVER.ADR.RecipientNotFound\r\n",
+       {5, 1, 10},
+       "RESOLVER.ADR.RecipientNotFound"},
       {"451 4.7.500 Server busy\r\n", {4, 7, 500}, "Server busy"},
       {"550 5.999.999 x\r\n", {5, 999, 999}, "x"},
       {"250 2.0.0\r\n", {2, 0, 0}, ""},
@@ -385,12 +385,31 @@ TEST(ReplyParser, IncompleteNeedsMore) {
 }
 
 TEST(ReplyParser, GarbageIsMalformed) {
-  for (std::string_view input :
-       {"HTTP/1.1 400 Bad Request\r\n", "HTTP/1.1 400", "H", "hello\r\n", "hello", "99 x\r\n",
-        "2500 ok\r\n", "2500", "199 preliminary\r\n", "600 x\r\n", "6", "260 x\r\n", "26",
-        "25a x\r\n", "250x\r\n", "250\tx\r\n", "25\r\n", "\r\n", "\n", " 250 x\r\n",
-        "250\rx", "250\r\r\n", "SSH-2.0-OpenSSH_9.2\r\n", "* OK IMAP4rev1 ready\r\n",
-        "+OK POP3 ready\r\n"}) {
+  for (std::string_view input : {"HTTP/1.1 400 Bad Request\r\n",
+                                 "HTTP/1.1 400",
+                                 "H",
+                                 "hello\r\n",
+                                 "hello",
+                                 "99 x\r\n",
+                                 "2500 ok\r\n",
+                                 "2500",
+                                 "199 preliminary\r\n",
+                                 "600 x\r\n",
+                                 "6",
+                                 "260 x\r\n",
+                                 "26",
+                                 "25a x\r\n",
+                                 "250x\r\n",
+                                 "250\tx\r\n",
+                                 "25\r\n",
+                                 "\r\n",
+                                 "\n",
+                                 " 250 x\r\n",
+                                 "250\rx",
+                                 "250\r\r\n",
+                                 "SSH-2.0-OpenSSH_9.2\r\n",
+                                 "* OK IMAP4rev1 ready\r\n",
+                                 "+OK POP3 ready\r\n"}) {
     EXPECT_EQ(parse(input), ParseResult::malformed) << input;
   }
 }
@@ -492,8 +511,8 @@ TEST(ReplyParser, ForEachReplyLine) {
   std::vector<std::string> texts;
   for_each_reply_line(reply.raw, [&](std::string_view text) { texts.emplace_back(text); });
   EXPECT_EQ(texts, (std::vector<std::string>{"4.7.28 first",
-                                             "4.7.28  https://support.google.com/mail/?p=x to",
-                                             "", "4.7.28 last"}));
+                                             "4.7.28  https://support.google.com/mail/?p=x to", "",
+                                             "4.7.28 last"}));
 }
 
 TEST(ReplyParser, TextForLogJoinsLines) {
@@ -523,21 +542,29 @@ std::string log_text(std::string_view input, std::size_t max_bytes = 512) {
 }
 
 TEST(ReplyParser, TextForLogMasksControlsAndKeepsUtf8Whole) {
-  EXPECT_EQ(log_text("550 a\tb\x01" "c\x7f" "d\x1b[31m\r\n"), "a?b?c?d?[31m");
+  EXPECT_EQ(log_text("550 a\tb\x01"
+                     "c\x7f"
+                     "d\x1b[31m\r\n"),
+            "a?b?c?d?[31m");
   EXPECT_EQ(log_text("550 a\rb\r\n"), "a?b");
   EXPECT_EQ(log_text("550 \xc2\x85x\r\n"), "?x");  // U+0085 NEL, a C1 control
   // "ユーザー不明": 6 characters of 3 bytes.
-  std::string_view japanese = "550 5.1.1 \xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc"
-                              "\xe4\xb8\x8d\xe6\x98\x8e\r\n";
-  EXPECT_EQ(log_text(japanese), "5.1.1 \xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc"
-                                "\xe4\xb8\x8d\xe6\x98\x8e");
+  std::string_view japanese =
+      "550 5.1.1 \xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc"
+      "\xe4\xb8\x8d\xe6\x98\x8e\r\n";
+  EXPECT_EQ(log_text(japanese),
+            "5.1.1 \xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc"
+            "\xe4\xb8\x8d\xe6\x98\x8e");
   for (std::size_t max = 6; max < 24; ++max) {
     std::string text = log_text(japanese, max);
     std::size_t whole = 6 + (max - 6) / 3 * 3;
     EXPECT_EQ(text.size(), whole) << max;
   }
   // Invalid UTF-8 (a lone continuation byte, a truncated sequence, an overlong '/') becomes '?'.
-  EXPECT_EQ(log_text("550 a\x80" "b\xe3\x83" "c\xc0\xaf\r\n"), "a?b??c??");
+  EXPECT_EQ(log_text("550 a\x80"
+                     "b\xe3\x83"
+                     "c\xc0\xaf\r\n"),
+            "a?b??c??");
   EXPECT_EQ(log_text("550 \xed\xa0\x80\r\n"), "???");  // a UTF-16 surrogate
   EXPECT_EQ(log_text("550 \xf0\x9f\x93\xa7 mail\r\n"), "\xf0\x9f\x93\xa7 mail");
 }

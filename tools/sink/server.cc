@@ -193,7 +193,6 @@ absl::Status Worker::set_up() {
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
                  IORING_SETUP_DEFER_TASKRUN;
   params.cq_entries = sink_completion_entries;
-  if (getenv("XPLAIN")) params.flags = IORING_SETUP_CQSIZE;
   int result = io_uring_queue_init_params(sink_ring_entries, &ring_, &params);
   if (result == -EINVAL) {
     params = io_uring_params{};
