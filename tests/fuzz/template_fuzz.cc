@@ -1,8 +1,7 @@
 // libFuzzer target for campaign/template: compiles arbitrary source against a fixed header and,
 // when it compiles, renders it with arbitrary field values, checking properties that hold for
-// every template. Build: clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -I. \
-//   tests/fuzz/template_fuzz.cc campaign/template.cc engine/assert.cc $(pkg-config --libs \
-//   absl_status absl_statusor absl_flat_hash_map)
+// every template. Build with clang: scripts/build.sh -DHAYATE_FUZZ=ON (target template_fuzzer);
+// CI replays the seed corpus (ctest fuzz_replay.template).
 #include <cstddef>
 #include <cstdint>
 #include <string>
