@@ -2,6 +2,8 @@
 #include "engine/ring.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -23,22 +25,34 @@ Ring::~Ring() {
 
 absl::Status Ring::init(std::uint32_t entries) {
   io_uring_params params{};
-  // Set up on the main thread, used by the shard thread: no SINGLE_ISSUER (it binds the
-  // creating thread). COOP_TASKRUN: completions are reaped in batches anyway.
-  params.flags = IORING_SETUP_SUBMIT_ALL;
-  params.flags |= IORING_SETUP_CQSIZE;
+  // One shard thread submits and reaps: SINGLE_ISSUER with DEFER_TASKRUN runs completion work
+  // only when the loop asks for events, in one batch, instead of interrupting the thread. The
+  // ring is created here (main thread) but disabled until the shard thread enables it, which
+  // makes that thread the single issuer.
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+                 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                 IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
   params.cq_entries = entries * 4;
   int result = io_uring_queue_init_params(entries, &ring_, &params);
-  if (result == -EINVAL) {  // an older kernel without the optional flags
+  if (result == -EINVAL) {  // an older kernel without those flags
     params = io_uring_params{};
     result = io_uring_queue_init_params(entries, &ring_, &params);
   }
+  disabled_ = result == 0 && (params.flags & IORING_SETUP_R_DISABLED) != 0;
   if (result < 0) {
     return absl::UnavailableError(absl::StrCat("io_uring_queue_init: ", std::strerror(-result),
                                                " (io_uring may be disabled on this system)"));
   }
   initialized_ = true;
   return absl::OkStatus();
+}
+
+void Ring::enable() {
+  if (!disabled_) return;
+  // Debian's liburing 2.3 declares io_uring_enable_rings but does not export it.
+  HAYATE_ASSERT(syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                        nullptr, 0) == 0);
+  disabled_ = false;
 }
 
 io_uring_sqe* Ring::sqe() {
@@ -57,7 +71,7 @@ bool Ring::submit_and_wait(std::int64_t timeout_ms) {
   if (timeout_ms < 0) {
     result = io_uring_submit_and_wait(&ring_, 1);
   } else if (timeout_ms == 0) {
-    result = io_uring_submit(&ring_);
+    result = io_uring_submit_and_get_events(&ring_);  // completions without waiting
   } else {
     __kernel_timespec timeout{};
     timeout.tv_sec = timeout_ms / 1000;

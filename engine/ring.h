@@ -41,6 +41,8 @@ class Ring {
   Ring& operator=(const Ring&) = delete;
 
   absl::Status init(std::uint32_t entries);
+  // Call on the thread that will use the ring, before its first submission.
+  void enable();
 
   // A submission entry; when the submission queue is full, submits what is there first.
   io_uring_sqe* sqe();
@@ -77,6 +79,7 @@ class Ring {
  private:
   io_uring ring_{};
   bool initialized_ = false;
+  bool disabled_ = false;
   io_uring_buf_ring* buffer_ring_ = nullptr;
   char* buffer_memory_ = nullptr;
   std::uint32_t buffer_count_ = 0;

@@ -72,6 +72,7 @@ void Shard::join() {
 
 void Shard::run(ShardHandler& handler) {
   HAYATE_ASSERT(event_fd_ >= 0);
+  ring_.enable();
   refresh_clock();
   arm_eventfd();
   handler.on_start(*this);
