@@ -118,6 +118,7 @@ void CampaignShard::on_tick(Shard& shard) {
   if (now - last_sweep_ms_ >= 1000) {
     last_sweep_ms_ = now;
     unix_time_s_ = time(nullptr);
+    for (auto& [key, site] : sites_) site->check_timeouts(now);
   }
   if (resolver_ != nullptr && !resolver_->idle() && resolver_->next_timeout_ms() == 0) {
     resolver_->on_tick();

@@ -170,6 +170,17 @@ void Site::release_idle_connections() {
   for (smtp::ClientConnection* connection : idle) connection->quit();
 }
 
+void Site::check_timeouts(std::int64_t now_ms) {
+  // A timeout closes its connection, and closing one may end others (idle ones told to QUIT
+  // before they connected): walk a copy and skip what is gone.
+  const std::vector<smtp::ClientConnection*> snapshot = connections_;
+  for (smtp::ClientConnection* connection : snapshot) {
+    if (std::find(connections_.begin(), connections_.end(), connection) != connections_.end()) {
+      connection->check_timeout(now_ms);
+    }
+  }
+}
+
 void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport& report) {
   connections_.erase(std::remove(connections_.begin(), connections_.end(), &connection),
                      connections_.end());

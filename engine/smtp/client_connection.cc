@@ -275,7 +275,9 @@ void ClientConnection::begin_close(std::string_view reason) {
 void ClientConnection::finish_if_done() {
   if (!closing_ || operations_in_flight_ > 0) return;
   if (fd_ >= 0) {
-    close(fd_);
+    io_uring_sqe* sqe = shard_.ring().sqe();  // nothing waits for it
+    io_uring_prep_close(sqe, fd_);
+    io_uring_sqe_set_data64(sqe, 0);
     fd_ = -1;
   }
   owner_.on_closed(*this, report_);

@@ -589,13 +589,14 @@ ${tail}
 TOML
 }
 
-# run_hayate NAME ARGS...: runs our hayate binary, keeps stderr in HAYATE_TEST_DIR/NAME.err
+# run_hayate NAME ARGS...: runs our hayate binary (bounded by HAYATE_RUN_TIMEOUT_S, default 120;
+# exit 124 when it ran out), keeps stderr in HAYATE_TEST_DIR/NAME.err
 # and the exit code in HAYATE_EXIT (the test goes on whatever the code).
 run_hayate() {
   local name="$1"
   shift
   set +e
-  "${HAYATE_BIN_DIR}/hayate" "$@" >"${HAYATE_TEST_DIR}/${name}.out" 2>"${HAYATE_TEST_DIR}/${name}.err" </dev/null
+  timeout "${HAYATE_RUN_TIMEOUT_S:-120}" "${HAYATE_BIN_DIR}/hayate" "$@" >"${HAYATE_TEST_DIR}/${name}.out" 2>"${HAYATE_TEST_DIR}/${name}.err" </dev/null
   HAYATE_EXIT=$?
   set -e
   sed "s/^/  ${name}: /" "${HAYATE_TEST_DIR}/${name}.err" >&2
