@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 #include "engine/limits.h"
 
 // The installed toml++ is a compiled library built with exceptions (its symbols live in
@@ -83,26 +84,8 @@ constexpr std::array<ReservedHeader, 9> reserved_headers = {{
     {"Return-Path", "the receiving server adds it from envelope_from"},
 }};
 
-// This Abseil is built with its own string_view (not std's), so its string functions would
-// need a conversion at every argument; these few helpers work on std::string_view directly.
-template <typename Part>
-void append_part(std::string& text, const Part& part) {
-  if constexpr (std::is_integral_v<Part>) {
-    text += std::to_string(part);
-  } else {
-    text += std::string_view(part);
-  }
-}
-template <typename... Parts>
-void append(std::string& text, const Parts&... parts) {
-  (append_part(text, parts), ...);
-}
-template <typename... Parts>
-std::string cat(const Parts&... parts) {
-  std::string text;
-  (append_part(text, parts), ...);
-  return text;
-}
+using hayate::append;
+using hayate::cat;
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 

@@ -129,16 +129,23 @@ class RejectWriter {
   bool failed_ = false;
 };
 
+// The campaign's inputs, or nullptr after saying on stderr what is wrong with them.
+std::unique_ptr<CampaignInput> open_input(const std::string& job_path) {
+  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    return nullptr;
+  }
+  return std::move(*opened);
+}
+
 }  // namespace
 
 int run_campaign(const RunOptions& options) {
   const double started_s = monotonic_seconds();
-  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(options.job_path);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
-    return exit_code::data_error;
-  }
-  CampaignInput& input = **opened;
+  std::unique_ptr<CampaignInput> opened = open_input(options.job_path);
+  if (opened == nullptr) return exit_code::data_error;
+  CampaignInput& input = *opened;
   const JobConfig& job = input.job();
 
   const std::string out_dir = options.out_dir.empty() ? absl::StrCat(job.id, ".out")
@@ -295,12 +302,9 @@ int run_campaign(const RunOptions& options) {
 }
 
 int check_campaign(const std::string& job_path) {
-  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
-    return exit_code::data_error;
-  }
-  CampaignInput& input = **opened;
+  std::unique_ptr<CampaignInput> opened = open_input(job_path);
+  if (opened == nullptr) return exit_code::data_error;
+  CampaignInput& input = *opened;
   Recipient recipient;
   std::string reason;
   std::string raw_email;
@@ -336,12 +340,9 @@ int check_campaign(const std::string& job_path) {
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {
-  absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
-    return exit_code::data_error;
-  }
-  CampaignInput& input = **opened;
+  std::unique_ptr<CampaignInput> opened = open_input(job_path);
+  if (opened == nullptr) return exit_code::data_error;
+  CampaignInput& input = *opened;
   Recipient recipient;
   std::string reason;
   std::string raw_email;

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 #include "engine/limits.h"
 
 namespace hayate::campaign {
@@ -90,22 +91,8 @@ void append_html_escaped(std::string_view value, std::string& out) {
   out.resize(old_size + escaped_bytes);
 }
 
-// Message building. This Abseil is built with its own string_view (not std's), so StrCat
-// would need a conversion at every argument; concatenate directly instead.
-template <typename Part>
-void append_part(std::string& text, const Part& part) {
-  if constexpr (std::is_integral_v<Part>) {
-    text += std::to_string(part);
-  } else {
-    text += std::string_view(part);
-  }
-}
-template <typename... Parts>
-std::string cat(const Parts&... parts) {
-  std::string text;
-  (append_part(text, parts), ...);
-  return text;
-}
+using hayate::append;
+using hayate::cat;
 
 bool equals_ignoring_ascii_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

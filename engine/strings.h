@@ -1,0 +1,39 @@
+// String concatenation over std::string_view. Debian's Abseil is built with its own
+// string_view type, so absl::StrCat does not take std::string_view; these take anything a
+// std::string_view can be made from, and integers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace hayate {
+
+namespace detail {
+template <typename Part>
+void append_part(std::string& text, const Part& part) {
+  if constexpr (std::is_integral_v<Part> && !std::is_same_v<Part, char>) {
+    text += std::to_string(part);
+  } else if constexpr (std::is_same_v<Part, char>) {
+    text += part;
+  } else {
+    text += std::string_view(part);
+  }
+}
+}  // namespace detail
+
+// Appends every part to `text`.
+template <typename... Parts>
+void append(std::string& text, const Parts&... parts) {
+  (detail::append_part(text, parts), ...);
+}
+
+// The parts, concatenated.
+template <typename... Parts>
+std::string cat(const Parts&... parts) {
+  std::string text;
+  (detail::append_part(text, parts), ...);
+  return text;
+}
+
+}  // namespace hayate
