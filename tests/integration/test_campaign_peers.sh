@@ -46,17 +46,18 @@ wait_until_eq "aiosmtpd: messages stored" 40 10 json_get "$(aiosmtpd_stats_file 
 
 # --- MX from dnsmasq. mx.test: primary MX on 127.0.0.2 (nothing listens there), secondary on
 # 127.0.0.1 where hayate-sink listens; implicit.test has only an A record; gone.test does not
-# exist. Every MX host is reached on the job's [delivery] port.
+# exist; nullmx.test publishes a null MX (RFC 7505). Every MX host is reached on the job's [delivery] port.
 start_hayate_sink "${mx_port}" --stats-file "${dir}/mx-sink.json"
 sink_pid="${HAYATE_LAST_PID}"
 start_dnsmasq "${dns_port}" --local=/test/ \
   --mx-host=mx.test,mx1.mx.test,10 --mx-host=mx.test,mx2.mx.test,20 \
   --host-record=mx1.mx.test,127.0.0.2 --host-record=mx2.mx.test,127.0.0.1 \
-  --host-record=implicit.test,127.0.0.1
+  --host-record=implicit.test,127.0.0.1 --mx-host=nullmx.test,.,0
 csv="email,first_name"
 for i in $(seq 1 30); do csv+=$'\n'"user${i}@mx.test,M ${i}"; done
 for i in $(seq 1 5); do csv+=$'\n'"user${i}@implicit.test,I ${i}"; done
 for i in $(seq 1 3); do csv+=$'\n'"user${i}@gone.test,G ${i}"; done
+csv+=$'\n'"user1@nullmx.test,N"
 write_campaign "${dir}/mx" "${csv}" "[delivery]
 helo = \"client.hayate.test\"
 port = ${mx_port}
@@ -67,7 +68,9 @@ run_hayate mx run "${dir}/mx/job.toml" --out "${dir}/mx/out"
 summary="${dir}/mx/out/summary.json"
 assert_eq "mx: exit" 0 "${HAYATE_EXIT}"
 assert_eq "mx: delivered (secondary MX and implicit MX)" 35 "$(json_get "${summary}" delivered)"
-assert_eq "mx: bounced (NXDOMAIN)" 3 "$(json_get "${summary}" bounced)"
+assert_eq "mx: bounced (NXDOMAIN, null MX)" 4 "$(json_get "${summary}" bounced)"
+assert_contains "mx: null MX is 556 5.1.10" '"code":556,"enhanced":"5.1.10"' \
+  "$(grep nullmx.test "${dir}/mx/out/deliveries.jsonl")"
 assert_contains "mx: NXDOMAIN is 5.1.2" '"enhanced":"5.1.2"' "$(grep gone.test "${dir}/mx/out/deliveries.jsonl" | head -1)"
 assert_contains "mx: delivered through mx2" 'mx2.mx.test (127.0.0.1:' "$(grep user1@mx.test "${dir}/mx/out/deliveries.jsonl")"
 stop_process "${sink_pid}"
