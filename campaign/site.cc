@@ -157,7 +157,13 @@ void Site::on_idle(smtp::ClientConnection& connection) {
     return;
   }
   // Free the slot when the run is ending or another site is waiting for one.
-  if ((shard_.input_ended() && in_flight_.empty()) || shard_.sites_waiting_for_slots()) {
+  if (shard_.input_ended() && in_flight_.empty()) {
+    // The site's work is done (retries aside): this and every other idle connection QUIT.
+    connection.quit();
+    release_idle_connections();
+    return;
+  }
+  if (shard_.sites_waiting_for_slots()) {
     connection.quit();
     return;
   }

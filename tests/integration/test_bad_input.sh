@@ -84,7 +84,7 @@ sink_counter() { json_get "$1" "$2"; }
 # ---------------------------------------------------------------------------------------------
 # 1. Command lines: 64 and a hint, or help with an example.
 
-expect_exit "no arguments" 64 "Usage:" "Example:" -- 
+expect_exit "no arguments" 64 "Usage:" "Example:" --
 expect_exit "unknown command" 64 "unknown command: frobnicate" "Try 'hayate --help'" -- \
   frobnicate
 expect_exit "unknown global option" 64 "--frobnicate" "Try 'hayate --help'" -- --frobnicate
@@ -119,7 +119,7 @@ assert_contains "--version: stdout" "hayate " "$(out_of --version)"
 start_hayate_sink "${refuse_port}" --stats-file "${dir}/refuse-sink.json"
 refuse_sink_pid="${HAYATE_LAST_PID}"
 
-# bad_case NAME: a fresh valid campaign in dir/NAME routed to the sink, for a case to spoil.
+# bad_case NAME [DELIVERY_LINE]: a fresh valid campaign in dir/NAME routed to the sink, for a case to spoil.
 # job.toml lines: 1 [campaign], 2 id, 3 recipients, 4 from, 5 subject, 6 text, 7 [delivery],
 # 8 helo, 9 what DELIVERY_LINE says, then [routes].
 bad_case() {
@@ -344,7 +344,8 @@ if set(delivered) != set(want) or any(n != 1 for n in delivered.values()):
     sys.exit(f"delivered {dict(delivered)}, expected each of {sorted(want)} once")
 for r in records:
     if r["type"] == "delivered" and r["line"] != want[r["recipient"]]:
-        sys.exit(f"{r['recipient']} delivered with line {r['line']}, expected {want[r['recipient']]}")
+        expected_line = want[r["recipient"]]
+        sys.exit(f"{r['recipient']} delivered with line {r['line']}, expected {expected_line}")
 idn_record = next(r for r in records if r["recipient"] == idn)
 if idn_record["domain"] != idn.split("@")[1]:
     sys.exit(f"IDN record domain {idn_record['domain']!r}")
@@ -369,7 +370,8 @@ while IFS='|' read -r line _ reason; do
     fail "mixed check: no line '${mixed}/recipients.csv:${line}: ${reason}...' on stderr"
   HAYATE_PASSED=$((HAYATE_PASSED + 1))
 done <<<"${expected_rejects}"
-assert_eq "mixed check: lines on stderr" 9 "$(grep -c 'recipients.csv:[0-9]*: ' "${dir}/mixed check.err")"
+assert_eq "mixed check: lines on stderr" 9 \
+  "$(grep -c 'recipients.csv:[0-9]*: ' "${dir}/mixed check.err")"
 assert_eq "mixed check: summary" "integration: 5 recipients in 2 domains, 9 rows rejected" \
   "$(out_of "mixed check")"
 
@@ -425,8 +427,9 @@ HAYATE_PASSED=$((HAYATE_PASSED + 1))
 # 4. preview --row 2 of a clean job: the message on stdout (To: row 2, Subject rendered), the
 # envelope on stderr only.
 preview="${dir}/preview"
-write_campaign "${preview}" $'email,first_name\nann@example.test,Ann\nbob@example.test,"Smith, Jane"\ncid@example.test,Cid' \
-  "[routes]
+preview_csv=$'email,first_name\nann@example.test,Ann\nbob@example.test,"Smith, Jane"'
+preview_csv+=$'\ncid@example.test,Cid'
+write_campaign "${preview}" "${preview_csv}" "[routes]
 \"*\" = \"127.0.0.1:${mixed_port}\""
 expect_exit "preview row 2" 0 \
   "envelope: MAIL FROM:<news@example.com> RCPT TO:<bob@example.test> (line 3)" -- \
