@@ -1068,7 +1068,9 @@ bool is_unterminated_string(std::string_view description, std::string_view conte
 
 // Reads the whole job file; errno decides between NotFound and InvalidArgument.
 absl::Status read_job_file(const std::string& path, std::string& contents) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+  // fstat below refuses anything but a regular file.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
     const std::string message = cat(path, ": cannot open the job file: ", std::strerror(error));
@@ -1081,9 +1083,7 @@ absl::Status read_job_file(const std::string& path, std::string& contents) {
     status =
         absl::InvalidArgumentError(cat(path, ": cannot read the job file: ", std::strerror(errno)));
   } else if (!S_ISREG(info.st_mode)) {
-    status = absl::InvalidArgumentError(cat(path,
-                                            ": the job file is not a regular "
-                                            "file"));
+    status = absl::InvalidArgumentError(cat(path, ": the job file is not a regular file"));
   } else if (static_cast<std::uint64_t>(info.st_size) > job_file_bytes_max) {
     status =
         absl::InvalidArgumentError(cat(path, ": the job file is ", info.st_size, " bytes; at most ",

@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     }
     hayate::campaign::RunOptions options;
     for (std::size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--out" && i + 1 < args.size()) {
+      if (args[i] == "--out") {
+        if (i + 1 == args.size()) return usage_error("--out needs a directory");
         options.out_dir = std::string(args[++i]);
       } else if (args[i] == "--quiet" || args[i] == "-q") {
         options.quiet = true;
@@ -132,7 +133,8 @@ int main(int argc, char** argv) {
     std::string job_path;
     std::uint64_t row = 0;
     for (std::size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--row" && i + 1 < args.size()) {
+      if (args[i] == "--row") {
+        if (i + 1 == args.size()) return usage_error("--row needs a row number");
         const std::string value(args[++i]);
         char* end = nullptr;
         row = std::strtoull(value.c_str(), &end, 10);

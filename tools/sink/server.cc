@@ -373,6 +373,10 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
       if (!draining_) arm_timeout(Op::stats_tick, stats_timespec_, sink_stats_interval_ms);
       return;
     case Op::drain_deadline:
+      if (live_connections_ > 0) {
+        std::fprintf(stderr, "hayate-sink: thread %u: %u connections still open at the stop deadline\n",
+                     index_, live_connections_);
+      }
       done_ = true;
       return;
   }
