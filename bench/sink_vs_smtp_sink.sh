@@ -31,12 +31,14 @@ for tool in "$SINK" "$SMTP_SINK" "$SMTP_SOURCE" "$PYTHON"; do
 done
 
 free_port() {
-  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 wait_for_port() {
   local deadline=$((SECONDS + 10))
-  until "$PYTHON" -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1).close()' "$1" 2>/dev/null; do
+  until "$PYTHON" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
     ((SECONDS < deadline)) || { echo "port $1 not ready" >&2; exit 1; }
     sleep 0.05
   done
@@ -82,7 +84,8 @@ def worker(count, ready, go, result):
     sock.close()
 
 if __name__ == "__main__":
-    ready, go, result = multiprocessing.Semaphore(0), multiprocessing.Event(), multiprocessing.Queue()
+    ready, go = multiprocessing.Semaphore(0), multiprocessing.Event()
+    result = multiprocessing.Queue()
     per = messages // connections
     procs = [multiprocessing.Process(target=worker, args=(per, ready, go, result))
              for _ in range(connections)]
@@ -153,7 +156,8 @@ run_case() {
   rs=$(printf '%s\n' "${rates_s[@]}" | median)
   ch=$(printf '%s\n' "${cpu_h[@]}" | median)
   cs=$(printf '%s\n' "${cpu_s[@]}" | median)
-  printf '%-34s hayate-sink %8.0f msg/s %6.1f us/msg | smtp-sink %8.0f msg/s %6.1f us/msg | x%.2f\n' \
+  local format='%-36s hayate-sink %7.0f msg/s %5.1f us/msg | smtp-sink %7.0f msg/s %5.1f us/msg'
+  printf "$format | x%.2f\n" \
     "$label" "$rh" "$ch" "$rs" "$cs" "$(echo "$rh / $rs" | bc -l)"
 }
 

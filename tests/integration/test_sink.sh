@@ -106,9 +106,23 @@ expect_stat source sessions 8
 grep -q '^hayate-sink: stats sessions=8 messages=2000 ' "$WORK/source.log" ||
   fail "source: no stats line on stderr"
 
-# --- 2. Two threads (SO_REUSEPORT): the same exact count. -----------------------------------
-start_sink threads --threads 2
+# --- 2. Two threads (SO_REUSEPORT): the same exact count, seen while running through
+# --stats-interval (polled with a deadline), then at exit. A second sink on the same port is
+# refused rather than silently sharing it.
+start_sink threads --threads 2 --stats-interval
 "$SMTP_SOURCE" -d -s 16 -m 2000 -l 500 "127.0.0.1:$PORT" || fail "smtp-source (2 threads)"
+deadline=$((SECONDS + 5))
+until [[ -s "$WORK/threads.json" && "$(stat threads messages)" == 2000 ]]; do
+  if ((SECONDS > deadline)); then
+    fail "threads: the interval stats never showed 2000 messages"
+    break
+  fi
+  sleep 0.1
+done
+status=0
+"$SINK" --listen "127.0.0.1:$PORT" 2>"$WORK/taken.log" || status=$?
+[[ $status -eq 69 ]] || fail "port in use: exit status $status, expected 69"
+grep -q 'Address already in use' "$WORK/taken.log" || fail "port in use: no message"
 stop_sink threads
 expect_stat threads messages 2000
 expect_stat threads sessions 16
@@ -260,7 +274,8 @@ files=("$WORK"/Maildir/new/*)
 if [[ ${#files[@]} -ne 1 || ! -f "${files[0]}" ]]; then
   fail "maildir: expected one file in new/, found ${#files[@]}"
 else
-  expected=$'Return-Path: <sender@example.org>\nDelivered-To: a@example.net\nDelivered-To: b@example.net\nSubject: kept\n\n.starts with a dot\nlast line'
+  expected=$'Return-Path: <sender@example.org>\nDelivered-To: a@example.net\n'
+  expected+=$'Delivered-To: b@example.net\nSubject: kept\n\n.starts with a dot\nlast line'
   [[ "$(cat "${files[0]}")" == "$expected" ]] || fail "maildir: content is $(cat -A "${files[0]}")"
 fi
 [[ -z "$(ls -A "$WORK/Maildir/tmp")" ]] || fail "maildir: tmp/ not empty"
@@ -294,6 +309,11 @@ status=0
 "$SINK" --threads 0 2>/dev/null || status=$?
 [[ $status -eq 64 ]] || fail "--threads 0: exit status $status, expected 64"
 "$SINK" --help | grep -q 'Example:' || fail "--help has no example"
+
+# No run may have left a connection open at its stop (a leaked slot shows up here).
+if grep -l 'still open at the stop deadline' "$WORK"/*.log; then
+  fail "a sink stopped with connections still open"
+fi
 
 if ((FAILURES > 0)); then
   echo "test_sink: $FAILURES failure(s)" >&2

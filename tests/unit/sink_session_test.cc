@@ -253,7 +253,8 @@ class RecordingStore : public MessageStore {
   };
   absl::Status store(const AcceptedMessage& message) override {
     if (fail) return absl::UnavailableError("disk full");
-    messages.push_back(Stored{std::string(message.queue_id), std::string(message.sender),
+    messages.push_back(Stored{std::string(message.queue_id),
+                              std::string(message.sender),
                               {message.recipients.begin(), message.recipients.end()},
                               std::string(message.content)});
     return absl::OkStatus();
@@ -418,8 +419,8 @@ TEST(SinkSession, SmtpSourceLockStepDialogue) {
     EXPECT_EQ(sink.feed("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
     EXPECT_TRUE(sink.session().in_data());
     EXPECT_EQ(sink.feed("From: <foo@vm>\r\nTo: <foo@vm>\r\n\r\nLa de da de da 1.\r\n"), "");
-    EXPECT_EQ(sink.feed(".\r\n"), "250 2.0.0 Ok: queued as 07000000000" + std::to_string(i) +
-                                      "\r\n");
+    EXPECT_EQ(sink.feed(".\r\n"),
+              "250 2.0.0 Ok: queued as 07000000000" + std::to_string(i) + "\r\n");
   }
   EXPECT_EQ(sink.feed("QUIT\r\n"), "221 2.0.0 Bye\r\n");
   EXPECT_EQ(sink.count(Counter::messages), 3u);
@@ -453,8 +454,7 @@ TEST(SinkSession, SequenceErrors) {
   EXPECT_EQ(sink.feed("RSET\r\n"), "250 2.0.0 Ok\r\n");
   EXPECT_EQ(sink.feed("RCPT TO:<a@b>\r\n"), "503 5.5.1 Need MAIL command\r\n");
   EXPECT_EQ(sink.feed("NOOP\r\n"), "250 2.0.0 Ok\r\n");
-  EXPECT_EQ(sink.feed("VRFY root\r\n"),
-            "252 2.0.0 Cannot VRFY user, but will accept message\r\n");
+  EXPECT_EQ(sink.feed("VRFY root\r\n"), "252 2.0.0 Cannot VRFY user, but will accept message\r\n");
   EXPECT_EQ(sink.feed("STARTTLS\r\n"), "500 5.5.2 Command not recognized\r\n");
   EXPECT_EQ(sink.feed("\r\n"), "500 5.5.2 Command not recognized\r\n");
   EXPECT_EQ(sink.count(Counter::commands_unknown), 2u);
@@ -776,10 +776,23 @@ TEST(SinkSession, QueueIdsAreUniqueAndCarryTheThread) {
 // when it is not closed.
 TEST(SinkSession, RandomInputKeepsInvariants) {
   std::mt19937 random(12345);
-  const std::vector<std::string> pieces = {
-      "HELO c\r\n", "EHLO c\r\n", "MAIL FROM:<a@b>\r\n", "RCPT TO:<a@b>\r\n", "RCPT TO:<slow@b>\r\n",
-      "RCPT TO:<flaky@b>\r\n", "RCPT TO:<garbage@b>\r\n", "DATA\r\n", ".\r\n", "\r\n", "\n", "\r",
-      "..", "RSET\r\n", "x", std::string(3000, 'L'), std::string("\0\xff", 2)};
+  const std::vector<std::string> pieces = {"HELO c\r\n",
+                                           "EHLO c\r\n",
+                                           "MAIL FROM:<a@b>\r\n",
+                                           "RCPT TO:<a@b>\r\n",
+                                           "RCPT TO:<slow@b>\r\n",
+                                           "RCPT TO:<flaky@b>\r\n",
+                                           "RCPT TO:<garbage@b>\r\n",
+                                           "DATA\r\n",
+                                           ".\r\n",
+                                           "\r\n",
+                                           "\n",
+                                           "\r",
+                                           "..",
+                                           "RSET\r\n",
+                                           "x",
+                                           std::string(3000, 'L'),
+                                           std::string("\0\xff", 2)};
   for (int round = 0; round < 300; ++round) {
     SessionConfig config;
     config.pipelining = round % 2 == 0;
@@ -868,7 +881,8 @@ TEST(SinkMaildir, WritesOneFileInNewWithReturnPathAndDeliveredTo) {
   std::vector<std::string> names = list_directory(maildir + "/new");
   ASSERT_EQ(names.size(), 2u);
   std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    return a.find("030000000000") != std::string::npos && b.find("030000000000") == std::string::npos;
+    return a.find("030000000000") != std::string::npos &&
+           b.find("030000000000") == std::string::npos;
   });
   EXPECT_TRUE(names[0].ends_with("_030000000000.host_with_odd")) << names[0];
   EXPECT_EQ(read_file(maildir + "/new/" + names[0]),

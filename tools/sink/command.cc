@@ -91,7 +91,8 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
 }
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && equals_ignoring_case(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() &&
+         equals_ignoring_case(text.substr(0, prefix.size()), prefix);
 }
 
 Command parse_command(std::string_view line) {
@@ -211,15 +212,24 @@ RcptFault classify_recipient(std::string_view path) {
 
 std::string_view fault_name(RcptFault fault) {
   switch (fault) {
-    case RcptFault::none: return "none";
-    case RcptFault::tempfail: return "tempfail";
-    case RcptFault::bounce: return "bounce";
-    case RcptFault::datafail: return "datafail";
-    case RcptFault::datatempfail: return "datatempfail";
-    case RcptFault::slow: return "slow";
-    case RcptFault::disconnect: return "disconnect";
-    case RcptFault::garbage: return "garbage";
-    case RcptFault::flaky: return "flaky";
+    case RcptFault::none:
+      return "none";
+    case RcptFault::tempfail:
+      return "tempfail";
+    case RcptFault::bounce:
+      return "bounce";
+    case RcptFault::datafail:
+      return "datafail";
+    case RcptFault::datatempfail:
+      return "datatempfail";
+    case RcptFault::slow:
+      return "slow";
+    case RcptFault::disconnect:
+      return "disconnect";
+    case RcptFault::garbage:
+      return "garbage";
+    case RcptFault::flaky:
+      return "flaky";
   }
   return "unknown";
 }

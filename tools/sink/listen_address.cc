@@ -38,11 +38,10 @@ std::string ListenAddress::to_string() const {
   return absl::StrCat(text, ":", port());
 }
 
-absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text,
-                                                   bool allow_non_loopback) {
+absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text, bool allow_non_loopback) {
   const auto usage = [&](std::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--listen ", to_absl(text), ": ", to_absl(why), " (expected 127.0.0.1:PORT or [::1]:PORT)"));
+    return absl::InvalidArgumentError(absl::StrCat("--listen ", to_absl(text), ": ", to_absl(why),
+                                                   " (expected 127.0.0.1:PORT or [::1]:PORT)"));
   };
   std::string_view host;
   std::string_view port_text;
@@ -96,9 +95,10 @@ absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text,
   address.set_port(std::uint16_t(port));
   HAYATE_ASSERT(address.port() == port);
   if (!address.loopback && !allow_non_loopback) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--listen ", to_absl(text), ": not a loopback address; this sink accepts any mail, so it listens "
-        "on 127.0.0.0/8 or ::1 only unless --allow-non-loopback is given"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen ", to_absl(text),
+                     ": not a loopback address; this sink accepts any mail, so it listens "
+                     "on 127.0.0.0/8 or ::1 only unless --allow-non-loopback is given"));
   }
   return address;
 }

@@ -26,7 +26,6 @@ struct ListenAddress {
 
 // Numeric addresses only (no DNS), plus the name "localhost" for 127.0.0.1. Port 0 asks the
 // kernel for a free port. A non-loopback address is an error unless allow_non_loopback.
-absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text,
-                                                   bool allow_non_loopback);
+absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text, bool allow_non_loopback);
 
 }  // namespace hayate::sink

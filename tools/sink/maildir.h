@@ -35,7 +35,7 @@ class MaildirStore final : public MessageStore {
   std::uint64_t messages_stored_ = 0;
   static constexpr std::uint32_t failures_logged_max = 10;
   std::uint32_t failures_logged_ = 0;
-  std::string header_;     // reused between messages
+  std::string header_;  // reused between messages
   std::string tmp_path_;
   std::string new_path_;
 };

@@ -26,14 +26,16 @@ constexpr int exit_usage = 64;        // EX_USAGE
 constexpr int exit_unavailable = 69;  // EX_UNAVAILABLE
 constexpr int exit_cant_create = 73;  // EX_CANTCREAT
 
-constexpr char kHelp[] = R"(hayate-sink: a fast SMTP sink (io_uring) for tests, demos and benchmarks.
+constexpr char kHelp[] =
+    R"(hayate-sink: a fast SMTP sink (io_uring) for tests, demos and benchmarks.
 
 Usage: hayate-sink [options]
 
   --listen ADDR:PORT        127.0.0.1:2525 (default), [::1]:2525; port 0 picks a free port
                             (the chosen one is printed on stderr: "listening on ...")
   --allow-non-loopback      allow a non-loopback --listen address
-  --threads N               threads, one io_uring and SO_REUSEPORT socket each (default 1)
+  --threads N               threads, one io_uring and SO_REUSEPORT socket each (default 1,
+                            at most 64)
   --hostname NAME           name in the greeting and EHLO reply (default hayate-sink)
   --max-message-bytes N     SIZE announced; larger messages get 552 (default 52428800)
   --no-pipelining           do not announce PIPELINING; reply lock-step
@@ -41,7 +43,9 @@ Usage: hayate-sink [options]
   --slow-ms N               delay of the slow... fault mode (default 2000)
   --maildir DIR             keep accepted messages in DIR/new/ (Maildir), with Return-Path
                             and Delivered-To headers; otherwise bodies are only counted
-  --stats-file PATH         write counters as one JSON object at exit
+  --stats-file PATH         write counters as one JSON object at exit: sessions, messages,
+                            recipients, rcpt_rejected, bytes, data_rejected, then one key
+                            per outcome (rcpt_tempfail, data_fail, ...)
   --stats-interval          also write --stats-file every second
   --exit-after-messages N   stop after N accepted messages
   --pid-file PATH           write the process id, removed at exit
@@ -144,8 +148,7 @@ int parse_options(int argc, char** argv, Options& options) {
         return bad("expected 0 to 3600000");
       }
     } else if (option("--exit-after-messages")) {
-      if (!parse_number(value, server.exit_after_messages, std::uint64_t(1),
-                        ~std::uint64_t(0))) {
+      if (!parse_number(value, server.exit_after_messages, std::uint64_t(1), ~std::uint64_t(0))) {
         return bad("expected a positive number");
       }
     } else if (option("--stats-file")) {

@@ -33,13 +33,13 @@ enum class Op : std::uint8_t {
   accept_retry,  // timer before re-arming accept after an error such as EMFILE
   recv,
   send,
-  timer,          // a session's delay (greeting delay, slow RCPT)
-  timer_remove,   // the cancellation of a session timer; its own completion is ignored
-  cancel,         // cancellation of accept at stop; ignored
-  wake,           // the thread's eventfd: stop requested
-  signal,         // thread 0's signalfd
-  stats_tick,     // thread 0: write the stats file
-  drain_deadline, // stop: give up waiting for replies in flight
+  timer,           // a session's delay (greeting delay, slow RCPT)
+  timer_remove,    // the cancellation of a session timer; its own completion is ignored
+  cancel,          // cancellation of accept at stop; ignored
+  wake,            // the thread's eventfd: stop requested
+  signal,          // thread 0's signalfd
+  stats_tick,      // thread 0: write the stats file
+  drain_deadline,  // stop: give up waiting for replies in flight
 };
 
 constexpr std::uint32_t slot_bits = 24;
@@ -49,7 +49,9 @@ std::uint64_t make_tag(Op op, std::uint32_t slot = 0, std::uint32_t generation =
   return std::uint64_t(op) | std::uint64_t(slot) << 8 | std::uint64_t(generation) << 32;
 }
 Op tag_op(std::uint64_t tag) { return Op(tag & 0xff); }
-std::uint32_t tag_slot(std::uint64_t tag) { return std::uint32_t(tag >> 8) & ((1u << slot_bits) - 1); }
+std::uint32_t tag_slot(std::uint64_t tag) {
+  return std::uint32_t(tag >> 8) & ((1u << slot_bits) - 1);
+}
 std::uint32_t tag_generation(std::uint64_t tag) { return std::uint32_t(tag >> 32); }
 
 __kernel_timespec timespec_from_ms(std::uint32_t ms) {
@@ -213,8 +215,8 @@ absl::Status Worker::set_up() {
     return absl::ResourceExhaustedError(absl::StrCat("mmap buffer ring: ", errno_text(errno)));
   }
   buffer_ring_ = static_cast<io_uring_buf_ring*>(ring_memory);
-  buffers_ = static_cast<char*>(std::aligned_alloc(4096, std::size_t(sink_recv_buffers) *
-                                                             sink_recv_buffer_bytes));
+  buffers_ = static_cast<char*>(
+      std::aligned_alloc(4096, std::size_t(sink_recv_buffers) * sink_recv_buffer_bytes));
   if (buffers_ == nullptr) return absl::ResourceExhaustedError("cannot allocate recv buffers");
   io_uring_buf_reg registration{};
   registration.ring_addr = reinterpret_cast<std::uint64_t>(buffer_ring_);
@@ -336,7 +338,8 @@ void Worker::note_messages() {
 void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
   const Op op = tag_op(tag);
   switch (op) {
-    case Op::accept: return on_accept(result, flags);
+    case Op::accept:
+      return on_accept(result, flags);
     case Op::accept_retry:
       if (!draining_) arm_accept();
       return;
@@ -353,8 +356,10 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
       return on_timer(connection, result);
     }
     case Op::timer_remove:
-    case Op::cancel: return;
-    case Op::wake: return begin_drain();
+    case Op::cancel:
+      return;
+    case Op::wake:
+      return begin_drain();
     case Op::signal:
       if (result == int(sizeof signal_info_)) {
         if (draining_) {
@@ -374,7 +379,8 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
       return;
     case Op::drain_deadline:
       if (live_connections_ > 0) {
-        std::fprintf(stderr, "hayate-sink: thread %u: %u connections still open at the stop deadline\n",
+        std::fprintf(stderr,
+                     "hayate-sink: thread %u: %u connections still open at the stop deadline\n",
                      index_, live_connections_);
       }
       done_ = true;
@@ -438,11 +444,11 @@ void Worker::on_recv(Connection& connection, int result, std::uint32_t flags) {
     const auto buffer_id = std::uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
     HAYATE_ASSERT(buffer_id < sink_recv_buffers && std::uint32_t(result) <= sink_recv_buffer_bytes);
     if (!connection.closing && !draining_) {
-      connection.session.feed(
-          std::string_view(buffers_ + std::size_t(buffer_id) * sink_recv_buffer_bytes,
-                           std::size_t(result)));
+      connection.session.feed(std::string_view(
+          buffers_ + std::size_t(buffer_id) * sink_recv_buffer_bytes, std::size_t(result)));
     }
     return_buffer(buffer_id);  // the session copied what it keeps
+    if (connection.session.output().size() > sink_output_bytes_max) begin_close(connection);
     if (!connection.recv_armed && !connection.closing) arm_recv(connection);
     if (!connection.closing) after_session(connection);
     maybe_release(connection);
@@ -468,7 +474,8 @@ void Worker::after_session(Connection& connection) {
       return;
     }
     switch (session.action()) {
-      case Action::read: return;
+      case Action::read:
+        return;
       case Action::flush_then_resume:
         if (connection.send_in_flight) return;  // on_send resumes
         session.resume();
@@ -478,8 +485,7 @@ void Worker::after_session(Connection& connection) {
           connection.timer = timespec_from_ms(session.delay_ms());
           io_uring_sqe* sqe = get_sqe();
           io_uring_prep_timeout(sqe, &connection.timer, 0, 0);
-          io_uring_sqe_set_data64(sqe,
-                                  make_tag(Op::timer, connection.slot, connection.generation));
+          io_uring_sqe_set_data64(sqe, make_tag(Op::timer, connection.slot, connection.generation));
           connection.timer_armed = true;
         }
         return;
@@ -543,8 +549,8 @@ void Worker::begin_close(Connection& connection) {
   if (connection.recv_armed || connection.send_in_flight) ::shutdown(connection.fd, SHUT_RDWR);
   if (connection.timer_armed) {
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_timeout_remove(
-        sqe, make_tag(Op::timer, connection.slot, connection.generation), 0);
+    io_uring_prep_timeout_remove(sqe, make_tag(Op::timer, connection.slot, connection.generation),
+                                 0);
     io_uring_sqe_set_data64(sqe, make_tag(Op::timer_remove));
   }
 }
@@ -610,8 +616,8 @@ absl::StatusOr<int> open_listener(const ListenAddress& address) {
   }
   if (status.ok() &&
       ::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
-    status = absl::UnavailableError(
-        absl::StrCat("bind ", address.to_string(), ": ", errno_text(errno)));
+    status =
+        absl::UnavailableError(absl::StrCat("bind ", address.to_string(), ": ", errno_text(errno)));
   }
   if (status.ok() && ::listen(fd, int(sink_listen_backlog)) != 0) {
     status = absl::UnavailableError(
@@ -622,6 +628,25 @@ absl::StatusOr<int> open_listener(const ListenAddress& address) {
     return status;
   }
   return fd;
+}
+
+// SO_REUSEPORT would let this sink silently share a port with a forgotten sink of the same
+// user, each getting half the connections. A plain bind first tells a taken port apart.
+absl::Status check_port_free(const ListenAddress& address) {
+  const int fd = ::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", errno_text(errno)));
+  absl::Status status = set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+  if (status.ok() && address.family == AF_INET6) {
+    status = set_socket_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+  }
+  if (status.ok() &&
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
+    status =
+        absl::UnavailableError(absl::StrCat("bind ", address.to_string(), ": ", errno_text(errno),
+                                            errno == EADDRINUSE ? " (another sink?)" : ""));
+  }
+  ::close(fd);
+  return status;
 }
 
 }  // namespace
@@ -660,6 +685,9 @@ absl::StatusOr<Listeners> open_listeners(const ServerConfig& config) {
   HAYATE_ASSERT(config.threads >= 1 && config.threads <= sink_threads_max);
   Listeners listeners;
   listeners.address = config.listen;
+  if (listeners.address.port() != 0) {
+    if (absl::Status status = check_port_free(listeners.address); !status.ok()) return status;
+  }
   for (std::uint32_t i = 0; i < config.threads; ++i) {
     absl::StatusOr<int> fd = open_listener(listeners.address);
     if (!fd.ok()) {
@@ -672,9 +700,9 @@ absl::StatusOr<Listeners> open_listeners(const ServerConfig& config) {
       sockaddr_storage bound{};
       socklen_t length = sizeof bound;
       if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
-        listeners.address.set_port(
-            bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                                        : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
+        listeners.address.set_port(bound.ss_family == AF_INET6
+                                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
       }
     }
   }

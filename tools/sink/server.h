@@ -4,6 +4,7 @@
 // per batch of replies; the SMTP logic lives in the pure Session.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ inline constexpr std::uint32_t sink_recv_buffer_bytes = 16384;
 inline constexpr std::uint32_t sink_listen_backlog = 4096;
 inline constexpr std::uint32_t sink_drain_timeout_ms = 2000;  // stop: time to flush replies
 inline constexpr std::uint32_t sink_stats_interval_ms = 1000;
+// Replies waiting behind a send that cannot complete (a client that writes and never reads):
+// beyond this the client is abusive and its connection is closed.
+inline constexpr std::size_t sink_output_bytes_max = 4u << 20;
 static_assert((sink_recv_buffers & (sink_recv_buffers - 1)) == 0, "buffer ring size: power of 2");
 static_assert(sink_recv_buffers <= 32768, "buffer ids are 16 bits");
 

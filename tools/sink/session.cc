@@ -100,6 +100,7 @@ void Session::feed(std::string_view input) {
     queue_pending(input);
     return;
   }
+  HAYATE_ASSERT(pending_.empty());  // drained whenever the action is back to read
   const std::size_t used = process(input);
   if (used < input.size()) queue_pending(input.substr(used));
 }
@@ -232,17 +233,31 @@ std::size_t Session::process(std::string_view input) {
 void Session::handle_command(std::string_view line) {
   const Command command = parse_command(line);
   switch (command.verb) {
-    case Verb::ehlo: handle_helo(command.argument, true); break;
-    case Verb::helo: handle_helo(command.argument, false); break;
-    case Verb::mail: handle_mail(command.argument); break;
-    case Verb::rcpt: handle_rcpt(command.argument); break;
-    case Verb::data: handle_data(command.argument); break;
+    case Verb::ehlo:
+      handle_helo(command.argument, true);
+      break;
+    case Verb::helo:
+      handle_helo(command.argument, false);
+      break;
+    case Verb::mail:
+      handle_mail(command.argument);
+      break;
+    case Verb::rcpt:
+      handle_rcpt(command.argument);
+      break;
+    case Verb::data:
+      handle_data(command.argument);
+      break;
     case Verb::rset:  // RFC 5321 4.1.1.5
       reset_transaction();
       reply(kOk);
       break;
-    case Verb::noop: reply(kOk); break;
-    case Verb::vrfy: reply(kVrfy); break;  // RFC 5321 3.5.3: 252 when not verifying
+    case Verb::noop:
+      reply(kOk);
+      break;
+    case Verb::vrfy:
+      reply(kVrfy);
+      break;  // RFC 5321 3.5.3: 252 when not verifying
     case Verb::quit:
       reply(kBye);
       state_ = State::closed;
@@ -271,15 +286,21 @@ void Session::handle_mail(std::string_view argument) {
   if (mail_given_) return reply(kNestedMail);
   PathArgument path;
   switch (parse_path_argument(argument, "FROM:", path)) {
-    case PathStatus::ok: break;
-    case PathStatus::syntax_error: return reply(kMailSyntax);
-    case PathStatus::too_long: return reply(kSenderTooLong);
+    case PathStatus::ok:
+      break;
+    case PathStatus::syntax_error:
+      return reply(kMailSyntax);
+    case PathStatus::too_long:
+      return reply(kSenderTooLong);
   }
   MailParameters parameters;
   switch (parse_mail_parameters(path.parameters, parameters)) {
-    case ParameterStatus::ok: break;
-    case ParameterStatus::syntax_error: return reply(kMailParameters);
-    case ParameterStatus::unsupported: return reply(kUnsupportedParameter);
+    case ParameterStatus::ok:
+      break;
+    case ParameterStatus::syntax_error:
+      return reply(kMailParameters);
+    case ParameterStatus::unsupported:
+      return reply(kUnsupportedParameter);
   }
   // RFC 1870 6.1: a declared size over the limit is refused at MAIL.
   if (parameters.size_given && parameters.size_bytes > environment_.config().message_bytes_max) {
@@ -301,8 +322,12 @@ void Session::handle_rcpt(std::string_view argument) {
       if (path.path.empty()) error = kRcptEmpty;  // RFC 5321 4.1.1.3: <> is no recipient
       if (!path.parameters.empty()) error = kUnsupportedParameter;  // no DSN: nothing allowed
       break;
-    case PathStatus::syntax_error: error = kRcptSyntax; break;
-    case PathStatus::too_long: error = kRcptTooLong; break;
+    case PathStatus::syntax_error:
+      error = kRcptSyntax;
+      break;
+    case PathStatus::too_long:
+      error = kRcptTooLong;
+      break;
   }
   if (!error.empty()) {
     stats.add(Counter::rcpt_syntax);
@@ -410,10 +435,9 @@ void Session::finish_message() {
   if (refusal.empty()) {
     environment_.next_queue_id(queue_id);
     if (MessageStore* store = environment_.store()) {
-      const AcceptedMessage message{std::string_view(queue_id, sizeof queue_id), sender_,
-                                    std::span<const std::string>(recipients_.data(),
-                                                                 rcpt_accepted_),
-                                    content_};
+      const AcceptedMessage message{
+          std::string_view(queue_id, sizeof queue_id), sender_,
+          std::span<const std::string>(recipients_.data(), rcpt_accepted_), content_};
       if (!store->store(message).ok()) {
         refusal = kStoreFailed;
         refusal_counter = Counter::data_store_failed;

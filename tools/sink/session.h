@@ -31,9 +31,9 @@ inline constexpr std::size_t content_capacity_kept_max = 1u << 20;
 
 struct SessionConfig {
   std::string hostname = "hayate-sink";
-  bool pipelining = true;                          // RFC 2920; off: lock-step replies
-  std::uint64_t message_bytes_max = 50ull << 20;   // RFC 1870 SIZE announced; bigger: 552
-  std::uint32_t slow_ms = 2000;                    // delay of the slow fault mode
+  bool pipelining = true;                         // RFC 2920; off: lock-step replies
+  std::uint64_t message_bytes_max = 50ull << 20;  // RFC 1870 SIZE announced; bigger: 552
+  std::uint32_t slow_ms = 2000;                   // delay of the slow fault mode
   std::uint32_t greeting_delay_ms = 0;
 };
 
@@ -151,7 +151,7 @@ class Session {
   bool keeping_content_ = false;
   std::uint32_t rcpt_attempts_ = 0;
   std::uint32_t rcpt_accepted_ = 0;
-  std::string sender_;                  // kept only when there is a store
+  std::string sender_;                   // kept only when there is a store
   std::vector<std::string> recipients_;  // first rcpt_accepted_ are valid; when there is a store
   std::string content_;
   DataReader data_reader_;

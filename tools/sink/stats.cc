@@ -9,12 +9,28 @@ namespace hayate::sink {
 namespace {
 
 constexpr std::array<std::string_view, counters_count> kCounterNames = {
-    "sessions",         "messages",           "recipients",        "rcpt_rejected",
-    "bytes",            "data_rejected",      "recipients_delivered", "rcpt_tempfail",
-    "rcpt_bounce",      "rcpt_flaky",         "rcpt_flaky_untracked", "rcpt_slow",
-    "rcpt_disconnect",  "rcpt_garbage",       "rcpt_too_many",     "rcpt_syntax",
-    "data_fail",        "data_tempfail",      "data_too_big",      "data_store_failed",
-    "commands_unknown", "lines_too_long",
+    "sessions",
+    "messages",
+    "recipients",
+    "rcpt_rejected",
+    "bytes",
+    "data_rejected",
+    "recipients_delivered",
+    "rcpt_tempfail",
+    "rcpt_bounce",
+    "rcpt_flaky",
+    "rcpt_flaky_untracked",
+    "rcpt_slow",
+    "rcpt_disconnect",
+    "rcpt_garbage",
+    "rcpt_too_many",
+    "rcpt_syntax",
+    "data_fail",
+    "data_tempfail",
+    "data_too_big",
+    "data_store_failed",
+    "commands_unknown",
+    "lines_too_long",
 };
 
 }  // namespace
@@ -39,7 +55,8 @@ StatsSnapshot SinkStats::snapshot() const {
 std::string stats_to_json(const StatsSnapshot& stats) {
   std::string json = "{";
   for (std::size_t i = 0; i < counters_count; ++i) {
-    absl::StrAppend(&json, i == 0 ? "\"" : ",\"", to_absl(kCounterNames[i]), "\":", stats.values[i]);
+    absl::StrAppend(&json, i == 0 ? "\"" : ",\"", to_absl(kCounterNames[i]),
+                    "\":", stats.values[i]);
   }
   json += "}";
   return json;
