@@ -23,6 +23,9 @@ void ShardCounters::add(const ShardCounters& other) {
   servers_greeted += other.servers_greeted;
   message_bytes += other.message_bytes;
   domains += other.domains;
+  tls_handshakes += other.tls_handshakes;
+  tls_resumptions += other.tls_resumptions;
+  tls_failures += other.tls_failures;
 }
 
 CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index)
@@ -48,6 +51,10 @@ void CampaignShard::on_start(Shard&) {
     }
   }
   resolver_ = dns::Resolver::create(options, socket_watcher_, resolver_error_);
+  // The runner loaded the same CA file before starting: it cannot fail here.
+  absl::StatusOr<std::unique_ptr<net::TlsContext>> tls = net::TlsContext::create(context_.job->ca_file);
+  HAYATE_ASSERT(tls.ok());
+  tls_context_ = std::move(*tls);
   // A resolver that cannot start is reported per domain (as a temporary DNS failure) below.
   socket_watcher_.set_resolver(resolver_.get());
   unix_time_s_ = time(nullptr);
@@ -77,13 +84,25 @@ void CampaignShard::take_batch(RecipientBatch& batch) {
   }
 }
 
+ShardCounters CampaignShard::final_counters() const {
+  ShardCounters counters = counters_;
+  if (tls_context_ != nullptr) {
+    counters.tls_handshakes = tls_context_->counters().handshakes;
+    counters.tls_resumptions = tls_context_->counters().resumptions;
+    counters.tls_failures = tls_context_->counters().failures;
+  }
+  return counters;
+}
+
 Site* CampaignShard::find_site(const std::string& key) {
   auto found = sites_.find(key);
   return found == sites_.end() ? nullptr : found->second.get();
 }
 
-Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targets) {
-  auto site = std::make_unique<Site>(*this, key, std::move(targets), context_.connections_per_site);
+Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targets,
+                              SiteSecurity security) {
+  auto site = std::make_unique<Site>(*this, key, std::move(targets), context_.connections_per_site,
+                                     security);
   Site* pointer = site.get();
   HAYATE_ASSERT(sites_.emplace(key, std::move(site)).second);
   return pointer;
@@ -131,6 +150,10 @@ void CampaignShard::on_tick(Shard& shard) {
   if (!deadline_passed_ && now >= context_.deadline_ms) {
     deadline_passed_ = true;
     for (auto& [name, domain] : domains_) domain->expire_waiting();
+  }
+  if (aborted() && !abort_handled_) {
+    abort_handled_ = true;
+    for (auto& [name, domain] : domains_) mark_dirty(domain.get());  // they give up (schedule)
   }
   // Sites waiting for a connection slot: idle connections elsewhere give theirs up.
   if (!starved_.empty()) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "campaign/recipient.h"
 #include "engine/dns/resolver.h"
 #include "engine/dns/ring_socket_watcher.h"
+#include "engine/net/tls.h"
 #include "engine/shard.h"
 #include "engine/spsc_queue.h"
 
@@ -24,7 +26,22 @@ namespace hayate::campaign {
 
 class DomainQueue;
 class Site;
+struct SiteSecurity;
 struct Target;
+
+// A run stopped by something no retry can fix (a relay refusing our credentials): set once,
+// seen by every shard and the reader.
+struct RunAbort {
+  std::atomic<bool> requested{false};
+  std::mutex mutex;
+  std::string reason;  // the first reason given
+  void request(std::string text) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (requested.load()) return;
+    reason = std::move(text);
+    requested.store(true);
+  }
+};
 
 // Read-only state shared by every shard of a run.
 struct CampaignContext {
@@ -35,6 +52,7 @@ struct CampaignContext {
   std::int64_t deadline_ms = 0;           // monotonic; retries end here
   std::uint32_t connections_per_shard = 1;
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
+  RunAbort* abort = nullptr;
 };
 
 struct ShardCounters {
@@ -47,6 +65,9 @@ struct ShardCounters {
   std::uint64_t servers_greeted = 0;     // connections that got a positive greeting
   std::uint64_t message_bytes = 0;
   std::uint32_t domains = 0;
+  std::uint64_t tls_handshakes = 0;
+  std::uint64_t tls_resumptions = 0;
+  std::uint64_t tls_failures = 0;
   void add(const ShardCounters& other);
 };
 
@@ -58,7 +79,8 @@ class CampaignShard final : public ShardHandler {
   // The reader's side: a batch for this shard. False when the queue is full (try later).
   bool offer(BatchPointer& batch) { return inbox_.push(std::move(batch)); }
   Shard& shard() { return shard_; }
-  const ShardCounters& counters() const { return counters_; }
+  // The counters with the TLS ones folded in; read after the shard's thread ended.
+  ShardCounters final_counters() const;
   bool log_failed() const { return log_.failed(); }
 
   // ShardHandler
@@ -84,7 +106,12 @@ class CampaignShard final : public ShardHandler {
   void mark_dirty(Site* site) { dirty_sites_.push_back(site); }
   void wake_at(std::int64_t time_ms, DomainQueue* domain);
   Site* find_site(const std::string& key);
-  Site* make_site(const std::string& key, std::vector<Target> targets);
+  Site* make_site(const std::string& key, std::vector<Target> targets, SiteSecurity security);
+  net::TlsContext* tls_context() { return tls_context_.get(); }
+  // Stops the whole run (every shard): what waits ends deferred with `reason`.
+  void abort_run(std::string reason) { context_.abort->request(std::move(reason)); }
+  bool aborted() const { return context_.abort->requested.load(std::memory_order_relaxed); }
+  const std::string& abort_reason() const { return context_.abort->reason; }
   bool may_open_connection() const;
   // The shard is at its connection cap: `site` is scheduled again when a connection closes.
   void wait_for_connection_slot(Site* site) { starved_.push_back(site); }
@@ -100,6 +127,7 @@ class CampaignShard final : public ShardHandler {
   Shard shard_;
   SpscQueue<BatchPointer> inbox_;
   dns::RingSocketWatcher socket_watcher_;
+  std::unique_ptr<net::TlsContext> tls_context_;
   std::unique_ptr<dns::Resolver> resolver_;
   std::string resolver_error_;
   MessageComposer composer_;
@@ -120,6 +148,7 @@ class CampaignShard final : public ShardHandler {
   std::int64_t last_sweep_ms_ = 0;
   bool input_ended_ = false;
   bool deadline_passed_ = false;
+  bool abort_handled_ = false;
   std::string scratch_;
 };
 

@@ -26,6 +26,10 @@ Recipient DomainQueue::take() {
 }
 
 void DomainQueue::schedule() {
+  if (shard_.aborted()) {
+    abandon();
+    return;
+  }
   if (ready_.empty()) return;
   switch (resolution_) {
     case Resolution::unresolved:
@@ -43,6 +47,11 @@ void DomainQueue::schedule() {
   }
 }
 
+SiteSecurity DomainQueue::route_security(const Route& route) const {
+  const JobConfig& job = *shard_.context().job;
+  return SiteSecurity{tls_mode_for(job, domain_, &route), route.implicit_tls, &route};
+}
+
 void DomainQueue::resolve() {
   HAYATE_ASSERT(resolution_ == Resolution::unresolved);
   const JobConfig& job = *shard_.context().job;
@@ -57,7 +66,9 @@ void DomainQueue::resolve() {
     }
     dns::SocketAddress literal;
     if (dns::SocketAddress::parse(route->endpoint.host, route->endpoint.port, literal)) {
-      site_ = shard_.make_site(key, {Target{literal, absl::StrCat("route ", literal.to_string())}});
+      site_ = shard_.make_site(
+          key, {Target{literal, absl::StrCat("route ", literal.to_string()), route->endpoint.host}},
+          route_security(*route));
       resolution_ = Resolution::ready;
       shard_.mark_dirty(this);
       return;
@@ -86,13 +97,15 @@ void DomainQueue::on_route_answer(const dns::HostAnswer& answer) {
   HAYATE_ASSERT(route != nullptr);
   std::vector<Target> targets;
   for (const dns::SocketAddress& address : answer.addresses) {
-    targets.push_back(Target{address, absl::StrCat("route ", route->endpoint.host, " (",
-                                                   address.to_string(), ")")});
+    targets.push_back(Target{address,
+                             absl::StrCat("route ", route->endpoint.host, " (",
+                                          address.to_string(), ")"),
+                             route->endpoint.host});
   }
   if (answer.outcome == dns::Outcome::ok && !targets.empty()) {
     const std::string key = absl::StrCat("route ", route->endpoint.host, ":", route->endpoint.port);
     site_ = shard_.find_site(key);
-    if (site_ == nullptr) site_ = shard_.make_site(key, std::move(targets));
+    if (site_ == nullptr) site_ = shard_.make_site(key, std::move(targets), route_security(*route));
     resolution_ = Resolution::ready;
   } else {
     resolution_ = Resolution::unresolved;  // looked up again at the next attempt
@@ -107,7 +120,8 @@ void DomainQueue::on_mx_answer(const dns::MxAnswer& answer) {
   std::vector<Target> targets;
   for (const dns::MxHost& host : answer.hosts) {
     for (const dns::SocketAddress& address : host.addresses) {
-      targets.push_back(Target{address, absl::StrCat(host.name, " (", address.to_string(), ")")});
+      targets.push_back(
+          Target{address, absl::StrCat(host.name, " (", address.to_string(), ")"), host.name});
     }
   }
   switch (answer.outcome) {
@@ -115,7 +129,11 @@ void DomainQueue::on_mx_answer(const dns::MxAnswer& answer) {
       if (!targets.empty()) {
         const std::string key = absl::StrCat("mx ", domain_);
         site_ = shard_.find_site(key);
-        if (site_ == nullptr) site_ = shard_.make_site(key, std::move(targets));
+        if (site_ == nullptr) {
+          const JobConfig& job = *shard_.context().job;
+          site_ = shard_.make_site(key, std::move(targets),
+                                   SiteSecurity{tls_mode_for(job, domain_, nullptr), false, nullptr});
+        }
         resolution_ = Resolution::ready;
         break;
       }
@@ -215,6 +233,25 @@ void DomainQueue::wake() {
     shard_.wake_at(earliest, this);
   }
   shard_.mark_dirty(this);
+}
+
+void DomainQueue::abandon() {
+  const AttemptResult result{0, "", shard_.abort_reason(), "aborted", "", -1};
+  for (std::deque<Recipient>* queue : {&ready_}) {
+    for (Recipient& recipient : *queue) {
+      log_outcome(recipient, OutcomeType::deferred, result, true);
+      ++shard_.counters().deferred;
+      shard_.recipient_finished();
+    }
+    queue->clear();
+  }
+  for (Recipient& recipient : waiting_) {
+    log_outcome(recipient, OutcomeType::deferred, result, true);
+    ++shard_.counters().deferred;
+    shard_.recipient_finished();
+  }
+  waiting_.clear();
+  earliest_wakeup_ms_ = 0;
 }
 
 void DomainQueue::expire_waiting() {

@@ -17,6 +17,8 @@ namespace hayate::campaign {
 
 class CampaignShard;
 class Site;
+struct Route;
+struct SiteSecurity;
 
 // One attempt's result for one recipient, as the site saw it.
 struct AttemptResult {
@@ -50,6 +52,8 @@ class DomainQueue {
   void record(Recipient&& recipient, const AttemptResult& result);
   // Every ready recipient ends this attempt with the same result (DNS, unreachable site).
   void fail_ready(const AttemptResult& result);
+  // The run was stopped (abort_run): every recipient here ends deferred with the reason.
+  void abandon();
   // The site could not be reached: its route or MX must be looked up again before a retry.
   void forget_site();
 
@@ -57,6 +61,7 @@ class DomainQueue {
   enum class Resolution : std::uint8_t { unresolved, resolving, ready, failed };
 
   void resolve();
+  SiteSecurity route_security(const Route& route) const;
   void on_mx_answer(const dns::MxAnswer& answer);
   void on_route_answer(const dns::HostAnswer& answer);
   void log_outcome(const Recipient& recipient, OutcomeType type, const AttemptResult& result,

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <span>
@@ -49,10 +51,13 @@ constexpr std::uint16_t smtp_port = 25;
 static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
-constexpr std::array<std::string_view, 4> table_names = {"campaign", "delivery", "routes", "dns"};
+constexpr std::array<std::string_view, 6> table_names = {"campaign", "delivery", "routes",
+                                                         "dns",      "domains",  "relay"};
 constexpr std::array<std::string_view, 9> campaign_keys = {
     "id", "recipients", "from", "envelope_from", "reply_to", "subject", "text", "html", "headers"};
-constexpr std::array<std::string_view, 11> delivery_keys = {"helo",
+constexpr std::array<std::string_view, 13> delivery_keys = {"helo",
+                                                            "tls",
+                                                            "ca_file",
                                                             "connections_max",
                                                             "connections_per_domain",
                                                             "messages_per_connection",
@@ -64,6 +69,10 @@ constexpr std::array<std::string_view, 11> delivery_keys = {"helo",
                                                             "retry_schedule",
                                                             "deadline"};
 constexpr std::array<std::string_view, 1> dns_keys = {"servers"};
+constexpr std::array<std::string_view, 4> route_keys = {"host", "port", "tls", "implicit_tls"};
+constexpr std::array<std::string_view, 1> domain_keys = {"tls"};
+constexpr std::array<std::string_view, 7> relay_keys = {
+    "host", "port", "tls", "implicit_tls", "username", "password_file", "allow_plaintext_auth"};
 
 // Headers the message composer writes itself (campaign/message.h); a second copy from
 // [campaign.headers] would make the message ambiguous (RFC 5322 3.6: at most one of each).
@@ -417,6 +426,14 @@ class JobReader {
   absl::Status read_delivery(const toml::table* table);
   absl::Status read_routes(const toml::table& table);
   absl::Status read_dns(const toml::table& table);
+  absl::Status read_domains(const toml::table& table);
+  absl::Status read_relay(const toml::table& table);
+  absl::Status read_tls_mode(const toml::node& node, std::string_view label,
+                             TlsMode& mode) const;
+  absl::Status read_route_table(const toml::table& table, std::string_view label,
+                                Route& route) const;
+  absl::Status read_domain_key(const toml::key& key, std::string_view table_name,
+                               std::string& domain) const;
 
   const std::string& path_;
   JobConfig& job_;
@@ -429,8 +446,12 @@ absl::Status JobReader::read(const toml::table& root) {
   const toml::table* delivery = nullptr;
   const toml::table* routes = nullptr;
   const toml::table* dns = nullptr;
-  for (auto [name, table] : {std::pair{"campaign", &campaign}, std::pair{"delivery", &delivery},
-                             std::pair{"routes", &routes}, std::pair{"dns", &dns}}) {
+  const toml::table* domains = nullptr;
+  const toml::table* relay = nullptr;
+  for (auto [name, table] :
+       {std::pair{"campaign", &campaign}, std::pair{"delivery", &delivery},
+        std::pair{"routes", &routes}, std::pair{"dns", &dns}, std::pair{"domains", &domains},
+        std::pair{"relay", &relay}}) {
     if (absl::Status status = find_table(root, name, *table); !status.ok()) return status;
   }
   if (campaign == nullptr) {
@@ -443,6 +464,12 @@ absl::Status JobReader::read(const toml::table& root) {
   }
   if (dns != nullptr) {
     if (absl::Status status = read_dns(*dns); !status.ok()) return status;
+  }
+  if (domains != nullptr) {
+    if (absl::Status status = read_domains(*domains); !status.ok()) return status;
+  }
+  if (relay != nullptr) {
+    if (absl::Status status = read_relay(*relay); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -945,6 +972,223 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
       return status;
     }
   }
+  if (const toml::node* node = delivery.get("tls")) {
+    if (absl::Status status = read_tls_mode(*node, "[delivery] tls", job_.tls); !status.ok()) {
+      return status;
+    }
+  }
+  const toml::value<std::string>* ca_file = nullptr;
+  if (absl::Status status = find_string(delivery, "delivery", "ca_file", ca_file); !status.ok()) {
+    return status;
+  }
+  if (ca_file != nullptr) {
+    if (absl::Status status = check_file(*ca_file, "[delivery] ca_file", job_.ca_file);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_tls_mode(const toml::node& node, std::string_view label,
+                                      TlsMode& mode) const {
+  const toml::value<std::string>* text = node.as_string();
+  if (text != nullptr && text->get() == "opportunistic") {
+    mode = TlsMode::opportunistic;
+  } else if (text != nullptr && text->get() == "required") {
+    mode = TlsMode::required;
+  } else if (text != nullptr && text->get() == "disabled") {
+    mode = TlsMode::disabled;
+  } else {
+    return error_at(node, cat(label, " must be \"opportunistic\", \"required\" or \"disabled\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_domain_key(const toml::key& key, std::string_view table_name,
+                                        std::string& domain) const {
+  const std::string_view name = key.str();
+  std::string reason;
+  Address address;
+  if (name.find('@') != std::string_view::npos) {
+    reason = "keys are domains, not addresses";
+  } else if (parse_address(cat("x@", name), address, reason)) {
+    domain = std::string(address.domain());
+    return absl::OkStatus();
+  }
+  return error_at(key.source().begin,
+                  cat("[", table_name, "] key \"", escape(name), "\" is not a domain: ", reason));
+}
+
+// implicit_tls = true | false; without it, port 465 means implicit TLS (RFC 8314 3.3).
+absl::Status read_implicit_tls(const toml::table& table, std::string_view label, Route& route,
+                               const std::function<absl::Status(const toml::node&, std::string)>&
+                                   error_at) {
+  route.implicit_tls = route.endpoint.port == 465;
+  const toml::node* node = table.get("implicit_tls");
+  if (node == nullptr) return absl::OkStatus();
+  const toml::value<bool>* value = node->as_boolean();
+  if (value == nullptr) return error_at(*node, cat("[", label, "] implicit_tls must be true or false"));
+  route.implicit_tls = value->get();
+  return absl::OkStatus();
+}
+
+// A route as a table: { host = "relay.example.net", port = 587, tls = "required" }.
+absl::Status JobReader::read_route_table(const toml::table& table, std::string_view label,
+                                         Route& route) const {
+  if (absl::Status status = check_keys(table, label, route_keys); !status.ok()) return status;
+  const toml::value<std::string>* host = nullptr;
+  if (absl::Status status = require_string(table, label, "host", host); !status.ok()) {
+    return status;
+  }
+  std::string reason;
+  if (!parse_endpoint(host->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
+                      reason)) {
+    return error_at(*host, cat("[", label, "] host \"", escape(host->get()),
+                               "\" is not a host name or address: ", reason));
+  }
+  std::int64_t port = 0;
+  bool given = false;
+  if (absl::Status status = read_integer(table, label, "port", 1, 65535, port, &given);
+      !status.ok()) {
+    return status;
+  }
+  if (given) route.endpoint.port = static_cast<std::uint16_t>(port);
+  if (const toml::node* node = table.get("tls")) {
+    TlsMode mode;
+    if (absl::Status status = read_tls_mode(*node, cat("[", label, "] tls"), mode); !status.ok()) {
+      return status;
+    }
+    route.tls = mode;
+  }
+  return read_implicit_tls(table, label, route, [this](const toml::node& node, std::string text) {
+    return error_at(node, text);
+  });
+}
+
+absl::Status JobReader::read_domains(const toml::table& table) {
+  for (auto&& [key, node] : table) {
+    DomainPolicy policy;
+    if (absl::Status status = read_domain_key(key, "domains", policy.domain); !status.ok()) {
+      return status;
+    }
+    const std::string label = cat("domains.\"", escape(key.str()), "\"");
+    const toml::table* settings = node.as_table();
+    if (settings == nullptr) {
+      return error_at(node, cat("[", label, "] must be a table such as { tls = \"required\" }"));
+    }
+    if (absl::Status status = check_keys(*settings, label, domain_keys); !status.ok()) {
+      return status;
+    }
+    if (const toml::node* tls = settings->get("tls")) {
+      TlsMode mode;
+      if (absl::Status status = read_tls_mode(*tls, cat("[", label, "] tls"), mode); !status.ok()) {
+        return status;
+      }
+      policy.tls = mode;
+    }
+    job_.domains.push_back(std::move(policy));
+  }
+  std::sort(job_.domains.begin(), job_.domains.end(),
+            [](const DomainPolicy& a, const DomainPolicy& b) { return a.domain < b.domain; });
+  for (std::size_t i = 1; i < job_.domains.size(); ++i) {
+    if (job_.domains[i].domain == job_.domains[i - 1].domain) {
+      return error_at(table.source().begin,
+                      cat("[domains] names ", job_.domains[i].domain, " twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// [relay]: every domain without a route of its own goes through one smarthost, usually with
+// AUTH on port 587 (STARTTLS) or 465 (implicit TLS).
+absl::Status JobReader::read_relay(const toml::table& table) {
+  if (absl::Status status = check_keys(table, "relay", relay_keys); !status.ok()) return status;
+  for (const Route& route : job_.routes) {
+    if (route.domain == "*") {
+      return error_at(table.source().begin,
+                      "[relay] and a \"*\" route both say where all mail goes; keep one");
+    }
+  }
+  Route relay;
+  relay.domain = "*";
+  relay.relay = true;
+  relay.tls = TlsMode::required;  // credentials and mail cross the network to a provider
+  const toml::value<std::string>* host = nullptr;
+  if (absl::Status status = require_string(table, "relay", "host", host); !status.ok()) {
+    return status;
+  }
+  std::string reason;
+  if (!parse_endpoint(host->get(), 587, /*allow_host_name=*/true, relay.endpoint, reason)) {
+    return error_at(*host, cat("[relay] host \"", escape(host->get()),
+                               "\" is not a host name or address: ", reason));
+  }
+  std::int64_t port = 0;
+  bool given = false;
+  if (absl::Status status = read_integer(table, "relay", "port", 1, 65535, port, &given);
+      !status.ok()) {
+    return status;
+  }
+  if (given) relay.endpoint.port = static_cast<std::uint16_t>(port);
+  if (const toml::node* node = table.get("tls")) {
+    TlsMode mode;
+    if (absl::Status status = read_tls_mode(*node, "[relay] tls", mode); !status.ok()) {
+      return status;
+    }
+    relay.tls = mode;
+  }
+  if (absl::Status status = read_implicit_tls(
+          table, "relay", relay,
+          [this](const toml::node& node, std::string text) { return error_at(node, text); });
+      !status.ok()) {
+    return status;
+  }
+  const toml::value<std::string>* username = nullptr;
+  if (absl::Status status = find_string(table, "relay", "username", username); !status.ok()) {
+    return status;
+  }
+  const toml::value<std::string>* password_file = nullptr;
+  if (absl::Status status = find_string(table, "relay", "password_file", password_file);
+      !status.ok()) {
+    return status;
+  }
+  if ((username == nullptr) != (password_file == nullptr)) {
+    return error_at(table.source().begin,
+                    "[relay] username and password_file go together: give both or neither");
+  }
+  if (username != nullptr) {
+    if (std::string problem = control_character(username->get());
+        !problem.empty() || username->get().empty()) {
+      return error_at(*username, "[relay] username must be a non-empty line of text");
+    }
+    relay.username = username->get();
+    std::string path;
+    if (absl::Status status = check_file(*password_file, "[relay] password_file", path);
+        !status.ok()) {
+      return status;
+    }
+    std::ifstream file(path, std::ios::binary);
+    std::string password;
+    std::getline(file, password);  // the first line; a trailing CR (Windows editors) goes too
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (!file && !file.eof()) {
+      return error_at(*password_file, cat("[relay] password_file ", path, ": cannot read it"));
+    }
+    if (password.empty()) {
+      return error_at(*password_file,
+                      cat("[relay] password_file ", path, ": the first line (the password) is empty"));
+    }
+    relay.password = std::move(password);
+  }
+  if (const toml::node* node = table.get("allow_plaintext_auth")) {
+    const toml::value<bool>* allow = node->as_boolean();
+    if (allow == nullptr) {
+      return error_at(*node, cat("[relay] allow_plaintext_auth must be true or false, got ",
+                                 type_name(node->type())));
+    }
+    relay.allow_plaintext_auth = allow->get();
+  }
+  job_.routes.push_back(std::move(relay));  // "*" sorts last: find_route's order holds
   return absl::OkStatus();
 }
 
@@ -961,9 +1205,11 @@ absl::Status JobReader::read_routes(const toml::table& table) {
   for (auto&& [key, node] : table) {
     const std::string_view name = key.str();
     const toml::value<std::string>* value = node.as_string();
-    if (value == nullptr) {
+    const toml::table* route_table = node.as_table();
+    if (value == nullptr && route_table == nullptr) {
       return error_at(node, cat("[routes] \"", escape(name),
-                                "\" must be a string such as \"127.0.0.1:2525\", got ",
+                                "\" must be a string such as \"127.0.0.1:2525\" or a table such "
+                                "as { host = \"127.0.0.1\", port = 465, tls = \"required\" }, got ",
                                 type_name(node.type())));
     }
     Route route;
@@ -985,10 +1231,18 @@ absl::Status JobReader::read_routes(const toml::table& table) {
       }
     }
     std::string reason;
-    if (!parse_endpoint(value->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
-                        reason)) {
+    if (route_table != nullptr) {
+      if (absl::Status status =
+              read_route_table(*route_table, cat("routes.\"", escape(name), "\""), route);
+          !status.ok()) {
+        return status;
+      }
+    } else if (!parse_endpoint(value->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
+                               reason)) {
       return error_at(node, cat("[routes] \"", escape(name), "\" = \"", escape(value->get()),
                                 "\" is not host[:port]: ", reason));
+    } else {
+      route.implicit_tls = route.endpoint.port == 465;  // RFC 8314 3.3: submissions
     }
     entries.push_back({&key, std::move(route)});
   }
@@ -1185,6 +1439,24 @@ const Route* find_route(const JobConfig& job, std::string_view domain) {
       [&](const Route& route, std::string_view key) { return less(route.domain, key); });
   if (found != exact_end && equals_ignore_case(found->domain, domain)) return &*found;
   return has_wildcard ? &routes.back() : nullptr;
+}
+
+const char* tls_mode_name(TlsMode mode) {
+  switch (mode) {
+    case TlsMode::opportunistic: return "opportunistic";
+    case TlsMode::required: return "required";
+    case TlsMode::disabled: return "disabled";
+  }
+  return "unknown";
+}
+
+TlsMode tls_mode_for(const JobConfig& job, std::string_view domain, const Route* route) {
+  if (route != nullptr && route->tls) return *route->tls;
+  const auto found = std::lower_bound(
+      job.domains.begin(), job.domains.end(), domain,
+      [](const DomainPolicy& policy, std::string_view key) { return policy.domain < key; });
+  if (found != job.domains.end() && found->domain == domain && found->tls) return *found->tls;
+  return job.tls;
 }
 
 }  // namespace hayate::campaign

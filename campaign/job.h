@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,9 +19,28 @@ struct Endpoint {
   std::uint16_t port = 25;
 };
 
+// STARTTLS policy (RFC 3207): opportunistic uses TLS when offered, without checking the
+// certificate, and falls back to plaintext if the handshake fails; required checks the chain
+// and the host name and defers when that fails; disabled never asks.
+enum class TlsMode : std::uint8_t { opportunistic, required, disabled };
+const char* tls_mode_name(TlsMode mode);
+
 struct Route {
   std::string domain;       // lower case; "*" matches every domain
   Endpoint endpoint;
+  bool implicit_tls = false;   // TLS from the first byte (RFC 8314); default on for port 465
+  std::optional<TlsMode> tls;  // unset: the domain's or [delivery] policy
+  // SMTP AUTH, for a relay ([relay], which becomes the "*" route).
+  std::string username;
+  std::string password;     // read from password_file; never logged
+  bool allow_plaintext_auth = false;
+  bool relay = false;
+};
+
+// [domains."example.com"]: settings for one destination domain.
+struct DomainPolicy {
+  std::string domain;       // lower-case A-label
+  std::optional<TlsMode> tls;
 };
 
 struct JobConfig {
@@ -53,9 +73,14 @@ struct JobConfig {
   std::uint32_t data_timeout_ms = 600'000;      // DATA, body and final dot
   std::vector<std::uint32_t> retry_schedule_ms = {30'000, 120'000, 600'000};  // delays
   std::uint64_t deadline_ms = 3'600'000;        // retries stop this long after the start
+  TlsMode tls = TlsMode::opportunistic;
+  std::string ca_file;                // extra trust anchors (PEM), resolved; empty: none
 
   // [routes]: exact domains first, then "*"
   std::vector<Route> routes;
+
+  // [domains."example.com"], sorted by domain
+  std::vector<DomainPolicy> domains;
 
   // [dns]
   std::vector<Endpoint> dns_servers;  // empty: /etc/resolv.conf
@@ -72,5 +97,8 @@ bool parse_duration_ms(std::string_view text, std::uint64_t& duration_ms);
 
 // The route for a domain, or nullptr when its MX must be looked up.
 const Route* find_route(const JobConfig& job, std::string_view domain);
+
+// The TLS policy for a domain: its route's, else its [domains] entry's, else [delivery]'s.
+TlsMode tls_mode_for(const JobConfig& job, std::string_view domain, const Route* route);
 
 }  // namespace hayate::campaign

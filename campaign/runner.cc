@@ -25,6 +25,7 @@
 #include "campaign/delivery_log.h"
 #include "campaign/exit_codes.h"
 #include "engine/limits.h"
+#include "engine/net/tls.h"
 
 namespace hayate::campaign {
 
@@ -179,8 +180,16 @@ int run_campaign(const RunOptions& options) {
   if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
   shard_count = std::min(shard_count, limits::shards_max);
 
+  // The CA file is read here once, so that a bad one is a job error before anything is sent.
+  if (absl::StatusOr<std::unique_ptr<net::TlsContext>> tls = net::TlsContext::create(job.ca_file);
+      !tls.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(tls.status().message()).c_str());
+    return exit_code::data_error;
+  }
   std::atomic<std::int64_t> pending{0};
+  RunAbort abort;
   CampaignContext context;
+  context.abort = &abort;
   context.job = &job;
   context.message_inputs = input.message_inputs();
   context.deliveries_fd = deliveries_fd;
@@ -250,7 +259,7 @@ int run_campaign(const RunOptions& options) {
   ShardCounters totals;
   for (auto& shard : shards) {
     shard->shard().join();
-    totals.add(shard->counters());
+    totals.add(shard->final_counters());
   }
   for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
   shards.clear();  // flushes the shards' logs
@@ -265,6 +274,9 @@ int run_campaign(const RunOptions& options) {
     code = exit_code::data_error;
   } else if (!output_ok) {
     code = exit_code::cannot_create;
+  } else if (abort.requested.load()) {
+    code = exit_code::config;
+    std::fprintf(stderr, "hayate: the run was stopped: %s\n", abort.reason.c_str());
   } else if (totals.deferred > 0) {
     const bool nothing_reached = totals.servers_greeted == 0 && totals.delivered == 0 &&
                                  totals.bounced == 0;
@@ -275,10 +287,12 @@ int run_campaign(const RunOptions& options) {
       "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
       "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
       "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
+      "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       job.id, input.rows_read(), recipients, totals.delivered, totals.bounced, totals.deferred,
       rejects.count(), totals.attempts_deferred, totals.domains, totals.connections_opened,
-      totals.connections_failed, totals.message_bytes, shard_count, duration_s, rate, code);
+      totals.connections_failed, totals.message_bytes, shard_count, totals.tls_handshakes,
+      totals.tls_resumptions, totals.tls_failures, duration_s, rate, code);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     code = exit_code::cannot_create;

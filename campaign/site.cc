@@ -2,6 +2,7 @@
 #include "campaign/site.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "campaign/message.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign {
 
@@ -20,11 +22,12 @@ constexpr std::size_t recipients_per_new_connection = 16;
 }  // namespace
 
 Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
-           std::uint32_t connections_max)
+           std::uint32_t connections_max, SiteSecurity security)
     : shard_(shard),
       key_(std::move(key)),
       targets_(std::move(targets)),
       connections_max_(connections_max),
+      security_(security),
       target_down_(targets_.size(), 0) {
   HAYATE_ASSERT(!targets_.empty());
   HAYATE_ASSERT(connections_max_ > 0);
@@ -84,6 +87,21 @@ void Site::open_connection() {
   options.command_timeout_ms = job.command_timeout_ms;
   options.data_timeout_ms = job.data_timeout_ms;
   options.idle_timeout_ms = limits::idle_timeout_ms;
+  using Policy = smtp::ClientSession::TlsPolicy;
+  const bool tls_off = security_.tls == TlsMode::disabled || (tls_fallback_ && !security_.implicit_tls);
+  options.tls = tls_off ? Policy::disabled
+                        : security_.tls == TlsMode::required ? Policy::required
+                                                             : Policy::opportunistic;
+  options.implicit_tls = security_.implicit_tls && security_.tls != TlsMode::disabled;
+  options.verify_certificate = security_.tls == TlsMode::required;
+  options.tls_context = shard_.tls_context();
+  options.server_name = target.host;
+  options.tls_session_key = target.label;
+  if (security_.route != nullptr && !security_.route->username.empty()) {
+    options.auth_username = security_.route->username;
+    options.auth_password = security_.route->password;
+    options.allow_plaintext_auth = security_.route->allow_plaintext_auth;
+  }
   shard_.connection_opened();
   smtp::ClientConnection* connection =
       smtp::ClientConnection::open(shard_.shard(), target.address, options, *this);
@@ -193,15 +211,32 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
   idle_.erase(std::remove(idle_.begin(), idle_.end(), &connection), idle_.end());
   shard_.connection_closed();
   const std::uint32_t target = target_of(connection);
-  if (report.greeted) {
-    ++shard_.counters().servers_greeted;
+  if (report.auth_rejected) {
+    // RFC 4954 6: the credentials are wrong; no connection anywhere will do better.
+    shard_.abort_run(cat("the relay ", targets_[target].label, " refused the credentials: ",
+                         report.reason));
+    shard_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
+    return;
+  }
+  bool fell_back = false;
+  if (report.tls_failed && security_.tls == TlsMode::opportunistic && !security_.implicit_tls &&
+      !tls_fallback_) {
+    // Opportunistic TLS: a broken handshake must not stop the mail; say so once.
+    tls_fallback_ = fell_back = true;
+    std::fprintf(stderr, "hayate: %s; sending to %s without TLS\n", report.reason.c_str(),
+                 key_.c_str());
+  }
+  if (report.greeted) ++shard_.counters().servers_greeted;
+  if (report.ready || fell_back) {
     if (target_down_[target]) {
       target_down_[target] = 0;
       --targets_down_;
     }
-  } else {
+  } else if (!report.clean) {
+    // It ended before it could carry mail (refused, silent, TLS or AUTH failed): this address
+    // is down for now, and the next connection goes to the next MX address (RFC 5321 5.1).
     ++shard_.counters().connections_failed;
-    if (!target_down_[target]) {  // RFC 5321 5.1: the next MX address gets the next connection
+    if (!target_down_[target]) {
       target_down_[target] = 1;
       ++targets_down_;
     }
@@ -209,10 +244,13 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
       // Every address failed: this attempt is over for every ready recipient.
       std::fill(target_down_.begin(), target_down_.end(), 0);
       targets_down_ = 0;
-      const bool permanent = report.failure_code >= 500;
+      // Only a 5xx greeting says "no mail here"; anything later (EHLO, TLS, AUTH) is deferred.
+      const bool permanent = report.failure_code >= 500 && !report.greeted;
       const std::string reason =
           absl::StrCat("no server accepted a session; last error: ", report.reason);
-      const AttemptResult result{report.failure_code, permanent ? "5.0.0" : "4.4.1", reason,
+      // A temporary failure keeps the server's words in the reason, not its 5xx as the code.
+      const AttemptResult result{permanent ? report.failure_code : std::uint16_t{0},
+                                 permanent ? "5.0.0" : "4.4.1", reason,
                                  "connect", targets_[target].label, -1};
       std::deque<DomainQueue*> domains;
       domains.swap(ready_domains_);

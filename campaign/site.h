@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "campaign/job.h"
 #include "campaign/recipient.h"
 #include "engine/dns/resolver.h"
 #include "engine/smtp/client_connection.h"
@@ -23,12 +24,20 @@ class DomainQueue;
 struct Target {
   dns::SocketAddress address;
   std::string label;  // "mx1.example.com (192.0.2.1:25)" or "route 127.0.0.1:2525"
+  std::string host;   // the name we connect to: for SNI and the certificate check
+};
+
+// How a site's connections speak: TLS policy and, for a relay, credentials.
+struct SiteSecurity {
+  TlsMode tls = TlsMode::opportunistic;
+  bool implicit_tls = false;  // port 465 (RFC 8314)
+  const Route* route = nullptr;  // credentials, when it is a relay
 };
 
 class Site final : public smtp::ConnectionOwner {
  public:
   Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
-       std::uint32_t connections_max);
+       std::uint32_t connections_max, SiteSecurity security);
   ~Site() override;
 
   // A domain of this site has recipients ready (it takes its turn in the rotation).
@@ -69,6 +78,8 @@ class Site final : public smtp::ConnectionOwner {
   std::string key_;
   std::vector<Target> targets_;
   std::uint32_t connections_max_;
+  SiteSecurity security_;
+  bool tls_fallback_ = false;  // opportunistic TLS failed here: plaintext from now on
   // Targets whose last connection failed before a greeting: new connections go to the first
   // target (in MX preference order) that is not down. All down: this attempt is over.
   std::vector<std::uint8_t> target_down_;

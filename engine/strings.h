@@ -7,6 +7,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "absl/strings/string_view.h"
+
 namespace hayate {
 
 namespace detail {
@@ -16,6 +18,8 @@ void append_part(std::string& text, const Part& part) {
     text += std::to_string(part);
   } else if constexpr (std::is_same_v<Part, char>) {
     text += part;
+  } else if constexpr (std::is_same_v<Part, absl::string_view>) {
+    text.append(part.data(), part.size());  // Abseil's own string_view (see above)
   } else {
     text += std::string_view(part);
   }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hayate needs to build, test and fuzz, and only those that are
 # missing: quiet when all are there, one line per package installed otherwise. Safe for CI (no
-# TTY, no stdin). Postfix is installed only for its smtp-sink test server: it is preseeded to
-# "No configuration" so that no system MTA is configured, started or left listening on :25.
+# TTY, no stdin). Postfix is installed only for the tests (its smtp-sink, and private smtpd
+# instances with their own config and queue dirs that lib.sh starts and stops): it is preseeded
+# to "No configuration" so that no system MTA is configured, started or left listening on :25.
 set -euo pipefail
 
 readonly PACKAGES=(
@@ -11,7 +12,8 @@ readonly PACKAGES=(
   libtomlplusplus-dev libbenchmark-dev libgtest-dev
   # Fuzzers: libFuzzer's runtime is only a Recommends of clang, and we install without those.
   clang libclang-rt-dev
-  # Real third-party peers for tests/integration: smtp-sink, dnsmasq, aiosmtpd.
+  # Real third-party peers for tests/integration: Postfix (smtp-sink, smtpd with STARTTLS,
+  # implicit TLS), dnsmasq, aiosmtpd (also SMTP AUTH); openssl makes the test CA and is a client.
   postfix dnsmasq-base python3-aiosmtpd openssl
 )
 # Seconds apt waits for the dpkg lock when someone else on the machine is installing.

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 
 namespace hayate::smtp {
 
@@ -37,7 +38,14 @@ ClientConnection::ClientConnection(Shard& shard, const dns::SocketAddress& addre
       address_text_(address.to_string()),
       options_(options),
       owner_(owner),
-      session_(ClientSession::Options{options.helo_name, options.use_pipelining}, *this) {}
+      session_(
+          ClientSession::Options{options.helo_name, options.use_pipelining, options.tls,
+                                 options.implicit_tls, options.auth_username,
+                                 options.auth_password, options.allow_plaintext_auth},
+          *this) {
+  HAYATE_ASSERT(options.tls_context != nullptr ||
+                (options.tls == ClientSession::TlsPolicy::disabled && !options.implicit_tls));
+}
 
 ClientConnection::~ClientConnection() { HAYATE_ASSERT(operations_in_flight_ == 0); }
 
@@ -70,8 +78,52 @@ void ClientConnection::arm_receive() {
   receiving_ = true;
 }
 
+void ClientConnection::start_tls() {
+  HAYATE_ASSERT(tls_ == nullptr && options_.tls_context != nullptr);
+  tls_ = std::make_unique<net::TlsStream>(*options_.tls_context, options_.server_name,
+                                          options_.verify_certificate, options_.tls_session_key);
+  if (tls_->handshake(pending_) == net::TlsStream::Status::failed) {
+    report_.tls_failed = true;
+    session_.fail(cat("TLS handshake with ", address_text_, " failed: ", tls_->error()));
+  }
+}
+
+void ClientConnection::receive(std::string_view data) {
+  if (tls_ == nullptr) {
+    session_.on_bytes(data, pending_);
+    return;
+  }
+  tls_->feed(data);
+  if (!tls_->established()) {
+    if (tls_->handshake(pending_) == net::TlsStream::Status::failed) {
+      report_.tls_failed = true;
+      session_.fail(cat("TLS handshake with ", address_text_, " failed: ", tls_->error()));
+      return;
+    }
+    if (!tls_->established()) return;
+    report_.tls_used = true;
+    session_.on_tls_established(plain_out_);
+  }
+  if (tls_->read(plain_in_, pending_) == net::TlsStream::Status::failed) {
+    session_.fail(cat("TLS with ", address_text_, ": ", tls_->error()));
+    return;
+  }
+  if (!plain_in_.empty()) {
+    session_.on_bytes(plain_in_, plain_out_);
+    plain_in_.clear();
+  }
+}
+
 void ClientConnection::flush() {
-  if (closing_ || !connected_ || !sending_.empty() || pending_.empty()) return;
+  if (closing_ || !connected_) return;
+  if (tls_ != nullptr && tls_->established() && !plain_out_.empty()) {
+    if (tls_->write(plain_out_, pending_) == net::TlsStream::Status::failed) {
+      session_.fail(cat("TLS with ", address_text_, ": ", tls_->error()));
+      return;
+    }
+    plain_out_.clear();
+  }
+  if (!sending_.empty() || pending_.empty()) return;
   sending_.swap(pending_);
   pending_.clear();
   sent_bytes_ = 0;
@@ -95,6 +147,10 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
       connected_ = true;
       report_.connected = true;
       arm_receive();
+      if (options_.implicit_tls) {
+        start_tls();
+        flush();
+      }
       update_deadline();
       break;
     case operation_receive: {
@@ -107,9 +163,8 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
         HAYATE_ASSERT(cqe.flags & IORING_CQE_F_BUFFER);
         const auto buffer_id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
         if (!closing_) {
-          session_.on_bytes(std::string_view(shard_.ring().buffer(buffer_id),
-                                             static_cast<std::size_t>(cqe.res)),
-                            pending_);
+          receive(std::string_view(shard_.ring().buffer(buffer_id),
+                                   static_cast<std::size_t>(cqe.res)));
         }
         shard_.ring().recycle_buffer(buffer_id);
         if (!closing_) after_session_step();
@@ -162,9 +217,12 @@ void ClientConnection::after_session_step() {
   if (state != ClientSession::State::greeting && state != ClientSession::State::failed) {
     report_.greeted = true;
   }
-  if (state == ClientSession::State::failed) {
+  if (state == ClientSession::State::ready) report_.ready = true;
+  if (session_.wants_tls() && tls_ == nullptr) start_tls();  // after the server's 220
+  if (state == ClientSession::State::failed || session_.state() == ClientSession::State::failed) {
     if (report_.reason.empty() && !report_.clean) report_.reason = session_.failure();
     report_.failure_code = session_.failure_code();
+    report_.auth_rejected = session_.auth_rejected();
     begin_close(report_.reason);
     return;
   }
@@ -175,7 +233,7 @@ void ClientConnection::after_session_step() {
   }
   if (session_.idle()) {
     if (quit_requested_) {
-      session_.quit(pending_);
+      session_.quit(out());
     } else if (!idle_reported_) {
       idle_reported_ = true;
       owner_.on_idle(*this);  // may call poke() or quit()
@@ -217,7 +275,7 @@ void ClientConnection::check_timeout(std::int64_t now_ms) {
 void ClientConnection::poke() {
   if (closing_ || quit_requested_ || !session_.idle()) return;
   idle_reported_ = false;
-  session_.poke(pending_);
+  session_.poke(out());
   if (session_.idle()) idle_reported_ = true;  // no work after all: stay idle quietly
   flush();
   update_deadline();
@@ -232,7 +290,7 @@ void ClientConnection::quit() {
     return;
   }
   if (session_.idle()) {
-    session_.quit(pending_);
+    session_.quit(out());
     flush();
     update_deadline();
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/dns/resolver.h"
+#include "engine/net/tls.h"
 #include "engine/ring.h"
 #include "engine/shard.h"
 #include "engine/smtp/client_session.h"
@@ -26,13 +27,28 @@ struct ConnectionOptions {
   std::uint32_t data_timeout_ms = 600'000;
   std::uint32_t idle_timeout_ms = 5'000;   // idle with no work: QUIT
   bool use_pipelining = true;
+  // TLS: STARTTLS per policy, or implicit TLS from the first byte (port 465, RFC 8314).
+  ClientSession::TlsPolicy tls = ClientSession::TlsPolicy::disabled;
+  bool implicit_tls = false;
+  bool verify_certificate = false;  // chain and name (RFC 6125), for policy "required"
+  net::TlsContext* tls_context = nullptr;  // the shard's; needed unless TLS is disabled
+  std::string server_name;          // SNI and the name the certificate must carry
+  std::string tls_session_key;      // resumption sessions are kept under this key
+  // SMTP AUTH (relays): never logged, sent only over TLS unless allow_plaintext_auth.
+  std::string auth_username;
+  std::string auth_password;
+  bool allow_plaintext_auth = false;
 };
 
 // Why and how a connection ended, for logs and for choosing the next MX.
 struct CloseReport {
   bool connected = false;        // TCP connect succeeded
   bool greeted = false;          // the server's greeting was positive
+  bool ready = false;            // the session got as far as MAIL (EHLO, TLS, AUTH done)
   bool clean = false;            // ended by QUIT
+  bool tls_failed = false;       // the TLS handshake failed (reason says why)
+  bool tls_used = false;         // the session ran over TLS
+  bool auth_rejected = false;    // the server refused the credentials (535)
   std::uint16_t failure_code = 0;  // the reply that ended it (421, 554 greeting...), or 0
   std::string reason;            // empty when clean
   std::uint32_t transactions = 0;
@@ -84,6 +100,9 @@ class ClientConnection final : private IoTarget, private SessionDelegate {
                             const Outcome& outcome) override;
 
   bool start_connect();
+  void start_tls();
+  void receive(std::string_view data);
+  std::string& out() { return tls_ ? plain_out_ : pending_; }
   void arm_receive();
   void flush();
   void after_session_step();
@@ -107,7 +126,10 @@ class ClientConnection final : private IoTarget, private SessionDelegate {
   std::int64_t deadline_ms_ = 0;  // 0: none
   std::string sending_;           // bytes of the send in flight
   std::size_t sent_bytes_ = 0;
-  std::string pending_;           // bytes to send after it
+  std::string pending_;           // bytes to send after it (ciphertext under TLS)
+  std::unique_ptr<net::TlsStream> tls_;
+  std::string plain_out_;         // under TLS: what the session says, before encryption
+  std::string plain_in_;          // under TLS: what the server said, decrypted
   CloseReport report_;
 };
 

@@ -2,6 +2,8 @@
 // RSET after a failed transaction, QUIT. See client_session.h for the pipelining scheme.
 #include "engine/smtp/client_session.h"
 
+#include <openssl/evp.h>
+
 #include "engine/assert.h"
 #include "engine/limits.h"
 
@@ -13,6 +15,9 @@ const char* stage_name(Stage stage) {
     case Stage::greeting: return "greeting";
     case Stage::ehlo: return "ehlo";
     case Stage::helo: return "helo";
+    case Stage::starttls: return "starttls";
+    case Stage::tls: return "tls";
+    case Stage::auth: return "auth";
     case Stage::mail: return "mail";
     case Stage::rcpt: return "rcpt";
     case Stage::data: return "data";
@@ -75,6 +80,12 @@ void ClientSession::on_bytes(std::string_view data, std::string& out) {
       return;
     }
     handle_reply(reply, out);
+    if (state_ == State::tls_handshake) {
+      // RFC 3207 4.2 / 5: bytes that came with or after the 220 were sent in plaintext and
+      // could be an injection; none of them may be read as if they came over TLS.
+      input_.clear();
+      return;
+    }
   }
   if (state_ == State::failed || state_ == State::closed) {
     input_.clear();
@@ -103,8 +114,7 @@ void ClientSession::handle_reply(const Reply& reply, std::string& out) {
     case Stage::ehlo:
       if (reply.code / 100 == 2) {
         capabilities_ = parse_capabilities(reply);
-        state_ = State::ready;
-        start_transaction(out);
+        after_hello(out);
       } else if (reply.code / 100 == 5) {  // RFC 5321 4.1.4: fall back to HELO
         out.append("HELO ").append(options_.helo_name).append("\r\n");
         expected_.push_back({Stage::helo, 0, 0});
@@ -118,9 +128,23 @@ void ClientSession::handle_reply(const Reply& reply, std::string& out) {
         return;
       }
       capabilities_ = Capabilities{};
-      state_ = State::ready;
-      start_transaction(out);
+      after_hello(out);
       return;
+    case Stage::starttls:
+      if (reply.code == 220) {
+        state_ = State::tls_handshake;  // on_bytes drops whatever followed the 220
+      } else if (options_.tls == TlsPolicy::required) {
+        fail_with_reply(reply, Stage::starttls);
+      } else {
+        starttls_refused_ = true;  // opportunistic: go on in plaintext
+        after_hello(out);
+      }
+      return;
+    case Stage::auth:
+      handle_auth_reply(expected.index, reply, out);
+      return;
+    case Stage::tls:
+      HAYATE_ASSERT(false);
     case Stage::mail:
     case Stage::rcpt:
     case Stage::data:
@@ -139,6 +163,86 @@ void ClientSession::handle_reply(const Reply& reply, std::string& out) {
       HAYATE_ASSERT(false);
   }
   if (state_ == State::ready && expected_.empty()) start_transaction(out);
+}
+
+void ClientSession::after_hello(std::string& out) {
+  if (!tls_active_ && options_.tls != TlsPolicy::disabled && !starttls_refused_) {
+    if (capabilities_.starttls) {
+      out.append("STARTTLS\r\n");
+      expected_.push_back({Stage::starttls, 0, 0});
+      return;
+    }
+    if (options_.tls == TlsPolicy::required) {
+      fail_at("TLS is required, but the server does not offer STARTTLS", Stage::starttls);
+      return;
+    }
+  }
+  if (!options_.auth_username.empty() && !authenticated_) {
+    start_auth(out);
+    return;
+  }
+  state_ = State::ready;
+  start_transaction(out);
+}
+
+void ClientSession::on_tls_established(std::string& out) {
+  HAYATE_ASSERT(state_ == State::tls_handshake || (options_.tls_active && !tls_active_));
+  tls_active_ = true;
+  if (state_ != State::tls_handshake) return;  // implicit TLS: the greeting comes next
+  // RFC 3207 4.2: forget what the server said before, and ask again.
+  capabilities_ = Capabilities{};
+  state_ = State::hello;
+  out.append("EHLO ").append(options_.helo_name).append("\r\n");
+  expected_.push_back({Stage::ehlo, 0, 0});
+}
+
+namespace {
+std::string base64(std::string_view data) {
+  std::string encoded(4 * ((data.size() + 2) / 3), '\0');
+  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                     reinterpret_cast<const unsigned char*>(data.data()),
+                                     static_cast<int>(data.size()));
+  encoded.resize(static_cast<std::size_t>(length));
+  return encoded;
+}
+}  // namespace
+
+void ClientSession::start_auth(std::string& out) {
+  // RFC 4954 4: credentials go only over an encrypted connection (unless the operator said so,
+  // for a test server on loopback).
+  if (!tls_active_ && !options_.allow_plaintext_auth) {
+    fail_at("refusing to send credentials over a connection without TLS", Stage::auth);
+    return;
+  }
+  if (capabilities_.auth_plain) {  // RFC 4616: authzid NUL authcid NUL passwd
+    std::string credentials;
+    credentials.append(1, '\0').append(options_.auth_username).append(1, '\0');
+    credentials.append(options_.auth_password);
+    out.append("AUTH PLAIN ").append(base64(credentials)).append("\r\n");
+    expected_.push_back({Stage::auth, 0, 0});
+  } else if (capabilities_.auth_login) {
+    out.append("AUTH LOGIN\r\n");
+    expected_.push_back({Stage::auth, 0, 1});
+  } else {
+    fail_at("the server offers neither AUTH PLAIN nor AUTH LOGIN", Stage::auth);
+  }
+}
+
+void ClientSession::handle_auth_reply(std::uint32_t step, const Reply& reply, std::string& out) {
+  // step 0: AUTH PLAIN sent; 1: AUTH LOGIN sent; 2: user name sent; 3: password sent.
+  if (reply.code == 334 && (step == 1 || step == 2)) {
+    out.append(base64(step == 1 ? options_.auth_username : options_.auth_password)).append("\r\n");
+    expected_.push_back({Stage::auth, 0, step + 1});
+    return;
+  }
+  if (reply.code == 235 && (step == 0 || step == 3)) {
+    authenticated_ = true;
+    state_ = State::ready;
+    start_transaction(out);
+    return;
+  }
+  if (reply.code == 535) auth_rejected_ = true;  // RFC 4954 6: credentials invalid
+  fail_with_reply(reply, Stage::auth);
 }
 
 void ClientSession::handle_envelope_reply(const Expected& expected, const Reply& reply,

@@ -21,7 +21,9 @@
 namespace hayate::smtp {
 
 // Which step of the dialogue a reply (or a failure) belongs to.
-enum class Stage : std::uint8_t { connect, greeting, ehlo, helo, mail, rcpt, data, body, rset, quit };
+enum class Stage : std::uint8_t {
+  connect, greeting, ehlo, helo, starttls, tls, auth, mail, rcpt, data, body, rset, quit
+};
 const char* stage_name(Stage stage);
 
 struct Transaction {
@@ -55,11 +57,22 @@ class SessionDelegate {
 
 class ClientSession {
  public:
-  enum class State : std::uint8_t { greeting, hello, ready, quitting, closed, failed };
+  enum class State : std::uint8_t {
+    greeting, hello, tls_handshake, ready, quitting, closed, failed
+  };
+  // STARTTLS (RFC 3207): disabled never asks; opportunistic asks when offered and goes on in
+  // plaintext if the server refuses; required fails the session without TLS.
+  enum class TlsPolicy : std::uint8_t { disabled, opportunistic, required };
 
   struct Options {
     std::string helo_name;
     bool use_pipelining = true;  // when the server announces it
+    TlsPolicy tls = TlsPolicy::disabled;
+    bool tls_active = false;     // implicit TLS (RFC 8314): encrypted from the first byte
+    // SMTP AUTH (RFC 4954), PLAIN or LOGIN; sent only over TLS unless allowed otherwise.
+    std::string auth_username;
+    std::string auth_password;
+    bool allow_plaintext_auth = false;
   };
 
   ClientSession(Options options, SessionDelegate& delegate);
@@ -74,6 +87,13 @@ class ClientSession {
   // The connection failed (closed, timed out, reset): every recipient still in flight gets an
   // outcome with code 0 and `reason`. The state becomes failed.
   void fail(std::string_view reason);
+  // The server said 220 to STARTTLS: the owner runs the TLS handshake (nothing received after
+  // that 220 is kept: RFC 3207 4.2), then calls on_tls_established, which says EHLO again.
+  bool wants_tls() const { return state_ == State::tls_handshake; }
+  void on_tls_established(std::string& out);
+  bool tls_active() const { return tls_active_; }
+  // The server refused our credentials (535): no other connection will do better.
+  bool auth_rejected() const { return auth_rejected_; }
 
   State state() const { return state_; }
   bool idle() const { return state_ == State::ready && expected_.empty(); }
@@ -120,6 +140,9 @@ class ClientSession {
   void fail_with_reply(const Reply& reply, Stage stage);
   void append_address_command(std::string_view verb, std::string_view address,
                               std::string& out) const;
+  void after_hello(std::string& out);
+  void start_auth(std::string& out);
+  void handle_auth_reply(std::uint32_t step, const Reply& reply, std::string& out);
   bool pipelining() const { return options_.use_pipelining && capabilities_.pipelining; }
 
   Options options_;
@@ -133,6 +156,10 @@ class ClientSession {
   std::string failure_;
   std::uint16_t failure_code_ = 0;
   std::uint32_t transactions_started_ = 0;
+  bool tls_active_ = false;
+  bool starttls_refused_ = false;
+  bool authenticated_ = false;
+  bool auth_rejected_ = false;
 };
 
 }  // namespace hayate::smtp

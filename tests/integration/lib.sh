@@ -33,11 +33,13 @@ HAYATE_LAST_PID=""
 HAYATE_TEST_PIDS=()
 declare -A HAYATE_PID_NAMES=()  # pid -> what it is, for messages
 declare -A HAYATE_PID_LOGS=()   # pid -> its log file, whose tail we show on failure
+# pid -> a command that stops it and what it spawned, run instead of stop_process on exit.
+declare -A HAYATE_PID_STOPPERS=()
 HAYATE_PASSED=0
 
 # Python helpers, kept inline so that the library is one file. Subcommands:
 #   ports COUNT                          COUNT distinct free loopback ports, on one line
-#   probe tcp|smtp HOST PORT TIMEOUT_S PID
+#   probe tcp|smtp|smtps HOST PORT TIMEOUT_S PID
 #   probe dns HOST PORT TIMEOUT_S PID NAME
 #   dns HOST PORT NAME TYPE              answers one per line, exit 2 on a non-NOERROR rcode
 #   json FILE KEY                        value at a dotted KEY (list items by index)
@@ -159,6 +161,22 @@ def probe_once(kind, host, port, extra):
                     break
             s.sendall(b"QUIT\r\n")
             stream.readline(1024)
+    elif kind == "smtps":  # implicit TLS (RFC 8314 3.3): handshake, then the greeting
+        import ssl
+        context = ssl.create_default_context()
+        context.check_hostname = False  # readiness only; tests verify certificates themselves
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((host, port), timeout=2) as raw:
+            with context.wrap_socket(raw) as s:
+                stream = s.makefile("rb")
+                while True:
+                    line = stream.readline(1024)
+                    if len(line) < 4 or not line[:3].isdigit():
+                        raise OSError(f"no SMTP greeting over TLS: {line!r}")
+                    if line[3:4] == b" ":
+                        break
+                s.sendall(b"QUIT\r\n")
+                stream.readline(1024)
     elif kind == "dns":  # any answer, even NXDOMAIN or REFUSED, shows the server is up
         dns_exchange(host, port, extra, 1, 0.5)
     else:
@@ -287,7 +305,11 @@ _hayate_test_cleanup() {
     if ((status != 0)) && [[ -n "${HAYATE_PID_LOGS[${pid}]:-}" ]]; then
       _hayate_show_log "${HAYATE_PID_NAMES[${pid}]}" "${HAYATE_PID_LOGS[${pid}]}"
     fi
-    stop_process "${pid}" || true
+    if [[ -n "${HAYATE_PID_STOPPERS[${pid}]:-}" ]]; then
+      ${HAYATE_PID_STOPPERS[${pid}]} || true  # a function name and its words: split on purpose
+    else
+      stop_process "${pid}" || true
+    fi
   done
   if [[ -n "${HAYATE_TEST_DIR}" && -d "${HAYATE_TEST_DIR}" ]]; then
     if [[ "${KEEP_TEST_DIR:-0}" == 1 ]]; then
@@ -530,16 +552,18 @@ start_dnsmasq() {
 
 # start_aiosmtpd PORT [ARGS...]: tests/integration/aiosmtpd_server.py (no PIPELINING) on
 # 127.0.0.1:PORT, its counters in "$(aiosmtpd_stats_file PORT)". ARGS: --maildir DIR,
-# --tls-cert F --tls-key F, --verbose, ... (see its --help).
+# --tls-cert F --tls-key F, --implicit-tls, --auth-user U --auth-password P, --auth-required,
+# --verbose, ... (see its --help).
 start_aiosmtpd() {
   _hayate_require_init start_aiosmtpd
-  local port="$1" name="aiosmtpd:$1" log="${HAYATE_TEST_DIR}/aiosmtpd-$1.log"
+  local port="$1" name="aiosmtpd:$1" log="${HAYATE_TEST_DIR}/aiosmtpd-$1.log" probe=smtp
   shift
+  [[ " $* " != *" --implicit-tls "* ]] || probe=smtps  # no plaintext greeting to wait for
   _hayate_start "${name}" "${log}" "${log}" "${HAYATE_PYTHON}" \
     "${HAYATE_INTEGRATION_DIR}/aiosmtpd_server.py" --port "${port}" \
     --stats-file "$(aiosmtpd_stats_file "${port}")" \
     --pid-file "${HAYATE_TEST_DIR}/aiosmtpd-${port}.pid" "$@"
-  _hayate_await "${name}" "${log}" _hayate_py probe smtp "${HAYATE_LOOPBACK}" "${port}" \
+  _hayate_await "${name}" "${log}" _hayate_py probe "${probe}" "${HAYATE_LOOPBACK}" "${port}" \
     "${HAYATE_START_TIMEOUT_S}" "${HAYATE_LAST_PID}"
 }
 
@@ -568,6 +592,434 @@ make_test_certificate() {
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "${base}.key" -out "${base}.crt" >"${base}.openssl.log" 2>&1 ||
     { cat "${base}.openssl.log" >&2; fail "make_test_certificate $1"; }
+}
+
+# --- TLS test PKI: a throwaway CA and server certificates it signs, so that peers are verified
+# the way a real MTA verifies them (chain to a trusted root, then the name, RFC 6125 6.4).
+# Keys are EC P-256 (RSA 2048 with --rsa), valid two days, mode 0644: they protect nothing, and
+# servers that drop privileges must still read them.
+
+# Names in the default certificates of make_test_pki and start_postfix_smtpd.
+readonly HAYATE_TLS_HOSTNAME=mx.tls.test        # in tls-mx.crt, with localhost and 127.0.0.1
+readonly HAYATE_TLS_WRONG_HOSTNAME=wrong.test   # the only name in tls-wrong.crt
+
+# _hayate_openssl LOG COMMAND...: runs openssl quietly; on failure shows its output and fails.
+_hayate_openssl() {
+  local log="$1"
+  shift
+  openssl "$@" >"${log}" 2>&1 || { cat "${log}" >&2; fail "openssl $1 failed (${log})"; }
+}
+
+# _hayate_new_key [--rsa] FILE: a fresh private key (EC P-256, or RSA 2048) in FILE.
+_hayate_new_key() {
+  local -a algorithm=(-algorithm EC -pkeyopt ec_paramgen_curve:P-256)
+  if [[ "$1" == --rsa ]]; then
+    algorithm=(-algorithm RSA -pkeyopt rsa_keygen_bits:2048)
+    shift
+  fi
+  _hayate_openssl "$1.log" genpkey "${algorithm[@]}" -out "$1"
+  chmod 0644 "$1"
+}
+
+# make_test_ca [--rsa] NAME: a CA certificate and key, HAYATE_TEST_DIR/NAME-ca.crt and
+# NAME-ca.key, valid two days. Trust it with `cafile=...NAME-ca.crt` or `-CAfile`.
+make_test_ca() {
+  _hayate_require_init make_test_ca
+  local -a rsa=()
+  if [[ "${1:-}" == --rsa ]]; then
+    rsa=(--rsa)
+    shift
+  fi
+  local name="$1" base="${HAYATE_TEST_DIR}/$1-ca"
+  [[ "${name}" =~ ^[A-Za-z0-9._-]+$ ]] || fail "make_test_ca: bad name '${name}'"
+  # basicConstraints and keyUsage as RFC 5280 4.2.1.9/4.2.1.3 want them for a CA: strict
+  # verifiers (Python 3.13's VERIFY_X509_STRICT) refuse a CA without them.
+  cat >"${base}.cnf" <<CNF
+[req]
+distinguished_name = dn
+prompt = no
+x509_extensions = ca
+[dn]
+CN = hayate test CA ${name}
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+CNF
+  _hayate_new_key "${rsa[@]}" "${base}.key"
+  _hayate_openssl "${base}.log" req -config "${base}.cnf" -new -x509 -days 2 -sha256 \
+    -key "${base}.key" -set_serial "0x$(openssl rand -hex 8)" -out "${base}.crt"
+  chmod 0644 "${base}.crt"
+}
+
+# make_ca_signed_certificate [--rsa] CA NAME HOSTNAME...: a server certificate for the
+# HOSTNAMEs (DNS names, or IPv4/IPv6 addresses), signed by the CA of `make_test_ca CA`, as
+# HAYATE_TEST_DIR/NAME.crt and NAME.key; the first HOSTNAME is also the subject's CN.
+#   make_ca_signed_certificate tls tls-mx localhost mx.tls.test 127.0.0.1
+make_ca_signed_certificate() {
+  _hayate_require_init make_ca_signed_certificate
+  local -a rsa=()
+  if [[ "${1:-}" == --rsa ]]; then
+    rsa=(--rsa)
+    shift
+  fi
+  (($# >= 3)) || fail "usage: make_ca_signed_certificate [--rsa] CA NAME HOSTNAME..."
+  local ca="${HAYATE_TEST_DIR}/$1-ca" base="${HAYATE_TEST_DIR}/$2" host san="" usage
+  shift 2
+  [[ -f "${ca}.crt" && -f "${ca}.key" ]] || fail "make_ca_signed_certificate: no CA ${ca}.crt"
+  for host in "$@"; do
+    if [[ "${host}" =~ ^[0-9.]+$ || "${host}" == *:* ]]; then
+      san+="${san:+, }IP:${host}"
+    else
+      san+="${san:+, }DNS:${host}"
+    fi
+  done
+  # An RSA key may also encipher the key exchange (RFC 5280 4.2.1.3); an EC key only signs.
+  usage="digitalSignature"
+  ((${#rsa[@]} == 0)) || usage+=", keyEncipherment"
+  cat >"${base}.ext" <<EXT
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, ${usage}
+extendedKeyUsage = serverAuth
+subjectAltName = ${san}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+EXT
+  _hayate_new_key "${rsa[@]}" "${base}.key"
+  _hayate_openssl "${base}.log" req -new -key "${base}.key" -subj "/CN=$1" -out "${base}.csr"
+  _hayate_openssl "${base}.log" x509 -req -in "${base}.csr" -CA "${ca}.crt" -CAkey "${ca}.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -days 2 -sha256 -extfile "${base}.ext" \
+    -out "${base}.crt"
+  chmod 0644 "${base}.crt"
+}
+
+# make_test_pki: once per test, CA "tls" (HAYATE_TEST_DIR/tls-ca.crt) and two certificates it
+# signs: tls-mx.{crt,key} for localhost, mx.tls.test and 127.0.0.1, and tls-wrong.{crt,key}
+# for wrong.test only. start_postfix_smtpd uses them unless told otherwise.
+make_test_pki() {
+  _hayate_require_init make_test_pki
+  [[ -f "${HAYATE_TEST_DIR}/tls-wrong.crt" ]] && return 0
+  make_test_ca tls
+  make_ca_signed_certificate tls tls-mx localhost "${HAYATE_TLS_HOSTNAME}" "${HAYATE_LOOPBACK}"
+  make_ca_signed_certificate tls tls-wrong "${HAYATE_TLS_WRONG_HOSTNAME}"
+}
+
+# test_ca_file [NAME]: the CA certificate of `make_test_ca NAME` (default: make_test_pki's).
+test_ca_file() {
+  printf '%s/%s-ca.crt\n' "${HAYATE_TEST_DIR}" "${1:-tls}"
+}
+
+# --- Postfix smtpd: the real MTA as a peer, one private instance per port (own config, queue,
+# data dir and log under HAYATE_TEST_DIR/postfix-PORT), accepting every recipient for the
+# discard(8) transport: nothing is ever delivered or relayed. Needs root (master(8) does).
+
+readonly HAYATE_POSTFIX_DAEMON_DIR=/usr/lib/postfix/sbin
+
+_postfix_dir() {
+  printf '%s/postfix-%s\n' "${HAYATE_TEST_DIR}" "$1"
+}
+
+# postfix_maillog PORT: the instance's log file (maillog_file, written by postlogd).
+postfix_maillog() {
+  printf '%s/maillog\n' "$(_postfix_dir "$1")"
+}
+
+# start_postfix_smtpd PORT MODE [OPTIONS...]: Postfix smtpd on 127.0.0.1:PORT, greeting as
+# mx.tls.test. MODE:
+#   plain    no TLS
+#   may      STARTTLS offered (RFC 3207), optional
+#   encrypt  STARTTLS required: MAIL before it gets 530 5.7.0
+#   wrapper  implicit TLS from the first byte, as on port 465 (RFC 8314 3.3)
+#   broken   STARTTLS offered and answered 220, but every handshake fails: the server accepts
+#            only TLS 1.2 with PSK cipher suites and has no PSK, so it sends a handshake_failure
+#            alert ("no shared cipher") whatever a client offers
+# OPTIONS:
+#   --cert NAME      serve HAYATE_TEST_DIR/NAME.{crt,key} (default tls-mx of make_test_pki)
+#   --wrong-name     serve tls-wrong (wrong.test): chain verifies, the name does not match
+#   --set 'P = V'    a main.cf line, replacing ours for P (smtpd_discard_ehlo_keywords = ...)
+# Counters, from its log: postfix_accepted_count, postfix_recipients_count,
+# postfix_tls_sessions, postfix_sessions, postfix_log_count. Postfix's own limits apply: 100
+# smtpd processes, 50 concurrent connections per client (anvil); --set changes them.
+# Stopped on exit, or by stop_postfix_smtpd PORT.
+start_postfix_smtpd() {
+  _hayate_require_init start_postfix_smtpd
+  (($# >= 2)) || fail "usage: start_postfix_smtpd PORT plain|may|encrypt|wrapper|broken [...]"
+  local port="$1" mode="$2" name="postfix:$1" cert="tls-mx"
+  local dir etc log
+  local -a extra=()
+  shift 2
+  case "${mode}" in
+    plain | may | encrypt | wrapper | broken) ;;
+    *) fail "start_postfix_smtpd: unknown mode '${mode}'" ;;
+  esac
+  while (($# > 0)); do
+    case "$1" in
+      --cert) cert="${2:?--cert needs a name}"; shift 2 ;;
+      --wrong-name) cert="tls-wrong"; shift ;;
+      --set) extra+=("${2:?--set needs a main.cf line}"); shift 2 ;;
+      *) fail "start_postfix_smtpd: unknown option '$1'" ;;
+    esac
+  done
+  ((EUID == 0)) || fail "${name}: Postfix's master(8) runs as root only; run the test as root"
+  [[ -x "${HAYATE_POSTFIX_DAEMON_DIR}/master" && -x /usr/sbin/postfix ]] ||
+    fail "${name}: Postfix is missing: run scripts/install-deps.sh"
+  dir="$(_postfix_dir "${port}")"
+  etc="${dir}/etc"
+  log="$(postfix_maillog "${port}")"
+  [[ ! -e "${dir}" ]] || fail "${name}: ${dir} exists: one instance per port"
+  if [[ "${mode}" != plain ]]; then
+    [[ "${cert}" != tls-mx && "${cert}" != tls-wrong ]] || make_test_pki
+    [[ -f "${HAYATE_TEST_DIR}/${cert}.crt" && -f "${HAYATE_TEST_DIR}/${cert}.key" ]] ||
+      fail "${name}: no certificate ${HAYATE_TEST_DIR}/${cert}.crt and .key"
+  fi
+  # The tree Postfix's postfix-files prescribes (what `postfix check` would create, in 2-3 s):
+  # config and queue dirs owned by root and not group or world writable, the rest owned by
+  # mail_owner; maildrop and public also by group setgid_group.
+  install -d -m 0755 "${etc}" "${dir}/queue" "${dir}/queue/pid"
+  install -d -m 0700 -o postfix "${dir}/data"
+  local queue
+  for queue in active bounce corrupt defer deferred flush hold incoming private saved trace; do
+    install -d -m 0700 -o postfix "${dir}/queue/${queue}"
+  done
+  install -d -m 0730 -o postfix -g postdrop "${dir}/queue/maildrop"
+  install -d -m 0710 -o postfix -g postdrop "${dir}/queue/public"
+  local line parameter main_cf
+  main_cf="$(_postfix_main_cf "${dir}" "${mode}" "${cert}")"
+  for line in "${extra[@]}"; do
+    # Postfix warns about a parameter set twice: drop ours when the test sets it.
+    parameter="$(sed -E 's/^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*=.*/\1/;t;s/.*//' <<<"${line}")"
+    [[ -n "${parameter}" ]] || fail "${name}: --set '${line}' is not a 'parameter = value' line"
+    main_cf="$(grep -vE "^${parameter}[[:space:]]*=" <<<"${main_cf}")"
+    main_cf+=$'\n'"${line}"
+  done
+  printf '%s\n' "${main_cf}" >"${etc}/main.cf"
+  _postfix_master_cf "${port}" "${mode}" >"${etc}/master.cf"
+  # Postfix rereads a config file while its mtime is the current second (it may be half
+  # written), which costs every Postfix program 1-2 s here: date the files back a minute.
+  touch -d '1 minute ago' "${etc}/main.cf" "${etc}/master.cf"
+  # postconf parses both files as master(8) will, and names a bad --set line.
+  if ! /usr/sbin/postconf -c "${etc}" -n >"${dir}/postconf.log" 2>&1 ||
+      grep -E 'warning|fatal' "${dir}/postconf.log" >&2; then
+    fail "${name}: bad configuration in ${etc}/main.cf"
+  fi
+  # master(8) logs why it stops only to syslog until its postlogd runs: catch the usual reason.
+  if (exec 3<>"/dev/tcp/${HAYATE_LOOPBACK}/${port}") 2>/dev/null; then
+    fail "${name}: port ${port} is taken: something already listens on it"
+  fi
+  # master(8) run directly, not through `postfix start`, so that our PID is the master's: it
+  # stays in the foreground, leads its own process group, and on SIGTERM stops every daemon
+  # of the instance. Not -d: then it does not lead a group and SIGTERM leaves orphans.
+  # It logs through postlogd into maillog_file; its own stdout and stderr hold only what it
+  # says before that works.
+  # It must not lead a process group already, or its setsid() fails and it exits: without job
+  # control (`set +m`, the default in scripts) a background job stays in our group.
+  local monitor=0
+  [[ $- != *m* ]] || { monitor=1; set +m; }
+  _hayate_start "${name}" "${dir}/master.out" "${dir}/master.out" \
+    "${HAYATE_POSTFIX_DAEMON_DIR}/master" -c "${etc}"
+  ((monitor == 0)) || set -m
+  HAYATE_PID_LOGS[${HAYATE_LAST_PID}]="${log}"
+  HAYATE_PID_STOPPERS[${HAYATE_LAST_PID}]="stop_postfix_smtpd ${port}"
+  printf '%s\n' "${HAYATE_LAST_PID}" >"${dir}/master.test-pid"
+  _postfix_await "${port}" "${mode}" "${HAYATE_LAST_PID}"
+  wc -l <"${log}" >"${dir}/log-start"
+}
+
+# _postfix_await PORT MODE MASTER_PID: waits until smtpd greets (over TLS in wrapper mode) and
+# has logged the end of that session, so that the counters can start after it. Fails at once
+# when the master exits or a daemon logs a fatal error (bad main.cf value, unreadable key),
+# and then stops the instance itself: a failed start inside $(...) leaves nothing running.
+_postfix_await() {
+  local port="$1" master="$3" name="postfix:$1" probe=smtp log deadline reason=""
+  log="$(postfix_maillog "${port}")"
+  [[ "$2" != wrapper ]] || probe=smtps
+  deadline=$((SECONDS + HAYATE_START_TIMEOUT_S))
+  # Short probes in a loop: a daemon that dies at start-up leaves the master accepting
+  # connections nobody answers, and only its log says why.
+  until _hayate_py probe "${probe}" "${HAYATE_LOOPBACK}" "${port}" 2 "${master}" 2>/dev/null &&
+      _postfix_wait_log "${port}" ': disconnect from ' 1 5 2>/dev/null; do
+    if ! process_alive "${master}"; then
+      reason="master(8) exited (it logs start-up errors to syslog only; try postfix -c DIR check)"
+    elif grep -q ' fatal: ' "${log}" 2>/dev/null; then
+      reason="a Postfix daemon failed: $(grep ' fatal: ' "${log}" | tail -n 1)"
+    elif ((SECONDS >= deadline)); then
+      reason="no greeting within ${HAYATE_START_TIMEOUT_S} s"
+    fi
+    if [[ -n "${reason}" ]]; then
+      _hayate_show_log "${name}" "${log}"
+      HAYATE_PID_LOGS[${master}]=""  # shown once is enough
+      stop_postfix_smtpd "${port}"
+      fail "${name} did not come up: ${reason}"
+    fi
+  done
+}
+
+# _postfix_main_cf DIR MODE CERT: main.cf for a test instance on stdout.
+_postfix_main_cf() {
+  local dir="$1" mode="$2" cert="${HAYATE_TEST_DIR}/$3"
+  cat <<CF
+# A private Postfix for one hayate integration test: loopback only, accepts mail for any
+# domain from 127.0.0.0/8 and discards it. Generated by tests/integration/lib.sh.
+compatibility_level = 3.6
+queue_directory = ${dir}/queue
+data_directory = ${dir}/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = ${dir}/maillog
+maillog_file_prefixes = ${dir}
+myhostname = ${HAYATE_TLS_HOSTNAME}
+mydomain = tls.test
+myorigin = \$myhostname
+inet_interfaces = ${HAYATE_LOOPBACK}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+# Nothing is local, nothing is relayed: every recipient goes to discard(8), logged as sent.
+mydestination =
+relay_domains =
+relayhost =
+local_recipient_maps =
+alias_maps =
+alias_database =
+default_transport = discard:accepted by a test instance
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+# No DNS: the client is "unknown[127.0.0.1]" (there may be no resolver on a test machine).
+smtpd_peername_lookup = no
+biff = no
+CF
+  if [[ "${mode}" != plain ]]; then
+    cat <<CF
+smtpd_tls_cert_file = ${cert}.crt
+smtpd_tls_key_file = ${cert}.key
+smtpd_tls_loglevel = 1
+smtpd_tls_session_cache_database =
+CF
+  fi
+  case "${mode}" in
+    may) echo "smtpd_tls_security_level = may" ;;
+    encrypt | wrapper) echo "smtpd_tls_security_level = encrypt" ;;
+    broken)
+      # TLS 1.3 suites cannot be limited to PSK, so TLS 1.2 only; PSK suites need a PSK
+      # callback, which Postfix does not install, so no suite is ever usable.
+      cat <<CF
+smtpd_tls_security_level = may
+smtpd_tls_protocols = >=TLSv1.2, <=TLSv1.2
+smtpd_tls_mandatory_protocols = >=TLSv1.2, <=TLSv1.2
+smtpd_tls_ciphers = high
+smtpd_tls_mandatory_ciphers = high
+tls_high_cipherlist = PSK
+CF
+      ;;
+  esac
+}
+
+# _postfix_master_cf PORT MODE: master.cf for a test instance on stdout: no chroot (it would
+# need copies of /etc files), only the services smtpd and the discard path use.
+_postfix_master_cf() {
+  local wrapper=""
+  [[ "$2" != wrapper ]] || wrapper=" -o smtpd_tls_wrappermode=yes"
+  cat <<CF
+# service type  private unpriv chroot wakeup maxproc command
+${HAYATE_LOOPBACK}:$1 inet n - n - - smtpd${wrapper}
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CF
+}
+
+# _postfix_wait_log PORT ERE COUNT [TIMEOUT_S]: returns once the instance's log (all of it) has
+# at least COUNT lines matching ERE; status 1 at the deadline.
+_postfix_wait_log() {
+  local log deadline count timeout_s="${4:-0}"
+  ((timeout_s > 0)) || timeout_s="${HAYATE_START_TIMEOUT_S}"
+  log="$(postfix_maillog "$1")"
+  deadline=$((SECONDS + timeout_s))
+  while true; do
+    count="$(grep -cE -- "$2" "${log}" 2>/dev/null || true)"
+    ((${count:-0} >= $3)) && return 0
+    ((SECONDS < deadline)) || { echo "no '$2' in ${log} after the deadline" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+# postfix_log_count PORT ERE: lines of the instance's log matching ERE (grep -E), counting only
+# what was logged after start_postfix_smtpd returned (its readiness probe is not counted).
+postfix_log_count() {
+  local dir start
+  dir="$(_postfix_dir "$1")"
+  [[ -f "${dir}/log-start" ]] || fail "postfix_log_count: no Postfix was started on port $1"
+  start="$(cat "${dir}/log-start")"
+  tail -n "+$((start + 1))" "${dir}/maillog" | grep -cE -- "$2" || true
+}
+
+# postfix_accepted_count PORT: messages smtpd accepted (250 after DATA) and queued, one qmgr
+# "from=<...>" line each; a few milliseconds after the reply, so poll with wait_until_eq.
+postfix_accepted_count() {
+  postfix_log_count "$1" 'postfix/qmgr\[[0-9]+\]: [0-9A-Za-z]+: from=<'
+}
+
+# postfix_recipients_count PORT: recipients of accepted messages, discarded as "sent".
+postfix_recipients_count() {
+  postfix_log_count "$1" 'postfix/discard\[[0-9]+\]: [0-9A-Za-z]+: to=<.*status=sent'
+}
+
+# postfix_tls_sessions PORT: TLS handshakes smtpd completed (STARTTLS or wrapper mode).
+postfix_tls_sessions() {
+  postfix_log_count "$1" 'postfix/smtpd\[[0-9]+\]: .*TLS connection established from '
+}
+
+# postfix_sessions PORT: SMTP connections smtpd accepted.
+postfix_sessions() {
+  postfix_log_count "$1" 'postfix/smtpd\[[0-9]+\]: connect from '
+}
+
+# _postfix_instance_pids PORT MASTER_PID: daemons of the instance still running: processes
+# in the master's process group (its daemons never leave it) whose environment names the
+# instance's config dir, so that a recycled PID never makes us touch a stranger. Bash builtins
+# only: it runs in a loop.
+_postfix_instance_pids() {
+  local config="MAIL_CONFIG=$(_postfix_dir "$1")/etc" proc stat
+  local -a fields environment
+  for proc in /proc/[0-9]*; do
+    { read -r stat <"${proc}/stat"; } 2>/dev/null || continue
+    read -r -a fields <<<"${stat##*) }"  # state ppid pgrp ...
+    [[ "${fields[2]}" == "$2" && "${fields[0]}" != Z && "${fields[0]}" != X ]] || continue
+    { mapfile -d '' -t environment <"${proc}/environ"; } 2>/dev/null || continue
+    [[ " ${environment[*]} " != *" ${config} "* ]] || printf '%s\n' "${proc#/proc/}"
+  done
+}
+
+# stop_postfix_smtpd PORT: SIGTERM to the master (it stops its daemons), then waits until no
+# process of the instance is left, killing stragglers at HAYATE_STOP_TIMEOUT_S.
+stop_postfix_smtpd() {
+  local dir master deadline pids
+  dir="$(_postfix_dir "$1")"
+  [[ -f "${dir}/master.test-pid" ]] || return 0
+  master="$(cat "${dir}/master.test-pid")"
+  stop_process "${master}"
+  deadline=$((SECONDS + HAYATE_STOP_TIMEOUT_S))
+  while pids="$(_postfix_instance_pids "$1" "${master}")" && [[ -n "${pids}" ]]; do
+    if ((SECONDS >= deadline)); then
+      printf 'warning: postfix:%s left processes %s: killing them\n' "$1" "${pids//$'\n'/ }" >&2
+      # shellcheck disable=SC2086  # one PID per word
+      kill -KILL ${pids} 2>/dev/null || true
+      break
+    fi
+    sleep 0.05
+  done
 }
 
 # write_campaign DIR RECIPIENTS_CSV_TEXT [TOML_TAIL]: a job DIR/job.toml with a text body

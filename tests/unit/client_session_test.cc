@@ -118,8 +118,15 @@ class FakeDelegate final : public SessionDelegate {
 // session wrote since the last call, i.e. the next write a connection would make.
 class Script {
  public:
-  explicit Script(bool use_pipelining = true)
-      : session_(ClientSession::Options{"me", use_pipelining}, delegate_) {}
+  explicit Script(bool use_pipelining = true) : Script(options(use_pipelining)) {}
+  explicit Script(ClientSession::Options options) : session_(std::move(options), delegate_) {}
+
+  static ClientSession::Options options(bool use_pipelining = true) {
+    ClientSession::Options options;
+    options.helo_name = "me";
+    options.use_pipelining = use_pipelining;
+    return options;
+  }
 
   // Whatever the scenario, no recipient hears twice; once the session has nothing in flight,
   // every recipient of every started transaction has heard exactly once.
@@ -1299,4 +1306,122 @@ TEST(ClientSessionTest, QuitWhileTransactionInFlightWaits) {
 }
 
 }  // namespace
+// ---------------------------------------------------------------------------------------------
+// STARTTLS (RFC 3207) and AUTH (RFC 4954).
+
+constexpr std::string_view kEhloStarttls =
+    "250-mx.example.org\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+constexpr std::string_view kEhloAfterTls =
+    "250-mx.example.org\r\n250-PIPELINING\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n";
+
+ClientSession::Options tls_options(ClientSession::TlsPolicy policy) {
+  ClientSession::Options options = Script::options();
+  options.tls = policy;
+  return options;
+}
+
+TEST(ClientSessionTest, StarttlsThenEhloAgainAndInjectedBytesDropped) {
+  Script s(tls_options(ClientSession::TlsPolicy::opportunistic));
+  s.add(1, "a@example.com", {"b@example.org"});
+  s.greet(kEhloStarttls);
+  EXPECT_EQ(s.client(), "STARTTLS\r\n");
+  EXPECT_EQ(s.session().awaited_stage(), Stage::starttls);
+  // A plaintext reply smuggled after the 220 (CVE-2011-0411 style) must never be read.
+  s.server("220 2.0.0 Ready to start TLS\r\n250 2.1.0 injected\r\n");
+  EXPECT_TRUE(s.session().wants_tls());
+  EXPECT_EQ(s.client(), "");
+  std::string out;
+  s.session().on_tls_established(out);
+  EXPECT_EQ(out, "EHLO me\r\n");
+  // The smuggled "250" was dropped: the next reply is the answer to this EHLO.
+  EXPECT_EQ(s.session().awaited_stage(), Stage::ehlo);
+  s.server(kEhloAfterTls);
+  EXPECT_EQ(s.session().state(), State::ready);
+}
+
+TEST(ClientSessionTest, StarttlsForgetsCapabilitiesAndSaysEhloAgain) {
+  Script s(tls_options(ClientSession::TlsPolicy::required));
+  s.add(1, "a@example.com", {"b@example.org"});
+  s.greet(kEhloStarttls);
+  EXPECT_EQ(s.client(), "STARTTLS\r\n");
+  s.server("220 2.0.0 Ready to start TLS\r\n");
+  ASSERT_TRUE(s.session().wants_tls());
+  std::string out;
+  s.session().on_tls_established(out);
+  EXPECT_EQ(out, "EHLO me\r\n");
+  EXPECT_TRUE(s.session().tls_active());
+  EXPECT_FALSE(s.session().capabilities().starttls);  // RFC 3207 4.2: forgotten
+  s.server(kEhloAfterTls);
+  EXPECT_EQ(s.client(), "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+}
+
+TEST(ClientSessionTest, RequiredTlsWithoutStarttlsFails) {
+  Script s(tls_options(ClientSession::TlsPolicy::required));
+  s.add(1, "a@example.com", {"b@example.org"});
+  s.greet("250-mx.example.org\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(s.client(), "");
+  EXPECT_EQ(s.session().state(), State::failed);
+  EXPECT_EQ(s.session().failure(), "TLS is required, but the server does not offer STARTTLS");
+  EXPECT_TRUE(s.delegate().started.empty());  // no mail went out in plaintext
+}
+
+TEST(ClientSessionTest, OpportunisticTlsRefusedGoesOnInPlaintext) {
+  Script s(tls_options(ClientSession::TlsPolicy::opportunistic));
+  s.add(1, "a@example.com", {"b@example.org"});
+  s.greet(kEhloStarttls);
+  EXPECT_EQ(s.client(), "STARTTLS\r\n");
+  s.server("454 4.7.0 TLS not available due to local problem\r\n");
+  EXPECT_EQ(s.client(), "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+  EXPECT_FALSE(s.session().tls_active());
+}
+
+TEST(ClientSessionTest, AuthPlainOnlyOverTls) {
+  ClientSession::Options options = tls_options(ClientSession::TlsPolicy::required);
+  options.auth_username = "user";
+  options.auth_password = "secret";
+  Script s(options);
+  s.add(1, "a@example.com", {"b@example.org"});
+  s.greet(kEhloStarttls);
+  EXPECT_EQ(s.client(), "STARTTLS\r\n");
+  s.server("220 Ready\r\n");
+  std::string out;
+  s.session().on_tls_established(out);
+  s.server(kEhloAfterTls);
+  // base64("\0user\0secret")
+  EXPECT_EQ(s.client(), "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+  EXPECT_EQ(s.session().awaited_stage(), Stage::auth);
+  s.server("235 2.7.0 Authentication successful\r\n");
+  EXPECT_EQ(s.client(), "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+}
+
+TEST(ClientSessionTest, AuthRefusedWithoutTlsAndCredentialsNeverSent) {
+  ClientSession::Options options = Script::options();
+  options.auth_username = "user";
+  options.auth_password = "secret";
+  Script s(options);
+  s.greet(kEhloAfterTls);
+  EXPECT_EQ(s.client(), "");
+  EXPECT_EQ(s.session().state(), State::failed);
+  EXPECT_EQ(s.session().failure(), "refusing to send credentials over a connection without TLS");
+}
+
+TEST(ClientSessionTest, AuthLoginAndWrongPassword) {
+  ClientSession::Options options = Script::options();
+  options.auth_username = "user";
+  options.auth_password = "secret";
+  options.allow_plaintext_auth = true;  // a loopback test server
+  Script s(options);
+  s.greet("250-mx.example.org\r\n250 AUTH LOGIN\r\n");
+  EXPECT_EQ(s.client(), "AUTH LOGIN\r\n");
+  s.server("334 VXNlcm5hbWU6\r\n");
+  EXPECT_EQ(s.client(), "dXNlcg==\r\n");
+  s.server("334 UGFzc3dvcmQ6\r\n");
+  EXPECT_EQ(s.client(), "c2VjcmV0\r\n");
+  s.server("535 5.7.8 Authentication credentials invalid\r\n");
+  EXPECT_EQ(s.session().state(), State::failed);
+  EXPECT_TRUE(s.session().auth_rejected());
+  EXPECT_EQ(s.session().failure_code(), 535);
+  EXPECT_EQ(s.session().failure().find("secret"), std::string::npos);
+}
+
 }  // namespace hayate::smtp

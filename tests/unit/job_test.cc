@@ -408,8 +408,8 @@ TEST_F(JobTest, WrongTypes) {
   EXPECT_EQ(error(std::string(kBase) + "[dns]\nservers = [53]\n"),
             "job.toml:8:12: [dns] servers[0] must be a string, got an integer");
   EXPECT_EQ(error(std::string(kBase) + "[routes]\n\"*\" = 2525\n"),
-            "job.toml:8:7: [routes] \"*\" must be a string such as \"127.0.0.1:2525\", got an "
-            "integer");
+            "job.toml:8:7: [routes] \"*\" must be a string such as \"127.0.0.1:2525\" or a table "
+            "such as { host = \"127.0.0.1\", port = 465, tls = \"required\" }, got an integer");
   EXPECT_EQ(error(std::string(kBase) + "[campaign.headers]\nX-Flag = true\n"),
             "job.toml:8:10: [campaign.headers] X-Flag must be a string, got a boolean");
 }

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# TLS and AUTH against real servers: Postfix smtpd (STARTTLS offered or required, implicit
+# TLS, a broken handshake, a certificate for the wrong name) and aiosmtpd with AUTH behind
+# STARTTLS. Certificates come from a throwaway CA the test makes; names resolve via dnsmasq.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+hayate_test_init "$@"
+require_bin hayate >/dev/null
+read -r may_port encrypt_port wrapper_port broken_port wrong_port auth_port dns_port \
+  < <(free_port 7)
+dir="${HAYATE_TEST_DIR}"
+make_test_pki
+ca="$(test_ca_file)"
+start_dnsmasq "${dns_port}" --local=/test/ --host-record=mx.tls.test,127.0.0.1 \
+  --mx-host=tls-mx.test,mx.tls.test,10
+
+# five_recipients DOMAIN: a CSV with five recipients at DOMAIN.
+five_recipients() {
+  local csv="email,first_name"
+  for i in 1 2 3 4 5; do csv+=$'\n'"user${i}@$1,User ${i}"; done
+  printf '%s' "${csv}"
+}
+# campaign NAME DOMAIN TOML_TAIL: writes and runs a five-recipient campaign.
+campaign() {
+  write_campaign "${dir}/$1" "$(five_recipients "$2")" "[delivery]
+helo = \"client.hayate.test\"
+retry_schedule = []
+connect_timeout = \"5s\"
+command_timeout = \"5s\"
+ca_file = \"${ca}\"
+$3"
+  run_hayate "$1" run "${dir}/$1/job.toml" --out "${dir}/$1/out"
+}
+summary() { json_get "${dir}/$1/out/summary.json" "$2"; }
+
+# 1. STARTTLS offered; opportunistic by default: encrypted, no certificate check needed.
+start_postfix_smtpd "${may_port}" may
+campaign may may.test "[routes]
+\"*\" = \"127.0.0.1:${may_port}\""
+assert_eq "may: exit" 0 "${HAYATE_EXIT}"
+assert_eq "may: delivered" 5 "$(summary may delivered)"
+wait_until_eq "may: postfix accepted" 5 10 postfix_accepted_count "${may_port}"
+assert_eq "may: every session used TLS" "$(postfix_sessions "${may_port}")" \
+  "$(postfix_tls_sessions "${may_port}")"
+assert_contains "may: handshakes counted" '"tls_handshakes": ' "$(cat "${dir}/may/out/summary.json")"
+
+# 2. STARTTLS required by the server and by us, found through MX: the certificate must chain
+#    to the test CA and name mx.tls.test (RFC 6125).
+start_postfix_smtpd "${encrypt_port}" encrypt
+campaign encrypt tls-mx.test "tls = \"required\"
+port = ${encrypt_port}
+[dns]
+servers = [\"127.0.0.1:${dns_port}\"]"
+assert_eq "encrypt: exit" 0 "${HAYATE_EXIT}"
+assert_eq "encrypt: delivered" 5 "$(summary encrypt delivered)"
+assert_contains "encrypt: through the MX" "mx.tls.test (127.0.0.1:${encrypt_port})" \
+  "$(cat "${dir}/encrypt/out/deliveries.jsonl")"
+wait_until_eq "encrypt: postfix accepted" 5 10 postfix_accepted_count "${encrypt_port}"
+
+# 3. Implicit TLS (RFC 8314), as on port 465, here on a free port with implicit_tls = true.
+start_postfix_smtpd "${wrapper_port}" wrapper
+campaign wrapper wrapper.test "tls = \"required\"
+[routes]
+\"*\" = { host = \"127.0.0.1\", port = ${wrapper_port}, implicit_tls = true }"
+assert_eq "wrapper: exit" 0 "${HAYATE_EXIT}"
+assert_eq "wrapper: delivered" 5 "$(summary wrapper delivered)"
+wait_until_eq "wrapper: postfix accepted" 5 10 postfix_accepted_count "${wrapper_port}"
+
+# 4. A handshake that fails: opportunistic goes on in plaintext and says so; required defers.
+start_postfix_smtpd "${broken_port}" broken
+campaign broken-opportunistic broken.test "[routes]
+\"*\" = \"127.0.0.1:${broken_port}\""
+assert_eq "broken, opportunistic: exit" 0 "${HAYATE_EXIT}"
+assert_eq "broken, opportunistic: delivered" 5 "$(summary broken-opportunistic delivered)"
+assert_contains "broken, opportunistic: says why" "without TLS" \
+  "$(cat "${dir}/broken-opportunistic.err")"
+campaign broken-required broken.test "tls = \"required\"
+[routes]
+\"*\" = \"127.0.0.1:${broken_port}\""
+assert_eq "broken, required: exit" 75 "${HAYATE_EXIT}"
+assert_eq "broken, required: deferred" 5 "$(summary broken-required deferred)"
+assert_contains "broken, required: reason" "TLS handshake" \
+  "$(cat "${dir}/broken-required/out/deliveries.jsonl")"
+wait_until_eq "broken: postfix accepted only the plaintext run" 5 10 \
+  postfix_accepted_count "${broken_port}"
+
+# 5. A certificate for another name: required refuses it; opportunistic does not check.
+start_postfix_smtpd "${wrong_port}" may --wrong-name
+campaign wrong-required wrong.test "tls = \"required\"
+port = ${wrong_port}
+[dns]
+servers = [\"127.0.0.1:${dns_port}\"]
+[routes]
+\"*\" = \"mx.tls.test:${wrong_port}\""
+assert_eq "wrong name, required: exit" 75 "${HAYATE_EXIT}"
+assert_contains "wrong name, required: reason" "certificate verification failed" \
+  "$(cat "${dir}/wrong-required/out/deliveries.jsonl")"
+campaign wrong-opportunistic wrong.test "[routes]
+\"*\" = \"127.0.0.1:${wrong_port}\""
+assert_eq "wrong name, opportunistic: delivered" 5 "$(summary wrong-opportunistic delivered)"
+wait_until_eq "wrong name: postfix accepted" 5 10 postfix_accepted_count "${wrong_port}"
+
+# 6. A relay with AUTH behind STARTTLS (aiosmtpd): the right password delivers; a wrong one
+#    stops the run (exit 78) and never shows the password.
+start_aiosmtpd "${auth_port}" --tls-cert "${dir}/tls-mx.crt" --tls-key "${dir}/tls-mx.key" \
+  --auth-user sender --auth-password 'right horse battery'
+printf 'right horse battery\n' >"${dir}/password"
+printf 'wrong horse battery\n' >"${dir}/wrong-password"
+campaign relay relay.test "[relay]
+host = \"127.0.0.1\"
+port = ${auth_port}
+username = \"sender\"
+password_file = \"${dir}/password\""
+assert_eq "relay: exit" 0 "${HAYATE_EXIT}"
+assert_eq "relay: delivered" 5 "$(summary relay delivered)"
+campaign relay-wrong relay.test "[relay]
+host = \"127.0.0.1\"
+port = ${auth_port}
+username = \"sender\"
+password_file = \"${dir}/wrong-password\""
+assert_eq "relay, wrong password: exit" 78 "${HAYATE_EXIT}"
+assert_eq "relay, wrong password: deferred" 5 "$(summary relay-wrong deferred)"
+assert_contains "relay, wrong password: says so" "refused the credentials" \
+  "$(cat "${dir}/relay-wrong.err")"
+if grep -rq "horse" "${dir}/relay-wrong.err" "${dir}/relay-wrong/out" "${dir}/relay/out"; then
+  fail "a password reached a log"
+fi
+assert_eq "aiosmtpd: messages" 5 "$(json_get "$(aiosmtpd_stats_file "${auth_port}")" messages)"
