@@ -97,7 +97,15 @@ TlsStream::TlsStream(TlsContext& context, std::string server_name, bool verify,
   if (SSL_SESSION* session = context_.session_for(session_key_)) SSL_set_session(ssl_, session);
 }
 
-TlsStream::~TlsStream() { SSL_free(ssl_); }
+TlsStream::~TlsStream() {
+  // Freeing an SSL that never sent close_notify marks its session not resumable
+  // (ssl_clear_bad_session). SMTP ends with QUIT, not with a TLS shutdown: a stream that saw
+  // no error ended well, and its session may be offered again.
+  if (established_ && !broken_) {
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  SSL_free(ssl_);
+}
 
 void TlsStream::drain_output(std::string& cipher_out) {
   char* data = nullptr;
@@ -109,6 +117,7 @@ void TlsStream::drain_output(std::string& cipher_out) {
 }
 
 TlsStream::Status TlsStream::fail(std::string_view what, int ssl_result) {
+  broken_ = true;  // a protocol error: this session is not offered again
   if (error_.empty()) {
     const long verify = SSL_get_verify_result(ssl_);
     if (verify_ && verify != X509_V_OK) {

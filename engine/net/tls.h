@@ -83,6 +83,7 @@ class TlsStream {
   bool verify_ = false;
   bool established_ = false;
   bool resumed_ = false;
+  bool broken_ = false;  // a TLS protocol error (not the server simply closing)
   std::string error_;
 };
 

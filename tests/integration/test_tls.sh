@@ -46,6 +46,21 @@ assert_eq "may: every session used TLS" "$(postfix_sessions "${may_port}")" \
   "$(postfix_tls_sessions "${may_port}")"
 assert_contains "may: handshakes counted" '"tls_handshakes": ' "$(cat "${dir}/may/out/summary.json")"
 
+# Resumption: later connections to the same server resume the TLS session of earlier ones.
+write_campaign "${dir}/resume" "$(five_recipients r1.test)
+$(five_recipients r2.test | tail -n +2)" "[delivery]
+helo = \"client.hayate.test\"
+messages_per_connection = 2
+connections_per_domain = 1
+shards = 1
+[routes]
+\"*\" = \"127.0.0.1:${may_port}\""
+run_hayate resume run "${dir}/resume/job.toml" --out "${dir}/resume/out"
+assert_eq "resume: delivered" 10 "$(summary resume delivered)"
+resumptions="$(summary resume tls_resumptions)"
+((resumptions >= 1)) || fail "resume: no TLS session was resumed ($(summary resume tls_handshakes) handshakes)"
+assert_eq "resume: some sessions resumed" yes yes
+
 # 2. STARTTLS required by the server and by us, found through MX: the certificate must chain
 #    to the test CA and name mx.tls.test (RFC 6125).
 start_postfix_smtpd "${encrypt_port}" encrypt
