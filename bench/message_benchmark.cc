@@ -1,5 +1,6 @@
 // Micro benchmarks of message composition: one recipient's 2 KB text + html message from six
-// fields (ASCII, then Japanese so the parts go quoted-printable), and dot-stuffing for DATA.
+// fields with List-Unsubscribe (ASCII; Japanese, so the parts go base64; Japanese to a server
+// with 8BITMIME, so they go 8bit), dot-stuffing for DATA, and VERP envelope senders.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "campaign/message.h"
 #include "campaign/template.h"
+#include "campaign/verp.h"
 
 namespace {
 
@@ -52,13 +54,16 @@ std::string html_source(bool japanese) {
 
 void BM_ComposeMessage(benchmark::State& state) {
   const bool japanese = state.range(0) != 0;
+  const bool eightbit_allowed = state.range(1) != 0;
   Template subject = compile(japanese ? "{{last_name}}\xe6\xa7\x98\xe3\x80\x81\xe6\x98\xa5\xe3"
                                         "\x81\xae\xe3\x82\xbb\xe3\x83\xbc\xe3\x83\xab"
                                       : "{{first_name}}, our spring sale in {{city}}",
                              Escape::none);
   Template text = compile(text_source(japanese), Escape::none);
   Template html = compile(html_source(japanese), Escape::html);
-  Template unsubscribe = compile("<https://example.com/u?c={{code}}>", Escape::none);
+  Template unsubscribe_url = compile("https://example.com/u?c={{code}}&e={{email}}", Escape::url);
+  Template unsubscribe_mailto = compile("unsubscribe+{{code}}@example.com", Escape::url);
+  Template feedback_id = compile("{{code}}:spring-2026:newsletter:example", Escape::none);
   MessageInputs inputs;
   inputs.campaign_id = "spring-2026";
   inputs.from_header = "Example News <news@example.com>";
@@ -66,7 +71,9 @@ void BM_ComposeMessage(benchmark::State& state) {
   inputs.subject = &subject;
   inputs.text = &text;
   inputs.html = &html;
-  inputs.headers.emplace_back("List-Unsubscribe", &unsubscribe);
+  inputs.list_unsubscribe_url = &unsubscribe_url;
+  inputs.list_unsubscribe_mailto = &unsubscribe_mailto;
+  inputs.feedback_id = &feedback_id;
   MessageComposer composer(inputs);
   const std::vector<std::string_view> fields = {
       "hanako@example.jp", "Hanako", japanese ? "\xe5\xb1\xb1\xe7\x94\xb0" : "Yamada", "Osaka",
@@ -75,14 +82,18 @@ void BM_ComposeMessage(benchmark::State& state) {
   std::uint64_t sequence = 0;
   for (auto _ : state) {
     message.clear();
-    composer.compose(fields, fields[0], ++sequence, 1795446601, message);
+    composer.compose(fields, fields[0], ++sequence, 1795446601, message, eightbit_allowed);
     benchmark::DoNotOptimize(message.data());
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(message.size()));
   state.counters["message_bytes"] = static_cast<double>(message.size());
 }
-BENCHMARK(BM_ComposeMessage)->ArgName("japanese")->Arg(0)->Arg(1);
+BENCHMARK(BM_ComposeMessage)
+    ->ArgNames({"japanese", "8bitmime"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({1, 1});
 
 // A composed message (CRLF, quoted-printable lines of 76) with a few lines opening with '.'.
 void BM_DotStuff(benchmark::State& state) {
@@ -100,5 +111,52 @@ void BM_DotStuff(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(message.size()));
 }
 BENCHMARK(BM_DotStuff);
+
+hayate::campaign::VerpKey verp_key() {
+  return *hayate::campaign::VerpKey::create("a benchmark secret of 32 bytes..", "bounces",
+                                            "bounce.example.com");
+}
+
+// One envelope sender, as the shard builds it: the campaign's tag computed once.
+void BM_VerpAddress(benchmark::State& state) {
+  const hayate::campaign::VerpKey key = verp_key();
+  const hayate::campaign::CampaignTag tag = hayate::campaign::campaign_tag("spring-2026");
+  std::string address;
+  std::uint64_t sequence = 1'000'000;
+  for (auto _ : state) {
+    address.clear();
+    hayate::campaign::append_verp_address(key, tag, ++sequence, address);
+    benchmark::DoNotOptimize(address.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_VerpAddress);
+
+// The convenience form: SHA-256 of the campaign id and a new string each time.
+void BM_VerpAddressFromId(benchmark::State& state) {
+  const hayate::campaign::VerpKey key = verp_key();
+  std::uint64_t sequence = 1'000'000;
+  for (auto _ : state) {
+    std::string address = hayate::campaign::verp_address(key, "spring-2026", ++sequence);
+    benchmark::DoNotOptimize(address.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_VerpAddressFromId);
+
+// A bounce processor reading an upper-cased address back.
+void BM_VerpDecode(benchmark::State& state) {
+  const hayate::campaign::VerpKey key = verp_key();
+  std::string address = hayate::campaign::verp_address(key, "spring-2026", 1'234'567);
+  for (char& c : address) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  hayate::campaign::VerpToken token;
+  std::string error;
+  for (auto _ : state) {
+    const bool ok = hayate::campaign::verp_decode(key, address, token, error);
+    benchmark::DoNotOptimize(ok);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_VerpDecode);
 
 }  // namespace

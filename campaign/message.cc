@@ -1,8 +1,10 @@
 // Message composer: renders a recipient's templates into RFC 5322 headers and a MIME body
-// (7bit or quoted-printable, multipart/alternative when there are both parts), and dot-stuffs
-// messages for DATA. Everything appends to reused buffers; no clock, no I/O.
+// (each part 7bit, 8bit, quoted-printable or base64 by its bytes; multipart/alternative when
+// there are both parts), writes List-Unsubscribe, and dot-stuffs messages for DATA.
+// Everything appends to reused buffers; no clock, no I/O.
 #include "campaign/message.h"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -12,8 +14,10 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign {
 namespace {
@@ -61,27 +65,40 @@ std::size_t utf8_character_bytes(std::string_view text, std::size_t pos) {
   return length;
 }
 
-void append_base64(std::string_view bytes, std::string& out) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::size_t base64_bytes(std::size_t input_bytes) { return (input_bytes + 2) / 3 * 4; }
+
+// Writes the base64 of `size` bytes at `in` (RFC 4648 4, padded) and returns the end.
+char* write_base64(const unsigned char* in, std::size_t size, char* write) {
   std::size_t i = 0;
-  auto byte = [&](std::size_t index) {
-    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[index]));
-  };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    std::uint32_t group = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    out.push_back(alphabet[group >> 18]);
-    out.push_back(alphabet[(group >> 12) & 63]);
-    out.push_back(alphabet[(group >> 6) & 63]);
-    out.push_back(alphabet[group & 63]);
+  for (; i + 3 <= size; i += 3) {
+    const std::uint32_t group =
+        std::uint32_t{in[i]} << 16 | std::uint32_t{in[i + 1]} << 8 | in[i + 2];
+    write[0] = base64_alphabet[group >> 18];
+    write[1] = base64_alphabet[(group >> 12) & 63];
+    write[2] = base64_alphabet[(group >> 6) & 63];
+    write[3] = base64_alphabet[group & 63];
+    write += 4;
   }
-  std::size_t rest = bytes.size() - i;
-  if (rest == 0) return;
-  std::uint32_t group = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0);
-  out.push_back(alphabet[group >> 18]);
-  out.push_back(alphabet[(group >> 12) & 63]);
-  out.push_back(rest == 2 ? alphabet[(group >> 6) & 63] : '=');
-  out.push_back('=');
+  const std::size_t rest = size - i;
+  if (rest == 0) return write;
+  const std::uint32_t group =
+      std::uint32_t{in[i]} << 16 | (rest == 2 ? std::uint32_t{in[i + 1]} << 8 : 0);
+  write[0] = base64_alphabet[group >> 18];
+  write[1] = base64_alphabet[(group >> 12) & 63];
+  write[2] = rest == 2 ? base64_alphabet[(group >> 6) & 63] : '=';
+  write[3] = '=';
+  return write + 4;
+}
+
+void append_base64(std::string_view bytes, std::string& out) {
+  const std::size_t old_size = out.size();
+  out.resize(old_size + base64_bytes(bytes.size()));
+  char* end = write_base64(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                           out.data() + old_size);
+  HAYATE_ASSERT(end == out.data() + out.size());
 }
 
 // Appends `text` as encoded-words, each after a space or a fold (CRLF SP), so that no line
@@ -178,33 +195,58 @@ std::string_view trim_wsp(std::string_view text) {
   return text;
 }
 
-// A part's bytes decide its Content-Transfer-Encoding (RFC 2045 2.7: 7bit data is short lines
-// of US-ASCII without NUL, CR and LF only as CRLF).
+// A part's bytes decide its Content-Transfer-Encoding (TransferEncoding in message.h).
 struct PartShape {
-  bool seven_bit = true;  // no byte over 127, no NUL, no line over 998 octets
+  TransferEncoding encoding = TransferEncoding::seven_bit;
   bool canonical = true;  // CRLF line endings only, and ends with one (or is empty)
 };
 
-bool has_8bit_or_nul(std::string_view text) {
+struct ByteCounts {
+  std::size_t non_ascii = 0;  // bytes over 127
+  bool has_nul = false;
+};
+
+ByteCounts count_bytes(std::string_view text) {
   constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
   constexpr std::uint64_t low_bits = 0x0101010101010101ULL;
+  constexpr std::uint64_t even_bytes = 0x00FF00FF00FF00FFULL;
+  // Eight byte-wide counters, one per byte lane, summed before any can pass 255.
+  constexpr std::size_t words_per_sum = 255;
+  ByteCounts counts;
+  std::uint64_t zero_seen = 0;
+  std::uint64_t lanes = 0;
+  std::size_t words = 0;
+  auto sum_lanes = [&] {
+    const std::uint64_t pairs = (lanes & even_bytes) + ((lanes >> 8) & even_bytes);  // 16-bit
+    counts.non_ascii += static_cast<std::size_t>((pairs * 0x0001000100010001ULL) >> 48);
+    lanes = 0;
+    words = 0;
+  };
   std::size_t i = 0;
   for (; i + 8 <= text.size(); i += 8) {
     std::uint64_t word;
     std::memcpy(&word, text.data() + i, 8);
-    if ((word & high_bits) != 0) return true;
-    if (((word - low_bits) & ~word & high_bits) != 0) return true;  // a zero byte
+    lanes += (word & high_bits) >> 7;
+    zero_seen |= (word - low_bits) & ~word & high_bits;  // non-zero iff a byte is zero
+    if (++words == words_per_sum) sum_lanes();
   }
+  sum_lanes();
   for (; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == 0 || c >= 0x80) return true;
+    const auto c = static_cast<unsigned char>(text[i]);
+    counts.non_ascii += c >> 7;
+    zero_seen |= c == 0;
   }
-  return false;
+  counts.has_nul = zero_seen != 0;
+  return counts;
 }
 
-PartShape shape_of(std::string_view text) {
-  PartShape shape;
-  if (has_8bit_or_nul(text)) return PartShape{false, false};
+struct LineShape {
+  bool short_lines = true;  // no line over 998 octets (CRLF, LF and CR all end a line)
+  bool canonical = true;
+};
+
+LineShape line_shape_of(std::string_view text) {
+  LineShape shape;
   const char* p = text.data();
   const char* const end = p + text.size();
   // Templates from files usually have LF endings and no CR at all: one scan instead of one a line.
@@ -218,17 +260,37 @@ PartShape shape_of(std::string_view text) {
       const char* cr = static_cast<const char*>(std::memchr(line, '\r', content_end - line));
       if (cr == nullptr) break;
       shape.canonical = false;  // a bare CR ends a line too
-      if (static_cast<std::size_t>(cr - line) > message_line_bytes_max) shape.seven_bit = false;
+      if (static_cast<std::size_t>(cr - line) > message_line_bytes_max) shape.short_lines = false;
       line = cr + 1;
     }
     if (static_cast<std::size_t>(content_end - line) > message_line_bytes_max) {
-      shape.seven_bit = false;
+      shape.short_lines = false;
       return shape;
     }
     if (lf == nullptr) break;
     p = lf + 1;
   }
   return shape;
+}
+
+// 1/6: see TransferEncoding.
+bool mostly_ascii(const ByteCounts& counts, std::size_t size) {
+  return counts.non_ascii * 6 < size;
+}
+
+PartShape shape_of(std::string_view text, bool eightbit_allowed) {
+  const ByteCounts counts = count_bytes(text);
+  const bool ascii = counts.non_ascii == 0;
+  if (!counts.has_nul && (ascii || eightbit_allowed)) {
+    const LineShape lines = line_shape_of(text);
+    if (lines.short_lines && ascii) return {TransferEncoding::seven_bit, lines.canonical};
+    if (lines.short_lines && is_valid_utf8(text)) {
+      return {TransferEncoding::eight_bit, lines.canonical};
+    }
+  }
+  return {mostly_ascii(counts, text.size()) ? TransferEncoding::quoted_printable
+                                            : TransferEncoding::base64,
+          false};
 }
 
 // Copies `text` turning every line ending (CRLF, bare LF, bare CR) into CRLF, ending the last
@@ -275,22 +337,83 @@ void append_crlf_lines(std::string_view text, std::string& out) {
   flush(p);
 }
 
-void append_part_body(std::string_view rendered, const PartShape& shape, std::string& out) {
-  if (!shape.seven_bit) {
-    append_quoted_printable(rendered, out);
-  } else if (shape.canonical) {
-    out.append(rendered);
-  } else {
-    append_crlf_lines<false>(rendered, out);
+// Characters of a URI (RFC 3986 2: unreserved, reserved and '%').
+constexpr std::array<bool, 256> make_uri_characters() {
+  std::array<bool, 256> table{};
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (char c : std::string_view("-._~:/?#[]@!$&'()*+,;=%")) {
+    table[static_cast<unsigned char>(c)] = true;
   }
+  return table;
+}
+constexpr std::array<bool, 256> uri_characters = make_uri_characters();
+
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
 }
 
-void append_part_headers(std::string_view media_type, const PartShape& shape, std::string& out) {
-  out.append("Content-Type: ");
-  out.append(media_type);
-  out.append("; charset=utf-8\r\n");
-  out.append(shape.seven_bit ? "Content-Transfer-Encoding: 7bit\r\n"
-                             : "Content-Transfer-Encoding: quoted-printable\r\n");
+// Why `text` (literal template text, or a rendering) cannot be part of a URI, or nullptr.
+const char* uri_text_problem(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (!uri_characters[c]) {
+      return c == ' '                ? "has a space"
+             : c == '<' || c == '>'  ? "has '<' or '>'"
+             : c < 0x20 || c == 0x7F ? "has a control character"
+             : c >= 0x80             ? "has a non-ASCII byte (percent-encode it)"
+                                     : "has a character a URI cannot hold (percent-encode it)";
+    }
+    if (c == '%' &&
+        (i + 2 >= text.size() || !is_hex_digit(text[i + 1]) || !is_hex_digit(text[i + 2]))) {
+      return "has a '%' not followed by two hex digits";
+    }
+  }
+  return nullptr;
+}
+
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view https_scheme = "https://";
+constexpr std::string_view mailto_scheme = "mailto:";
+
+// The rendering without a "mailto:" the template may have written.
+std::string_view mailto_address(std::string_view rendered) {
+  if (starts_with_ignoring_case(rendered, mailto_scheme)) {
+    rendered.remove_prefix(mailto_scheme.size());
+  }
+  return rendered;
+}
+
+// Why a rendered List-Unsubscribe URI cannot be written, or nullptr. For a mailto, `rendered`
+// is the address (mailto_address()).
+const char* rendered_uri_problem(std::string_view rendered, UnsubscribeUri kind) {
+  const std::size_t uri_bytes =
+      rendered.size() + (kind == UnsubscribeUri::mailto ? mailto_scheme.size() : 0);
+  if (uri_bytes > list_unsubscribe_uri_bytes_max) return "is too long for a header line";
+  if (kind == UnsubscribeUri::https_url) {
+    if (!starts_with_ignoring_case(rendered, https_scheme)) return "does not start with https://";
+    if (rendered.size() == https_scheme.size() ||
+        std::string_view("/?#").find(rendered[https_scheme.size()]) != std::string_view::npos) {
+      return "has no host";
+    }
+  } else {
+    const std::size_t at = rendered.find('@');
+    if (at == 0 || at == std::string_view::npos || at + 1 == rendered.size() ||
+        rendered.find('?') < at) {
+      return "is not an address";
+    }
+  }
+  return uri_text_problem(rendered);
 }
 
 void append_hex64(std::uint64_t value, std::string& out) {
@@ -402,12 +525,19 @@ void append_mailbox_header(std::string_view name, std::string_view mailbox, std:
       open == std::string_view::npos ? std::string_view() : trim_wsp(trimmed.substr(0, open));
   // Only a display name can be encoded (RFC 2047 5(3)); a non-ASCII address stays as it is
   // and needs SMTPUTF8.
-  if (trimmed.empty() || trimmed.back() != '>' || is_printable_ascii_or_wsp(display)) {
+  const bool has_angle_address = !trimmed.empty() && trimmed.back() == '>';
+  if (!has_angle_address || is_printable_ascii_or_wsp(display)) {
+    const std::size_t start = out.size();
     out.append(name);
     out.append(": ");
-    append_folded(mailbox, out, line_bytes, false);
-    out.append(crlf);
-    return;
+    // A display name with a word too long to fold under 998 octets (RFC 5322 2.1.1) is
+    // encoded instead, like a non-ASCII one.
+    if (append_folded(mailbox, out, line_bytes, false) <= message_line_bytes_max ||
+        !has_angle_address || display.empty()) {
+      out.append(crlf);
+      return;
+    }
+    out.resize(start);
   }
   std::string_view address = trimmed.substr(open);
   std::string unquoted;
@@ -430,6 +560,84 @@ void append_mailbox_header(std::string_view name, std::string_view mailbox, std:
   out.push_back(' ');
   out.append(address);
   out.append(crlf);
+}
+
+const char* transfer_encoding_name(TransferEncoding encoding) {
+  switch (encoding) {
+    case TransferEncoding::seven_bit:
+      return "7bit";
+    case TransferEncoding::eight_bit:
+      return "8bit";
+    case TransferEncoding::quoted_printable:
+      return "quoted-printable";
+    case TransferEncoding::base64:
+      return "base64";
+  }
+  HAYATE_ASSERT(false);
+  return "";
+}
+
+bool is_valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = p + text.size();
+  auto continuation = [](unsigned char c) { return (c & 0xC0) == 0x80; };
+  while (p < end) {
+    if (end - p >= 8) {  // ASCII runs, a word at a time
+      std::uint64_t word;
+      std::memcpy(&word, p, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        p += 8;
+        continue;
+      }
+    }
+    const unsigned char lead = *p;
+    if (lead < 0x80) {
+      ++p;
+      continue;
+    }
+    // RFC 3629 4: the second byte's range depends on the lead (no overlong forms, no
+    // surrogates D800-DFFF, nothing over 10FFFF).
+    std::size_t length;
+    unsigned char second_min = 0x80;
+    unsigned char second_max = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) second_min = 0xA0;
+      if (lead == 0xED) second_max = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) second_min = 0x90;
+      if (lead == 0xF4) second_max = 0x8F;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) < length) return false;
+    if (p[1] < second_min || p[1] > second_max) return false;
+    for (std::size_t i = 2; i < length; ++i) {
+      if (!continuation(p[i])) return false;
+    }
+    p += length;
+  }
+  return true;
+}
+
+void append_base64_lines(std::string_view bytes, std::string& out) {
+  constexpr std::size_t line_characters = 76;  // RFC 2045 6.8: at most 76 characters a line
+  constexpr std::size_t line_input_bytes = line_characters / 4 * 3;
+  const std::size_t lines = (bytes.size() + line_input_bytes - 1) / line_input_bytes;
+  const std::size_t old_size = out.size();
+  out.resize(old_size + base64_bytes(bytes.size()) + 2 * lines);
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
+  char* write = out.data() + old_size;
+  for (std::size_t offset = 0; offset < bytes.size(); offset += line_input_bytes) {
+    const std::size_t chunk = std::min(line_input_bytes, bytes.size() - offset);
+    write = write_base64(in + offset, chunk, write);
+    *write++ = '\r';
+    *write++ = '\n';
+  }
+  HAYATE_ASSERT(write == out.data() + out.size());
 }
 
 void append_quoted_printable(std::string_view text, std::string& out) {
@@ -558,17 +766,192 @@ std::uint64_t MessageComposer::next_random() {
 }
 
 // "=_" cannot occur in quoted-printable output (RFC 2045 6.7: '=' is followed by hex digits or
-// a line break), so only a 7bit part could ever contain the boundary; compose() checks those.
+// a line break) nor in base64 ('_' is not in its alphabet), so only a 7bit or 8bit part could
+// ever contain the boundary; compose() checks those.
 void MessageComposer::new_boundary() {
   boundary_.assign("=_hayate_");
   append_hex64(next_random(), boundary_);
   append_hex64(next_random(), boundary_);
 }
 
-void MessageComposer::compose(std::span<const std::string_view> fields, std::string_view to_address,
-                              std::uint64_t sequence, std::int64_t unix_time_s, std::string& out) {
+namespace {
+
+// "Content-Type" and "Content-Transfer-Encoding" of a text part, a blank line, and its body in
+// that encoding. `scratch` holds the part with CRLF line endings before base64 (RFC 2045 6.8:
+// text is put in canonical form first, so that it decodes to CRLF lines as the other encodings
+// do).
+void append_part(std::string_view media_type, std::string_view rendered, const PartShape& shape,
+                 std::string& scratch, std::string& out) {
+  hayate::append(out, "Content-Type: ", media_type,
+                 "; charset=utf-8\r\nContent-Transfer-Encoding: ",
+                 transfer_encoding_name(shape.encoding), "\r\n\r\n");
+  switch (shape.encoding) {
+    case TransferEncoding::seven_bit:
+    case TransferEncoding::eight_bit:
+      if (shape.canonical) {
+        out.append(rendered);
+      } else {
+        append_crlf_lines<false>(rendered, out);
+      }
+      break;
+    case TransferEncoding::quoted_printable:
+      append_quoted_printable(rendered, out);
+      break;
+    case TransferEncoding::base64:
+      scratch.clear();
+      append_crlf_lines<false>(rendered, scratch);
+      append_base64_lines(scratch, out);
+      break;
+  }
+}
+
+std::string quote_for_reason(std::string_view text) {
+  constexpr std::size_t quoted_bytes_max = 60;
+  if (text.size() <= quoted_bytes_max) return hayate::cat("'", text, "'");
+  return hayate::cat("'", text.substr(0, quoted_bytes_max), "...'");
+}
+
+}  // namespace
+
+absl::Status check_list_unsubscribe_source(std::string_view source, UnsubscribeUri kind) {
+  const bool url = kind == UnsubscribeUri::https_url;
+  const std::string_view what = url ? "List-Unsubscribe URL" : "List-Unsubscribe mailto";
+  if (!url && starts_with_ignoring_case(source, mailto_scheme)) {
+    source.remove_prefix(mailto_scheme.size());
+  }
+  std::string_view before_first_tag;
+  bool has_tag = false;
+  bool has_literal_at = false;
+  std::size_t position = 0;
+  while (true) {
+    const std::size_t open = source.find("{{", position);
+    const std::string_view literal = source.substr(
+        position, open == std::string_view::npos ? std::string_view::npos : open - position);
+    if (const char* problem = uri_text_problem(literal); problem != nullptr) {
+      return absl::InvalidArgumentError(
+          hayate::cat(what, " ", quote_for_reason(source), " ", problem, " outside {{fields}}"));
+    }
+    if (!has_tag) before_first_tag = literal;
+    has_literal_at = has_literal_at || literal.find('@') != std::string_view::npos;
+    if (open == std::string_view::npos) break;
+    has_tag = true;
+    const bool triple = source.substr(open, 3) == "{{{";
+    const std::size_t close = source.find(triple ? "}}}" : "}}", open + (triple ? 3 : 2));
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          hayate::cat(what, " ", quote_for_reason(source), " has an unclosed tag"));
+    }
+    position = close + (triple ? 3 : 2);
+  }
+  if (url) {
+    // RFC 8058 3.1: one-click needs an HTTPS URI. The host is literal, so that no row can
+    // send the POST elsewhere.
+    if (!starts_with_ignoring_case(before_first_tag, https_scheme)) {
+      return absl::InvalidArgumentError(
+          hayate::cat(what, " ", quote_for_reason(source),
+                      " must start with https:// (RFC 8058 one-click unsubscribe needs HTTPS)"));
+    }
+    const std::size_t authority_end = before_first_tag.find_first_of("/?#", https_scheme.size());
+    if (authority_end == https_scheme.size() ||
+        (authority_end == std::string_view::npos && has_tag) ||
+        before_first_tag.size() == https_scheme.size()) {
+      return absl::InvalidArgumentError(hayate::cat(
+          what, " ", quote_for_reason(source),
+          " must name its host before any {{field}}, e.g. https://example.com/u?t={{token}}"));
+    }
+  } else if (!has_literal_at) {
+    return absl::InvalidArgumentError(hayate::cat(
+        what, " ", quote_for_reason(source),
+        " must be an address with a literal '@', e.g. unsubscribe+{{code}}@example.com"));
+  }
+  return absl::OkStatus();
+}
+
+bool check_list_unsubscribe(const MessageInputs& inputs, std::span<const std::string_view> fields,
+                            std::string& scratch, std::string& reason) {
+  const std::pair<const Template*, UnsubscribeUri> uris[] = {
+      {inputs.list_unsubscribe_url, UnsubscribeUri::https_url},
+      {inputs.list_unsubscribe_mailto, UnsubscribeUri::mailto}};
+  for (const auto& [uri_template, kind] : uris) {
+    if (uri_template == nullptr) continue;
+    scratch.clear();
+    uri_template->render(fields, scratch);
+    std::string_view rendered = scratch;
+    if (kind == UnsubscribeUri::mailto) rendered = mailto_address(rendered);
+    if (const char* problem = rendered_uri_problem(rendered, kind); problem != nullptr) {
+      reason = hayate::cat(
+          kind == UnsubscribeUri::https_url ? "List-Unsubscribe URL " : "List-Unsubscribe mailto ",
+          quote_for_reason(rendered), " ", problem);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool MessageComposer::append_list_unsubscribe(std::span<const std::string_view> fields,
+                                              std::string& out) {
+  bool complete = true;
+  std::string_view url;
+  std::string_view address;
+  if (inputs_.list_unsubscribe_url != nullptr) {
+    url_scratch_.clear();
+    inputs_.list_unsubscribe_url->render(fields, url_scratch_);
+    url = url_scratch_;
+    if (rendered_uri_problem(url, UnsubscribeUri::https_url) != nullptr) {
+      url = {};
+      complete = false;
+    }
+  }
+  if (inputs_.list_unsubscribe_mailto != nullptr) {
+    mailto_scratch_.clear();
+    inputs_.list_unsubscribe_mailto->render(fields, mailto_scratch_);
+    address = mailto_address(mailto_scratch_);
+    if (rendered_uri_problem(address, UnsubscribeUri::mailto) != nullptr) {
+      address = {};
+      complete = false;
+    }
+  }
+  if (url.empty() && address.empty()) return complete;
+  // RFC 2369 2: angle-bracketed URIs, comma-separated, in order of preference; no whitespace
+  // inside the brackets, so folding happens only between URIs.
+  constexpr std::string_view name = "List-Unsubscribe: ";
+  out.append(name);
+  std::size_t line_bytes = name.size();
+  if (!url.empty()) {
+    hayate::append(out, '<', url, '>');
+    line_bytes += url.size() + 2;
+  }
+  if (!address.empty()) {
+    const std::size_t uri_bytes = mailto_scheme.size() + address.size() + 2;
+    if (!url.empty()) {
+      out.push_back(',');
+      ++line_bytes;
+      if (line_bytes + 1 + uri_bytes > header_line_bytes_max) {
+        out.append(crlf);
+        line_bytes = 0;
+      }
+      out.push_back(' ');
+      ++line_bytes;
+    }
+    hayate::append(out, "<", mailto_scheme, address, ">");
+    line_bytes += uri_bytes;
+  }
+  out.append(crlf);
+  // The bound on URIs keeps every line of the field under 998 octets.
+  HAYATE_ASSERT(name.size() + url.size() + 3 <= message_line_bytes_max &&
+                line_bytes <= message_line_bytes_max);
+  // RFC 8058 3.1: the POST body a one-click client sends; only with the HTTPS URI.
+  if (!url.empty()) out.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+  return complete;
+}
+
+ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
+                                       std::string_view to_address, std::uint64_t sequence,
+                                       std::int64_t unix_time_s, std::string& out,
+                                       bool eightbit_allowed) {
   HAYATE_ASSERT(!to_address.empty() && !has_line_break(to_address));
   const std::size_t start = out.size();
+  ComposeResult result;
 
   // Bodies first: their transfer encodings and the boundary go in the headers.
   PartShape text_shape;
@@ -576,17 +959,24 @@ void MessageComposer::compose(std::span<const std::string_view> fields, std::str
   if (inputs_.text != nullptr) {
     scratch_.clear();
     inputs_.text->render(fields, scratch_);
-    text_shape = shape_of(scratch_);
+    text_shape = shape_of(scratch_, eightbit_allowed);
   }
   if (inputs_.html != nullptr) {
     html_scratch_.clear();
     inputs_.html->render(fields, html_scratch_);
-    html_shape = shape_of(html_scratch_);
+    html_shape = shape_of(html_scratch_, eightbit_allowed);
   }
   const bool multipart = inputs_.text != nullptr && inputs_.html != nullptr;
+  result.eight_bit =
+      (inputs_.text != nullptr && text_shape.encoding == TransferEncoding::eight_bit) ||
+      (inputs_.html != nullptr && html_shape.encoding == TransferEncoding::eight_bit);
+  HAYATE_ASSERT(eightbit_allowed || !result.eight_bit);
   if (multipart) {
+    // Only a part sent as it is (7bit, 8bit) can hold the boundary: see new_boundary().
     auto collides = [&](std::string_view part, const PartShape& shape) {
-      return shape.seven_bit && part.find(boundary_) != std::string_view::npos;
+      return (shape.encoding == TransferEncoding::seven_bit ||
+              shape.encoding == TransferEncoding::eight_bit) &&
+             part.find(boundary_) != std::string_view::npos;
     };
     std::size_t attempts = 0;
     while (collides(scratch_, text_shape) || collides(html_scratch_, html_shape)) {
@@ -617,6 +1007,14 @@ void MessageComposer::compose(std::span<const std::string_view> fields, std::str
   out.append(">\r\n");
   out.append("MIME-Version: 1.0\r\n");
   if (!inputs_.reply_to.empty()) append_mailbox_header("Reply-To", inputs_.reply_to, out);
+  if (inputs_.list_unsubscribe_url != nullptr || inputs_.list_unsubscribe_mailto != nullptr) {
+    result.list_unsubscribe_incomplete = !append_list_unsubscribe(fields, out);
+  }
+  if (inputs_.feedback_id != nullptr) {
+    header_scratch_.clear();
+    inputs_.feedback_id->render(fields, header_scratch_);
+    append_unstructured_header("Feedback-ID", header_scratch_, out);
+  }
   for (const auto& [name, value_template] : inputs_.headers) {
     header_scratch_.clear();
     value_template->render(fields, header_scratch_);
@@ -625,31 +1023,23 @@ void MessageComposer::compose(std::span<const std::string_view> fields, std::str
 
   if (!multipart) {
     const bool text_only = inputs_.text != nullptr;
-    const PartShape& shape = text_only ? text_shape : html_shape;
-    append_part_headers(text_only ? "text/plain" : "text/html", shape, out);
-    out.append(crlf);
-    append_part_body(text_only ? scratch_ : html_scratch_, shape, out);
+    append_part(text_only ? "text/plain" : "text/html", text_only ? scratch_ : html_scratch_,
+                text_only ? text_shape : html_shape, encode_scratch_, out);
   } else {
     // RFC 2046 5.1.4: alternatives in increasing order of preference, plain text first.
-    out.append("Content-Type: multipart/alternative;\r\n boundary=\"");
-    out.append(boundary_);
-    out.append("\"\r\n\r\n--");
-    out.append(boundary_);
-    out.append(crlf);
-    append_part_headers("text/plain", text_shape, out);
-    out.append(crlf);
-    append_part_body(scratch_, text_shape, out);
-    out.append("\r\n--");
-    out.append(boundary_);
-    out.append(crlf);
-    append_part_headers("text/html", html_shape, out);
-    out.append(crlf);
-    append_part_body(html_scratch_, html_shape, out);
-    out.append("\r\n--");
-    out.append(boundary_);
-    out.append("--\r\n");
+    hayate::append(out, "Content-Type: multipart/alternative;\r\n boundary=\"", boundary_,
+                   "\"\r\n");
+    // RFC 2045 6.4: a multipart is 7bit or 8bit, as the widest of its parts.
+    if (result.eight_bit) out.append("Content-Transfer-Encoding: 8bit\r\n");
+    hayate::append(out, "\r\n--", boundary_, crlf);
+    append_part("text/plain", scratch_, text_shape, encode_scratch_, out);
+    hayate::append(out, "\r\n--", boundary_, crlf);
+    append_part("text/html", html_scratch_, html_shape, encode_scratch_, out);
+    hayate::append(out, "\r\n--", boundary_, "--\r\n");
   }
+  last_message_is_8bit_ = result.eight_bit;
   HAYATE_ASSERT(out.size() >= start + 2 && out[out.size() - 2] == '\r' && out.back() == '\n');
+  return result;
 }
 
 }  // namespace hayate::campaign

@@ -91,6 +91,51 @@ void append_html_escaped(std::string_view value, std::string& out) {
   out.resize(old_size + escaped_bytes);
 }
 
+// URL escaping (Escape::url). The class of each byte: `unreserved` passes in every field,
+// `reserved` only in a raw one, `percent` only in a raw one and before two hex digits; the rest
+// is always encoded (RFC 3986 2.1, upper-case hex digits as 2.1 advises).
+enum class UrlClass : std::uint8_t { encoded, unreserved, reserved, percent };
+constexpr std::array<UrlClass, 256> make_url_classes() {
+  std::array<UrlClass, 256> classes{};
+  for (int c = 'A'; c <= 'Z'; ++c) classes[c] = UrlClass::unreserved;
+  for (int c = 'a'; c <= 'z'; ++c) classes[c] = UrlClass::unreserved;
+  for (int c = '0'; c <= '9'; ++c) classes[c] = UrlClass::unreserved;
+  for (char c : std::string_view("-._~")) {
+    classes[static_cast<unsigned char>(c)] = UrlClass::unreserved;
+  }
+  for (char c : std::string_view(":/?#[]@!$&'()*+,;=")) {
+    classes[static_cast<unsigned char>(c)] = UrlClass::reserved;
+  }
+  classes['%'] = UrlClass::percent;
+  return classes;
+}
+constexpr std::array<UrlClass, 256> url_classes = make_url_classes();
+
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+// Appends `value` percent-encoded; `raw` keeps reserved characters and valid "%XX" triplets.
+// Runs of bytes that pass are appended at once: most values (codes, ids) pass whole.
+void append_url_escaped(std::string_view value, bool raw, std::string& out) {
+  constexpr char hex[] = "0123456789ABCDEF";
+  std::size_t run_start = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(value[i]);
+    const UrlClass url_class = url_classes[byte];
+    const bool passes = url_class == UrlClass::unreserved ||
+                        (raw && (url_class == UrlClass::reserved ||
+                                 (url_class == UrlClass::percent && i + 2 < value.size() &&
+                                  is_hex_digit(value[i + 1]) && is_hex_digit(value[i + 2]))));
+    if (passes) continue;
+    out.append(value.data() + run_start, i - run_start);
+    const char escaped[3] = {'%', hex[byte >> 4], hex[byte & 0xF]};
+    out.append(escaped, 3);
+    run_start = i + 1;
+  }
+  out.append(value.data() + run_start, value.size() - run_start);
+}
+
 using hayate::append;
 using hayate::cat;
 
@@ -437,8 +482,12 @@ absl::StatusOr<Template> Template::compile(std::string_view source, std::string_
       target.literals_.append(text);
     }
     void field(bool raw, std::uint32_t column) {
-      const bool escaped = !raw && target.escape_ == Escape::html;
-      target.pieces_.push_back({escaped ? Piece::Kind::field : Piece::Kind::field_raw, column, 0});
+      Piece::Kind kind = raw ? Piece::Kind::field_raw : Piece::Kind::field;
+      if (target.escape_ == Escape::none) kind = Piece::Kind::field_raw;
+      if (target.escape_ == Escape::url) {
+        kind = raw ? Piece::Kind::field_url_raw : Piece::Kind::field_url;
+      }
+      target.pieces_.push_back({kind, column, 0});
       literal_run_open = false;
     }
     std::size_t open_section(bool inverted, std::uint32_t column) {
@@ -496,6 +545,12 @@ void Template::render(std::span<const std::string_view> fields, std::string& out
         break;
       case Piece::Kind::field_raw:
         out.append(fields[piece.column_or_offset]);
+        ++i;
+        break;
+      case Piece::Kind::field_url:
+      case Piece::Kind::field_url_raw:
+        append_url_escaped(fields[piece.column_or_offset], piece.kind == Piece::Kind::field_url_raw,
+                           out);
         ++i;
         break;
       case Piece::Kind::section_open:

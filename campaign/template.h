@@ -2,8 +2,9 @@
 // template), {{{field}}} (raw), {{#field}}...{{/field}} (shown when the field is non-empty),
 // {{^field}}...{{/field}} (shown when it is empty), {{! comment }} (dropped); {{&field}} is
 // Mustache's other spelling of raw. Text outside tags is copied byte for byte (no standalone-
-// line trimming). Compiled once against the CSV header; rendering is a loop over precompiled
-// pieces appending to a reused buffer.
+// line trimming). A url template (Escape::url, for List-Unsubscribe) percent-encodes what a field
+// brings (RFC 3986 2.1), even in {{{field}}}: see Escape. Compiled once against the CSV header;
+// rendering is a loop over precompiled pieces appending to a reused buffer.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,13 @@
 
 namespace hayate::campaign {
 
-enum class Escape : std::uint8_t { none, html };
+// How a field's value is written. `url` (RFC 3986): {{field}} percent-encodes every byte but the
+// unreserved characters (ALPHA DIGIT - . _ ~, 2.3), as a query value or path segment needs;
+// {{{field}}} keeps reserved characters too (: / ? # [ ] @ ! $ & ' ( ) * + , ; =, 2.2) and a '%'
+// that opens a valid "%XX", so a column can hold a whole path or query, and encodes the rest
+// (space, controls, " < > \ ^ ` { | }, non-ASCII bytes, a stray '%'). Either way no field can
+// put a byte outside the URI character set into the rendering.
+enum class Escape : std::uint8_t { none, html, url };
 
 class Template {
  public:
@@ -39,7 +46,15 @@ class Template {
 
  private:
   struct Piece {
-    enum class Kind : std::uint8_t { literal, field, field_raw, section_open, inverted_open };
+    enum class Kind : std::uint8_t {
+      literal,
+      field,          // HTML-escaped
+      field_raw,      // as is
+      field_url,      // percent-encoded but unreserved characters
+      field_url_raw,  // percent-encoded but URI characters
+      section_open,
+      inverted_open
+    };
     Kind kind;
     std::uint32_t column_or_offset;  // literal: offset into literals_; else: column index
     std::uint32_t length_or_skip;    // literal: length; sections: index of the piece after end

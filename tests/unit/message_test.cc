@@ -1,11 +1,17 @@
-// Tests of message composition: golden messages (text, html, both), header encoding and
-// folding (Japanese and long ASCII subjects, decoded back), quoted-printable, line endings,
-// Message-ID uniqueness, dot-stuffing, and line lengths under hostile field values.
+// Tests of message composition: golden messages (text, html, both, base64, 8bit), transfer
+// encoding choice, header encoding and folding (Japanese and long ASCII subjects, decoded back),
+// List-Unsubscribe and one-click, quoted-printable, base64, UTF-8 validation, line endings,
+// Message-ID uniqueness, dot-stuffing, line lengths under hostile field values, and a strict
+// parse of composed messages by Python's email package (message_strict_parse.py).
 #include "campaign/message.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <set>
@@ -13,8 +19,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "campaign/template.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign {
 namespace {
@@ -34,6 +42,9 @@ struct Campaign {
   std::optional<Template> text;
   std::optional<Template> html;
   std::vector<std::pair<std::string, Template>> headers;
+  std::optional<Template> unsubscribe_url;
+  std::optional<Template> unsubscribe_mailto;
+  std::optional<Template> feedback_id;
   std::string reply_to;
   std::string from = "Example News <news@example.com>";
   std::uint64_t seed = 1;
@@ -48,6 +59,9 @@ struct Campaign {
     inputs.text = text ? &*text : nullptr;
     inputs.html = html ? &*html : nullptr;
     for (const auto& [name, value] : headers) inputs.headers.emplace_back(name, &value);
+    inputs.list_unsubscribe_url = unsubscribe_url ? &*unsubscribe_url : nullptr;
+    inputs.list_unsubscribe_mailto = unsubscribe_mailto ? &*unsubscribe_mailto : nullptr;
+    inputs.feedback_id = feedback_id ? &*feedback_id : nullptr;
     inputs.random_seed = seed;
     return inputs;
   }
@@ -62,11 +76,20 @@ std::vector<std::string_view> row(std::string_view first_name = "Hanako",
 }
 
 std::string compose(const Campaign& campaign, const std::vector<std::string_view>& fields,
-                    std::uint64_t sequence = 7) {
+                    std::uint64_t sequence = 7, bool eightbit_allowed = false,
+                    ComposeResult* result = nullptr) {
   MessageComposer composer(campaign.inputs());
   std::string out;
-  composer.compose(fields, fields[0], sequence, november_23_2026, out);
+  ComposeResult composed =
+      composer.compose(fields, fields[0], sequence, november_23_2026, out, eightbit_allowed);
+  EXPECT_EQ(composer.last_message_is_8bit(), composed.eight_bit);
+  if (result != nullptr) *result = composed;
   return out;
+}
+
+// The body: everything after the blank line that ends the headers.
+std::string body_of(std::string_view message) {
+  return std::string(message.substr(message.find("\r\n\r\n") + 4));
 }
 
 std::vector<std::string_view> lines_of(std::string_view message) {
@@ -252,7 +275,10 @@ TEST(MessageComposer, GoldenTextAndHtml) {
   campaign.text = compile("Hello {{first_name}}!\nCode: {{code}}");
   campaign.html =
       compile("<p>Hello {{first_name}}!</p>\n<p>Code: <b>{{code}}</b></p>\n", Escape::html);
-  campaign.headers.emplace_back("List-Unsubscribe", compile("<https://example.com/u?c={{code}}>"));
+  campaign.unsubscribe_url =
+      compile("https://example.com/u?c={{code}}&n={{first_name}}", Escape::url);
+  campaign.unsubscribe_mailto = compile("unsubscribe+{{code}}@example.com", Escape::url);
+  campaign.feedback_id = compile("{{code}}:spring:newsletter:example");
   campaign.headers.emplace_back("X-Campaign", compile("spring"));
   EXPECT_EQ(compose(campaign, row()),
             "Date: Mon, 23 Nov 2026 15:10:01 +0000\r\n"
@@ -261,7 +287,10 @@ TEST(MessageComposer, GoldenTextAndHtml) {
             "Subject: Hello Hanako\r\n"
             "Message-ID: <spring-2026.7.f893a2eefb32555e@example.com>\r\n"
             "MIME-Version: 1.0\r\n"
-            "List-Unsubscribe: <https://example.com/u?c=A-42>\r\n"
+            "List-Unsubscribe: <https://example.com/u?c=A-42&n=Hanako>,\r\n"
+            " <mailto:unsubscribe+A-42@example.com>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            "Feedback-ID: A-42:spring:newsletter:example\r\n"
             "X-Campaign: spring\r\n"
             "Content-Type: multipart/alternative;\r\n"
             " boundary=\"=_hayate_910a2dec89025cc1beeb8da1658eec67\"\r\n"
@@ -281,6 +310,88 @@ TEST(MessageComposer, GoldenTextAndHtml) {
             "<p>Code: <b>A-42</b></p>\r\n"
             "\r\n"
             "--=_hayate_910a2dec89025cc1beeb8da1658eec67--\r\n");
+}
+
+// Japanese text is mostly non-ASCII: base64 of the CRLF form, 76 characters a line (the body
+// below is Python's base64.encodebytes of the text). Subject and From become encoded-words.
+TEST(MessageComposer, GoldenJapaneseBase64) {
+  Campaign campaign;
+  campaign.from = "山田商店 <news@example.com>";
+  campaign.subject = compile("{{last_name}}様、春のセールのお知らせ");
+  campaign.text = compile(
+      "{{last_name}} 様\nいつもご利用ありがとうございます。\n春のセールは{{city}}で開催します。\n");
+  ComposeResult result;
+  EXPECT_EQ(compose(campaign, row("花子", "山田", "大阪"), 7, false, &result),
+            "Date: Mon, 23 Nov 2026 15:10:01 +0000\r\n"
+            "From: =?UTF-8?B?5bGx55Sw5ZWG5bqX?= <news@example.com>\r\n"
+            "To: hanako@example.jp\r\n"
+            "Subject: =?UTF-8?B?5bGx55Sw5qeY44CB5pil44Gu44K744O844Or44Gu44GK55+l44KJ44Gb?=\r\n"
+            "Message-ID: <spring-2026.7.f893a2eefb32555e@example.com>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: base64\r\n"
+            "\r\n"
+            "5bGx55SwIOanmA0K44GE44Gk44KC44GU5Yip55So44GC44KK44GM44Go44GG44GU44GW44GE44G+\r\n"
+            "44GZ44CCDQrmmKXjga7jgrvjg7zjg6vjga/lpKfpmKrjgafplovlgqzjgZfjgb7jgZnjgIINCg==\r\n");
+  EXPECT_FALSE(result.eight_bit);
+}
+
+// With 8BITMIME, UTF-8 parts go as they are, and the multipart says 8bit too (RFC 2045 6.4).
+TEST(MessageComposer, Golden8bit) {
+  Campaign campaign;
+  campaign.subject = compile("Hello");
+  campaign.text = compile("{{last_name}} 様\nお知らせ\n");
+  campaign.html = compile(
+      "<p>{{last_name}} 様</p>\n<p>Caf\xc3\xa9 au lait, every morning from 7 to 11 in our "
+      "shop.</p>\n",
+      Escape::html);
+  ComposeResult result;
+  EXPECT_EQ(compose(campaign, row("花子", "山田"), 7, true, &result),
+            "Date: Mon, 23 Nov 2026 15:10:01 +0000\r\n"
+            "From: Example News <news@example.com>\r\n"
+            "To: hanako@example.jp\r\n"
+            "Subject: Hello\r\n"
+            "Message-ID: <spring-2026.7.f893a2eefb32555e@example.com>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/alternative;\r\n"
+            " boundary=\"=_hayate_910a2dec89025cc1beeb8da1658eec67\"\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n"
+            "\r\n"
+            "--=_hayate_910a2dec89025cc1beeb8da1658eec67\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n"
+            "\r\n"
+            "山田 様\r\n"
+            "お知らせ\r\n"
+            "\r\n"
+            "--=_hayate_910a2dec89025cc1beeb8da1658eec67\r\n"
+            "Content-Type: text/html; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n"
+            "\r\n"
+            "<p>山田 様</p>\r\n"
+            "<p>Caf\xc3\xa9 au lait, every morning from 7 to 11 in our shop.</p>\r\n"
+            "\r\n"
+            "--=_hayate_910a2dec89025cc1beeb8da1658eec67--\r\n");
+  EXPECT_TRUE(result.eight_bit);
+  // The same without 8BITMIME: base64 for the Japanese text, quoted-printable for the html
+  // (11 non-ASCII bytes in 80), no 8bit anywhere.
+  std::string seven_bit = compose(campaign, row("花子", "山田"), 7, false, &result);
+  EXPECT_FALSE(result.eight_bit);
+  EXPECT_EQ(seven_bit.find("8bit"), std::string::npos);
+  EXPECT_NE(seven_bit.find("Content-Type: text/plain; charset=utf-8\r\n"
+                           "Content-Transfer-Encoding: base64\r\n"),
+            std::string::npos);
+  EXPECT_NE(seven_bit.find("Content-Type: text/html; charset=utf-8\r\n"
+                           "Content-Transfer-Encoding: quoted-printable\r\n"),
+            std::string::npos);
+  // An ASCII message stays 7bit even when 8bit is allowed: no BODY=8BITMIME needed.
+  Campaign ascii;
+  ascii.subject = compile("s");
+  ascii.text = compile("plain\n");
+  ascii.html = compile("<p>plain</p>\n");
+  std::string message = compose(ascii, row(), 7, true, &result);
+  EXPECT_FALSE(result.eight_bit);
+  EXPECT_EQ(message.find("8bit"), std::string::npos);
 }
 
 TEST(MessageComposer, SameSeedSameMessageAndBuffersAreReused) {
@@ -460,6 +571,15 @@ TEST(MessageComposer, NonAsciiDisplayNamesAreEncoded) {
   EXPECT_EQ(decode_encoded_words(value.substr(0, value.find(" <"))), long_name);
   EXPECT_EQ(value.substr(value.find(" <")), " <support-team@example.com>");
 
+  // An ASCII display name with a word too long to fold under 998 octets is encoded too.
+  out.clear();
+  const std::string huge_name = "Example " + std::string(1100, 'N');
+  append_mailbox_header("From", huge_name + " <news@example.com>", out);
+  expect_lines_at_most(out, 78);
+  value = headers_of(out + "\r\n")[0].second;
+  EXPECT_EQ(decode_encoded_words(value.substr(0, value.find(" <"))), huge_name);
+  EXPECT_EQ(value.substr(value.find(" <")), " <news@example.com>");
+
   Campaign campaign;
   campaign.from = shop + " <news@example.com>";
   campaign.subject = compile("s");
@@ -478,6 +598,199 @@ TEST(MessageComposerDeathTest, LineBreakInHeaderValueIsABug) {
   with_header.text = compile("t\n");
   with_header.headers.emplace_back("X-City", compile("{{city}}"));
   EXPECT_DEATH(compose(with_header, row("Hanako", "Yamada", "Osaka\n")), "line_break");
+}
+
+// --- List-Unsubscribe ---------------------------------------------------------------------------
+
+Campaign unsubscribe_campaign(std::optional<std::string_view> url,
+                              std::optional<std::string_view> mailto) {
+  Campaign campaign;
+  campaign.subject = compile("s");
+  campaign.text = compile("t\n");
+  if (url) campaign.unsubscribe_url = compile(*url, Escape::url);
+  if (mailto) campaign.unsubscribe_mailto = compile(*mailto, Escape::url);
+  return campaign;
+}
+
+// The List-Unsubscribe lines of a message, folded as written, and whether Post follows.
+std::string unsubscribe_lines(std::string_view message) {
+  std::string lines;
+  bool inside = false;
+  for (std::string_view line : lines_of(message.substr(0, message.find("\r\n\r\n") + 2))) {
+    const bool continuation = !line.empty() && line[0] == ' ';
+    if (!continuation) inside = line.substr(0, 16) == "List-Unsubscribe";
+    if (inside) hayate::append(lines, line, "\n");
+  }
+  return lines;
+}
+
+TEST(ListUnsubscribe, UrlAndMailto) {
+  ComposeResult result;
+  // Short URIs share a line; the URL makes it one-click (RFC 8058 3.1).
+  std::string message =
+      compose(unsubscribe_campaign("https://ex.com/u/{{code}}", "u+{{code}}@ex.com"), row(), 7,
+              false, &result);
+  EXPECT_EQ(unsubscribe_lines(message),
+            "List-Unsubscribe: <https://ex.com/u/A-42>, <mailto:u+A-42@ex.com>\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n");
+  EXPECT_FALSE(result.list_unsubscribe_incomplete);
+  // URL only.
+  message = compose(unsubscribe_campaign("https://example.com/u?c={{code}}", std::nullopt), row());
+  EXPECT_EQ(unsubscribe_lines(message),
+            "List-Unsubscribe: <https://example.com/u?c=A-42>\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n");
+  // mailto only: no one-click. "mailto:" in the template is not doubled; a query stays.
+  message = compose(unsubscribe_campaign(std::nullopt, "unsubscribe@example.com"), row());
+  EXPECT_EQ(unsubscribe_lines(message), "List-Unsubscribe: <mailto:unsubscribe@example.com>\n");
+  message = compose(
+      unsubscribe_campaign(std::nullopt, "MAILTO:list@example.com?subject=unsubscribe%20{{code}}"),
+      row());
+  EXPECT_EQ(unsubscribe_lines(message),
+            "List-Unsubscribe: <mailto:list@example.com?subject=unsubscribe%20A-42>\n");
+  // Neither: no header at all.
+  message = compose(unsubscribe_campaign(std::nullopt, std::nullopt), row());
+  EXPECT_EQ(unsubscribe_lines(message), "");
+  EXPECT_EQ(header(message, "List-Unsubscribe-Post"), "<missing>");
+}
+
+// Fields are percent-encoded, so that no value can close the brackets or add a URI.
+TEST(ListUnsubscribe, FieldsArePercentEncoded) {
+  Campaign campaign = unsubscribe_campaign(
+      "https://example.com/u?e={{email}}&n={{first_name}}&p={{{last_name}}}", "u+{{code}}@ex.com");
+  std::string message =
+      compose(campaign, {"hanako+news@example.jp", "Hanako> <https://evil.example/", "a/b?c=d e>f",
+                         "Osaka", "A 42", "1"});
+  EXPECT_EQ(unsubscribe_lines(message),
+            "List-Unsubscribe: "
+            "<https://example.com/u?e=hanako%2Bnews%40example.jp&n=Hanako%3E%20%3Chttps%3A%2F%2Fe"
+            "vil.example%2F&p=a/b?c=d%20e%3Ef>,\n"
+            " <mailto:u+A%2042@ex.com>\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n");
+}
+
+// No whitespace goes inside the brackets (RFC 2369 2): a long URL makes a long line, up to 998.
+TEST(ListUnsubscribe, LongUrisAndTheLineLimit) {
+  Campaign campaign = unsubscribe_campaign("https://example.com/{{{first_name}}}",
+                                           "unsubscribe+{{{last_name}}}@example.com");
+  // The longest URL: "List-Unsubscribe: <" URL ">," is exactly 998 octets.
+  const std::size_t path_bytes = list_unsubscribe_uri_bytes_max - 20;  // "https://example.com/"
+  const std::string longest_path(path_bytes, 'p');
+  ComposeResult result;
+  std::string message = compose(campaign, row(longest_path, "x"), 7, false, &result);
+  EXPECT_FALSE(result.list_unsubscribe_incomplete);
+  std::vector<std::string_view> lines = lines_of(message);
+  ASSERT_EQ(lines[6].substr(0, 19), "List-Unsubscribe: <");
+  EXPECT_EQ(lines[6].size(), 998u);
+  EXPECT_EQ(lines[7], " <mailto:unsubscribe+x@example.com>");
+  EXPECT_EQ(lines[8], "List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+  expect_lines_at_most(message, limits::message_line_bytes_max);
+  std::string reason;
+  std::string scratch;
+  std::vector<std::string_view> fields = row(longest_path, "x");
+  EXPECT_TRUE(check_list_unsubscribe(campaign.inputs(), fields, scratch, reason)) << reason;
+
+  // One octet more: the URL is left out, and one-click with it; the mailto stays.
+  const std::string too_long = longest_path + "p";
+  message = compose(campaign, row(too_long, "x"), 7, false, &result);
+  EXPECT_TRUE(result.list_unsubscribe_incomplete);
+  EXPECT_EQ(unsubscribe_lines(message), "List-Unsubscribe: <mailto:unsubscribe+x@example.com>\n");
+  fields = row(too_long, "x");
+  EXPECT_FALSE(check_list_unsubscribe(campaign.inputs(), fields, scratch, reason));
+  EXPECT_EQ(reason, "List-Unsubscribe URL 'https://example.com/" + std::string(40, 'p') +
+                        "...' is too long for a header line");
+  // Both too long: no List-Unsubscribe at all.
+  const std::string long_local(list_unsubscribe_uri_bytes_max, 'u');
+  message = compose(campaign, row(too_long, long_local), 7, false, &result);
+  EXPECT_TRUE(result.list_unsubscribe_incomplete);
+  EXPECT_EQ(unsubscribe_lines(message), "");
+  expect_lines_at_most(message, limits::message_line_bytes_max);
+  // The longest mailto alone fits too.
+  const std::string longest_local(list_unsubscribe_uri_bytes_max - 31, 'u');
+  message = compose(campaign, row(too_long, longest_local), 7, false, &result);
+  EXPECT_EQ(lines_of(message)[6].size(), 998u - 1);  // no ',' after the only URI
+  fields = row("ok", long_local);
+  EXPECT_FALSE(check_list_unsubscribe(campaign.inputs(), fields, scratch, reason));
+  EXPECT_EQ(reason.substr(0, 38), "List-Unsubscribe mailto 'unsubscribe+u");
+}
+
+// Renderings that the source check would have refused are left out rather than written.
+TEST(ListUnsubscribe, UnusableRenderingsAreLeftOut) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"http://example.com/u", "does not start with https://"},
+      {"https:///u", "has no host"},
+      {"{{{first_name}}}", "does not start with https://"},  // made by the row
+      {"https://example.com/u?x=a b", "has a space"},
+      {"https://example.com/<u>", "has '<' or '>'"},
+      {"https://example.com/\xc3\xa9", "has a non-ASCII byte (percent-encode it)"},
+      {"https://example.com/%zz", "has a '%' not followed by two hex digits"},
+  };
+  for (const auto& [url, problem] : cases) {
+    Campaign campaign = unsubscribe_campaign(url, "u@example.com");
+    ComposeResult result;
+    std::string message = compose(campaign, row("http://example.com/u"), 7, false, &result);
+    EXPECT_TRUE(result.list_unsubscribe_incomplete) << url;
+    EXPECT_EQ(unsubscribe_lines(message), "List-Unsubscribe: <mailto:u@example.com>\n") << url;
+    std::string reason;
+    std::string scratch;
+    std::vector<std::string_view> fields = row("http://example.com/u");
+    EXPECT_FALSE(check_list_unsubscribe(campaign.inputs(), fields, scratch, reason));
+    EXPECT_NE(reason.find(problem), std::string::npos) << url << ": " << reason;
+  }
+  Campaign no_at = unsubscribe_campaign(std::nullopt, "{{{first_name}}}");
+  ComposeResult result;
+  EXPECT_EQ(unsubscribe_lines(compose(no_at, row("nobody"), 7, false, &result)), "");
+  EXPECT_TRUE(result.list_unsubscribe_incomplete);
+}
+
+TEST(ListUnsubscribe, SourceCheck) {
+  auto error = [](std::string_view source, UnsubscribeUri kind) {
+    absl::Status status = check_list_unsubscribe_source(source, kind);
+    return status.ok() ? std::string("ok") : std::string(status.message());
+  };
+  const UnsubscribeUri url = UnsubscribeUri::https_url;
+  const UnsubscribeUri mailto = UnsubscribeUri::mailto;
+  EXPECT_EQ(error("https://example.com/u?t={{token}}&e={{{email}}}", url), "ok");
+  EXPECT_EQ(error("HTTPS://Example.COM", url), "ok");
+  EXPECT_EQ(error("https://example.com?{{#a}}x={{a}}{{/a}}", url), "ok");
+  EXPECT_EQ(error("https://example.com/%E3%81%82/{{ token }}", url), "ok");
+  EXPECT_EQ(error("unsubscribe+{{code}}@example.com", mailto), "ok");
+  EXPECT_EQ(error("mailto:list@example.com?subject=unsubscribe", mailto), "ok");
+  EXPECT_EQ(error("http://example.com/u", url),
+            "List-Unsubscribe URL 'http://example.com/u' must start with https:// (RFC 8058 "
+            "one-click unsubscribe needs HTTPS)");
+  EXPECT_EQ(error("{{url}}", url),
+            "List-Unsubscribe URL '{{url}}' must start with https:// (RFC 8058 one-click "
+            "unsubscribe needs HTTPS)");
+  EXPECT_EQ(error("https://{{host}}/u", url),
+            "List-Unsubscribe URL 'https://{{host}}/u' must name its host before any {{field}}, "
+            "e.g. https://example.com/u?t={{token}}");
+  EXPECT_EQ(error("https://example.com{{path}}", url),
+            "List-Unsubscribe URL 'https://example.com{{path}}' must name its host before any "
+            "{{field}}, e.g. https://example.com/u?t={{token}}");
+  EXPECT_EQ(error("https://", url).substr(0, 40), "List-Unsubscribe URL 'https://' must nam");
+  EXPECT_EQ(error("https://example.com/u?t={{token}} ", url),
+            "List-Unsubscribe URL 'https://example.com/u?t={{token}} ' has a space outside "
+            "{{fields}}");
+  EXPECT_EQ(error("<https://example.com/u>", url),
+            "List-Unsubscribe URL '<https://example.com/u>' has '<' or '>' outside {{fields}}");
+  EXPECT_EQ(error("https://example.com/\xc3\xa9", url),
+            "List-Unsubscribe URL 'https://example.com/\xc3\xa9' has a non-ASCII byte "
+            "(percent-encode it) outside {{fields}}");
+  EXPECT_EQ(error("https://example.com/\"x\"", url),
+            "List-Unsubscribe URL 'https://example.com/\"x\"' has a character a URI cannot hold "
+            "(percent-encode it) outside {{fields}}");
+  EXPECT_EQ(error("https://example.com/50%", url),
+            "List-Unsubscribe URL 'https://example.com/50%' has a '%' not followed by two hex "
+            "digits outside {{fields}}");
+  EXPECT_EQ(error("https://example.com/u{{x", url),
+            "List-Unsubscribe URL 'https://example.com/u{{x' has an unclosed tag");
+  EXPECT_EQ(error("{{{address}}}", mailto),
+            "List-Unsubscribe mailto '{{{address}}}' must be an address with a literal '@', e.g. "
+            "unsubscribe+{{code}}@example.com");
+  EXPECT_EQ(error("mailto:<u@example.com>", mailto),
+            "List-Unsubscribe mailto '<u@example.com>' has '<' or '>' outside {{fields}}");
+  // Tags with spaces in column names are not literal text.
+  EXPECT_EQ(error("https://example.com/u?t={{ Member Token }}", url), "ok");
 }
 
 // --- Bodies ------------------------------------------------------------------------------------
@@ -534,21 +847,111 @@ TEST(MessageComposer, QuotedPrintableRoundTrip) {
 }
 
 // Returns the Content-Transfer-Encoding chosen for a text body.
-std::string encoding_for(std::string_view body) {
+std::string encoding_for(std::string_view body, bool eightbit_allowed = false) {
   Campaign campaign;
   campaign.subject = compile("s");
   campaign.text = compile("{{{city}}}");
-  return header(compose(campaign, row("a", "b", body)), "Content-Transfer-Encoding");
+  ComposeResult result;
+  const std::string message = compose(campaign, row("a", "b", body), 7, eightbit_allowed, &result);
+  const std::string encoding = header(message, "Content-Transfer-Encoding");
+  EXPECT_EQ(result.eight_bit, encoding == "8bit") << encoding;
+  return encoding;
 }
 
 TEST(MessageComposer, TransferEncodingChoice) {
   EXPECT_EQ(encoding_for("ascii\r\nonly"), "7bit");
+  EXPECT_EQ(encoding_for(""), "7bit");
   EXPECT_EQ(encoding_for(std::string(998, 'a') + "\nb"), "7bit");
   EXPECT_EQ(encoding_for(std::string(999, 'a') + "\nb"), "quoted-printable");
   EXPECT_EQ(encoding_for("b\r" + std::string(999, 'a')), "quoted-printable");
   EXPECT_EQ(encoding_for(std::string_view("nul\0byte", 8)), "quoted-printable");
-  EXPECT_EQ(encoding_for("caf\xc3\xa9"), "quoted-printable");
   EXPECT_EQ(encoding_for("\x7f and controls \x01 are 7bit"), "7bit");
+  // Under 1/6 non-ASCII bytes: quoted-printable; from 1/6: base64. "café" is 2 in 5.
+  EXPECT_EQ(encoding_for("caf\xc3\xa9"), "base64");
+  EXPECT_EQ(encoding_for("caf\xc3\xa9 au lai"), "base64");             // 2 in 12: 1/6
+  EXPECT_EQ(encoding_for("caf\xc3\xa9 au lait"), "quoted-printable");  // 2 in 13
+  EXPECT_EQ(encoding_for("\xe5\xb1\xb1\xe7\x94\xb0\xe6\xa7\x98 <b>sale</b>"), "base64");
+  std::string english_with_names = "Dear Zo\xc3\xab, your order from M\xc3\xbcnchen has shipped.";
+  EXPECT_EQ(encoding_for(english_with_names), "quoted-printable");
+  EXPECT_EQ(encoding_for(english_with_names, true), "8bit");
+  // The exact count on long parts: 2100 non-ASCII bytes in a row, then ASCII lines; base64
+  // up to 6 * 2100 = 12600 bytes, quoted-printable from 12601.
+  std::string cafe_run;
+  for (int i = 0; i < 1050; ++i) cafe_run += "\xc3\xa9";
+  auto padded_to = [&](std::size_t size) {
+    std::string text = cafe_run + "\n";
+    while (text.size() < size) text += text.size() % 100 == 99 ? '\n' : 'a';
+    return text;
+  };
+  EXPECT_EQ(encoding_for(padded_to(12600)), "base64");
+  EXPECT_EQ(encoding_for(padded_to(12601)), "quoted-printable");
+  // 8bit needs 8BITMIME, valid UTF-8, no NUL and short lines; otherwise the same choice.
+  EXPECT_EQ(encoding_for("caf\xc3\xa9", true), "8bit");
+  EXPECT_EQ(encoding_for("ascii only", true), "7bit");
+  EXPECT_EQ(encoding_for("caf\xe9 au lait, Latin-1 is not UTF-8", true), "quoted-printable");
+  EXPECT_EQ(encoding_for("\xff\xfe", true), "base64");
+  EXPECT_EQ(encoding_for("caf\xc3\xa9 \xed\xa0\x80", true), "base64");  // a surrogate
+  EXPECT_EQ(encoding_for(std::string_view("caf\xc3\xa9\0", 6), true), "base64");
+  std::string long_line;
+  for (int i = 0; i < 400; ++i) long_line += "\xe6\x97\xa5";  // 1200 octets on one line
+  EXPECT_EQ(encoding_for(long_line, true), "base64");
+  EXPECT_EQ(encoding_for(long_line.substr(0, 996) + "\n" + long_line.substr(0, 996), true), "8bit");
+  EXPECT_EQ(encoding_for(long_line.substr(0, 999) + "\n", true), "base64");
+}
+
+TEST(MessageComposer, Base64Lines) {
+  auto base64_lines = [](std::string_view bytes) {
+    std::string out = "kept";
+    append_base64_lines(bytes, out);
+    EXPECT_EQ(out.substr(0, 4), "kept");
+    return out.substr(4);
+  };
+  // RFC 4648 10 test vectors.
+  EXPECT_EQ(base64_lines(""), "");
+  EXPECT_EQ(base64_lines("f"), "Zg==\r\n");
+  EXPECT_EQ(base64_lines("fo"), "Zm8=\r\n");
+  EXPECT_EQ(base64_lines("foo"), "Zm9v\r\n");
+  EXPECT_EQ(base64_lines("foob"), "Zm9vYg==\r\n");
+  EXPECT_EQ(base64_lines("fooba"), "Zm9vYmE=\r\n");
+  EXPECT_EQ(base64_lines("foobar"), "Zm9vYmFy\r\n");
+  // 57 bytes make one full line of 76 characters; the 58th starts a second.
+  EXPECT_EQ(base64_lines(std::string(57, '\0')), std::string(76, 'A') + "\r\n");
+  EXPECT_EQ(base64_lines(std::string(58, '\0')), std::string(76, 'A') + "\r\nAA==\r\n");
+  EXPECT_EQ(base64_lines(std::string(114, '\xff')),
+            std::string(76, '/') + "\r\n" + std::string(76, '/') + "\r\n");
+  std::mt19937 random(3);
+  for (int i = 0; i < 200; ++i) {
+    std::string bytes;
+    for (std::size_t k = random() % 500; k > 0; --k) bytes.push_back(static_cast<char>(random()));
+    const std::string encoded = base64_lines(bytes);
+    std::string joined;
+    for (std::string_view line : lines_of(encoded)) {
+      EXPECT_LE(line.size(), 76u);
+      EXPECT_EQ(line.size() % 4, 0u);
+      joined += line;
+    }
+    EXPECT_EQ(decode_base64(joined), bytes);
+  }
+}
+
+TEST(MessageComposer, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ASCII, long enough for the word-at-a-time path"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe5\xb1\xb1\xe7\x94\xb0 \xf0\x9f\x93\xa7"));
+  EXPECT_TRUE(is_valid_utf8("\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xef\xbf\xbf"));  // range ends
+  EXPECT_TRUE(is_valid_utf8("\xed\x9f\xbf \xee\x80\x80"));          // around the surrogates
+  EXPECT_TRUE(is_valid_utf8("\xf0\x90\x80\x80 \xf4\x8f\xbf\xbf"));  // U+10000, U+10FFFF
+  EXPECT_TRUE(is_valid_utf8(std::string_view("nul \0 is UTF-8", 14)));
+  for (std::string_view bad :
+       {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xc2", "\xc2\x41", "\xe0\x80\x80", "\xe0\x9f\xbf",
+        "\xed\xa0\x80", "\xed\xbf\xbf", "\xe5\xb1", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf",
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf8\x88\x80\x80\x80", "\xfe", "\xff",
+        "\xf0\x9f\x93"}) {
+    EXPECT_FALSE(is_valid_utf8(bad)) << testing::PrintToString(bad);
+    // Also behind a long ASCII run and before one.
+    EXPECT_FALSE(is_valid_utf8("0123456789abcdef" + std::string(bad) + "0123456789"))
+        << testing::PrintToString(bad);
+  }
 }
 
 TEST(MessageComposer, BodyLineEndingsBecomeCrlf) {
@@ -556,10 +959,10 @@ TEST(MessageComposer, BodyLineEndingsBecomeCrlf) {
   campaign.subject = compile("s");
   campaign.text = compile("a\nb\rc\r\nd{{{city}}}");
   std::string message = compose(campaign, row("x", "y", "\r\r\n"));
-  EXPECT_EQ(message.substr(message.find("\r\n\r\n") + 4), "a\r\nb\r\nc\r\nd\r\n\r\n");
+  EXPECT_EQ(body_of(message), "a\r\nb\r\nc\r\nd\r\n\r\n");
   // A body without a final line break gets one; the message ends with CRLF.
   std::string no_break = compose(campaign, row("x", "y", "end"));
-  EXPECT_EQ(no_break.substr(no_break.find("\r\n\r\n") + 4), "a\r\nb\r\nc\r\ndend\r\n");
+  EXPECT_EQ(body_of(no_break), "a\r\nb\r\nc\r\ndend\r\n");
 }
 
 TEST(MessageComposer, QuotedPrintableBodyDecodesToTheRenderedText) {
@@ -571,7 +974,7 @@ TEST(MessageComposer, QuotedPrintableBodyDecodesToTheRenderedText) {
   std::string message = compose(campaign, row("x", "\xe5\xb1\xb1\xe7\x94\xb0"));
   EXPECT_EQ(header(message, "Content-Transfer-Encoding"), "quoted-printable");
   expect_lines_at_most(message, 78);
-  EXPECT_EQ(decode_quoted_printable(message.substr(message.find("\r\n\r\n") + 4)),
+  EXPECT_EQ(decode_quoted_printable(body_of(message)),
             "<p>\xe5\xb1\xb1\xe7\x94\xb0\xe6\xa7\x98</p>\r\n<p>" + japanese + " = " +
                 std::string(200, 'z') + " </p>\r\n");
 }
@@ -642,24 +1045,225 @@ TEST(MessageComposer, NoLineOver998Anywhere) {
   campaign.text = compile("{{{first_name}}}\n{{{city}}}");
   campaign.html = compile("<p>{{first_name}}</p>{{{city}}}", Escape::html);
   campaign.headers.emplace_back("X-Last", compile("{{last_name}}"));
+  campaign.feedback_id = compile("{{last_name}}:spring:example");
+  campaign.from = "Example " + std::string(1100, 'N') + " <news@example.com>";
+  Campaign with_unsubscribe = campaign;
+  with_unsubscribe.unsubscribe_url =
+      compile("https://example.com/u?n={{{first_name}}}", Escape::url);
+  with_unsubscribe.unsubscribe_mailto = compile("u+{{last_name}}@example.com", Escape::url);
   const std::string long_ascii(3000, 'q');
   const std::string long_spaces = "a" + std::string(2000, ' ') + "b";
   std::string long_utf8;
   for (int i = 0; i < 700; ++i) long_utf8 += "\xe6\x97\xa5";
   const std::string mixed = std::string(997, 'm') + "\r" + std::string(999, 'n') + "\n\x01";
-  for (const std::string& first : {long_ascii, long_spaces, long_utf8, mixed}) {
-    for (const std::string& last : {long_ascii, long_utf8, std::string("ok")}) {
-      std::string city = first + "\n" + last;
-      std::string message =
-          compose(campaign,
-                  row(first.find_first_of("\r\n") == std::string::npos ? first : "x", last, city));
-      expect_lines_at_most(message, limits::message_line_bytes_max);
-      std::string_view headers(message.data(), message.find("\r\n\r\n"));
-      for (std::string_view line : lines_of(std::string(headers) + "\r\n")) {
-        EXPECT_LE(line.size(), 78u) << line.substr(0, 40);
+  for (const Campaign* shape : {&campaign, &with_unsubscribe}) {
+    for (bool eightbit_allowed : {false, true}) {
+      for (const std::string& first : {long_ascii, long_spaces, long_utf8, mixed}) {
+        for (const std::string& last : {long_ascii, long_utf8, std::string("ok")}) {
+          std::string city = first + "\n" + last;
+          std::string message = compose(
+              *shape,
+              row(first.find_first_of("\r\n") == std::string::npos ? first : "x", last, city), 7,
+              eightbit_allowed);
+          expect_lines_at_most(message, limits::message_line_bytes_max);
+          // Headers stay under 78 where they can: all but a long List-Unsubscribe URI.
+          const std::string headers = message.substr(0, message.find("\r\n\r\n") + 2);
+          for (std::string_view line : lines_of(headers)) {
+            if (line.substr(0, 18) == "List-Unsubscribe: " || line.substr(0, 2) == " <") continue;
+            EXPECT_LE(line.size(), 78u) << line.substr(0, 40);
+          }
+        }
       }
     }
   }
+}
+
+// --- Strict parse by Python's email package -----------------------------------------------------
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      hayate::append(out, '\\', c);
+    } else if (byte < 0x20) {
+      constexpr char hex[] = "0123456789abcdef";
+      hayate::append(out, "\\u00", hex[byte >> 4], hex[byte & 15]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+constexpr std::string_view absent = "<absent>";  // a header value the message must not have
+
+// Writes composed messages and a manifest of what each must decode to, for
+// message_strict_parse.py.
+class StrictParseCases {
+ public:
+  explicit StrictParseCases(std::string directory) : directory_(std::move(directory)) {
+    std::filesystem::remove_all(directory_);
+    std::filesystem::create_directories(directory_);
+  }
+
+  // `encodings`: the expected Content-Transfer-Encoding of each part (text first).
+  void add(std::string_view name, const Campaign& campaign,
+           const std::vector<std::string_view>& fields, bool eightbit_allowed,
+           std::string_view from_display_name, const std::vector<std::string>& encodings,
+           const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    MessageComposer composer(campaign.inputs());
+    std::string message;
+    const ComposeResult result =
+        composer.compose(fields, fields[0], 7, november_23_2026, message, eightbit_allowed);
+    const std::string file = directory_ + "/" + std::string(name) + ".eml";
+    std::ofstream(file, std::ios::binary) << message;
+    std::string subject;
+    campaign.subject.render(fields, subject);
+    std::string parts;
+    std::size_t index = 0;
+    bool eight_bit = false;
+    for (const std::optional<Template>* part : {&campaign.text, &campaign.html}) {
+      if (!part->has_value()) continue;
+      std::string content;
+      (*part)->render(fields, content);
+      EXPECT_LT(index, encodings.size()) << name;
+      const std::string encoding = index < encodings.size() ? encodings[index] : "?";
+      eight_bit = eight_bit || encoding == "8bit";
+      hayate::append(
+          parts, index == 0 ? "" : ", ",
+          "{\"content_type\": ", json_string(part == &campaign.text ? "text/plain" : "text/html"),
+          ", \"encoding\": ", json_string(encoding), ", \"content\": ", json_string(content), "}");
+      ++index;
+    }
+    EXPECT_EQ(result.eight_bit, eight_bit) << name;
+    std::string header_values;
+    for (const auto& [header_name, value] : headers) {
+      hayate::append(header_values, header_values.empty() ? "" : ", ", json_string(header_name),
+                     ": ", value == absent ? "null" : json_string(value));
+    }
+    hayate::append(manifest_, manifest_.empty() ? "" : ",\n", "{\"name\": ", json_string(name),
+                   ", \"file\": ", json_string(file), ", \"subject\": ", json_string(subject),
+                   ", \"from_display_name\": ", json_string(from_display_name),
+                   ", \"from_address\": \"news@example.com\", \"headers\": {", header_values,
+                   "}, \"multipart_encoding\": ", json_string(eight_bit ? "8bit" : "7bit"),
+                   ", \"parts\": [", parts, "]}");
+  }
+
+  std::string write_manifest() const {
+    const std::string path = directory_ + "/manifest.json";
+    std::ofstream(path, std::ios::binary) << "{\"messages\": [\n" << manifest_ << "\n]}\n";
+    return path;
+  }
+
+ private:
+  std::string directory_;
+  std::string manifest_;
+};
+
+// Runs `command`, returns its exit status and appends its output (stdout and stderr) to `output`.
+int run(const std::string& command, std::string& output) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buffer[4096];
+  std::size_t got;
+  while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, got);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(MessageStrictParse, PythonEmailReadsEveryMessageBack) {
+  constexpr std::string_view python = "/usr/bin/python3";
+  if (!std::filesystem::exists(python)) GTEST_SKIP() << python << " is not installed";
+  const std::string script = HAYATE_TEST_DATA_DIR "/../unit/message_strict_parse.py";
+  ASSERT_TRUE(std::filesystem::exists(script)) << script;
+  StrictParseCases cases(testing::TempDir() + "message_strict_parse");
+  const std::string shop = "山田商店";
+  const std::string japanese_text =
+      "{{last_name}} 様\n\nいつもご利用ありがとうございます。\n春のセールを{{city}}で開催します。"
+      "\n\n-- \n山田商店\n";
+  const std::string japanese_html =
+      "<p>{{last_name}} 様</p>\n<p>いつもご利用ありがとうございます。</p>\n"
+      "<p>春のセールを<b>{{city}}</b>で開催します。</p>\n";
+
+  Campaign text_only;
+  text_only.subject = compile(
+      "Our biggest spring sale ever starts today in {{city}}: up to 70% off on every item, "
+      "{{first_name}}");
+  text_only.text = compile("Dear {{first_name}} {{last_name}},\n\nYour code: {{code}}\n.\n");
+  text_only.unsubscribe_url =
+      compile("https://example.com/u?c={{code}}&n={{first_name}}", Escape::url);
+  text_only.unsubscribe_mailto = compile("unsubscribe+{{code}}@example.com", Escape::url);
+  text_only.feedback_id = compile("{{code}}:spring:newsletter:example");
+  cases.add("text-only", text_only, row(), false, "Example News", {"7bit"},
+            {{"List-Unsubscribe",
+              "<https://example.com/u?c=A-42&n=Hanako>, <mailto:unsubscribe+A-42@example.com>"},
+             {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+             {"Feedback-ID", "A-42:spring:newsletter:example"}});
+
+  Campaign html_only;
+  html_only.subject = compile("Your receipt");
+  html_only.html = compile(
+      "<p>Caf\xc3\xa9 for {{first_name}} &amp; friends: {{amount}} yen</p>\n"
+      "<p>This line is deliberately long so that quoted-printable has to break it with a soft "
+      "line break, = signs and trailing spaces included.   </p>\n",
+      Escape::html);
+  html_only.reply_to = "Support <support@example.com>";
+  html_only.unsubscribe_mailto =
+      compile("mailto:list@example.com?subject=unsubscribe", Escape::url);
+  cases.add("html-only", html_only, row("Zo\xc3\xab"), false, "Example News", {"quoted-printable"},
+            {{"List-Unsubscribe", "<mailto:list@example.com?subject=unsubscribe>"},
+             {"List-Unsubscribe-Post", std::string(absent)}});
+
+  Campaign both;
+  both.subject = compile("Hello {{first_name}}");
+  both.text = compile("Hello {{first_name}}!\nCode: {{code}}");
+  both.html = compile("<p>Hello {{first_name}}!</p>\n<p>Code: <b>{{code}}</b></p>\n", Escape::html);
+  both.unsubscribe_url = compile("https://example.com/u/{{code}}", Escape::url);
+  cases.add("text-and-html", both, row(), false, "Example News", {"7bit", "7bit"},
+            {{"List-Unsubscribe", "<https://example.com/u/A-42>"},
+             {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"}});
+
+  Campaign japanese;
+  japanese.from = shop + " <news@example.com>";
+  japanese.subject =
+      compile("【重要】{{last_name}}様、{{city}}で春のセールを開催します — 最大70%オフ");
+  japanese.text = compile(japanese_text);
+  japanese.html = compile(japanese_html, Escape::html);
+  cases.add("japanese", japanese, row("花子", "山田", "大阪"), false, shop, {"base64", "base64"});
+
+  Campaign long_lines;
+  long_lines.subject = compile("{{first_name}}");
+  long_lines.text = compile("{{{city}}}\nshort line\n{{{city}}}");
+  long_lines.html = compile("<p>{{city}}</p>\n", Escape::html);
+  const std::string long_line = "start " + std::string(1500, 'x') + " = end  ";
+  cases.add("long-lines", long_lines, row("Hanako", "Yamada", long_line), false, "Example News",
+            {"quoted-printable", "quoted-printable"});
+
+  Campaign eight_bit = japanese;
+  cases.add("8bit", eight_bit, row("花子", "山田", "大阪"), true, shop, {"8bit", "8bit"});
+  Campaign mixed = both;
+  mixed.text = compile(japanese_text);
+  cases.add("8bit-and-7bit", mixed, row("Hanako", "山田", "大阪"), true, "Example News",
+            {"8bit", "7bit"});
+
+  Campaign hostile;
+  hostile.from = "\"Example, Inc.\" <news@example.com>";
+  hostile.subject = compile("try =?UTF-8?B?SGk=?= {{first_name}} {{last_name}}");
+  hostile.text = compile("{{{first_name}}}\n.\n..\n{{{last_name}}}\n");
+  hostile.unsubscribe_url = compile("https://example.com/u?n={{first_name}}", Escape::url);
+  hostile.headers.emplace_back("X-Name", compile("{{last_name}}"));
+  const std::string long_word(1200, 'w');
+  cases.add("hostile", hostile, row("<x> \"y\" =?a?=", long_word), false, "Example, Inc.",
+            {"quoted-printable"},
+            {{"List-Unsubscribe", "<https://example.com/u?n=%3Cx%3E%20%22y%22%20%3D%3Fa%3F%3D>"},
+             {"X-Name", long_word}});
+
+  std::string output;
+  const int status = run(hayate::cat(python, " ", script, " ", cases.write_manifest()), output);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("8 of 8 messages parse strictly"), std::string::npos) << output;
 }
 
 // --- Dot-stuffing ------------------------------------------------------------------------------
@@ -724,7 +1328,7 @@ TEST(DotStuffing, ComposedMessage) {
   std::string message = compose(campaign, row());
   std::string stuffed;
   append_dot_stuffed(message, stuffed);
-  std::string body = stuffed.substr(stuffed.find("\r\n\r\n") + 4);
+  std::string body = body_of(stuffed);
   EXPECT_EQ(body, "..first line\r\n...\r\n..\r\nlast\r\n.\r\n");
 }
 

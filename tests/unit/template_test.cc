@@ -229,6 +229,63 @@ TEST(TemplateRender, RealisticNewsletterFragment) {
             "<a href=\"https://example.com/u?e=a%40example.com&amp;t=abc\">Unsubscribe</a>\n");
 }
 
+// Escape::url (List-Unsubscribe URLs): {{field}} keeps only unreserved characters;
+// {{{field}}} keeps reserved characters and valid "%XX" too; no field can add a byte outside
+// the URI character set (RFC 3986 2), so a rendering cannot break out of "<...>" in a header.
+TEST(TemplateRender, UrlEscapesFields) {
+  const std::vector<std::string_view> row = {"ann+news@example.com", "Ann Lee", "Kyoto/Fushimi"};
+  EXPECT_EQ(
+      render("https://example.com/u?e={{email}}&n={{first_name}}&c={{city}}", row, Escape::url),
+      "https://example.com/u?e=ann%2Bnews%40example.com&n=Ann%20Lee&c=Kyoto%2FFushimi");
+  // Unreserved characters pass; every other printable ASCII character is encoded.
+  const std::vector<std::string_view> ascii = {"", "AZaz09-._~", " !\"#$%&'()*+,/:;<=>?@[\\]^`{|}"};
+  EXPECT_EQ(render("{{first_name}}|{{city}}", ascii, Escape::url),
+            "AZaz09-._~|%20%21%22%23%24%25%26%27%28%29%2A%2B%2C%2F%3A%3B%3C%3D%3E%3F%40%5B%5C%5D"
+            "%5E%60%7B%7C%7D");
+  // Raw: reserved characters stay, what a URI never holds is encoded.
+  EXPECT_EQ(render("{{{first_name}}}|{{{city}}}", ascii, Escape::url),
+            "AZaz09-._~|%20!%22#$%25&'()*+,/:;%3C=%3E?@[%5C]%5E%60%7B%7C%7D");
+  // UTF-8, controls, DEL and NUL are encoded byte by byte, upper-case hex (RFC 3986 2.1).
+  const std::vector<std::string_view> bytes = {"", "\xe5\xb1\xb1\xe7\x94\xb0",
+                                               std::string_view("\t\r\n\x7f\0\xff", 6)};
+  EXPECT_EQ(render("{{first_name}}{{{first_name}}}", bytes, Escape::url),
+            "%E5%B1%B1%E7%94%B0%E5%B1%B1%E7%94%B0");
+  EXPECT_EQ(render("{{city}}|{{{city}}}", bytes, Escape::url),
+            "%09%0D%0A%7F%00%FF|%09%0D%0A%7F%00%FF");
+  // A raw '%' survives only as the start of a whole "%XX" triplet.
+  const std::vector<std::string_view> percents = {"", "a%41b%4", "%zz%a%%2f%"};
+  EXPECT_EQ(render("{{{first_name}}}|{{{city}}}", percents, Escape::url),
+            "a%41b%254|%25zz%25a%25%2f%25");
+  EXPECT_EQ(render("{{first_name}}", percents, Escape::url), "a%2541b%254");
+  // {{&field}} is raw too; literals are copied as they are; sections work as elsewhere.
+  const std::vector<std::string_view> mixed = {"", "a b", ""};
+  EXPECT_EQ(render("<lit {{&first_name}}>{{#city}}x{{/city}}{{^city}}?empty{{/city}}", mixed,
+                   Escape::url),
+            "<lit a%20b>?empty");
+}
+
+TEST(TemplateRender, UrlEscapingNeverLeavesTheUriCharacterSet) {
+  std::string every_byte;
+  for (int c = 0; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  every_byte += "%4";  // a truncated triplet at the end
+  const std::vector<std::string_view> row = {"", every_byte, every_byte};
+  const std::string uri_characters =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%";
+  for (std::string_view source : {"{{first_name}}", "{{{city}}}"}) {
+    const std::string out = render(source, row, Escape::url);
+    EXPECT_EQ(out.find_first_not_of(uri_characters), std::string::npos) << source;
+    for (std::size_t i = out.find('%'); i != std::string::npos; i = out.find('%', i + 1)) {
+      ASSERT_LT(i + 2, out.size()) << source;
+      const std::string_view hex = "0123456789ABCDEFabcdef";
+      EXPECT_NE(hex.find(out[i + 1]), std::string_view::npos) << source << " at " << i;
+      EXPECT_NE(hex.find(out[i + 2]), std::string_view::npos) << source << " at " << i;
+    }
+  }
+  // {{field}}: the 66 unreserved bytes and the '4' pass, the other 190 and the '%' become
+  // triplets.
+  EXPECT_EQ(render("{{first_name}}", row, Escape::url).size(), 67u + 3 * 191u);
+}
+
 TEST(TemplateFieldsUsed, SortedUniqueIncludingSections) {
   const std::vector<std::string> columns = {"a", "b", "c", "d", "e"};
   absl::StatusOr<Template> compiled = Template::compile(
