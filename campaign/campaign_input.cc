@@ -83,10 +83,30 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
     if (!header.ok()) return header.status();
     input->headers_.emplace_back(name, std::move(*header));
   }
+  const struct {
+    const std::string& source;
+    std::string_view key;
+    Escape escape;
+    std::optional<Template>* out;
+  } optional_templates[] = {
+      {config.list_unsubscribe, "list_unsubscribe", Escape::url, &input->list_unsubscribe_},
+      {config.list_unsubscribe_mailto, "list_unsubscribe_mailto", Escape::url,
+       &input->list_unsubscribe_mailto_},
+      {config.feedback_id, "feedback_id", Escape::none, &input->feedback_id_},
+  };
+  for (const auto& optional : optional_templates) {
+    if (optional.source.empty()) continue;
+    absl::StatusOr<Template> compiled = Template::compile(
+        optional.source, absl::StrCat(config.job_path, " [campaign] ", std::string(optional.key)),
+        columns, optional.escape);
+    if (!compiled.ok()) return compiled.status();
+    *optional.out = std::move(*compiled);
+  }
+  input->message_inputs_ = input->build_message_inputs();
   return input;
 }
 
-MessageInputs CampaignInput::message_inputs() const {
+MessageInputs CampaignInput::build_message_inputs() const {
   MessageInputs inputs;
   inputs.campaign_id = job_.id;
   inputs.from_header = job_.from;
@@ -96,6 +116,9 @@ MessageInputs CampaignInput::message_inputs() const {
   inputs.text = text_ ? &*text_ : nullptr;
   inputs.html = html_ ? &*html_ : nullptr;
   for (const auto& [name, header] : headers_) inputs.headers.emplace_back(name, &header);
+  inputs.list_unsubscribe_url = list_unsubscribe_ ? &*list_unsubscribe_ : nullptr;
+  inputs.list_unsubscribe_mailto = list_unsubscribe_mailto_ ? &*list_unsubscribe_mailto_ : nullptr;
+  inputs.feedback_id = feedback_id_ ? &*feedback_id_ : nullptr;
   return inputs;
 }
 
@@ -130,6 +153,13 @@ bool CampaignInput::check_row(const CsvRow& row, Recipient& recipient, std::stri
   if (!parse_address(row.fields[email_column_], address, error)) {
     reason = absl::StrCat("invalid address: ", error);
     return false;
+  }
+  // A List-Unsubscribe URI that this row's fields make too long to write (RFC 2369 forbids
+  // folding inside it): refuse the row rather than send without a working unsubscribe.
+  if (message_inputs_.list_unsubscribe_url != nullptr ||
+      message_inputs_.list_unsubscribe_mailto != nullptr) {
+    fields_.assign(row.fields.begin(), row.fields.end());
+    if (!check_list_unsubscribe(message_inputs_, fields_, scratch_, reason)) return false;
   }
   const std::uint64_t hash = absl::Hash<std::string>{}(address.text);
   auto [found, inserted] = seen_.emplace(hash, row.line);

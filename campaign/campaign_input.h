@@ -27,7 +27,7 @@ class CampaignInput {
 
   const JobConfig& job() const { return job_; }
   CsvReader& csv() { return *csv_; }
-  MessageInputs message_inputs() const;
+  const MessageInputs& message_inputs() const { return message_inputs_; }
 
   enum class Row : std::uint8_t { recipient, rejected, end };
   // Reads the next row: a valid recipient, or a rejected row with `reason` (and the raw email
@@ -39,6 +39,7 @@ class CampaignInput {
  private:
   CampaignInput() = default;
   bool check_row(const CsvRow& row, Recipient& recipient, std::string& reason);
+  MessageInputs build_message_inputs() const;
 
   JobConfig job_;
   std::unique_ptr<CsvReader> csv_;
@@ -47,6 +48,12 @@ class CampaignInput {
   std::optional<Template> text_;
   std::optional<Template> html_;
   std::vector<std::pair<std::string, Template>> headers_;
+  std::optional<Template> list_unsubscribe_;
+  std::optional<Template> list_unsubscribe_mailto_;
+  std::optional<Template> feedback_id_;
+  MessageInputs message_inputs_;   // built once the templates are in place
+  std::vector<std::string_view> fields_;  // scratch for row checks
+  std::string scratch_;
   CsvRow row_;
   std::uint64_t rows_read_ = 0;
   std::uint64_t line_ = 0;

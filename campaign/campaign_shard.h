@@ -16,6 +16,7 @@
 #include "campaign/job.h"
 #include "campaign/message.h"
 #include "campaign/recipient.h"
+#include "campaign/verp.h"
 #include "engine/dns/resolver.h"
 #include "engine/dns/ring_socket_watcher.h"
 #include "engine/net/tls.h"
@@ -53,6 +54,8 @@ struct CampaignContext {
   std::uint32_t connections_per_shard = 1;
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
   RunAbort* abort = nullptr;
+  const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
+  CampaignTag verp_tag{};
 };
 
 struct ShardCounters {

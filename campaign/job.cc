@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "campaign/message.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 #include "engine/limits.h"
@@ -51,10 +52,13 @@ constexpr std::uint16_t smtp_port = 25;
 static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
-constexpr std::array<std::string_view, 6> table_names = {"campaign", "delivery", "routes",
-                                                         "dns",      "domains",  "relay"};
-constexpr std::array<std::string_view, 9> campaign_keys = {
-    "id", "recipients", "from", "envelope_from", "reply_to", "subject", "text", "html", "headers"};
+constexpr std::array<std::string_view, 7> table_names = {
+    "campaign", "delivery", "routes", "dns", "domains", "relay", "verp"};
+constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
+constexpr std::array<std::string_view, 12> campaign_keys = {
+    "id",      "recipients", "from",    "envelope_from",    "reply_to",
+    "subject", "text",       "html",    "headers",          "list_unsubscribe",
+    "list_unsubscribe_mailto", "feedback_id"};
 constexpr std::array<std::string_view, 13> delivery_keys = {"helo",
                                                             "tls",
                                                             "ca_file",
@@ -428,6 +432,8 @@ class JobReader {
   absl::Status read_dns(const toml::table& table);
   absl::Status read_domains(const toml::table& table);
   absl::Status read_relay(const toml::table& table);
+  absl::Status read_verp(const toml::table& table);
+  absl::Status read_unsubscribe(const toml::table& table);
   absl::Status read_tls_mode(const toml::node& node, std::string_view label,
                              TlsMode& mode) const;
   absl::Status read_route_table(const toml::table& table, std::string_view label,
@@ -448,10 +454,11 @@ absl::Status JobReader::read(const toml::table& root) {
   const toml::table* dns = nullptr;
   const toml::table* domains = nullptr;
   const toml::table* relay = nullptr;
+  const toml::table* verp = nullptr;
   for (auto [name, table] :
        {std::pair{"campaign", &campaign}, std::pair{"delivery", &delivery},
         std::pair{"routes", &routes}, std::pair{"dns", &dns}, std::pair{"domains", &domains},
-        std::pair{"relay", &relay}}) {
+        std::pair{"relay", &relay}, std::pair{"verp", &verp}}) {
     if (absl::Status status = find_table(root, name, *table); !status.ok()) return status;
   }
   if (campaign == nullptr) {
@@ -470,6 +477,9 @@ absl::Status JobReader::read(const toml::table& root) {
   }
   if (relay != nullptr) {
     if (absl::Status status = read_relay(*relay); !status.ok()) return status;
+  }
+  if (verp != nullptr) {
+    if (absl::Status status = read_verp(*verp); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -801,6 +811,75 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
     }
     if (absl::Status status = read_headers(*headers); !status.ok()) return status;
   }
+  return read_unsubscribe(table);
+}
+
+absl::Status JobReader::read_unsubscribe(const toml::table& table) {
+  const struct {
+    std::string_view key;
+    std::string* out;
+    std::optional<UnsubscribeUri> uri;
+    std::string_view header;  // the header it writes, which [campaign.headers] may not repeat
+  } fields[] = {
+      {"list_unsubscribe", &job_.list_unsubscribe, UnsubscribeUri::https_url, "List-Unsubscribe"},
+      {"list_unsubscribe_mailto", &job_.list_unsubscribe_mailto, UnsubscribeUri::mailto,
+       "List-Unsubscribe"},
+      {"feedback_id", &job_.feedback_id, std::nullopt, "Feedback-ID"},
+  };
+  for (const auto& field : fields) {
+    const toml::value<std::string>* value = nullptr;
+    if (absl::Status status = find_string(table, "campaign", field.key, value); !status.ok()) {
+      return status;
+    }
+    if (value == nullptr) continue;
+    const std::string label = cat("[campaign] ", field.key);
+    if (absl::Status status = check_header_text(*value, label, value->get()); !status.ok()) {
+      return status;
+    }
+    if (field.uri) {
+      if (absl::Status status = check_list_unsubscribe_source(value->get(), *field.uri);
+          !status.ok()) {
+        return error_at(*value, cat(label, ": ", status.message()));
+      }
+    }
+    for (const auto& [name, header_value] : job_.headers) {
+      if (equals_ignore_case(name, field.header) ||
+          (field.uri && equals_ignore_case(name, "List-Unsubscribe-Post"))) {
+        return error_at(*value, cat(label, " writes the ", name,
+                                    " header; remove it from [campaign.headers]"));
+      }
+    }
+    *field.out = value->get();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_verp(const toml::table& table) {
+  if (absl::Status status = check_keys(table, "verp", verp_keys); !status.ok()) return status;
+  JobConfig::Verp verp;
+  const toml::value<std::string>* value = nullptr;
+  if (absl::Status status = find_string(table, "verp", "prefix", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) verp.prefix = value->get();
+  if (absl::Status status = require_string(table, "verp", "domain", value); !status.ok()) {
+    return status;
+  }
+  Address address;
+  std::string reason;
+  if (!parse_address(cat(verp.prefix.empty() ? "x" : verp.prefix, "@", value->get()), address,
+                     reason)) {
+    return error_at(*value, cat("[verp] prefix and domain do not make an address: ", reason));
+  }
+  verp.domain = std::string(address.domain());
+  if (absl::Status status = require_string(table, "verp", "secret_file", value); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = check_file(*value, "[verp] secret_file", verp.secret_file);
+      !status.ok()) {
+    return status;
+  }
+  job_.verp = std::move(verp);
   return absl::OkStatus();
 }
 

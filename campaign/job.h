@@ -60,6 +60,10 @@ struct JobConfig {
   std::string html_path;              // resolved; empty when absent
   std::string reply_to;               // optional header value
   std::vector<std::pair<std::string, std::string>> headers;  // [campaign.headers], templated
+  // List-Unsubscribe (RFC 2369, RFC 8058) and Feedback-ID: template sources, may be empty.
+  std::string list_unsubscribe;         // https URL; adds List-Unsubscribe-Post (one-click)
+  std::string list_unsubscribe_mailto;  // an address, "mailto:" optional
+  std::string feedback_id;
 
   // [delivery]
   std::string helo;                   // default: the host's name
@@ -78,6 +82,14 @@ struct JobConfig {
 
   // [routes]: exact domains first, then "*"
   std::vector<Route> routes;
+
+  // [verp]: a per-recipient envelope sender PREFIX+TOKEN@DOMAIN that maps bounces back.
+  struct Verp {
+    std::string prefix = "bounces";
+    std::string domain;       // lower-case A-label
+    std::string secret_file;  // resolved
+  };
+  std::optional<Verp> verp;
 
   // [domains."example.com"], sorted by domain
   std::vector<DomainPolicy> domains;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -186,10 +187,24 @@ int run_campaign(const RunOptions& options) {
     std::fprintf(stderr, "hayate: %s\n", std::string(tls.status().message()).c_str());
     return exit_code::data_error;
   }
+  std::optional<VerpKey> verp;
+  if (job.verp) {
+    absl::StatusOr<VerpKey> key =
+        VerpKey::load(job.verp->secret_file, job.verp->prefix, job.verp->domain);
+    if (!key.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(key.status().message()).c_str());
+      return exit_code::data_error;
+    }
+    verp = std::move(*key);
+  }
   std::atomic<std::int64_t> pending{0};
   RunAbort abort;
   CampaignContext context;
   context.abort = &abort;
+  if (verp) {
+    context.verp = &*verp;
+    context.verp_tag = campaign_tag(job.id);
+  }
   context.job = &job;
   context.message_inputs = input.message_inputs();
   context.deliveries_fd = deliveries_fd;

@@ -133,11 +133,21 @@ bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transactio
   ++recipient.attempts;
   const JobConfig& job = *shard_.context().job;
   transaction.id = shard_.next_transaction_id();
-  transaction.mail_from = job.envelope_from.text;
+  if (const VerpKey* verp = shard_.context().verp; verp != nullptr) {
+    transaction.mail_from.clear();
+    append_verp_address(*verp, shard_.context().verp_tag, recipient.sequence,
+                        transaction.mail_from);
+  } else {
+    transaction.mail_from = job.envelope_from.text;
+  }
+  // RFC 6152: declaring 8BITMIME for a body that turns out 7bit is allowed; the message is
+  // rendered only after MAIL went out, so declare whenever the server offers it.
+  transaction.body_8bitmime = connection.capabilities().eightbitmime;
   transaction.recipients.emplace_back(recipient.address());
   transaction.needs_smtputf8 = recipient.needs_smtputf8 || job.envelope_from.needs_smtputf8;
   in_flight_.emplace(transaction.id,
-                     InFlight{std::move(recipient), domain, shard_.now_ms(), target_of(connection)});
+                     InFlight{std::move(recipient), domain, shard_.now_ms(), target_of(connection),
+                              transaction.body_8bitmime});
   return true;
 }
 
@@ -151,7 +161,7 @@ void Site::append_message(smtp::ClientConnection&, const smtp::Transaction& tran
   std::string& message = shard_.scratch();
   message.clear();
   shard_.composer().compose(fields_, recipient.address(), recipient.sequence,
-                            shard_.unix_time_s(), message);
+                            shard_.unix_time_s(), message, found->second.eightbit_allowed);
   shard_.counters().message_bytes += message.size();
   append_dot_stuffed(message, out);
 }

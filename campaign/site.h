@@ -68,6 +68,7 @@ class Site final : public smtp::ConnectionOwner {
     DomainQueue* domain = nullptr;
     std::int64_t started_ms = 0;
     std::uint32_t target = 0;  // index into targets_
+    bool eightbit_allowed = false;  // BODY=8BITMIME was declared: 8bit parts may go as they are
   };
 
   void open_connection();

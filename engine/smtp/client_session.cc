@@ -374,6 +374,7 @@ void ClientSession::start_transaction(std::string& out) {
   for (;;) {
     transaction.recipients.clear();
     transaction.needs_smtputf8 = false;
+  transaction.body_8bitmime = false;
     if (!delegate_.next_transaction(transaction)) return;
     const std::size_t count = transaction.recipients.size();
     HAYATE_ASSERT(count > 0 && count <= limits::recipients_per_transaction_max);
@@ -395,6 +396,7 @@ void ClientSession::start_transaction(std::string& out) {
   const std::size_t count = transaction.recipients.size();
   out.append("MAIL FROM:<").append(transaction.mail_from).append(">");
   HAYATE_ASSERT(!has_line_break(transaction.mail_from));
+  if (transaction.body_8bitmime && capabilities_.eightbitmime) out.append(" BODY=8BITMIME");
   if (transaction.needs_smtputf8) out.append(" SMTPUTF8");
   out.append("\r\n");
   expected_.push_back({Stage::mail, free_slot, 0});

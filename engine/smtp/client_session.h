@@ -31,6 +31,7 @@ struct Transaction {
   std::string mail_from;                // bare address; empty: the null sender <>
   std::vector<std::string> recipients;  // bare addresses
   bool needs_smtputf8 = false;          // an address has a non-ASCII local part (RFC 6531)
+  bool body_8bitmime = false;           // MAIL FROM gets BODY=8BITMIME (RFC 6152), if offered
 };
 
 // One recipient's result in one attempt. code 0: no reply, the connection failed (text says
