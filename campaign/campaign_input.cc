@@ -103,6 +103,11 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
     *optional.out = std::move(*compiled);
   }
   input->message_inputs_ = input->build_message_inputs();
+  for (const DkimConfig& dkim : config.dkim) {
+    absl::StatusOr<std::shared_ptr<const DkimSigner>> signer = DkimSigner::load(dkim);
+    if (!signer.ok()) return signer.status();
+    input->dkim_signers_.push_back(std::move(*signer));
+  }
   return input;
 }
 

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "campaign/csv_reader.h"
+#include "campaign/dkim.h"
 #include "campaign/job.h"
 #include "campaign/message.h"
 #include "campaign/recipient.h"
@@ -28,6 +29,10 @@ class CampaignInput {
   const JobConfig& job() const { return job_; }
   CsvReader& csv() { return *csv_; }
   const MessageInputs& message_inputs() const { return message_inputs_; }
+  // One signer per [[dkim]] table, keys loaded and checked.
+  const std::vector<std::shared_ptr<const DkimSigner>>& dkim_signers() const {
+    return dkim_signers_;
+  }
 
   enum class Row : std::uint8_t { recipient, rejected, end };
   // Reads the next row: a valid recipient, or a rejected row with `reason` (and the raw email
@@ -52,6 +57,7 @@ class CampaignInput {
   std::optional<Template> list_unsubscribe_mailto_;
   std::optional<Template> feedback_id_;
   MessageInputs message_inputs_;   // built once the templates are in place
+  std::vector<std::shared_ptr<const DkimSigner>> dkim_signers_;
   std::vector<std::string_view> fields_;  // scratch for row checks
   std::string scratch_;
   CsvRow row_;

@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "campaign/delivery_log.h"
+#include "campaign/dkim.h"
 #include "campaign/job.h"
 #include "campaign/message.h"
 #include "campaign/recipient.h"
@@ -55,6 +56,7 @@ struct CampaignContext {
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
   RunAbort* abort = nullptr;
   const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
+  std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
   CampaignTag verp_tag{};
 };
 
@@ -100,6 +102,8 @@ class CampaignShard final : public ShardHandler {
   dns::Resolver* resolver() { return resolver_.get(); }
   const std::string& resolver_error() const { return resolver_error_; }
   MessageComposer& composer() { return composer_; }
+  DkimContext& dkim() { return dkim_; }
+  std::string& signature_scratch() { return signatures_; }
   DeliveryLog& log() { return log_; }
   ShardCounters& counters() { return counters_; }
   bool input_ended() const { return input_ended_; }
@@ -134,6 +138,8 @@ class CampaignShard final : public ShardHandler {
   std::unique_ptr<dns::Resolver> resolver_;
   std::string resolver_error_;
   MessageComposer composer_;
+  DkimContext dkim_;        // per shard: hashing contexts and the body-hash cache
+  std::string signatures_;
   DeliveryLog log_;
   ShardCounters counters_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;

@@ -52,8 +52,10 @@ constexpr std::uint16_t smtp_port = 25;
 static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
-constexpr std::array<std::string_view, 7> table_names = {
-    "campaign", "delivery", "routes", "dns", "domains", "relay", "verp"};
+constexpr std::array<std::string_view, 8> table_names = {
+    "campaign", "delivery", "routes", "dns", "domains", "relay", "verp", "dkim"};
+constexpr std::array<std::string_view, 7> dkim_keys = {
+    "domain", "selector", "key", "algorithm", "canonicalization", "headers", "oversign"};
 constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
 constexpr std::array<std::string_view, 12> campaign_keys = {
     "id",      "recipients", "from",    "envelope_from",    "reply_to",
@@ -433,6 +435,9 @@ class JobReader {
   absl::Status read_domains(const toml::table& table);
   absl::Status read_relay(const toml::table& table);
   absl::Status read_verp(const toml::table& table);
+  absl::Status read_dkim(const toml::node& node);
+  absl::Status read_header_names(const toml::table& table, std::string_view label,
+                                 std::string_view key, std::vector<std::string>& names) const;
   absl::Status read_unsubscribe(const toml::table& table);
   absl::Status read_tls_mode(const toml::node& node, std::string_view label,
                              TlsMode& mode) const;
@@ -480,6 +485,9 @@ absl::Status JobReader::read(const toml::table& root) {
   }
   if (verp != nullptr) {
     if (absl::Status status = read_verp(*verp); !status.ok()) return status;
+  }
+  if (const toml::node* dkim = root.get("dkim")) {
+    if (absl::Status status = read_dkim(*dkim); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -850,6 +858,85 @@ absl::Status JobReader::read_unsubscribe(const toml::table& table) {
       }
     }
     *field.out = value->get();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobReader::read_header_names(const toml::table& table, std::string_view label,
+                                           std::string_view key,
+                                           std::vector<std::string>& names) const {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    return error_at(*node, cat("[", label, "] ", key, " must be an array of header names"));
+  }
+  names.clear();
+  for (const toml::node& element : *array) {
+    const toml::value<std::string>* name = element.as_string();
+    if (name == nullptr) {
+      return error_at(element, cat("[", label, "] ", key, " must be an array of header names"));
+    }
+    names.push_back(name->get());
+  }
+  return absl::OkStatus();
+}
+
+// [[dkim]] tables: the keys are loaded (and checked) when the campaign opens, so that every
+// problem with a key is known before anything is sent.
+absl::Status JobReader::read_dkim(const toml::node& node) {
+  const toml::array* tables = node.as_array();
+  if (tables == nullptr || !tables->is_array_of_tables()) {
+    return error_at(node, "dkim must be written as [[dkim]] tables, one per signature");
+  }
+  for (const toml::node& element : *tables) {
+    const toml::table& table = *element.as_table();
+    if (absl::Status status = check_keys(table, "[dkim]", dkim_keys); !status.ok()) return status;
+    DkimConfig config;
+    config.source = cat(path_, ":", table.source().begin.line);
+    const toml::value<std::string>* value = nullptr;
+    if (absl::Status status = require_string(table, "[dkim]", "domain", value); !status.ok()) {
+      return status;
+    }
+    config.domain = value->get();
+    if (absl::Status status = require_string(table, "[dkim]", "selector", value); !status.ok()) {
+      return status;
+    }
+    config.selector = value->get();
+    if (absl::Status status = require_string(table, "[dkim]", "key", value); !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = check_file(*value, "[[dkim]] key", config.key_path); !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = find_string(table, "[dkim]", "algorithm", value); !status.ok()) {
+      return status;
+    }
+    if (value != nullptr) {
+      config.algorithm = parse_dkim_algorithm(value->get());
+      if (!config.algorithm) {
+        return error_at(*value, "[[dkim]] algorithm must be \"rsa-sha256\" or \"ed25519-sha256\"");
+      }
+    }
+    if (absl::Status status = find_string(table, "[dkim]", "canonicalization", value);
+        !status.ok()) {
+      return status;
+    }
+    if (value != nullptr &&
+        !parse_dkim_canonicalization(value->get(), config.header_canon, config.body_canon)) {
+      return error_at(*value, "[[dkim]] canonicalization must be like \"relaxed/relaxed\" or "
+                              "\"relaxed/simple\" (header/body)");
+    }
+    if (absl::Status status = read_header_names(table, "[dkim]", "headers", config.headers);
+        !status.ok()) {
+      return status;
+    }
+    if (absl::Status status =
+            read_header_names(table, "[dkim]", "oversign", config.oversigned_headers);
+        !status.ok()) {
+      return status;
+    }
+    job_.dkim.push_back(std::move(config));
   }
   return absl::OkStatus();
 }

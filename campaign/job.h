@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "campaign/address.h"
+#include "campaign/dkim.h"
 
 namespace hayate::campaign {
 
@@ -82,6 +83,9 @@ struct JobConfig {
 
   // [routes]: exact domains first, then "*"
   std::vector<Route> routes;
+
+  // [[dkim]]: one signature each (several: e.g. RSA and Ed25519, or two domains).
+  std::vector<DkimConfig> dkim;
 
   // [verp]: a per-recipient envelope sender PREFIX+TOKEN@DOMAIN that maps bounces back.
   struct Verp {

@@ -207,6 +207,7 @@ int run_campaign(const RunOptions& options) {
   }
   context.job = &job;
   context.message_inputs = input.message_inputs();
+  context.dkim_signers = input.dkim_signers();
   context.deliveries_fd = deliveries_fd;
   context.recipients_pending = &pending;
   context.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
@@ -398,12 +399,35 @@ int preview_campaign(const std::string& job_path, std::uint64_t row) {
   std::vector<std::string_view> fields;
   for (std::size_t i = 0; i < recipient.field_count(); ++i) fields.push_back(recipient.field(i));
   std::string message;
-  composer.compose(fields, recipient.address(), recipient.sequence, time(nullptr), message);
+  const std::int64_t now_s = time(nullptr);
+  composer.compose(fields, recipient.address(), recipient.sequence, now_s, message);
+  if (!input.dkim_signers().empty()) {  // show the signatures as they would go out
+    std::string signatures;
+    DkimContext dkim;
+    dkim.sign(input.dkim_signers(), message, now_s, signatures);
+    message.insert(0, signatures);
+  }
   // The envelope goes to stderr so that stdout holds exactly the message.
   std::fprintf(stderr, "envelope: MAIL FROM:<%s> RCPT TO:<%s> (line %llu)\n",
                input.job().envelope_from.text.c_str(), std::string(recipient.address()).c_str(),
                static_cast<unsigned long long>(recipient.line));
   std::fwrite(message.data(), 1, message.size(), stdout);
+  return exit_code::ok;
+}
+
+int generate_dkim_key_command(DkimAlgorithm algorithm, int rsa_bits, const std::string& domain,
+                              const std::string& selector, const std::string& key_path) {
+  std::string record;
+  if (absl::Status status =
+          generate_dkim_key(algorithm, rsa_bits, domain, selector, key_path, record);
+      !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? exit_code::usage
+                                                               : exit_code::cannot_create;
+  }
+  std::fprintf(stderr, "hayate: wrote the private key to %s; publish this record:\n",
+               key_path.c_str());
+  std::printf("%s\n", record.c_str());
   return exit_code::ok;
 }
 

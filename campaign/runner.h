@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "campaign/dkim.h"
+
 namespace hayate::campaign {
 
 struct RunOptions {
@@ -17,5 +19,8 @@ int run_campaign(const RunOptions& options);
 int check_campaign(const std::string& job_path);
 // Prints the RFC 5322 message for CSV record `row` (1-based) to stdout.
 int preview_campaign(const std::string& job_path, std::uint64_t row);
+// Writes a DKIM key to `key_path` and prints the DNS TXT record for it.
+int generate_dkim_key_command(DkimAlgorithm algorithm, int rsa_bits, const std::string& domain,
+                              const std::string& selector, const std::string& key_path);
 
 }  // namespace hayate::campaign

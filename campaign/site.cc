@@ -162,6 +162,14 @@ void Site::append_message(smtp::ClientConnection&, const smtp::Transaction& tran
   message.clear();
   shard_.composer().compose(fields_, recipient.address(), recipient.sequence,
                             shard_.unix_time_s(), message, found->second.eightbit_allowed);
+  const auto& signers = shard_.context().dkim_signers;
+  if (!signers.empty()) {  // signed once, on the shard that sends, just before it goes
+    std::string& signatures = shard_.signature_scratch();
+    signatures.clear();
+    shard_.dkim().sign(signers, message, shard_.unix_time_s(), signatures);
+    out.append(signatures);  // header lines: nothing there starts with a dot
+    shard_.counters().message_bytes += signatures.size();
+  }
   shard_.counters().message_bytes += message.size();
   append_dot_stuffed(message, out);
 }

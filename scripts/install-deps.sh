@@ -14,7 +14,7 @@ readonly PACKAGES=(
   clang libclang-rt-dev
   # Real third-party peers for tests/integration: Postfix (smtp-sink, smtpd with STARTTLS,
   # implicit TLS), dnsmasq, aiosmtpd (also SMTP AUTH); openssl makes the test CA and is a client.
-  postfix dnsmasq-base python3-aiosmtpd openssl
+  postfix dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl openssl
 )
 # Seconds apt waits for the dpkg lock when someone else on the machine is installing.
 readonly apt_lock_timeout_s=600

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "campaign/exit_codes.h"
+#include "campaign/dkim.h"
 #include "campaign/runner.h"
 
 namespace {
@@ -19,6 +20,7 @@ Usage:
   hayate run JOB.toml [--out DIR] [--quiet]   send a campaign
   hayate check JOB.toml                       validate the job and every row, send nothing
   hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
+  hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]
   hayate --version
   hayate COMMAND --help
 
@@ -60,6 +62,21 @@ exactly as it goes on the wire before dot-stuffing. The envelope goes to stderr.
 
 Example:
   hayate preview examples/demo/job.toml --row 3
+)";
+
+constexpr char kKeygenHelp[] = R"(hayate dkim keygen --domain D --selector S [--algo rsa|ed25519]
+                   [--bits N] [--key FILE]
+
+Writes a new DKIM private key (PEM, mode 0600; never overwrites a file) and prints the DNS TXT
+record to publish for it. RSA keys are 2048 bits unless --bits says 1024..4096; Ed25519
+(RFC 8463) keys are small, but some receivers only check RSA: sign with both.
+
+  --key FILE   where the key goes (default: SELECTOR.DOMAIN.pem here)
+
+Example:
+  hayate dkim keygen --domain example.com --selector s2026 --algo ed25519
+  # then in the job file:  [[dkim]]  domain = "example.com"  selector = "s2026"
+  #                        key = "s2026.example.com.pem"
 )";
 
 int usage_error(const char* message) {
@@ -152,6 +169,55 @@ int main(int argc, char** argv) {
     if (job_path.empty()) return usage_error("preview needs a job file");
     if (row == 0) row = 1;
     return hayate::campaign::preview_campaign(job_path, row);
+  }
+  if (command == "dkim") {
+    if (args.empty() || args[0] != "keygen") {
+      if (wants_help(args)) {
+        std::fputs(kKeygenHelp, stdout);
+        return 0;
+      }
+      return usage_error("dkim takes a subcommand: keygen");
+    }
+    args.erase(args.begin());
+    if (wants_help(args)) {
+      std::fputs(kKeygenHelp, stdout);
+      return 0;
+    }
+    std::string domain, selector, key_path, algorithm = "rsa";
+    int bits = 2048;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const std::string_view option = args[i];
+      if (i + 1 == args.size()) {
+        return usage_error(("dkim keygen: " + std::string(option) + " needs a value").c_str());
+      }
+      const std::string value(args[++i]);
+      if (option == "--domain") {
+        domain = value;
+      } else if (option == "--selector") {
+        selector = value;
+      } else if (option == "--key") {
+        key_path = value;
+      } else if (option == "--algo") {
+        algorithm = value;
+      } else if (option == "--bits") {
+        char* end = nullptr;
+        bits = static_cast<int>(std::strtol(value.c_str(), &end, 10));
+        if (end == value.c_str() || *end != '\0') return usage_error("--bits takes a number");
+      } else {
+        return usage_error(("unknown option for dkim keygen: " + std::string(option)).c_str());
+      }
+    }
+    if (domain.empty() || selector.empty()) {
+      return usage_error("dkim keygen needs --domain and --selector");
+    }
+    if (algorithm != "rsa" && algorithm != "ed25519") {
+      return usage_error("--algo is rsa or ed25519");
+    }
+    if (key_path.empty()) key_path = selector + "." + domain + ".pem";
+    return hayate::campaign::generate_dkim_key_command(
+        algorithm == "rsa" ? hayate::campaign::DkimAlgorithm::rsa_sha256
+                           : hayate::campaign::DkimAlgorithm::ed25519_sha256,
+        bits, domain, selector, key_path);
   }
   return usage_error(("unknown command: " + std::string(command)).c_str());
 }
