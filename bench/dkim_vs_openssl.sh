@@ -21,7 +21,8 @@ command -v openssl >/dev/null || { echo "missing openssl" >&2; exit 1; }
 hayate_rate() {
   "$BENCHMARKS" --benchmark_filter="^$1\$" --benchmark_min_time="$SECONDS_PER_RUN" \
     --benchmark_format=json 2>/dev/null |
-    "$PYTHON" -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["benchmarks"][0]["items_per_second"])'
+    "$PYTHON" -c 'import json, sys
+print("%.1f" % json.load(sys.stdin)["benchmarks"][0]["items_per_second"])'
 }
 
 # sign/s from `openssl speed` (its human-readable table: "rsa 2048 bits ... sign/s verify/s",
