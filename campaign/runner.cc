@@ -131,6 +131,21 @@ class RejectWriter {
   bool failed_ = false;
 };
 
+// Loads what a run needs beside the job's own files: the CA file and the VERP secret.
+absl::Status load_secrets(const JobConfig& job, std::optional<VerpKey>* verp = nullptr) {
+  if (absl::StatusOr<std::unique_ptr<net::TlsContext>> tls = net::TlsContext::create(job.ca_file);
+      !tls.ok()) {
+    return tls.status();
+  }
+  if (job.verp) {
+    absl::StatusOr<VerpKey> key =
+        VerpKey::load(job.verp->secret_file, job.verp->prefix, job.verp->domain);
+    if (!key.ok()) return key.status();
+    if (verp != nullptr) *verp = std::move(*key);
+  }
+  return absl::OkStatus();
+}
+
 // The campaign's inputs, or nullptr after saying on stderr what is wrong with them.
 std::unique_ptr<CampaignInput> open_input(const std::string& job_path) {
   absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
@@ -181,21 +196,11 @@ int run_campaign(const RunOptions& options) {
   if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
   shard_count = std::min(shard_count, limits::shards_max);
 
-  // The CA file is read here once, so that a bad one is a job error before anything is sent.
-  if (absl::StatusOr<std::unique_ptr<net::TlsContext>> tls = net::TlsContext::create(job.ca_file);
-      !tls.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(tls.status().message()).c_str());
-    return exit_code::data_error;
-  }
+  // The CA file and the VERP secret are read before anything is sent: a bad one is a job error.
   std::optional<VerpKey> verp;
-  if (job.verp) {
-    absl::StatusOr<VerpKey> key =
-        VerpKey::load(job.verp->secret_file, job.verp->prefix, job.verp->domain);
-    if (!key.ok()) {
-      std::fprintf(stderr, "hayate: %s\n", std::string(key.status().message()).c_str());
-      return exit_code::data_error;
-    }
-    verp = std::move(*key);
+  if (absl::Status status = load_secrets(job, &verp); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::data_error;
   }
   std::atomic<std::int64_t> pending{0};
   RunAbort abort;
@@ -335,6 +340,11 @@ int check_campaign(const std::string& job_path) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
+  // The secrets a run would load: the CA file and the VERP key.
+  if (absl::Status status = load_secrets(input.job()); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::data_error;
+  }
   Recipient recipient;
   std::string reason;
   std::string raw_email;
