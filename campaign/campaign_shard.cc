@@ -26,6 +26,7 @@ void ShardCounters::add(const ShardCounters& other) {
   tls_handshakes += other.tls_handshakes;
   tls_resumptions += other.tls_resumptions;
   tls_failures += other.tls_failures;
+  not_attempted += other.not_attempted;
 }
 
 CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index)
@@ -151,6 +152,10 @@ void CampaignShard::on_tick(Shard& shard) {
     deadline_passed_ = true;
     for (auto& [name, domain] : domains_) domain->expire_waiting();
   }
+  if (const int level = stop_level(); level > stop_handled_) {
+    stop_handled_ = level;
+    for (auto& [key, site] : sites_) site->stop(level >= 2);
+  }
   if (aborted() && !abort_handled_) {
     abort_handled_ = true;
     for (auto& [name, domain] : domains_) mark_dirty(domain.get());  // they give up (schedule)
@@ -195,6 +200,11 @@ std::int64_t CampaignShard::next_wakeup_ms(Shard& shard) {
 }
 
 bool CampaignShard::finished(Shard&) {
+  if (stop_handled_ > 0 && connections_open_ == 0 && input_ended_) {
+    // Stopped by a signal: what is still queued stays for the next run.
+    counters_.not_attempted = recipients_held_;
+    return true;
+  }
   return input_ended_ && recipients_held_ == 0 && connections_open_ == 0 &&
          (resolver_ == nullptr || resolver_->idle());
 }

@@ -45,6 +45,12 @@ struct RunAbort {
   }
 };
 
+// A stop asked by a signal: 1 = drain (no new transaction; those in flight finish, then QUIT),
+// 2 = now (connections closed at once). What was not attempted stays for the next run.
+struct RunStop {
+  std::atomic<int> level{0};
+};
+
 // Read-only state shared by every shard of a run.
 struct CampaignContext {
   const JobConfig* job = nullptr;
@@ -55,6 +61,7 @@ struct CampaignContext {
   std::uint32_t connections_per_shard = 1;
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
   RunAbort* abort = nullptr;
+  RunStop* stop = nullptr;
   const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
   CampaignTag verp_tag{};
@@ -73,6 +80,7 @@ struct ShardCounters {
   std::uint64_t tls_handshakes = 0;
   std::uint64_t tls_resumptions = 0;
   std::uint64_t tls_failures = 0;
+  std::uint64_t not_attempted = 0;       // left waiting when a signal stopped the run
   void add(const ShardCounters& other);
 };
 
@@ -118,6 +126,7 @@ class CampaignShard final : public ShardHandler {
   // Stops the whole run (every shard): what waits ends deferred with `reason`.
   void abort_run(std::string reason) { context_.abort->request(std::move(reason)); }
   bool aborted() const { return context_.abort->requested.load(std::memory_order_relaxed); }
+  int stop_level() const { return context_.stop->level.load(std::memory_order_relaxed); }
   const std::string& abort_reason() const { return context_.abort->reason; }
   bool may_open_connection() const;
   // The shard is at its connection cap: `site` is scheduled again when a connection closes.
@@ -158,6 +167,7 @@ class CampaignShard final : public ShardHandler {
   bool input_ended_ = false;
   bool deadline_passed_ = false;
   bool abort_handled_ = false;
+  int stop_handled_ = 0;
   std::string scratch_;
 };
 

@@ -30,7 +30,7 @@ void DomainQueue::schedule() {
     abandon();
     return;
   }
-  if (ready_.empty()) return;
+  if (ready_.empty() || shard_.stop_level() > 0) return;
   switch (resolution_) {
     case Resolution::unresolved:
       resolve();

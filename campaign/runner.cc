@@ -4,6 +4,8 @@
 #include "campaign/runner.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +133,67 @@ class RejectWriter {
   bool failed_ = false;
 };
 
+// Waits for SIGINT and SIGTERM on a thread of its own (the others block them): the first asks
+// the shards to drain, the second (or the drain taking longer than drain_timeout_s) to stop
+// at once. SIGHUP is taken and ignored: the outputs are reopened by the next run anyway.
+class SignalWatcher {
+ public:
+  SignalWatcher(RunStop& stop, std::vector<std::unique_ptr<CampaignShard>>& shards, bool quiet)
+      : stop_(stop), shards_(shards), quiet_(quiet) {
+    thread_ = std::thread([this] { watch(); });
+  }
+  ~SignalWatcher() {
+    done_.store(true);
+    thread_.join();
+  }
+  // Blocks the signals in the calling thread and in every thread it creates from now on.
+  static void block_signals() {
+    sigset_t set = signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+ private:
+  static sigset_t signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    return set;
+  }
+  void watch() {
+    const sigset_t set = signals();
+    double drain_started_s = 0;
+    while (!done_.load()) {
+      timespec timeout{0, 200'000'000};
+      const int signal = sigtimedwait(&set, nullptr, &timeout);
+      if (signal == SIGINT || signal == SIGTERM) {
+        const int level = std::min(stop_.level.load() + 1, 2);
+        stop_.level.store(level);
+        if (level == 1) drain_started_s = monotonic_seconds();
+        std::fprintf(stderr, level == 1 ? "hayate: %s: finishing the transactions in flight; "
+                                          "signal again to stop at once\n"
+                                        : "hayate: %s: stopping now\n",
+                     strsignal(signal));
+      } else if (stop_.level.load() == 1 &&
+                 monotonic_seconds() - drain_started_s > drain_timeout_s) {
+        stop_.level.store(2);
+        if (!quiet_) std::fprintf(stderr, "hayate: the drain took too long; stopping now\n");
+      } else {
+        continue;
+      }
+      for (auto& shard : shards_) shard->shard().wake();
+    }
+  }
+
+  static constexpr double drain_timeout_s = 60;
+  RunStop& stop_;
+  std::vector<std::unique_ptr<CampaignShard>>& shards_;
+  bool quiet_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 // Loads what a run needs beside the job's own files: the CA file and the VERP secret.
 absl::Status load_secrets(const JobConfig& job, std::optional<VerpKey>* verp = nullptr) {
   if (absl::StatusOr<std::unique_ptr<net::TlsContext>> tls = net::TlsContext::create(job.ca_file);
@@ -204,8 +267,10 @@ int run_campaign(const RunOptions& options) {
   }
   std::atomic<std::int64_t> pending{0};
   RunAbort abort;
+  RunStop stop;
   CampaignContext context;
   context.abort = &abort;
+  context.stop = &stop;
   if (verp) {
     context.verp = &*verp;
     context.verp_tag = campaign_tag(job.id);
@@ -229,7 +294,9 @@ int run_campaign(const RunOptions& options) {
       return exit_code::software;
     }
   }
+  SignalWatcher::block_signals();  // before the shard threads start: they inherit the mask
   for (auto& shard : shards) shard->shard().start(*shard);
+  SignalWatcher signal_watcher(stop, shards, options.quiet);
 
   // Stream the recipients to the shard that owns each domain.
   RejectWriter rejects(rejects_fd, deliveries_fd, job.recipients_path);
@@ -249,7 +316,7 @@ int run_campaign(const RunOptions& options) {
   std::string reason;
   std::string raw_email;
   std::uint64_t recipients = 0;
-  while (true) {
+  while (stop.level.load(std::memory_order_relaxed) == 0) {
     const CampaignInput::Row row = input.next(recipient, reason, raw_email);
     if (row == CampaignInput::Row::end) break;
     if (row == CampaignInput::Row::rejected) {
@@ -259,8 +326,10 @@ int run_campaign(const RunOptions& options) {
     ++recipients;
     // Back-pressure: wait while the shards hold as many recipients as allowed.
     std::int64_t held = pending.fetch_add(1) + 1;
-    while (held > static_cast<std::int64_t>(limits::recipients_pending_max)) {
-      pending.wait(held);
+    while (held > static_cast<std::int64_t>(limits::recipients_pending_max) &&
+           stop.level.load(std::memory_order_relaxed) == 0) {
+      // Shards notify as recipients finish; the timeout lets a signal end the wait.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
       held = pending.load();
     }
     const std::uint32_t index = static_cast<std::uint32_t>(
@@ -295,6 +364,8 @@ int run_campaign(const RunOptions& options) {
     code = exit_code::data_error;
   } else if (!output_ok) {
     code = exit_code::cannot_create;
+  } else if (stop.level.load() > 0) {
+    code = exit_code::temporary;  // stopped by a signal: the rest waits for the next run
   } else if (abort.requested.load()) {
     code = exit_code::config;
     std::fprintf(stderr, "hayate: the run was stopped: %s\n", abort.reason.c_str());
@@ -309,11 +380,13 @@ int run_campaign(const RunOptions& options) {
       "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
       "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
       "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
+      "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       job.id, input.rows_read(), recipients, totals.delivered, totals.bounced, totals.deferred,
       rejects.count(), totals.attempts_deferred, totals.domains, totals.connections_opened,
       totals.connections_failed, totals.message_bytes, shard_count, totals.tls_handshakes,
-      totals.tls_resumptions, totals.tls_failures, duration_s, rate, code);
+      totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
+      stop.level.load() > 0 ? "true" : "false", duration_s, rate, code);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     code = exit_code::cannot_create;

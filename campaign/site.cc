@@ -52,6 +52,7 @@ std::size_t Site::ready_recipients() const {
 }
 
 void Site::schedule() {
+  if (shard_.stop_level() > 0) return;  // a signal asked the run to stop: nothing new
   if (ready_domains_.empty()) {
     if (in_flight_.empty() && shard_.input_ended()) release_idle_connections();
     return;
@@ -121,7 +122,7 @@ std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
 }
 
 bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transaction& transaction) {
-  if (ready_domains_.empty()) return false;
+  if (ready_domains_.empty() || shard_.stop_level() > 0) return false;
   DomainQueue* domain = ready_domains_.front();
   ready_domains_.pop_front();
   Recipient recipient = domain->take();
@@ -188,6 +189,10 @@ void Site::on_recipient_outcome(smtp::ClientConnection&, const smtp::Transaction
 }
 
 void Site::on_idle(smtp::ClientConnection& connection) {
+  if (shard_.stop_level() > 0) {
+    connection.quit();
+    return;
+  }
   if (!ready_domains_.empty()) {
     connection.poke();
     return;
@@ -210,6 +215,17 @@ void Site::release_idle_connections() {
   std::vector<smtp::ClientConnection*> idle;
   idle.swap(idle_);
   for (smtp::ClientConnection* connection : idle) connection->quit();
+}
+
+void Site::stop(bool now) {
+  release_idle_connections();
+  if (!now) return;
+  const std::vector<smtp::ClientConnection*> snapshot = connections_;
+  for (smtp::ClientConnection* connection : snapshot) {
+    if (std::find(connections_.begin(), connections_.end(), connection) != connections_.end()) {
+      connection->abort("stopped by a signal");
+    }
+  }
 }
 
 void Site::check_timeouts(std::int64_t now_ms) {

@@ -46,6 +46,8 @@ class Site final : public smtp::ConnectionOwner {
   void schedule();
   // No more work will come: idle connections QUIT.
   void release_idle_connections();
+  // A signal stops the run: no new transaction; with `now`, connections close at once.
+  void stop(bool now);
   // Connect, reply and idle deadlines (RFC 5321 4.5.3.2); called about once a second.
   void check_timeouts(std::int64_t now_ms);
   bool has_ready() const { return !ready_domains_.empty(); }

@@ -272,6 +272,13 @@ void ClientConnection::check_timeout(std::int64_t now_ms) {
   finish_if_done();
 }
 
+void ClientConnection::abort(std::string_view reason) {
+  if (closing_) return;
+  session_.fail(reason);
+  after_session_step();  // begins the close
+  finish_if_done();      // may delete this
+}
+
 void ClientConnection::poke() {
   if (closing_ || quit_requested_ || !session_.idle()) return;
   idle_reported_ = false;

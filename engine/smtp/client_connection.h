@@ -79,6 +79,8 @@ class ClientConnection final : private IoTarget, private SessionDelegate {
   void poke();
   // Ends the session (QUIT when idle; otherwise after the transaction in flight).
   void quit();
+  // Ends the connection now, whatever is in flight (its recipients get code 0 outcomes).
+  void abort(std::string_view reason);
   // Checks the deadline; called by the owner's periodic sweep.
   void check_timeout(std::int64_t now_ms);
 
