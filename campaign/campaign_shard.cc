@@ -180,6 +180,12 @@ void CampaignShard::on_tick(Shard& shard) {
     sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
     for (Site* site : sites) site->schedule();
   }
+  live_.delivered.store(counters_.delivered, std::memory_order_relaxed);
+  live_.bounced.store(counters_.bounced, std::memory_order_relaxed);
+  live_.deferred.store(counters_.deferred, std::memory_order_relaxed);
+  live_.attempts_deferred.store(counters_.attempts_deferred, std::memory_order_relaxed);
+  live_.connections_open.store(connections_open_, std::memory_order_relaxed);
+  live_.recipients_held.store(recipients_held_, std::memory_order_relaxed);
   if (finished_unreported_ > 0) {
     context_.recipients_pending->fetch_sub(finished_unreported_);
     context_.recipients_pending->notify_all();

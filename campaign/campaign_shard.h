@@ -84,6 +84,17 @@ struct ShardCounters {
   void add(const ShardCounters& other);
 };
 
+// A shard's counters as other threads may read them while it runs (progress, metrics):
+// published with relaxed stores once per loop turn.
+struct LiveCounters {
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> bounced{0};
+  std::atomic<std::uint64_t> deferred{0};
+  std::atomic<std::uint64_t> attempts_deferred{0};
+  std::atomic<std::uint64_t> connections_open{0};
+  std::atomic<std::uint64_t> recipients_held{0};
+};
+
 class CampaignShard final : public ShardHandler {
  public:
   CampaignShard(const CampaignContext& context, std::uint32_t index);
@@ -94,6 +105,7 @@ class CampaignShard final : public ShardHandler {
   Shard& shard() { return shard_; }
   // The counters with the TLS ones folded in; read after the shard's thread ended.
   ShardCounters final_counters() const;
+  const LiveCounters& live() const { return live_; }
   bool log_failed() const { return log_.failed(); }
 
   // ShardHandler
@@ -151,6 +163,7 @@ class CampaignShard final : public ShardHandler {
   std::string signatures_;
   DeliveryLog log_;
   ShardCounters counters_;
+  LiveCounters live_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;
   absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;
   std::vector<DomainQueue*> dirty_domains_;

@@ -133,18 +133,29 @@ class RejectWriter {
   bool failed_ = false;
 };
 
-// Waits for SIGINT and SIGTERM on a thread of its own (the others block them): the first asks
-// the shards to drain, the second (or the drain taking longer than drain_timeout_s) to stop
-// at once. SIGHUP is taken and ignored: the outputs are reopened by the next run anyway.
-class SignalWatcher {
+// Watches a run from a thread of its own. Signals: SIGINT and SIGTERM are blocked in every
+// other thread; the first asks the shards to drain, the second (or a drain longer than
+// drain_timeout_s) to stop at once; SIGHUP is taken and ignored. Progress: a line on stderr,
+// redrawn five times a second, when asked for (by default when stderr is a terminal).
+class RunMonitor {
  public:
-  SignalWatcher(RunStop& stop, std::vector<std::unique_ptr<CampaignShard>>& shards, bool quiet)
-      : stop_(stop), shards_(shards), quiet_(quiet) {
+  struct Progress {
+    bool enabled = false;
+    std::atomic<std::uint64_t>* recipients_read = nullptr;
+    std::atomic<std::uint64_t>* bytes_read = nullptr;
+    std::uint64_t bytes_total = 0;
+    double started_s = 0;
+  };
+
+  RunMonitor(RunStop& stop, std::vector<std::unique_ptr<CampaignShard>>& shards, bool quiet,
+             Progress progress)
+      : stop_(stop), shards_(shards), quiet_(quiet), progress_(progress) {
     thread_ = std::thread([this] { watch(); });
   }
-  ~SignalWatcher() {
+  ~RunMonitor() {
     done_.store(true);
     thread_.join();
+    if (progress_.enabled) std::fputs("\r\033[K", stderr);  // the summary line takes its place
   }
   // Blocks the signals in the calling thread and in every thread it creates from now on.
   static void block_signals() {
@@ -161,16 +172,54 @@ class SignalWatcher {
     sigaddset(&set, SIGHUP);
     return set;
   }
+  void draw_progress() {
+    std::uint64_t delivered = 0, bounced = 0, deferred = 0, retrying = 0, connections = 0;
+    for (auto& shard : shards_) {
+      const LiveCounters& live = shard->live();
+      delivered += live.delivered.load(std::memory_order_relaxed);
+      bounced += live.bounced.load(std::memory_order_relaxed);
+      deferred += live.deferred.load(std::memory_order_relaxed);
+      retrying += live.attempts_deferred.load(std::memory_order_relaxed);
+      connections += live.connections_open.load(std::memory_order_relaxed);
+    }
+    const std::uint64_t read = progress_.recipients_read->load(std::memory_order_relaxed);
+    const double elapsed_s = monotonic_seconds() - progress_.started_s;
+    const double rate = elapsed_s > 0 ? static_cast<double>(delivered) / elapsed_s : 0;
+    const double fraction =
+        progress_.bytes_total > 0
+            ? static_cast<double>(progress_.bytes_read->load(std::memory_order_relaxed)) /
+                  static_cast<double>(progress_.bytes_total)
+            : 0;
+    std::string eta = "--:--";
+    const std::uint64_t done = delivered + bounced + deferred;
+    if (fraction > 0.01 && rate > 0 && read > 0) {
+      const double total_estimate = static_cast<double>(read) / fraction;
+      const double left_s = (total_estimate - static_cast<double>(done)) / rate;
+      if (left_s >= 0 && left_s < 360000) {
+        eta = absl::StrFormat("%d:%02d", static_cast<int>(left_s) / 60, static_cast<int>(left_s) % 60);
+      }
+    }
+    std::fprintf(stderr,
+                 "\r\033[K%llu/%llu sent (%.0f%% read) | %.0f msgs/s | %llu bounced | "
+                 "%llu deferred, %llu retrying | %llu connections | ETA %s",
+                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(read),
+                 fraction * 100, rate, static_cast<unsigned long long>(bounced),
+                 static_cast<unsigned long long>(deferred), static_cast<unsigned long long>(retrying),
+                 static_cast<unsigned long long>(connections), eta.c_str());
+  }
+
   void watch() {
     const sigset_t set = signals();
     double drain_started_s = 0;
     while (!done_.load()) {
       timespec timeout{0, 200'000'000};
       const int signal = sigtimedwait(&set, nullptr, &timeout);
+      if (progress_.enabled && signal < 0) draw_progress();
       if (signal == SIGINT || signal == SIGTERM) {
         const int level = std::min(stop_.level.load() + 1, 2);
         stop_.level.store(level);
         if (level == 1) drain_started_s = monotonic_seconds();
+        if (progress_.enabled) std::fputs("\r\033[K", stderr);
         std::fprintf(stderr, level == 1 ? "hayate: %s: finishing the transactions in flight; "
                                           "signal again to stop at once\n"
                                         : "hayate: %s: stopping now\n",
@@ -190,6 +239,7 @@ class SignalWatcher {
   RunStop& stop_;
   std::vector<std::unique_ptr<CampaignShard>>& shards_;
   bool quiet_;
+  Progress progress_;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
@@ -294,9 +344,23 @@ int run_campaign(const RunOptions& options) {
       return exit_code::software;
     }
   }
-  SignalWatcher::block_signals();  // before the shard threads start: they inherit the mask
+  RunMonitor::block_signals();  // before the shard threads start: they inherit the mask
   for (auto& shard : shards) shard->shard().start(*shard);
-  SignalWatcher signal_watcher(stop, shards, options.quiet);
+  std::atomic<std::uint64_t> recipients_read{0};
+  std::atomic<std::uint64_t> bytes_read{0};
+  RunMonitor::Progress progress;
+  progress.enabled = !options.quiet &&
+                     (options.progress == RunOptions::Progress::always ||
+                      (options.progress == RunOptions::Progress::automatic && isatty(2)));
+  progress.recipients_read = &recipients_read;
+  progress.bytes_read = &bytes_read;
+  struct stat recipients_file{};
+  if (stat(job.recipients_path.c_str(), &recipients_file) == 0) {
+    progress.bytes_total = static_cast<std::uint64_t>(recipients_file.st_size);
+  }
+  progress.started_s = started_s;
+  std::optional<RunMonitor> monitor;
+  monitor.emplace(stop, shards, options.quiet, progress);
 
   // Stream the recipients to the shard that owns each domain.
   RejectWriter rejects(rejects_fd, deliveries_fd, job.recipients_path);
@@ -324,6 +388,8 @@ int run_campaign(const RunOptions& options) {
       continue;
     }
     ++recipients;
+    recipients_read.store(recipients, std::memory_order_relaxed);
+    bytes_read.store(input.csv().bytes_read(), std::memory_order_relaxed);
     // Back-pressure: wait while the shards hold as many recipients as allowed.
     std::int64_t held = pending.fetch_add(1) + 1;
     while (held > static_cast<std::int64_t>(limits::recipients_pending_max) &&
@@ -351,6 +417,7 @@ int run_campaign(const RunOptions& options) {
     shard->shard().join();
     totals.add(shard->final_counters());
   }
+  monitor.reset();  // clears the progress line before the summary is printed
   for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
   shards.clear();  // flushes the shards' logs
   output_ok = fsync(deliveries_fd) == 0 && output_ok;

@@ -13,6 +13,8 @@ struct RunOptions {
   std::string job_path;
   std::string out_dir;   // empty: "./<campaign id>.out"
   bool quiet = false;    // only errors on stderr
+  // A live progress line on stderr: by default only when stderr is a terminal.
+  enum class Progress { automatic, always, never } progress = Progress::automatic;
 };
 
 int run_campaign(const RunOptions& options);

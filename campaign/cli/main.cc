@@ -17,7 +17,7 @@ using hayate::campaign::exit_code::usage;
 constexpr char kUsage[] = R"(hayate - bulk mail sending engine
 
 Usage:
-  hayate run JOB.toml [--out DIR] [--quiet]   send a campaign
+  hayate run JOB.toml [--out DIR] [--quiet] [--progress]   send a campaign
   hayate check JOB.toml                       validate the job and every row, send nothing
   hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
   hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]
@@ -41,6 +41,8 @@ pipelined SMTP connections, retries temporary failures until the job's deadline.
   --out DIR   where deliveries.jsonl, rejects.csv and summary.json go
               (default ./<campaign id>.out; it must not hold an earlier run)
   --quiet     print nothing on success (for cron); errors still go to stderr
+  --progress  a live progress line on stderr even when it is not a terminal
+              (--no-progress: never; by default only on a terminal)
 
 Example:
   hayate run examples/demo/job.toml --out /tmp/demo.out
@@ -121,6 +123,10 @@ int main(int argc, char** argv) {
         options.out_dir = std::string(args[++i]);
       } else if (args[i] == "--quiet" || args[i] == "-q") {
         options.quiet = true;
+      } else if (args[i] == "--progress") {
+        options.progress = hayate::campaign::RunOptions::Progress::always;
+      } else if (args[i] == "--no-progress") {
+        options.progress = hayate::campaign::RunOptions::Progress::never;
       } else if (!args[i].empty() && args[i][0] == '-') {
         return usage_error(("unknown option for run: " + std::string(args[i])).c_str());
       } else if (options.job_path.empty()) {
