@@ -9,6 +9,8 @@ inline constexpr int unavailable = 69;   // EX_UNAVAILABLE: no destination could
 inline constexpr int software = 70;      // EX_SOFTWARE: internal error (io_uring unavailable...)
 inline constexpr int cannot_create = 73; // EX_CANTCREAT: the output cannot be written
 inline constexpr int temporary = 75;     // EX_TEMPFAIL: some recipients are still deferred
+// EX_TEMPFAIL too, for cron: another run holds the campaign's lock; try at the next tick.
+inline constexpr int locked = 75;
 inline constexpr int config = 78;        // EX_CONFIG: the run was stopped by a setting no retry
                                          // fixes (a relay refused our credentials)
 }  // namespace hayate::campaign::exit_code

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -285,6 +286,29 @@ int run_campaign(const RunOptions& options) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     return exit_code::cannot_create;
   }
+  // One run per campaign output at a time: two cron ticks must never send the same campaign.
+  const std::string lock_path = out_dir + "/.lock";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    std::fprintf(stderr, "hayate: cannot create %s: %s\n", lock_path.c_str(), std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    (void)pread(lock_fd, holder, sizeof(holder) - 1, 0);
+    std::fprintf(stderr,
+                 "hayate: another run of this campaign is going on (process %s holds %s); "
+                 "this one sends nothing\n",
+                 holder[0] != '\0' ? holder : "?", lock_path.c_str());
+    close(lock_fd);
+    return exit_code::locked;
+  }
+  const std::string pid_text = std::to_string(getpid()) + "\n";
+  if (ftruncate(lock_fd, 0) == 0) {
+    (void)pwrite(lock_fd, pid_text.data(), pid_text.size(), 0);
+  }
+  // The lock lives as long as this process: the fd is never closed before exit.
+
   const std::string deliveries_path = out_dir + "/deliveries.jsonl";
   if (access(deliveries_path.c_str(), F_OK) == 0) {
     // Sending again would mail everyone twice; resuming a run is not supported yet.

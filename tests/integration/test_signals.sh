@@ -21,6 +21,7 @@ shards = 1
 [routes]
 \"*\" = \"127.0.0.1:${port}\""
 cp -r "${dir}/drain" "${dir}/now"
+cp -r "${dir}/drain" "${dir}/lock"
 
 # rcpt_count: RCPT commands the sink has seen, answered or held (its stats, every second).
 rcpt_count() {
@@ -69,5 +70,20 @@ assert_eq "now: nothing delivered" 0 "$(json_get "${summary}" delivered)"
 ((HAYATE_ELAPSED <= 2)) || fail "now: took ${HAYATE_ELAPSED} s after the signals"
 assert_contains "now: in-flight recipients deferred, not lost" '"reply":"stopped by a signal"' \
   "$(cat "${dir}/now/out/deliveries.jsonl")"
+# The campaign lock: while a run goes on, a second one into the same output sends nothing.
+before="$(rcpt_count)"
+"${hayate}" run "${dir}/lock/job.toml" --out "${dir}/lock/out" 2>"${dir}/lock.err" </dev/null &
+first=$!
+wait_until_eq "lock: first run sending" yes 10 \
+  bash -c "(( \$(${HAYATE_PYTHON} -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"rcpt_slow\"])' ${dir}/sink.json 2>/dev/null || echo 0) >= ${before} + 2 )) && echo yes || echo no"
+run_hayate second run "${dir}/lock/job.toml" --out "${dir}/lock/out"
+assert_eq "lock: second run exit" 75 "${HAYATE_EXIT}"
+assert_contains "lock: says why" "another run of this campaign is going on" \
+  "$(cat "${dir}/second.err")"
+kill -TERM "${first}"
+sleep 0.2
+kill -TERM "${first}"
+wait "${first}" || true
+
 stop_process "${sink_pid}"
 assert_eq "sink messages (the drained run's two)" 2 "$(json_get "${dir}/sink.json" messages)"
