@@ -237,19 +237,9 @@ void DomainQueue::wake() {
 
 void DomainQueue::abandon() {
   const AttemptResult result{0, "", shard_.abort_reason(), "aborted", "", -1};
-  for (std::deque<Recipient>* queue : {&ready_}) {
-    for (Recipient& recipient : *queue) {
-      log_outcome(recipient, OutcomeType::deferred, result, true);
-      ++shard_.counters().deferred;
-      shard_.recipient_finished();
-    }
-    queue->clear();
-  }
-  for (Recipient& recipient : waiting_) {
-    log_outcome(recipient, OutcomeType::deferred, result, true);
-    ++shard_.counters().deferred;
-    shard_.recipient_finished();
-  }
+  for (Recipient& recipient : ready_) end_deferred(recipient, result);
+  ready_.clear();
+  for (Recipient& recipient : waiting_) end_deferred(recipient, result);
   waiting_.clear();
   earliest_wakeup_ms_ = 0;
 }
@@ -257,13 +247,15 @@ void DomainQueue::abandon() {
 void DomainQueue::expire_waiting() {
   const AttemptResult result{0, "", "the run's deadline passed before the next retry", "retry",
                              "", -1};
-  for (Recipient& recipient : waiting_) {
-    log_outcome(recipient, OutcomeType::deferred, result, true);
-    ++shard_.counters().deferred;
-    shard_.recipient_finished();
-  }
+  for (Recipient& recipient : waiting_) end_deferred(recipient, result);
   waiting_.clear();
   earliest_wakeup_ms_ = 0;
+}
+
+void DomainQueue::end_deferred(const Recipient& recipient, const AttemptResult& result) {
+  log_outcome(recipient, OutcomeType::deferred, result, true);
+  ++shard_.counters().deferred;
+  shard_.recipient_finished();
 }
 
 void DomainQueue::log_outcome(const Recipient& recipient, OutcomeType type,

@@ -64,6 +64,8 @@ class DomainQueue {
   SiteSecurity route_security(const Route& route) const;
   void on_mx_answer(const dns::MxAnswer& answer);
   void on_route_answer(const dns::HostAnswer& answer);
+  // The recipient's last word in this run: deferred (retries exhausted, deadline, stop).
+  void end_deferred(const Recipient& recipient, const AttemptResult& result);
   void log_outcome(const Recipient& recipient, OutcomeType type, const AttemptResult& result,
                    bool final);
 

@@ -104,11 +104,6 @@ using hayate::cat;
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
 std::string to_lower(std::string_view text) {
   std::string result(text);
   for (char& c : result) c = lower(c);
@@ -336,7 +331,7 @@ bool parse_endpoint(std::string_view text, std::uint16_t default_port, bool allo
 bool is_helo_name(std::string_view name) {
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
     std::string_view inner = name.substr(1, name.size() - 2);
-    if (inner.size() >= 5 && equals_ignore_case(inner.substr(0, 5), "IPv6:")) {
+    if (inner.size() >= 5 && hayate::equals_ignoring_case(inner.substr(0, 5), "IPv6:")) {
       return canonical_ip(inner.substr(5), AF_INET6).has_value();
     }
     return canonical_ip(inner, AF_INET).has_value();
@@ -851,8 +846,8 @@ absl::Status JobReader::read_unsubscribe(const toml::table& table) {
       }
     }
     for (const auto& [name, header_value] : job_.headers) {
-      if (equals_ignore_case(name, field.header) ||
-          (field.uri && equals_ignore_case(name, "List-Unsubscribe-Post"))) {
+      if (hayate::equals_ignoring_case(name, field.header) ||
+          (field.uri && hayate::equals_ignoring_case(name, "List-Unsubscribe-Post"))) {
         return error_at(*value, cat(label, " writes the ", name,
                                     " header; remove it from [campaign.headers]"));
       }
@@ -1003,16 +998,16 @@ absl::Status JobReader::read_headers(const toml::table& table) {
                                  "printable ASCII except ':' and space)"));
     }
     for (const ReservedHeader& reserved : reserved_headers) {
-      if (equals_ignore_case(name, reserved.name)) {
+      if (hayate::equals_ignoring_case(name, reserved.name)) {
         return error_at(where, cat("[campaign.headers] '", name,
                                    "' would duplicate a header hayate writes; ", reserved.hint));
       }
     }
-    if (!job_.reply_to.empty() && equals_ignore_case(name, "Reply-To")) {
+    if (!job_.reply_to.empty() && hayate::equals_ignoring_case(name, "Reply-To")) {
       return error_at(where, "[campaign.headers] 'Reply-To' duplicates [campaign] reply_to");
     }
     for (std::size_t j = 0; j < i; ++j) {
-      if (equals_ignore_case(name, entries[j].key->str())) {
+      if (hayate::equals_ignoring_case(name, entries[j].key->str())) {
         return error_at(where,
                         cat("[campaign.headers] '", name, "' duplicates '", entries[j].key->str(),
                             "' (header names ignore "
@@ -1603,7 +1598,7 @@ const Route* find_route(const JobConfig& job, std::string_view domain) {
   const auto found = std::lower_bound(
       routes.begin(), exact_end, domain,
       [&](const Route& route, std::string_view key) { return less(route.domain, key); });
-  if (found != exact_end && equals_ignore_case(found->domain, domain)) return &*found;
+  if (found != exact_end && hayate::equals_ignoring_case(found->domain, domain)) return &*found;
   return has_wildcard ? &routes.back() : nullptr;
 }
 

@@ -139,15 +139,6 @@ void append_url_escaped(std::string_view value, bool raw, std::string& out) {
 using hayate::append;
 using hayate::cat;
 
-bool equals_ignoring_ascii_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 bool is_tag_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 std::string_view trim_tag_space(std::string_view text) {
@@ -251,7 +242,7 @@ std::size_t edit_distance(const std::vector<std::uint32_t>& a,
 // otherwise the nearest within a third of the name's length (at least 1, at most 3 edits).
 const std::string* nearest_column(std::string_view name, const std::vector<std::string>& columns) {
   for (const std::string& column : columns) {
-    if (equals_ignoring_ascii_case(column, name)) return &column;
+    if (hayate::equals_ignoring_case(column, name)) return &column;
   }
   const std::vector<std::uint32_t> name_points = code_points(name);
   if (name_points.empty() || name_points.size() > suggestion_code_points_max) return nullptr;

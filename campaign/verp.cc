@@ -110,15 +110,6 @@ bool is_prefix_character(char c) {
   return std::string_view("!#$%&'*-/=?^_`{|}~.").find(c) != std::string_view::npos;
 }
 
-bool equals_ignoring_ascii_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 std::string printable(std::string_view text) {
   constexpr std::size_t quoted_bytes_max = 80;
   std::string out;
@@ -315,7 +306,7 @@ bool verp_decode(const VerpKey& key, std::string_view address_or_local_part, Ver
     error = hayate::cat("'", printable(address_or_local_part), "' has no '+' in its local part");
     return false;
   }
-  if (!equals_ignoring_ascii_case(local.substr(0, plus), key.prefix_)) {
+  if (!hayate::equals_ignoring_case(local.substr(0, plus), key.prefix_)) {
     error = hayate::cat("'", printable(address_or_local_part), "' does not start with '",
                         key.prefix_, "+'");
     return false;

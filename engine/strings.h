@@ -32,6 +32,16 @@ void append(std::string& text, const Parts&... parts) {
   (detail::append_part(text, parts), ...);
 }
 
+// ASCII case-insensitive equality (header names, keywords, domains in A-labels).
+inline bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
 // The parts, concatenated.
 template <typename... Parts>
 std::string cat(const Parts&... parts) {
