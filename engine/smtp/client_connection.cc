@@ -248,6 +248,7 @@ void ClientConnection::update_deadline() {
   if (closing_) return;
   if (!connected_) return;  // the connect deadline stands
   std::uint32_t timeout_ms = options_.idle_timeout_ms;
+  if (!session_.idle()) timeout_ms = options_.command_timeout_ms;  // a TLS handshake, say
   if (session_.awaiting_reply()) {
     const Stage stage = session_.awaited_stage();
     timeout_ms = stage == Stage::body ? options_.data_timeout_ms : options_.command_timeout_ms;
@@ -265,9 +266,14 @@ void ClientConnection::check_timeout(std::int64_t now_ms) {
     session_.fail(absl::StrCat("timed out waiting for the ", stage_name(session_.awaited_stage()),
                                " reply from ", address_text_));
     after_session_step();
-  } else {
+  } else if (session_.idle()) {
     quit();  // idle for too long
     return;
+  } else {
+    // Neither awaiting a reply nor idle: stuck in the TLS handshake.
+    report_.tls_failed = session_.wants_tls() || (tls_ != nullptr && !tls_->established());
+    session_.fail(cat("timed out in the TLS handshake with ", address_text_));
+    after_session_step();
   }
   finish_if_done();
 }
