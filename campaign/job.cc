@@ -52,11 +52,13 @@ constexpr std::uint16_t smtp_port = 25;
 static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
-constexpr std::array<std::string_view, 8> table_names = {
-    "campaign", "delivery", "routes", "dns", "domains", "relay", "verp", "dkim"};
+constexpr std::array<std::string_view, 9> table_names = {
+    "campaign", "delivery", "routes", "dns", "domains", "relay", "verp", "dkim", "schedule"};
 constexpr std::array<std::string_view, 7> dkim_keys = {
     "domain", "selector", "key", "algorithm", "canonicalization", "headers", "oversign"};
 constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
+constexpr std::array<std::string_view, 5> schedule_keys = {"start_at", "stop_at", "windows", "days",
+                                                           "timezone"};
 constexpr std::array<std::string_view, 12> campaign_keys = {
     "id",      "recipients", "from",    "envelope_from",    "reply_to",
     "subject", "text",       "html",    "headers",          "list_unsubscribe",
@@ -431,6 +433,7 @@ class JobReader {
   absl::Status read_relay(const toml::table& table);
   absl::Status read_verp(const toml::table& table);
   absl::Status read_dkim(const toml::node& node);
+  absl::Status read_schedule(const toml::node& node);
   absl::Status read_header_names(const toml::table& table, std::string_view label,
                                  std::string_view key, std::vector<std::string>& names) const;
   absl::Status read_unsubscribe(const toml::table& table);
@@ -483,6 +486,9 @@ absl::Status JobReader::read(const toml::table& root) {
   }
   if (const toml::node* dkim = root.get("dkim")) {
     if (absl::Status status = read_dkim(*dkim); !status.ok()) return status;
+  }
+  if (const toml::node* schedule = root.get("schedule")) {
+    if (absl::Status status = read_schedule(*schedule); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -933,6 +939,104 @@ absl::Status JobReader::read_dkim(const toml::node& node) {
     }
     job_.dkim.push_back(std::move(config));
   }
+  return absl::OkStatus();
+}
+
+// [schedule]: when a cron-started run may send (campaign/schedule.h).
+absl::Status JobReader::read_schedule(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    return error_at(node, cat("[schedule] must be a table, got ", type_name(node.type())));
+  }
+  if (absl::Status status = check_keys(*table, "schedule", schedule_keys); !status.ok()) {
+    return status;
+  }
+  Schedule schedule;
+  std::string reason;
+  const toml::value<std::string>* zone = nullptr;
+  if (absl::Status status = find_string(*table, "schedule", "timezone", zone); !status.ok()) {
+    return status;
+  }
+  if (zone != nullptr) {
+    if (!load_time_zone(zone->get(), schedule.time_zone, reason)) {
+      return error_at(*zone, cat("[schedule] timezone \"", escape(zone->get()), "\": ", reason));
+    }
+    schedule.time_zone_name = zone->get();
+  }
+  // A TOML date-time (with an offset, or local to `timezone`) or an RFC 3339 string.
+  for (auto [key, out] :
+       {std::pair{"start_at", &schedule.start_at}, std::pair{"stop_at", &schedule.stop_at}}) {
+    const toml::node* value = table->get(key);
+    if (value == nullptr) continue;
+    bool ok = false;
+    if (const toml::value<toml::date_time>* written = value->as_date_time()) {
+      const toml::date_time& parts = written->get();
+      WrittenDateTime fields{parts.date.year,       parts.date.month,  parts.date.day,
+                             parts.time.hour,       parts.time.minute, parts.time.second,
+                             parts.time.nanosecond, std::nullopt};
+      if (parts.offset) fields.offset_minutes = parts.offset->minutes;
+      ok = to_time(fields, schedule.time_zone, *out, reason);
+    } else if (const toml::value<std::string>* text = value->as_string()) {
+      ok = parse_date_time(text->get(), schedule.time_zone, *out, reason);
+    } else {
+      reason = cat("expected a date-time such as 2026-11-24T09:00:00+09:00, got ",
+                   type_name(value->type()));
+    }
+    if (!ok) return error_at(*value, cat("[schedule] ", key, ": ", reason));
+  }
+  if (schedule.start_at >= schedule.stop_at) {
+    return error_at(
+        *table->get("stop_at"),
+        cat("[schedule] stop_at (", format_schedule_time(schedule.stop_at, schedule.time_zone),
+            ") is not after start_at (",
+            format_schedule_time(schedule.start_at, schedule.time_zone), ")"));
+  }
+  // windows and days: non-empty arrays of strings (leave a key out for "any time", "every day").
+  for (std::string_view key : {"windows", "days"}) {
+    const toml::node* value = table->get(key);
+    if (value == nullptr) continue;
+    const toml::array* items = value->as_array();
+    if (items == nullptr) {
+      return error_at(*value, cat("[schedule] ", key, " must be an array of strings, got ",
+                                  type_name(value->type())));
+    }
+    if (items->empty()) {
+      return error_at(*value, cat("[schedule] ", key, " is empty; leave it out to send ",
+                                  key == "days" ? "every day" : "at any time of day"));
+    }
+    if (items->size() > send_windows_max) {
+      return error_at(*value, cat("[schedule] ", key, " has ", items->size(), " entries; at most ",
+                                  send_windows_max, " are allowed"));
+    }
+    if (key == "days") schedule.days_mask = 0;
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      const toml::node& item = *items->get(i);
+      const toml::value<std::string>* text = item.as_string();
+      if (text == nullptr) {
+        return error_at(item, cat("[schedule] ", key, "[", i, "] must be a string, got ",
+                                  type_name(item.type())));
+      }
+      const std::string label = cat("[schedule] ", key, "[", i, "] \"", escape(text->get()), "\"");
+      if (key == "windows") {
+        SendWindow window;
+        if (!parse_send_window(text->get(), window, reason)) {
+          return error_at(item, cat(label, " is not a send window: ", reason));
+        }
+        schedule.windows.push_back(window);
+        continue;
+      }
+      absl::Weekday day;
+      if (!parse_weekday(text->get(), day, reason)) {
+        return error_at(item, cat(label, " is not a day: ", reason));
+      }
+      const auto bit = static_cast<std::uint8_t>(1u << static_cast<int>(day));
+      if ((schedule.days_mask & bit) != 0) {
+        return error_at(item, cat(label, " names a day already listed"));
+      }
+      schedule.days_mask |= bit;
+    }
+  }
+  job_.schedule = std::move(schedule);
   return absl::OkStatus();
 }
 

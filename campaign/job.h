@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "campaign/address.h"
 #include "campaign/dkim.h"
+#include "campaign/schedule.h"
 
 namespace hayate::campaign {
 
@@ -100,6 +101,9 @@ struct JobConfig {
 
   // [dns]
   std::vector<Endpoint> dns_servers;  // empty: /etc/resolv.conf
+
+  // [schedule]: start_at, stop_at, daily send windows; the default sends at any time.
+  Schedule schedule;
 };
 
 // Reads and checks a job file. Errors read "job.toml:12:1: ..." and, for unknown keys, name

@@ -28,6 +28,7 @@
 #include "campaign/campaign_shard.h"
 #include "campaign/delivery_log.h"
 #include "campaign/exit_codes.h"
+#include "campaign/schedule.h"
 #include "engine/limits.h"
 #include "engine/net/tls.h"
 
@@ -149,8 +150,9 @@ class RunMonitor {
   };
 
   RunMonitor(RunStop& stop, std::vector<std::unique_ptr<CampaignShard>>& shards, bool quiet,
-             Progress progress)
-      : stop_(stop), shards_(shards), quiet_(quiet), progress_(progress) {
+             Progress progress, const Schedule& schedule)
+      : stop_(stop), shards_(shards), quiet_(quiet), progress_(progress), schedule_(schedule) {
+    window_closes_ = decide(schedule_, absl::Now()).next_change;
     thread_ = std::thread([this] { watch(); });
   }
   ~RunMonitor() {
@@ -216,6 +218,21 @@ class RunMonitor {
       timespec timeout{0, 200'000'000};
       const int signal = sigtimedwait(&set, nullptr, &timeout);
       if (progress_.enabled && signal < 0) draw_progress();
+      if (signal < 0 && stop_.level.load() == 0 && absl::Now() >= window_closes_) {
+        // The send window closed (or stop_at came): drain as for SIGTERM, exit 75.
+        const ScheduleDecision decision = decide(schedule_, absl::Now());
+        if (!decision.can_send) {
+          stop_.level.store(1);
+          drain_started_s = monotonic_seconds();
+          if (progress_.enabled) std::fputs("\r\033[K", stderr);
+          std::fprintf(stderr, "hayate: %s; finishing the transactions in flight\n",
+                       decision.reason.c_str());
+          for (auto& shard : shards_) shard->shard().wake();
+        } else {
+          window_closes_ = decision.next_change;
+        }
+        continue;
+      }
       if (signal == SIGINT || signal == SIGTERM) {
         const int level = std::min(stop_.level.load() + 1, 2);
         stop_.level.store(level);
@@ -241,6 +258,8 @@ class RunMonitor {
   std::vector<std::unique_ptr<CampaignShard>>& shards_;
   bool quiet_;
   Progress progress_;
+  const Schedule& schedule_;
+  absl::Time window_closes_;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
@@ -278,6 +297,14 @@ int run_campaign(const RunOptions& options) {
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
   const JobConfig& job = input.job();
+
+  // [schedule]: outside start_at/stop_at or the send windows, exit at once for the next tick.
+  const ScheduleDecision decision = decide(job.schedule, absl::Now());
+  if (!decision.can_send) {
+    std::fprintf(stderr, "hayate: %s: %s; nothing sent, ready for the next cron tick\n",
+                 job.id.c_str(), decision.reason.c_str());
+    return exit_code::temporary;
+  }
 
   const std::string out_dir = options.out_dir.empty() ? absl::StrCat(job.id, ".out")
                                                       : options.out_dir;
@@ -384,7 +411,7 @@ int run_campaign(const RunOptions& options) {
   }
   progress.started_s = started_s;
   std::optional<RunMonitor> monitor;
-  monitor.emplace(stop, shards, options.quiet, progress);
+  monitor.emplace(stop, shards, options.quiet, progress, job.schedule);
 
   // Stream the recipients to the shard that owns each domain.
   RejectWriter rejects(rejects_fd, deliveries_fd, job.recipients_path);

@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "campaign/address.h"
+#include "campaign/schedule.h"
 #include "engine/limits.h"
 
 namespace hayate::campaign {
@@ -1004,6 +1007,136 @@ TEST_F(JobTest, DnsServers) {
   for (int i = 0; i < 17; ++i) many += "\"127.0.0.1\", ";
   EXPECT_EQ(error(many + "]\n"),
             "job.toml:8:11: [dns] servers has 17 entries; at most 16 are allowed");
+}
+
+// --- [schedule] ---
+
+TEST_F(JobTest, ScheduleDefaultsToAnyTime) {
+  const JobConfig job = load_ok(kBase);
+  EXPECT_EQ(job.schedule.start_at, absl::InfinitePast());
+  EXPECT_EQ(job.schedule.stop_at, absl::InfiniteFuture());
+  EXPECT_TRUE(job.schedule.windows.empty());
+  EXPECT_EQ(job.schedule.days_mask, every_day_mask);
+  EXPECT_EQ(job.schedule.time_zone_name, "UTC");
+  EXPECT_EQ(job.schedule.time_zone, absl::UTCTimeZone());
+}
+
+TEST_F(JobTest, Schedule) {
+  const std::string schedule = std::string(kBase) + "[schedule]\n";
+  JobConfig job = load_ok(schedule +
+                          "start_at = 2026-11-24T09:00:00+09:00\n"
+                          "stop_at  = \"2026-11-24T21:00:00+09:00\"\n"
+                          "windows  = [\"09:00-12:00\", \"13:00-18:00\", \"22:00-02:00\"]\n"
+                          "days     = [\"mon\", \"Tue\", \"wednesday\", \"thu\", \"fri\"]\n"
+                          "timezone = \"Asia/Tokyo\"\n");
+  const absl::Time start =
+      absl::FromCivil(absl::CivilSecond(2026, 11, 24, 0, 0, 0), absl::UTCTimeZone());
+  EXPECT_EQ(job.schedule.start_at, start);
+  EXPECT_EQ(job.schedule.stop_at, start + absl::Hours(12));
+  EXPECT_EQ(job.schedule.windows, (std::vector<SendWindow>{{540, 720}, {780, 1080}, {1320, 120}}));
+  EXPECT_EQ(job.schedule.days_mask, 0b0011111);
+  EXPECT_EQ(job.schedule.time_zone_name, "Asia/Tokyo");
+  EXPECT_EQ(job.schedule.time_zone.name(), "Asia/Tokyo");
+  const ScheduleDecision decision = decide(job.schedule, start - absl::Seconds(1));
+  EXPECT_EQ(decision.reason, "before start_at 2026-11-24 09:00 +09:00");
+
+  // Local date-times are in `timezone`, whichever key comes first; fractions are kept.
+  job = load_ok(schedule +
+                "start_at = 2026-11-24T09:00:00.25\n"
+                "stop_at = \"2026-11-25 09:00\"\n"
+                "timezone = \"Europe/Berlin\"\n");
+  const absl::Time berlin_start =
+      absl::FromCivil(absl::CivilSecond(2026, 11, 24, 8, 0, 0), absl::UTCTimeZone());
+  EXPECT_EQ(job.schedule.start_at, berlin_start + absl::Milliseconds(250));
+  EXPECT_EQ(job.schedule.stop_at, berlin_start + absl::Hours(24));
+  EXPECT_EQ(job.schedule.days_mask, every_day_mask);
+
+  // Only stop_at; an empty table changes nothing.
+  job = load_ok(schedule + "stop_at = 2026-11-24T12:00:00Z\n");
+  EXPECT_EQ(job.schedule.start_at, absl::InfinitePast());
+  EXPECT_EQ(job.schedule.stop_at, start + absl::Hours(12));
+  job = load_ok(schedule);
+  EXPECT_EQ(job.schedule.stop_at, absl::InfiniteFuture());
+  EXPECT_EQ(job.schedule.time_zone_name, "UTC");
+}
+
+TEST_F(JobTest, BadSchedule) {
+  const std::string schedule = std::string(kBase) + "[schedule]\n";
+  EXPECT_EQ(error(schedule + "timezone = \"Asia/Tokio\"\n"),
+            "job.toml:8:12: [schedule] timezone \"Asia/Tokio\": no such time zone in the "
+            "system's tzdata; use an IANA name such as \"Asia/Tokyo\", \"Europe/Berlin\" or "
+            "\"UTC\"");
+  EXPECT_EQ(error(schedule + "timezone = \"../../etc/passwd\"\n"),
+            "job.toml:8:12: [schedule] timezone \"../../etc/passwd\": a time zone is an IANA "
+            "name such as \"Asia/Tokyo\", \"Europe/Berlin\" or \"UTC\"");
+  EXPECT_EQ(error(schedule + "timezone = 9\n"),
+            "job.toml:8:12: [schedule] timezone must be a string, got an integer");
+  EXPECT_EQ(error(schedule + "time_zone = \"UTC\"\n"),
+            "job.toml:8:1: unknown key 'time_zone' in [schedule]; did you mean 'timezone'?");
+  EXPECT_EQ(error(std::string(kBase) + "[schedul]\n"),
+            "job.toml:7:2: unknown table [schedul]; did you mean [schedule]?");
+  EXPECT_EQ(error("schedule = 1\n" + std::string(kBase)),
+            "job.toml:1:12: [schedule] must be a table, got an integer");
+
+  // Windows.
+  EXPECT_EQ(error(schedule + "windows = [\"09:00-12:00\", \"25:00-26:00\"]\n"),
+            "job.toml:8:27: [schedule] windows[1] \"25:00-26:00\" is not a send window: hour 25 "
+            "is not 00 to 23");
+  EXPECT_EQ(error(schedule + "windows = [\"09:00-09:00\"]\n"),
+            "job.toml:8:12: [schedule] windows[0] \"09:00-09:00\" is not a send window: the "
+            "window is empty (it starts and ends at 09:00); write 00:00-24:00 for a whole day");
+  EXPECT_EQ(error(schedule + "windows = [\"9am-5pm\"]\n"),
+            "job.toml:8:12: [schedule] windows[0] \"9am-5pm\" is not a send window: its start is "
+            "not a time HH:MM");
+  EXPECT_EQ(error(schedule + "windows = [\"09:00\\n-12:00\"]\n"),
+            "job.toml:8:12: [schedule] windows[0] \"09:00\\x0a-12:00\" is not a send window: its "
+            "start is not a time HH:MM");
+  EXPECT_EQ(error(schedule + "windows = []\n"),
+            "job.toml:8:11: [schedule] windows is empty; leave it out to send at any time of day");
+  EXPECT_EQ(error(schedule + "windows = \"09:00-12:00\"\n"),
+            "job.toml:8:11: [schedule] windows must be an array of strings, got a string");
+  EXPECT_EQ(error(schedule + "windows = [\"09:00-12:00\", 13]\n"),
+            "job.toml:8:27: [schedule] windows[1] must be a string, got an integer");
+  std::string many = schedule + "windows = [";
+  for (int i = 0; i < 65; ++i) many += "\"09:00-10:00\", ";
+  EXPECT_EQ(error(many + "]\n"),
+            "job.toml:8:11: [schedule] windows has 65 entries; at most 64 are allowed");
+
+  // Days.
+  EXPECT_EQ(error(schedule + "days = [\"mon\", \"mo\"]\n"),
+            "job.toml:8:16: [schedule] days[1] \"mo\" is not a day: days are mon, tue, wed, thu, "
+            "fri, sat and sun (or the full English names)");
+  EXPECT_EQ(error(schedule + "days = [\"mon\", \"Monday\"]\n"),
+            "job.toml:8:16: [schedule] days[1] \"Monday\" names a day already listed");
+  EXPECT_EQ(error(schedule + "days = []\n"),
+            "job.toml:8:8: [schedule] days is empty; leave it out to send every day");
+  EXPECT_EQ(error(schedule + "days = \"mon\"\n"),
+            "job.toml:8:8: [schedule] days must be an array of strings, got a string");
+
+  // start_at and stop_at.
+  EXPECT_EQ(error(schedule + "start_at = 2026-11-24T21:00:00+09:00\n"
+                             "stop_at = 2026-11-24T09:00:00+09:00\n"),
+            "job.toml:9:11: [schedule] stop_at (2026-11-24 00:00 +00:00) is not after start_at "
+            "(2026-11-24 12:00 +00:00)");
+  EXPECT_EQ(error(schedule + "timezone = \"Asia/Tokyo\"\n"
+                             "start_at = 2026-11-24T09:00:00+09:00\n"
+                             "stop_at = \"2026-11-24T00:00:00Z\"\n"),
+            "job.toml:10:11: [schedule] stop_at (2026-11-24 09:00 +09:00) is not after start_at "
+            "(2026-11-24 09:00 +09:00)");
+  EXPECT_EQ(error(schedule + "start_at = 2026-11-24\n"),
+            "job.toml:8:12: [schedule] start_at: expected a date-time such as "
+            "2026-11-24T09:00:00+09:00, got a date");
+  EXPECT_EQ(error(schedule + "stop_at = 09:00:00\n"),
+            "job.toml:8:11: [schedule] stop_at: expected a date-time such as "
+            "2026-11-24T09:00:00+09:00, got a time");
+  EXPECT_EQ(error(schedule + "start_at = 1732406400\n"),
+            "job.toml:8:12: [schedule] start_at: expected a date-time such as "
+            "2026-11-24T09:00:00+09:00, got an integer");
+  EXPECT_EQ(error(schedule + "start_at = \"tomorrow 9am\"\n"),
+            "job.toml:8:12: [schedule] start_at: write an RFC 3339 date-time such as "
+            "2026-11-24T09:00:00+09:00");
+  EXPECT_EQ(error(schedule + "start_at = \"2026-02-29T09:00:00Z\"\n"),
+            "job.toml:8:12: [schedule] start_at: there is no date 2026-2-29");
 }
 
 }  // namespace
