@@ -35,10 +35,12 @@ CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index
       inbox_(limits::batches_per_shard_queue),
       socket_watcher_(shard_),
       composer_(context.message_inputs),
-      log_(context.deliveries_fd) {}
+      log_(context.deliveries_fd),
+      accounting_(context.accounting_fd, context.accounting) {}
 
 CampaignShard::~CampaignShard() {
   log_.flush();
+  accounting_.flush();
   sites_.clear();
   domains_.clear();
 }

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "campaign/accounting.h"
 #include "campaign/delivery_log.h"
+#include "campaign/domain_report.h"
 #include "campaign/dkim.h"
 #include "campaign/job.h"
 #include "campaign/message.h"
@@ -56,6 +58,8 @@ struct CampaignContext {
   const JobConfig* job = nullptr;
   MessageInputs message_inputs;           // templates are immutable and shared
   int deliveries_fd = -1;
+  int accounting_fd = -1;                 // accounting.csv, O_APPEND, header written
+  AccountingContext accounting;
   std::atomic<std::int64_t>* recipients_pending = nullptr;  // inside shards; the reader waits
   std::int64_t deadline_ms = 0;           // monotonic; retries end here
   std::uint32_t connections_per_shard = 1;
@@ -106,7 +110,7 @@ class CampaignShard final : public ShardHandler {
   // The counters with the TLS ones folded in; read after the shard's thread ended.
   ShardCounters final_counters() const;
   const LiveCounters& live() const { return live_; }
-  bool log_failed() const { return log_.failed(); }
+  bool log_failed() const { return log_.failed() || accounting_.failed(); }
 
   // ShardHandler
   void on_start(Shard& shard) override;
@@ -125,6 +129,10 @@ class CampaignShard final : public ShardHandler {
   DkimContext& dkim() { return dkim_; }
   std::string& signature_scratch() { return signatures_; }
   DeliveryLog& log() { return log_; }
+  AccountingWriter& accounting() { return accounting_; }
+  DomainReport& report() { return report_; }
+  const DomainReport& report() const { return report_; }
+  std::string& sender_scratch() { return sender_; }
   ShardCounters& counters() { return counters_; }
   bool input_ended() const { return input_ended_; }
   std::uint64_t next_transaction_id() { return ++transaction_ids_; }
@@ -162,6 +170,9 @@ class CampaignShard final : public ShardHandler {
   DkimContext dkim_;        // per shard: hashing contexts and the body-hash cache
   std::string signatures_;
   DeliveryLog log_;
+  AccountingWriter accounting_;
+  DomainReport report_;
+  std::string sender_;
   ShardCounters counters_;
   LiveCounters live_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;

@@ -274,6 +274,27 @@ void DomainQueue::log_outcome(const Recipient& recipient, OutcomeType type,
   record.line = recipient.line;
   record.final = final;
   shard_.log().append(record);
+  shard_.report().add(record);
+
+  AccountingRecord row;
+  row.type = type;
+  const CampaignContext& context = shard_.context();
+  if (context.verp != nullptr) {  // the sender this recipient's attempt used
+    std::string& sender = shard_.sender_scratch();
+    sender.clear();
+    append_verp_address(*context.verp, context.verp_tag, recipient.sequence, sender);
+    row.envelope_from = sender;
+  } else {
+    row.envelope_from = context.job->envelope_from.text;
+  }
+  row.recipient = record.recipient;
+  row.mx = record.mx;
+  row.code = record.code;
+  row.enhanced = record.enhanced;
+  row.reply = record.reply;
+  row.attempt = record.attempt;
+  row.line = record.line;
+  shard_.accounting().append(row);
 }
 
 }  // namespace hayate::campaign

@@ -27,7 +27,11 @@
 #include "campaign/campaign_input.h"
 #include "campaign/campaign_shard.h"
 #include "campaign/delivery_log.h"
+#include "campaign/accounting.h"
+#include "campaign/domain_report.h"
 #include "campaign/exit_codes.h"
+#include "campaign/metrics.h"
+#include "engine/metrics_server.h"
 #include "campaign/schedule.h"
 #include "engine/limits.h"
 #include "engine/net/tls.h"
@@ -43,19 +47,6 @@ double monotonic_seconds() {
 }
 
 std::int64_t monotonic_ms() { return static_cast<std::int64_t>(monotonic_seconds() * 1000); }
-
-void append_csv_field(std::string_view value, std::string& out) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out.append(value);
-    return;
-  }
-  out.push_back('"');
-  for (char c : value) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
 
 bool make_directories(const std::string& path, std::string& error) {
   std::string partial;
@@ -95,8 +86,12 @@ bool write_file(const std::string& path, std::string_view content, std::string& 
 // The rows the reader refuses: rejects.csv for people, deliveries.jsonl for machines.
 class RejectWriter {
  public:
-  RejectWriter(int rejects_fd, int deliveries_fd, std::string source)
-      : rejects_fd_(rejects_fd), log_(deliveries_fd), source_(std::move(source)) {
+  RejectWriter(int rejects_fd, int deliveries_fd, int accounting_fd,
+               const AccountingContext& accounting, std::string source)
+      : rejects_fd_(rejects_fd),
+        log_(deliveries_fd),
+        accounting_(accounting_fd, accounting),
+        source_(std::move(source)) {
     buffer_ = "file,line,email,reason\n";
   }
   void reject(std::uint64_t line, std::string_view email, std::string_view reason) {
@@ -113,6 +108,13 @@ class RejectWriter {
     record.stage = "input";
     record.line = line;
     log_.append(record);
+    report_.add(record);
+    AccountingRecord row;
+    row.type = OutcomeType::rejected;
+    row.recipient = email;
+    row.reply = reason;
+    row.line = line;
+    accounting_.append(row);
     ++count_;
     if (buffer_.size() > 64 * 1024) flush();
   }
@@ -122,18 +124,53 @@ class RejectWriter {
       failed_ = true;
     }
     buffer_.clear();
-    return log_.flush() && !failed_;
+    return log_.flush() && accounting_.flush() && !failed_;
   }
   std::uint64_t count() const { return count_; }
+  const DomainReport& report() const { return report_; }
 
  private:
   int rejects_fd_;
   DeliveryLog log_;
+  AccountingWriter accounting_;
+  DomainReport report_;
   std::string source_;
   std::string buffer_;
   std::uint64_t count_ = 0;
   bool failed_ = false;
 };
+
+double wall_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+MetricsSnapshot snapshot_from(const JobConfig& job, const ShardCounters& totals,
+                              std::uint64_t rejected, std::uint64_t recipients_read,
+                              double started_wall_s, double elapsed_s,
+                              std::uint64_t connections_open, std::uint64_t pending) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = job.id;
+  snapshot.delivered = totals.delivered;
+  snapshot.bounced = totals.bounced;
+  snapshot.deferred = totals.deferred;
+  snapshot.attempts_deferred = totals.attempts_deferred;
+  snapshot.rejected = rejected;
+  snapshot.not_attempted = totals.not_attempted;
+  snapshot.recipients_read = recipients_read;
+  snapshot.connections_opened = totals.connections_opened;
+  snapshot.connections_failed = totals.connections_failed;
+  snapshot.tls_handshakes = totals.tls_handshakes;
+  snapshot.tls_resumptions = totals.tls_resumptions;
+  snapshot.tls_failures = totals.tls_failures;
+  snapshot.message_bytes = totals.message_bytes;
+  snapshot.connections_open = connections_open;
+  snapshot.recipients_pending = pending;
+  snapshot.start_time_unix_s = started_wall_s;
+  snapshot.elapsed_s = elapsed_s;
+  return snapshot;
+}
 
 // Watches a run from a thread of its own. Signals: SIGINT and SIGTERM are blocked in every
 // other thread; the first asks the shards to drain, the second (or a drain longer than
@@ -143,6 +180,9 @@ class RunMonitor {
  public:
   struct Progress {
     bool enabled = false;
+    MetricsBoard* metrics = nullptr;  // refreshed once a second when given
+    const JobConfig* job = nullptr;
+    double started_wall_s = 0;
     std::atomic<std::uint64_t>* recipients_read = nullptr;
     std::atomic<std::uint64_t>* bytes_read = nullptr;
     std::uint64_t bytes_total = 0;
@@ -175,6 +215,24 @@ class RunMonitor {
     sigaddset(&set, SIGHUP);
     return set;
   }
+  void publish_metrics() {
+    ShardCounters totals;
+    std::uint64_t connections = 0, pending = 0;
+    for (auto& shard : shards_) {
+      const LiveCounters& live = shard->live();
+      totals.delivered += live.delivered.load(std::memory_order_relaxed);
+      totals.bounced += live.bounced.load(std::memory_order_relaxed);
+      totals.deferred += live.deferred.load(std::memory_order_relaxed);
+      totals.attempts_deferred += live.attempts_deferred.load(std::memory_order_relaxed);
+      connections += live.connections_open.load(std::memory_order_relaxed);
+      pending += live.recipients_held.load(std::memory_order_relaxed);
+    }
+    progress_.metrics->publish(snapshot_from(
+        *progress_.job, totals, 0, progress_.recipients_read->load(std::memory_order_relaxed),
+        progress_.started_wall_s, monotonic_seconds() - progress_.started_s, connections,
+        pending));
+  }
+
   void draw_progress() {
     std::uint64_t delivered = 0, bounced = 0, deferred = 0, retrying = 0, connections = 0;
     for (auto& shard : shards_) {
@@ -218,6 +276,11 @@ class RunMonitor {
       timespec timeout{0, 200'000'000};
       const int signal = sigtimedwait(&set, nullptr, &timeout);
       if (progress_.enabled && signal < 0) draw_progress();
+      if (progress_.metrics != nullptr && signal < 0 &&
+          monotonic_seconds() - metrics_published_s_ >= 1) {
+        metrics_published_s_ = monotonic_seconds();
+        publish_metrics();
+      }
       if (signal < 0 && stop_.level.load() == 0 && absl::Now() >= window_closes_) {
         // The send window closed (or stop_at came): drain as for SIGTERM, exit 75.
         const ScheduleDecision decision = decide(schedule_, absl::Now());
@@ -260,6 +323,7 @@ class RunMonitor {
   Progress progress_;
   const Schedule& schedule_;
   absl::Time window_closes_;
+  double metrics_published_s_ = 0;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
@@ -293,6 +357,7 @@ std::unique_ptr<CampaignInput> open_input(const std::string& job_path) {
 
 int run_campaign(const RunOptions& options) {
   const double started_s = monotonic_seconds();
+  const double started_wall_s = wall_seconds();
   std::unique_ptr<CampaignInput> opened = open_input(options.job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
@@ -350,7 +415,11 @@ int run_campaign(const RunOptions& options) {
   const std::string rejects_path = out_dir + "/rejects.csv";
   const int rejects_fd =
       open(rejects_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (deliveries_fd < 0 || rejects_fd < 0) {
+  const std::string accounting_path = out_dir + "/accounting.csv";
+  const int accounting_fd =
+      open(accounting_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (deliveries_fd < 0 || rejects_fd < 0 || accounting_fd < 0 ||
+      !write_accounting_header(accounting_fd).ok()) {
     std::fprintf(stderr, "hayate: cannot create files in %s: %s\n", out_dir.c_str(),
                  std::strerror(errno));
     return exit_code::cannot_create;
@@ -380,6 +449,8 @@ int run_campaign(const RunOptions& options) {
   context.message_inputs = input.message_inputs();
   context.dkim_signers = input.dkim_signers();
   context.deliveries_fd = deliveries_fd;
+  context.accounting_fd = accounting_fd;
+  context.accounting = AccountingContext{job.id, job.helo, static_cast<std::int64_t>(time(nullptr))};
   context.recipients_pending = &pending;
   context.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
   context.connections_per_shard = std::max(1u, job.connections_max / shard_count);
@@ -410,11 +481,28 @@ int run_campaign(const RunOptions& options) {
     progress.bytes_total = static_cast<std::uint64_t>(recipients_file.st_size);
   }
   progress.started_s = started_s;
+  progress.started_wall_s = started_wall_s;
+  progress.job = &job;
+  MetricsBoard metrics_board;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!options.metrics_listen.empty()) {
+    metrics_board.publish(snapshot_from(job, ShardCounters{}, 0, 0, started_wall_s, 0, 0, 0));
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::start(
+        options.metrics_listen, [&metrics_board] { return metrics_board.render(); });
+    if (!server.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(server.status().message()).c_str());
+      stop.level.store(2);  // nothing has been sent yet: end before anything is
+    } else {
+      metrics_server = std::move(*server);
+      progress.metrics = &metrics_board;
+    }
+  }
   std::optional<RunMonitor> monitor;
   monitor.emplace(stop, shards, options.quiet, progress, job.schedule);
 
   // Stream the recipients to the shard that owns each domain.
-  RejectWriter rejects(rejects_fd, deliveries_fd, job.recipients_path);
+  RejectWriter rejects(rejects_fd, deliveries_fd, accounting_fd, context.accounting,
+                       job.recipients_path);
   std::vector<BatchPointer> batches(shard_count);
   auto deliver = [&](std::uint32_t index, bool end) {
     BatchPointer& batch = batches[index];
@@ -470,10 +558,18 @@ int run_campaign(const RunOptions& options) {
   }
   monitor.reset();  // clears the progress line before the summary is printed
   for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
+  DomainReport domains = rejects.report();
+  for (auto& shard : shards) domains.merge(shard->report());
   shards.clear();  // flushes the shards' logs
+  if (absl::Status status = domains.write_csv(out_dir + "/domains.csv"); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    output_ok = false;
+  }
   output_ok = fsync(deliveries_fd) == 0 && output_ok;
+  output_ok = fsync(accounting_fd) == 0 && output_ok;
   close(deliveries_fd);
   close(rejects_fd);
+  close(accounting_fd);
 
   const double duration_s = monotonic_seconds() - started_s;
   const double rate = duration_s > 0 ? static_cast<double>(totals.delivered) / duration_s : 0;
@@ -512,6 +608,16 @@ int run_campaign(const RunOptions& options) {
   if (!read_status.ok()) {
     std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
                  std::string(read_status.message()).c_str());
+  }
+  if (!options.quiet) std::fputs(domains.render_table().c_str(), stderr);
+  if (!options.metrics_file.empty()) {
+    if (absl::Status status = write_metrics_file(
+            options.metrics_file, snapshot_from(job, totals, rejects.count(), recipients,
+                                                started_wall_s, duration_s, 0, 0));
+        !status.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+      code = exit_code::cannot_create;
+    }
   }
   if (!options.quiet || code != exit_code::ok) {
     std::fprintf(stderr,

@@ -15,6 +15,8 @@ struct RunOptions {
   bool quiet = false;    // only errors on stderr
   // A live progress line on stderr: by default only when stderr is a terminal.
   enum class Progress { automatic, always, never } progress = Progress::automatic;
+  std::string metrics_listen;  // "127.0.0.1:9464": Prometheus /metrics while the run goes on
+  std::string metrics_file;    // written at the end (node_exporter textfile collector, *.prom)
 };
 
 int run_campaign(const RunOptions& options);

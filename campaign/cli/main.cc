@@ -41,6 +41,8 @@ pipelined SMTP connections, retries temporary failures until the job's deadline.
   --out DIR   where deliveries.jsonl, rejects.csv and summary.json go
               (default ./<campaign id>.out; it must not hold an earlier run)
   --quiet     print nothing on success (for cron); errors still go to stderr
+  --metrics-listen 127.0.0.1:PORT   Prometheus /metrics while the run goes on
+  --metrics-file PATH.prom          the same, written at the end (node_exporter textfile)
   --progress  a live progress line on stderr even when it is not a terminal
               (--no-progress: never; by default only on a terminal)
 
@@ -123,6 +125,13 @@ int main(int argc, char** argv) {
         options.out_dir = std::string(args[++i]);
       } else if (args[i] == "--quiet" || args[i] == "-q") {
         options.quiet = true;
+      } else if (args[i] == "--metrics-listen" || args[i] == "--metrics-file") {
+        if (i + 1 == args.size()) {
+          return usage_error((std::string(args[i]) + " needs a value").c_str());
+        }
+        (args[i] == "--metrics-listen" ? options.metrics_listen : options.metrics_file) =
+            std::string(args[i + 1]);
+        ++i;
       } else if (args[i] == "--progress") {
         options.progress = hayate::campaign::RunOptions::Progress::always;
       } else if (args[i] == "--no-progress") {

@@ -50,7 +50,8 @@ PY
 sed -i "s/PORT\"/${port}\"/" "${dir}/job.toml"
 
 set +e
-"${hayate}" run "${dir}/job.toml" --out "${dir}/out" 2>"${dir}/run.err"
+"${hayate}" run "${dir}/job.toml" --out "${dir}/out" --metrics-file "${dir}/hayate.prom" \
+  2>"${dir}/run.err"
 code=$?
 set -e
 cat "${dir}/run.err"
@@ -83,6 +84,13 @@ assert_eq "rejects.csv rows" 5 "$(wc -l <"${dir}/out/rejects.csv")"
 assert_contains "rejects name the line" "recipients.csv,322," "$(cat "${dir}/out/rejects.csv")"
 assert_contains "duplicate reason" "duplicate: the same address is on line 3" \
   "$(cat "${dir}/out/rejects.csv")"
+# accounting.csv: a header and one row per attempt outcome, as deliveries.jsonl.
+assert_eq "accounting rows" "$(wc -l <"${deliveries}")" "$(($(wc -l <"${dir}/out/accounting.csv") - 1))"
+assert_eq "accounting delivered rows" 305 "$(grep -c '^d,' "${dir}/out/accounting.csv")"
+assert_eq "accounting bounced rows" 8 "$(grep -c '^b,' "${dir}/out/accounting.csv")"
+assert_contains "domains.csv" "d1.test,10,10,0,0,0,10," "$(cat "${dir}/out/domains.csv")"
+assert_contains "metrics file" 'hayate_messages_total{campaign="it-sink",outcome="delivered"} 305' \
+  "$(cat "${dir}/hayate.prom")"
 
 stop_process "${HAYATE_LAST_PID}"
 assert_eq "sink messages" 305 "$(json_get "${dir}/sink.json" messages)"

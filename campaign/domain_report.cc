@@ -1,0 +1,206 @@
+// Per-domain counts, domains.csv and the stderr table (see domain_report.h).
+#include "campaign/domain_report.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+
+#include "campaign/accounting.h"
+#include "campaign/metrics.h"
+#include "engine/assert.h"
+#include "engine/strings.h"
+
+namespace hayate::campaign {
+
+namespace {
+
+absl::string_view to_absl(std::string_view text) { return {text.data(), text.size()}; }
+
+// One decimal, or `none` when nothing was measured.
+std::string format_mean(double mean_ms, std::string_view none) {
+  if (mean_ms < 0) return std::string(none);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", mean_ms);
+  return text;
+}
+
+// A name for the terminal: printable ASCII only, at most `width` columns.
+std::string table_name(std::string_view name, std::size_t width) {
+  std::string shown = name.empty() ? "(none)" : std::string(name);
+  for (char& c : shown) {
+    if (c < 0x20 || c > 0x7e) c = '?';  // never let a control byte reach a terminal
+  }
+  if (shown.size() > width) {
+    HAYATE_ASSERT(width > 3);
+    shown.resize(width - 3);
+    shown.append("...");
+  }
+  return shown;
+}
+
+struct TableRow {
+  std::string name;
+  DomainCounts counts;
+};
+
+}  // namespace
+
+double DomainCounts::mean_latency_ms() const {
+  if (latency_samples == 0) return -1;
+  return static_cast<double>(latency_sum_ms) / static_cast<double>(latency_samples);
+}
+
+void DomainCounts::add(const DomainCounts& other) {
+  delivered += other.delivered;
+  bounced += other.bounced;
+  deferred += other.deferred;
+  rejected += other.rejected;
+  attempts += other.attempts;
+  latency_samples += other.latency_samples;
+  latency_sum_ms += other.latency_sum_ms;
+}
+
+void DomainReport::add(std::string_view domain, OutcomeType type, bool final, bool attempted,
+                       std::int64_t latency_ms) {
+  auto found = domains_.find(to_absl(domain));
+  if (found == domains_.end()) found = domains_.try_emplace(std::string(domain)).first;
+  DomainCounts& counts = found->second;
+  switch (type) {
+    case OutcomeType::delivered:
+      ++counts.delivered;
+      break;
+    case OutcomeType::bounced:
+      ++counts.bounced;
+      break;
+    case OutcomeType::deferred:
+      counts.deferred += final ? 1 : 0;
+      break;
+    case OutcomeType::rejected:
+      ++counts.rejected;
+      return;  // never attempted
+  }
+  if (attempted) ++counts.attempts;
+  if (latency_ms >= 0) {
+    ++counts.latency_samples;
+    counts.latency_sum_ms += static_cast<std::uint64_t>(latency_ms);
+  }
+}
+
+void DomainReport::add(const DeliveryRecord& record) {
+  const bool attempted =
+      record.stage != "retry" && record.stage != "aborted" && record.stage != "input";
+  add(record.domain, record.type, record.final, attempted, record.latency_ms);
+}
+
+void DomainReport::merge(const DomainReport& other) {
+  for (const auto& [domain, counts] : other.domains_) domains_[domain].add(counts);
+}
+
+const DomainCounts* DomainReport::find(std::string_view domain) const {
+  const auto found = domains_.find(to_absl(domain));
+  return found == domains_.end() ? nullptr : &found->second;
+}
+
+DomainCounts DomainReport::totals() const {
+  DomainCounts totals;
+  for (const auto& [domain, counts] : domains_) totals.add(counts);
+  return totals;
+}
+
+std::vector<std::pair<std::string, DomainCounts>> DomainReport::sorted() const {
+  std::vector<std::pair<std::string, DomainCounts>> rows(domains_.begin(), domains_.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    const std::uint64_t a_recipients = a.second.recipients();
+    const std::uint64_t b_recipients = b.second.recipients();
+    return a_recipients != b_recipients ? a_recipients > b_recipients : a.first < b.first;
+  });
+  return rows;
+}
+
+std::string DomainReport::render_csv() const {
+  std::string out =
+      "domain,recipients,delivered,bounced,deferred,rejected,attempts,"
+      "mean_latency_ms\n";
+  for (const auto& [domain, counts] : sorted()) {
+    append_csv_field(domain, out);
+    append(out, ",", counts.recipients(), ",", counts.delivered, ",", counts.bounced, ",",
+           counts.deferred, ",", counts.rejected, ",", counts.attempts, ",",
+           format_mean(counts.mean_latency_ms(), ""), "\n");
+  }
+  return out;
+}
+
+absl::Status DomainReport::write_csv(const std::string& path) const {
+  return write_file_atomically(path, render_csv());
+}
+
+std::string DomainReport::render_table(std::size_t rows_max) const {
+  if (domains_.empty()) return {};
+  const std::vector<std::pair<std::string, DomainCounts>> all = sorted();
+  std::vector<TableRow> rows;
+  const std::size_t shown = std::min(rows_max, all.size());
+  for (std::size_t i = 0; i < shown; ++i) rows.push_back(TableRow{all[i].first, all[i].second});
+  if (all.size() > shown) {
+    TableRow rest{
+        cat("(", all.size() - shown, " more domain", all.size() - shown == 1 ? "" : "s", ")"), {}};
+    for (std::size_t i = shown; i < all.size(); ++i) rest.counts.add(all[i].second);
+    rows.push_back(std::move(rest));
+  }
+  const std::size_t separated = rows.size();  // a rule goes between the domains and the totals
+  rows.push_back(
+      TableRow{cat("total (", all.size(), all.size() == 1 ? " domain)" : " domains)"), totals()});
+
+  constexpr std::size_t kColumns = 7;
+  static constexpr std::string_view headers[kColumns] = {
+      "recipients", "delivered", "bounced", "deferred", "rejected", "attempts", "mean ms"};
+  std::vector<std::array<std::string, kColumns>> cells;
+  std::size_t widths[kColumns];
+  for (std::size_t c = 0; c < kColumns; ++c) widths[c] = headers[c].size();
+  for (const TableRow& row : rows) {
+    const DomainCounts& counts = row.counts;
+    std::array<std::string, kColumns> line = {std::to_string(counts.recipients()),
+                                              std::to_string(counts.delivered),
+                                              std::to_string(counts.bounced),
+                                              std::to_string(counts.deferred),
+                                              std::to_string(counts.rejected),
+                                              std::to_string(counts.attempts),
+                                              format_mean(counts.mean_latency_ms(), "-")};
+    for (std::size_t c = 0; c < kColumns; ++c) widths[c] = std::max(widths[c], line[c].size());
+    cells.push_back(std::move(line));
+  }
+  std::size_t numbers_width = 0;
+  for (std::size_t width : widths) numbers_width += width + 2;  // two spaces before each
+  std::size_t name_width = std::string_view("domain").size();
+  for (const TableRow& row : rows) {
+    name_width = std::max(name_width, table_name(row.name, SIZE_MAX).size());
+  }
+  const std::size_t name_width_max = numbers_width + 16 <= domain_table_columns_max
+                                         ? domain_table_columns_max - numbers_width
+                                         : 16;  // absurd counts: wider than 100
+  name_width = std::min(name_width, name_width_max);
+
+  std::string out;
+  const auto emit = [&](std::string_view name, const std::string_view* values) {
+    const std::string cell = table_name(name, name_width);
+    append(out, cell, std::string(name_width - cell.size(), ' '));
+    for (std::size_t c = 0; c < kColumns; ++c) {
+      append(out, "  ", std::string(widths[c] - values[c].size(), ' '), values[c]);
+    }
+    out += '\n';
+  };
+  emit("domain", headers);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (r == separated) {
+      out += std::string(name_width + numbers_width, '-');
+      out += '\n';
+    }
+    std::string_view values[kColumns];
+    for (std::size_t c = 0; c < kColumns; ++c) values[c] = cells[r][c];
+    emit(rows[r].name, values);
+  }
+  HAYATE_ASSERT(out.back() == '\n');
+  return out;
+}
+
+}  // namespace hayate::campaign
