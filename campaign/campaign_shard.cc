@@ -36,7 +36,8 @@ CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index
       socket_watcher_(shard_),
       composer_(context.message_inputs),
       log_(context.deliveries_fd),
-      accounting_(context.accounting_fd, context.accounting) {}
+      accounting_(context.accounting_fd, context.accounting),
+      journal_(context.journal != nullptr ? &context.journal->add_producer() : nullptr) {}
 
 CampaignShard::~CampaignShard() {
   log_.flush();

@@ -17,6 +17,7 @@
 #include "campaign/domain_report.h"
 #include "campaign/dkim.h"
 #include "campaign/job.h"
+#include "campaign/journal.h"
 #include "campaign/message.h"
 #include "campaign/recipient.h"
 #include "campaign/verp.h"
@@ -66,6 +67,7 @@ struct CampaignContext {
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
   RunAbort* abort = nullptr;
   RunStop* stop = nullptr;
+  JournalWriter* journal = nullptr;       // outcomes recorded for crash-safe resume
   const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
   CampaignTag verp_tag{};
@@ -130,6 +132,7 @@ class CampaignShard final : public ShardHandler {
   std::string& signature_scratch() { return signatures_; }
   DeliveryLog& log() { return log_; }
   AccountingWriter& accounting() { return accounting_; }
+  JournalProducer* journal() { return journal_; }
   DomainReport& report() { return report_; }
   const DomainReport& report() const { return report_; }
   std::string& sender_scratch() { return sender_; }
@@ -171,6 +174,7 @@ class CampaignShard final : public ShardHandler {
   std::string signatures_;
   DeliveryLog log_;
   AccountingWriter accounting_;
+  JournalProducer* journal_ = nullptr;
   DomainReport report_;
   std::string sender_;
   ShardCounters counters_;

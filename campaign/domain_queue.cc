@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "campaign/campaign_shard.h"
+#include "campaign/journal.h"
 #include "campaign/site.h"
 #include "engine/assert.h"
 
@@ -14,6 +15,15 @@ DomainQueue::DomainQueue(CampaignShard& shard, std::string domain)
     : shard_(shard), domain_(std::move(domain)) {}
 
 void DomainQueue::add(Recipient&& recipient) {
+  if (recipient.not_before_ms > shard_.now_ms()) {
+    // Resumed in the middle of its retry schedule: it waits for its time, as before the stop.
+    if (earliest_wakeup_ms_ == 0 || recipient.not_before_ms < earliest_wakeup_ms_) {
+      earliest_wakeup_ms_ = recipient.not_before_ms;
+      shard_.wake_at(earliest_wakeup_ms_, this);
+    }
+    waiting_.push_back(std::move(recipient));
+    return;
+  }
   ready_.push_back(std::move(recipient));
   shard_.mark_dirty(this);
 }
@@ -275,6 +285,14 @@ void DomainQueue::log_outcome(const Recipient& recipient, OutcomeType type,
   record.final = final;
   shard_.log().append(record);
   shard_.report().add(record);
+  if (JournalProducer* journal = shard_.journal(); journal != nullptr) {
+    JournalRecord entry{journal_record_type(type, final), recipient.sequence, recipient.attempts,
+                        0};
+    if (entry.type == JournalRecordType::attempt_deferred) {  // the retry time, wall clock
+      entry.time_unix_ms = unix_time_ms() + (recipient.not_before_ms - shard_.now_ms());
+    }
+    journal->append(entry);  // false once the journal failed: the run is draining then
+  }
 
   AccountingRecord row;
   row.type = type;

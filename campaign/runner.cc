@@ -30,6 +30,7 @@
 #include "campaign/accounting.h"
 #include "campaign/domain_report.h"
 #include "campaign/exit_codes.h"
+#include "campaign/journal.h"
 #include "campaign/metrics.h"
 #include "engine/metrics_server.h"
 #include "campaign/schedule.h"
@@ -94,13 +95,16 @@ class RejectWriter {
         source_(std::move(source)) {
     buffer_ = "file,line,email,reason\n";
   }
-  void reject(std::uint64_t line, std::string_view email, std::string_view reason) {
+  void reject(std::uint64_t line, std::string_view email, std::string_view reason,
+              bool first_time = true) {
     append_csv_field(source_, buffer_);
     absl::StrAppend(&buffer_, ",", line, ",");
     append_csv_field(email, buffer_);
     buffer_.push_back(',');
     append_csv_field(reason, buffer_);
     buffer_.push_back('\n');
+    ++count_;
+    if (!first_time) return;  // logged by an earlier run of the campaign
     DeliveryRecord record;
     record.type = OutcomeType::rejected;
     record.recipient = email;
@@ -115,7 +119,6 @@ class RejectWriter {
     row.reply = reason;
     row.line = line;
     accounting_.append(row);
-    ++count_;
     if (buffer_.size() > 64 * 1024) flush();
   }
   bool flush() {
@@ -401,15 +404,56 @@ int run_campaign(const RunOptions& options) {
   }
   // The lock lives as long as this process: the fd is never closed before exit.
 
-  const std::string deliveries_path = out_dir + "/deliveries.jsonl";
-  if (access(deliveries_path.c_str(), F_OK) == 0) {
-    // Sending again would mail everyone twice; resuming a run is not supported yet.
-    std::fprintf(stderr,
-                 "hayate: %s already holds a run of this campaign (deliveries.jsonl); "
-                 "choose another --out directory or remove it\n",
-                 out_dir.c_str());
-    return exit_code::cannot_create;
+  // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
+  // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
+  std::vector<std::string> inputs = {job.job_path, job.recipients_path};
+  if (!job.text_path.empty()) inputs.push_back(job.text_path);
+  if (!job.html_path.empty()) inputs.push_back(job.html_path);
+  absl::StatusOr<JournalFingerprint> fingerprint = journal_fingerprint(inputs);
+  if (!fingerprint.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(fingerprint.status().message()).c_str());
+    return exit_code::data_error;
   }
+  RunStop stop;
+  // Before any thread starts (the journal's, the shards'): they inherit the blocked mask, so
+  // SIGTERM and SIGINT reach only the run monitor.
+  RunMonitor::block_signals();
+  JournalOptions journal_options;
+  journal_options.force = options.force;
+  journal_options.on_failure = [&stop](const std::string& error) {
+    // A run that cannot record outcomes must not send more: drain, exit 75 (resumable).
+    std::fprintf(stderr, "hayate: the journal failed (%s); finishing what is in flight\n",
+                 error.c_str());
+    stop.level.store(std::max(stop.level.load(), 1));
+  };
+  absl::StatusOr<OpenedJournal> opened_journal =
+      open_journal(out_dir + "/" + journal_file_name, JournalIdentity{job.id, *fingerprint},
+                   journal_options);
+  if (!opened_journal.ok()) {
+    const absl::Status& status = opened_journal.status();
+    std::fprintf(stderr, "hayate: %s%s\n", std::string(status.message()).c_str(),
+                 status.code() == absl::StatusCode::kFailedPrecondition
+                     ? " (run with --force to resume anyway, or use a new --out directory)"
+                     : "");
+    return status.code() == absl::StatusCode::kUnavailable        ? exit_code::locked
+           : status.code() == absl::StatusCode::kFailedPrecondition ? exit_code::data_error
+                                                                    : exit_code::cannot_create;
+  }
+  JournalWriter& journal = *opened_journal->writer;
+  const JournalState& earlier = opened_journal->state;
+  const bool resuming = !opened_journal->created;
+  if (resuming && !options.quiet) {
+    std::fprintf(stderr,
+                 "hayate: %s: resuming (run %u): %llu delivered, %llu bounced, %llu rejected "
+                 "before%s%s\n",
+                 job.id.c_str(), journal.run(),
+                 static_cast<unsigned long long>(earlier.counts.delivered),
+                 static_cast<unsigned long long>(earlier.counts.bounced),
+                 static_cast<unsigned long long>(earlier.counts.rejected),
+                 earlier.damage_message.empty() ? "" : "; ", earlier.damage_message.c_str());
+  }
+
+  const std::string deliveries_path = out_dir + "/deliveries.jsonl";
   const int deliveries_fd =
       open(deliveries_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const std::string rejects_path = out_dir + "/rejects.csv";
@@ -417,9 +461,12 @@ int run_campaign(const RunOptions& options) {
       open(rejects_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const std::string accounting_path = out_dir + "/accounting.csv";
   const int accounting_fd =
-      open(accounting_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+      open(accounting_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  struct stat accounting_file{};
+  const bool accounting_new = accounting_fd >= 0 && fstat(accounting_fd, &accounting_file) == 0 &&
+                              accounting_file.st_size == 0;
   if (deliveries_fd < 0 || rejects_fd < 0 || accounting_fd < 0 ||
-      !write_accounting_header(accounting_fd).ok()) {
+      (accounting_new && !write_accounting_header(accounting_fd).ok())) {
     std::fprintf(stderr, "hayate: cannot create files in %s: %s\n", out_dir.c_str(),
                  std::strerror(errno));
     return exit_code::cannot_create;
@@ -437,10 +484,10 @@ int run_campaign(const RunOptions& options) {
   }
   std::atomic<std::int64_t> pending{0};
   RunAbort abort;
-  RunStop stop;
   CampaignContext context;
   context.abort = &abort;
   context.stop = &stop;
+  context.journal = &journal;
   if (verp) {
     context.verp = &*verp;
     context.verp_tag = campaign_tag(job.id);
@@ -466,7 +513,6 @@ int run_campaign(const RunOptions& options) {
       return exit_code::software;
     }
   }
-  RunMonitor::block_signals();  // before the shard threads start: they inherit the mask
   for (auto& shard : shards) shard->shard().start(*shard);
   std::atomic<std::uint64_t> recipients_read{0};
   std::atomic<std::uint64_t> bytes_read{0};
@@ -515,16 +561,35 @@ int run_campaign(const RunOptions& options) {
     shards[index]->shard().wake();
     batch = nullptr;
   };
+  JournalProducer& reader_journal = journal.add_producer();
   Recipient recipient;
   std::string reason;
   std::string raw_email;
   std::uint64_t recipients = 0;
+  std::uint64_t skipped = 0;  // final in an earlier run
   while (stop.level.load(std::memory_order_relaxed) == 0) {
     const CampaignInput::Row row = input.next(recipient, reason, raw_email);
     if (row == CampaignInput::Row::end) break;
+    const std::uint64_t sequence = input.rows_read();
+    const RecipientStatus status = earlier.status(sequence);
     if (row == CampaignInput::Row::rejected) {
-      rejects.reject(input.line(), raw_email, reason);
+      // Logged and journaled once; rejects.csv lists every refused row on every run.
+      rejects.reject(input.line(), raw_email, reason, status != RecipientStatus::rejected);
+      if (status != RecipientStatus::rejected) {
+        reader_journal.append({JournalRecordType::final_rejected, sequence, 0, 0});
+      }
       continue;
+    }
+    if (status == RecipientStatus::finished) {
+      ++skipped;
+      continue;
+    }
+    if (const RetryState* retry = earlier.retry(sequence);
+        retry != nullptr && status == RecipientStatus::open) {
+      // In the middle of its retry schedule when the last run stopped: carry on with it.
+      recipient.attempts = retry->attempts;
+      recipient.not_before_ms =
+          monotonic_ms() + std::max<std::int64_t>(0, retry->next_retry_unix_ms - unix_time_ms());
     }
     ++recipients;
     recipients_read.store(recipients, std::memory_order_relaxed);
@@ -573,6 +638,9 @@ int run_campaign(const RunOptions& options) {
 
   const double duration_s = monotonic_seconds() - started_s;
   const double rate = duration_s > 0 ? static_cast<double>(totals.delivered) / duration_s : 0;
+  // Every outcome on disk before the summary says so; then the totals over every run.
+  const bool journal_ok = journal.sync() && !journal.failed();
+  const std::string journal_path = journal.path();
   int code = exit_code::ok;
   if (!read_status.ok()) {
     code = exit_code::data_error;
@@ -588,6 +656,16 @@ int run_campaign(const RunOptions& options) {
                                  totals.bounced == 0;
     code = nothing_reached ? exit_code::unavailable : exit_code::temporary;
   }
+  if (!journal_ok) code = exit_code::temporary;  // outcomes may be missing: resume later
+  if (absl::Status closed = journal.close(code); !closed.ok() && code == exit_code::ok) {
+    code = exit_code::cannot_create;
+  }
+  JournalCounts all_runs;
+  if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
+      final_state.ok()) {
+    all_runs = final_state->counts;
+  }
+  if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
   const std::string summary = absl::StrFormat(
       "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
       "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
@@ -595,12 +673,17 @@ int run_campaign(const RunOptions& options) {
       "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
       "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
       "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
+      "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
+      "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
+      "\"rejected\": %d},\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       job.id, input.rows_read(), recipients, totals.delivered, totals.bounced, totals.deferred,
       rejects.count(), totals.attempts_deferred, totals.domains, totals.connections_opened,
       totals.connections_failed, totals.message_bytes, shard_count, totals.tls_handshakes,
       totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
-      stop.level.load() > 0 ? "true" : "false", duration_s, rate, code);
+      stop.level.load() > 0 ? "true" : "false", resuming ? "true" : "false", skipped,
+      all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected, duration_s,
+      rate, code);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     code = exit_code::cannot_create;

@@ -38,9 +38,10 @@ constexpr char kRunHelp[] = R"(hayate run JOB.toml [--out DIR] [--quiet]
 Sends the campaign: streams the recipients, renders each message, delivers it over pooled,
 pipelined SMTP connections, retries temporary failures until the job's deadline.
 
-  --out DIR   where deliveries.jsonl, rejects.csv and summary.json go
-              (default ./<campaign id>.out; it must not hold an earlier run)
+  --out DIR   where deliveries.jsonl, rejects.csv, summary.json and the journal go
+              (default ./<campaign id>.out); running again into it resumes the campaign
   --quiet     print nothing on success (for cron); errors still go to stderr
+  --force     resume a campaign although its job file, recipients or templates changed
   --metrics-listen 127.0.0.1:PORT   Prometheus /metrics while the run goes on
   --metrics-file PATH.prom          the same, written at the end (node_exporter textfile)
   --progress  a live progress line on stderr even when it is not a terminal
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
         (args[i] == "--metrics-listen" ? options.metrics_listen : options.metrics_file) =
             std::string(args[i + 1]);
         ++i;
+      } else if (args[i] == "--force") {
+        options.force = true;
       } else if (args[i] == "--progress") {
         options.progress = hayate::campaign::RunOptions::Progress::always;
       } else if (args[i] == "--no-progress") {

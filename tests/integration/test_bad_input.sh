@@ -382,12 +382,17 @@ expect_exit "mixed preview of a bad row" 65 \
 expect_exit "mixed preview past the end" 64 "has 14 rows; there is no row 99" -- \
   preview "${mixed}/job.toml" --row 99
 
-# A second run into the same --out would mail everyone twice: refused, 73, nothing sent.
+# A second run into the same --out resumes the finished campaign: nothing is sent again, the
+# logs are not repeated, and the summary counts every run.
 deliveries_before="$(sha256sum <"${mixed}/out/deliveries.jsonl")"
-expect_exit "second run into the same --out" 73 "${mixed}/out already holds a run" \
-  "choose another --out directory or remove it" -- run "${mixed}/job.toml" --out "${mixed}/out"
+expect_exit "second run into the same --out" 0 "resuming (run 2)" -- \
+  run "${mixed}/job.toml" --out "${mixed}/out"
 assert_eq "second run: deliveries.jsonl untouched" "${deliveries_before}" \
   "$(sha256sum <"${mixed}/out/deliveries.jsonl")"
+assert_eq "second run: skipped as final before" "${good_delivered}" \
+  "$(json_get "${mixed}/out/summary.json" skipped_as_final_before)"
+assert_eq "second run: delivered over all runs" "${good_delivered}" \
+  "$(json_get "${mixed}/out/summary.json" all_runs.delivered)"
 
 # An --out that cannot be a directory: 73 before anything is sent.
 : >"${mixed}/a-file"
