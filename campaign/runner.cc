@@ -356,6 +356,219 @@ std::unique_ptr<CampaignInput> open_input(const std::string& job_path) {
   return std::move(*opened);
 }
 
+// One run per campaign output at a time: two cron ticks must never send the same campaign.
+// The lock lives as long as this process (the descriptor is never closed before exit).
+int lock_output_directory(const std::string& out_dir) {
+  const std::string lock_path = out_dir + "/.lock";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    std::fprintf(stderr, "hayate: cannot create %s: %s\n", lock_path.c_str(), std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    (void)pread(lock_fd, holder, sizeof(holder) - 1, 0);
+    std::fprintf(stderr,
+                 "hayate: another run of this campaign is going on (process %s holds %s); "
+                 "this one sends nothing\n",
+                 holder[0] != '\0' ? holder : "?", lock_path.c_str());
+    close(lock_fd);
+    return exit_code::locked;
+  }
+  const std::string pid_text = std::to_string(getpid()) + "\n";
+  if (ftruncate(lock_fd, 0) == 0) (void)pwrite(lock_fd, pid_text.data(), pid_text.size(), 0);
+  return exit_code::ok;
+}
+
+// The journal of earlier runs (created when there is none), or an exit code after saying why.
+int open_campaign_journal(const JobConfig& job, const std::string& out_dir,
+                          const RunOptions& options, RunStop& stop,
+                          std::optional<OpenedJournal>& opened) {
+  std::vector<std::string> inputs = {job.job_path, job.recipients_path};
+  if (!job.text_path.empty()) inputs.push_back(job.text_path);
+  if (!job.html_path.empty()) inputs.push_back(job.html_path);
+  absl::StatusOr<JournalFingerprint> fingerprint = journal_fingerprint(inputs);
+  if (!fingerprint.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(fingerprint.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  JournalOptions journal_options;
+  journal_options.force = options.force;
+  journal_options.on_failure = [&stop](const std::string& error) {
+    // A run that cannot record outcomes must not send more: drain, exit 75 (resumable).
+    std::fprintf(stderr, "hayate: the journal failed (%s); finishing what is in flight\n",
+                 error.c_str());
+    int level = 0;
+    stop.level.compare_exchange_strong(level, 1);
+  };
+  absl::StatusOr<OpenedJournal> journal =
+      open_journal(out_dir + "/" + journal_file_name, JournalIdentity{job.id, *fingerprint},
+                   journal_options);
+  if (!journal.ok()) {
+    const absl::Status& status = journal.status();
+    const bool changed = status.code() == absl::StatusCode::kFailedPrecondition;
+    std::fprintf(stderr, "hayate: %s%s\n", std::string(status.message()).c_str(),
+                 changed ? " (run with --force to resume anyway, or use a new --out directory)"
+                         : "");
+    return status.code() == absl::StatusCode::kUnavailable ? exit_code::locked
+           : changed                                       ? exit_code::data_error
+                                                           : exit_code::cannot_create;
+  }
+  opened.emplace(std::move(*journal));
+  const JournalState& earlier = opened->state;
+  if (!opened->created && !options.quiet) {
+    std::fprintf(stderr,
+                 "hayate: %s: resuming (run %u): %llu delivered, %llu bounced, %llu rejected "
+                 "before%s%s\n",
+                 job.id.c_str(), opened->writer->run(),
+                 static_cast<unsigned long long>(earlier.counts.delivered),
+                 static_cast<unsigned long long>(earlier.counts.bounced),
+                 static_cast<unsigned long long>(earlier.counts.rejected),
+                 earlier.damage_message.empty() ? "" : "; ", earlier.damage_message.c_str());
+  }
+  return exit_code::ok;
+}
+
+struct OutputFiles {
+  int deliveries = -1;  // O_APPEND: a resumed run adds to it
+  int rejects = -1;     // rewritten: every run lists every refused row
+  int accounting = -1;  // O_APPEND, header once
+};
+
+bool open_output_files(const std::string& out_dir, OutputFiles& files) {
+  files.deliveries = open((out_dir + "/deliveries.jsonl").c_str(),
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  files.rejects =
+      open((out_dir + "/rejects.csv").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  files.accounting = open((out_dir + "/accounting.csv").c_str(),
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  struct stat accounting{};
+  const bool accounting_new =
+      files.accounting >= 0 && fstat(files.accounting, &accounting) == 0 && accounting.st_size == 0;
+  if (files.deliveries < 0 || files.rejects < 0 || files.accounting < 0 ||
+      (accounting_new && !write_accounting_header(files.accounting).ok())) {
+    std::fprintf(stderr, "hayate: cannot create files in %s: %s\n", out_dir.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+struct StreamTotals {
+  std::uint64_t recipients = 0;  // handed to the shards
+  std::uint64_t skipped = 0;     // final in an earlier run of the campaign
+};
+
+// The reader's loop: every CSV row becomes a recipient for the shard that owns its domain (in
+// batches, bounded by recipients_pending_max), a refused row, or, on a resumed run, nothing
+// (final before). Ends at the end of the file or when the run is asked to stop.
+StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier,
+                               JournalProducer& journal, RejectWriter& rejects,
+                               std::vector<std::unique_ptr<CampaignShard>>& shards,
+                               const RunStop& stop, std::atomic<std::int64_t>& pending,
+                               std::atomic<std::uint64_t>& recipients_read,
+                               std::atomic<std::uint64_t>& bytes_read) {
+  const auto shard_count = static_cast<std::uint32_t>(shards.size());
+  std::vector<BatchPointer> batches(shard_count);
+  auto deliver = [&](std::uint32_t index, bool end) {
+    BatchPointer& batch = batches[index];
+    if (!batch) batch = std::make_unique<RecipientBatch>();
+    batch->end_of_input = end;
+    while (!shards[index]->offer(batch)) {
+      shards[index]->shard().wake();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    shards[index]->shard().wake();
+    batch = nullptr;
+  };
+  StreamTotals totals;
+  Recipient recipient;
+  std::string reason;
+  std::string raw_email;
+  while (stop.level.load(std::memory_order_relaxed) == 0) {
+    const CampaignInput::Row row = input.next(recipient, reason, raw_email);
+    if (row == CampaignInput::Row::end) break;
+    const std::uint64_t sequence = input.rows_read();
+    const RecipientStatus status = earlier.status(sequence);
+    if (row == CampaignInput::Row::rejected) {
+      // Logged and journaled once; rejects.csv lists every refused row on every run.
+      const bool first_time = status != RecipientStatus::rejected;
+      rejects.reject(input.line(), raw_email, reason, first_time);
+      if (first_time) journal.append({JournalRecordType::final_rejected, sequence, 0, 0});
+      continue;
+    }
+    if (status == RecipientStatus::finished) {
+      ++totals.skipped;
+      continue;
+    }
+    if (const RetryState* retry = earlier.retry(sequence);
+        retry != nullptr && status == RecipientStatus::open) {
+      // In the middle of its retry schedule when the last run stopped: carry on with it.
+      recipient.attempts = retry->attempts;
+      recipient.not_before_ms =
+          monotonic_ms() + std::max<std::int64_t>(0, retry->next_retry_unix_ms - unix_time_ms());
+    }
+    ++totals.recipients;
+    recipients_read.store(totals.recipients, std::memory_order_relaxed);
+    bytes_read.store(input.csv().bytes_read(), std::memory_order_relaxed);
+    // Back-pressure: wait while the shards hold as many recipients as allowed.
+    std::int64_t held = pending.fetch_add(1) + 1;
+    while (held > static_cast<std::int64_t>(limits::recipients_pending_max) &&
+           stop.level.load(std::memory_order_relaxed) == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a signal ends the wait
+      held = pending.load();
+    }
+    const auto index = static_cast<std::uint32_t>(
+        std::hash<std::string_view>{}(recipient.domain()) % shard_count);
+    BatchPointer& batch = batches[index];
+    if (!batch) {
+      batch = std::make_unique<RecipientBatch>();
+      batch->recipients.reserve(limits::recipients_per_batch);
+    }
+    batch->recipients.push_back(std::move(recipient));
+    if (batch->recipients.size() >= limits::recipients_per_batch) deliver(index, false);
+  }
+  for (std::uint32_t i = 0; i < shard_count; ++i) deliver(i, true);
+  return totals;
+}
+
+struct SummaryFacts {
+  const std::string& campaign;
+  std::uint64_t rows;
+  std::uint64_t recipients;
+  std::uint64_t rejected;
+  std::uint32_t shards;
+  bool stopped_by_signal;
+  bool resumed;
+  std::uint64_t skipped;
+  double duration_s;
+  double rate;
+  int exit_code;
+};
+
+// summary.json: this run's counts, and (all_runs) the campaign's over every run so far.
+std::string render_summary(const SummaryFacts& facts, const ShardCounters& totals,
+                           const JournalCounts& all_runs) {
+  return absl::StrFormat(
+      "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
+      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
+      "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
+      "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
+      "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
+      "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
+      "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
+      "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
+      "\"rejected\": %d},\n"
+      "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
+      facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
+      totals.deferred, facts.rejected, totals.attempts_deferred, totals.domains,
+      totals.connections_opened, totals.connections_failed, totals.message_bytes, facts.shards,
+      totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
+      facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
+      facts.skipped, all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected,
+      facts.duration_s, facts.rate, facts.exit_code);
+}
+
 }  // namespace
 
 int run_campaign(const RunOptions& options) {
@@ -381,100 +594,7 @@ int run_campaign(const RunOptions& options) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     return exit_code::cannot_create;
   }
-  // One run per campaign output at a time: two cron ticks must never send the same campaign.
-  const std::string lock_path = out_dir + "/.lock";
-  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) {
-    std::fprintf(stderr, "hayate: cannot create %s: %s\n", lock_path.c_str(), std::strerror(errno));
-    return exit_code::cannot_create;
-  }
-  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    char holder[32] = {};
-    (void)pread(lock_fd, holder, sizeof(holder) - 1, 0);
-    std::fprintf(stderr,
-                 "hayate: another run of this campaign is going on (process %s holds %s); "
-                 "this one sends nothing\n",
-                 holder[0] != '\0' ? holder : "?", lock_path.c_str());
-    close(lock_fd);
-    return exit_code::locked;
-  }
-  const std::string pid_text = std::to_string(getpid()) + "\n";
-  if (ftruncate(lock_fd, 0) == 0) {
-    (void)pwrite(lock_fd, pid_text.data(), pid_text.size(), 0);
-  }
-  // The lock lives as long as this process: the fd is never closed before exit.
-
-  // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
-  // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
-  std::vector<std::string> inputs = {job.job_path, job.recipients_path};
-  if (!job.text_path.empty()) inputs.push_back(job.text_path);
-  if (!job.html_path.empty()) inputs.push_back(job.html_path);
-  absl::StatusOr<JournalFingerprint> fingerprint = journal_fingerprint(inputs);
-  if (!fingerprint.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(fingerprint.status().message()).c_str());
-    return exit_code::data_error;
-  }
-  RunStop stop;
-  // Before any thread starts (the journal's, the shards'): they inherit the blocked mask, so
-  // SIGTERM and SIGINT reach only the run monitor.
-  RunMonitor::block_signals();
-  JournalOptions journal_options;
-  journal_options.force = options.force;
-  journal_options.on_failure = [&stop](const std::string& error) {
-    // A run that cannot record outcomes must not send more: drain, exit 75 (resumable).
-    std::fprintf(stderr, "hayate: the journal failed (%s); finishing what is in flight\n",
-                 error.c_str());
-    stop.level.store(std::max(stop.level.load(), 1));
-  };
-  absl::StatusOr<OpenedJournal> opened_journal =
-      open_journal(out_dir + "/" + journal_file_name, JournalIdentity{job.id, *fingerprint},
-                   journal_options);
-  if (!opened_journal.ok()) {
-    const absl::Status& status = opened_journal.status();
-    std::fprintf(stderr, "hayate: %s%s\n", std::string(status.message()).c_str(),
-                 status.code() == absl::StatusCode::kFailedPrecondition
-                     ? " (run with --force to resume anyway, or use a new --out directory)"
-                     : "");
-    return status.code() == absl::StatusCode::kUnavailable        ? exit_code::locked
-           : status.code() == absl::StatusCode::kFailedPrecondition ? exit_code::data_error
-                                                                    : exit_code::cannot_create;
-  }
-  JournalWriter& journal = *opened_journal->writer;
-  const JournalState& earlier = opened_journal->state;
-  const bool resuming = !opened_journal->created;
-  if (resuming && !options.quiet) {
-    std::fprintf(stderr,
-                 "hayate: %s: resuming (run %u): %llu delivered, %llu bounced, %llu rejected "
-                 "before%s%s\n",
-                 job.id.c_str(), journal.run(),
-                 static_cast<unsigned long long>(earlier.counts.delivered),
-                 static_cast<unsigned long long>(earlier.counts.bounced),
-                 static_cast<unsigned long long>(earlier.counts.rejected),
-                 earlier.damage_message.empty() ? "" : "; ", earlier.damage_message.c_str());
-  }
-
-  const std::string deliveries_path = out_dir + "/deliveries.jsonl";
-  const int deliveries_fd =
-      open(deliveries_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const std::string rejects_path = out_dir + "/rejects.csv";
-  const int rejects_fd =
-      open(rejects_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const std::string accounting_path = out_dir + "/accounting.csv";
-  const int accounting_fd =
-      open(accounting_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  struct stat accounting_file{};
-  const bool accounting_new = accounting_fd >= 0 && fstat(accounting_fd, &accounting_file) == 0 &&
-                              accounting_file.st_size == 0;
-  if (deliveries_fd < 0 || rejects_fd < 0 || accounting_fd < 0 ||
-      (accounting_new && !write_accounting_header(accounting_fd).ok())) {
-    std::fprintf(stderr, "hayate: cannot create files in %s: %s\n", out_dir.c_str(),
-                 std::strerror(errno));
-    return exit_code::cannot_create;
-  }
-
-  std::uint32_t shard_count = job.shards;
-  if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
-  shard_count = std::min(shard_count, limits::shards_max);
+  if (const int code = lock_output_directory(out_dir); code != exit_code::ok) return code;
 
   // The CA file and the VERP secret are read before anything is sent: a bad one is a job error.
   std::optional<VerpKey> verp;
@@ -482,6 +602,31 @@ int run_campaign(const RunOptions& options) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return exit_code::data_error;
   }
+  // Before any thread starts (the journal's, the shards'): they inherit the blocked mask, so
+  // SIGTERM and SIGINT reach only the run monitor.
+  RunMonitor::block_signals();
+  RunStop stop;
+  // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
+  // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
+  std::optional<OpenedJournal> opened_journal;
+  if (const int code = open_campaign_journal(job, out_dir, options, stop, opened_journal);
+      code != exit_code::ok) {
+    return code;
+  }
+  JournalWriter& journal = *opened_journal->writer;
+  const JournalState& earlier = opened_journal->state;
+  const bool resuming = !opened_journal->created;
+
+  OutputFiles files;
+  if (!open_output_files(out_dir, files)) return exit_code::cannot_create;
+  const int deliveries_fd = files.deliveries;
+  const int rejects_fd = files.rejects;
+  const int accounting_fd = files.accounting;
+
+  std::uint32_t shard_count = job.shards;
+  if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
+  shard_count = std::min(shard_count, limits::shards_max);
+
   std::atomic<std::int64_t> pending{0};
   RunAbort abort;
   CampaignContext context;
@@ -549,70 +694,11 @@ int run_campaign(const RunOptions& options) {
   // Stream the recipients to the shard that owns each domain.
   RejectWriter rejects(rejects_fd, deliveries_fd, accounting_fd, context.accounting,
                        job.recipients_path);
-  std::vector<BatchPointer> batches(shard_count);
-  auto deliver = [&](std::uint32_t index, bool end) {
-    BatchPointer& batch = batches[index];
-    if (!batch) batch = std::make_unique<RecipientBatch>();
-    batch->end_of_input = end;
-    while (!shards[index]->offer(batch)) {
-      shards[index]->shard().wake();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    shards[index]->shard().wake();
-    batch = nullptr;
-  };
-  JournalProducer& reader_journal = journal.add_producer();
-  Recipient recipient;
-  std::string reason;
-  std::string raw_email;
-  std::uint64_t recipients = 0;
-  std::uint64_t skipped = 0;  // final in an earlier run
-  while (stop.level.load(std::memory_order_relaxed) == 0) {
-    const CampaignInput::Row row = input.next(recipient, reason, raw_email);
-    if (row == CampaignInput::Row::end) break;
-    const std::uint64_t sequence = input.rows_read();
-    const RecipientStatus status = earlier.status(sequence);
-    if (row == CampaignInput::Row::rejected) {
-      // Logged and journaled once; rejects.csv lists every refused row on every run.
-      rejects.reject(input.line(), raw_email, reason, status != RecipientStatus::rejected);
-      if (status != RecipientStatus::rejected) {
-        reader_journal.append({JournalRecordType::final_rejected, sequence, 0, 0});
-      }
-      continue;
-    }
-    if (status == RecipientStatus::finished) {
-      ++skipped;
-      continue;
-    }
-    if (const RetryState* retry = earlier.retry(sequence);
-        retry != nullptr && status == RecipientStatus::open) {
-      // In the middle of its retry schedule when the last run stopped: carry on with it.
-      recipient.attempts = retry->attempts;
-      recipient.not_before_ms =
-          monotonic_ms() + std::max<std::int64_t>(0, retry->next_retry_unix_ms - unix_time_ms());
-    }
-    ++recipients;
-    recipients_read.store(recipients, std::memory_order_relaxed);
-    bytes_read.store(input.csv().bytes_read(), std::memory_order_relaxed);
-    // Back-pressure: wait while the shards hold as many recipients as allowed.
-    std::int64_t held = pending.fetch_add(1) + 1;
-    while (held > static_cast<std::int64_t>(limits::recipients_pending_max) &&
-           stop.level.load(std::memory_order_relaxed) == 0) {
-      // Shards notify as recipients finish; the timeout lets a signal end the wait.
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      held = pending.load();
-    }
-    const std::uint32_t index = static_cast<std::uint32_t>(
-        std::hash<std::string_view>{}(recipient.domain()) % shard_count);
-    BatchPointer& batch = batches[index];
-    if (!batch) {
-      batch = std::make_unique<RecipientBatch>();
-      batch->recipients.reserve(limits::recipients_per_batch);
-    }
-    batch->recipients.push_back(std::move(recipient));
-    if (batch->recipients.size() >= limits::recipients_per_batch) deliver(index, false);
-  }
-  for (std::uint32_t i = 0; i < shard_count; ++i) deliver(i, true);
+  const StreamTotals streamed =
+      stream_recipients(input, earlier, journal.add_producer(), rejects, shards, stop, pending,
+                        recipients_read, bytes_read);
+  const std::uint64_t recipients = streamed.recipients;
+  const std::uint64_t skipped = streamed.skipped;
   bool output_ok = rejects.flush();
   const absl::Status read_status = input.csv().status();
 
@@ -666,24 +752,10 @@ int run_campaign(const RunOptions& options) {
     all_runs = final_state->counts;
   }
   if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
-  const std::string summary = absl::StrFormat(
-      "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
-      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
-      "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
-      "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
-      "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
-      "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
-      "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
-      "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
-      "\"rejected\": %d},\n"
-      "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
-      job.id, input.rows_read(), recipients, totals.delivered, totals.bounced, totals.deferred,
-      rejects.count(), totals.attempts_deferred, totals.domains, totals.connections_opened,
-      totals.connections_failed, totals.message_bytes, shard_count, totals.tls_handshakes,
-      totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
-      stop.level.load() > 0 ? "true" : "false", resuming ? "true" : "false", skipped,
-      all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected, duration_s,
-      rate, code);
+  const std::string summary = render_summary(
+      SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), shard_count,
+                   stop.level.load() > 0, resuming, skipped, duration_s, rate, code},
+      totals, all_runs);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     code = exit_code::cannot_create;
