@@ -5,6 +5,7 @@
 #   2. hayate, N personalized ~2 KB messages to 1,000 domains routed there  ->  smtp-sink
 #   3. smtp-source  ->  hayate-sink
 #   4. hayate  ->  hayate-sink
+#   5. hayate --no-journal  ->  hayate-sink (what the crash-safe journal costs)
 # Prints one TSV line per run (messages, seconds, msgs/s, sender CPU seconds, sender peak RSS,
 # sink CPU seconds, messages per sink CPU second) and the ratios. Usage: bench/e2e.sh [N] (default 100000). Needs a built tree (scripts/build.sh).
 set -euo pipefail
@@ -79,7 +80,7 @@ stop_sink() {
 
 declare -A rate sink_rate
 printf 'system\tsink\tmessages\tseconds\tmsgs_per_s\tsender_cpu_s\tsender_peak_rss_kb\tsink_cpu_s\tsink_msgs_per_cpu_s\n'
-run() {  # run smtp-source|hayate smtp-sink|hayate-sink
+run() {  # run smtp-source|hayate|hayate-nojournal smtp-sink|hayate-sink
   local sender=$1 sink=$2 times
   start_sink "$sink"
   rm -rf "$work/out"
@@ -87,8 +88,10 @@ run() {  # run smtp-source|hayate smtp-sink|hayate-sink
     /usr/bin/time -o "$work/time" -f '%e %U %S %M' \
       /usr/sbin/smtp-source -d -s 32 -m "$count" -l 2000 "127.0.0.1:$port" >/dev/null
   else
+    local -a extra=()
+    [[ $sender == hayate-nojournal ]] && extra=(--no-journal)
     /usr/bin/time -o "$work/time" -f '%e %U %S %M' \
-      "$bin/hayate" run "$work/job.toml" --out "$work/out" --quiet
+      "$bin/hayate" run "$work/job.toml" --out "$work/out" --quiet "${extra[@]}"
   fi
   stop_sink
   read -r seconds user system rss <"$work/time"
@@ -97,7 +100,7 @@ run() {  # run smtp-source|hayate smtp-sink|hayate-sink
   printf '%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n' "$sender" "$sink" "$count" "$seconds" \
     "${rate[$sender.$sink]}" "$(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }')" "$rss" \
     "$sink_cpu" "${sink_rate[$sender.$sink]}"
-  if [[ $sender == hayate ]]; then
+  if [[ $sender == hayate* ]]; then
     delivered=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["delivered"])' "$work/out/summary.json")
     [[ $delivered == "$count" ]] || echo "e2e: hayate delivered $delivered of $count" >&2
   fi
@@ -106,9 +109,12 @@ run smtp-source smtp-sink
 run hayate smtp-sink
 run smtp-source hayate-sink
 run hayate hayate-sink
+run hayate-nojournal hayate-sink
 ratio() { awk -v a="${rate[$1]}" -v b="${rate[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
 sink_ratio() { awk -v a="${sink_rate[$1]}" -v b="${sink_rate[$2]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 printf 'ratio\thayate/smtp-source into smtp-sink\t%s\n' "$(ratio hayate.smtp-sink smtp-source.smtp-sink)"
+printf 'ratio\thayate with journal / without, into hayate-sink\t%s\n' \
+  "$(ratio hayate.hayate-sink hayate-nojournal.hayate-sink)"
 printf 'ratio\thayate-sink/smtp-sink fed by smtp-source\t%s\n' "$(ratio smtp-source.hayate-sink smtp-source.smtp-sink)"
 printf 'ratio\thayate-sink/smtp-sink fed by hayate\t%s\n' "$(ratio hayate.hayate-sink hayate.smtp-sink)"
 # On two shared cores the sender limits what a sink can show; messages per sink CPU second

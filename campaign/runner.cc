@@ -463,7 +463,7 @@ struct StreamTotals {
 // batches, bounded by recipients_pending_max), a refused row, or, on a resumed run, nothing
 // (final before). Ends at the end of the file or when the run is asked to stop.
 StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier,
-                               JournalProducer& journal, RejectWriter& rejects,
+                               JournalProducer* journal, RejectWriter& rejects,
                                std::vector<std::unique_ptr<CampaignShard>>& shards,
                                const RunStop& stop, std::atomic<std::int64_t>& pending,
                                std::atomic<std::uint64_t>& recipients_read,
@@ -494,7 +494,9 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
       // Logged and journaled once; rejects.csv lists every refused row on every run.
       const bool first_time = status != RecipientStatus::rejected;
       rejects.reject(input.line(), raw_email, reason, first_time);
-      if (first_time) journal.append({JournalRecordType::final_rejected, sequence, 0, 0});
+      if (first_time && journal != nullptr) {
+        journal->append({JournalRecordType::final_rejected, sequence, 0, 0});
+      }
       continue;
     }
     if (status == RecipientStatus::finished) {
@@ -608,14 +610,18 @@ int run_campaign(const RunOptions& options) {
   RunStop stop;
   // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
   // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
+  // --no-journal (benchmarks only) runs without: nothing is recorded, nothing can resume.
   std::optional<OpenedJournal> opened_journal;
-  if (const int code = open_campaign_journal(job, out_dir, options, stop, opened_journal);
-      code != exit_code::ok) {
-    return code;
+  if (!options.no_journal) {
+    if (const int code = open_campaign_journal(job, out_dir, options, stop, opened_journal);
+        code != exit_code::ok) {
+      return code;
+    }
   }
-  JournalWriter& journal = *opened_journal->writer;
-  const JournalState& earlier = opened_journal->state;
-  const bool resuming = !opened_journal->created;
+  JournalWriter* journal = opened_journal ? opened_journal->writer.get() : nullptr;
+  const JournalState no_earlier_runs;
+  const JournalState& earlier = opened_journal ? opened_journal->state : no_earlier_runs;
+  const bool resuming = opened_journal && !opened_journal->created;
 
   OutputFiles files;
   if (!open_output_files(out_dir, files)) return exit_code::cannot_create;
@@ -632,7 +638,7 @@ int run_campaign(const RunOptions& options) {
   CampaignContext context;
   context.abort = &abort;
   context.stop = &stop;
-  context.journal = &journal;
+  context.journal = journal;
   if (verp) {
     context.verp = &*verp;
     context.verp_tag = campaign_tag(job.id);
@@ -695,7 +701,8 @@ int run_campaign(const RunOptions& options) {
   RejectWriter rejects(rejects_fd, deliveries_fd, accounting_fd, context.accounting,
                        job.recipients_path);
   const StreamTotals streamed =
-      stream_recipients(input, earlier, journal.add_producer(), rejects, shards, stop, pending,
+      stream_recipients(input, earlier, journal ? &journal->add_producer() : nullptr, rejects,
+                        shards, stop, pending,
                         recipients_read, bytes_read);
   const std::uint64_t recipients = streamed.recipients;
   const std::uint64_t skipped = streamed.skipped;
@@ -725,8 +732,7 @@ int run_campaign(const RunOptions& options) {
   const double duration_s = monotonic_seconds() - started_s;
   const double rate = duration_s > 0 ? static_cast<double>(totals.delivered) / duration_s : 0;
   // Every outcome on disk before the summary says so; then the totals over every run.
-  const bool journal_ok = journal.sync() && !journal.failed();
-  const std::string journal_path = journal.path();
+  const bool journal_ok = journal == nullptr || (journal->sync() && !journal->failed());
   int code = exit_code::ok;
   if (!read_status.ok()) {
     code = exit_code::data_error;
@@ -743,13 +749,17 @@ int run_campaign(const RunOptions& options) {
     code = nothing_reached ? exit_code::unavailable : exit_code::temporary;
   }
   if (!journal_ok) code = exit_code::temporary;  // outcomes may be missing: resume later
-  if (absl::Status closed = journal.close(code); !closed.ok() && code == exit_code::ok) {
-    code = exit_code::cannot_create;
-  }
-  JournalCounts all_runs;
-  if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
-      final_state.ok()) {
-    all_runs = final_state->counts;
+  JournalCounts all_runs{totals.delivered, totals.bounced, rejects.count(), totals.deferred,
+                         totals.attempts_deferred, 0};
+  if (journal != nullptr) {
+    const std::string journal_path = journal->path();
+    if (absl::Status closed = journal->close(code); !closed.ok() && code == exit_code::ok) {
+      code = exit_code::cannot_create;
+    }
+    if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
+        final_state.ok()) {
+      all_runs = final_state->counts;
+    }
   }
   if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
   const std::string summary = render_summary(

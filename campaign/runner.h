@@ -14,6 +14,7 @@ struct RunOptions {
   std::string out_dir;   // empty: "./<campaign id>.out"
   bool quiet = false;    // only errors on stderr
   bool force = false;    // resume although the job or the recipients changed
+  bool no_journal = false;  // benchmarks: no journal, so no resume after a crash
   // A live progress line on stderr: by default only when stderr is a terminal.
   enum class Progress { automatic, always, never } progress = Progress::automatic;
   std::string metrics_listen;  // "127.0.0.1:9464": Prometheus /metrics while the run goes on

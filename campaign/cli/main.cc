@@ -42,6 +42,7 @@ pipelined SMTP connections, retries temporary failures until the job's deadline.
               (default ./<campaign id>.out); running again into it resumes the campaign
   --quiet     print nothing on success (for cron); errors still go to stderr
   --force     resume a campaign although its job file, recipients or templates changed
+  --no-journal  for benchmarks: record nothing, so a crash cannot be resumed
   --metrics-listen 127.0.0.1:PORT   Prometheus /metrics while the run goes on
   --metrics-file PATH.prom          the same, written at the end (node_exporter textfile)
   --progress  a live progress line on stderr even when it is not a terminal
@@ -135,6 +136,8 @@ int main(int argc, char** argv) {
         ++i;
       } else if (args[i] == "--force") {
         options.force = true;
+      } else if (args[i] == "--no-journal") {
+        options.no_journal = true;
       } else if (args[i] == "--progress") {
         options.progress = hayate::campaign::RunOptions::Progress::always;
       } else if (args[i] == "--no-progress") {
