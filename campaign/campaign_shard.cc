@@ -4,6 +4,8 @@
 
 #include <time.h>
 
+#include <cstdio>
+
 #include <algorithm>
 
 #include "campaign/domain_queue.h"
@@ -154,6 +156,15 @@ void CampaignShard::on_tick(Shard& shard) {
   if (!deadline_passed_ && now >= context_.deadline_ms) {
     deadline_passed_ = true;
     for (auto& [name, domain] : domains_) domain->expire_waiting();
+  }
+  if (log_failed() && stop_level() == 0) {
+    // An output cannot be written (disk full?): sending more would leave mail unaccounted.
+    int none = 0;
+    if (context_.stop->level.compare_exchange_strong(none, 1)) {
+      std::fputs("hayate: cannot write the delivery logs (disk full or an I/O error); finishing "
+                 "what is in flight\n",
+                 stderr);
+    }
   }
   if (const int level = stop_level(); level > stop_handled_) {
     stop_handled_ = level;
