@@ -177,7 +177,7 @@ MetricsSnapshot snapshot_from(const JobConfig& job, const ShardCounters& totals,
 
 // Watches a run from a thread of its own. Signals: SIGINT and SIGTERM are blocked in every
 // other thread; the first asks the shards to drain, the second (or a drain longer than
-// drain_timeout_s) to stop at once; SIGHUP is taken and ignored. Progress: a line on stderr,
+// drain_timeout_s) to stop at once; SIGHUP reopens the logs. Progress: a line on stderr,
 // redrawn five times a second, when asked for (by default when stderr is a terminal).
 class RunMonitor {
  public:
@@ -186,6 +186,7 @@ class RunMonitor {
     MetricsBoard* metrics = nullptr;  // refreshed once a second when given
     const JobConfig* job = nullptr;
     double started_wall_s = 0;
+    std::vector<std::pair<int, std::string>> logs;  // reopened on SIGHUP
     std::atomic<std::uint64_t>* recipients_read = nullptr;
     std::atomic<std::uint64_t>* bytes_read = nullptr;
     std::uint64_t bytes_total = 0;
@@ -218,6 +219,18 @@ class RunMonitor {
     sigaddset(&set, SIGHUP);
     return set;
   }
+  // SIGHUP (logrotate): deliveries.jsonl and accounting.csv are opened again by path and the
+  // new descriptors take the old numbers (dup2), so every writer goes on into the new files.
+  void reopen_logs() {
+    for (const auto& [fd, path] : progress_.logs) {
+      const int fresh = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fresh < 0 || dup3(fresh, fd, O_CLOEXEC) < 0) {
+        std::fprintf(stderr, "hayate: cannot reopen %s: %s\n", path.c_str(), std::strerror(errno));
+      }
+      if (fresh >= 0) close(fresh);
+    }
+  }
+
   void publish_metrics() {
     ShardCounters totals;
     std::uint64_t connections = 0, pending = 0;
@@ -297,6 +310,10 @@ class RunMonitor {
         } else {
           window_closes_ = decision.next_change;
         }
+        continue;
+      }
+      if (signal == SIGHUP) {
+        reopen_logs();
         continue;
       }
       if (signal == SIGINT || signal == SIGTERM) {
@@ -695,6 +712,8 @@ int run_campaign(const RunOptions& options) {
     }
   }
   std::optional<RunMonitor> monitor;
+  progress.logs = {{deliveries_fd, out_dir + "/deliveries.jsonl"},
+                   {accounting_fd, out_dir + "/accounting.csv"}};
   monitor.emplace(stop, shards, options.quiet, progress, job.schedule);
 
   // Stream the recipients to the shard that owns each domain.

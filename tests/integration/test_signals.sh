@@ -22,6 +22,7 @@ shards = 1
 \"*\" = \"127.0.0.1:${port}\""
 cp -r "${dir}/drain" "${dir}/now"
 cp -r "${dir}/drain" "${dir}/lock"
+cp -r "${dir}/drain" "${dir}/hup"
 
 # rcpt_count: RCPT commands the sink has seen, answered or held (its stats, every second).
 rcpt_count() {
@@ -70,6 +71,22 @@ assert_eq "now: nothing delivered" 0 "$(json_get "${summary}" delivered)"
 ((HAYATE_ELAPSED <= 2)) || fail "now: took ${HAYATE_ELAPSED} s after the signals"
 assert_contains "now: in-flight recipients deferred, not lost" '"reply":"stopped by a signal"' \
   "$(cat "${dir}/now/out/deliveries.jsonl")"
+# SIGHUP reopens the logs (logrotate): moved away mid-run, the outcomes that follow go to a
+# new deliveries.jsonl.
+before="$(rcpt_count)"
+"${hayate}" run "${dir}/hup/job.toml" --out "${dir}/hup/out" 2>"${dir}/hup.err" </dev/null &
+hup_pid=$!
+wait_until_eq "hup: two transactions in flight" yes 10 \
+  bash -c "(( \$(${HAYATE_PYTHON} -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"rcpt_slow\"])' ${dir}/sink.json 2>/dev/null || echo 0) >= ${before} + 2 )) && echo yes || echo no"
+mv "${dir}/hup/out/deliveries.jsonl" "${dir}/hup/out/deliveries.jsonl.1"
+kill -HUP "${hup_pid}"
+sleep 0.2
+kill -TERM "${hup_pid}"
+wait "${hup_pid}" || true
+assert_eq "hup: the in-flight outcomes went to the new file" 2 \
+  "$(wc -l <"${dir}/hup/out/deliveries.jsonl")"
+assert_eq "hup: nothing in the rotated file" 0 "$(wc -l <"${dir}/hup/out/deliveries.jsonl.1")"
+
 # The campaign lock: while a run goes on, a second one into the same output sends nothing.
 before="$(rcpt_count)"
 "${hayate}" run "${dir}/lock/job.toml" --out "${dir}/lock/out" 2>"${dir}/lock.err" </dev/null &
@@ -86,4 +103,5 @@ kill -TERM "${first}"
 wait "${first}" || true
 
 stop_process "${sink_pid}"
-assert_eq "sink messages (the drained run's two)" 2 "$(json_get "${dir}/sink.json" messages)"
+assert_eq "sink messages (the drained and the hup runs' two each)" 4 \
+  "$(json_get "${dir}/sink.json" messages)"
