@@ -770,7 +770,9 @@ int run_campaign(const RunOptions& options) {
   if (!journal_ok) code = exit_code::temporary;  // outcomes may be missing: resume later
   JournalCounts all_runs{totals.delivered, totals.bounced, rejects.count(), totals.deferred,
                          totals.attempts_deferred, 0};
+  JournalStats journal_stats;
   if (journal != nullptr) {
+    journal_stats = journal->stats();
     const std::string journal_path = journal->path();
     if (absl::Status closed = journal->close(code); !closed.ok() && code == exit_code::ok) {
       code = exit_code::cannot_create;
@@ -795,10 +797,20 @@ int run_campaign(const RunOptions& options) {
   }
   if (!options.quiet) std::fputs(domains.render_table().c_str(), stderr);
   if (!options.metrics_file.empty()) {
-    if (absl::Status status = write_metrics_file(
-            options.metrics_file, snapshot_from(job, totals, rejects.count(), recipients,
-                                                started_wall_s, duration_s, 0, 0));
-        !status.ok()) {
+    MetricsSnapshot snapshot = snapshot_from(job, totals, rejects.count(), recipients,
+                                             started_wall_s, duration_s, 0, 0);
+    for (const auto& [name, counts] : domains.sorted()) {
+      snapshot.destinations.push_back(
+          DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
+    }
+    keep_top_destinations(snapshot.destinations);
+    if (journal_stats.commits > 0) {  // fdatasync per commit: the journal's cost in time
+      LatencySummary& latency = snapshot.journal_write_latency.emplace();
+      latency.count = journal_stats.commits;
+      latency.sum_ms = static_cast<double>(journal_stats.sync_ns_total) / 1e6;
+      latency.max_ms = static_cast<double>(journal_stats.sync_ns_max) / 1e6;
+    }
+    if (absl::Status status = write_metrics_file(options.metrics_file, snapshot); !status.ok()) {
       std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
       code = exit_code::cannot_create;
     }
