@@ -9,31 +9,13 @@
 #include <cstring>
 
 #include "engine/assert.h"
+#include "engine/utf8.h"
+#include "engine/write_fully.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign {
 
 namespace {
-
-// Length of a valid UTF-8 sequence starting at text[i] (RFC 3629 4), or 0.
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-  const auto lead = static_cast<unsigned char>(text[i]);
-  const std::size_t length = lead >= 0xF5   ? 0
-                             : lead >= 0xF0 ? 4
-                             : lead >= 0xE0 ? 3
-                             : lead >= 0xC2 ? 2
-                                            : 0;
-  if (length == 0 || i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  const auto second = static_cast<unsigned char>(text[i + 1]);
-  if ((lead == 0xE0 && second < 0xA0) || (lead == 0xED && second >= 0xA0) ||
-      (lead == 0xF0 && second < 0x90) || (lead == 0xF4 && second >= 0x90)) {
-    return 0;  // overlong, surrogate, above U+10FFFF
-  }
-  return length;
-}
 
 // Appends a text field: invalid UTF-8 and NUL become U+FFFD, then RFC 4180 quoting.
 void append_text_field(std::string_view value, std::string& out) {
@@ -43,7 +25,7 @@ void append_text_field(std::string_view value, std::string& out) {
     if (c == 0) {
       clean = false;
     } else if (c >= 0x80) {
-      const std::size_t length = utf8_sequence_length(value, i);
+      const std::size_t length = hayate::utf8_sequence_length(value, i);
       clean = length > 0;
       if (clean) i += length - 1;
     }
@@ -58,7 +40,7 @@ void append_text_field(std::string_view value, std::string& out) {
     const auto c = static_cast<unsigned char>(value[i]);
     if (c != 0 && c < 0x80) {
       repaired += value[i];
-    } else if (const std::size_t length = c == 0 ? 0 : utf8_sequence_length(value, i); length > 0) {
+    } else if (const std::size_t length = c == 0 ? 0 : hayate::utf8_sequence_length(value, i); length > 0) {
       repaired.append(value.substr(i, length));
       i += length - 1;
     } else {
@@ -339,18 +321,7 @@ void AccountingWriter::append(const AccountingRecord& record, std::int64_t logge
 }
 
 bool AccountingWriter::flush() {
-  // One write(2) of whole rows on an O_APPEND descriptor: rows of other writers land before
-  // or after, never inside (a short write happens only when the disk is full or failing).
-  std::size_t written = 0;
-  while (written < buffer_.size() && !failed_) {
-    const ssize_t result = write(fd_, buffer_.data() + written, buffer_.size() - written);
-    if (result < 0 && errno == EINTR) continue;
-    if (result <= 0) {
-      failed_ = true;
-      break;
-    }
-    written += static_cast<std::size_t>(result);
-  }
+  if (!failed_ && !buffer_.empty() && !hayate::write_fully(fd_, buffer_)) failed_ = true;
   buffer_.clear();
   return !failed_;
 }

@@ -8,6 +8,8 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "engine/utf8.h"
+#include "engine/write_fully.h"
 
 namespace hayate::campaign {
 
@@ -20,19 +22,6 @@ const char* outcome_type_name(OutcomeType type) {
   }
   return "unknown";
 }
-
-namespace {
-// Length of a valid UTF-8 sequence starting at text[i], or 0.
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-  const auto lead = static_cast<unsigned char>(text[i]);
-  std::size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
-  if (length == 0 || i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  return length;
-}
-}  // namespace
 
 void append_json_escaped(std::string_view text, std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -47,7 +36,7 @@ void append_json_escaped(std::string_view text, std::string& out) {
       out.push_back(hex[c & 15]);
     } else if (c < 0x80) {
       out.push_back(static_cast<char>(c));
-    } else if (std::size_t length = utf8_sequence_length(text, i); length > 0) {
+    } else if (std::size_t length = hayate::utf8_sequence_length(text, i); length > 0) {
       out.append(text.substr(i, length));
       i += length - 1;
     } else {
@@ -89,16 +78,7 @@ void DeliveryLog::append(const DeliveryRecord& record) {
 }
 
 bool DeliveryLog::flush() {
-  std::size_t written = 0;
-  while (written < buffer_.size() && !failed_) {
-    const ssize_t result = write(fd_, buffer_.data() + written, buffer_.size() - written);
-    if (result < 0 && errno == EINTR) continue;
-    if (result <= 0) {
-      failed_ = true;
-      break;
-    }
-    written += static_cast<std::size_t>(result);
-  }
+  if (!failed_ && !buffer_.empty() && !hayate::write_fully(fd_, buffer_)) failed_ = true;
   buffer_.clear();
   return !failed_;
 }

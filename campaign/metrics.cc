@@ -13,32 +13,12 @@
 #include <cstring>
 
 #include "engine/assert.h"
+#include "engine/utf8.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign {
 
 namespace {
-
-// Length of a valid UTF-8 sequence starting at text[i] (RFC 3629 4), or 0.
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-  const auto lead = static_cast<unsigned char>(text[i]);
-  const std::size_t length = lead >= 0xF5   ? 0
-                             : lead >= 0xF0 ? 4
-                             : lead >= 0xE0 ? 3
-                             : lead >= 0xC2 ? 2
-                                            : 0;
-  if (length == 0 || i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  const auto second = static_cast<unsigned char>(text[i + 1]);
-  // Overlong forms, UTF-16 surrogates and code points above U+10FFFF are not UTF-8.
-  if ((lead == 0xE0 && second < 0xA0) || (lead == 0xED && second >= 0xA0) ||
-      (lead == 0xF0 && second < 0x90) || (lead == 0xF4 && second >= 0x90)) {
-    return 0;
-  }
-  return length;
-}
 
 void append_number(std::uint64_t value, std::string& out) { append(out, value); }
 
@@ -131,7 +111,7 @@ void append_label_value(std::string_view value, std::string& out) {
       out += "\\n";
     } else if (static_cast<unsigned char>(c) < 0x80) {
       out += c;
-    } else if (const std::size_t length = utf8_sequence_length(value, i); length > 0) {
+    } else if (const std::size_t length = hayate::utf8_sequence_length(value, i); length > 0) {
       out.append(value.substr(i, length));
       i += length - 1;
     } else {

@@ -4,6 +4,8 @@
 // than limits::reply_bytes_max while it trickles bytes.
 #include "engine/smtp/reply_parser.h"
 
+#include "engine/utf8.h"
+
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -153,40 +155,6 @@ ParseResult parse_reply(std::string_view input, Reply& reply, std::size_t& consu
   return ParseResult::complete;
 }
 
-namespace {
-
-// Length of the valid UTF-8 sequence (RFC 3629 4) at text[pos], or 0 when the bytes there are
-// not one: overlong forms, surrogates and code points over U+10FFFF are refused.
-std::size_t utf8_sequence_bytes(std::string_view text, std::size_t pos) {
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  unsigned char lead = byte(pos);
-  std::size_t length = 0;
-  unsigned char second_min = 0x80;
-  unsigned char second_max = 0xBF;
-  if (lead < 0x80) return 1;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) second_min = 0xA0;  // overlong
-    if (lead == 0xED) second_max = 0x9F;  // surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) second_min = 0x90;  // overlong
-    if (lead == 0xF4) second_max = 0x8F;  // over U+10FFFF
-  } else {
-    return 0;
-  }
-  if (pos + length > text.size()) return 0;
-  if (byte(pos + 1) < second_min || byte(pos + 1) > second_max) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if (byte(pos + i) < 0x80 || byte(pos + i) > 0xBF) return 0;
-  }
-  return length;
-}
-
-}  // namespace
-
 std::string reply_text_for_log(const Reply& reply, std::size_t max_bytes) {
   std::string out;
   out.reserve(reply.raw.size() < max_bytes ? reply.raw.size() : max_bytes);
@@ -204,7 +172,7 @@ std::string reply_text_for_log(const Reply& reply, std::size_t max_bytes) {
     first = false;
     std::size_t pos = 0;
     while (pos < text.size()) {
-      std::size_t length = utf8_sequence_bytes(text, pos);
+      std::size_t length = hayate::utf8_sequence_length(text, pos);
       if (out.size() + (length == 0 ? 1 : length) > max_bytes) {
         full = true;  // never cut a character in two
         return;
