@@ -256,12 +256,12 @@ TEST(SocketAddress, ParsesEveryAcceptedForm) {
 
 TEST(SocketAddress, SetsFamilyLengthAndNetworkOrderPort) {
   SocketAddress v4;
-  ASSERT_TRUE(SocketAddress::parse("10.1.2.3:2525", 25, v4));
+  ASSERT_TRUE(SocketAddress::parse("192.0.2.3:2525", 25, v4));
   EXPECT_EQ(v4.length, sizeof(sockaddr_in));
   const auto& in4 = reinterpret_cast<const sockaddr_in&>(v4.storage);
   EXPECT_EQ(in4.sin_family, AF_INET);
   EXPECT_EQ(ntohs(in4.sin_port), 2525);
-  EXPECT_EQ(ntohl(in4.sin_addr.s_addr), 0x0a010203u);
+  EXPECT_EQ(ntohl(in4.sin_addr.s_addr), 0xc0000203u);  // 192.0.2.3 (TEST-NET-1)
   SocketAddress v6;
   ASSERT_TRUE(SocketAddress::parse("[::2]:26", 25, v6));
   EXPECT_EQ(v6.length, sizeof(sockaddr_in6));

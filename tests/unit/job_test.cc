@@ -983,7 +983,7 @@ TEST_F(JobTest, DnsServers) {
   const std::string dns = std::string(kBase) + "[dns]\n";
   JobConfig job = load_ok(dns + "servers = []\n");
   EXPECT_TRUE(job.dns_servers.empty());
-  job = load_ok(dns + "servers = [\"127.0.0.53\", \"[::1]\", \"[::1]:5300\", \"10.0.0.1:54\"]\n");
+  job = load_ok(dns + "servers = [\"127.0.0.53\", \"[::1]\", \"[::1]:5300\", \"198.51.100.1:54\"]\n");
   ASSERT_EQ(job.dns_servers.size(), 4u);
   EXPECT_EQ(job.dns_servers[0].host, "127.0.0.53");
   EXPECT_EQ(job.dns_servers[0].port, 53);
@@ -991,7 +991,7 @@ TEST_F(JobTest, DnsServers) {
   EXPECT_EQ(job.dns_servers[1].port, 53);
   EXPECT_EQ(job.dns_servers[2].host, "::1");
   EXPECT_EQ(job.dns_servers[2].port, 5300);
-  EXPECT_EQ(job.dns_servers[3].host, "10.0.0.1");
+  EXPECT_EQ(job.dns_servers[3].host, "198.51.100.1");
   EXPECT_EQ(job.dns_servers[3].port, 54);
 
   EXPECT_EQ(error(dns + "servers = [\"127.0.0.1\", \"ns.example.com\"]\n"),
