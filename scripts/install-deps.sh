@@ -10,6 +10,9 @@ readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config
   liburing-dev libssl-dev libc-ares-dev libabsl-dev libmimalloc-dev libidn2-dev
   libtomlplusplus-dev libbenchmark-dev libgtest-dev
+  # Shaping and bounce rules match reply texts with RE2 (linear time, no backtracking blow-up on
+  # hostile server replies); the suppression list is an SQLite database (WAL, one file).
+  libre2-dev libsqlite3-dev
   # Fuzzers: libFuzzer's runtime is only a Recommends of clang, and we install without those.
   clang libclang-rt-dev
   # Real third-party peers for tests/integration: Postfix (smtp-sink, smtpd with STARTTLS,
