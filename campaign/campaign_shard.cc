@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "campaign/domain_queue.h"
+#include "campaign/metrics.h"
 #include "campaign/site.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
@@ -144,6 +145,7 @@ void CampaignShard::on_tick(Shard& shard) {
     last_sweep_ms_ = now;
     unix_time_s_ = time(nullptr);
     for (auto& [key, site] : sites_) site->check_timeouts(now);
+    board_.publish(ShardSnapshot{final_counters(), report_.top(metrics_destinations_max)});
   }
   if (resolver_ != nullptr && !resolver_->idle() && resolver_->next_timeout_ms() == 0) {
     resolver_->on_tick();

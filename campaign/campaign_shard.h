@@ -101,6 +101,30 @@ struct LiveCounters {
   std::atomic<std::uint64_t> recipients_held{0};
 };
 
+// What a shard shows of itself once a second to the run's monitor for the live metrics: its
+// counters (TLS folded in) and its largest destinations. Copied under a mutex that only the
+// shard and the monitor take, each once a second: never on the sending path.
+struct ShardSnapshot {
+  ShardCounters counters;
+  std::vector<std::pair<std::string, DomainCounts>> destinations;  // largest first
+};
+
+class ShardBoard {
+ public:
+  void publish(ShardSnapshot snapshot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot_ = std::move(snapshot);
+  }
+  ShardSnapshot read() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return snapshot_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  ShardSnapshot snapshot_;
+};
+
 class CampaignShard final : public ShardHandler {
  public:
   CampaignShard(const CampaignContext& context, std::uint32_t index);
@@ -112,6 +136,7 @@ class CampaignShard final : public ShardHandler {
   // The counters with the TLS ones folded in; read after the shard's thread ended.
   ShardCounters final_counters() const;
   const LiveCounters& live() const { return live_; }
+  const ShardBoard& board() const { return board_; }
   bool log_failed() const { return log_.failed() || accounting_.failed(); }
 
   // ShardHandler
@@ -179,6 +204,7 @@ class CampaignShard final : public ShardHandler {
   std::string sender_;
   ShardCounters counters_;
   LiveCounters live_;
+  ShardBoard board_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;
   absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;
   std::vector<DomainQueue*> dirty_domains_;

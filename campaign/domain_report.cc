@@ -108,13 +108,38 @@ DomainCounts DomainReport::totals() const {
   return totals;
 }
 
+namespace {
+
+bool before_in_report(const std::string& a_name, const DomainCounts& a, const std::string& b_name,
+                      const DomainCounts& b) {
+  const std::uint64_t a_recipients = a.recipients();
+  const std::uint64_t b_recipients = b.recipients();
+  return a_recipients != b_recipients ? a_recipients > b_recipients : a_name < b_name;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, DomainCounts>> DomainReport::sorted() const {
   std::vector<std::pair<std::string, DomainCounts>> rows(domains_.begin(), domains_.end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    const std::uint64_t a_recipients = a.second.recipients();
-    const std::uint64_t b_recipients = b.second.recipients();
-    return a_recipients != b_recipients ? a_recipients > b_recipients : a.first < b.first;
+    return before_in_report(a.first, a.second, b.first, b.second);
   });
+  return rows;
+}
+
+std::vector<std::pair<std::string, DomainCounts>> DomainReport::top(std::size_t count_max) const {
+  using Entry = const std::pair<const std::string, DomainCounts>*;
+  std::vector<Entry> entries;
+  entries.reserve(domains_.size());
+  for (const auto& entry : domains_) entries.push_back(&entry);
+  const std::size_t count = std::min(count_max, entries.size());
+  std::partial_sort(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(count),
+                    entries.end(), [](Entry a, Entry b) {
+                      return before_in_report(a->first, a->second, b->first, b->second);
+                    });
+  std::vector<std::pair<std::string, DomainCounts>> rows;
+  rows.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) rows.emplace_back(entries[i]->first, entries[i]->second);
   return rows;
 }
 

@@ -54,6 +54,8 @@ class DomainReport {
   DomainCounts totals() const;
   // Domains by recipients descending, then by name.
   std::vector<std::pair<std::string, DomainCounts>> sorted() const;
+  // The first `count_max` of sorted(), without sorting the rest (live metrics, every second).
+  std::vector<std::pair<std::string, DomainCounts>> top(std::size_t count_max) const;
 
   // domains.csv: a header, then one row per domain in sorted() order:
   // domain,recipients,delivered,bounced,deferred,rejected,attempts,mean_latency_ms

@@ -149,6 +149,15 @@ double wall_seconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
+// fdatasync per commit: the journal's cost in time. Nothing before the first commit.
+void add_journal_latency(const JournalStats& stats, MetricsSnapshot& snapshot) {
+  if (stats.commits == 0) return;
+  LatencySummary& latency = snapshot.journal_write_latency.emplace();
+  latency.count = stats.commits;
+  latency.sum_ms = static_cast<double>(stats.sync_ns_total) / 1e6;
+  latency.max_ms = static_cast<double>(stats.sync_ns_max) / 1e6;
+}
+
 MetricsSnapshot snapshot_from(const JobConfig& job, const ShardCounters& totals,
                               std::uint64_t rejected, std::uint64_t recipients_read,
                               double started_wall_s, double elapsed_s,
@@ -184,6 +193,7 @@ class RunMonitor {
   struct Progress {
     bool enabled = false;
     MetricsBoard* metrics = nullptr;  // refreshed once a second when given
+    const JournalWriter* journal = nullptr;  // its write latency goes into the metrics
     const JobConfig* job = nullptr;
     double started_wall_s = 0;
     std::vector<std::pair<int, std::string>> logs;  // reopened on SIGHUP
@@ -233,20 +243,30 @@ class RunMonitor {
 
   void publish_metrics() {
     ShardCounters totals;
+    std::vector<DestinationCounts> destinations;
     std::uint64_t connections = 0, pending = 0;
     for (auto& shard : shards_) {
+      ShardSnapshot board = shard->board().read();
+      totals.add(board.counters);
+      // Domains live in one shard each: the shards' lists do not overlap.
+      for (const auto& [name, counts] : board.destinations) {
+        destinations.push_back(
+            DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
+      }
       const LiveCounters& live = shard->live();
-      totals.delivered += live.delivered.load(std::memory_order_relaxed);
-      totals.bounced += live.bounced.load(std::memory_order_relaxed);
-      totals.deferred += live.deferred.load(std::memory_order_relaxed);
-      totals.attempts_deferred += live.attempts_deferred.load(std::memory_order_relaxed);
       connections += live.connections_open.load(std::memory_order_relaxed);
       pending += live.recipients_held.load(std::memory_order_relaxed);
     }
-    progress_.metrics->publish(snapshot_from(
+    MetricsSnapshot snapshot = snapshot_from(
         *progress_.job, totals, 0, progress_.recipients_read->load(std::memory_order_relaxed),
         progress_.started_wall_s, monotonic_seconds() - progress_.started_s, connections,
-        pending));
+        pending);
+    snapshot.destinations = std::move(destinations);
+    keep_top_destinations(snapshot.destinations);
+    if (progress_.journal != nullptr) {
+      add_journal_latency(progress_.journal->stats(), snapshot);
+    }
+    progress_.metrics->publish(std::move(snapshot));
   }
 
   void draw_progress() {
@@ -697,6 +717,7 @@ int run_campaign(const RunOptions& options) {
   progress.started_s = started_s;
   progress.started_wall_s = started_wall_s;
   progress.job = &job;
+  progress.journal = journal;
   MetricsBoard metrics_board;
   std::unique_ptr<MetricsServer> metrics_server;
   if (!options.metrics_listen.empty()) {
@@ -804,12 +825,7 @@ int run_campaign(const RunOptions& options) {
           DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
     }
     keep_top_destinations(snapshot.destinations);
-    if (journal_stats.commits > 0) {  // fdatasync per commit: the journal's cost in time
-      LatencySummary& latency = snapshot.journal_write_latency.emplace();
-      latency.count = journal_stats.commits;
-      latency.sum_ms = static_cast<double>(journal_stats.sync_ns_total) / 1e6;
-      latency.max_ms = static_cast<double>(journal_stats.sync_ns_max) / 1e6;
-    }
+    add_journal_latency(journal_stats, snapshot);
     if (absl::Status status = write_metrics_file(options.metrics_file, snapshot); !status.ok()) {
       std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
       code = exit_code::cannot_create;
