@@ -8,6 +8,7 @@
 #   5. hayate --no-journal  ->  hayate-sink (what the crash-safe journal costs)
 # Prints one TSV line per run (messages, seconds, msgs/s, sender CPU seconds, sender peak RSS,
 # sink CPU seconds, messages per sink CPU second) and the ratios. Usage: bench/e2e.sh [N] (default 100000). Needs a built tree (scripts/build.sh).
+# E2E_JOURNAL_ROUNDS=5 repeats the journal on/off pair, alternating, and compares medians.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 count=${1:-100000}
@@ -78,7 +79,7 @@ stop_sink() {
   sink_pid=""
 }
 
-declare -A rate sink_rate
+declare -A rate sink_rate cpu
 printf 'system\tsink\tmessages\tseconds\tmsgs_per_s\tsender_cpu_s\tsender_peak_rss_kb\tsink_cpu_s\tsink_msgs_per_cpu_s\n'
 run() {  # run smtp-source|hayate|hayate-nojournal smtp-sink|hayate-sink
   local sender=$1 sink=$2 times
@@ -97,6 +98,7 @@ run() {  # run smtp-source|hayate|hayate-nojournal smtp-sink|hayate-sink
   read -r seconds user system rss <"$work/time"
   rate[$sender.$sink]=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
   sink_rate[$sender.$sink]=$(awk -v n="$count" -v c="$sink_cpu" 'BEGIN { printf "%.0f", (c > 0 ? n / c : 0) }')
+  cpu[$sender.$sink]=$(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }')
   printf '%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n' "$sender" "$sink" "$count" "$seconds" \
     "${rate[$sender.$sink]}" "$(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }')" "$rss" \
     "$sink_cpu" "${sink_rate[$sender.$sink]}"
@@ -110,6 +112,29 @@ run hayate smtp-sink
 run smtp-source hayate-sink
 run hayate hayate-sink
 run hayate-nojournal hayate-sink
+# E2E_JOURNAL_ROUNDS=N (default 1): N more runs of each, alternating, and the journal ratio of
+# the medians (rate and sender CPU per message) — a shared machine's noise hits both alike.
+journal_rounds=${E2E_JOURNAL_ROUNDS:-1}
+journal_rates=("${rate[hayate.hayate-sink]}") nojournal_rates=("${rate[hayate-nojournal.hayate-sink]}")
+journal_cpu=("${cpu[hayate.hayate-sink]}") nojournal_cpu=("${cpu[hayate-nojournal.hayate-sink]}")
+for ((round = 1; round < journal_rounds; round++)); do
+  run hayate-nojournal hayate-sink
+  nojournal_rates+=("${rate[hayate-nojournal.hayate-sink]}")
+  nojournal_cpu+=("${cpu[hayate-nojournal.hayate-sink]}")
+  run hayate hayate-sink
+  journal_rates+=("${rate[hayate.hayate-sink]}")
+  journal_cpu+=("${cpu[hayate.hayate-sink]}")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+if ((journal_rounds > 1)); then
+  printf 'median\thayate with journal: %s msgs/s, %s CPU s; without: %s msgs/s, %s CPU s (%s rounds)\n' \
+    "$(median "${journal_rates[@]}")" "$(median "${journal_cpu[@]}")" \
+    "$(median "${nojournal_rates[@]}")" "$(median "${nojournal_cpu[@]}")" "$journal_rounds"
+  rate[hayate.hayate-sink]=$(median "${journal_rates[@]}")
+  rate[hayate-nojournal.hayate-sink]=$(median "${nojournal_rates[@]}")
+  printf 'ratio\thayate CPU per message without journal / with, medians\t%s\n' \
+    "$(awk -v a="$(median "${nojournal_cpu[@]}")" -v b="$(median "${journal_cpu[@]}")" 'BEGIN { printf "%.2f", a / b }')"
+fi
 ratio() { awk -v a="${rate[$1]}" -v b="${rate[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
 sink_ratio() { awk -v a="${sink_rate[$1]}" -v b="${sink_rate[$2]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 printf 'ratio\thayate/smtp-source into smtp-sink\t%s\n' "$(ratio hayate.smtp-sink smtp-source.smtp-sink)"
