@@ -1,6 +1,7 @@
 // Socket side of an SMTP client connection, entirely on the shard's io_uring.
 #include "engine/smtp/client_connection.h"
 
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +60,19 @@ bool ClientConnection::start_connect() {
   }
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (options_.source.length > 0) {
+    // Without IP_BIND_ADDRESS_NO_PORT, bind() would reserve a port for every (source) and
+    // exhaust the range long before the 4-tuples run out (Linux 4.2+).
+    setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(fd_, reinterpret_cast<const sockaddr*>(&options_.source.storage),
+             options_.source.length) != 0) {
+      report_.reason = absl::StrCat("bind to the source address ", options_.source.to_string(),
+                                    ": ", std::strerror(errno));
+      session_.fail(report_.reason);
+      begin_close(report_.reason);
+      return false;
+    }
+  }
   io_uring_sqe* sqe = shard_.ring().sqe();
   io_uring_prep_connect(sqe, fd_, reinterpret_cast<const sockaddr*>(&address_.storage),
                         address_.length);

@@ -38,6 +38,10 @@ struct ConnectionOptions {
   std::string auth_username;
   std::string auth_password;
   bool allow_plaintext_auth = false;
+  // The local address to send from (a source IP of the host), port 0; length 0: the kernel's
+  // choice. Bound before connect with IP_BIND_ADDRESS_NO_PORT, so the port is picked at
+  // connect time per destination and many sources share the ephemeral range.
+  dns::SocketAddress source;
 };
 
 // Why and how a connection ended, for logs and for choosing the next MX.
