@@ -44,7 +44,8 @@ GMAIL_RATE_LIMIT_REPLY = (
     "421-4.7.28 rate limited. Please visit\n"
     "421-4.7.28  https://support.google.com/mail/?p=UnsolicitedRateLimitError to\n"
     "421 4.7.28 review our Bulk Email Senders Guidelines. {id} - gsmtp")
-# Yahoo's TSS04 deferral (tests/data/replies/yahoo.txt; https://senders.yahooinc.com/smtp-error-codes/).
+# Yahoo's TSS04 deferral (tests/data/replies/yahoo.txt;
+# https://senders.yahooinc.com/smtp-error-codes/).
 YAHOO_SUSPEND_REPLY = (
     "421 4.7.0 [TSS04] Messages from {ip} temporarily deferred due to unexpected volume or user "
     "complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes")
