@@ -26,9 +26,9 @@ import socket
 import struct
 import sys
 import time
-from typing import Callable, Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 # Default replies. Lines are separated by "\n"; format_reply() sets the "-"/" " continuation
 # marks (RFC 5321 4.2.1) and fills the {placeholders}: {ip} (client address), {rcpt}, {domain}
@@ -357,6 +357,9 @@ class ScriptedSMTP(SMTP):
         self.refusal: Optional[Tuple[str, Optional[str]]] = None
         self.served = False
         self.counted = False
+        # Set once the server closes: commands the client pipelined behind the closing reply
+        # may still sit in the reader's buffer; they are neither executed nor answered.
+        self.closing = False
         self.closed_by = "client"
         self.connected_at = 0  # us
         self.messages_accepted = 0
@@ -427,6 +430,7 @@ class ScriptedSMTP(SMTP):
 
     def close_by_server(self, how: str = "server") -> None:
         self.closed_by = how
+        self.closing = True
         if self.transport is not None:
             self.transport.close()
 
@@ -438,6 +442,8 @@ class ScriptedSMTP(SMTP):
     async def push(self, status) -> None:
         """Sends a reply, and logs it when it answers MAIL, RCPT or DATA (the code actually
         sent, aiosmtpd's own 5xx included), at the moment it is sent."""
+        if self.closing:
+            return
         await super().push(status)
         if self.logging_command is None:
             return
@@ -490,6 +496,9 @@ class ScriptedSMTP(SMTP):
 
     # --- commands whose replies are logged
     async def _logged(self, event: str, command, arg: Optional[str], **fields: object) -> None:
+        if self.closing:
+            await asyncio.sleep(0)  # let connection_lost end the session
+            return
         self.throttle = None
         self.logging_command = (event, fields)
         try:
@@ -547,6 +556,17 @@ class ScenarioHandler:
             if kind is not None:
                 return kind, server.fill(arguments.rate_limit_reply)
         return None
+
+    async def handle_EHLO(self, server: ScriptedSMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: List[str]) -> List[str]:
+        """aiosmtpd's EHLO reply plus what the big providers announce: PIPELINING (RFC 2920;
+        aiosmtpd answers pipelined commands in order) and ENHANCEDSTATUSCODES (RFC 2034),
+        since every reply here carries one."""
+        session.host_name = hostname  # aiosmtpd leaves it to a handler with this hook
+        extensions = ["250-ENHANCEDSTATUSCODES"]
+        if not self.scenario.a.no_pipelining:
+            extensions.insert(0, "250-PIPELINING")
+        return responses[:-1] + extensions + responses[-1:]
 
     async def handle_MAIL(self, server: ScriptedSMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list) -> str:
@@ -691,6 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="lift every limit above this long after the start (logs throttling_stopped)")
     add("--keep-open-after-421", action="store_true",
         help="do not close the connection after a 421 reply (RFC 5321 3.8 says to close)")
+    add("--no-pipelining", action="store_true",
+        help="do not announce PIPELINING (commands are still answered in order)")
     add("--timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
         help="idle time before the server closes a connection (RFC 5321 4.5.3.2.7: 5 min)")
     return parser
@@ -750,7 +772,6 @@ async def serve(arguments: argparse.Namespace) -> None:
     handler = ScenarioHandler(scenario)
 
     def make_protocol() -> SMTP:
-        # aiosmtpd sends no PIPELINING, ENHANCEDSTATUSCODES or SIZE extras we rely on here.
         return ScriptedSMTP(handler, hostname=arguments.hostname, ident="ESMTP scripted",
                             timeout=arguments.timeout, scenario=scenario)
 
