@@ -14,7 +14,7 @@ readonly SMTP_SOURCE=/usr/sbin/smtp-source
 
 # client SCRIPT ARGS...: runs SCRIPT (Python) after a prelude of helpers; it prints KEY=VALUE.
 #   smtp(port, source="127.0.0.1"): an smtplib.SMTP connected from source, after EHLO
-#   greet(port, source="127.0.0.1"): (socket, first reply line) of a raw connection
+#   greet(port, source="127.0.0.1", host="127.0.0.1"): (socket, first reply line), raw
 #   send(s, n, rcpt=...): MAIL, RCPT, DATA; the reply code of the first command not accepted
 #   closed(s): whether the server has closed the connection (NOOP fails)
 client() {
@@ -27,8 +27,8 @@ def smtp(port, source="127.0.0.1"):
                      source_address=(source, 0))
     s.ehlo()
     return s
-def greet(port, source="127.0.0.1"):
-    raw = socket.create_connection(("127.0.0.1", int(port)), timeout=10,
+def greet(port, source="127.0.0.1", host="127.0.0.1"):
+    raw = socket.create_connection((host, int(port)), timeout=10,
                                    source_address=(source, 0))
     line = b""
     while not line.endswith(b"\n"):
@@ -85,7 +85,7 @@ source_run() {  # source_run PORT ARGS...: smtp-source, its output; status as sm
 }
 
 read -r rate_port window_port ipr_port guard_port cap_port ipcap_port grey_port suspend_port \
-  ipsuspend_port lift_port r554_port r421_port drop_port reset_port < <(free_port 14)
+  ipsuspend_port repeat_port lift_port r554_port r421_port drop_port reset_port < <(free_port 15)
 
 # --- 1. Rate limit: 5 per 10 s, Gmail's 421-4.7.28 at MAIL, then the connection closes. -----
 start_scripted_smtp "${rate_port}" --rate-limit 5/10s
@@ -369,6 +369,18 @@ assert_eq "per-IP suspend: other IP served" 250 "$(value other "${output}")"
 assert_eq "per-IP suspend: scopes" 127.0.0.2 \
   "$(report_value "${ipsuspend_port}" suspensions.0.scope)"
 
+# --suspend-repeat: after the recovery, the next message starts a new suspension.
+start_scripted_smtp "${repeat_port}" --suspend-after 1 --suspend-for 1 --suspend-repeat
+output="$(client 'print("first=%d" % send(smtp(args[0]), 1))' "${repeat_port}")"
+assert_eq "repeat: first message" 250 "$(value first "${output}")"
+wait_until_eq "repeat: recovery" 1 10 scripted_smtp_event_count "${repeat_port}" suspend_end
+output="$(client '
+print("second=%d" % send(smtp(args[0]), 2))
+print("third=%d" % send(smtp(args[0]), 3))' "${repeat_port}")"
+assert_eq "repeat: accepted after recovery, then suspended again" 250,421 \
+  "$(value second "${output}"),$(value third "${output}")"
+assert_eq "repeat: suspensions" 2 "$(scripted_smtp_event_count "${repeat_port}" suspend_start)"
+
 # --- 5. --stop-throttling-after lifts every limit. --------------------------------------------
 start_scripted_smtp "${lift_port}" --rate-limit 1/min --max-connections 1 --greylist 60 \
   --stop-throttling-after 4
@@ -403,7 +415,7 @@ assert_eq "lift: throttles before it" '{"greylist": 1, "max_connections": 1}' \
 start_scripted_smtp "${r554_port}" --refuse 554
 start_scripted_smtp "${r421_port}" --refuse 421
 start_scripted_smtp "${drop_port}" --refuse drop
-start_scripted_smtp "${reset_port}" --refuse reset
+start_scripted_smtp "127.0.0.2:${reset_port}" --refuse reset  # as a second MX host would
 output="$(client '
 raw, line = greet(args[0])
 print(f"greeting554={line}")
@@ -418,7 +430,7 @@ print(f"close421={eof(raw)}")
 raw, line = greet(args[2])
 print("drop=%s,%s" % (line or "nothing", eof(raw)))
 try:
-    raw, line = greet(args[3])
+    raw, line = greet(args[3], host="127.0.0.2")
     print("reset=%s,%s" % (line or "nothing", eof(raw)))
 except ConnectionResetError:
     print("reset=nothing,reset")' "${r554_port}" "${r421_port}" "${drop_port}" "${reset_port}")"
@@ -439,8 +451,11 @@ assert_contains "refuse 554: smtp-source" "rejected at server banner: 554 5.3.2"
 assert_eq "refuse 554: report" '{"554": 2}' \
   "$(report_value "${r554_port}" codes_by_command.connect)"
 assert_eq "refuse 554: nothing else logged" '{"554": 2}' "$(report_value "${r554_port}" codes)"
-assert_eq "refuse reset: report" '{"refuse": 1}' "$(report_value "${reset_port}" throttles)"
-assert_eq "refuse reset: no reply code" '{}' "$(report_value "${reset_port}" codes)"
+assert_eq "refuse reset: report" '{"refuse": 1}' \
+  "$(report_value "127.0.0.2:${reset_port}" throttles)"
+assert_eq "refuse reset: no reply code" '{}' "$(report_value "127.0.0.2:${reset_port}" codes)"
+assert_eq "refuse reset: listens on 127.0.0.2" "127.0.0.2:${reset_port}" \
+  "$(report_value "127.0.0.2:${reset_port}" server)"
 
 # SIGTERM: open connections are closed, the log ends with "stop", the exit status is 0.
 pid="$(json_get "$(_scripted_smtp_base 127.0.0.1 "${r554_port}").ready" pid)"
