@@ -2,8 +2,9 @@
 """Counts from a scripted_smtp.py events log, as one JSON object on stdout.
 
 Accepted messages in total, per recipient (duplicates), per client IP; the most concurrent
-connections; the most accepted messages in any sliding window of --window seconds; every reply
-code sent; throttling replies and when the server last sent one. Windows are redone on the
+connections; the most accepted messages in any sliding window of --window seconds; the reply
+codes sent to greetings, MAIL, RCPT, DATA and the end of DATA; throttling replies and when the
+server last sent one. Windows are redone on the
 whole microseconds the server decided on, so they match its limits exactly. --settle (seconds
 after the server's start) or --since (a Unix time) adds the same figures for the part of the
 run after that point, under "after_settle": what a client did once it had time to react.

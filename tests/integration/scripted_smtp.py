@@ -75,14 +75,15 @@ EX_OSERR = 71
 log = logging.getLogger("scripted_smtp")
 
 _REPLY_LINE = re.compile(r"^([2-5][0-9][0-9])(?:[ -](.*))?$")
+_PLACEHOLDER = re.compile(r"\{([a-z]+)\}")
 
 
 def format_reply(template: str, **values: str) -> str:
     """The reply for TEMPLATE, lines joined by CRLF, every line but the last marked "-" (RFC
     5321 4.2.1). Raises ValueError on a line without a code, on mixed codes or on non-ASCII."""
-    text = template.replace("\\n", "\n")
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
+    # One pass, so that a value (a recipient address) is never expanded in turn.
+    text = _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)),
+                            template.replace("\\n", "\n"))
     lines = [line.rstrip("\r") for line in text.split("\n")]
     codes, texts = set(), []
     for line in lines:
