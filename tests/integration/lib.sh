@@ -571,6 +571,84 @@ aiosmtpd_stats_file() {
   printf '%s/aiosmtpd-%s.stats.json\n' "${HAYATE_TEST_DIR}" "$1"
 }
 
+# start_scripted_smtp [HOST:]PORT [ARGS...]: tests/integration/scripted_smtp.py, the peer that
+# throttles like a mailbox provider, on HOST (default 127.0.0.1; 127.0.0.2... for more MX
+# hosts on one port) and PORT, with its events log in "$(scripted_smtp_events [HOST:]PORT)".
+# Ready once it has written its ready file: no probe connection, which would show in its log.
+# ARGS: --rate-limit 5/10s, --rate-limit-per-ip, --max-connections N, --greylist SECONDS,
+# --suspend-after N --suspend-for SECONDS, --refuse 554|421|drop|reset,
+# --stop-throttling-after SECONDS, --scenario FILE, ... (see its --help).
+start_scripted_smtp() {
+  _hayate_require_init start_scripted_smtp
+  local host port base name
+  _scripted_smtp_address "$1"
+  shift
+  base="$(_scripted_smtp_base "${host}" "${port}")"
+  name="scripted-smtp:${host}:${port}"
+  rm -f "${base}.ready"
+  _hayate_start "${name}" "${base}.log" "${base}.log" "${HAYATE_PYTHON}" \
+    "${HAYATE_INTEGRATION_DIR}/scripted_smtp.py" --host "${host}" --port "${port}" \
+    --log "${base}.events.jsonl" --ready-file "${base}.ready" "$@"
+  _hayate_await "${name}" "${base}.log" _scripted_smtp_wait_ready "${base}.ready" \
+    "${HAYATE_LAST_PID}"
+}
+
+# _scripted_smtp_address [HOST:]PORT: sets the caller's locals host (127.0.0.1 unless given)
+# and port.
+_scripted_smtp_address() {
+  if [[ "$1" =~ ^[0-9]+$ ]]; then
+    host="${HAYATE_LOOPBACK}"
+    port="$1"
+  elif [[ "$1" =~ ^(.+):([0-9]+)$ ]]; then
+    host="${BASH_REMATCH[1]}"
+    port="${BASH_REMATCH[2]}"
+  else
+    fail "scripted_smtp: '$1' is not PORT or HOST:PORT"
+  fi
+}
+
+_scripted_smtp_base() {
+  printf '%s/scripted-smtp-%s-%s\n' "${HAYATE_TEST_DIR}" "$1" "$2"
+}
+
+# _scripted_smtp_wait_ready FILE PID: polls until FILE exists; status 1 when PID exits first or
+# at HAYATE_START_TIMEOUT_S.
+_scripted_smtp_wait_ready() {
+  local deadline=$((SECONDS + HAYATE_START_TIMEOUT_S))
+  until [[ -s "$1" ]]; do
+    if ! process_alive "$2"; then
+      echo "scripted_smtp (pid $2) exited before it was ready" >&2
+      return 1
+    fi
+    ((SECONDS < deadline)) || { echo "no $1 after ${HAYATE_START_TIMEOUT_S} s" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+# scripted_smtp_events [HOST:]PORT: the server's events log (JSON Lines).
+scripted_smtp_events() {
+  local host port
+  _scripted_smtp_address "$1"
+  printf '%s.events.jsonl\n' "$(_scripted_smtp_base "${host}" "${port}")"
+}
+
+# scripted_smtp_event_count [HOST:]PORT EVENT: events of kind EVENT logged so far (message,
+# connect, throttling_stopped, suspend_end...), for wait_until_eq.
+scripted_smtp_event_count() {
+  grep -c "^{\"event\":\"$2\"," "$(scripted_smtp_events "$1")" || true
+}
+
+# scripted_smtp_report [HOST:]PORT [REPORT_ARGS...]: scripted_report.py's JSON for that server
+# (--window SECONDS, --settle SECONDS or --since UNIX_TIME); fails on a malformed log. Read
+# values with json_get on a file: scripted_smtp_report 2525 --settle 5 >"${dir}/report.json".
+scripted_smtp_report() {
+  local events
+  events="$(scripted_smtp_events "$1")"
+  shift
+  "${HAYATE_PYTHON}" "${HAYATE_INTEGRATION_DIR}/scripted_report.py" "${events}" "$@" ||
+    fail "scripted_report.py ${events} $* failed"
+}
+
 # start_hayate_sink PORT [ARGS...]: our bundled sink from HAYATE_BIN_DIR on 127.0.0.1:PORT.
 start_hayate_sink() {
   _hayate_require_init start_hayate_sink
