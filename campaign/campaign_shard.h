@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/random/random.h"
 #include "campaign/accounting.h"
 #include "campaign/delivery_log.h"
 #include "campaign/domain_report.h"
@@ -63,6 +64,9 @@ struct CampaignContext {
   AccountingContext accounting;
   std::atomic<std::int64_t>* recipients_pending = nullptr;  // inside shards; the reader waits
   std::int64_t deadline_ms = 0;           // monotonic; retries end here
+  // The campaign's first run began then (wall clock; this run's start on a first run): a
+  // recipient's age, for max_age, counts from it.
+  std::int64_t campaign_started_unix_ms = 0;
   std::uint32_t connections_per_shard = 1;
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
   RunAbort* abort = nullptr;
@@ -136,6 +140,8 @@ class CampaignShard final : public ShardHandler {
   // The counters with the TLS ones folded in; read after the shard's thread ended.
   ShardCounters final_counters() const;
   const LiveCounters& live() const { return live_; }
+  // Uniform in [0, 1): retry jitter. The shard's own generator (no lock).
+  double uniform_random() { return absl::Uniform<double>(random_, 0.0, 1.0); }
   const ShardBoard& board() const { return board_; }
   bool log_failed() const { return log_.failed() || accounting_.failed(); }
 
@@ -204,6 +210,7 @@ class CampaignShard final : public ShardHandler {
   std::string sender_;
   ShardCounters counters_;
   LiveCounters live_;
+  absl::BitGen random_;
   ShardBoard board_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainQueue>> domains_;
   absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;

@@ -8,6 +8,7 @@
 #include "campaign/journal.h"
 #include "campaign/site.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign {
 
@@ -202,14 +203,34 @@ void DomainQueue::record(Recipient&& recipient, const AttemptResult& result) {
     shard_.recipient_finished();
     return;
   }
-  // 4xx, or no reply at all: retry on the schedule while the run's deadline allows.
+  // 4xx, or no reply at all: retry on the schedule while the run's deadline allows, unless
+  // the recipient is past its max_age (then it expires: a bounce, RFC 3463 4.4.7).
   const JobConfig& job = *shard_.context().job;
-  const std::size_t retry = recipient.attempts - 1;
-  bool final = retry >= job.retry_schedule_ms.size();
-  if (!final) {
-    recipient.not_before_ms = shard_.now_ms() + job.retry_schedule_ms[retry];
-    final = recipient.not_before_ms > shard_.context().deadline_ms;
+  const std::int64_t now = shard_.now_ms();
+  const std::int64_t first_attempt_ms =
+      now - (unix_time_ms() - shard_.context().campaign_started_unix_ms);
+  bool final = false;
+  if (!job.retry_schedule_given) {
+    const shaping::RetryDecision retry =
+        shaping::next_retry(job.retry_backoff, recipient.attempts, first_attempt_ms, now,
+                            recipient.retry_delay_ms, [this] { return shard_.uniform_random(); });
+    if (retry.expired) {
+      expire(std::move(recipient), result);
+      return;
+    }
+    recipient.not_before_ms = retry.retry_at_ms;
+    recipient.retry_delay_ms =
+        static_cast<std::uint32_t>(std::min<std::int64_t>(retry.delay_ms, UINT32_MAX));
+  } else {
+    const std::size_t retry = recipient.attempts - 1;
+    final = retry >= job.retry_schedule_ms.size();
+    if (!final) recipient.not_before_ms = now + job.retry_schedule_ms[retry];
   }
+  if (!final && now - first_attempt_ms >= job.retry_backoff.max_age_ms) {
+    expire(std::move(recipient), result);
+    return;
+  }
+  if (!final) final = recipient.not_before_ms > shard_.context().deadline_ms;
   log_outcome(recipient, OutcomeType::deferred, result, final);
   if (final) {
     ++counters.deferred;
@@ -224,6 +245,16 @@ void DomainQueue::record(Recipient&& recipient, const AttemptResult& result) {
   waiting_.push_back(std::move(recipient));
 }
 
+void DomainQueue::expire(Recipient&& recipient, const AttemptResult& last) {
+  std::string reason = "expired: no delivery within max_age; last error: ";
+  if (last.code != 0) append(reason, last.code, " ");
+  append(reason, last.reason);
+  const AttemptResult result{0, "4.4.7", reason, "expired", last.mx, last.latency_ms};
+  log_outcome(recipient, OutcomeType::bounced, result, true);
+  ++shard_.counters().bounced;
+  shard_.recipient_finished();
+}
+
 void DomainQueue::wake() {
   const std::int64_t now = shard_.now_ms();
   earliest_wakeup_ms_ = 0;
@@ -234,7 +265,9 @@ void DomainQueue::wake() {
       ready_.push_back(std::move(*it));
     } else {
       if (earliest == 0 || it->not_before_ms < earliest) earliest = it->not_before_ms;
-      *keep++ = std::move(*it);
+      // Never move onto itself: a self-moved vector comes out empty (libstdc++).
+      if (keep != it) *keep = std::move(*it);
+      ++keep;
     }
   }
   waiting_.erase(keep, waiting_.end());

@@ -66,6 +66,8 @@ class DomainQueue {
   void on_route_answer(const dns::HostAnswer& answer);
   // The recipient's last word in this run: deferred (retries exhausted, deadline, stop).
   void end_deferred(const Recipient& recipient, const AttemptResult& result);
+  // Past max_age: the recipient ends as a bounce (reason "expired") with `last` as its cause.
+  void expire(Recipient&& recipient, const AttemptResult& last);
   void log_outcome(const Recipient& recipient, OutcomeType type, const AttemptResult& result,
                    bool final);
 

@@ -43,6 +43,7 @@ constexpr std::int64_t messages_per_connection_limit = 1'000'000;
 constexpr std::uint64_t timeout_ms_max = 86'400'000;              // 1 day, for each SMTP timeout
 constexpr std::uint64_t retry_delay_ms_max = 30 * 86'400'000ULL;  // 30 days
 constexpr std::uint64_t deadline_ms_max = 30 * 86'400'000ULL;     // 30 days
+constexpr std::uint64_t max_age_ms_max = 30 * 86'400'000ULL;      // 30 days
 constexpr std::size_t retry_schedule_entries_max = 64;
 constexpr std::size_t headers_max = 64;
 constexpr std::size_t routes_max = 10'000;
@@ -63,7 +64,7 @@ constexpr std::array<std::string_view, 12> campaign_keys = {
     "id",      "recipients", "from",    "envelope_from",    "reply_to",
     "subject", "text",       "html",    "headers",          "list_unsubscribe",
     "list_unsubscribe_mailto", "feedback_id"};
-constexpr std::array<std::string_view, 13> delivery_keys = {"helo",
+constexpr std::array<std::string_view, 18> delivery_keys = {"helo",
                                                             "tls",
                                                             "ca_file",
                                                             "connections_max",
@@ -75,6 +76,11 @@ constexpr std::array<std::string_view, 13> delivery_keys = {"helo",
                                                             "command_timeout",
                                                             "data_timeout",
                                                             "retry_schedule",
+                                                            "retry_first_delay",
+                                                            "retry_factor",
+                                                            "retry_max_delay",
+                                                            "retry_jitter",
+                                                            "max_age",
                                                             "deadline"};
 constexpr std::array<std::string_view, 1> dns_keys = {"servers"};
 constexpr std::array<std::string_view, 4> route_keys = {"host", "port", "tls", "implicit_tls"};
@@ -415,6 +421,7 @@ class JobReader {
   absl::Status read_integer(const toml::table& table, std::string_view table_name,
                             std::string_view key, std::int64_t min, std::int64_t max,
                             std::int64_t& out, bool* present = nullptr) const;
+  absl::Status read_backoff(const toml::table& delivery);
   absl::Status read_duration(const toml::node& node, std::string_view label, std::uint64_t max_ms,
                              std::uint64_t& out_ms) const;
   absl::Status read_timeout(const toml::table& table, std::string_view key,
@@ -593,6 +600,54 @@ absl::Status JobReader::require_string(const toml::table& table, std::string_vie
   }
   if (value->get().empty()) {
     return error_at(*value, cat("[", table_name, "] ", key, " must not be empty"));
+  }
+  return absl::OkStatus();
+}
+
+// [delivery] retry_first_delay, retry_factor, retry_max_delay, retry_jitter, max_age.
+absl::Status JobReader::read_backoff(const toml::table& delivery) {
+  shaping::BackoffConfig& backoff = job_.retry_backoff;
+  for (auto [key, out] : {std::pair{"retry_first_delay", &backoff.first_delay_ms},
+                          std::pair{"retry_max_delay", &backoff.max_delay_ms},
+                          std::pair{"max_age", &backoff.max_age_ms}}) {
+    const toml::node* node = delivery.get(key);
+    if (node == nullptr) continue;
+    std::uint64_t duration_ms = 0;
+    if (absl::Status status = read_duration(*node, cat("[delivery] ", key),
+                                            std::string_view(key) == "max_age" ? max_age_ms_max
+                                                                               : retry_delay_ms_max,
+                                            duration_ms);
+        !status.ok()) {
+      return status;
+    }
+    *out = static_cast<std::int64_t>(duration_ms);
+  }
+  if (backoff.max_delay_ms < backoff.first_delay_ms) {
+    return error_at(*delivery.get(delivery.contains("retry_max_delay") ? "retry_max_delay"
+                                                                       : "retry_first_delay"),
+                    cat("[delivery] retry_max_delay (", backoff.max_delay_ms,
+                        " ms) is below retry_first_delay (", backoff.first_delay_ms, " ms)"));
+  }
+  if (const toml::node* node = delivery.get("retry_factor")) {
+    const std::optional<double> factor = node->value<double>();
+    if (!factor || !(*factor >= 1 && *factor <= 10)) {
+      return error_at(*node, "[delivery] retry_factor must be a number from 1 to 10 (2 doubles "
+                             "each delay)");
+    }
+    backoff.factor = *factor;
+  }
+  if (const toml::node* node = delivery.get("retry_jitter")) {
+    const std::optional<std::string_view> jitter = node->value<std::string_view>();
+    if (jitter == "none") {
+      backoff.jitter = shaping::Jitter::none;
+    } else if (jitter == "full") {
+      backoff.jitter = shaping::Jitter::full;
+    } else if (jitter == "decorrelated") {
+      backoff.jitter = shaping::Jitter::decorrelated;
+    } else {
+      return error_at(*node, "[delivery] retry_jitter must be \"none\", \"full\" or "
+                             "\"decorrelated\"");
+    }
   }
   return absl::OkStatus();
 }
@@ -1218,6 +1273,7 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
                                  " entries; at most ", retry_schedule_entries_max, " are allowed"));
     }
     job_.retry_schedule_ms.clear();
+    job_.retry_schedule_given = true;
     for (std::size_t i = 0; i < delays->size(); ++i) {
       std::uint64_t delay_ms = 0;
       if (absl::Status status =
@@ -1229,6 +1285,8 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
       job_.retry_schedule_ms.push_back(static_cast<std::uint32_t>(delay_ms));
     }
   }
+
+  if (absl::Status status = read_backoff(delivery); !status.ok()) return status;
 
   if (const toml::node* node = delivery.get("deadline")) {
     if (absl::Status status =

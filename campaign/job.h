@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/shaping/backoff.h"
 #include "campaign/address.h"
 #include "campaign/dkim.h"
 #include "campaign/schedule.h"
@@ -77,7 +78,14 @@ struct JobConfig {
   std::uint32_t connect_timeout_ms = 30'000;
   std::uint32_t command_timeout_ms = 300'000;   // greeting, EHLO, MAIL, RCPT (RFC 5321 4.5.3.2)
   std::uint32_t data_timeout_ms = 600'000;      // DATA, body and final dot
-  std::vector<std::uint32_t> retry_schedule_ms = {30'000, 120'000, 600'000};  // delays
+  // Retries: an explicit list of delays (retry_schedule), or when it is not given exponential
+  // backoff with jitter (retry_first_delay, retry_factor, retry_max_delay, retry_jitter).
+  // Either way a recipient older than max_age (from the campaign's first run) expires: a
+  // bounce with reason "expired".
+  bool retry_schedule_given = false;             // false: backoff
+  std::vector<std::uint32_t> retry_schedule_ms;  // given and empty: no retry at all
+  shaping::BackoffConfig retry_backoff{300'000, 2, 3'600'000, 3 * 86'400'000LL,
+                                       shaping::Jitter::full};
   std::uint64_t deadline_ms = 3'600'000;        // retries stop this long after the start
   TlsMode tls = TlsMode::opportunistic;
   std::string ca_file;                // extra trust anchors (PEM), resolved; empty: none

@@ -18,6 +18,7 @@ struct Recipient {
   std::vector<std::uint32_t> ends; // ends[0]: end of the address; ends[i+1]: end of field i
   std::uint32_t domain_offset = 0; // start of the domain within the address
   std::uint32_t attempts = 0;
+  std::uint32_t retry_delay_ms = 0;  // the last backoff delay (decorrelated jitter grows it)
   bool needs_smtputf8 = false;
   std::int64_t not_before_ms = 0;  // retry time (shard clock)
 

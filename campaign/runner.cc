@@ -688,6 +688,9 @@ int run_campaign(const RunOptions& options) {
   context.accounting = AccountingContext{job.id, job.helo, static_cast<std::int64_t>(time(nullptr))};
   context.recipients_pending = &pending;
   context.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
+  context.campaign_started_unix_ms = earlier.first_run_started_unix_ms > 0
+                                         ? earlier.first_run_started_unix_ms
+                                         : static_cast<std::int64_t>(started_wall_s * 1000);
   context.connections_per_shard = std::max(1u, job.connections_max / shard_count);
   // A site (route or domain) may appear on every shard: each gets its share of the cap.
   context.connections_per_site =

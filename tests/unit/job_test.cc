@@ -180,7 +180,12 @@ TEST(JobSampleTest, MinimalJobGetsDefaults) {
   EXPECT_EQ(job.connect_timeout_ms, limits::connect_timeout_ms);
   EXPECT_EQ(job.command_timeout_ms, limits::command_timeout_ms);
   EXPECT_EQ(job.data_timeout_ms, limits::data_term_timeout_ms);
-  EXPECT_EQ(job.retry_schedule_ms, (std::vector<std::uint32_t>{30'000, 120'000, 600'000}));
+  EXPECT_FALSE(job.retry_schedule_given);  // exponential backoff with jitter
+  EXPECT_EQ(job.retry_backoff.first_delay_ms, 300'000);
+  EXPECT_EQ(job.retry_backoff.factor, 2.0);
+  EXPECT_EQ(job.retry_backoff.max_delay_ms, 3'600'000);
+  EXPECT_EQ(job.retry_backoff.max_age_ms, 3 * 86'400'000LL);
+  EXPECT_EQ(job.retry_backoff.jitter, shaping::Jitter::full);
   EXPECT_EQ(job.deadline_ms, 3'600'000u);
   EXPECT_TRUE(job.routes.empty());
   EXPECT_TRUE(job.dns_servers.empty());
@@ -749,7 +754,28 @@ TEST_F(JobTest, Durations) {
   EXPECT_EQ(job.retry_schedule_ms, (std::vector<std::uint32_t>{1'000, 90'000, 7'200'000}));
   EXPECT_EQ(job.deadline_ms, 2'592'000'000u);
 
+  job = load_ok(delivery +
+                "retry_first_delay = \"10s\"\nretry_factor = 1.5\nretry_max_delay = \"20m\"\n"
+                "retry_jitter = \"decorrelated\"\nmax_age = \"2d\"\n");
+  EXPECT_FALSE(job.retry_schedule_given);
+  EXPECT_EQ(job.retry_backoff.first_delay_ms, 10'000);
+  EXPECT_EQ(job.retry_backoff.factor, 1.5);
+  EXPECT_EQ(job.retry_backoff.max_delay_ms, 1'200'000);
+  EXPECT_EQ(job.retry_backoff.jitter, shaping::Jitter::decorrelated);
+  EXPECT_EQ(job.retry_backoff.max_age_ms, 2 * 86'400'000LL);
+  EXPECT_EQ(error(delivery + "retry_factor = 0.5\n"),
+            "job.toml:8:16: [delivery] retry_factor must be a number from 1 to 10 (2 doubles "
+            "each delay)");
+  EXPECT_EQ(error(delivery + "retry_jitter = \"some\"\n"),
+            "job.toml:8:16: [delivery] retry_jitter must be \"none\", \"full\" or "
+            "\"decorrelated\"");
+  EXPECT_EQ(error(delivery + "retry_first_delay = \"2h\"\n"),
+            "job.toml:8:21: [delivery] retry_max_delay (3600000 ms) is below retry_first_delay "
+            "(7200000 ms)");
+  EXPECT_EQ(error(delivery + "max_age = 0\n"), "job.toml:8:11: [delivery] max_age must be more than 0");
+
   job = load_ok(delivery + "retry_schedule = []\n");
+  EXPECT_TRUE(job.retry_schedule_given);
   EXPECT_TRUE(job.retry_schedule_ms.empty());  // no retries: the first failure is final
 
   const std::string hint =
