@@ -3,13 +3,16 @@
 // wildcard and MX suffix (rollup on and off); a job's file overrides key by key; mistakes fail
 // with "file:line:column".
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "campaign/job.h"
 #include "campaign/shaping/rules.h"
 #include "engine/smtp/reply_parser.h"
 
@@ -482,6 +485,117 @@ TEST(JobRulesTest, LoadsFromAFile) {
   EXPECT_EQ(rules->find_destination("gmail")->connections_max, 1u);
   EXPECT_EQ(rules->find_destination("gmail")->defined_at, path + ":1");
   std::remove(path.c_str());
+}
+
+// ---- [shaping] and [[sources]] in the job file ----
+
+class JobShapingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "job_shaping.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    write(dir_ + "/recipients.csv", "email\nalice@example.org\n");
+    write(dir_ + "/body.txt", "Hello\n");
+    write(dir_ + "/shaping.toml", "[destination.gmail]\nconnections_max = 1\n");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  static void write(const std::string& path, std::string_view text) {
+    std::ofstream(path, std::ios::binary) << text;
+  }
+  absl::StatusOr<JobConfig> load(std::string_view extra) {
+    write(dir_ + "/job.toml", std::string(kBase) + std::string(extra));
+    return load_job(dir_ + "/job.toml");
+  }
+  std::string error(std::string_view extra) {
+    absl::StatusOr<JobConfig> job = load(extra);
+    EXPECT_FALSE(job.ok());
+    return job.ok() ? "" : std::string(job.status().message().substr(dir_.size() + 1));
+  }
+  // Lines 1 to 7.
+  static constexpr std::string_view kBase =
+      "[campaign]\nid = \"c1\"\nrecipients = \"recipients.csv\"\n"
+      "from = \"News <news@example.com>\"\nsubject = \"Hi\"\ntext = \"body.txt\"\n"
+      "[delivery]\nhelo = \"mta.example.com\"\n";
+  std::string dir_;
+};
+
+TEST_F(JobShapingTest, Defaults) {
+  absl::StatusOr<JobConfig> job = load("");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->shaping_rules_path.empty());
+  EXPECT_TRUE(job->shaping_rollup);
+  EXPECT_EQ(job->warmup_state_path, dir_ + "/hayate-warmup.state");
+  EXPECT_TRUE(job->sources.empty());
+}
+
+TEST_F(JobShapingTest, ShapingAndSources) {
+  absl::StatusOr<JobConfig> job = load(R"(
+[shaping]
+rules = "shaping.toml"
+rollup = false
+warmup_state = "state/warmup.txt"
+
+[[sources]]
+name = "ip1"
+address = "127.0.0.2"
+
+[[sources]]
+name = "ip2"
+address = "2001:DB8::0:10"
+ehlo = "mta2.example.com"
+pool = "warm"
+warmup = true
+)");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->shaping_rules_path, dir_ + "/shaping.toml");
+  EXPECT_FALSE(job->shaping_rollup);
+  EXPECT_EQ(job->warmup_state_path, dir_ + "/state/warmup.txt");
+  ASSERT_EQ(job->sources.size(), 2u);
+  EXPECT_EQ(job->sources[0].address, "127.0.0.2");
+  EXPECT_EQ(job->sources[0].ehlo, "mta.example.com");
+  EXPECT_EQ(job->sources[0].pool, "default");
+  EXPECT_FALSE(job->sources[0].warmup);
+  EXPECT_EQ(job->sources[1].address, "2001:db8::10");
+  EXPECT_EQ(job->sources[1].ehlo, "mta2.example.com");
+  EXPECT_EQ(job->sources[1].pool, "warm");
+  EXPECT_TRUE(job->sources[1].warmup);
+
+  // The rules it names load with the job's pools and rollup.
+  absl::StatusOr<ShapingRules> rules =
+      load_rules(shipped_shaping_rules(), &job->shaping_rules_path,
+                 RulesOptions{.rollup = job->shaping_rollup, .pools = {"default", "warm"}});
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  EXPECT_EQ(rules->find_destination("gmail")->connections_max, 1u);
+  EXPECT_FALSE(rules->rollup);
+}
+
+TEST_F(JobShapingTest, Errors) {
+  EXPECT_EQ(error("[shaping]\nrules = \"missing.toml\"\n"),
+            "job.toml:10:9: [shaping] rules file '" + dir_ +
+                "/missing.toml' not found (paths are relative to the job file)");
+  EXPECT_EQ(error("[shaping]\nrolup = true\n"),
+            "job.toml:10:1: unknown key 'rolup' in [shaping]; did you mean 'rollup'?");
+  EXPECT_EQ(error("[shaping]\nrollup = \"yes\"\n"),
+            "job.toml:10:10: [shaping] rollup must be true or false");
+  EXPECT_EQ(error("[[sources]]\nname = \"ip1\"\naddress = \"192.0.2.300\"\n"),
+            "job.toml:11:11: [[sources]] ip1 address \"192.0.2.300\" is not an IPv4 or IPv6 "
+            "address (no brackets, no port)");
+  EXPECT_EQ(error("[[sources]]\nname = \"ip1\"\naddress = \"[::1]\"\n"),
+            "job.toml:11:11: [[sources]] ip1 address \"[::1]\" is not an IPv4 or IPv6 address "
+            "(no brackets, no port)");
+  EXPECT_EQ(error("[[sources]]\nname = \"IP 1\"\naddress = \"127.0.0.2\"\n"),
+            "job.toml:10:8: [[sources]] name \"IP 1\" must be 1 to 64 of a-z 0-9 _ -");
+  EXPECT_EQ(error("[[sources]]\nname = \"a\"\naddress = \"127.0.0.2\"\n"
+                  "[[sources]]\nname = \"b\"\naddress = \"127.0.0.2\"\n"),
+            "job.toml:12:1: [[sources]] b: address already used by [[sources]] a");
+  EXPECT_EQ(error("[[sources]]\nname = \"a\"\naddress = \"127.0.0.2\"\nehlo = \"bad name\"\n"),
+            "job.toml:12:8: [[sources]] a ehlo 'bad name' is not a host name or address literal "
+            "(RFC 5321 4.1.1.1)");
+  EXPECT_EQ(error("[[sources]]\nname = \"a\"\nadress = \"127.0.0.2\"\n"),
+            "job.toml:11:1: unknown key 'adress' in [[sources]]; did you mean 'address'?");
+  EXPECT_EQ(error("[sources]\nname = \"a\"\n"),
+            "job.toml:9:1: sources must be written as [[sources]] tables, one per address");
 }
 
 }  // namespace
