@@ -53,8 +53,9 @@ constexpr std::uint16_t smtp_port = 25;
 static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
-constexpr std::array<std::string_view, 9> table_names = {
-    "campaign", "delivery", "routes", "dns", "domains", "relay", "verp", "dkim", "schedule"};
+constexpr std::array<std::string_view, 11> table_names = {
+    "campaign", "delivery", "routes", "dns",      "domains", "relay",
+    "verp",     "dkim",     "schedule", "shaping", "sources"};
 constexpr std::array<std::string_view, 7> dkim_keys = {
     "domain", "selector", "key", "algorithm", "canonicalization", "headers", "oversign"};
 constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
@@ -441,6 +442,7 @@ class JobReader {
   absl::Status read_verp(const toml::table& table);
   absl::Status read_dkim(const toml::node& node);
   absl::Status read_schedule(const toml::node& node);
+  absl::Status read_shaping(const toml::table& root);
   absl::Status read_header_names(const toml::table& table, std::string_view label,
                                  std::string_view key, std::vector<std::string>& names) const;
   absl::Status read_unsubscribe(const toml::table& table);
@@ -497,7 +499,7 @@ absl::Status JobReader::read(const toml::table& root) {
   if (const toml::node* schedule = root.get("schedule")) {
     if (absl::Status status = read_schedule(*schedule); !status.ok()) return status;
   }
-  return absl::OkStatus();
+  return read_shaping(root);
 }
 
 absl::Status JobReader::check_top_level(const toml::table& root) const {
@@ -1092,6 +1094,135 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
     }
   }
   job_.schedule = std::move(schedule);
+  return absl::OkStatus();
+}
+
+// [shaping] and [[sources]]: where the job's shaping rules are, and the local addresses mail
+// leaves from. Checked here; the rules file is read by campaign/shaping/rules.h.
+absl::Status JobReader::read_shaping(const toml::table& root) {
+  static constexpr std::array<std::string_view, 3> shaping_keys = {"rules", "rollup",
+                                                                   "warmup_state"};
+  static constexpr std::array<std::string_view, 5> source_keys = {"name", "address", "ehlo",
+                                                                  "pool", "warmup"};
+  constexpr std::size_t sources_max = 1'024;
+  const auto is_name = [](std::string_view name) {
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+  };
+  const auto read_bool = [this](const toml::table& table, std::string_view label,
+                                std::string_view key, bool& out) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return absl::OkStatus();
+    if (!node->is_boolean()) return error_at(*node, cat(label, " ", key, " must be true or false"));
+    out = node->as_boolean()->get();
+    return absl::OkStatus();
+  };
+  job_.warmup_state_path =
+      (std::filesystem::path(job_.base_dir) / "hayate-warmup.state").string();
+  const toml::table* shaping = nullptr;
+  if (absl::Status status = find_table(root, "shaping", shaping); !status.ok()) return status;
+  if (shaping != nullptr) {
+    if (absl::Status status = check_keys(*shaping, "shaping", shaping_keys); !status.ok()) {
+      return status;
+    }
+    const toml::value<std::string>* value = nullptr;
+    if (absl::Status status = find_string(*shaping, "shaping", "rules", value); !status.ok()) {
+      return status;
+    }
+    if (value != nullptr) {
+      if (absl::Status status = check_file(*value, "[shaping] rules", job_.shaping_rules_path);
+          !status.ok()) {
+        return status;
+      }
+    }
+    if (absl::Status status = read_bool(*shaping, "[shaping]", "rollup", job_.shaping_rollup);
+        !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = find_string(*shaping, "shaping", "warmup_state", value);
+        !status.ok()) {
+      return status;
+    }
+    if (value != nullptr) {
+      if (value->get().empty() || !control_character(value->get()).empty()) {
+        return error_at(*value, "[shaping] warmup_state must be a file name");
+      }
+      const std::filesystem::path path(value->get());
+      job_.warmup_state_path =
+          path.is_absolute() ? value->get() : (std::filesystem::path(job_.base_dir) / path).string();
+    }
+  }
+  const toml::node* sources = root.get("sources");
+  if (sources == nullptr) return absl::OkStatus();
+  const toml::array* tables = sources->as_array();
+  if (tables == nullptr || !tables->is_array_of_tables()) {
+    return error_at(*sources, "sources must be written as [[sources]] tables, one per address");
+  }
+  if (tables->size() > sources_max) {
+    return error_at(*sources, cat("[[sources]] has ", tables->size(), " entries; at most ",
+                                  sources_max, " are allowed"));
+  }
+  for (const toml::node& element : *tables) {
+    const toml::table& table = *element.as_table();
+    if (absl::Status status = check_keys(table, "[sources]", source_keys); !status.ok()) {
+      return status;
+    }
+    JobConfig::Source source;
+    const toml::value<std::string>* value = nullptr;
+    if (absl::Status status = require_string(table, "[sources]", "name", value); !status.ok()) {
+      return status;
+    }
+    if (!is_name(value->get())) {
+      return error_at(*value, cat("[[sources]] name \"", escape(value->get()),
+                                  "\" must be 1 to 64 of a-z 0-9 _ -"));
+    }
+    source.name = value->get();
+    const std::string label = cat("[[sources]] ", source.name);
+    if (absl::Status status = require_string(table, "[sources]", "address", value);
+        !status.ok()) {
+      return status;
+    }
+    std::optional<std::string> address = canonical_ip(value->get(), AF_INET);
+    if (!address) address = canonical_ip(value->get(), AF_INET6);
+    if (!address) {
+      return error_at(*value, cat(label, " address \"", escape(value->get()),
+                                  "\" is not an IPv4 or IPv6 address (no brackets, no port)"));
+    }
+    source.address = std::move(*address);
+    if (absl::Status status = find_string(table, "[sources]", "ehlo", value); !status.ok()) {
+      return status;
+    }
+    source.ehlo = job_.helo;
+    if (value != nullptr) {
+      if (!is_helo_name(value->get())) {
+        return error_at(*value, cat(label, " ehlo '", escape(value->get()),
+                                    "' is not a host name or address literal (RFC 5321 4.1.1.1)"));
+      }
+      source.ehlo = value->get();
+    }
+    if (absl::Status status = find_string(table, "[sources]", "pool", value); !status.ok()) {
+      return status;
+    }
+    if (value != nullptr) {
+      if (!is_name(value->get())) {
+        return error_at(*value, cat(label, " pool \"", escape(value->get()),
+                                    "\" must be 1 to 64 of a-z 0-9 _ -"));
+      }
+      source.pool = value->get();
+    }
+    if (absl::Status status = read_bool(table, label, "warmup", source.warmup); !status.ok()) {
+      return status;
+    }
+    for (const JobConfig::Source& other : job_.sources) {
+      if (other.name == source.name || other.address == source.address) {
+        return error_at(table.source().begin,
+                        cat(label, ": ", other.name == source.name ? "name" : "address",
+                            " already used by [[sources]] ", other.name));
+      }
+    }
+    job_.sources.push_back(std::move(source));
+  }
   return absl::OkStatus();
 }
 

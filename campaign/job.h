@@ -112,6 +112,20 @@ struct JobConfig {
 
   // [schedule]: start_at, stop_at, daily send windows; the default sends at any time.
   Schedule schedule;
+
+  // [shaping] and [[sources]] (README.md "Shaping rules"); the rules file itself is loaded by
+  // campaign/shaping/rules.h, with the pools named here.
+  struct Source {
+    std::string name;          // [a-z0-9_-]{1,64}, for logs and the warm-up state
+    std::string address;       // canonical IPv4 or IPv6 literal, bound before connect
+    std::string ehlo;          // default: [delivery] helo
+    std::string pool = "default";
+    bool warmup = false;       // a new IP: capped daily per provider by the warm-up schedule
+  };
+  std::string shaping_rules_path;  // resolved; empty: the shipped rules alone
+  bool shaping_rollup = true;      // MX rollup (campaign/shaping/rules.h RulesOptions)
+  std::string warmup_state_path;   // resolved; default "hayate-warmup.state" beside the job
+  std::vector<Source> sources;     // empty: the system picks the address
 };
 
 // Reads and checks a job file. Errors read "job.toml:12:1: ..." and, for unknown keys, name
