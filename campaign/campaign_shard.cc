@@ -13,8 +13,35 @@
 #include "campaign/site.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
+#include "engine/write_fully.h"
+#include "absl/strings/str_format.h"
+#include "campaign/journal.h"
 
 namespace hayate::campaign {
+
+namespace {
+
+void append_json_string(std::string_view text, std::string& out) {
+  out += '"';
+  append_json_escaped(text, out);
+  out += '"';
+}
+
+std::string format_pace(double per_second) {
+  if (per_second <= 0) return "unpaced";
+  if (per_second >= 1) return absl::StrFormat("%.1f/s", per_second);
+  return absl::StrFormat("%.1f/min", per_second * 60);
+}
+
+}  // namespace
+
+int shaping_state_rank(std::string_view state) {
+  if (state == "suspended") return 3;
+  if (state == "throttled") return 2;
+  if (state == "recovering") return 1;
+  return 0;
+}
 
 void ShardCounters::add(const ShardCounters& other) {
   delivered += other.delivered;
@@ -107,12 +134,140 @@ Site* CampaignShard::find_site(const std::string& key) {
 }
 
 Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targets,
-                              SiteSecurity security) {
+                              SiteSecurity security, const Destination& destination, bool route) {
+  const JobConfig& job = *context_.job;
+  const std::uint32_t shards = std::max(1u, context_.shard_count);
+  // The default destination's limits are per site (each small domain its own); a named
+  // destination's are shared by every site of it on this shard (MX rollup).
+  const bool named = destination.index != 0;
+  std::vector<Site::Lane> lanes;
+  for (std::uint32_t i = 0; i < context_.sources.size(); ++i) {
+    const SendingSource& source = context_.sources[i];
+    // A destination's pool; the default pool is every source.
+    if (!destination.pool.empty() && destination.pool != "default" &&
+        source.pool != destination.pool) {
+      continue;
+    }
+    const std::string throttle_key =
+        cat(named ? destination.name : key, "|", source.name);
+    auto found = throttles_.find(throttle_key);
+    if (found == throttles_.end()) {
+      ThrottleLimits limits;
+      limits.connections_max = std::max<std::uint32_t>(
+          1, std::min(destination.connections_max, job.connections_per_domain) / shards);
+      limits.messages_per_connection =
+          named ? destination.messages_per_connection : job.messages_per_connection;
+      if (!(route && !named) && !destination.rate.unlimited()) {
+        limits.rate = destination.rate;
+        limits.rate.period_ms *= shards;  // this shard's share
+      }
+      limits.rate_min = destination.rate_min;
+      limits.throttle_factor = destination.throttle_factor;
+      limits.throttle_cooldown_ms = destination.throttle_cooldown_ms;
+      limits.recovery_interval_ms = destination.recovery_interval_ms;
+      if (i < context_.warmup_remaining.size() &&
+          destination.index < context_.warmup_remaining[i].size()) {
+        limits.warmup_remaining = context_.warmup_remaining[i][destination.index];
+      }
+      auto throttle = std::make_unique<Throttle>(named ? destination.name : key, source.name,
+                                                 limits, now_ms());
+      if (limits.warmup_remaining) warmup_throttles_.emplace_back(throttle.get(), i);
+      found = throttles_.emplace(throttle_key, std::move(throttle)).first;
+    }
+    lanes.push_back(Site::Lane{found->second.get(), &source});
+  }
+  if (lanes.empty()) {  // the destination's pool has no source: send from any
+    return make_site(key, std::move(targets), security, context_.rules->destinations[0], route);
+  }
   auto site = std::make_unique<Site>(*this, key, std::move(targets), context_.connections_per_site,
-                                     security);
+                                     security, destination, std::move(lanes));
   Site* pointer = site.get();
   HAYATE_ASSERT(sites_.emplace(key, std::move(site)).second);
   return pointer;
+}
+
+shaping::CircuitBreaker& CampaignShard::breaker(const std::string& target_label) {
+  auto found = breakers_.find(target_label);
+  if (found == breakers_.end()) {
+    shaping::BreakerConfig config;
+    config.failures_to_open = 3;
+    found = breakers_.emplace(target_label, std::make_unique<shaping::CircuitBreaker>(config)).first;
+  }
+  return *found->second;
+}
+
+void CampaignShard::report_throttle_event(const Throttle& throttle, const ThrottleEvent& event,
+                                          const ReplyRule* rule, const AttemptResult* cause) {
+  if (context_.shaping_log == nullptr) return;
+  const std::int64_t now = now_ms();
+  std::string json = cat("{\"time_unix_ms\":", unix_time_ms(), ",\"event\":\"",
+                         throttle_event_name(event.type), "\",\"destination\":");
+  append_json_string(throttle.destination(), json);
+  append(json, ",\"source\":");
+  append_json_string(throttle.source(), json);
+  std::string human = cat("hayate: shaping: ", throttle.destination(),
+                          throttle.source().empty() ? "" : cat(" from ", throttle.source()), " ",
+                          throttle_event_name(event.type));
+  append(json, ",\"connections\":", event.connections_after,
+         ",\"rate_per_second\":", absl::StrFormat("%.3f", event.rate_per_second_after));
+  if (event.type == ThrottleEventType::throttled || event.type == ThrottleEventType::recovered) {
+    append(human, ": connections ", event.connections_before, " -> ", event.connections_after,
+           ", rate ", format_pace(event.rate_per_second_before), " -> ",
+           format_pace(event.rate_per_second_after));
+  }
+  if (event.type == ThrottleEventType::suspended) {
+    const std::int64_t seconds = (event.until_ms - now + 999) / 1000;
+    append(json, ",\"suspended_s\":", seconds);
+    append(human, " for ", seconds, " s");
+  }
+  if (rule != nullptr) {
+    append(json, ",\"rule\":");
+    append_json_string(rule->name, json);
+    append(human, " (rule ", rule->name, ")");
+  }
+  if (cause != nullptr) {
+    append(json, ",\"code\":", cause->code, ",\"enhanced\":");
+    append_json_string(cause->enhanced, json);
+    append(json, ",\"reply\":");
+    append_json_string(cause->reason, json);
+    append(human, " after \"", cause->code, " ", cause->reason.substr(0, 160), "\"");
+  }
+  append(json, "}\n");
+  human += '\n';
+  context_.shaping_log->write(json, human);
+}
+
+std::vector<ShapingView> CampaignShard::shaping_views() const {
+  const std::int64_t now = now_ms();
+  std::vector<ShapingView> views;
+  absl::flat_hash_map<std::string_view, std::size_t> index;
+  for (const auto& [key, throttle] : throttles_) {
+    if (throttle->throttles() + throttle->suspensions() == 0) continue;
+    auto [found, inserted] = index.emplace(throttle->destination(), views.size());
+    if (inserted) views.push_back(ShapingView{throttle->destination(), "normal"});
+    ShapingView& view = views[found->second];
+    view.throttles += throttle->throttles();
+    view.suspensions += throttle->suspensions();
+    view.recoveries += throttle->recoveries();
+    const std::string_view state = throttle->state_name(now);
+    if (shaping_state_rank(state) > shaping_state_rank(view.state)) view.state = state;
+  }
+  return views;
+}
+
+std::vector<std::tuple<std::string, std::string, std::uint64_t>> CampaignShard::warmup_sent()
+    const {
+  std::vector<std::tuple<std::string, std::string, std::uint64_t>> sent;
+  for (const auto& [throttle, source] : warmup_throttles_) {
+    sent.emplace_back(context_.sources[source].name, throttle->destination(), throttle->sent());
+  }
+  return sent;
+}
+
+void ShapingEventLog::write(std::string_view json_line, std::string_view human_line) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fd_ >= 0) (void)write_fully(fd_, json_line);
+  if (echo_) std::fwrite(human_line.data(), 1, human_line.size(), stderr);
 }
 
 void CampaignShard::wake_at(std::int64_t time_ms, DomainQueue* domain) {
@@ -145,7 +300,18 @@ void CampaignShard::on_tick(Shard& shard) {
     last_sweep_ms_ = now;
     unix_time_s_ = time(nullptr);
     for (auto& [key, site] : sites_) site->check_timeouts(now);
-    board_.publish(ShardSnapshot{final_counters(), report_.top(metrics_destinations_max)});
+    for (auto& [key, throttle] : throttles_) {
+      if (std::optional<ThrottleEvent> event = throttle->poll(now)) {
+        report_throttle_event(*throttle, *event, nullptr, nullptr);
+      }
+    }
+    board_.publish(ShardSnapshot{final_counters(), report_.top(metrics_destinations_max),
+                                 shaping_views()});
+  }
+  while (!site_wakeups_.empty() && site_wakeups_.top().first <= now) {
+    Site* site = site_wakeups_.top().second;
+    site_wakeups_.pop();
+    site->wake(now);
   }
   if (resolver_ != nullptr && !resolver_->idle() && resolver_->next_timeout_ms() == 0) {
     resolver_->on_tick();
@@ -213,6 +379,11 @@ std::int64_t CampaignShard::next_wakeup_ms(Shard& shard) {
   std::int64_t wait_ms = -1;
   if (!dirty_domains_.empty() || !dirty_sites_.empty()) return 0;
   if (!wakeups_.empty()) wait_ms = std::max<std::int64_t>(0, wakeups_.top().first - shard.now_ms());
+  if (!site_wakeups_.empty()) {
+    const std::int64_t site_ms =
+        std::max<std::int64_t>(0, site_wakeups_.top().first - shard.now_ms());
+    if (wait_ms < 0 || site_ms < wait_ms) wait_ms = site_ms;
+  }
   if (resolver_ != nullptr && !resolver_->idle()) {
     const std::int64_t dns_ms = resolver_->next_timeout_ms();
     if (dns_ms >= 0 && (wait_ms < 0 || dns_ms < wait_ms)) wait_ms = dns_ms;

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <queue>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -21,7 +23,10 @@
 #include "campaign/journal.h"
 #include "campaign/message.h"
 #include "campaign/recipient.h"
+#include "campaign/shaping/rules.h"
+#include "campaign/throttle.h"
 #include "campaign/verp.h"
+#include "engine/shaping/circuit_breaker.h"
 #include "engine/dns/resolver.h"
 #include "engine/dns/ring_socket_watcher.h"
 #include "engine/net/tls.h"
@@ -55,6 +60,28 @@ struct RunStop {
   std::atomic<int> level{0};
 };
 
+// A local address mail may be sent from ([[sources]]), resolved once for every shard.
+struct SendingSource {
+  std::string name;             // empty when the job names none
+  dns::SocketAddress address;   // length 0: the kernel picks (no [[sources]])
+  std::string helo;
+  std::string pool = "default";
+  bool warmup = false;          // capped daily per provider by its warm-up schedule
+};
+
+// Throttle state changes of every shard, to OUT/shaping.jsonl and (unless quiet) stderr. Rare
+// (a few per destination and minute at most), so one mutex is fine.
+class ShapingEventLog {
+ public:
+  ShapingEventLog(int fd, bool echo) : fd_(fd), echo_(echo) {}
+  void write(std::string_view json_line, std::string_view human_line);
+
+ private:
+  std::mutex mutex_;
+  int fd_;
+  bool echo_;
+};
+
 // Read-only state shared by every shard of a run.
 struct CampaignContext {
   const JobConfig* job = nullptr;
@@ -73,6 +100,13 @@ struct CampaignContext {
   RunStop* stop = nullptr;
   JournalWriter* journal = nullptr;       // outcomes recorded for crash-safe resume
   const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
+  const ShapingRules* rules = nullptr;    // destinations and reply rules; never null in a run
+  std::vector<SendingSource> sources;     // at least one
+  std::uint32_t shard_count = 1;          // each shard holds 1/shard_count of every limit
+  // What each shard may send today per source × destination under warm-up (indexes: source,
+  // destination); nullopt: no cap. This shard's share already.
+  std::vector<std::vector<std::optional<std::uint64_t>>> warmup_remaining;
+  ShapingEventLog* shaping_log = nullptr;
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
   CampaignTag verp_tag{};
 };
@@ -108,9 +142,22 @@ struct LiveCounters {
 // What a shard shows of itself once a second to the run's monitor for the live metrics: its
 // counters (TLS folded in) and its largest destinations. Copied under a mutex that only the
 // shard and the monitor take, each once a second: never on the sending path.
+// One destination's shaping on one shard (its sources together), for metrics and progress.
+struct ShapingView {
+  std::string destination;
+  std::string state;  // the worst of its sources': suspended, throttled, recovering, normal
+  std::uint64_t throttles = 0;
+  std::uint64_t suspensions = 0;
+  std::uint64_t recoveries = 0;
+};
+
+// suspended > throttled > recovering > normal: which state a group of throttles shows.
+int shaping_state_rank(std::string_view state);
+
 struct ShardSnapshot {
   ShardCounters counters;
   std::vector<std::pair<std::string, DomainCounts>> destinations;  // largest first
+  std::vector<ShapingView> shaping;  // destinations that were ever throttled or suspended
 };
 
 class ShardBoard {
@@ -128,6 +175,8 @@ class ShardBoard {
   mutable std::mutex mutex_;
   ShardSnapshot snapshot_;
 };
+
+struct AttemptResult;
 
 class CampaignShard final : public ShardHandler {
  public:
@@ -174,8 +223,21 @@ class CampaignShard final : public ShardHandler {
   void mark_dirty(DomainQueue* domain) { dirty_domains_.push_back(domain); }
   void mark_dirty(Site* site) { dirty_sites_.push_back(site); }
   void wake_at(std::int64_t time_ms, DomainQueue* domain);
+  void wake_at(std::int64_t time_ms, Site* site) { site_wakeups_.emplace(time_ms, site); }
   Site* find_site(const std::string& key);
-  Site* make_site(const std::string& key, std::vector<Target> targets, SiteSecurity security);
+  // A site for `destination`; `route`: the operator's relay, which the default destination's
+  // pace does not apply to (named destinations still do).
+  Site* make_site(const std::string& key, std::vector<Target> targets, SiteSecurity security,
+                  const Destination& destination, bool route);
+  // The circuit breaker of one MX host address, shared by every site on this shard.
+  shaping::CircuitBreaker& breaker(const std::string& target_label);
+  // A throttle changed state: logged with the reply and the rule that caused it.
+  void report_throttle_event(const Throttle& throttle, const ThrottleEvent& event,
+                             const ReplyRule* rule, const AttemptResult* cause);
+  // The shaping view of this shard (every throttle), for the summary; after the run.
+  std::vector<ShapingView> shaping_views() const;
+  // Messages sent per source × destination name under a warm-up cap, for the warm-up state.
+  std::vector<std::tuple<std::string, std::string, std::uint64_t>> warmup_sent() const;
   net::TlsContext* tls_context() { return tls_context_.get(); }
   // Stops the whole run (every shard): what waits ends deferred with `reason`.
   void abort_run(std::string reason) { context_.abort->request(std::move(reason)); }
@@ -219,6 +281,14 @@ class CampaignShard final : public ShardHandler {
   std::vector<Site*> starved_;   // want a connection while the shard is at its cap
   using Wakeup = std::pair<std::int64_t, DomainQueue*>;
   std::priority_queue<Wakeup, std::vector<Wakeup>, std::greater<Wakeup>> wakeups_;
+  using SiteWakeup = std::pair<std::int64_t, Site*>;
+  std::priority_queue<SiteWakeup, std::vector<SiteWakeup>, std::greater<SiteWakeup>>
+      site_wakeups_;
+  // Throttles by "destination|source" (named destinations) or "site key|source" (default);
+  // node-stable: sites keep pointers.
+  absl::flat_hash_map<std::string, std::unique_ptr<Throttle>> throttles_;
+  absl::flat_hash_map<std::string, std::unique_ptr<shaping::CircuitBreaker>> breakers_;
+  std::vector<std::pair<Throttle*, std::uint32_t>> warmup_throttles_;  // with source index
   std::uint64_t recipients_held_ = 0;
   std::int64_t finished_unreported_ = 0;
   std::uint32_t connections_open_ = 0;

@@ -58,6 +58,19 @@ void DomainQueue::schedule() {
   }
 }
 
+const Destination& DomainQueue::route_destination() const {
+  return shard_.context().rules->match_destination(domain_, {});
+}
+
+std::string DomainQueue::route_site_key(const Route& route) const {
+  // Domains of a named destination get their own connections to the relay: its limits and
+  // the replies that move them are theirs alone.
+  const Destination& destination = route_destination();
+  std::string key = absl::StrCat("route ", route.endpoint.host, ":", route.endpoint.port);
+  if (destination.index != 0) append(key, " [", destination.name, "]");
+  return key;
+}
+
 SiteSecurity DomainQueue::route_security(const Route& route) const {
   const JobConfig& job = *shard_.context().job;
   return SiteSecurity{tls_mode_for(job, domain_, &route), route.implicit_tls, &route};
@@ -68,7 +81,7 @@ void DomainQueue::resolve() {
   const JobConfig& job = *shard_.context().job;
   const Route* route = find_route(job, domain_);
   if (route != nullptr) {
-    const std::string key = absl::StrCat("route ", route->endpoint.host, ":", route->endpoint.port);
+    const std::string key = route_site_key(*route);
     if (Site* site = shard_.find_site(key); site != nullptr) {
       site_ = site;
       resolution_ = Resolution::ready;
@@ -79,7 +92,7 @@ void DomainQueue::resolve() {
     if (dns::SocketAddress::parse(route->endpoint.host, route->endpoint.port, literal)) {
       site_ = shard_.make_site(
           key, {Target{literal, absl::StrCat("route ", literal.to_string()), route->endpoint.host}},
-          route_security(*route));
+          route_security(*route), route_destination(), true);
       resolution_ = Resolution::ready;
       shard_.mark_dirty(this);
       return;
@@ -114,9 +127,12 @@ void DomainQueue::on_route_answer(const dns::HostAnswer& answer) {
                              route->endpoint.host});
   }
   if (answer.outcome == dns::Outcome::ok && !targets.empty()) {
-    const std::string key = absl::StrCat("route ", route->endpoint.host, ":", route->endpoint.port);
+    const std::string key = route_site_key(*route);
     site_ = shard_.find_site(key);
-    if (site_ == nullptr) site_ = shard_.make_site(key, std::move(targets), route_security(*route));
+    if (site_ == nullptr) {
+      site_ = shard_.make_site(key, std::move(targets), route_security(*route),
+                               route_destination(), true);
+    }
     resolution_ = Resolution::ready;
   } else {
     resolution_ = Resolution::unresolved;  // looked up again at the next attempt
@@ -142,8 +158,13 @@ void DomainQueue::on_mx_answer(const dns::MxAnswer& answer) {
         site_ = shard_.find_site(key);
         if (site_ == nullptr) {
           const JobConfig& job = *shard_.context().job;
+          std::vector<std::string> mx_names;
+          for (const dns::MxHost& host : answer.hosts) mx_names.push_back(host.name);
+          const Destination& destination =
+              shard_.context().rules->match_destination(domain_, mx_names);
           site_ = shard_.make_site(key, std::move(targets),
-                                   SiteSecurity{tls_mode_for(job, domain_, nullptr), false, nullptr});
+                                   SiteSecurity{tls_mode_for(job, domain_, nullptr), false, nullptr},
+                                   destination, false);
         }
         resolution_ = Resolution::ready;
         break;
@@ -196,8 +217,8 @@ void DomainQueue::record(Recipient&& recipient, const AttemptResult& result) {
     return;
   }
   // 5xx replies, and permanent failures we found ourselves (5.x.x without a reply).
-  if (result.code >= 500 || (result.code == 0 && !result.enhanced.empty() &&
-                             result.enhanced[0] == '5')) {
+  if (result.permanent || result.code >= 500 ||
+      (result.code == 0 && !result.enhanced.empty() && result.enhanced[0] == '5')) {
     log_outcome(recipient, OutcomeType::bounced, result, true);
     ++counters.bounced;
     shard_.recipient_finished();
@@ -229,6 +250,9 @@ void DomainQueue::record(Recipient&& recipient, const AttemptResult& result) {
   if (!final && now - first_attempt_ms >= job.retry_backoff.max_age_ms) {
     expire(std::move(recipient), result);
     return;
+  }
+  if (!final && result.retry_not_before_ms > recipient.not_before_ms) {
+    recipient.not_before_ms = result.retry_not_before_ms;  // a suspension or a rule's delay
   }
   if (!final) final = recipient.not_before_ms > shard_.context().deadline_ms;
   log_outcome(recipient, OutcomeType::deferred, result, final);

@@ -19,6 +19,7 @@ class CampaignShard;
 class Site;
 struct Route;
 struct SiteSecurity;
+struct Destination;
 
 // One attempt's result for one recipient, as the site saw it.
 struct AttemptResult {
@@ -28,6 +29,10 @@ struct AttemptResult {
   std::string_view stage;        // dns, connect, rcpt, body...
   std::string_view mx;           // target label, may be empty
   std::int64_t latency_ms = -1;
+  // Set by the reply rules: the recipient fails now whatever the code (action bounce), or its
+  // retry comes no sooner than this (shard clock; 0: the backoff alone decides).
+  bool permanent = false;
+  std::int64_t retry_not_before_ms = 0;
 };
 
 class DomainQueue {
@@ -62,6 +67,9 @@ class DomainQueue {
 
   void resolve();
   SiteSecurity route_security(const Route& route) const;
+  // The destination of this domain through a route (by its name: no MX is looked up).
+  const Destination& route_destination() const;
+  std::string route_site_key(const Route& route) const;
   void on_mx_answer(const dns::MxAnswer& answer);
   void on_route_answer(const dns::HostAnswer& answer);
   // The recipient's last word in this run: deferred (retries exhausted, deadline, stop).

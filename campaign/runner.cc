@@ -31,6 +31,9 @@
 #include "campaign/domain_report.h"
 #include "campaign/exit_codes.h"
 #include "campaign/journal.h"
+#include "campaign/shaping/rules.h"
+#include "campaign/shaping/warmup.h"
+#include "engine/strings.h"
 #include "campaign/metrics.h"
 #include "engine/metrics_server.h"
 #include "campaign/schedule.h"
@@ -583,7 +586,83 @@ struct SummaryFacts {
   double duration_s;
   double rate;
   int exit_code;
+  std::vector<ShapingView> shaping;
 };
+
+// The shipped shaping rules overlaid by the job's rules file, with the job's source pools.
+absl::StatusOr<ShapingRules> load_job_rules(const JobConfig& job) {
+  RulesOptions options;
+  options.rollup = job.shaping_rollup;
+  options.pools.push_back("default");
+  for (const JobConfig::Source& source : job.sources) {
+    if (std::find(options.pools.begin(), options.pools.end(), source.pool) == options.pools.end()) {
+      options.pools.push_back(source.pool);
+    }
+  }
+  return load_rules(shipped_shaping_rules(),
+                    job.shaping_rules_path.empty() ? nullptr : &job.shaping_rules_path, options);
+}
+
+// [[sources]] as addresses to bind; none: one source, the kernel's choice of address.
+absl::Status sending_sources(const JobConfig& job, std::vector<SendingSource>& sources) {
+  sources.clear();
+  for (const JobConfig::Source& source : job.sources) {
+    SendingSource sending;
+    sending.name = source.name;
+    if (!dns::SocketAddress::parse(source.address, 0, sending.address)) {
+      return absl::InvalidArgumentError(
+          cat(job.job_path, ": [[sources]] ", source.name, ": '", source.address,
+              "' is not an IP address"));
+    }
+    sending.helo = source.ehlo;
+    sending.pool = source.pool;
+    sending.warmup = source.warmup;
+    sources.push_back(std::move(sending));
+  }
+  if (sources.empty()) sources.emplace_back();
+  return absl::OkStatus();
+}
+
+// "shaping": one object per destination that was throttled or suspended during the run.
+std::string render_shaping(const std::vector<ShapingView>& views) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    const ShapingView& view = views[i];
+    append(out, i == 0 ? "\n    " : ",\n    ", "{\"destination\": \"");
+    append_json_escaped(view.destination, out);
+    append(out, "\", \"state\": \"", view.state, "\", \"throttles\": ", view.throttles,
+           ", \"suspensions\": ", view.suspensions, ", \"recoveries\": ", view.recoveries, "}");
+  }
+  append(out, views.empty() ? "]" : "\n  ]");
+  return out;
+}
+
+// Merges per-destination views of several shards: counts add up, the worst state shows.
+std::vector<ShapingView> merge_shaping(std::vector<ShapingView> all) {
+  std::vector<ShapingView> merged;
+  absl::flat_hash_map<std::string, std::size_t> index;
+  for (ShapingView& view : all) {
+    auto [found, inserted] = index.emplace(view.destination, merged.size());
+    if (inserted) {
+      merged.push_back(std::move(view));
+      continue;
+    }
+    ShapingView& into = merged[found->second];
+    into.throttles += view.throttles;
+    into.suspensions += view.suspensions;
+    into.recoveries += view.recoveries;
+    if (shaping_state_rank(view.state) > shaping_state_rank(into.state)) into.state = view.state;
+  }
+  std::sort(merged.begin(), merged.end(), [](const ShapingView& a, const ShapingView& b) {
+    const int a_rank = shaping_state_rank(a.state), b_rank = shaping_state_rank(b.state);
+    if (a_rank != b_rank) return a_rank > b_rank;
+    if (a.throttles + a.suspensions != b.throttles + b.suspensions) {
+      return a.throttles + a.suspensions > b.throttles + b.suspensions;
+    }
+    return a.destination < b.destination;
+  });
+  return merged;
+}
 
 // summary.json: this run's counts, and (all_runs) the campaign's over every run so far.
 std::string render_summary(const SummaryFacts& facts, const ShardCounters& totals,
@@ -598,6 +677,7 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
       "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
       "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
       "\"rejected\": %d},\n"
+      "  \"shaping\": %s,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
       totals.deferred, facts.rejected, totals.attempts_deferred, totals.domains,
@@ -605,7 +685,7 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
       totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
       facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
       facts.skipped, all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected,
-      facts.duration_s, facts.rate, facts.exit_code);
+      render_shaping(facts.shaping), facts.duration_s, facts.rate, facts.exit_code);
 }
 
 }  // namespace
@@ -640,6 +720,26 @@ int run_campaign(const RunOptions& options) {
   if (absl::Status status = load_secrets(job, &verp); !status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return exit_code::data_error;
+  }
+  // The shaping rules (shipped, and the job's), the source addresses and their warm-up state.
+  absl::StatusOr<ShapingRules> rules = load_job_rules(job);
+  if (!rules.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  std::vector<SendingSource> sources;
+  if (absl::Status status = sending_sources(job, sources); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::data_error;
+  }
+  std::optional<WarmupState> warmup;
+  if (std::any_of(sources.begin(), sources.end(), [](const auto& s) { return s.warmup; })) {
+    absl::StatusOr<WarmupState> opened_warmup = WarmupState::open(job.warmup_state_path);
+    if (!opened_warmup.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(opened_warmup.status().message()).c_str());
+      return exit_code::cannot_create;
+    }
+    warmup.emplace(std::move(*opened_warmup));
   }
   // Before any thread starts (the journal's, the shards'): they inherit the blocked mask, so
   // SIGTERM and SIGINT reach only the run monitor.
@@ -695,6 +795,34 @@ int run_campaign(const RunOptions& options) {
   // A site (route or domain) may appear on every shard: each gets its share of the cap.
   context.connections_per_site =
       std::max(1u, (job.connections_per_domain + shard_count - 1) / shard_count);
+
+  context.rules = &*rules;
+  context.sources = std::move(sources);
+  context.shard_count = shard_count;
+  if (warmup) {
+    const std::int64_t now_unix_ms = unix_time_ms();
+    context.warmup_remaining.resize(context.sources.size());
+    for (std::size_t i = 0; i < context.sources.size(); ++i) {
+      const SendingSource& source = context.sources[i];
+      context.warmup_remaining[i].resize(rules->destinations.size());
+      if (!source.warmup) continue;
+      for (const Destination& destination : rules->destinations) {
+        const std::optional<std::uint64_t> remaining = warmup->remaining_today(
+            source.name, destination.name, destination.warmup_daily, now_unix_ms);
+        // Each shard gets an equal share, rounded down: together they never pass the cap.
+        if (remaining) context.warmup_remaining[i][destination.index] = *remaining / shard_count;
+      }
+    }
+  }
+  const int shaping_fd = open((out_dir + "/shaping.jsonl").c_str(),
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (shaping_fd < 0) {
+    std::fprintf(stderr, "hayate: cannot create %s/shaping.jsonl: %s\n", out_dir.c_str(),
+                 std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  ShapingEventLog shaping_log(shaping_fd, !options.quiet);
+  context.shaping_log = &shaping_log;
 
   std::vector<std::unique_ptr<CampaignShard>> shards;
   for (std::uint32_t i = 0; i < shard_count; ++i) {
@@ -761,7 +889,25 @@ int run_campaign(const RunOptions& options) {
   for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
   DomainReport domains = rejects.report();
   for (auto& shard : shards) domains.merge(shard->report());
+  std::vector<ShapingView> shaping_views;
+  for (auto& shard : shards) {
+    for (ShapingView& view : shard->shaping_views()) shaping_views.push_back(std::move(view));
+  }
+  shaping_views = merge_shaping(std::move(shaping_views));
+  if (warmup) {
+    const std::int64_t now_unix_ms = unix_time_ms();
+    for (auto& shard : shards) {
+      for (const auto& [source, destination, sent] : shard->warmup_sent()) {
+        if (sent > 0) warmup->record_sent(source, destination, now_unix_ms, sent);
+      }
+    }
+    if (absl::Status status = warmup->save(); !status.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+      output_ok = false;
+    }
+  }
   shards.clear();  // flushes the shards' logs
+  close(shaping_fd);
   if (absl::Status status = domains.write_csv(out_dir + "/domains.csv"); !status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     output_ok = false;
@@ -809,7 +955,8 @@ int run_campaign(const RunOptions& options) {
   if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
   const std::string summary = render_summary(
       SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), shard_count,
-                   stop.level.load() > 0, resuming, skipped, duration_s, rate, code},
+                   stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
+                   shaping_views},
       totals, all_runs);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());

@@ -12,25 +12,136 @@
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/strings.h"
+#include "campaign/throttle.h"
+#include "campaign/shaping/rules.h"
+#include <limits>
 
 namespace hayate::campaign {
 
 namespace {
+
+// "4.7.0" from "421 4.7.0 Too many connections" or "4.7.0 Too many...", else empty.
+std::string leading_enhanced_code(std::string_view text) {
+  if (text.size() >= 4 && text[3] == ' ' && text[0] >= '2' && text[0] <= '5') text.remove_prefix(4);
+  std::size_t end = text.find(' ');
+  std::string_view code = text.substr(0, end);
+  int dots = 0;
+  for (char c : code) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return "";
+    }
+  }
+  return dots == 2 && code.size() >= 5 && (code[0] == '4' || code[0] == '5') ? std::string(code)
+                                                                            : "";
+}
+
+// The delay a server asks for in its words ("please try again in 45 seconds", "retry in 5
+// minutes"), in ms; 0 when it names none. Greylisting servers say how long they wait.
+std::int64_t delay_asked_ms(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9' || (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')) {
+      continue;
+    }
+    std::int64_t value = 0;
+    std::size_t end = i;
+    while (end < text.size() && text[end] >= '0' && text[end] <= '9' && value < 1'000'000) {
+      value = value * 10 + (text[end++] - '0');
+    }
+    while (end < text.size() && text[end] == ' ') ++end;
+    const std::string_view unit = text.substr(end, 3);
+    std::int64_t scale = 0;
+    if (equals_ignoring_case(unit, "sec") || (unit.size() >= 1 && (unit[0] == 's' || unit[0] == 'S') &&
+                                                (unit.size() == 1 || unit[1] == ' ' || unit[1] == ')'))) {
+      scale = 1000;
+    } else if (equals_ignoring_case(unit, "min")) {
+      scale = 60'000;
+    }
+    if (scale != 0) return std::min<std::int64_t>(value * scale, 86'400'000);
+  }
+  return 0;
+}
+
 // A connection is worth opening for this many ready recipients (up to the site's cap):
 // fewer connections each carrying more messages save handshakes.
 constexpr std::size_t recipients_per_new_connection = 16;
 }  // namespace
 
 Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
-           std::uint32_t connections_max, SiteSecurity security)
+           std::uint32_t connections_max, SiteSecurity security, const Destination& destination,
+           std::vector<Lane> lanes)
     : shard_(shard),
       key_(std::move(key)),
       targets_(std::move(targets)),
       connections_max_(connections_max),
       security_(security),
-      target_down_(targets_.size(), 0) {
+      target_down_(targets_.size(), 0),
+      destination_(destination),
+      lanes_(std::move(lanes)) {
   HAYATE_ASSERT(!targets_.empty());
   HAYATE_ASSERT(connections_max_ > 0);
+  HAYATE_ASSERT(!lanes_.empty());
+}
+
+void Site::wake(std::int64_t now_ms) {
+  if (wake_at_ms_ != 0 && wake_at_ms_ <= now_ms) wake_at_ms_ = 0;
+  shard_.mark_dirty(this);
+}
+
+void Site::wake_at(std::int64_t time_ms) {
+  if (time_ms == std::numeric_limits<std::int64_t>::max()) return;  // warm-up spent: no wake
+  if (wake_at_ms_ != 0 && wake_at_ms_ <= time_ms) return;
+  wake_at_ms_ = time_ms;
+  shard_.wake_at(time_ms, this);
+}
+
+Site::Lane& Site::lane_of(const smtp::ClientConnection& connection) {
+  auto found = connection_lanes_.find(&connection);
+  HAYATE_ASSERT(found != connection_lanes_.end());
+  return lanes_[found->second];
+}
+
+bool Site::lane_ready(const smtp::ClientConnection& connection, std::int64_t now_ms) {
+  const std::int64_t at = lane_of(connection).throttle->next_send_ms(now_ms);
+  if (at <= now_ms) return true;
+  wake_at(at);
+  return false;
+}
+
+void Site::park(smtp::ClientConnection& connection) {
+  if (std::find(idle_.begin(), idle_.end(), &connection) == idle_.end()) {
+    idle_.push_back(&connection);
+  }
+}
+
+std::size_t Site::pick_lane(std::int64_t now_ms) {
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    const std::size_t lane = (next_lane_ + i) % lanes_.size();
+    Throttle& throttle = *lanes_[lane].throttle;
+    // Not for a pace interval more than a second away: the connection would sit idle.
+    if (throttle.may_open_connection(now_ms) && throttle.next_send_ms(now_ms) <= now_ms + 1000) {
+      next_lane_ = lane + 1;
+      return lane;
+    }
+  }
+  std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
+  for (const Lane& lane : lanes_) {
+    earliest = std::min(earliest, lane.throttle->next_send_ms(now_ms));
+  }
+  if (earliest > now_ms) wake_at(earliest);
+  return lanes_.size();
+}
+
+std::size_t Site::pick_target(std::int64_t now_ms) {
+  for (std::size_t i = 0; i < targets_.size(); ++i) {
+    if (target_down_[i]) continue;
+    if (shard_.breaker(targets_[i].label).allow_attempt(now_ms)) return i;
+    // Its breaker is open: down for this round, as if it had just failed.
+    target_down_[i] = 1;
+    ++targets_down_;
+  }
+  return targets_.size();
 }
 
 Site::~Site() { HAYATE_ASSERT(connections_.empty() && in_flight_.empty()); }
@@ -57,36 +168,55 @@ void Site::schedule() {
     if (in_flight_.empty() && shard_.input_ended()) release_idle_connections();
     return;
   }
-  while (!idle_.empty() && !ready_domains_.empty()) {  // idle connections take work first
-    smtp::ClientConnection* connection = idle_.back();
-    idle_.pop_back();
-    connection->poke();
+  const std::int64_t now = shard_.now_ms();
+  // Idle connections take work first, those whose lane may send now.
+  std::vector<smtp::ClientConnection*> idle;
+  idle.swap(idle_);
+  for (smtp::ClientConnection* connection : idle) {
+    if (ready_domains_.empty() || !lane_ready(*connection, now)) {
+      idle_.push_back(connection);
+    } else {
+      connection->poke();
+    }
   }
   const std::size_t wanted = std::min<std::size_t>(
       connections_max_,
       (ready_recipients() + recipients_per_new_connection - 1) / recipients_per_new_connection);
   while (connections_.size() < wanted && !ready_domains_.empty()) {
-    // Every address is down: wait for the connections still trying.
-    if (targets_down_ == targets_.size()) return;
     if (!shard_.may_open_connection()) {
       shard_.wait_for_connection_slot(this);
       return;
     }
-    open_connection();
+    const std::size_t lane = pick_lane(now);
+    if (lane == lanes_.size()) return;  // every source is at its limits: a wake-up is set
+    if (pick_target(now) == targets_.size()) {
+      // Every address is down or resting: wait for the connections still trying, or end
+      // this attempt for the ready recipients as a failed connection would.
+      if (connections_.empty()) fail_unreachable("every MX host is resting after failures", 0);
+      return;
+    }
+    open_connection(static_cast<std::uint32_t>(lane));
   }
 }
 
-void Site::open_connection() {
-  std::size_t index = 0;
-  while (target_down_[index]) ++index;  // the caller checked that one is up
+void Site::open_connection(std::uint32_t lane_index) {
+  const std::size_t index = pick_target(shard_.now_ms());
+  HAYATE_ASSERT(index < targets_.size());  // the caller checked that one is up
   const Target& target = targets_[index];
+  const Lane& lane = lanes_[lane_index];
   const JobConfig& job = *shard_.context().job;
   smtp::ConnectionOptions options;
-  options.helo_name = job.helo;
-  options.messages_max = job.messages_per_connection;
+  options.helo_name = lane.source->helo.empty() ? job.helo : lane.source->helo;
+  options.source = lane.source->address;
+  options.messages_max = lane.throttle->messages_per_connection();
   options.connect_timeout_ms = job.connect_timeout_ms;
   options.command_timeout_ms = job.command_timeout_ms;
   options.data_timeout_ms = job.data_timeout_ms;
+  if (destination_.index != 0) {  // a named destination's own timeouts
+    options.connect_timeout_ms = destination_.connect_timeout_ms;
+    options.command_timeout_ms = destination_.command_timeout_ms;
+    options.data_timeout_ms = destination_.data_timeout_ms;
+  }
   options.idle_timeout_ms = limits::idle_timeout_ms;
   using Policy = smtp::ClientSession::TlsPolicy;
   const bool tls_off = security_.tls == TlsMode::disabled || (tls_fallback_ && !security_.implicit_tls);
@@ -104,9 +234,14 @@ void Site::open_connection() {
     options.allow_plaintext_auth = security_.route->allow_plaintext_auth;
   }
   shard_.connection_opened();
+  lane.throttle->connection_opened();
+  opening_lane_ = lane_index;  // for on_closed, should the connection fail inside open()
   smtp::ClientConnection* connection =
       smtp::ClientConnection::open(shard_.shard(), target.address, options, *this);
-  if (connection != nullptr) connections_.push_back(connection);
+  if (connection != nullptr) {
+    connections_.push_back(connection);
+    connection_lanes_[connection] = lane_index;
+  }
 }
 
 std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
@@ -123,6 +258,13 @@ std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
 
 bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transaction& transaction) {
   if (ready_domains_.empty() || shard_.stop_level() > 0) return false;
+  const std::uint32_t lane = connection_lanes_.at(&connection);
+  if (!lanes_[lane].throttle->try_send(shard_.now_ms())) {
+    // Paced, suspended or capped: this connection waits, poked again when its lane may send.
+    lane_ready(connection, shard_.now_ms());
+    park(connection);
+    return false;
+  }
   DomainQueue* domain = ready_domains_.front();
   ready_domains_.pop_front();
   Recipient recipient = domain->take();
@@ -148,7 +290,7 @@ bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transactio
   transaction.needs_smtputf8 = recipient.needs_smtputf8 || job.envelope_from.needs_smtputf8;
   in_flight_.emplace(transaction.id,
                      InFlight{std::move(recipient), domain, shard_.now_ms(), target_of(connection),
-                              transaction.body_8bitmime});
+                              lane, transaction.body_8bitmime});
   return true;
 }
 
@@ -185,7 +327,74 @@ void Site::on_recipient_outcome(smtp::ClientConnection&, const smtp::Transaction
   const std::string enhanced = outcome.enhanced.to_string();
   AttemptResult result{outcome.code, enhanced, outcome.text, smtp::stage_name(outcome.stage),
                        targets_[in_flight.target].label, shard_.now_ms() - in_flight.started_ms};
+  Lane& lane = lanes_[in_flight.lane];
+  if (outcome.code >= 400) {
+    apply_reply_rules(lane, result, enhanced);
+  } else if (outcome.code >= 200 && outcome.code < 300) {
+    if (std::optional<ThrottleEvent> event = lane.throttle->on_clean_reply(shard_.now_ms())) {
+      shard_.report_throttle_event(*lane.throttle, *event, nullptr, nullptr);
+    }
+  }
   in_flight.domain->record(std::move(in_flight.recipient), result);
+}
+
+void Site::apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view enhanced) {
+  const std::int64_t now = shard_.now_ms();
+  // The rules match the reply's lines joined, without the enhanced code that starts each.
+  rules_text_.clear();
+  std::string_view text = result.reason;
+  if (!enhanced.empty()) {
+    for (std::size_t at; (at = text.find(enhanced)) != std::string_view::npos;) {
+      rules_text_.append(text.substr(0, at));
+      text.remove_prefix(at + enhanced.size());
+      while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    }
+  }
+  rules_text_.append(text);
+  const ReplyRule* rule =
+      shard_.context().rules->match_reply(destination_, result.code, enhanced, rules_text_);
+  if (rule == nullptr) {
+    // Not about pace: a clean reply as far as the throttle goes (a 550 user unknown, say).
+    if (std::optional<ThrottleEvent> event = lane.throttle->on_clean_reply(now)) {
+      shard_.report_throttle_event(*lane.throttle, *event, nullptr, nullptr);
+    }
+    return;
+  }
+  std::optional<ThrottleEvent> event;
+  switch (rule->action) {
+    case ReplyAction::throttle:
+      event = lane.throttle->on_throttle(now, rule->duration_ms);
+      break;
+    case ReplyAction::suspend_source:
+      event = lane.throttle->suspend(now, rule->duration_ms);
+      break;
+    case ReplyAction::suspend_destination:
+      // Every source of this destination on this shard (the other shards hear it from their
+      // own connections, which get the same reply).
+      for (Lane& other : lanes_) {
+        if (std::optional<ThrottleEvent> suspended = other.throttle->suspend(now, rule->duration_ms)) {
+          shard_.report_throttle_event(*other.throttle, *suspended, rule, &result);
+        }
+      }
+      break;
+    case ReplyAction::retry:
+      break;
+    case ReplyAction::bounce:
+      result.permanent = true;
+      break;
+  }
+  if (event) shard_.report_throttle_event(*lane.throttle, *event, rule, &result);
+  if (rule->action != ReplyAction::bounce) {
+    // A retry rule waits the rule's delay, or what the server asked for when it says.
+    std::int64_t delay_ms = rule->duration_ms;
+    if (rule->action == ReplyAction::retry) {
+      if (const std::int64_t asked_ms = delay_asked_ms(rules_text_); asked_ms > 0) {
+        delay_ms = asked_ms;
+      }
+    }
+    result.retry_not_before_ms =
+        std::max(lane.throttle->suspended_until_ms(), delay_ms > 0 ? now + delay_ms : 0);
+  }
 }
 
 void Site::on_idle(smtp::ClientConnection& connection) {
@@ -194,7 +403,11 @@ void Site::on_idle(smtp::ClientConnection& connection) {
     return;
   }
   if (!ready_domains_.empty()) {
-    connection.poke();
+    if (lane_ready(connection, shard_.now_ms())) {
+      connection.poke();
+    } else {
+      park(connection);  // its lane may not send yet: a wake-up is set
+    }
     return;
   }
   // Free the slot when the run is ending or another site is waiting for one.
@@ -244,13 +457,31 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
                      connections_.end());
   idle_.erase(std::remove(idle_.begin(), idle_.end(), &connection), idle_.end());
   shard_.connection_closed();
+  std::uint32_t lane_index = opening_lane_;  // closed inside open(): not in the map yet
+  if (auto found = connection_lanes_.find(&connection); found != connection_lanes_.end()) {
+    lane_index = found->second;
+    connection_lanes_.erase(found);
+  }
+  Lane& lane = lanes_[lane_index];
+  lane.throttle->connection_closed();
+  const std::int64_t now = shard_.now_ms();
   const std::uint32_t target = target_of(connection);
+  shaping::CircuitBreaker& breaker = shard_.breaker(targets_[target].label);
   if (report.auth_rejected) {
     // RFC 4954 6: the credentials are wrong; no connection anywhere will do better.
     shard_.abort_run(cat("the relay ", targets_[target].label, " refused the credentials: ",
                          report.reason));
     shard_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
     return;
+  }
+  if (report.failure_code >= 400 && report.failure_code < 500) {
+    // A 421 at the greeting or later ("too many connections", a rate limit): the reply rules
+    // decide whether it is about pace.
+    AttemptResult result{report.failure_code, "", report.reason, "connect",
+                         targets_[target].label, -1};
+    const std::string enhanced = leading_enhanced_code(report.reason);
+    result.enhanced = enhanced;
+    apply_reply_rules(lane, result, enhanced);
   }
   bool fell_back = false;
   if (report.tls_failed && security_.tls == TlsMode::opportunistic && !security_.implicit_tls &&
@@ -262,6 +493,7 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
   }
   if (report.greeted) ++shard_.counters().servers_greeted;
   if (report.ready || fell_back) {
+    breaker.on_success(now);
     if (target_down_[target]) {
       target_down_[target] = 0;
       --targets_down_;
@@ -269,33 +501,37 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
   } else if (!report.clean) {
     // It ended before it could carry mail (refused, silent, TLS or AUTH failed): this address
     // is down for now, and the next connection goes to the next MX address (RFC 5321 5.1).
+    // Repeated failures open its breaker: it rests, and later rounds skip it.
     ++shard_.counters().connections_failed;
+    breaker.on_failure(now);
     if (!target_down_[target]) {
       target_down_[target] = 1;
       ++targets_down_;
     }
     if (targets_down_ == targets_.size() && connections_.empty()) {
-      // Every address failed: this attempt is over for every ready recipient.
-      std::fill(target_down_.begin(), target_down_.end(), 0);
-      targets_down_ = 0;
       // Only a 5xx greeting says "no mail here"; anything later (EHLO, TLS, AUTH) is deferred.
       const bool permanent = report.failure_code >= 500 && !report.greeted;
-      const std::string reason =
-          absl::StrCat("no server accepted a session; last error: ", report.reason);
-      // A temporary failure keeps the server's words in the reason, not its 5xx as the code.
-      const AttemptResult result{permanent ? report.failure_code : std::uint16_t{0},
-                                 permanent ? "5.0.0" : "4.4.1", reason,
-                                 "connect", targets_[target].label, -1};
-      std::deque<DomainQueue*> domains;
-      domains.swap(ready_domains_);
-      for (DomainQueue* domain : domains) {
-        domain->queued_at_site = false;
-        domain->fail_ready(result);
-        domain->forget_site();  // look the route or MX up again before the retry
-      }
+      fail_unreachable(cat("no server accepted a session; last error: ", report.reason),
+                       permanent ? report.failure_code : 0);
     }
   }
   shard_.mark_dirty(this);
+}
+
+void Site::fail_unreachable(const std::string& reason, std::uint16_t permanent_code) {
+  // Every address failed: this attempt is over for every ready recipient.
+  std::fill(target_down_.begin(), target_down_.end(), 0);
+  targets_down_ = 0;
+  // A temporary failure keeps the server's words in the reason, not its 5xx as the code.
+  const AttemptResult result{permanent_code, permanent_code != 0 ? "5.0.0" : "4.4.1", reason,
+                             "connect", targets_.front().label, -1};
+  std::deque<DomainQueue*> domains;
+  domains.swap(ready_domains_);
+  for (DomainQueue* domain : domains) {
+    domain->queued_at_site = false;
+    domain->fail_ready(result);
+    domain->forget_site();  // look the route or MX up again before the retry
+  }
 }
 
 }  // namespace hayate::campaign

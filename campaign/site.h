@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "campaign/job.h"
+#include "campaign/domain_queue.h"
 #include "campaign/recipient.h"
 #include "engine/dns/resolver.h"
 #include "engine/smtp/client_connection.h"
@@ -34,10 +35,21 @@ struct SiteSecurity {
   const Route* route = nullptr;  // credentials, when it is a relay
 };
 
+struct SendingSource;
+struct Destination;
+class Throttle;
+
 class Site final : public smtp::ConnectionOwner {
  public:
+  // A source IP this site may send from, with its throttle for the site's destination.
+  struct Lane {
+    Throttle* throttle = nullptr;
+    const SendingSource* source = nullptr;
+  };
+
   Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
-       std::uint32_t connections_max, SiteSecurity security);
+       std::uint32_t connections_max, SiteSecurity security, const Destination& destination,
+       std::vector<Lane> lanes);
   ~Site() override;
 
   // A domain of this site has recipients ready (it takes its turn in the rotation).
@@ -51,6 +63,8 @@ class Site final : public smtp::ConnectionOwner {
   // Connect, reply and idle deadlines (RFC 5321 4.5.3.2); called about once a second.
   void check_timeouts(std::int64_t now_ms);
   bool has_ready() const { return !ready_domains_.empty(); }
+  // A wake-up it asked for came (a pace interval or a suspension ended).
+  void wake(std::int64_t now_ms);
   const std::string& key() const { return key_; }
 
   // smtp::ConnectionOwner
@@ -69,13 +83,28 @@ class Site final : public smtp::ConnectionOwner {
     Recipient recipient;
     DomainQueue* domain = nullptr;
     std::int64_t started_ms = 0;
-    std::uint32_t target = 0;  // index into targets_
+      std::uint32_t target = 0;  // index into targets_
+    std::uint32_t lane = 0;    // index into lanes_
     bool eightbit_allowed = false;  // BODY=8BITMIME was declared: 8bit parts may go as they are
   };
 
-  void open_connection();
+  void open_connection(std::uint32_t lane);
   std::size_t ready_recipients() const;
   std::uint32_t target_of(const smtp::ClientConnection& connection) const;
+  // The first target (MX preference order) not down in this round and allowed by its breaker;
+  // targets_.size() when none is.
+  std::size_t pick_target(std::int64_t now_ms);
+  // A lane that may open a connection now, round robin; lanes_.size() when none may.
+  std::size_t pick_lane(std::int64_t now_ms);
+  Lane& lane_of(const smtp::ClientConnection& connection);
+  // May this connection's lane start a transaction now? Else a wake-up is set for when it may.
+  bool lane_ready(const smtp::ClientConnection& connection, std::int64_t now_ms);
+  void wake_at(std::int64_t time_ms);
+  void park(smtp::ClientConnection& connection);  // idle, to be poked when its lane may send
+  // A 4xx/5xx reply through the reply rules: throttle, suspend, retry later or bounce now.
+  void apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view enhanced);
+  // Every ready recipient ends this attempt (deferred, or bounced with `permanent_code`).
+  void fail_unreachable(const std::string& reason, std::uint16_t permanent_code);
 
   CampaignShard& shard_;
   std::string key_;
@@ -92,6 +121,13 @@ class Site final : public smtp::ConnectionOwner {
   std::vector<smtp::ClientConnection*> connections_;
   std::vector<smtp::ClientConnection*> idle_;
   std::vector<std::string_view> fields_;  // reused for every message
+  const Destination& destination_;
+  std::vector<Lane> lanes_;
+  std::size_t next_lane_ = 0;
+  absl::flat_hash_map<const smtp::ClientConnection*, std::uint32_t> connection_lanes_;
+  std::int64_t wake_at_ms_ = 0;  // a wake-up is pending for then; 0: none
+  std::uint32_t opening_lane_ = 0;  // the lane of the connection open() is making
+  std::string rules_text_;       // scratch: a reply's text as the rules see it
 };
 
 }  // namespace hayate::campaign

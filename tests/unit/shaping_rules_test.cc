@@ -46,7 +46,7 @@ TEST(ShippedRulesTest, LoadsWithEveryProvider) {
   for (const Destination& destination : rules.destinations) names.push_back(destination.name);
   EXPECT_EQ(names, (std::vector<std::string>{"default", "gmail", "outlook", "microsoft365", "yahoo",
                                              "yahoo_japan", "icloud", "docomo", "au", "softbank"}));
-  EXPECT_EQ(rules.reply_rules.size(), 28u);
+  EXPECT_EQ(rules.reply_rules.size(), 29u);
   for (const ReplyRule& rule : rules.reply_rules) {
     EXPECT_TRUE(rule.text != nullptr) << rule.name;  // every shipped rule has a pattern
     EXPECT_TRUE(rule.defined_at.starts_with("default_rules.toml (shipped):")) << rule.defined_at;
@@ -302,7 +302,7 @@ text = 'greylist'
 action = "retry"
 duration = "1m"
 )");
-  ASSERT_EQ(rules.reply_rules.size(), 29u);  // 28 shipped, one replaced, two added
+  ASSERT_EQ(rules.reply_rules.size(), 30u);  // 29 shipped, one replaced, two added
   EXPECT_EQ(rules.reply_rules[0].name, "partner-busy");
   EXPECT_EQ(rules.reply_rules[0].defined_at, "rules.toml:2");
   const ReplyRule* rule = rules.match_reply(*rules.find_destination("gmail"), 421, "4.7.28",
@@ -316,12 +316,16 @@ duration = "1m"
                            "Our system has detected an unusual rate of");
   ASSERT_NE(rule, nullptr);
   EXPECT_EQ(rule->name, "gmail-unusual-rate");
-  // The job's greylisting rule replaced the shipped one: "try again later" no longer matches it.
+  // The job's greylisting rule replaced the shipped one (its delay is the job's); another
+  // shipped rule still takes the wordless 4.7.1 kind.
   rule = rules.match_reply(rules.destinations[0], 451, "4.7.1", "Greylisted for 60 seconds");
   ASSERT_NE(rule, nullptr);
+  EXPECT_EQ(rule->name, "greylisting");
   EXPECT_EQ(rule->duration_ms, 60'000);
-  EXPECT_EQ(rules.match_reply(rules.destinations[0], 451, "4.7.1", "Please try again later"),
-            nullptr);
+  rule = rules.match_reply(rules.destinations[0], 451, "4.7.1", "Please try again later");
+  ASSERT_NE(rule, nullptr);
+  EXPECT_EQ(rule->name, "greylisting-policy");
+  EXPECT_EQ(rules.match_reply(rules.destinations[0], 451, "4.3.0", "Try again later"), nullptr);
 }
 
 TEST(JobRulesTest, CodeClassesAndEnhancedPrefixes) {
