@@ -493,8 +493,8 @@ bool is_bounce_sender(const Message& message) {
 }
 
 bool has_bounce_subject(const Message& message) {
-  static constexpr std::array<std::string_view, 34> kSubjects = {
-      "undeliver",  "undelivered", "delivery status notification", "returned mail",
+  static constexpr std::array<std::string_view, 36> kSubjects = {
+      "undeliver", "non-delivery", "user unknown",  "undelivered", "delivery status notification", "returned mail",
       "return mail", "delivery failure", "failure notice", "mail delivery failed",
       "delivery failed", "could not be delivered", "not delivered", "delivery problem",
       "nondeliverable", "non-deliverable", "non remis", "non recapitable", "unzustellbar",
@@ -534,7 +534,7 @@ bool is_autoreply(const Message& message) {
 
 // Where a non-standard bounce stops describing failures and starts returning the original.
 std::size_t report_text_end(std::string_view lowered_text) {
-  static constexpr std::array<std::string_view, 18> kMarkers = {
+  static constexpr std::array<std::string_view, 17> kMarkers = {
       "------ this is a copy of the message",
       "--- below this line is a copy of the message",
       "----- original message -----",
@@ -550,7 +550,6 @@ std::size_t report_text_end(std::string_view lowered_text) {
       "--- returned message ---",
       "----- the following is a copy of the message",
       "-----original message-----",
-      "the original message was received at",
       "this is a copy of the headers",
       "---------- forwarded message ----------"};
   std::size_t end = lowered_text.size();
@@ -613,6 +612,43 @@ std::vector<Headers> field_groups(std::string_view text) {
 
 // ---------------------------------------------------------------------------------------------
 
+// The SMTP stage a failure was reported at, from the MTA's words ("in reply to RCPT TO
+// command", "after RCPT TO:<a@b>", "<<< 550" after ">>> RCPT TO:").
+bool replied_to_rcpt(std::string_view lowered_text) {
+  // Exchange's "recipient name is not recognized", qmail's "does not like recipient", Domino's
+  // "not listed in Domino Directory" and IMail's "invalid final delivery userid" come from a
+  // directory lookup of the recipient, which is the RCPT stage whatever the report says.
+  static constexpr std::array<std::string_view, 11> kRcpt = {
+      "rcpt to", "in reply to rcpt", "after rcpt", "rcpt command", "recipient address rejected",
+      "smtp:rcpt", "does not like recipient", "recipient name is not recognized",
+      "not listed in domino directory", "invalid final delivery userid", "rcpt:"};
+  return contains_any(lowered_text, kRcpt);
+}
+
+// A user-unknown verdict stands when an address status (X.1.1, X.1.0, X.1.3 from the DSN or
+// the diagnostic) or the RCPT stage backs it.
+bool user_unknown_is_certain(const Finding& finding) {
+  smtp::EnhancedCode given;
+  if ((parse_enhanced_status(finding.status, given) ||
+       find_enhanced_status(std::string_view(finding.diagnostic).substr(0, 2048), given)) &&
+      given.subject == 1) {
+    return true;
+  }
+  return finding.command == "RCPT";
+}
+
+// "RCPT", "DATA", "MAIL" or "": the command a failure answered, as the MTA's words tell.
+std::string command_in(std::string_view lowered_text) {
+  if (replied_to_rcpt(lowered_text)) return "RCPT";
+  static constexpr std::array<std::string_view, 4> kData = {
+      "end of data", "in reply to data", "after data", ">>> data"};
+  if (contains_any(lowered_text, kData)) return "DATA";
+  static constexpr std::array<std::string_view, 3> kMail = {
+      "in reply to mail from", "after mail from", ">>> mail from"};
+  if (contains_any(lowered_text, kMail)) return "MAIL";
+  return std::string();
+}
+
 void finish_classification(Finding& finding) {
   switch (finding.kind) {
     case FindingKind::complaint:
@@ -636,7 +672,40 @@ void finish_classification(Finding& finding) {
   } else if (result.reason == Reason::undefined) {
     // A bounce that says it failed but not why: held, not ignored (Sisimai's "onhold").
     result.reason = Reason::onhold;
+  } else if (result.reason == Reason::userunknown && !user_unknown_is_certain(finding)) {
+    // "User unknown" words without an RFC 3463 address status and not in reply to RCPT TO:
+    // the server took the recipient and refused the message later, or the report does not
+    // say when. Sisimai calls this "filtered" (soft); so does hayate, so that second-hand
+    // text alone never suppresses an address for good.
+    result.reason = Reason::filtered;
+    result.hard = false;
+    smtp::EnhancedCode given;
+    if (!parse_enhanced_status(finding.status, given)) result.status.subject = result.status.detail = 0;
   }
+}
+
+std::string command_in(std::string_view lowered_text);
+
+// The enhanced code the remote server gave after its reply code ("550-'5.2.2 ...", "550 5.1.1"),
+// which says more than a relay's own code before it ("5.1.0 - Unknown address error 550-...").
+bool find_remote_status(std::string_view text, smtp::EnhancedCode& code) {
+  for (std::size_t i = 0; i + 9 <= text.size(); ++i) {
+    if ((text[i] != '4' && text[i] != '5') || (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')) {
+      continue;
+    }
+    const std::uint16_t reply = find_reply_code(text.substr(i, 4));
+    if (reply == 0) continue;
+    std::size_t j = i + 3;
+    while (j < text.size() && j < i + 6 && (text[j] == ' ' || text[j] == '-' || text[j] == '\'' ||
+                                             text[j] == '"' || text[j] == '#')) {
+      ++j;
+    }
+    if (j < text.size() && text[j] == text[i] && find_enhanced_status(text.substr(j, 12), code) &&
+        code.klass == reply / 100) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // A DSN's status is often generic ("5.0.0") while its diagnostic names the exact code.
@@ -644,13 +713,15 @@ void refine_status(Finding& finding) {
   smtp::EnhancedCode reported;
   const bool has_reported = parse_enhanced_status(finding.status, reported);
   smtp::EnhancedCode in_text;
-  if (find_enhanced_status(finding.diagnostic.substr(0, 2048), in_text)) {
+  if (find_remote_status(finding.diagnostic.substr(0, 2048), in_text) ||
+      find_enhanced_status(finding.diagnostic.substr(0, 2048), in_text)) {
     if (!has_reported ||
         (reported.subject == 0 && reported.detail == 0 && in_text.klass == reported.klass)) {
       finding.status = in_text.to_string();
     }
   }
   if (finding.reply_code == 0) finding.reply_code = find_reply_code(finding.diagnostic.substr(0, 2048));
+  if (finding.command.empty()) finding.command = command_in(lowered(finding.diagnostic.substr(0, 2048)));
 }
 
 class Parser {
@@ -787,7 +858,22 @@ class Parser {
         }
         finding.diagnostic = diagnostic_near(text, recipient);
       }
+      if (classify(0, finding.status, finding.diagnostic).reason == Reason::undefined) {
+        // "Reason 1 (Unable-To-Transfer)": the DSN fields say nothing; its text may.
+        if (!text_read) {
+          text = report_text();
+          text_read = true;
+        }
+        hayate::append(finding.diagnostic, " ", diagnostic_near(text, recipient));
+      }
       refine_status(finding);
+      if (finding.command.empty()) {
+        if (!text_read) {
+          text = report_text();
+          text_read = true;
+        }
+        finding.command = command_in(lowered(diagnostic_near(text, recipient)));
+      }
       findings_.push_back(std::move(finding));
     }
     if (!any_recipient) return false;  // a status part without recipients: read the text
@@ -850,10 +936,22 @@ class Parser {
   // some text, or to the next line naming another address, at most 1 KiB.
   static std::string diagnostic_near(std::string_view text, std::string_view recipient) {
     const std::string lowered_text = lowered(text);
-    const std::size_t at = lowered_text.find(lowered(recipient));
-    if (at == std::string::npos) return std::string();
-    std::size_t pos = text.rfind('\n', at);
-    pos = pos == std::string_view::npos ? 0 : pos + 1;
+    const std::string needle = lowered(recipient);
+    // The first mention outside a quoted header line ("To: a@b" of the original).
+    std::size_t pos = std::string_view::npos;
+    for (std::size_t at = lowered_text.find(needle); at != std::string::npos;
+         at = lowered_text.find(needle, at + needle.size())) {
+      std::size_t line_start = text.rfind('\n', at);
+      line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+      std::size_t line_end = text.find('\n', at);
+      if (line_end == std::string_view::npos) line_end = text.size();
+      if (!is_quoted_header_line(text.substr(line_start, line_end - line_start))) {
+        pos = line_start;
+        break;
+      }
+      if (pos == std::string_view::npos) pos = line_start;  // only quoted: better than nothing
+    }
+    if (pos == std::string_view::npos) return std::string();
     std::string out;
     std::string_view line;
     std::size_t lines = 0;
@@ -884,7 +982,7 @@ class Parser {
     const std::string lowered_text = lowered(text);
     const FindingKind kind =
         is_delay_text(lowered_text) || contains_lowered(message_.subject, "delay") ||
-                contains_lowered(message_.subject, "warning")
+                contains_lowered(message_.subject, "warning: could not send")
             ? FindingKind::delay
             : FindingKind::bounce;
 

@@ -42,6 +42,7 @@ struct Finding {
   std::string status;              // the status as reported ("5.1.1"), or empty
   std::uint16_t reply_code = 0;    // from the diagnostic, 0 when none
   std::string diagnostic;          // Diagnostic-Code (type stripped) or the MTA's text
+  std::string command;             // the SMTP command refused: "RCPT", "DATA", "MAIL" or ""
   std::string action;              // RFC 3464 2.3.3, lower case, or empty
   std::string remote_mta;          // RFC 3464 2.3.5, type stripped, or empty
   std::string feedback_type;       // RFC 5965 3.1 (abuse, fraud...), complaints only
