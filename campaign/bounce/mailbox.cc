@@ -61,6 +61,7 @@ absl::Status read_file(const std::string& path, std::size_t bytes_max, std::stri
 absl::Status list_files(const std::string& directory, std::vector<std::string>& names) {
   DIR* dir = ::opendir(directory.c_str());
   if (dir == nullptr) return io_error(directory, "open the directory", errno);
+  const std::size_t first = names.size();
   while (dirent* entry = ::readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
     const std::string path = directory + "/" + entry->d_name;
@@ -68,7 +69,7 @@ absl::Status list_files(const std::string& directory, std::vector<std::string>& 
     if (::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode)) names.push_back(path);
   }
   ::closedir(dir);
-  std::sort(names.begin(), names.end());
+  std::sort(names.begin() + static_cast<std::ptrdiff_t>(first), names.end());
   return absl::OkStatus();
 }
 

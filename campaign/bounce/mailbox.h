@@ -17,7 +17,7 @@ struct MailboxMessage {
 };
 
 // Calls `each` for every message under `path`: a Maildir (a directory with cur/ or new/:
-// both read, names sorted), an mbox (a file whose first line starts with "From "), any other
+// new/ then cur/, names sorted in each), an mbox (a file whose first line starts with "From "), any other
 // file (one message), or a plain directory (each regular file in it, sorted, one message
 // each). Messages over limits::bounce_message_bytes_max are cut there. NotFound for a missing
 // path, PermissionDenied or DataLoss for one that cannot be read, each naming the path.
