@@ -39,18 +39,28 @@ BENCHMARK(BM_ClassifyReply);
 std::string dsn(std::size_t n) {
   const std::string id = std::to_string(n);
   return "From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\n"
-         "To: bounces+" + id + "@bounce.example.com\n"
+         "To: bounces+" +
+         id +
+         "@bounce.example.com\n"
          "Subject: Undelivered Mail Returned to Sender\nAuto-Submitted: auto-replied\n"
          "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status;\n"
-         "\tboundary=\"B" + id + "\"\n\n--B" + id +
+         "\tboundary=\"B" +
+         id + "\"\n\n--B" + id +
          "\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.com.\n\n"
-         "<user" + id + "@example.net>: host mx.example.net[192.0.2.9] said: 550 5.1.1\n"
-         "    <user" + id + "@example.net>: Recipient address rejected: User unknown (in reply\n"
-         "    to RCPT TO command)\n\n--B" + id +
+         "<user" +
+         id +
+         "@example.net>: host mx.example.net[192.0.2.9] said: 550 5.1.1\n"
+         "    <user" +
+         id +
+         "@example.net>: Recipient address rejected: User unknown (in reply\n"
+         "    to RCPT TO command)\n\n--B" +
+         id +
          "\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
-         "Final-Recipient: rfc822; user" + id + "@example.net\nAction: failed\nStatus: 5.1.1\n"
-         "Remote-MTA: dns; mx.example.net\nDiagnostic-Code: smtp; 550 5.1.1 <user" + id +
-         "@example.net>: Recipient address rejected: User unknown\n\n--B" + id +
+         "Final-Recipient: rfc822; user" +
+         id +
+         "@example.net\nAction: failed\nStatus: 5.1.1\n"
+         "Remote-MTA: dns; mx.example.net\nDiagnostic-Code: smtp; 550 5.1.1 <user" +
+         id + "@example.net>: Recipient address rejected: User unknown\n\n--B" + id +
          "\nContent-Type: text/rfc822-headers\n\nFrom: news@example.com\nTo: user" + id +
          "@example.net\nSubject: News\n\n--B" + id + "--\n";
 }
@@ -89,7 +99,8 @@ void BM_IngestMaildir100k(benchmark::State& state) {
   std::size_t hard = 0;
   for (auto _ : state) {
     const absl::Status status = read_mailbox(maildir.path(), [&](const MailboxMessage& message) {
-      for (const Finding& finding : parse_report(message.bytes)) hard += finding.classification.hard;
+      for (const Finding& finding : parse_report(message.bytes))
+        hard += finding.classification.hard;
       ++messages;
       return true;
     });

@@ -52,7 +52,8 @@ absl::Status read_file(const std::string& path, std::size_t bytes_max, std::stri
       return io_error(path, "read", errno);
     }
     if (got == 0) break;
-    out.append(buffer, std::min<std::size_t>(static_cast<std::size_t>(got), bytes_max - out.size()));
+    out.append(buffer,
+               std::min<std::size_t>(static_cast<std::size_t>(got), bytes_max - out.size()));
   }
   return absl::OkStatus();
 }

@@ -17,8 +17,8 @@ struct MailboxMessage {
 };
 
 // Calls `each` for every message under `path`: a Maildir (a directory with cur/ or new/:
-// new/ then cur/, names sorted in each), an mbox (a file whose first line starts with "From "), any other
-// file (one message), or a plain directory (each regular file in it, sorted, one message
+// new/ then cur/, names sorted in each), an mbox (a file whose first line starts with "From "), any
+// other file (one message), or a plain directory (each regular file in it, sorted, one message
 // each). Messages over limits::bounce_message_bytes_max are cut there. NotFound for a missing
 // path, PermissionDenied or DataLoss for one that cannot be read, each naming the path.
 // `each` returning false stops the walk.

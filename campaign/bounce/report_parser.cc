@@ -126,8 +126,8 @@ std::size_t parse_headers(std::string_view text, Headers& headers) {
     }
     any = true;
     if (headers.fields.size() < bounce_header_fields_max) {
-      headers.fields.push_back(Field{lowered(line.substr(0, colon)),
-                                     std::string(trim(line.substr(colon + 1)))});
+      headers.fields.push_back(
+          Field{lowered(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
     }
   }
   return text.size();
@@ -276,11 +276,11 @@ std::string decode_encoded_words(std::string_view value) {
 // The MIME tree, flattened.
 
 struct Part {
-  std::string type;       // lower case
-  std::string body;       // decoded content (leaves), or empty
-  Headers headers;        // the part's own header fields; for a returned message: its headers
+  std::string type;  // lower case
+  std::string body;  // decoded content (leaves), or empty
+  Headers headers;   // the part's own header fields; for a returned message: its headers
   std::uint32_t depth = 0;
-  bool attached = false;  // inside a returned original message (message/rfc822...)
+  bool attached = false;          // inside a returned original message (message/rfc822...)
   bool returned_headers = false;  // a message/rfc822 or text/rfc822-headers: `headers` are the
                                   // returned original's
 };
@@ -309,7 +309,8 @@ struct Walker {
     ContentType content_type = parse_content_type(headers.get("content-type"));
     const std::string_view encoding = headers.get("content-transfer-encoding");
     if (content_type.type.compare(0, 10, "multipart/") == 0 && !content_type.boundary.empty() &&
-        depth < bounce_mime_depth_max && split_multipart(content_type.boundary, body, depth, attached)) {
+        depth < bounce_mime_depth_max &&
+        split_multipart(content_type.boundary, body, depth, attached)) {
       return;
     }
     if (content_type.type.compare(0, 10, "multipart/") == 0) content_type.type = "text/plain";
@@ -363,7 +364,7 @@ struct Walker {
       std::size_t begin = body.find('\n', starts[i]);
       if (begin == std::string_view::npos) break;
       ++begin;
-      std::size_t end = i + 1 < starts.size() ? starts[i + 1]
+      std::size_t end = i + 1 < starts.size()             ? starts[i + 1]
                         : close != std::string_view::npos ? close
                                                           : body.size();
       // The line break before a delimiter belongs to it (RFC 2046 5.1.1).
@@ -386,8 +387,8 @@ bool is_local_char(char c) {
          std::strchr(".!#$%&'*+-/=?^_`{|}~", c) != nullptr;
 }
 bool is_domain_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
 }
 
 // Every addr-spec-looking token in `text`, in order: local@domain.tld.
@@ -410,7 +411,8 @@ void for_each_address(std::string_view text, Visit&& visit) {
     while (!local.empty() && std::strchr(".=/'`|{", local.front()) != nullptr) {
       local.remove_prefix(1);
     }
-    while (!domain.empty() && (domain.back() == '.' || domain.back() == '-')) domain.remove_suffix(1);
+    while (!domain.empty() && (domain.back() == '.' || domain.back() == '-'))
+      domain.remove_suffix(1);
     if (local.empty() || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
         domain.front() == '-') {
       continue;
@@ -425,7 +427,7 @@ void for_each_address(std::string_view text, Visit&& visit) {
 bool is_quoted_header_line(std::string_view line) {
   line = trim(line);
   static constexpr std::array<std::string_view, 12> kNames = {
-      "to:",      "cc:",          "from:",     "reply-to:",  "sender:",      "message-id:",
+      "to:",      "cc:",          "from:",     "reply-to:",   "sender:",      "message-id:",
       "subject:", "return-path:", "received:", "references:", "in-reply-to:", "errors-to:"};
   for (std::string_view name : kNames) {
     if (line.size() >= name.size() && equals_ignoring_case(line.substr(0, name.size()), name)) {
@@ -464,7 +466,8 @@ bool same_address(std::string_view a, std::string_view b) { return equals_ignori
 // Addresses that speak for a mail system, never a recipient that bounced.
 bool is_system_address(std::string_view address) {
   const std::string lowered_address = lowered(address);
-  const std::string_view local = std::string_view(lowered_address).substr(0, lowered_address.find('@'));
+  const std::string_view local =
+      std::string_view(lowered_address).substr(0, lowered_address.find('@'));
   static constexpr std::array<std::string_view, 8> kSystem = {
       "mailer-daemon", "postmaster", "mail-daemon", "maildaemon",
       "mailerdaemon",  "noreply",    "no-reply",    "double-bounce"};
@@ -486,32 +489,62 @@ struct Message {
 
 bool is_bounce_sender(const Message& message) {
   static constexpr std::array<std::string_view, 9> kSenders = {
-      "mailer-daemon", "postmaster",        "mail delivery",   "mail-daemon",
-      "maildaemon",    "mail administrator", "delivery system", "mail-delivery",
-      "double-bounce"};
+      "mailer-daemon",      "postmaster",      "mail delivery", "mail-daemon",  "maildaemon",
+      "mail administrator", "delivery system", "mail-delivery", "double-bounce"};
   return contains_any(message.from, kSenders);
 }
 
 bool has_bounce_subject(const Message& message) {
-  static constexpr std::array<std::string_view, 36> kSubjects = {
-      "undeliver", "non-delivery", "user unknown",  "undelivered", "delivery status notification", "returned mail",
-      "return mail", "delivery failure", "failure notice", "mail delivery failed",
-      "delivery failed", "could not be delivered", "not delivered", "delivery problem",
-      "nondeliverable", "non-deliverable", "non remis", "non recapitable", "unzustellbar",
-      "nicht zustellbar", "mail system error", "delivery notification", "delivery report",
-      "failed delivery", "message delivery has failed", "warning: could not send",
-      "delayed mail", "delivery delayed", "mail failure", "rejected:", "bounce",
-      "unable to deliver", "error sending message", "permanent error", "no se puede entregar",
-      "メール送信エラー"};
+  static constexpr std::array<std::string_view, 36> kSubjects = {"undeliver",
+                                                                 "non-delivery",
+                                                                 "user unknown",
+                                                                 "undelivered",
+                                                                 "delivery status notification",
+                                                                 "returned mail",
+                                                                 "return mail",
+                                                                 "delivery failure",
+                                                                 "failure notice",
+                                                                 "mail delivery failed",
+                                                                 "delivery failed",
+                                                                 "could not be delivered",
+                                                                 "not delivered",
+                                                                 "delivery problem",
+                                                                 "nondeliverable",
+                                                                 "non-deliverable",
+                                                                 "non remis",
+                                                                 "non recapitable",
+                                                                 "unzustellbar",
+                                                                 "nicht zustellbar",
+                                                                 "mail system error",
+                                                                 "delivery notification",
+                                                                 "delivery report",
+                                                                 "failed delivery",
+                                                                 "message delivery has failed",
+                                                                 "warning: could not send",
+                                                                 "delayed mail",
+                                                                 "delivery delayed",
+                                                                 "mail failure",
+                                                                 "rejected:",
+                                                                 "bounce",
+                                                                 "unable to deliver",
+                                                                 "error sending message",
+                                                                 "permanent error",
+                                                                 "no se puede entregar",
+                                                                 "メール送信エラー"};
   return contains_any(message.subject, kSubjects);
 }
 
 bool is_delay_text(std::string_view lowered_text) {
-  static constexpr std::array<std::string_view, 10> kDelay = {
-      "will continue to try", "will be retried",   "still being retried",
-      "this is a warning message only", "delivery attempts will continue",
-      "will keep trying",     "message will be retried", "has been delayed",
-      "delivery delayed",     "you do not need to resend"};
+  static constexpr std::array<std::string_view, 10> kDelay = {"will continue to try",
+                                                              "will be retried",
+                                                              "still being retried",
+                                                              "this is a warning message only",
+                                                              "delivery attempts will continue",
+                                                              "will keep trying",
+                                                              "message will be retried",
+                                                              "has been delayed",
+                                                              "delivery delayed",
+                                                              "you do not need to resend"};
   return contains_any(lowered_text, kDelay);
 }
 
@@ -525,10 +558,22 @@ bool is_autoreply(const Message& message) {
   }
   const std::string precedence = lowered(message.top.get("precedence"));
   if (precedence == "auto_reply") return true;
-  static constexpr std::array<std::string_view, 16> kSubjects = {
-      "auto:", "automatic reply", "auto reply", "autoreply", "auto-reply", "out of office",
-      "out of the office", "vacation", "away from my mail", "abwesenheit", "réponse automatique",
-      "risposta automatica", "respuesta automática", "自動応答", "自動返信", "不在"};
+  static constexpr std::array<std::string_view, 16> kSubjects = {"auto:",
+                                                                 "automatic reply",
+                                                                 "auto reply",
+                                                                 "autoreply",
+                                                                 "auto-reply",
+                                                                 "out of office",
+                                                                 "out of the office",
+                                                                 "vacation",
+                                                                 "away from my mail",
+                                                                 "abwesenheit",
+                                                                 "réponse automatique",
+                                                                 "risposta automatica",
+                                                                 "respuesta automática",
+                                                                 "自動応答",
+                                                                 "自動返信",
+                                                                 "不在"};
   return contains_any(message.subject, kSubjects);
 }
 
@@ -618,10 +663,17 @@ bool replied_to_rcpt(std::string_view lowered_text) {
   // Exchange's "recipient name is not recognized", qmail's "does not like recipient", Domino's
   // "not listed in Domino Directory" and IMail's "invalid final delivery userid" come from a
   // directory lookup of the recipient, which is the RCPT stage whatever the report says.
-  static constexpr std::array<std::string_view, 11> kRcpt = {
-      "rcpt to", "in reply to rcpt", "after rcpt", "rcpt command", "recipient address rejected",
-      "smtp:rcpt", "does not like recipient", "recipient name is not recognized",
-      "not listed in domino directory", "invalid final delivery userid", "rcpt:"};
+  static constexpr std::array<std::string_view, 11> kRcpt = {"rcpt to",
+                                                             "in reply to rcpt",
+                                                             "after rcpt",
+                                                             "rcpt command",
+                                                             "recipient address rejected",
+                                                             "smtp:rcpt",
+                                                             "does not like recipient",
+                                                             "recipient name is not recognized",
+                                                             "not listed in domino directory",
+                                                             "invalid final delivery userid",
+                                                             "rcpt:"};
   return contains_any(lowered_text, kRcpt);
 }
 
@@ -640,11 +692,11 @@ bool user_unknown_is_certain(const Finding& finding) {
 // "RCPT", "DATA", "MAIL" or "": the command a failure answered, as the MTA's words tell.
 std::string command_in(std::string_view lowered_text) {
   if (replied_to_rcpt(lowered_text)) return "RCPT";
-  static constexpr std::array<std::string_view, 4> kData = {
-      "end of data", "in reply to data", "after data", ">>> data"};
+  static constexpr std::array<std::string_view, 4> kData = {"end of data", "in reply to data",
+                                                            "after data", ">>> data"};
   if (contains_any(lowered_text, kData)) return "DATA";
-  static constexpr std::array<std::string_view, 3> kMail = {
-      "in reply to mail from", "after mail from", ">>> mail from"};
+  static constexpr std::array<std::string_view, 3> kMail = {"in reply to mail from",
+                                                            "after mail from", ">>> mail from"};
   if (contains_any(lowered_text, kMail)) return "MAIL";
   return std::string();
 }
@@ -680,7 +732,8 @@ void finish_classification(Finding& finding) {
     result.reason = Reason::filtered;
     result.hard = false;
     smtp::EnhancedCode given;
-    if (!parse_enhanced_status(finding.status, given)) result.status.subject = result.status.detail = 0;
+    if (!parse_enhanced_status(finding.status, given))
+      result.status.subject = result.status.detail = 0;
   }
 }
 
@@ -696,8 +749,9 @@ bool find_remote_status(std::string_view text, smtp::EnhancedCode& code) {
     const std::uint16_t reply = find_reply_code(text.substr(i, 4));
     if (reply == 0) continue;
     std::size_t j = i + 3;
-    while (j < text.size() && j < i + 6 && (text[j] == ' ' || text[j] == '-' || text[j] == '\'' ||
-                                             text[j] == '"' || text[j] == '#')) {
+    while (
+        j < text.size() && j < i + 6 &&
+        (text[j] == ' ' || text[j] == '-' || text[j] == '\'' || text[j] == '"' || text[j] == '#')) {
       ++j;
     }
     if (j < text.size() && text[j] == text[i] && find_enhanced_status(text.substr(j, 12), code) &&
@@ -720,8 +774,10 @@ void refine_status(Finding& finding) {
       finding.status = in_text.to_string();
     }
   }
-  if (finding.reply_code == 0) finding.reply_code = find_reply_code(finding.diagnostic.substr(0, 2048));
-  if (finding.command.empty()) finding.command = command_in(lowered(finding.diagnostic.substr(0, 2048)));
+  if (finding.reply_code == 0)
+    finding.reply_code = find_reply_code(finding.diagnostic.substr(0, 2048));
+  if (finding.command.empty())
+    finding.command = command_in(lowered(finding.diagnostic.substr(0, 2048)));
 }
 
 class Parser {
@@ -896,7 +952,8 @@ class Parser {
     finding.kind = FindingKind::complaint;
     finding.feedback_type = lowered(trim(fields.get("feedback-type")));
     finding.recipient = first_address(fields.get("original-rcpt-to"));
-    if (finding.recipient.empty()) finding.recipient = first_address(fields.get("removal-recipient"));
+    if (finding.recipient.empty())
+      finding.recipient = first_address(fields.get("removal-recipient"));
     finding.recipient_source = RecipientSource::dsn;
     if (finding.recipient.empty()) {
       if (const Part* original = first_returned_message()) {
@@ -980,11 +1037,11 @@ class Parser {
   void parse_text_bounce() {
     const std::string text = report_text();
     const std::string lowered_text = lowered(text);
-    const FindingKind kind =
-        is_delay_text(lowered_text) || contains_lowered(message_.subject, "delay") ||
-                contains_lowered(message_.subject, "warning: could not send")
-            ? FindingKind::delay
-            : FindingKind::bounce;
+    const FindingKind kind = is_delay_text(lowered_text) ||
+                                     contains_lowered(message_.subject, "delay") ||
+                                     contains_lowered(message_.subject, "warning: could not send")
+                                 ? FindingKind::delay
+                                 : FindingKind::bounce;
 
     std::vector<std::string> recipients;
     RecipientSource source = RecipientSource::failed_header;
@@ -1037,7 +1094,8 @@ class Parser {
       finding.kind = kind;
       finding.recipient = std::move(recipient);
       finding.recipient_source = source;
-      std::string near = finding.recipient.empty() ? std::string() : diagnostic_near(text, finding.recipient);
+      std::string near =
+          finding.recipient.empty() ? std::string() : diagnostic_near(text, finding.recipient);
       const Classification local = classify(0, "", near);
       if (local.reason == Reason::undefined) {
         // The failure is said once for all recipients, before or after the list.
@@ -1098,7 +1156,8 @@ class Parser {
     // One envelope, one recipient: VERP messages are sent one recipient per transaction.
     if (findings_.size() > 1) {
       for (Finding& finding : findings_) {
-        if (same_address(finding.recipient, *recipient)) finding.recipient_source = RecipientSource::verp;
+        if (same_address(finding.recipient, *recipient))
+          finding.recipient_source = RecipientSource::verp;
       }
       return;
     }

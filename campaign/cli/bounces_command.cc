@@ -88,7 +88,8 @@ int bounces_command(const std::vector<std::string_view>& args) {
       break;
     }
     if (!args[i].empty() && args[i][0] == '-') {
-      std::fprintf(stderr, "hayate bounces classify: unknown option %.*s\nTry 'hayate bounces --help'.\n",
+      std::fprintf(stderr,
+                   "hayate bounces classify: unknown option %.*s\nTry 'hayate bounces --help'.\n",
                    static_cast<int>(args[i].size()), args[i].data());
       return exit_code::usage;
     }

@@ -1,9 +1,8 @@
 // Unit tests for bounce classification (campaign/bounce/classify.h): RFC 3463 codes, reply
 // codes and the wording of real providers and MTAs, taken from bounces they sent.
-#include "campaign/bounce/classify.h"
-
 #include <string>
 
+#include "campaign/bounce/classify.h"
 #include "gtest/gtest.h"
 
 namespace hayate::campaign::bounce {
@@ -66,7 +65,8 @@ TEST(BounceClassify, EnhancedStatusParsing) {
 }
 
 TEST(BounceClassify, DecisiveEnhancedStatusWins) {
-  expect_classified(550, "5.1.1", "Recipient address rejected: spam", {Reason::userunknown, true, "5.1.1"});
+  expect_classified(550, "5.1.1", "Recipient address rejected: spam",
+                    {Reason::userunknown, true, "5.1.1"});
   expect_classified(552, "5.2.2", "", {Reason::mailboxfull, false, "5.2.2"});
   expect_classified(550, "5.1.2", "", {Reason::hostunknown, true, "5.1.2"});
   expect_classified(550, "5.1.6", "", {Reason::hasmoved, true, "5.1.6"});
@@ -118,7 +118,8 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
                     "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume "
                     "or user complaints",
                     {Reason::toomanyconn, false, "4.7.0"});
-  expect_classified(554, "", "delivery error: dd Sorry your message to a@yahoo.com cannot be "
+  expect_classified(554, "",
+                    "delivery error: dd Sorry your message to a@yahoo.com cannot be "
                     "delivered. This mailbox is disabled (554.30).",
                     {Reason::suspend, false, "5.2.1"});
   // Postfix
@@ -135,7 +136,8 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
                     {Reason::rejected, false, "5.1.8"});
   expect_classified(450, "4.1.8", "<s@example.net>: Sender address rejected: Domain not found",
                     {Reason::rejected, false, "4.1.8"});
-  expect_classified(0, "", "Host or domain name not found. Name service error for name=example.invalid "
+  expect_classified(0, "",
+                    "Host or domain name not found. Name service error for name=example.invalid "
                     "type=A: Host not found",
                     {Reason::hostunknown, true, "5.1.2"});
   // Exim
@@ -169,7 +171,8 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
   expect_classified(550, "", "このメールは受信拒否設定により配信されませんでした",
                     {Reason::filtered, false, "5.0.0"});
   // Content and policy
-  expect_classified(552, "5.3.4", "Message size exceeds fixed limit", {Reason::mesgtoobig, false, "5.3.4"});
+  expect_classified(552, "5.3.4", "Message size exceeds fixed limit",
+                    {Reason::mesgtoobig, false, "5.3.4"});
   expect_classified(550, "5.7.1", "Message rejected: virus found in attachment",
                     {Reason::virusdetected, false, "5.7.1"});
   expect_classified(550, "5.7.1", "Message rejected due to DMARC policy",

@@ -53,8 +53,8 @@ std::string lowered(std::string text) {
 // Sisimai makes up X.0.9NN when a bounce gives no code: then the class is what can agree.
 bool status_agrees(const std::string& reference, const std::string& ours) {
   if (reference == ours) return true;
-  const bool made_up = reference.size() == 7 && reference.compare(1, 3, ".0.") == 0 &&
-                       reference[4] == '9';
+  const bool made_up =
+      reference.size() == 7 && reference.compare(1, 3, ".0.") == 0 && reference[4] == '9';
   return made_up && !ours.empty() && ours[0] == reference[0];
 }
 

@@ -1,7 +1,5 @@
 // Unit tests for the bounce-message parser and the mailbox readers: DSN, ARF, auto-replies,
 // text bounces, the VERP hook, and hostile input (broken MIME, huge headers, deep nesting).
-#include "campaign/bounce/report_parser.h"
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "campaign/bounce/mailbox.h"
+#include "campaign/bounce/report_parser.h"
 #include "gtest/gtest.h"
 
 namespace hayate::campaign::bounce {
@@ -84,7 +83,9 @@ TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   options.verp_decoder = [](std::string_view) -> std::optional<std::string> {
     return std::string("real@example.org");
   };
-  const std::string one_recipient = std::string(kDsn).substr(0, std::string(kDsn).find("Final-Recipient: rfc822; b@")) + "--b1--\r\n";
+  const std::string one_recipient =
+      std::string(kDsn).substr(0, std::string(kDsn).find("Final-Recipient: rfc822; b@")) +
+      "--b1--\r\n";
   const auto forwarded = parse_report(one_recipient, options);
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].recipient, "real@example.org");
@@ -172,7 +173,8 @@ TEST(BounceMailbox, MboxUnescapesAndMaildirReadsBoth) {
               }).ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"Subject: new\n\n", "Subject: cur\n\n"}));
 
-  const absl::Status missing = read_mailbox(dir + "/nothing", [](const MailboxMessage&) { return true; });
+  const absl::Status missing =
+      read_mailbox(dir + "/nothing", [](const MailboxMessage&) { return true; });
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_NE(std::string(missing.message()).find(dir + "/nothing"), std::string::npos);
   std::system(("rm -rf '" + dir + "'").c_str());
