@@ -1,0 +1,1217 @@
+// Bounce-message parser (see report_parser.h). A small tolerant MIME reader flattens the
+// message into parts; then, in order: an RFC 3464 delivery-status part, an RFC 5965 feedback
+// report, the text of a non-standard bounce, an RFC 3834 auto-reply.
+#include "campaign/bounce/report_parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "engine/assert.h"
+#include "engine/limits.h"
+#include "engine/strings.h"
+
+namespace hayate::campaign::bounce {
+namespace {
+
+using limits::bounce_decoded_bytes_max;
+using limits::bounce_findings_max;
+using limits::bounce_header_bytes_max;
+using limits::bounce_header_fields_max;
+using limits::bounce_mime_depth_max;
+using limits::bounce_mime_parts_max;
+
+// ---------------------------------------------------------------------------------------------
+// Small text helpers.
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r' ||
+                           text.front() == '\n')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
+                           text.back() == '\n')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// `needle` must be lower case.
+bool contains_lowered(std::string_view lowered_text, std::string_view needle) {
+  return lowered_text.find(needle) != std::string_view::npos;
+}
+
+template <std::size_t N>
+bool contains_any(std::string_view lowered_text, const std::array<std::string_view, N>& needles) {
+  for (std::string_view needle : needles) {
+    if (contains_lowered(lowered_text, needle)) return true;
+  }
+  return false;
+}
+
+// The next line of `text` from `pos` (without its line ending); advances `pos`.
+bool next_line(std::string_view text, std::size_t& pos, std::string_view& line) {
+  if (pos >= text.size()) return false;
+  const std::size_t end = text.find('\n', pos);
+  const std::size_t stop = end == std::string_view::npos ? text.size() : end;
+  line = text.substr(pos, stop - pos);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  pos = end == std::string_view::npos ? text.size() : end + 1;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header fields (RFC 5322 2.2), unfolded. Tolerant: a line that is neither a field nor a
+// continuation is skipped; the block ends at the first empty line or at the caps.
+
+struct Field {
+  std::string name;  // lower case
+  std::string value;
+};
+
+struct Headers {
+  std::vector<Field> fields;
+  const std::string* find(std::string_view lowered_name) const {
+    for (const Field& field : fields) {
+      if (field.name == lowered_name) return &field.value;
+    }
+    return nullptr;
+  }
+  std::string_view get(std::string_view lowered_name) const {
+    const std::string* value = find(lowered_name);
+    return value == nullptr ? std::string_view() : std::string_view(*value);
+  }
+};
+
+bool is_field_name_char(char c) { return c > ' ' && c < 127 && c != ':'; }
+
+// Parses the header block at the start of `text`; returns the offset of the body. A text that
+// does not start with a field has no headers (body offset 0), unless `require` is false.
+std::size_t parse_headers(std::string_view text, Headers& headers) {
+  std::size_t pos = 0;
+  std::string_view line;
+  // An mbox "From " separator line before the headers.
+  if (text.substr(0, 5) == "From ") next_line(text, pos, line);
+  const std::size_t start = pos;
+  bool any = false;
+  while (pos < text.size()) {
+    const std::size_t line_start = pos;
+    next_line(text, pos, line);
+    if (line.empty()) return pos;  // the blank line that ends the block
+    if (line_start - start > bounce_header_bytes_max) return line_start;
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (!headers.fields.empty()) {
+        std::string& value = headers.fields.back().value;
+        if (value.size() < bounce_header_bytes_max) {
+          value += ' ';
+          value += trim(line);
+        }
+      }
+      continue;
+    }
+    const std::size_t colon = line.find(':');
+    bool field = colon != std::string_view::npos && colon > 0;
+    for (std::size_t i = 0; field && i < colon; ++i) field = is_field_name_char(line[i]);
+    if (!field) {
+      if (!any) return start;  // not a header block at all: everything is body
+      continue;                // a broken line inside the block
+    }
+    any = true;
+    if (headers.fields.size() < bounce_header_fields_max) {
+      headers.fields.push_back(
+          Field{lowered(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
+    }
+  }
+  return text.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content-Type (RFC 2045 5.1), transfer decodings (RFC 2045 6.7, 6.8), encoded words (RFC 2047).
+
+struct ContentType {
+  std::string type = "text/plain";  // lower case
+  std::string boundary;
+  std::string report_type;  // RFC 6522 3: multipart/report's report-type, lower case
+};
+
+ContentType parse_content_type(std::string_view value) {
+  ContentType result;
+  value = trim(value);
+  if (value.empty()) return result;
+  std::size_t semicolon = value.find(';');
+  std::string type = lowered(trim(value.substr(0, semicolon)));
+  if (type.find('/') != std::string::npos) result.type = std::move(type);
+  while (semicolon != std::string_view::npos) {
+    value.remove_prefix(semicolon + 1);
+    std::size_t equals = value.find('=');
+    if (equals == std::string_view::npos) break;
+    const std::string name = lowered(trim(value.substr(0, equals)));
+    std::string_view rest = trim(value.substr(equals + 1));
+    std::string parameter;
+    if (!rest.empty() && rest.front() == '"') {
+      std::size_t end = 1;
+      while (end < rest.size() && rest[end] != '"') {
+        if (rest[end] == '\\' && end + 1 < rest.size()) ++end;
+        parameter += rest[end++];
+      }
+      rest.remove_prefix(std::min(end + 1, rest.size()));
+      semicolon = rest.find(';');
+    } else {
+      semicolon = rest.find(';');
+      parameter = std::string(trim(rest.substr(0, semicolon)));
+    }
+    value = rest;
+    if (name == "boundary") result.boundary = parameter;
+    if (name == "report-type") result.report_type = lowered(parameter);
+  }
+  return result;
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;  // '-' and '_': the URL alphabet some senders use
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+// Characters outside the alphabet (line breaks, junk) are skipped; '=' ends the data.
+void decode_base64(std::string_view text, std::string& out, std::size_t bytes_max) {
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (char c : text) {
+    if (c == '=') break;
+    const int value = base64_value(c);
+    if (value < 0) continue;
+    bits = (bits << 6) | static_cast<std::uint32_t>(value);
+    if (++count == 4) {
+      if (out.size() + 3 > bytes_max) return;
+      out += static_cast<char>((bits >> 16) & 0xff);
+      out += static_cast<char>((bits >> 8) & 0xff);
+      out += static_cast<char>(bits & 0xff);
+      bits = 0;
+      count = 0;
+    }
+  }
+  if (count == 3 && out.size() + 2 <= bytes_max) {
+    out += static_cast<char>((bits >> 10) & 0xff);
+    out += static_cast<char>((bits >> 2) & 0xff);
+  } else if (count == 2 && out.size() + 1 <= bytes_max) {
+    out += static_cast<char>((bits >> 4) & 0xff);
+  }
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// `header`: RFC 2047 4.2 "Q", where '_' is a space and there are no soft line breaks.
+void decode_quoted_printable(std::string_view text, std::string& out, std::size_t bytes_max,
+                             bool header = false) {
+  for (std::size_t i = 0; i < text.size() && out.size() < bytes_max; ++i) {
+    const char c = text[i];
+    if (c == '=' && i + 1 < text.size()) {
+      if (text[i + 1] == '\n') {
+        ++i;  // soft line break
+        continue;
+      }
+      if (text[i + 1] == '\r' && i + 2 < text.size() && text[i + 2] == '\n') {
+        i += 2;
+        continue;
+      }
+      if (i + 2 < text.size()) {
+        const int high = hex_value(text[i + 1]);
+        const int low = hex_value(text[i + 2]);
+        if (high >= 0 && low >= 0) {
+          out += static_cast<char>(high * 16 + low);
+          i += 2;
+          continue;
+        }
+      }
+    }
+    out += (header && c == '_') ? ' ' : c;
+  }
+}
+
+// RFC 2047 encoded words to their bytes (the charset is not converted: the heuristics look
+// for ASCII words and UTF-8 phrases).
+std::string decode_encoded_words(std::string_view value) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < value.size()) {
+    const std::size_t start = value.find("=?", pos);
+    if (start == std::string_view::npos) break;
+    const std::size_t q1 = value.find('?', start + 2);
+    if (q1 == std::string_view::npos || q1 + 2 >= value.size() || value[q1 + 2] != '?') break;
+    const std::size_t end = value.find("?=", q1 + 3);
+    if (end == std::string_view::npos) break;
+    std::string_view between = value.substr(pos, start - pos);
+    if (trim(between).size() != 0 || pos == 0) out += between;  // RFC 2047 6.2: drop the space
+    const char encoding = lower(value[q1 + 1]);
+    const std::string_view encoded = value.substr(q1 + 3, end - q1 - 3);
+    if (encoding == 'b') {
+      decode_base64(encoded, out, bounce_header_bytes_max);
+    } else {
+      decode_quoted_printable(encoded, out, bounce_header_bytes_max, true);
+    }
+    pos = end + 2;
+  }
+  out += value.substr(std::min(pos, value.size()));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The MIME tree, flattened.
+
+struct Part {
+  std::string type;  // lower case
+  std::string body;  // decoded content (leaves), or empty
+  Headers headers;   // the part's own header fields; for a returned message: its headers
+  std::uint32_t depth = 0;
+  bool attached = false;          // inside a returned original message (message/rfc822...)
+  bool returned_headers = false;  // a message/rfc822 or text/rfc822-headers: `headers` are the
+                                  // returned original's
+};
+
+struct Walker {
+  std::vector<Part> parts;
+  std::size_t decoded_bytes = 0;
+
+  void decode_body(std::string_view body, std::string_view encoding, std::string& out) {
+    const std::size_t room =
+        bounce_decoded_bytes_max > decoded_bytes ? bounce_decoded_bytes_max - decoded_bytes : 0;
+    const std::string lowered_encoding = lowered(trim(encoding));
+    if (lowered_encoding == "base64") {
+      decode_base64(body, out, room);
+    } else if (lowered_encoding == "quoted-printable") {
+      decode_quoted_printable(body, out, room);
+    } else {
+      out.assign(body.substr(0, room));
+    }
+    decoded_bytes += out.size();
+  }
+
+  // One entity (headers and body). `headers` were parsed by the caller.
+  void walk(const Headers& headers, std::string_view body, std::uint32_t depth, bool attached) {
+    if (parts.size() >= bounce_mime_parts_max) return;
+    ContentType content_type = parse_content_type(headers.get("content-type"));
+    const std::string_view encoding = headers.get("content-transfer-encoding");
+    if (content_type.type.compare(0, 10, "multipart/") == 0 && !content_type.boundary.empty() &&
+        depth < bounce_mime_depth_max &&
+        split_multipart(content_type.boundary, body, depth, attached)) {
+      return;
+    }
+    if (content_type.type.compare(0, 10, "multipart/") == 0) content_type.type = "text/plain";
+    Part part;
+    part.type = content_type.type;
+    part.depth = depth;
+    part.attached = attached;
+    if ((part.type == "message/rfc822" || part.type == "message/global" ||
+         part.type == "message/rfc822-headers" || part.type == "text/rfc822-headers") &&
+        depth < bounce_mime_depth_max) {
+      std::string decoded;
+      decode_body(body, encoding, decoded);
+      Headers inner;
+      const std::size_t inner_body = parse_headers(decoded, inner);
+      part.headers = inner;
+      part.returned_headers = true;
+      parts.push_back(std::move(part));
+      if (parts.back().type.find("headers") == std::string::npos) {
+        walk(inner, std::string_view(decoded).substr(inner_body), depth + 1, true);
+      }
+      return;
+    }
+    part.headers = headers;
+    decode_body(body, encoding, part.body);
+    parts.push_back(std::move(part));
+  }
+
+  // RFC 2046 5.1.1: body parts between "--boundary" lines; the close delimiter may be missing.
+  bool split_multipart(const std::string& boundary, std::string_view body, std::uint32_t depth,
+                       bool attached) {
+    const std::string delimiter = "--" + boundary;
+    std::vector<std::size_t> starts;  // offsets of delimiter lines
+    std::size_t pos = 0;
+    std::size_t close = std::string_view::npos;
+    while (pos < body.size()) {
+      const std::size_t found = body.find(delimiter, pos);
+      if (found == std::string_view::npos) break;
+      if (found == 0 || body[found - 1] == '\n') {
+        const std::size_t after = found + delimiter.size();
+        if (body.substr(after, 2) == "--") {
+          close = found;
+          break;
+        }
+        starts.push_back(found);
+        if (starts.size() > bounce_mime_parts_max) break;
+      }
+      pos = found + delimiter.size();
+    }
+    if (starts.empty()) return false;
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+      std::size_t begin = body.find('\n', starts[i]);
+      if (begin == std::string_view::npos) break;
+      ++begin;
+      std::size_t end = i + 1 < starts.size()             ? starts[i + 1]
+                        : close != std::string_view::npos ? close
+                                                          : body.size();
+      // The line break before a delimiter belongs to it (RFC 2046 5.1.1).
+      if (end > begin && body[end - 1] == '\n') --end;
+      if (end > begin && body[end - 1] == '\r') --end;
+      const std::string_view entity = body.substr(begin, end > begin ? end - begin : 0);
+      Headers headers;
+      const std::size_t entity_body = parse_headers(entity, headers);
+      walk(headers, entity.substr(entity_body), depth + 1, attached);
+    }
+    return true;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Addresses.
+
+bool is_local_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::strchr(".!#$%&'*+-/=?^_`{|}~", c) != nullptr;
+}
+bool is_domain_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
+}
+
+// Every addr-spec-looking token in `text`, in order: local@domain.tld.
+template <typename Visit>
+void for_each_address(std::string_view text, Visit&& visit) {
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t at = text.find('@', pos);
+    if (at == std::string_view::npos) return;
+    pos = at + 1;
+    std::size_t begin = at;
+    while (begin > 0 && is_local_char(text[begin - 1]) && at - begin < 64) --begin;
+    std::size_t end = at + 1;
+    while (end < text.size() && is_domain_char(text[end]) && end - at < 254) ++end;
+    std::string_view local = text.substr(begin, at - begin);
+    std::string_view domain = text.substr(at + 1, end - at - 1);
+    // Quoting and prefixes around an address: "'a@b'", "SMTP=a@b" (Exchange), "=a@b".
+    const std::size_t equals = local.rfind('=');
+    if (equals != std::string_view::npos && equals <= 4) local.remove_prefix(equals + 1);
+    while (!local.empty() && std::strchr(".=/'`|{", local.front()) != nullptr) {
+      local.remove_prefix(1);
+    }
+    while (!domain.empty() && (domain.back() == '.' || domain.back() == '-'))
+      domain.remove_suffix(1);
+    if (local.empty() || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
+        domain.front() == '-') {
+      continue;
+    }
+    visit(text.substr(local.data() - text.data(), domain.data() + domain.size() - local.data()));
+    pos = end;
+  }
+}
+
+// Lines of a report that quote the original's header fields ("To: a@b, c@d"): their
+// addresses are the original's parties, not failed recipients.
+bool is_quoted_header_line(std::string_view line) {
+  line = trim(line);
+  static constexpr std::array<std::string_view, 12> kNames = {
+      "to:",      "cc:",          "from:",     "reply-to:",   "sender:",      "message-id:",
+      "subject:", "return-path:", "received:", "references:", "in-reply-to:", "errors-to:"};
+  for (std::string_view name : kNames) {
+    if (line.size() >= name.size() && equals_ignoring_case(line.substr(0, name.size()), name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+template <typename Visit>
+void for_each_address_outside_headers(std::string_view text, Visit&& visit) {
+  std::size_t pos = 0;
+  std::string_view line;
+  while (next_line(text, pos, line)) {
+    if (!is_quoted_header_line(line)) for_each_address(line, visit);
+  }
+}
+
+// The address in a header or field value ("Name <a@b>", "rfc822; a@b", "<a@b>"), or empty.
+std::string first_address(std::string_view value) {
+  std::string found;
+  for_each_address(value, [&](std::string_view address) {
+    if (found.empty()) found = address;
+  });
+  return found;
+}
+
+std::vector<std::string> all_addresses(std::string_view value) {
+  std::vector<std::string> found;
+  for_each_address(value, [&](std::string_view address) { found.emplace_back(address); });
+  return found;
+}
+
+bool same_address(std::string_view a, std::string_view b) { return equals_ignoring_case(a, b); }
+
+// Addresses that speak for a mail system, never a recipient that bounced.
+bool is_system_address(std::string_view address) {
+  const std::string lowered_address = lowered(address);
+  const std::string_view local =
+      std::string_view(lowered_address).substr(0, lowered_address.find('@'));
+  static constexpr std::array<std::string_view, 8> kSystem = {
+      "mailer-daemon", "postmaster", "mail-daemon", "maildaemon",
+      "mailerdaemon",  "noreply",    "no-reply",    "double-bounce"};
+  for (std::string_view name : kSystem) {
+    if (local == name) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recognising what a message is.
+
+struct Message {
+  Headers top;
+  std::vector<Part> parts;
+  std::string subject;  // decoded, lower case
+  std::string from;     // decoded, lower case
+};
+
+bool is_bounce_sender(const Message& message) {
+  static constexpr std::array<std::string_view, 9> kSenders = {
+      "mailer-daemon",      "postmaster",      "mail delivery", "mail-daemon",  "maildaemon",
+      "mail administrator", "delivery system", "mail-delivery", "double-bounce"};
+  return contains_any(message.from, kSenders);
+}
+
+bool has_bounce_subject(const Message& message) {
+  static constexpr std::array<std::string_view, 36> kSubjects = {"undeliver",
+                                                                 "non-delivery",
+                                                                 "user unknown",
+                                                                 "undelivered",
+                                                                 "delivery status notification",
+                                                                 "returned mail",
+                                                                 "return mail",
+                                                                 "delivery failure",
+                                                                 "failure notice",
+                                                                 "mail delivery failed",
+                                                                 "delivery failed",
+                                                                 "could not be delivered",
+                                                                 "not delivered",
+                                                                 "delivery problem",
+                                                                 "nondeliverable",
+                                                                 "non-deliverable",
+                                                                 "non remis",
+                                                                 "non recapitable",
+                                                                 "unzustellbar",
+                                                                 "nicht zustellbar",
+                                                                 "mail system error",
+                                                                 "delivery notification",
+                                                                 "delivery report",
+                                                                 "failed delivery",
+                                                                 "message delivery has failed",
+                                                                 "warning: could not send",
+                                                                 "delayed mail",
+                                                                 "delivery delayed",
+                                                                 "mail failure",
+                                                                 "rejected:",
+                                                                 "bounce",
+                                                                 "unable to deliver",
+                                                                 "error sending message",
+                                                                 "permanent error",
+                                                                 "no se puede entregar",
+                                                                 "メール送信エラー"};
+  return contains_any(message.subject, kSubjects);
+}
+
+bool is_delay_text(std::string_view lowered_text) {
+  static constexpr std::array<std::string_view, 10> kDelay = {"will continue to try",
+                                                              "will be retried",
+                                                              "still being retried",
+                                                              "this is a warning message only",
+                                                              "delivery attempts will continue",
+                                                              "will keep trying",
+                                                              "message will be retried",
+                                                              "has been delayed",
+                                                              "delivery delayed",
+                                                              "you do not need to resend"};
+  return contains_any(lowered_text, kDelay);
+}
+
+// RFC 3834 and the habits of vacation programs and Exchange.
+bool is_autoreply(const Message& message) {
+  const std::string auto_submitted = lowered(message.top.get("auto-submitted"));
+  if (auto_submitted.compare(0, 12, "auto-replied") == 0) return true;
+  if (message.top.find("x-autoreply") != nullptr || message.top.find("x-autorespond") != nullptr ||
+      message.top.find("x-autoresponder") != nullptr) {
+    return true;
+  }
+  const std::string precedence = lowered(message.top.get("precedence"));
+  if (precedence == "auto_reply") return true;
+  static constexpr std::array<std::string_view, 16> kSubjects = {"auto:",
+                                                                 "automatic reply",
+                                                                 "auto reply",
+                                                                 "autoreply",
+                                                                 "auto-reply",
+                                                                 "out of office",
+                                                                 "out of the office",
+                                                                 "vacation",
+                                                                 "away from my mail",
+                                                                 "abwesenheit",
+                                                                 "réponse automatique",
+                                                                 "risposta automatica",
+                                                                 "respuesta automática",
+                                                                 "自動応答",
+                                                                 "自動返信",
+                                                                 "不在"};
+  return contains_any(message.subject, kSubjects);
+}
+
+// Where a non-standard bounce stops describing failures and starts returning the original.
+std::size_t report_text_end(std::string_view lowered_text) {
+  static constexpr std::array<std::string_view, 17> kMarkers = {
+      "------ this is a copy of the message",
+      "--- below this line is a copy of the message",
+      "----- original message -----",
+      "original message follows",
+      "------- returned message --------",
+      "----- unsent message follows -----",
+      "--- original message follows",
+      "----- transcript of session follows -----",
+      "--- the header of the original message is following",
+      "------ original message ------",
+      "content-type: message/rfc822",
+      "----- message header follows -----",
+      "--- returned message ---",
+      "----- the following is a copy of the message",
+      "-----original message-----",
+      "this is a copy of the headers",
+      "---------- forwarded message ----------"};
+  std::size_t end = lowered_text.size();
+  for (std::string_view marker : kMarkers) {
+    const std::size_t found = lowered_text.find(marker);
+    // The transcript says why (Sendmail): keep it, but not the copy that follows it.
+    if (marker == "----- transcript of session follows -----") continue;
+    if (found != std::string_view::npos && found < end) end = found;
+  }
+  return end;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 3464 delivery-status fields.
+
+// "rfc822; a@b" -> "a@b"; "smtp; 550 ..." -> "550 ..."; "dns; mx.example" -> "mx.example".
+std::string_view strip_type(std::string_view value) {
+  const std::size_t semicolon = value.find(';');
+  if (semicolon != std::string_view::npos && semicolon < 16) {
+    bool type = semicolon > 0;
+    for (std::size_t i = 0; i < semicolon && type; ++i) {
+      const char c = value[i];
+      type = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == ' ';
+    }
+    if (type) value.remove_prefix(semicolon + 1);
+  }
+  return trim(value);
+}
+
+// Field blocks of a delivery-status body, split at blank lines (RFC 3464 2.1).
+std::vector<Headers> field_groups(std::string_view text) {
+  std::vector<Headers> groups;
+  std::size_t pos = 0;
+  while (pos < text.size() && groups.size() < bounce_findings_max + 1) {
+    // Skip blank lines between groups.
+    std::size_t probe = pos;
+    std::string_view line;
+    while (probe < text.size()) {
+      const std::size_t before = probe;
+      next_line(text, probe, line);
+      if (!trim(line).empty()) {
+        probe = before;
+        break;
+      }
+    }
+    if (probe >= text.size()) break;
+    Headers group;
+    std::size_t used = parse_headers(text.substr(probe), group);
+    if (used == 0) {  // a line that is not a field: skip it
+      next_line(text, probe, line);
+      pos = probe;
+      continue;
+    }
+    pos = probe + used;
+    if (!group.fields.empty()) groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// The SMTP stage a failure was reported at, from the MTA's words ("in reply to RCPT TO
+// command", "after RCPT TO:<a@b>", "<<< 550" after ">>> RCPT TO:").
+bool replied_to_rcpt(std::string_view lowered_text) {
+  // Exchange's "recipient name is not recognized", qmail's "does not like recipient", Domino's
+  // "not listed in Domino Directory" and IMail's "invalid final delivery userid" come from a
+  // directory lookup of the recipient, which is the RCPT stage whatever the report says.
+  static constexpr std::array<std::string_view, 11> kRcpt = {"rcpt to",
+                                                             "in reply to rcpt",
+                                                             "after rcpt",
+                                                             "rcpt command",
+                                                             "recipient address rejected",
+                                                             "smtp:rcpt",
+                                                             "does not like recipient",
+                                                             "recipient name is not recognized",
+                                                             "not listed in domino directory",
+                                                             "invalid final delivery userid",
+                                                             "rcpt:"};
+  return contains_any(lowered_text, kRcpt);
+}
+
+// A user-unknown verdict stands when an address status (X.1.1, X.1.0, X.1.3 from the DSN or
+// the diagnostic) or the RCPT stage backs it.
+bool user_unknown_is_certain(const Finding& finding) {
+  smtp::EnhancedCode given;
+  if ((parse_enhanced_status(finding.status, given) ||
+       find_enhanced_status(std::string_view(finding.diagnostic).substr(0, 2048), given)) &&
+      given.subject == 1) {
+    return true;
+  }
+  return finding.command == "RCPT";
+}
+
+// "RCPT", "DATA", "MAIL" or "": the command a failure answered, as the MTA's words tell.
+std::string command_in(std::string_view lowered_text) {
+  if (replied_to_rcpt(lowered_text)) return "RCPT";
+  static constexpr std::array<std::string_view, 4> kData = {"end of data", "in reply to data",
+                                                            "after data", ">>> data"};
+  if (contains_any(lowered_text, kData)) return "DATA";
+  static constexpr std::array<std::string_view, 3> kMail = {"in reply to mail from",
+                                                            "after mail from", ">>> mail from"};
+  if (contains_any(lowered_text, kMail)) return "MAIL";
+  return std::string();
+}
+
+void finish_classification(Finding& finding) {
+  switch (finding.kind) {
+    case FindingKind::complaint:
+      finding.classification = Classification{Reason::feedback, false, {}};
+      return;
+    case FindingKind::autoreply:
+      finding.classification = Classification{Reason::vacation, false, {}};
+      return;
+    default:
+      break;
+  }
+  finding.classification = classify(finding.reply_code, finding.status, finding.diagnostic);
+  Classification& result = finding.classification;
+  if (finding.kind == FindingKind::delay) {
+    // Still being retried: temporary whatever words it used.
+    result.hard = false;
+    if (result.status.klass == 5 && !parse_enhanced_status(finding.status, result.status)) {
+      result.status.klass = 4;
+    }
+    if (result.reason == Reason::undefined) result.reason = Reason::expired;
+  } else if (result.reason == Reason::undefined) {
+    // A bounce that says it failed but not why: held, not ignored (Sisimai's "onhold").
+    result.reason = Reason::onhold;
+  } else if (result.reason == Reason::userunknown && !user_unknown_is_certain(finding)) {
+    // "User unknown" words without an RFC 3463 address status and not in reply to RCPT TO:
+    // the server took the recipient and refused the message later, or the report does not
+    // say when. Sisimai calls this "filtered" (soft); so does hayate, so that second-hand
+    // text alone never suppresses an address for good.
+    result.reason = Reason::filtered;
+    result.hard = false;
+    smtp::EnhancedCode given;
+    if (!parse_enhanced_status(finding.status, given))
+      result.status.subject = result.status.detail = 0;
+  }
+}
+
+std::string command_in(std::string_view lowered_text);
+
+// The enhanced code the remote server gave after its reply code ("550-'5.2.2 ...", "550 5.1.1"),
+// which says more than a relay's own code before it ("5.1.0 - Unknown address error 550-...").
+bool find_remote_status(std::string_view text, smtp::EnhancedCode& code) {
+  for (std::size_t i = 0; i + 9 <= text.size(); ++i) {
+    if ((text[i] != '4' && text[i] != '5') || (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')) {
+      continue;
+    }
+    const std::uint16_t reply = find_reply_code(text.substr(i, 4));
+    if (reply == 0) continue;
+    std::size_t j = i + 3;
+    while (
+        j < text.size() && j < i + 6 &&
+        (text[j] == ' ' || text[j] == '-' || text[j] == '\'' || text[j] == '"' || text[j] == '#')) {
+      ++j;
+    }
+    if (j < text.size() && text[j] == text[i] && find_enhanced_status(text.substr(j, 12), code) &&
+        code.klass == reply / 100) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A DSN's status is often generic ("5.0.0") while its diagnostic names the exact code.
+void refine_status(Finding& finding) {
+  smtp::EnhancedCode reported;
+  const bool has_reported = parse_enhanced_status(finding.status, reported);
+  smtp::EnhancedCode in_text;
+  if (find_remote_status(finding.diagnostic.substr(0, 2048), in_text) ||
+      find_enhanced_status(finding.diagnostic.substr(0, 2048), in_text)) {
+    if (!has_reported ||
+        (reported.subject == 0 && reported.detail == 0 && in_text.klass == reported.klass)) {
+      finding.status = in_text.to_string();
+    }
+  }
+  if (finding.reply_code == 0)
+    finding.reply_code = find_reply_code(finding.diagnostic.substr(0, 2048));
+  if (finding.command.empty())
+    finding.command = command_in(lowered(finding.diagnostic.substr(0, 2048)));
+}
+
+class Parser {
+ public:
+  Parser(std::string_view bytes, const ParseOptions& options) : options_(options) {
+    if (bytes.size() > limits::bounce_message_bytes_max) {
+      bytes = bytes.substr(0, limits::bounce_message_bytes_max);
+    }
+    const std::size_t body = parse_headers(bytes, message_.top);
+    Walker walker;
+    walker.walk(message_.top, bytes.substr(body), 0, false);
+    message_.parts = std::move(walker.parts);
+    message_.subject = lowered(decode_encoded_words(message_.top.get("subject")));
+    message_.from = lowered(decode_encoded_words(message_.top.get("from")));
+  }
+
+  std::vector<Finding> run() {
+    if (!parse_delivery_status() && !parse_feedback_report()) {
+      if (looks_like_bounce()) {
+        parse_text_bounce();
+      } else if (is_autoreply(message_)) {
+        add_autoreply();
+      }
+    }
+    apply_verp();
+    for (Finding& finding : findings_) finish_classification(finding);
+    HAYATE_ASSERT(findings_.size() <= bounce_findings_max);
+    return std::move(findings_);
+  }
+
+ private:
+  // The human-readable text of the report: leaf text parts outside the returned original,
+  // cut where the original starts. HTML-only reports lose their tags.
+  std::string report_text() const {
+    std::string text;
+    for (const Part& part : message_.parts) {
+      if (part.attached || part.returned_headers) continue;
+      if (part.type != "text/plain" && part.type != "text/html" && part.type != "text/enriched" &&
+          part.type.compare(0, 5, "text/") == 0) {
+        continue;
+      }
+      if (part.type.compare(0, 5, "text/") != 0 && part.type != "message/delivery-status") {
+        continue;
+      }
+      if (part.type == "text/html") {
+        append_without_tags(part.body, text);
+      } else {
+        text += part.body;
+      }
+      text += '\n';
+      if (text.size() >= limits::bounce_text_bytes_max) break;
+    }
+    if (text.size() > limits::bounce_text_bytes_max) text.resize(limits::bounce_text_bytes_max);
+    text.resize(report_text_end(lowered(text)));
+    return text;
+  }
+
+  static void append_without_tags(std::string_view html, std::string& out) {
+    bool in_tag = false;
+    for (char c : html) {
+      if (c == '<') {
+        in_tag = true;
+      } else if (c == '>') {
+        in_tag = false;
+        out += ' ';
+      } else if (!in_tag) {
+        out += c;
+      }
+    }
+  }
+
+  const Part* first_returned_message() const {
+    for (const Part& part : message_.parts) {
+      if (part.returned_headers) return &part;
+    }
+    return nullptr;
+  }
+
+  // RFC 3464: message/delivery-status (RFC 6533: message/global-delivery-status).
+  bool parse_delivery_status() {
+    const Part* status_part = nullptr;
+    for (const Part& part : message_.parts) {
+      if (part.type == "message/delivery-status" || part.type == "message/global-delivery-status") {
+        status_part = &part;
+        break;
+      }
+    }
+    if (status_part == nullptr) return false;
+    const std::vector<Headers> groups = field_groups(status_part->body);
+    std::string text;  // read only when a recipient has no diagnostic
+    bool text_read = false;
+    bool any_recipient = false;
+    for (const Headers& group : groups) {
+      const std::string_view final_recipient = group.get("final-recipient");
+      const std::string_view original = group.get("original-recipient");
+      std::string recipient = first_address(final_recipient);
+      // "rfc822;userx@sims-ms-daemon": a final recipient without a domain; the original says.
+      if (recipient.empty()) recipient = first_address(original);
+      if (recipient.empty()) continue;
+      any_recipient = true;
+      const std::string action = lowered(trim(group.get("action")));
+      // "4.4.1 (Persistent transient failure...)": the code is the first word.
+      const std::string_view status_field = trim(group.get("status"));
+      const std::string_view status = status_field.substr(0, status_field.find_first_of(" \t("));
+      FindingKind kind = FindingKind::bounce;
+      if (action.compare(0, 5, "delay") == 0) {
+        kind = FindingKind::delay;
+      } else if (action.compare(0, 4, "fail") != 0 && action.compare(0, 5, "error") != 0 &&
+                 action.compare(0, 6, "bounce") != 0 && action.compare(0, 6, "reject") != 0) {
+        // delivered, relayed, expanded: not a failure. Without an Action, the status says.
+        if (!action.empty() || status.empty() || status.front() == '2') continue;
+        if (status.front() == '4') kind = FindingKind::delay;
+      }
+      if (findings_.size() >= bounce_findings_max) break;
+      Finding finding;
+      finding.kind = kind;
+      finding.recipient = recipient;
+      finding.original_recipient = first_address(original);
+      finding.recipient_source = RecipientSource::dsn;
+      finding.status = std::string(status.substr(0, 16));
+      finding.action = action;
+      finding.remote_mta = std::string(strip_type(group.get("remote-mta")));
+      finding.diagnostic = std::string(strip_type(group.get("diagnostic-code")));
+      smtp::EnhancedCode code;
+      if (!status.empty() && !parse_enhanced_status(status, code)) {
+        // "Status: 553 Exceeded maximum inbound message size": words, not a code.
+        finding.status.clear();
+        hayate::append(finding.diagnostic, finding.diagnostic.empty() ? "" : " ", status_field);
+      }
+      if (finding.diagnostic.empty()) {
+        if (!text_read) {
+          text = report_text();
+          text_read = true;
+        }
+        finding.diagnostic = diagnostic_near(text, recipient);
+      }
+      if (classify(0, finding.status, finding.diagnostic).reason == Reason::undefined) {
+        // "Reason 1 (Unable-To-Transfer)": the DSN fields say nothing; its text may.
+        if (!text_read) {
+          text = report_text();
+          text_read = true;
+        }
+        hayate::append(finding.diagnostic, " ", diagnostic_near(text, recipient));
+      }
+      refine_status(finding);
+      if (finding.command.empty()) {
+        if (!text_read) {
+          text = report_text();
+          text_read = true;
+        }
+        finding.command = command_in(lowered(diagnostic_near(text, recipient)));
+      }
+      findings_.push_back(std::move(finding));
+    }
+    if (!any_recipient) return false;  // a status part without recipients: read the text
+    return true;
+  }
+
+  // RFC 5965: message/feedback-report.
+  bool parse_feedback_report() {
+    const Part* report = nullptr;
+    for (const Part& part : message_.parts) {
+      if (part.type == "message/feedback-report") {
+        report = &part;
+        break;
+      }
+    }
+    if (report == nullptr) return false;
+    Headers fields;
+    parse_headers(report->body, fields);
+    Finding finding;
+    finding.kind = FindingKind::complaint;
+    finding.feedback_type = lowered(trim(fields.get("feedback-type")));
+    finding.recipient = first_address(fields.get("original-rcpt-to"));
+    if (finding.recipient.empty())
+      finding.recipient = first_address(fields.get("removal-recipient"));
+    finding.recipient_source = RecipientSource::dsn;
+    if (finding.recipient.empty()) {
+      if (const Part* original = first_returned_message()) {
+        finding.recipient = first_address(original->headers.get("to"));
+        finding.recipient_source = RecipientSource::original_headers;
+      }
+    }
+    if (finding.recipient.empty()) {
+      // Some reporters put the original headers in a text part.
+      for (const Part& part : message_.parts) {
+        if (part.type.compare(0, 5, "text/") != 0 || part.attached) continue;
+        Headers headers;
+        parse_headers(part.body, headers);
+        finding.recipient = first_address(headers.get("to"));
+        if (!finding.recipient.empty()) {
+          finding.recipient_source = RecipientSource::original_headers;
+          break;
+        }
+      }
+    }
+    findings_.push_back(std::move(finding));
+    return true;
+  }
+
+  bool looks_like_bounce() const {
+    if (message_.top.find("x-failed-recipients") != nullptr) return true;
+    const ContentType type = parse_content_type(message_.top.get("content-type"));
+    if (type.type == "multipart/report") return true;
+    if (is_bounce_sender(message_)) return true;
+    if (has_bounce_subject(message_)) {
+      return lowered(message_.top.get("auto-submitted")) != "no";
+    }
+    return false;
+  }
+
+  // The lines that concern `recipient`: from its first mention to the next blank line after
+  // some text, or to the next line naming another address, at most 1 KiB.
+  static std::string diagnostic_near(std::string_view text, std::string_view recipient) {
+    const std::string lowered_text = lowered(text);
+    const std::string needle = lowered(recipient);
+    // The first mention outside a quoted header line ("To: a@b" of the original).
+    std::size_t pos = std::string_view::npos;
+    for (std::size_t at = lowered_text.find(needle); at != std::string::npos;
+         at = lowered_text.find(needle, at + needle.size())) {
+      std::size_t line_start = text.rfind('\n', at);
+      line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+      std::size_t line_end = text.find('\n', at);
+      if (line_end == std::string_view::npos) line_end = text.size();
+      if (!is_quoted_header_line(text.substr(line_start, line_end - line_start))) {
+        pos = line_start;
+        break;
+      }
+      if (pos == std::string_view::npos) pos = line_start;  // only quoted: better than nothing
+    }
+    if (pos == std::string_view::npos) return std::string();
+    std::string out;
+    std::string_view line;
+    std::size_t lines = 0;
+    while (next_line(text, pos, line) && out.size() < 1024 && lines < 12) {
+      if (lines > 0) {
+        bool other = false;
+        for_each_address(line, [&](std::string_view address) {
+          if (!same_address(address, recipient) && !is_system_address(address)) other = true;
+        });
+        if (other) break;
+        if (trim(line).empty()) {
+          if (lines > 1) break;
+          continue;
+        }
+      }
+      out += trim(line);
+      out += ' ';
+      ++lines;
+    }
+    return out;
+  }
+
+  // A bounce in an MTA's own words: Exim, qmail, Sendmail, Postfix without DSN, Exchange,
+  // Yahoo, docomo... Recipients from X-Failed-Recipients, else the addresses of the text,
+  // else the To of the returned original.
+  void parse_text_bounce() {
+    const std::string text = report_text();
+    const std::string lowered_text = lowered(text);
+    const FindingKind kind = is_delay_text(lowered_text) ||
+                                     contains_lowered(message_.subject, "delay") ||
+                                     contains_lowered(message_.subject, "warning: could not send")
+                                 ? FindingKind::delay
+                                 : FindingKind::bounce;
+
+    std::vector<std::string> recipients;
+    RecipientSource source = RecipientSource::failed_header;
+    const std::string_view failed = message_.top.get("x-failed-recipients");
+    if (!failed.empty()) recipients = all_addresses(failed);
+    if (recipients.empty()) {
+      source = RecipientSource::text;
+      const std::string to = first_address(message_.top.get("to"));
+      const std::string from = first_address(message_.top.get("from"));
+      std::string original_from;
+      if (const Part* original = first_returned_message()) {
+        original_from = first_address(original->headers.get("from"));
+      }
+      for_each_address_outside_headers(text, [&](std::string_view address) {
+        if (recipients.size() >= bounce_findings_max) return;
+        if (is_system_address(address) || same_address(address, to) ||
+            same_address(address, from) || same_address(address, original_from)) {
+          return;
+        }
+        for (const std::string& known : recipients) {
+          if (same_address(known, address)) return;
+        }
+        recipients.emplace_back(address);
+      });
+    }
+    if (recipients.empty()) {
+      source = RecipientSource::original_headers;
+      if (const Part* original = first_returned_message()) {
+        recipients = all_addresses(original->headers.get("to"));
+      } else {
+        // The original pasted as text after the marker.
+        const std::string whole = all_text();
+        const std::size_t end = report_text_end(lowered(whole));
+        if (end < whole.size()) {
+          const std::size_t headers_start = whole.find('\n', end);
+          if (headers_start != std::string::npos) {
+            Headers headers;
+            std::string_view rest = trim(std::string_view(whole).substr(headers_start + 1));
+            parse_headers(rest, headers);
+            recipients = all_addresses(headers.get("to"));
+          }
+        }
+      }
+      if (recipients.size() > 1) recipients.clear();  // which of them failed is unknown
+    }
+    if (recipients.empty() && options_.verp_decoder) recipients.emplace_back();  // VERP fills it
+    for (std::string& recipient : recipients) {
+      if (findings_.size() >= bounce_findings_max) break;
+      Finding finding;
+      finding.kind = kind;
+      finding.recipient = std::move(recipient);
+      finding.recipient_source = source;
+      std::string near =
+          finding.recipient.empty() ? std::string() : diagnostic_near(text, finding.recipient);
+      const Classification local = classify(0, "", near);
+      if (local.reason == Reason::undefined) {
+        // The failure is said once for all recipients, before or after the list.
+        finding.diagnostic = std::string(trim(std::string_view(text).substr(0, 2048)));
+        if (!near.empty()) finding.diagnostic = near + " " + finding.diagnostic;
+      } else {
+        finding.diagnostic = std::move(near);
+      }
+      refine_status(finding);
+      findings_.push_back(std::move(finding));
+    }
+  }
+
+  std::string all_text() const {
+    std::string text;
+    for (const Part& part : message_.parts) {
+      if (part.type.compare(0, 5, "text/") == 0 && !part.attached) text += part.body;
+      if (text.size() > limits::bounce_text_bytes_max) break;
+    }
+    return text;
+  }
+
+  void add_autoreply() {
+    Finding finding;
+    finding.kind = FindingKind::autoreply;
+    finding.recipient = first_address(message_.top.get("from"));
+    finding.recipient_source = RecipientSource::sender;
+    if (finding.recipient.empty() && !options_.verp_decoder) return;
+    finding.diagnostic = std::string(trim(message_.top.get("subject")));
+    findings_.push_back(std::move(finding));
+  }
+
+  // Our VERP address, where the bounce was delivered, names the recipient with a signature:
+  // it outranks what a forwarding or rewriting MTA reports.
+  void apply_verp() {
+    if (!options_.verp_decoder) return;
+    std::optional<std::string> recipient;
+    static constexpr std::array<std::string_view, 6> kFields = {
+        "delivered-to", "x-original-to", "envelope-to", "to", "x-envelope-to", "return-path"};
+    for (std::string_view name : kFields) {
+      for (const Field& field : message_.top.fields) {
+        if (field.name != name) continue;
+        for (const std::string& address : all_addresses(field.value)) {
+          recipient = options_.verp_decoder(address);
+          if (recipient) break;
+        }
+        if (recipient) break;
+      }
+      if (recipient) break;
+    }
+    if (!recipient) {
+      // A token nobody vouches for: the recipient-less placeholder goes.
+      findings_.erase(std::remove_if(findings_.begin(), findings_.end(),
+                                     [](const Finding& f) { return f.recipient.empty(); }),
+                      findings_.end());
+      return;
+    }
+    // One envelope, one recipient: VERP messages are sent one recipient per transaction.
+    if (findings_.size() > 1) {
+      for (Finding& finding : findings_) {
+        if (same_address(finding.recipient, *recipient))
+          finding.recipient_source = RecipientSource::verp;
+      }
+      return;
+    }
+    if (findings_.empty()) return;
+    Finding& finding = findings_.front();
+    if (!finding.recipient.empty() && !same_address(finding.recipient, *recipient)) {
+      finding.reported_recipient = finding.recipient;
+    }
+    finding.recipient = *recipient;
+    finding.recipient_source = RecipientSource::verp;
+  }
+
+  const ParseOptions& options_;
+  Message message_;
+  std::vector<Finding> findings_;
+};
+
+}  // namespace
+
+std::string_view to_string(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::bounce:
+      return "bounce";
+    case FindingKind::complaint:
+      return "complaint";
+    case FindingKind::autoreply:
+      return "autoreply";
+    case FindingKind::delay:
+      return "delay";
+  }
+  return "bounce";
+}
+
+std::string_view to_string(RecipientSource source) {
+  switch (source) {
+    case RecipientSource::verp:
+      return "verp";
+    case RecipientSource::dsn:
+      return "dsn";
+    case RecipientSource::failed_header:
+      return "x-failed-recipients";
+    case RecipientSource::text:
+      return "text";
+    case RecipientSource::original_headers:
+      return "original-headers";
+    case RecipientSource::sender:
+      return "sender";
+  }
+  return "dsn";
+}
+
+std::vector<Finding> parse_report(std::string_view message, const ParseOptions& options) {
+  Parser parser(message, options);
+  return parser.run();
+}
+
+}  // namespace hayate::campaign::bounce

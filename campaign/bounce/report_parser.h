@@ -1,0 +1,66 @@
+// Pure bounce-message parser: the bytes of one message in, one finding per failed recipient
+// out. Reads RFC 3464 delivery status notifications, RFC 5965 ARF complaints, RFC 3834
+// auto-replies and the plain-text bounces of common MTAs and providers. No I/O, no clock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "campaign/bounce/classify.h"
+
+namespace hayate::campaign::bounce {
+
+enum class FindingKind : std::uint8_t {
+  bounce,     // delivery failed (RFC 3464 Action: failed, or an MTA's failure text)
+  complaint,  // an ARF feedback report (RFC 5965): the recipient marked us as spam
+  autoreply,  // an auto-reply or vacation notice (RFC 3834): not a failure
+  delay,      // a warning that delivery is still being retried (Action: delayed)
+};
+std::string_view to_string(FindingKind kind);
+
+// Where Finding::recipient came from, strongest first.
+enum class RecipientSource : std::uint8_t {
+  verp,              // our own signed return-path token (ParseOptions::verp_decoder)
+  dsn,               // RFC 3464 Final-Recipient / Original-Recipient, ARF Original-Rcpt-To
+  failed_header,     // X-Failed-Recipients (Exim and others)
+  text,              // the MTA's human-readable report
+  original_headers,  // the To of the returned original message
+  sender,            // the From of an auto-reply
+};
+std::string_view to_string(RecipientSource source);
+
+struct Finding {
+  FindingKind kind = FindingKind::bounce;
+  std::string recipient;           // addr-spec, no brackets: the address the report is about
+  std::string reported_recipient;  // what the report itself named, when VERP said otherwise
+  std::string original_recipient;  // RFC 3464 2.3.1 Original-Recipient, when given
+  RecipientSource recipient_source = RecipientSource::dsn;
+  std::string status;             // the status as reported ("5.1.1"), or empty
+  std::uint16_t reply_code = 0;   // from the diagnostic, 0 when none
+  std::string diagnostic;         // Diagnostic-Code (type stripped) or the MTA's text
+  std::string command;            // the SMTP command refused: "RCPT", "DATA", "MAIL" or ""
+  std::string action;             // RFC 3464 2.3.3, lower case, or empty
+  std::string remote_mta;         // RFC 3464 2.3.5, type stripped, or empty
+  std::string feedback_type;      // RFC 5965 3.1 (abuse, fraud...), complaints only
+  Classification classification;  // reason, hard/soft, normalized status (classify.h)
+};
+
+struct ParseOptions {
+  // Given an address the bounce was delivered to (To, Delivered-To, X-Original-To...), returns
+  // the recipient our VERP token in it stands for, or nothing when it holds no valid token
+  // (see campaign/verp.h; the caller maps token to recipient). Unset: recipients come from
+  // the report and the returned original headers only.
+  std::function<std::optional<std::string>(std::string_view address)> verp_decoder;
+};
+
+// Every failed, delayed, complained-about or auto-replying recipient the message reports, in
+// the order the message gives them. Empty for a message that is none of those (an ordinary
+// mail, a success DSN). Never fails: broken MIME, wrong charsets, nested message/rfc822,
+// huge headers are read as far as they make sense, within the limits::bounce_* caps.
+std::vector<Finding> parse_report(std::string_view message, const ParseOptions& options = {});
+
+}  // namespace hayate::campaign::bounce

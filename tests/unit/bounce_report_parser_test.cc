@@ -1,0 +1,184 @@
+// Unit tests for the bounce-message parser and the mailbox readers: DSN, ARF, auto-replies,
+// text bounces, the VERP hook, and hostile input (broken MIME, huge headers, deep nesting).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "campaign/bounce/mailbox.h"
+#include "campaign/bounce/report_parser.h"
+#include "gtest/gtest.h"
+
+namespace hayate::campaign::bounce {
+namespace {
+
+constexpr char kDsn[] =
+    "From: MAILER-DAEMON@mx.example.com\r\n"
+    "To: bounces+tok@bounce.example.com\r\n"
+    "Subject: Undelivered Mail Returned to Sender\r\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n"
+    "\r\n"
+    "--b1\r\nContent-Type: text/plain\r\n\r\n<a@example.net>: host said: 550 5.1.1 no\r\n"
+    "--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
+    "Reporting-MTA: dns; mx.example.com\r\n\r\n"
+    "Final-Recipient: rfc822; a@example.net\r\nOriginal-Recipient: rfc822;A@Example.net\r\n"
+    "Action: failed\r\nStatus: 5.1.1\r\nRemote-MTA: dns; mx.example.net\r\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 <a@example.net>: Recipient address rejected:\r\n"
+    "    User unknown in virtual mailbox table\r\n\r\n"
+    "Final-Recipient: rfc822; b@example.net\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n"
+    "Final-Recipient: rfc822; c@example.net\r\nAction: delivered\r\nStatus: 2.0.0\r\n"
+    "--b1--\r\n";
+
+TEST(BounceReportParser, DeliveryStatusNotification) {
+  const auto findings = parse_report(kDsn);
+  ASSERT_EQ(findings.size(), 2u);  // the delivered recipient is not reported
+  const Finding& a = findings[0];
+  EXPECT_EQ(a.kind, FindingKind::bounce);
+  EXPECT_EQ(a.recipient, "a@example.net");
+  EXPECT_EQ(a.original_recipient, "A@Example.net");
+  EXPECT_EQ(a.status, "5.1.1");
+  EXPECT_EQ(a.reply_code, 550);
+  EXPECT_EQ(a.remote_mta, "mx.example.net");
+  EXPECT_EQ(a.action, "failed");
+  EXPECT_EQ(a.command, "RCPT");
+  EXPECT_EQ(a.recipient_source, RecipientSource::dsn);
+  EXPECT_EQ(a.diagnostic,
+            "550 5.1.1 <a@example.net>: Recipient address rejected: User unknown in virtual "
+            "mailbox table");
+  EXPECT_EQ(a.classification.reason, Reason::userunknown);
+  EXPECT_TRUE(a.classification.hard);
+  const Finding& b = findings[1];
+  EXPECT_EQ(b.kind, FindingKind::delay);
+  EXPECT_EQ(b.recipient, "b@example.net");
+  EXPECT_EQ(b.classification.status.to_string(), "4.4.1");
+  EXPECT_EQ(b.classification.reason, Reason::expired);
+  EXPECT_FALSE(b.classification.hard);
+}
+
+TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
+  ParseOptions options;
+  std::vector<std::string> asked;
+  options.verp_decoder = [&](std::string_view address) -> std::optional<std::string> {
+    asked.emplace_back(address);
+    if (address == "bounces+tok@bounce.example.com") return std::string("real@example.org");
+    return std::nullopt;
+  };
+  // A text bounce that names nobody: only VERP can tell.
+  const std::string message =
+      "From: MAILER-DAEMON@mx.example.com\nTo: bounces+tok@bounce.example.com\n"
+      "Subject: failure notice\n\nYour message could not be delivered: mailbox full.\n";
+  const auto findings = parse_report(message, options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].recipient, "real@example.org");
+  EXPECT_EQ(findings[0].recipient_source, RecipientSource::verp);
+  EXPECT_EQ(findings[0].classification.reason, Reason::mailboxfull);
+  EXPECT_EQ(asked, std::vector<std::string>{"bounces+tok@bounce.example.com"});
+  // Without a valid token the recipient-less finding is dropped.
+  options.verp_decoder = [](std::string_view) -> std::optional<std::string> { return {}; };
+  EXPECT_TRUE(parse_report(message, options).empty());
+  // A DSN naming another address (a forward): VERP wins, the report's name is kept.
+  options.verp_decoder = [](std::string_view) -> std::optional<std::string> {
+    return std::string("real@example.org");
+  };
+  const std::string one_recipient =
+      std::string(kDsn).substr(0, std::string(kDsn).find("Final-Recipient: rfc822; b@")) +
+      "--b1--\r\n";
+  const auto forwarded = parse_report(one_recipient, options);
+  ASSERT_EQ(forwarded.size(), 1u);
+  EXPECT_EQ(forwarded[0].recipient, "real@example.org");
+  EXPECT_EQ(forwarded[0].reported_recipient, "a@example.net");
+}
+
+TEST(BounceReportParser, ComplaintAutoreplyAndOrdinaryMail) {
+  const auto complaint = parse_report(
+      "From: fbl@isp.example\nSubject: abuse\nContent-Type: multipart/report; "
+      "report-type=feedback-report; boundary=x\n\n--x\nContent-Type: message/feedback-report\n\n"
+      "Feedback-Type: abuse\nVersion: 1\n\n--x\nContent-Type: message/rfc822\n\n"
+      "From: news@example.com\nTo: Reader <reader@isp.example>\nSubject: hi\n\nbody\n--x--\n");
+  ASSERT_EQ(complaint.size(), 1u);
+  EXPECT_EQ(complaint[0].kind, FindingKind::complaint);
+  EXPECT_EQ(complaint[0].recipient, "reader@isp.example");
+  EXPECT_EQ(complaint[0].recipient_source, RecipientSource::original_headers);
+  EXPECT_EQ(complaint[0].feedback_type, "abuse");
+  EXPECT_EQ(complaint[0].classification.reason, Reason::feedback);
+  EXPECT_EQ(complaint[0].classification.status.to_string(), "");
+
+  const auto vacation = parse_report(
+      "From: Ken <ken@example.org>\nSubject: =?UTF-8?B?6Ieq5YuV6L+U5L+h?= Re: news\n"
+      "Auto-Submitted: auto-replied\n\nI am away.\n");
+  ASSERT_EQ(vacation.size(), 1u);
+  EXPECT_EQ(vacation[0].kind, FindingKind::autoreply);
+  EXPECT_EQ(vacation[0].recipient, "ken@example.org");
+  EXPECT_EQ(vacation[0].classification.reason, Reason::vacation);
+
+  EXPECT_TRUE(parse_report("From: a@example.org\nSubject: hello\n\nuser unknown? no.\n").empty());
+  EXPECT_TRUE(parse_report("").empty());
+}
+
+TEST(BounceReportParser, HostileInputStaysWithinCaps) {
+  // Huge header block, unterminated MIME, deep nesting, binary junk: no crash, sane output.
+  std::string huge = "From: MAILER-DAEMON@x.example\nX-Junk: ";
+  huge.append(2 << 20, 'a');
+  huge += "\nSubject: Undelivered\n\n<z@example.net>: 550 5.1.1 user unknown\n";
+  const auto a = parse_report(huge);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].recipient, "z@example.net");
+
+  std::string nested = "From: MAILER-DAEMON@x.example\nSubject: Returned mail\n";
+  for (int i = 0; i < 200; ++i) {
+    nested += "Content-Type: multipart/mixed; boundary=\"n" + std::to_string(i) + "\"\n\n--n" +
+              std::to_string(i) + "\n";
+  }
+  nested += "Content-Type: text/plain\n\n<deep@example.net>: 550 5.2.2 mailbox full\n";
+  EXPECT_LE(parse_report(nested).size(), 1u);
+
+  std::string junk;
+  for (int i = 0; i < 100000; ++i) junk += static_cast<char>((i * 7919) & 0xff);
+  parse_report(junk);
+  parse_report("Content-Type: multipart/report; boundary=\"\"\n\n--\n--\n");
+  parse_report("Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n====\n");
+}
+
+TEST(BounceMailbox, MboxUnescapesAndMaildirReadsBoth) {
+  char dir_template[] = "/tmp/hayate-test.bounce.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  {
+    std::ofstream mbox(dir + "/mbox", std::ios::binary);
+    mbox << "From a@b Mon Nov  3 09:00:00 2025\nSubject: one\n\n>From here\n\n"
+         << "From c@d Mon Nov  3 09:00:01 2025\nSubject: two\n\nbody\n";
+  }
+  std::vector<std::string> seen;
+  ASSERT_TRUE(read_mailbox(dir + "/mbox", [&](const MailboxMessage& message) {
+                seen.push_back(message.source + "|" + std::string(message.bytes));
+                return true;
+              }).ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], dir + "/mbox:1|Subject: one\n\nFrom here\n\n");
+  EXPECT_EQ(seen[1], dir + "/mbox:2|Subject: two\n\nbody\n");
+
+  ASSERT_EQ(::mkdir((dir + "/md").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((dir + "/md/cur").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((dir + "/md/new").c_str(), 0700), 0);
+  std::ofstream(dir + "/md/cur/2:2,S") << "Subject: cur\n\n";
+  std::ofstream(dir + "/md/new/1") << "Subject: new\n\n";
+  std::ofstream(dir + "/md/new/.tmpfile") << "ignored";
+  seen.clear();
+  ASSERT_TRUE(read_mailbox(dir + "/md", [&](const MailboxMessage& message) {
+                seen.push_back(std::string(message.bytes));
+                return true;
+              }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"Subject: new\n\n", "Subject: cur\n\n"}));
+
+  const absl::Status missing =
+      read_mailbox(dir + "/nothing", [](const MailboxMessage&) { return true; });
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(missing.message()).find(dir + "/nothing"), std::string::npos);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+}  // namespace
+}  // namespace hayate::campaign::bounce
