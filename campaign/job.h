@@ -104,6 +104,15 @@ struct JobConfig {
 
   // [schedule]: start_at, stop_at, daily send windows; the default sends at any time.
   Schedule schedule;
+
+  // [suppression]: the list a run checks every recipient against (campaign/suppression.h).
+  struct Suppression {
+    bool enabled = true;
+    std::string path;                    // resolved; default "suppression.db" beside the job
+    std::uint32_t soft_bounce_count = 3; // soft bounces that suppress...
+    std::uint32_t soft_bounce_days = 7;  // ...when they fall within this many days
+  };
+  Suppression suppression;
 };
 
 // Reads and checks a job file. Errors read "job.toml:12:1: ..." and, for unknown keys, name

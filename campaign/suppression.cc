@@ -3,6 +3,7 @@
 #include "campaign/suppression.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -58,10 +59,6 @@ std::string clean_reason(std::string_view reason) {
     if (byte < 0x20 || byte == 0x7f) c = ' ';
   }
   return text;
-}
-
-std::string format_time(std::int64_t unix_s) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix_s), absl::UTCTimeZone());
 }
 
 bool parse_time(std::string_view text, std::int64_t& unix_s) {
@@ -125,6 +122,10 @@ void read_entry(sqlite3_stmt* statement, SuppressionEntry& entry) {
 }
 
 }  // namespace
+
+std::string format_suppression_time(std::int64_t unix_s) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(unix_s), absl::UTCTimeZone());
+}
 
 const char* suppression_source_name(SuppressionSource source) {
   switch (source) {
@@ -205,8 +206,11 @@ absl::StatusOr<std::unique_ptr<SuppressionStore>> SuppressionStore::open(const s
   store->policy_ = policy;
   const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
                     SQLITE_OPEN_NOMUTEX;  // one connection per thread
+  if (!create && access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return absl::NotFoundError(cat(path, ": no suppression list here (add or import makes one)"));
+  }
   if (sqlite3_open_v2(path.c_str(), &store->db_, flags, nullptr) != SQLITE_OK) {
-    return absl::UnavailableError(
+    return absl::InternalError(
         cat(path, ": cannot open the suppression list: ",
             store->db_ != nullptr ? sqlite3_errmsg(store->db_) : "out of memory"));
   }
@@ -219,46 +223,53 @@ absl::StatusOr<std::unique_ptr<SuppressionStore>> SuppressionStore::open(const s
       !status.ok()) {
     return status;
   }
-  // The schema, created once under the write lock so that two first opens do not race.
-  if (absl::Status status = store->begin_immediate(); !status.ok()) return status;
-  sqlite3_stmt* raw = nullptr;
+  // Read without locking: an existing list opens while another process writes it. Only a new
+  // file takes the write lock, and looks again under it, so two first opens do not race.
+  absl::Status schema = store->check_schema(/*locked=*/false);
+  if (schema.code() == absl::StatusCode::kNotFound) {
+    if (absl::Status status = store->begin_immediate(); !status.ok()) return status;
+    schema = store->check_schema(/*locked=*/true);
+    if (absl::Status ended = store->end_transaction(schema.ok()); schema.ok()) schema = ended;
+  }
+  if (!schema.ok()) return schema;
+  if (absl::Status status = store->prepare_all(); !status.ok()) return status;
+  return store;
+}
+
+// kNotFound: an empty database and !locked (the caller locks and asks again).
+absl::Status SuppressionStore::check_schema(bool locked) {
   std::int64_t version = -1, application_id = -1, tables = -1;
   for (auto [sql, out] : {std::pair{"PRAGMA user_version", &version},
                           std::pair{"PRAGMA application_id", &application_id},
                           std::pair{"SELECT count(*) FROM sqlite_schema", &tables}}) {
-    if (sqlite3_prepare_v2(store->db_, sql, -1, &raw, nullptr) != SQLITE_OK ||
-        sqlite3_step(raw) != SQLITE_ROW) {
-      sqlite3_finalize(raw);
-      absl::Status status = store->error("cannot read the schema");
-      (void)store->end_transaction(false);
-      return status;
-    }
-    *out = sqlite3_column_int64(raw, 0);
+    sqlite3_stmt* raw = nullptr;
+    const bool read = sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr) == SQLITE_OK &&
+                      sqlite3_step(raw) == SQLITE_ROW;
+    if (read) *out = sqlite3_column_int64(raw, 0);
     sqlite3_finalize(raw);
+    if (!read) return error("cannot read the schema");
   }
-  absl::Status schema = absl::OkStatus();
   if (version == 0 && application_id == 0 && tables == 0) {
-    schema = store->exec(kSchema);
-    if (schema.ok()) {
-      schema = store->exec(cat("PRAGMA application_id=", suppression_application_id,
-                               "; PRAGMA user_version=", suppression_schema_version, ";")
-                               .c_str());
-    }
-  } else if (application_id != suppression_application_id) {
-    schema = absl::FailedPreconditionError(
-        cat(path, ": not a hayate suppression list (an SQLite database of something else)"));
-  } else if (version > suppression_schema_version) {
-    schema = absl::FailedPreconditionError(
-        cat(path, ": suppression list schema version ", version, " is newer than this hayate's (",
-            suppression_schema_version, "); use a newer hayate"));
-  } else if (version != suppression_schema_version) {
-    schema = absl::FailedPreconditionError(
-        cat(path, ": suppression list schema version ", version, " is unknown"));
+    if (!locked) return absl::NotFoundError("empty");
+    if (absl::Status status = exec(kSchema); !status.ok()) return status;
+    return exec(cat("PRAGMA application_id=", suppression_application_id,
+                    "; PRAGMA user_version=", suppression_schema_version, ";")
+                    .c_str());
   }
-  if (absl::Status ended = store->end_transaction(schema.ok()); schema.ok()) schema = ended;
-  if (!schema.ok()) return schema;
-  if (absl::Status status = store->prepare_all(); !status.ok()) return status;
-  return store;
+  if (application_id != suppression_application_id) {
+    return absl::FailedPreconditionError(
+        cat(path_, ": not a hayate suppression list (an SQLite database of something else)"));
+  }
+  if (version > suppression_schema_version) {
+    return absl::FailedPreconditionError(cat(path_, ": suppression list schema version ", version,
+                                             " is newer than this hayate's (",
+                                             suppression_schema_version, "); use a newer hayate"));
+  }
+  if (version != suppression_schema_version) {
+    return absl::FailedPreconditionError(
+        cat(path_, ": suppression list schema version ", version, " is unknown"));
+  }
+  return absl::OkStatus();
 }
 
 SuppressionStore::~SuppressionStore() {
@@ -697,8 +708,8 @@ absl::StatusOr<std::uint64_t> SuppressionStore::export_csv(int fd) {
     out.push_back(',');
     append_csv_field(entry.reason, out);
     append(out, ",", suppression_source_name(entry.source), ",",
-           format_time(entry.first_seen_unix_s), ",", format_time(entry.last_seen_unix_s), ",",
-           entry.count, "\n");
+           format_suppression_time(entry.first_seen_unix_s), ",",
+           format_suppression_time(entry.last_seen_unix_s), ",", entry.count, "\n");
     ++entries;
     if (out.size() >= (1 << 16)) {
       write_failed = !write_fully(fd, out);

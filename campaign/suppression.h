@@ -39,6 +39,9 @@ bool parse_suppression_source(std::string_view text, SuppressionSource& source);
 // Accepts "user@Example.COM", "@Example.COM", "@bücher.example"; errors say what is wrong.
 bool normalize_suppression_key(std::string_view input, std::string& key, std::string& error);
 
+// "2026-11-03T14:05:09Z": how exports and listings write times (RFC 3339, UTC).
+std::string format_suppression_time(std::int64_t unix_s);
+
 struct SuppressionEntry {
   std::string address;  // the key: "local@domain" or "@domain"
   std::string reason;   // a bounce reason ("userunknown", "mailboxfull"...) or free text
@@ -157,6 +160,7 @@ class SuppressionStore {
   absl::Status exec(const char* sql);
   absl::Status error(std::string_view what) const;  // the connection's last error
   absl::Status prepare_all();
+  absl::Status check_schema(bool locked);
   absl::Status begin_immediate();
   absl::Status end_transaction(bool commit);
   absl::StatusOr<EventOutcome> record_event_locked(const SuppressionEvent& event);

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "campaign/cli/suppress_command.h"
 #include "campaign/exit_codes.h"
 #include "campaign/dkim.h"
 #include "campaign/runner.h"
@@ -21,6 +22,7 @@ Usage:
   hayate check JOB.toml                       validate the job and every row, send nothing
   hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
   hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]
+  hayate suppress add|remove|list|import|export ...   the list of addresses never mailed
   hayate --version
   hayate COMMAND --help
 
@@ -191,6 +193,7 @@ int main(int argc, char** argv) {
     if (row == 0) row = 1;
     return hayate::campaign::preview_campaign(job_path, row);
   }
+  if (command == "suppress") return hayate::campaign::suppress_command(args);
   if (command == "dkim") {
     if (args.empty() || args[0] != "keygen") {
       if (wants_help(args)) {
