@@ -156,7 +156,7 @@ void BM_SuppressionCheckerFiltered(benchmark::State& state) {
   BenchList& list = BenchList::get();
   static std::unique_ptr<SuppressionChecker> checker = [&] {
     absl::StatusOr<std::unique_ptr<SuppressionChecker>> opened =
-        SuppressionChecker::open(list.store().path(), SuppressionPolicy{});
+        SuppressionChecker::open(list.store().path(), SuppressionPolicy{}, ~std::uint64_t{0});
     HAYATE_ASSERT(opened.ok() &&
                   (*opened)->filtered() == (list.rows() >= suppression_filter_rows_min));
     return std::move(*opened);

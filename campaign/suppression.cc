@@ -280,6 +280,10 @@ SuppressionStore::~SuppressionStore() {
 absl::Status SuppressionStore::error(std::string_view what) const {
   const int code = sqlite3_extended_errcode(db_);
   const std::string message = cat(path_, ": ", what, ": ", sqlite3_errmsg(db_));
+  if ((code & 0xff) == SQLITE_NOTADB) {
+    return absl::FailedPreconditionError(
+        cat(path_, ": not a hayate suppression list (", what, ": ", sqlite3_errmsg(db_), ")"));
+  }
   if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED) {
     return absl::UnavailableError(cat(message, " (another process held the list for ",
                                       suppression_busy_timeout_ms / 1000, " s)"));
@@ -781,15 +785,18 @@ absl::StatusOr<SuppressionFilter> SuppressionFilter::build(SuppressionStore& sto
 }
 
 absl::StatusOr<std::unique_ptr<SuppressionChecker>> SuppressionChecker::open(
-    const std::string& path, SuppressionPolicy policy) {
+    const std::string& path, SuppressionPolicy policy, std::uint64_t recipients_expected) {
   auto checker = std::make_unique<SuppressionChecker>();
-  absl::StatusOr<std::unique_ptr<SuppressionStore>> store = SuppressionStore::open(path, policy);
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store =
+      SuppressionStore::open(path, policy, /*create=*/false);
+  if (store.status().code() == absl::StatusCode::kNotFound) return checker;  // no list: empty
   if (!store.ok()) return store.status();
   checker->store_ = std::move(*store);
   absl::StatusOr<std::uint64_t> rows = checker->store_->count();
   if (!rows.ok()) return rows.status();
   checker->entries_ = *rows;
-  if (*rows >= suppression_filter_rows_min) {
+  if (*rows >= suppression_filter_rows_min &&
+      recipients_expected / suppression_filter_recipients_per_entry_min >= *rows) {
     absl::StatusOr<SuppressionFilter> filter = SuppressionFilter::build(*checker->store_);
     if (!filter.ok()) return filter.status();
     checker->filter_ = std::move(*filter);

@@ -668,6 +668,18 @@ TEST(SuppressionCheckerTest, ChecksAddressesAndDomains) {
   EXPECT_EQ(entry.address, "@gone.example");
   EXPECT_EQ(entry.reason, "no such domain");
   EXPECT_FALSE(*(*checker)->is_suppressed("b@example.com", entry));
+
+  // No file: an empty list, and nothing created.
+  absl::StatusOr<std::unique_ptr<SuppressionChecker>> none =
+      SuppressionChecker::open(dir.file("none.db"), SuppressionPolicy{});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ((*none)->entries(), 0u);
+  EXPECT_FALSE(*(*none)->is_suppressed("a@example.com", entry));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("none.db")));
+  // Something else at the path: an error, not an empty list.
+  EXPECT_FALSE(SuppressionChecker::open(dir.write("text.db", "not a database, some text here\n"),
+                                        SuppressionPolicy{})
+                   .ok());
 }
 
 }  // namespace
