@@ -83,6 +83,8 @@ char type_letter(OutcomeType type) {
       return 't';
     case OutcomeType::rejected:
       return 'r';
+    case OutcomeType::suppressed:
+      return 's';
   }
   HAYATE_ASSERT(false && "unknown outcome type");
   return '?';
@@ -97,6 +99,7 @@ std::string_view dsn_action(OutcomeType type) {
       return "delayed";
     case OutcomeType::bounced:
     case OutcomeType::rejected:
+    case OutcomeType::suppressed:
       return "failed";
   }
   HAYATE_ASSERT(false && "unknown outcome type");
@@ -218,7 +221,7 @@ std::string_view enhanced_status_description(int subject, int detail) {
 }
 
 std::string dsn_status(OutcomeType type, std::string_view enhanced) {
-  if (type == OutcomeType::rejected) return {};
+  if (type == OutcomeType::rejected || type == OutcomeType::suppressed) return {};
   const int status_class = type == OutcomeType::delivered ? 2
                            : type == OutcomeType::bounced ? 5
                                                           : 4;

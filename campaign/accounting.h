@@ -3,17 +3,19 @@
 // every shard keeps its own buffer and appends whole lines to one O_APPEND file.
 //
 // Conventions:
-//   type       d delivered, b bounced, t transient (deferred), r rejected on input
+//   type       d delivered, b bounced, t transient (deferred), r rejected on input,
+//              s suppressed (on the suppression list, never attempted)
 //   timeLogged when the row was written; timeQueued when the run began. Both UTC, PowerMTA's
 //              form "2026-11-03 14:05:09+0000"
 //   orig, rcpt the envelope sender (MAIL FROM) and recipient
-//   dsnAction  delivered | failed | delayed (RFC 3464 2.3.3); rejected rows are failed
+//   dsnAction  delivered | failed | delayed (RFC 3464 2.3.3); rejected and suppressed rows are
+//              failed
 //   dsnStatus  "class.subject.detail (description)", RFC 3463 / IANA descriptions in lower
 //              case, as PowerMTA writes them: "5.1.1 (bad destination mailbox address)".
 //              Every 2.x.x reads "(success)". The class always follows the outcome (a
 //              deferral is 4.x.x even when the server said 5.x.x: the diagnostic keeps its
-//              words). Without an enhanced code: class.0.0. Empty for rejected rows, which
-//              never reached delivery.
+//              words). Without an enhanced code: class.0.0. Empty for rejected and
+//              suppressed rows, which never reached delivery.
 //   dsnDiag    "smtp;550 5.1.1 User unknown" for a server's reply (RFC 3464 2.3.6),
 //              "x-hayate;connection refused" for hayate's own reasons
 //   dsnMta     the server's host name (MX or route), dlvDestinationIp its address

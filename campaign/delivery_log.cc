@@ -19,6 +19,7 @@ const char* outcome_type_name(OutcomeType type) {
     case OutcomeType::deferred: return "deferred";
     case OutcomeType::bounced: return "bounced";
     case OutcomeType::rejected: return "rejected";
+    case OutcomeType::suppressed: return "suppressed";
   }
   return "unknown";
 }

@@ -9,7 +9,8 @@
 
 namespace hayate::campaign {
 
-enum class OutcomeType : std::uint8_t { delivered, deferred, bounced, rejected };
+// suppressed: on the suppression list (campaign/suppression.h), never attempted.
+enum class OutcomeType : std::uint8_t { delivered, deferred, bounced, rejected, suppressed };
 const char* outcome_type_name(OutcomeType type);
 
 struct DeliveryRecord {

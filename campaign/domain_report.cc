@@ -56,6 +56,7 @@ void DomainCounts::add(const DomainCounts& other) {
   bounced += other.bounced;
   deferred += other.deferred;
   rejected += other.rejected;
+  suppressed += other.suppressed;
   attempts += other.attempts;
   latency_samples += other.latency_samples;
   latency_sum_ms += other.latency_sum_ms;
@@ -79,6 +80,9 @@ void DomainReport::add(std::string_view domain, OutcomeType type, bool final, bo
     case OutcomeType::rejected:
       ++counts.rejected;
       return;  // never attempted
+    case OutcomeType::suppressed:
+      ++counts.suppressed;
+      return;
   }
   if (attempted) ++counts.attempts;
   if (latency_ms >= 0) {
@@ -145,12 +149,13 @@ std::vector<std::pair<std::string, DomainCounts>> DomainReport::top(std::size_t 
 
 std::string DomainReport::render_csv() const {
   std::string out =
-      "domain,recipients,delivered,bounced,deferred,rejected,attempts,"
+      "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
       "mean_latency_ms\n";
   for (const auto& [domain, counts] : sorted()) {
     append_csv_field(domain, out);
     append(out, ",", counts.recipients(), ",", counts.delivered, ",", counts.bounced, ",",
-           counts.deferred, ",", counts.rejected, ",", counts.attempts, ",",
+           counts.deferred, ",", counts.rejected, ",", counts.suppressed, ",", counts.attempts,
+           ",",
            format_mean(counts.mean_latency_ms(), ""), "\n");
   }
   return out;
@@ -176,12 +181,21 @@ std::string DomainReport::render_table(std::size_t rows_max) const {
   rows.push_back(
       TableRow{cat("total (", all.size(), all.size() == 1 ? " domain)" : " domains)"), totals()});
 
-  constexpr std::size_t kColumns = 7;
-  static constexpr std::string_view headers[kColumns] = {
-      "recipients", "delivered", "bounced", "deferred", "rejected", "attempts", "mean ms"};
+  constexpr std::size_t kColumns = 8;
+  constexpr std::size_t kSuppressedColumn = 5;
+  static constexpr std::string_view all_headers[kColumns] = {
+      "recipients", "delivered",  "bounced",  "deferred",
+      "rejected",   "suppressed", "attempts", "mean ms"};
+  // "suppressed" only when a recipient was: the usual table keeps its width.
+  const bool show_suppressed = totals().suppressed > 0;
+  const std::size_t columns = show_suppressed ? kColumns : kColumns - 1;
+  std::string_view headers[kColumns];
+  for (std::size_t c = 0, shown = 0; c < kColumns; ++c) {
+    if (show_suppressed || c != kSuppressedColumn) headers[shown++] = all_headers[c];
+  }
   std::vector<std::array<std::string, kColumns>> cells;
-  std::size_t widths[kColumns];
-  for (std::size_t c = 0; c < kColumns; ++c) widths[c] = headers[c].size();
+  std::size_t widths[kColumns] = {};
+  for (std::size_t c = 0; c < columns; ++c) widths[c] = headers[c].size();
   for (const TableRow& row : rows) {
     const DomainCounts& counts = row.counts;
     std::array<std::string, kColumns> line = {std::to_string(counts.recipients()),
@@ -189,13 +203,17 @@ std::string DomainReport::render_table(std::size_t rows_max) const {
                                               std::to_string(counts.bounced),
                                               std::to_string(counts.deferred),
                                               std::to_string(counts.rejected),
+                                              std::to_string(counts.suppressed),
                                               std::to_string(counts.attempts),
                                               format_mean(counts.mean_latency_ms(), "-")};
-    for (std::size_t c = 0; c < kColumns; ++c) widths[c] = std::max(widths[c], line[c].size());
+    if (!show_suppressed) {
+      std::move(line.begin() + kSuppressedColumn + 1, line.end(), line.begin() + kSuppressedColumn);
+    }
+    for (std::size_t c = 0; c < columns; ++c) widths[c] = std::max(widths[c], line[c].size());
     cells.push_back(std::move(line));
   }
   std::size_t numbers_width = 0;
-  for (std::size_t width : widths) numbers_width += width + 2;  // two spaces before each
+  for (std::size_t c = 0; c < columns; ++c) numbers_width += widths[c] + 2;  // 2 spaces before
   std::size_t name_width = std::string_view("domain").size();
   for (const TableRow& row : rows) {
     name_width = std::max(name_width, table_name(row.name, SIZE_MAX).size());
@@ -209,7 +227,7 @@ std::string DomainReport::render_table(std::size_t rows_max) const {
   const auto emit = [&](std::string_view name, const std::string_view* values) {
     const std::string cell = table_name(name, name_width);
     append(out, cell, std::string(name_width - cell.size(), ' '));
-    for (std::size_t c = 0; c < kColumns; ++c) {
+    for (std::size_t c = 0; c < columns; ++c) {
       append(out, "  ", std::string(widths[c] - values[c].size(), ' '), values[c]);
     }
     out += '\n';
@@ -221,7 +239,7 @@ std::string DomainReport::render_table(std::size_t rows_max) const {
       out += '\n';
     }
     std::string_view values[kColumns];
-    for (std::size_t c = 0; c < kColumns; ++c) values[c] = cells[r][c];
+    for (std::size_t c = 0; c < columns; ++c) values[c] = cells[r][c];
     emit(rows[r].name, values);
   }
   HAYATE_ASSERT(out.back() == '\n');

@@ -24,12 +24,15 @@ struct DomainCounts {
   std::uint64_t bounced = 0;
   std::uint64_t deferred = 0;  // still deferred when the run ended
   std::uint64_t rejected = 0;  // rows refused on input
+  std::uint64_t suppressed = 0;  // on the suppression list: never attempted
   std::uint64_t attempts = 0;  // delivery attempts, retries included
   std::uint64_t latency_samples = 0;
   std::uint64_t latency_sum_ms = 0;
 
-  // Recipients with a last outcome: delivered + bounced + deferred + rejected.
-  std::uint64_t recipients() const { return delivered + bounced + deferred + rejected; }
+  // Recipients with a last outcome: delivered + bounced + deferred + rejected + suppressed.
+  std::uint64_t recipients() const {
+    return delivered + bounced + deferred + rejected + suppressed;
+  }
   // Mean attempt latency, or -1 when no attempt measured one.
   double mean_latency_ms() const;
   void add(const DomainCounts& other);
@@ -37,7 +40,8 @@ struct DomainCounts {
 
 class DomainReport {
  public:
-  // One outcome for `domain`. A rejected row counts as rejected and never as an attempt; a
+  // One outcome for `domain`. A rejected row (or a suppressed recipient) counts as such and
+  // never as an attempt; a
   // deferral counts as deferred only when `final`. `attempted` is false for outcomes that
   // did not come from an attempt: the final deferral written for a recipient that was
   // waiting for its retry when the deadline passed or the run was aborted.
@@ -58,7 +62,7 @@ class DomainReport {
   std::vector<std::pair<std::string, DomainCounts>> top(std::size_t count_max) const;
 
   // domains.csv: a header, then one row per domain in sorted() order:
-  // domain,recipients,delivered,bounced,deferred,rejected,attempts,mean_latency_ms
+  // domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,mean_latency_ms
   // (mean_latency_ms with one decimal, empty when nothing was measured).
   std::string render_csv() const;
   absl::Status write_csv(const std::string& path) const;  // atomically (temp + rename)

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "campaign/message.h"
+#include "campaign/suppression.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 #include "engine/limits.h"
@@ -53,9 +54,9 @@ constexpr std::uint16_t smtp_port = 25;
 static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
-constexpr std::array<std::string_view, 11> table_names = {
-    "campaign", "delivery", "routes", "dns",      "domains", "relay",
-    "verp",     "dkim",     "schedule", "shaping", "sources"};
+constexpr std::array<std::string_view, 12> table_names = {
+    "campaign", "delivery", "routes",  "dns",     "domains", "relay",
+    "verp",     "dkim",     "schedule", "shaping", "sources", "suppression"};
 constexpr std::array<std::string_view, 7> dkim_keys = {
     "domain", "selector", "key", "algorithm", "canonicalization", "headers", "oversign"};
 constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
@@ -443,6 +444,7 @@ class JobReader {
   absl::Status read_dkim(const toml::node& node);
   absl::Status read_schedule(const toml::node& node);
   absl::Status read_shaping(const toml::table& root);
+  absl::Status read_suppression(const toml::node* node);
   absl::Status read_header_names(const toml::table& table, std::string_view label,
                                  std::string_view key, std::vector<std::string>& names) const;
   absl::Status read_unsubscribe(const toml::table& table);
@@ -498,6 +500,9 @@ absl::Status JobReader::read(const toml::table& root) {
   }
   if (const toml::node* schedule = root.get("schedule")) {
     if (absl::Status status = read_schedule(*schedule); !status.ok()) return status;
+  }
+  if (absl::Status status = read_suppression(root.get("suppression")); !status.ok()) {
+    return status;
   }
   return read_shaping(root);
 }
@@ -1223,6 +1228,62 @@ absl::Status JobReader::read_shaping(const toml::table& root) {
     }
     job_.sources.push_back(std::move(source));
   }
+  return absl::OkStatus();
+}
+
+// [suppression]: where the list lives and the soft-bounce policy. The file need not exist:
+// a run creates it.
+constexpr std::array<std::string_view, 4> suppression_keys = {"enabled", "path",
+                                                              "soft_bounce_count",
+                                                              "soft_bounce_days"};
+absl::Status JobReader::read_suppression(const toml::node* node) {
+  JobConfig::Suppression& suppression = job_.suppression;
+  suppression.path = (std::filesystem::path(job_.base_dir) / "suppression.db").string();
+  if (node == nullptr) return absl::OkStatus();
+  const toml::table* table = node->as_table();
+  if (table == nullptr) {
+    return error_at(*node, cat("[suppression] must be a table, got ", type_name(node->type())));
+  }
+  if (absl::Status status = check_keys(*table, "suppression", suppression_keys); !status.ok()) {
+    return status;
+  }
+  if (const toml::node* enabled = table->get("enabled")) {
+    const toml::value<bool>* value = enabled->as_boolean();
+    if (value == nullptr) {
+      return error_at(*enabled, cat("[suppression] enabled must be true or false, got ",
+                                    type_name(enabled->type())));
+    }
+    suppression.enabled = value->get();
+  }
+  const toml::value<std::string>* path = nullptr;
+  if (absl::Status status = find_string(*table, "suppression", "path", path); !status.ok()) {
+    return status;
+  }
+  if (path != nullptr) {
+    const std::string& text = path->get();
+    if (text.empty()) return error_at(*path, "[suppression] path must not be empty");
+    if (std::string problem = control_character(text); !problem.empty()) {
+      return error_at(*path, cat("[suppression] path must not contain ", problem));
+    }
+    const std::filesystem::path relative(text);
+    suppression.path = relative.is_absolute()
+                           ? text
+                           : (std::filesystem::path(job_.base_dir) / relative).string();
+  }
+  std::int64_t value = 0;
+  bool present = false;
+  if (absl::Status status = read_integer(*table, "suppression", "soft_bounce_count", 1,
+                                         soft_bounce_count_max, value, &present);
+      !status.ok()) {
+    return status;
+  }
+  if (present) suppression.soft_bounce_count = static_cast<std::uint32_t>(value);
+  if (absl::Status status = read_integer(*table, "suppression", "soft_bounce_days", 1,
+                                         soft_bounce_days_max, value, &present);
+      !status.ok()) {
+    return status;
+  }
+  if (present) suppression.soft_bounce_days = static_cast<std::uint32_t>(value);
   return absl::OkStatus();
 }
 

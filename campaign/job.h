@@ -126,6 +126,14 @@ struct JobConfig {
   bool shaping_rollup = true;      // MX rollup (campaign/shaping/rules.h RulesOptions)
   std::string warmup_state_path;   // resolved; default "hayate-warmup.state" beside the job
   std::vector<Source> sources;     // empty: the system picks the address
+  // [suppression]: the list a run checks every recipient against (campaign/suppression.h).
+  struct Suppression {
+    bool enabled = true;
+    std::string path;                    // resolved; default "suppression.db" beside the job
+    std::uint32_t soft_bounce_count = 3; // soft bounces that suppress...
+    std::uint32_t soft_bounce_days = 7;  // ...when they fall within this many days
+  };
+  Suppression suppression;
 };
 
 // Reads and checks a job file. Errors read "job.toml:12:1: ..." and, for unknown keys, name

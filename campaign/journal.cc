@@ -226,6 +226,8 @@ JournalRecordType journal_record_type(OutcomeType type, bool final) {
       return JournalRecordType::final_bounced;
     case OutcomeType::rejected:
       return JournalRecordType::final_rejected;
+    case OutcomeType::suppressed:
+      return JournalRecordType::final_suppressed;
     case OutcomeType::deferred:
       return final ? JournalRecordType::final_deferred : JournalRecordType::attempt_deferred;
   }
@@ -234,7 +236,8 @@ JournalRecordType journal_record_type(OutcomeType type, bool final) {
 
 bool journal_record_is_recipient(JournalRecordType type) {
   const auto value = static_cast<std::uint8_t>(type);
-  return value >= 1 && value <= static_cast<std::uint8_t>(JournalRecordType::attempt_deferred);
+  return (value >= 1 && value <= static_cast<std::uint8_t>(JournalRecordType::attempt_deferred)) ||
+         type == JournalRecordType::final_suppressed;
 }
 
 bool journal_record_has_time(JournalRecordType type) {
@@ -252,6 +255,8 @@ const char* journal_record_type_name(JournalRecordType type) {
       return "final_deferred";
     case JournalRecordType::final_rejected:
       return "final_rejected";
+    case JournalRecordType::final_suppressed:
+      return "final_suppressed";
     case JournalRecordType::attempt_deferred:
       return "attempt_deferred";
     case JournalRecordType::run_started:
@@ -426,11 +431,15 @@ void JournalState::apply(const JournalRecord& record) {
     case JournalRecordType::final_delivered:
     case JournalRecordType::final_bounced:
     case JournalRecordType::final_rejected:
+    case JournalRecordType::final_suppressed:
       retries_.erase(sequence);
       if (current == RecipientStatus::deferred) --counts.deferred;
       if (record.type == JournalRecordType::final_rejected) {
         states_.set(sequence, RecipientStatus::rejected);
         ++counts.rejected;
+      } else if (record.type == JournalRecordType::final_suppressed) {
+        states_.set(sequence, RecipientStatus::finished);
+        ++counts.suppressed;
       } else {
         states_.set(sequence, RecipientStatus::finished);
         ++(record.type == JournalRecordType::final_delivered ? counts.delivered : counts.bounced);

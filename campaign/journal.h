@@ -85,8 +85,9 @@ enum class JournalRecordType : std::uint8_t {
   run_started = 6,       // written by the writer: sequence = run number (1-based)
   run_ended = 7,         // written by close(): sequence = run number, attempts = exit code
   batch_end = 8,         // written by the writer after each commit: sequence = batch number
+  final_suppressed = 9,  // on the suppression list when read (appended by the reader)
 };
-inline constexpr std::uint8_t journal_record_type_max = 8;
+inline constexpr std::uint8_t journal_record_type_max = 9;
 
 struct JournalRecord {
   JournalRecordType type = JournalRecordType::final_delivered;
@@ -162,7 +163,7 @@ enum class JournalDamage : std::uint8_t {
 // A recipient as the journal leaves it.
 enum class RecipientStatus : std::uint8_t {
   open = 0,      // no final outcome: send it (continuing its schedule if retry() has one)
-  finished = 1,  // delivered or bounced: never again
+  finished = 1,  // delivered, bounced or suppressed: never again
   rejected = 2,  // refused on input
   deferred = 3,  // ended deferred in an earlier run: schedule, deadline or abort (see report)
 };
@@ -181,6 +182,7 @@ struct JournalCounts {
   std::uint64_t deferred = 0;           // ended deferred, not finished since
   std::uint64_t attempts_deferred = 0;  // attempt_deferred records: retries scheduled
   std::uint64_t duplicates = 0;         // outcomes after a final one: ignored
+  std::uint64_t suppressed = 0;         // skipped as on the suppression list
   bool operator==(const JournalCounts&) const = default;
 };
 

@@ -37,6 +37,7 @@
 #include "campaign/metrics.h"
 #include "engine/metrics_server.h"
 #include "campaign/schedule.h"
+#include "campaign/suppression.h"
 #include "engine/limits.h"
 #include "engine/net/tls.h"
 
@@ -132,6 +133,28 @@ class RejectWriter {
     buffer_.clear();
     return log_.flush() && accounting_.flush() && !failed_;
   }
+  // A recipient on the suppression list: logged and counted, never sent (not in rejects.csv:
+  // the row itself is fine).
+  void suppress(const Recipient& recipient, const SuppressionEntry& entry) {
+    scratch_ = absl::StrCat("on the suppression list: ", entry.address, " (",
+                            suppression_source_name(entry.source), ": ", entry.reason, ", since ",
+                            format_suppression_time(entry.first_seen_unix_s), ")");
+    DeliveryRecord record;
+    record.type = OutcomeType::suppressed;
+    record.recipient = recipient.address();
+    record.domain = recipient.domain();
+    record.reply = scratch_;
+    record.stage = "suppression";
+    record.line = recipient.line;
+    log_.append(record);
+    report_.add(record);
+    AccountingRecord row;
+    row.type = OutcomeType::suppressed;
+    row.recipient = recipient.address();
+    row.reply = scratch_;
+    row.line = recipient.line;
+    accounting_.append(row);
+  }
   std::uint64_t count() const { return count_; }
   const DomainReport& report() const { return report_; }
 
@@ -142,6 +165,7 @@ class RejectWriter {
   DomainReport report_;
   std::string source_;
   std::string buffer_;
+  std::string scratch_;
   std::uint64_t count_ = 0;
   bool failed_ = false;
 };
@@ -469,6 +493,33 @@ int open_campaign_journal(const JobConfig& job, const std::string& out_dir,
   return exit_code::ok;
 }
 
+// The suppression list the job names ([suppression]; a missing file is an empty list), or
+// nullptr when the job turns it off. Read before any connection: a list that cannot be read
+// stops the run.
+int open_suppression(const JobConfig& job, std::unique_ptr<SuppressionChecker>& checker) {
+  if (!job.suppression.enabled) return exit_code::ok;
+  // Rows of the recipients file, overestimated (32 bytes a row): the checker's filter is
+  // worth building only for many recipients.
+  struct stat recipients_file{};
+  const std::uint64_t rows_expected =
+      stat(job.recipients_path.c_str(), &recipients_file) == 0
+          ? static_cast<std::uint64_t>(recipients_file.st_size) / 32
+          : 0;
+  absl::StatusOr<std::unique_ptr<SuppressionChecker>> opened = SuppressionChecker::open(
+      job.suppression.path,
+      SuppressionPolicy{job.suppression.soft_bounce_count, job.suppression.soft_bounce_days},
+      rows_expected);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    const absl::StatusCode code = opened.status().code();
+    return code == absl::StatusCode::kUnavailable          ? exit_code::temporary
+           : code == absl::StatusCode::kFailedPrecondition ? exit_code::data_error
+                                                           : exit_code::cannot_create;
+  }
+  checker = std::move(*opened);
+  return exit_code::ok;
+}
+
 struct OutputFiles {
   int deliveries = -1;  // O_APPEND: a resumed run adds to it
   int rejects = -1;     // rewritten: every run lists every refused row
@@ -495,15 +546,19 @@ bool open_output_files(const std::string& out_dir, OutputFiles& files) {
 }
 
 struct StreamTotals {
-  std::uint64_t recipients = 0;  // handed to the shards
-  std::uint64_t skipped = 0;     // final in an earlier run of the campaign
+  std::uint64_t recipients = 0;   // handed to the shards
+  std::uint64_t skipped = 0;      // final in an earlier run of the campaign
+  std::uint64_t suppressed = 0;   // on the suppression list: never sent
+  std::string suppression_error;  // the list could not be read: the rest was not sent
 };
 
 // The reader's loop: every CSV row becomes a recipient for the shard that owns its domain (in
 // batches, bounded by recipients_pending_max), a refused row, or, on a resumed run, nothing
-// (final before). Ends at the end of the file or when the run is asked to stop.
+// (final before), or a suppressed recipient (checked here, before any shard sees it). Ends at
+// the end of the file or when the run is asked to stop.
 StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier,
                                JournalProducer* journal, RejectWriter& rejects,
+                               SuppressionChecker* suppression,
                                std::vector<std::unique_ptr<CampaignShard>>& shards,
                                const RunStop& stop, std::atomic<std::int64_t>& pending,
                                std::atomic<std::uint64_t>& recipients_read,
@@ -525,6 +580,7 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
   Recipient recipient;
   std::string reason;
   std::string raw_email;
+  SuppressionEntry entry;
   while (stop.level.load(std::memory_order_relaxed) == 0) {
     const CampaignInput::Row row = input.next(recipient, reason, raw_email);
     if (row == CampaignInput::Row::end) break;
@@ -542,6 +598,23 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
     if (status == RecipientStatus::finished) {
       ++totals.skipped;
       continue;
+    }
+    if (suppression != nullptr) {
+      const absl::StatusOr<bool> suppressed =
+          suppression->is_suppressed(recipient.address(), entry);
+      if (!suppressed.ok()) {
+        // Unchecked mail is never sent: stop reading; a later run resumes from here.
+        totals.suppression_error = std::string(suppressed.status().message());
+        break;
+      }
+      if (*suppressed) {
+        rejects.suppress(recipient, entry);
+        if (journal != nullptr) {
+          journal->append({JournalRecordType::final_suppressed, sequence, 0, 0});
+        }
+        ++totals.suppressed;
+        continue;
+      }
     }
     if (const RetryState* retry = earlier.retry(sequence);
         retry != nullptr && status == RecipientStatus::open) {
@@ -579,6 +652,7 @@ struct SummaryFacts {
   std::uint64_t rows;
   std::uint64_t recipients;
   std::uint64_t rejected;
+  std::uint64_t suppressed;
   std::uint32_t shards;
   bool stopped_by_signal;
   bool resumed;
@@ -670,22 +744,24 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
   return absl::StrFormat(
       "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
       "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
+      "  \"suppressed\": %d,\n"
       "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
       "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
       "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
       "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
       "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
       "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
-      "\"rejected\": %d},\n"
+      "\"rejected\": %d, \"suppressed\": %d},\n"
       "  \"shaping\": %s,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
-      totals.deferred, facts.rejected, totals.attempts_deferred, totals.domains,
+      totals.deferred, facts.rejected, facts.suppressed, totals.attempts_deferred, totals.domains,
       totals.connections_opened, totals.connections_failed, totals.message_bytes, facts.shards,
       totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
       facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
       facts.skipped, all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected,
-      render_shaping(facts.shaping), facts.duration_s, facts.rate, facts.exit_code);
+      all_runs.suppressed, render_shaping(facts.shaping), facts.duration_s, facts.rate,
+      facts.exit_code);
 }
 
 }  // namespace
@@ -756,6 +832,8 @@ int run_campaign(const RunOptions& options) {
     }
   }
   JournalWriter* journal = opened_journal ? opened_journal->writer.get() : nullptr;
+  std::unique_ptr<SuppressionChecker> suppression;
+  if (const int code = open_suppression(job, suppression); code != exit_code::ok) return code;
   const JournalState no_earlier_runs;
   const JournalState& earlier = opened_journal ? opened_journal->state : no_earlier_runs;
   const bool resuming = opened_journal && !opened_journal->created;
@@ -873,10 +951,16 @@ int run_campaign(const RunOptions& options) {
                        job.recipients_path);
   const StreamTotals streamed =
       stream_recipients(input, earlier, journal ? &journal->add_producer() : nullptr, rejects,
-                        shards, stop, pending,
+                        suppression.get(), shards, stop, pending,
                         recipients_read, bytes_read);
   const std::uint64_t recipients = streamed.recipients;
   const std::uint64_t skipped = streamed.skipped;
+  if (!streamed.suppression_error.empty()) {
+    std::fprintf(stderr,
+                 "hayate: reading the suppression list failed (%s); rows after line %llu were "
+                 "not sent: run again to resume\n",
+                 streamed.suppression_error.c_str(), static_cast<unsigned long long>(input.line()));
+  }
   bool output_ok = rejects.flush();
   const absl::Status read_status = input.csv().status();
 
@@ -927,8 +1011,8 @@ int run_campaign(const RunOptions& options) {
     code = exit_code::data_error;
   } else if (!output_ok) {
     code = exit_code::cannot_create;
-  } else if (stop.level.load() > 0) {
-    code = exit_code::temporary;  // stopped by a signal: the rest waits for the next run
+  } else if (stop.level.load() > 0 || !streamed.suppression_error.empty()) {
+    code = exit_code::temporary;  // stopped: the rest waits for the next run
   } else if (abort.requested.load()) {
     code = exit_code::config;
     std::fprintf(stderr, "hayate: the run was stopped: %s\n", abort.reason.c_str());
@@ -939,7 +1023,7 @@ int run_campaign(const RunOptions& options) {
   }
   if (!journal_ok) code = exit_code::temporary;  // outcomes may be missing: resume later
   JournalCounts all_runs{totals.delivered, totals.bounced, rejects.count(), totals.deferred,
-                         totals.attempts_deferred, 0};
+                         totals.attempts_deferred, 0, streamed.suppressed};
   JournalStats journal_stats;
   if (journal != nullptr) {
     journal_stats = journal->stats();
@@ -954,8 +1038,8 @@ int run_campaign(const RunOptions& options) {
   }
   if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
   const std::string summary = render_summary(
-      SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), shard_count,
-                   stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
+      SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), streamed.suppressed,
+                   shard_count, stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
                    shaping_views},
       totals, all_runs);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
@@ -984,12 +1068,13 @@ int run_campaign(const RunOptions& options) {
   if (!options.quiet || code != exit_code::ok) {
     std::fprintf(stderr,
                  "hayate: %s: %llu recipients: %llu delivered, %llu bounced, %llu deferred, "
-                 "%llu rejected in %.2f s (%.0f msgs/s); details in %s/\n",
+                 "%llu rejected, %llu suppressed in %.2f s (%.0f msgs/s); details in %s/\n",
                  job.id.c_str(), static_cast<unsigned long long>(recipients),
                  static_cast<unsigned long long>(totals.delivered),
                  static_cast<unsigned long long>(totals.bounced),
                  static_cast<unsigned long long>(totals.deferred),
-                 static_cast<unsigned long long>(rejects.count()), duration_s, rate,
+                 static_cast<unsigned long long>(rejects.count()),
+                 static_cast<unsigned long long>(streamed.suppressed), duration_s, rate,
                  out_dir.c_str());
   }
   return code;

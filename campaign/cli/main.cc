@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "campaign/cli/suppress_command.h"
 #include "campaign/exit_codes.h"
 #include "campaign/dkim.h"
 #include "campaign/runner.h"
@@ -23,6 +24,7 @@ Usage:
   hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
   hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]
   hayate bounces classify PATH...             JSON line per bounced recipient (Maildir, mbox, .eml)
+  hayate suppress add|remove|list|import|export ...   the list of addresses never mailed
   hayate --version
   hayate COMMAND --help
 
@@ -194,6 +196,7 @@ int main(int argc, char** argv) {
     return hayate::campaign::preview_campaign(job_path, row);
   }
   if (command == "bounces") return hayate::campaign::cli::bounces_command(args);
+  if (command == "suppress") return hayate::campaign::suppress_command(args);
   if (command == "dkim") {
     if (args.empty() || args[0] != "keygen") {
       if (wants_help(args)) {

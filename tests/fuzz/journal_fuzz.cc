@@ -114,6 +114,9 @@ struct Model {
     if (r.type == JournalRecordType::final_rejected) {
       s = RecipientStatus::rejected;
       ++counts.rejected;
+    } else if (r.type == JournalRecordType::final_suppressed) {
+      s = RecipientStatus::finished;
+      ++counts.suppressed;
     } else {
       s = RecipientStatus::finished;
       ++(r.type == JournalRecordType::final_delivered ? counts.delivered : counts.bounced);
@@ -139,7 +142,7 @@ void check_model(const std::uint8_t* data, std::size_t size) {
   while (size >= 4) {
     const std::uint8_t control = static_cast<std::uint8_t>(take(data, size, 1));
     JournalRecord record;
-    record.type = static_cast<JournalRecordType>(control % 10);  // 0 and 9 are invalid types
+    record.type = static_cast<JournalRecordType>(control % 11);  // 0 and 10 are invalid types
     record.sequence = (control & 0x10) ? take(data, size, 8) : take(data, size, 1) % 64;
     record.attempts = static_cast<std::uint32_t>(take(data, size, 1));
     if (hayate::campaign::journal_record_has_time(record.type)) {
@@ -152,7 +155,8 @@ void check_model(const std::uint8_t* data, std::size_t size) {
     bytes.append(reinterpret_cast<const char*>(encoded),
                  hayate::campaign::encode_journal_record(record, header.salt, encoded));
     const bool valid =
-        record.type != JournalRecordType{0} && static_cast<std::uint8_t>(record.type) <= 8 &&
+        record.type != JournalRecordType{0} &&
+        static_cast<std::uint8_t>(record.type) <= hayate::campaign::journal_record_type_max &&
         record.sequence != 0 &&
         (record.type != JournalRecordType::batch_end || record.sequence == batch + 1);
     if (all_valid && valid) {

@@ -88,7 +88,7 @@ assert_contains "duplicate reason" "duplicate: the same address is on line 3" \
 assert_eq "accounting rows" "$(wc -l <"${deliveries}")" "$(($(wc -l <"${dir}/out/accounting.csv") - 1))"
 assert_eq "accounting delivered rows" 305 "$(grep -c '^d,' "${dir}/out/accounting.csv")"
 assert_eq "accounting bounced rows" 8 "$(grep -c '^b,' "${dir}/out/accounting.csv")"
-assert_contains "domains.csv" "d1.test,10,10,0,0,0,10," "$(cat "${dir}/out/domains.csv")"
+assert_contains "domains.csv" "d1.test,10,10,0,0,0,0,10," "$(cat "${dir}/out/domains.csv")"
 assert_contains "metrics file" 'hayate_messages_total{campaign="it-sink",outcome="delivered"} 305' \
   "$(cat "${dir}/hayate.prom")"
 

@@ -138,14 +138,16 @@ DomainReport sample_report() {
 
 TEST(DomainCsv, ExactBytes) {
   EXPECT_EQ(sample_report().render_csv(),
-            "domain,recipients,delivered,bounced,deferred,rejected,attempts,mean_latency_ms\n"
-            "gmail.com,7,7,0,0,0,8,138.9\n"
-            "example.com,4,3,1,0,0,4,1.5\n"
-            ",2,0,0,0,2,0,\n"
-            "nxdomain.example,2,0,2,0,0,2,\n"
-            "\"a,\"\"quoted\"\"\ndomain\",1,0,0,0,1,0,\n");
+            "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
+            "mean_latency_ms\n"
+            "gmail.com,7,7,0,0,0,0,8,138.9\n"
+            "example.com,4,3,1,0,0,0,4,1.5\n"
+            ",2,0,0,0,2,0,0,\n"
+            "nxdomain.example,2,0,2,0,0,0,2,\n"
+            "\"a,\"\"quoted\"\"\ndomain\",1,0,0,0,1,0,0,\n");
   EXPECT_EQ(DomainReport().render_csv(),
-            "domain,recipients,delivered,bounced,deferred,rejected,attempts,mean_latency_ms\n");
+            "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
+            "mean_latency_ms\n");
 }
 
 TEST(DomainCsv, WrittenAtomicallyAndReadBack) {
@@ -160,7 +162,7 @@ TEST(DomainCsv, WrittenAtomicallyAndReadBack) {
 
   absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::open(path);
   ASSERT_TRUE(reader.ok()) << reader.status();
-  EXPECT_EQ((*reader)->header().size(), 8u);
+  EXPECT_EQ((*reader)->header().size(), 9u);
   CsvRow row;
   std::string error;
   std::vector<std::string> domains;
@@ -240,6 +242,45 @@ TEST(DomainTable, FitsOneHundredColumnsAndCutsLongNames) {
   EXPECT_EQ(lines[1].substr(0, 26), std::string(21, 'a') + "...  ");
   EXPECT_EQ(lines[2].substr(0, 16), "?[2Jevil?.exampl");
   EXPECT_NE(lines[1].find("1000000000.0"), std::string::npos) << lines[1];
+}
+
+TEST(DomainTable, SuppressedColumnOnlyWhenSomeoneWasSuppressed) {
+  DomainReport report = sample_report();
+  report.add("gone.example", OutcomeType::suppressed, true, false, -1);
+  report.add("gone.example", OutcomeType::suppressed, true, false, -1);
+  DeliveryRecord record;  // as the reader logs it
+  record.type = OutcomeType::suppressed;
+  record.domain = "gmail.com";
+  record.stage = "suppression";
+  report.add(record);
+  const DomainCounts* gone = report.find("gone.example");
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->suppressed, 2u);
+  EXPECT_EQ(gone->attempts, 0u);
+  EXPECT_EQ(gone->recipients(), 2u);
+  EXPECT_EQ(report.find("gmail.com")->suppressed, 1u);
+  EXPECT_EQ(report.find("gmail.com")->attempts, 8u);
+  EXPECT_EQ(
+      report.render_table(),
+      "domain             recipients  delivered  bounced  deferred  rejected  suppressed  attempts"
+      "  mean ms\n"
+      "gmail.com                   8          7        0         0         0           1         8"
+      "    138.9\n"
+      "example.com                 4          3        1         0         0           0         4"
+      "      1.5\n"
+      "(none)                      2          0        0         0         2           0         0"
+      "        -\n"
+      "gone.example                2          0        0         0         0           2         0"
+      "        -\n"
+      "nxdomain.example            2          0        2         0         0           0         2"
+      "        -\n"
+      "a,\"quoted\"?domain           1          0        0         0         1           0         0"
+      "        -\n"
+      "----------------------------------------------------------------------------------------"
+      "------------\n"
+      "total (6 domains)          19         10        3         0         3           3        14"
+      "     93.1\n");
+  EXPECT_NE(report.render_csv().find("\ngone.example,2,0,0,0,0,2,0,\n"), std::string::npos);
 }
 
 }  // namespace

@@ -1165,5 +1165,48 @@ TEST_F(JobTest, BadSchedule) {
             "job.toml:8:12: [schedule] start_at: there is no date 2026-2-29");
 }
 
+TEST_F(JobTest, SuppressionDefaults) {
+  const JobConfig job = load_ok(kBase);
+  EXPECT_TRUE(job.suppression.enabled);
+  EXPECT_EQ(job.suppression.path, dir_ + "/suppression.db");  // beside the job file
+  EXPECT_EQ(job.suppression.soft_bounce_count, 3u);
+  EXPECT_EQ(job.suppression.soft_bounce_days, 7u);
+}
+
+TEST_F(JobTest, Suppression) {
+  const std::string base = std::string(kBase) + "[suppression]\n";
+  JobConfig job = load_ok(base +
+                          "path = \"lists/never.db\"\n"
+                          "soft_bounce_count = 5\n"
+                          "soft_bounce_days = 30\n"
+                          "enabled = false\n");
+  EXPECT_FALSE(job.suppression.enabled);
+  EXPECT_EQ(job.suppression.path, dir_ + "/lists/never.db");  // need not exist yet
+  EXPECT_EQ(job.suppression.soft_bounce_count, 5u);
+  EXPECT_EQ(job.suppression.soft_bounce_days, 30u);
+  job = load_ok(base + "path = \"/var/lib/hayate/suppression.db\"\n");
+  EXPECT_EQ(job.suppression.path, "/var/lib/hayate/suppression.db");
+  EXPECT_TRUE(job.suppression.enabled);
+
+  EXPECT_EQ(error(base + "soft_bounce_cuont = 2\n"),
+            "job.toml:8:1: unknown key 'soft_bounce_cuont' in [suppression]; did you mean "
+            "'soft_bounce_count'?");
+  EXPECT_EQ(error(base + "soft_bounce_count = 0\n"),
+            "job.toml:8:21: [suppression] soft_bounce_count must be between 1 and 1000, got 0");
+  EXPECT_EQ(error(base + "soft_bounce_days = 4000\n"),
+            "job.toml:8:20: [suppression] soft_bounce_days must be between 1 and 3650, got 4000");
+  EXPECT_EQ(error(base + "soft_bounce_days = \"7d\"\n"),
+            "job.toml:8:20: [suppression] soft_bounce_days must be an integer, got a string");
+  EXPECT_EQ(error(base + "enabled = \"yes\"\n"),
+            "job.toml:8:11: [suppression] enabled must be true or false, got a string");
+  EXPECT_EQ(error(base + "path = \"\"\n"), "job.toml:8:8: [suppression] path must not be empty");
+  EXPECT_EQ(error(base + "path = 3\n"),
+            "job.toml:8:8: [suppression] path must be a string, got an integer");
+  EXPECT_EQ(error("suppression = true\n" + std::string(kBase)),
+            "job.toml:1:15: [suppression] must be a table, got a boolean");
+  EXPECT_EQ(error(std::string(kBase) + "[supression]\n"),
+            "job.toml:7:2: unknown table [supression]; did you mean [suppression]?");
+}
+
 }  // namespace
 }  // namespace hayate::campaign

@@ -190,7 +190,7 @@ TEST(JournalRecordCoding, RoundTripsEveryTypeAndEdgeValue) {
       }
     }
   }
-  EXPECT_EQ(checked, 8 * 8 * 5 * 6);
+  EXPECT_EQ(checked, 9 * 8 * 5 * 6);
 }
 
 TEST(JournalRecordCoding, SizesAreCompact) {
@@ -227,7 +227,7 @@ TEST(JournalRecordCoding, RejectsMalformedRecords) {
   EXPECT_EQ(record, rec(Type::final_delivered, 5, 1));
   EXPECT_EQ(decode(raw_record(1, std::string("\x05\x01", 2), 5), 6), RecordDecode::bad_checksum);
   EXPECT_EQ(decode(raw_record(0, std::string("\x05\x01", 2), 5)), RecordDecode::bad_type);
-  EXPECT_EQ(decode(raw_record(9, std::string("\x05\x01", 2), 5)), RecordDecode::bad_type);
+  EXPECT_EQ(decode(raw_record(10, std::string("\x05\x01", 2), 5)), RecordDecode::bad_type);
   EXPECT_EQ(decode(raw_record(0xff, std::string("\x05\x01", 2), 5)), RecordDecode::bad_type);
   // Sequence 0 names no one.
   EXPECT_EQ(decode(raw_record(1, std::string("\x00\x01", 2), 5)), RecordDecode::bad_field);
@@ -259,6 +259,9 @@ TEST(JournalRecordCoding, OutcomeMapping) {
   EXPECT_EQ(journal_record_type(OutcomeType::delivered, true), Type::final_delivered);
   EXPECT_EQ(journal_record_type(OutcomeType::bounced, true), Type::final_bounced);
   EXPECT_EQ(journal_record_type(OutcomeType::rejected, true), Type::final_rejected);
+  EXPECT_EQ(journal_record_type(OutcomeType::suppressed, true), Type::final_suppressed);
+  EXPECT_TRUE(journal_record_is_recipient(Type::final_suppressed));
+  EXPECT_FALSE(journal_record_has_time(Type::final_suppressed));
   EXPECT_EQ(journal_record_type(OutcomeType::deferred, true), Type::final_deferred);
   EXPECT_EQ(journal_record_type(OutcomeType::deferred, false), Type::attempt_deferred);
   EXPECT_TRUE(journal_record_is_recipient(Type::attempt_deferred));
@@ -391,6 +394,25 @@ TEST(JournalState, OutcomesFoldIntoStatusCountsAndRetries) {
   EXPECT_EQ(state.counts.deferred, 0u);
   EXPECT_EQ(state.counts.delivered, 3u);
   EXPECT_EQ(state.status(6), RecipientStatus::finished);
+}
+
+TEST(JournalState, SuppressedIsFinalAndCountedApart) {
+  JournalState state;
+  state.apply(rec(Type::final_suppressed, 1, 0));
+  state.apply(rec(Type::attempt_deferred, 2, 1, 5000));
+  state.apply(rec(Type::final_deferred, 2, 1));
+  state.apply(rec(Type::final_suppressed, 2, 1));  // suppressed between two runs
+  state.apply(rec(Type::final_delivered, 1, 1));   // after a final one: ignored
+  EXPECT_EQ(state.status(1), RecipientStatus::finished);
+  EXPECT_EQ(state.status(2), RecipientStatus::finished);
+  EXPECT_EQ(state.retry(2), nullptr);
+  EXPECT_EQ(state.counts, (JournalCounts{.delivered = 0,
+                                         .bounced = 0,
+                                         .rejected = 0,
+                                         .deferred = 0,
+                                         .attempts_deferred = 1,
+                                         .duplicates = 1,
+                                         .suppressed = 2}));
 }
 
 TEST(JournalState, SparseSequencesStaySmall) {

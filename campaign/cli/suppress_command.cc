@@ -1,0 +1,309 @@
+// The suppress subcommands: argument parsing, then one call into SuppressionStore each.
+#include "campaign/cli/suppress_command.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "campaign/delivery_log.h"
+#include "campaign/exit_codes.h"
+#include "campaign/job.h"
+#include "campaign/suppression.h"
+#include "engine/strings.h"
+#include "engine/write_fully.h"
+
+namespace hayate::campaign {
+
+namespace {
+
+constexpr char kSuppressHelp[] = R"(hayate suppress COMMAND [--db PATH | --job JOB.toml]
+
+The suppression list: addresses and whole domains hayate never sends to. `hayate run` skips
+them before any connection is made (logged as "suppressed" in deliveries.jsonl). Hard bounces
+and complaints land here at once, soft bounces after N within M days (the job's
+[suppression] table).
+
+  add ADDRESS|@DOMAIN... [--reason TEXT] [--source S]
+                        suppress addresses, or every address of a domain (@example.com);
+                        S is manual (default), bounce, complaint, unsubscribe or import
+  remove ADDRESS|@DOMAIN...   take them off the list (and forget their soft bounces)
+  list [--json]         every entry, sorted; --json: one JSON object a line
+  import FILE.csv [--source S]
+                        add a CSV: a header with an `address` (or `email`) column and any of
+                        reason, source, first_seen, last_seen, count; or one address a line.
+                        Bad rows are reported as FILE:LINE and skipped (exit 65), the rest added
+  export FILE.csv|-     write every entry as CSV:
+                        address,reason,source,first_seen,last_seen,count
+
+  --db PATH      the list (default ./suppression.db, created when missing)
+  --job JOB.toml the list that job uses ([suppression] path, default beside the job file)
+
+Addresses are stored as hayate sends them: the domain lower-cased and in A-labels, the local
+part as written (RFC 5321 2.4: only the receiving server may fold its case).
+
+Examples:
+  hayate suppress add alice@example.com --reason "asked by phone"
+  hayate suppress add @defunct-company.example --job campaigns/nov/job.toml
+  hayate suppress import unsubscribes.csv --source unsubscribe
+  hayate suppress list --json | jq -r 'select(.source == "complaint") | .address'
+  hayate suppress export - > suppression-backup.csv
+
+Exit codes: 0 done, 64 usage, 65 a bad address or CSV row, 73 the list cannot be opened or
+written, 75 another process held the list too long (try again).
+)";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "hayate suppress: %s\nTry 'hayate suppress --help'.\n", message.c_str());
+  return exit_code::usage;
+}
+
+int status_exit_code(const absl::Status& status) {
+  std::fprintf(stderr, "hayate suppress: %s\n", std::string(status.message()).c_str());
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return exit_code::temporary;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+      return exit_code::data_error;
+    case absl::StatusCode::kNotFound:
+      return exit_code::data_error;  // an input file
+    default:
+      return exit_code::cannot_create;
+  }
+}
+
+struct Options {
+  std::string subcommand;
+  std::vector<std::string> operands;
+  std::string db_path;
+  std::string job_path;
+  std::string reason;
+  std::optional<SuppressionSource> source;
+  bool json = false;
+};
+
+// Parses the words after "suppress"; an error message when they make no sense.
+std::string parse_options(const std::vector<std::string_view>& args, Options& options) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    const auto value = [&](std::string& out) -> std::string {
+      if (i + 1 == args.size()) return cat(arg, " needs a value");
+      out = std::string(args[++i]);
+      return {};
+    };
+    std::string error;
+    if (arg == "--db") {
+      error = value(options.db_path);
+    } else if (arg == "--job") {
+      error = value(options.job_path);
+    } else if (arg == "--reason") {
+      error = value(options.reason);
+    } else if (arg == "--source") {
+      std::string name;
+      error = value(name);
+      SuppressionSource source;
+      if (error.empty() && !parse_suppression_source(name, source)) {
+        error = cat("--source '", name,
+                    "' is not one of manual, bounce, complaint, unsubscribe, import");
+      }
+      options.source = source;
+    } else if (arg == "--json") {
+      options.json = true;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      error = cat("unknown option: ", arg);
+    } else if (options.subcommand.empty()) {
+      options.subcommand = std::string(arg);
+    } else {
+      options.operands.emplace_back(arg);
+    }
+    if (!error.empty()) return error;
+  }
+  if (!options.db_path.empty() && !options.job_path.empty()) return "give --db or --job, not both";
+  const std::string& command = options.subcommand;
+  if (command.empty()) return "which command? add, remove, list, import or export";
+  if (command != "add" && command != "remove" && command != "list" && command != "import" &&
+      command != "export") {
+    return cat("unknown command: ", command);
+  }
+  if ((command == "add" || command == "remove") && options.operands.empty()) {
+    return cat(command, " needs at least one address or @domain");
+  }
+  if ((command == "import" || command == "export") && options.operands.size() != 1) {
+    return cat(command, " takes one file");
+  }
+  if (command == "list" && !options.operands.empty()) return "list takes no operands";
+  if (options.json && command != "list") return "--json is for list";
+  if (!options.reason.empty() && command != "add") return "--reason is for add";
+  if (options.source && command != "add" && command != "import") {
+    return "--source is for add and import";
+  }
+  return {};
+}
+
+std::string json_entry(const SuppressionEntry& entry) {
+  std::string line = "{\"address\":\"";
+  append_json_escaped(entry.address, line);
+  line.append("\",\"reason\":\"");
+  append_json_escaped(entry.reason, line);
+  append(line, "\",\"source\":\"", suppression_source_name(entry.source), "\",\"first_seen\":\"",
+         format_suppression_time(entry.first_seen_unix_s), "\",\"last_seen\":\"",
+         format_suppression_time(entry.last_seen_unix_s), "\",\"count\":", entry.count, "}\n");
+  return line;
+}
+
+int list_entries(SuppressionStore& store, bool json) {
+  std::string out = json ? "" : "address\tsource\treason\tfirst_seen\tlast_seen\tcount\n";
+  bool write_failed = false;
+  const absl::Status status = store.list([&](const SuppressionEntry& entry) {
+    if (json) {
+      out += json_entry(entry);
+    } else {
+      // Reasons never hold control bytes (the store replaces them), so a tab-separated line
+      // stays one line.
+      append(out, entry.address, "\t", suppression_source_name(entry.source), "\t", entry.reason,
+             "\t", format_suppression_time(entry.first_seen_unix_s), "\t",
+             format_suppression_time(entry.last_seen_unix_s), "\t", entry.count, "\n");
+    }
+    if (out.size() >= (1 << 16)) {
+      write_failed = !write_fully(STDOUT_FILENO, out);
+      out.clear();
+    }
+    return !write_failed;
+  });
+  if (!status.ok()) return status_exit_code(status);
+  if (write_failed || !write_fully(STDOUT_FILENO, out)) {
+    if (errno == EPIPE) return exit_code::ok;  // `| head`: the reader has seen enough
+    std::fprintf(stderr, "hayate suppress: cannot write the list: %s\n", std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  return exit_code::ok;
+}
+
+int export_entries(SuppressionStore& store, const std::string& target) {
+  if (target == "-") {
+    absl::StatusOr<std::uint64_t> written = store.export_csv(STDOUT_FILENO);
+    return written.ok() ? exit_code::ok : status_exit_code(written.status());
+  }
+  // Written beside the target and renamed over it: a reader never sees half an export.
+  const std::string temporary = target + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "hayate suppress: cannot write %s: %s\n", temporary.c_str(),
+                 std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  absl::StatusOr<std::uint64_t> written = store.export_csv(fd);
+  const bool closed = ::close(fd) == 0;
+  if (!written.ok() || !closed || std::rename(temporary.c_str(), target.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    if (!written.ok()) return status_exit_code(written.status());
+    std::fprintf(stderr, "hayate suppress: cannot write %s: %s\n", target.c_str(),
+                 std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  std::fprintf(stderr, "hayate suppress: exported %llu entries to %s\n",
+               static_cast<unsigned long long>(*written), target.c_str());
+  return exit_code::ok;
+}
+
+int import_entries(SuppressionStore& store, const std::string& csv_path, SuppressionSource source) {
+  absl::StatusOr<ImportReport> report = store.import_csv(csv_path, source, time(nullptr));
+  if (!report.ok()) return status_exit_code(report.status());
+  for (const std::string& error : report->errors) std::fprintf(stderr, "%s\n", error.c_str());
+  if (report->error_count > report->errors.size()) {
+    std::fprintf(stderr, "... and %llu more bad rows\n",
+                 static_cast<unsigned long long>(report->error_count - report->errors.size()));
+  }
+  std::fprintf(stderr, "hayate suppress: imported %llu of %llu rows into %s (%llu refused)\n",
+               static_cast<unsigned long long>(report->imported),
+               static_cast<unsigned long long>(report->rows), store.path().c_str(),
+               static_cast<unsigned long long>(report->error_count));
+  return report->error_count > 0 ? exit_code::data_error : exit_code::ok;
+}
+
+int add_or_remove(SuppressionStore& store, const Options& options) {
+  // Every operand is checked before anything changes: a typo adds nothing.
+  std::vector<std::string> keys;
+  for (const std::string& operand : options.operands) {
+    std::string key, error;
+    if (!normalize_suppression_key(operand, key, error)) {
+      std::fprintf(stderr, "hayate suppress: '%s' is not an address or @domain: %s\n",
+                   operand.c_str(), error.c_str());
+      return exit_code::data_error;
+    }
+    keys.push_back(std::move(key));
+  }
+  absl::StatusOr<SuppressionStore::Batch> batch = store.begin_batch();
+  if (!batch.ok()) return status_exit_code(batch.status());
+  std::vector<std::string> absent;
+  const std::int64_t now_s = time(nullptr);
+  for (const std::string& key : keys) {
+    if (options.subcommand == "add") {
+      absl::StatusOr<EventOutcome> outcome = batch->record_event(
+          SuppressionEvent{key, options.reason.empty() ? "manual" : options.reason,
+                           options.source.value_or(SuppressionSource::manual), true, now_s});
+      if (!outcome.ok()) return status_exit_code(outcome.status());
+    } else {
+      absl::StatusOr<bool> removed = store.remove(key);  // inside the open batch
+      if (!removed.ok()) return status_exit_code(removed.status());
+      if (!*removed) absent.push_back(key);
+    }
+  }
+  if (absl::Status status = batch->commit(); !status.ok()) return status_exit_code(status);
+  for (const std::string& key : absent) {
+    std::fprintf(stderr, "hayate suppress: %s was not on the list\n", key.c_str());
+  }
+  std::fprintf(stderr, "hayate suppress: %s %zu in %s\n",
+               options.subcommand == "add" ? "added" : "removed", keys.size() - absent.size(),
+               store.path().c_str());
+  return exit_code::ok;
+}
+
+}  // namespace
+
+int suppress_command(std::vector<std::string_view> args) {
+  for (std::string_view arg : args) {
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      std::fputs(kSuppressHelp, stdout);
+      return exit_code::ok;
+    }
+  }
+  Options options;
+  if (std::string error = parse_options(args, options); !error.empty()) return usage_error(error);
+
+  std::string path = options.db_path.empty() ? "suppression.db" : options.db_path;
+  SuppressionPolicy policy;
+  if (!options.job_path.empty()) {
+    absl::StatusOr<JobConfig> job = load_job(options.job_path);
+    if (!job.ok()) {
+      std::fprintf(stderr, "hayate suppress: %s\n", std::string(job.status().message()).c_str());
+      return exit_code::data_error;
+    }
+    path = job->suppression.path;
+    policy =
+        SuppressionPolicy{job->suppression.soft_bounce_count, job->suppression.soft_bounce_days};
+  }
+  // Reading needs an existing list; a typo in --db should not leave an empty one behind.
+  const bool writes = options.subcommand == "add" || options.subcommand == "import";
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store =
+      SuppressionStore::open(path, policy, /*create=*/writes);
+  if (!store.ok()) return status_exit_code(store.status());
+
+  const std::string& command = options.subcommand;
+  if (command == "list") return list_entries(**store, options.json);
+  if (command == "export") return export_entries(**store, options.operands[0]);
+  if (command == "import") {
+    return import_entries(**store, options.operands[0],
+                          options.source.value_or(SuppressionSource::import));
+  }
+  return add_or_remove(**store, options);
+}
+
+}  // namespace hayate::campaign

@@ -1,0 +1,13 @@
+// `hayate suppress add | remove | list | import | export`: the operator's hands on the
+// suppression list (campaign/suppression.h) that `hayate run` checks before sending.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace hayate::campaign {
+
+// `args` are the words after "suppress". Returns a sysexits code (campaign/exit_codes.h).
+int suppress_command(std::vector<std::string_view> args);
+
+}  // namespace hayate::campaign
