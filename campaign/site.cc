@@ -363,7 +363,8 @@ void Site::apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view
   std::optional<ThrottleEvent> event;
   switch (rule->action) {
     case ReplyAction::throttle:
-      event = lane.throttle->on_throttle(now, rule->duration_ms);
+      // Refused at the greeting: too many connections, not too fast.
+      event = lane.throttle->on_throttle(now, rule->duration_ms, result.stage != "connect");
       break;
     case ReplyAction::suspend_source:
       event = lane.throttle->suspend(now, rule->duration_ms);
@@ -503,7 +504,9 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
     // is down for now, and the next connection goes to the next MX address (RFC 5321 5.1).
     // Repeated failures open its breaker: it rests, and later rounds skip it.
     ++shard_.counters().connections_failed;
-    breaker.on_failure(now);
+    // Refused, silent, cut off or a broken handshake count against the host; a server that
+    // answered 4xx ("too many connections") is alive: the reply rules dealt with it above.
+    if (report.failure_code == 0 || report.tls_failed) breaker.on_failure(now);
     if (!target_down_[target]) {
       target_down_[target] = 1;
       ++targets_down_;
