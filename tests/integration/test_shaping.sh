@@ -55,7 +55,8 @@ text = 'unusual rate of'
 action = "throttle"
 duration = "1s"
 TOML
-HAYATE_RUN_TIMEOUT_S=120 run_hayate rate run "${dir}/rate/job.toml" --out "${dir}/rate/out"
+HAYATE_RUN_TIMEOUT_S=120 run_hayate rate run "${dir}/rate/job.toml" --out "${dir}/rate/out" \
+  --progress --metrics-file "${dir}/rate.prom"
 assert_eq "rate: exit" 0 "${HAYATE_EXIT}"
 assert_eq "rate: delivered" 40 "$(json_get "${dir}/rate/out/summary.json" delivered)"
 assert_eq "rate: messages at the server" 40 "$(report_get "${rate_port}" messages)"
@@ -67,6 +68,10 @@ assert_contains "rate: the event names the rule and the reply" '"rule":"gmail-un
   "$(grep '"event":"throttled"' "${dir}/rate/out/shaping.jsonl" | head -1)"
 assert_contains "rate: summary" '"destination": "gmail", "state": ' \
   "$(cat "${dir}/rate/out/summary.json")"
+assert_contains "rate: progress line names the throttled destination" "| gmail throttled" \
+  "$(cat "${HAYATE_TEST_DIR}/rate.err")"
+assert_contains "rate: metrics" 'hayate_shaping_events_total{campaign="integration",destination="gmail",event="throttled"}' \
+  "$(cat "${dir}/rate.prom")"
 # Converged: few 421s for 40 messages, and never more than twice the limit tried in a window.
 rejected=$(report_get "${rate_port}" codes.421)
 ((rejected <= 15)) || fail "rate: ${rejected} messages refused with 421: the pace did not come down"
