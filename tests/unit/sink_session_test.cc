@@ -16,16 +16,19 @@
 #include <string_view>
 #include <vector>
 
-#include "tools/sink/command.h"
-#include "tools/sink/data_reader.h"
+#include "engine/smtp/server/command.h"
+#include "engine/smtp/server/data_reader.h"
+#include "engine/smtp/server/listen_address.h"
+#include "tools/sink/fault.h"
 #include "tools/sink/flaky_set.h"
-#include "tools/sink/listen_address.h"
 #include "tools/sink/maildir.h"
 #include "tools/sink/session.h"
 #include "tools/sink/stats.h"
 
 namespace hayate::sink {
 namespace {
+
+using namespace smtp::server;
 
 // ---------------------------------------------------------------------------------------------
 // Command parser

@@ -14,12 +14,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tools/sink/absl_views.h"
-#include "tools/sink/listen_address.h"
+#include "engine/smtp/server/listen_address.h"
 #include "tools/sink/server.h"
 #include "tools/sink/stats.h"
 
 namespace hayate::sink {
 namespace {
+
+using smtp::server::parse_listen_address;
 
 constexpr int exit_ok = 0;
 constexpr int exit_usage = 64;        // EX_USAGE

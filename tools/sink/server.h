@@ -11,11 +11,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tools/sink/listen_address.h"
+#include "engine/smtp/server/listen_address.h"
 #include "tools/sink/session.h"
 #include "tools/sink/stats.h"
 
 namespace hayate::sink {
+
+using smtp::server::ListenAddress;
 
 // Per-thread capacities of the sink (its own: the engine's limits.h sizes the client side).
 inline constexpr std::uint32_t sink_threads_max = 64;

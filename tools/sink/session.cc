@@ -7,10 +7,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/assert.h"
-#include "tools/sink/command.h"
+#include "engine/smtp/server/command.h"
+#include "tools/sink/fault.h"
 
 namespace hayate::sink {
 namespace {
+
+using namespace smtp::server;
 
 // Replies, CRLF included, so that each costs one append.
 constexpr std::string_view kMailOk = "250 2.1.0 Ok\r\n";

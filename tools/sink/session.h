@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "tools/sink/data_reader.h"
+#include "engine/smtp/server/data_reader.h"
 #include "tools/sink/flaky_set.h"
 #include "tools/sink/stats.h"
 
 namespace hayate::sink {
+
+using smtp::server::DataReader;
 
 // RFC 5321 4.5.3.1.4 allows 512 octets per command line; ESMTP parameters make real lines
 // longer, so accept up to this many bytes (line ending excluded). A longer line is answered
