@@ -1,10 +1,16 @@
 // The fault modes of hayate-sink: a recipient's local part picks what the sink does with it,
 // so a test chooses each recipient's outcome by its address ("tempfail-1@x" is a tempfail,
-// "Bounce.7@x" a bounce). Pure: no I/O.
+// "Bounce.7@x" a bounce). The choice is pure; FaultPolicy and FaultStore are the SMTP
+// server's hooks (engine/smtp/server/session.h) that carry it out and count it.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
+
+#include "absl/status/status.h"
+#include "engine/smtp/server/session.h"
+#include "tools/sink/flaky_set.h"
+#include "tools/sink/stats.h"
 
 namespace hayate::sink {
 
@@ -23,5 +29,48 @@ enum class RcptFault : std::uint8_t {
 
 RcptFault classify_recipient(std::string_view path);
 std::string_view fault_name(RcptFault fault);
+
+// The server session's settings with the sink's names, plus the delay of the slow mode.
+struct SinkConfig : smtp::server::SessionConfig {
+  SinkConfig() {
+    hostname = "hayate-sink";
+    software = "hayate-sink";
+  }
+  std::uint32_t slow_ms = 2000;
+};
+
+// The RCPT-time fault modes. One per sink thread; the flaky set is shared by all.
+class FaultPolicy final : public smtp::server::Policy {
+ public:
+  FaultPolicy(const SinkConfig& config, SinkStats& stats, FlakySet& flaky)
+      : config_(config), stats_(stats), flaky_(flaky) {}
+  smtp::server::Verdict check_recipient(const smtp::server::Envelope& envelope,
+                                        std::string_view recipient) override;
+
+ private:
+  const SinkConfig& config_;
+  SinkStats& stats_;
+  FlakySet& flaky_;
+};
+
+// Where accepted messages go when bodies are kept (--maildir).
+class MessageKeeper {
+ public:
+  virtual ~MessageKeeper() = default;
+  virtual absl::Status keep(const smtp::server::ReceivedMessage& message) = 0;
+};
+
+// The end-of-DATA fault modes (datafail, datatempfail), then the keeper if there is one: its
+// failure is a 451. Without a keeper, bodies are counted and never buffered.
+class FaultStore final : public smtp::server::MessageStore {
+ public:
+  FaultStore(SinkStats& stats, MessageKeeper* keeper) : stats_(stats), keeper_(keeper) {}
+  bool keeps_content() const override { return keeper_ != nullptr; }
+  smtp::server::Verdict store(const smtp::server::ReceivedMessage& message) override;
+
+ private:
+  SinkStats& stats_;
+  MessageKeeper* keeper_;
+};
 
 }  // namespace hayate::sink

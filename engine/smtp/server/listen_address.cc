@@ -39,7 +39,8 @@ std::string ListenAddress::to_string() const {
 
 absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text, bool allow_non_loopback) {
   const auto usage = [&](std::string_view why) {
-    return absl::InvalidArgumentError(hayate::cat("--listen ", text, ": ", why, " (expected 127.0.0.1:PORT or [::1]:PORT)"));
+    return absl::InvalidArgumentError(
+        hayate::cat("--listen ", text, ": ", why, " (expected 127.0.0.1:PORT or [::1]:PORT)"));
   };
   std::string_view host;
   std::string_view port_text;
