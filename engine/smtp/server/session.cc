@@ -42,7 +42,8 @@ constexpr std::string_view kTooManyRecipients = "452 4.5.3 Too many recipients\r
 
 constexpr std::size_t queue_id_bytes = 12;
 
-// "<code> <enhanced> <text>\r\n" with CR and LF of the text turned into spaces.
+// "<code> <enhanced> <text>\r\n". RFC 5321 4.2: textstring is HT and printable ASCII; other
+// control bytes (CR and LF above all, which would end the line) are sent as spaces.
 void append_reply(std::string& out, const Verdict& verdict) {
   char code[4] = {char('0' + verdict.code / 100), char('0' + verdict.code / 10 % 10),
                   char('0' + verdict.code % 10), ' '};
@@ -54,7 +55,8 @@ void append_reply(std::string& out, const Verdict& verdict) {
   const std::size_t text_start = out.size();
   out.append(verdict.text);
   for (std::size_t i = text_start; i < out.size(); ++i) {
-    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
+    const auto byte = std::uint8_t(out[i]);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) out[i] = ' ';
   }
   out.append("\r\n");
 }

@@ -70,8 +70,8 @@ struct Verdict {
 
   static Verdict accept() { return Verdict{}; }
   // RFC 5321 4.2: code 400-599. RFC 3463 2: the enhanced code's class is the code's first
-  // digit. 421 closes the connection after the reply (RFC 5321 3.8). CR and LF in `text` are
-  // sent as spaces, so a text made of client input cannot inject a reply line.
+  // digit. 421 closes the connection after the reply (RFC 5321 3.8). Control bytes in `text`
+  // (CR, LF...) are sent as spaces, so a text made of client input cannot forge a reply line.
   static Verdict reject(std::uint16_t code, std::string_view enhanced_code, std::string_view text);
   static Verdict raw(std::string_view bytes);
   static Verdict disconnect();
