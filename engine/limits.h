@@ -75,6 +75,8 @@ inline constexpr std::uint32_t server_recv_buffers = 1024;  // provided buffers 
 inline constexpr std::uint32_t server_recv_buffer_bytes = 16384;
 inline constexpr std::uint32_t server_listen_backlog = 4096;
 inline constexpr std::uint32_t server_drain_timeout_ms = 2000;  // stop: time to flush replies
+// RFC 5321 4.5.3.2.7: a server waits at least 5 minutes for the next command, then 421.
+inline constexpr std::uint32_t server_idle_timeout_ms = 300'000;
 static_assert(server_command_line_bytes_max >= 512);
 static_assert(server_recipients_per_transaction_max >= 100);
 static_assert((server_recv_buffers & (server_recv_buffers - 1)) == 0, "buffer ring: power of 2");

@@ -386,6 +386,18 @@ TEST(SmtpServerSession, ClosingVerdicts) {
   EXPECT_EQ(hangup.session().action(), Action::close_after_flush);
 }
 
+TEST(SmtpServerSession, TimeOutSays421AndCloses) {
+  Harness server;
+  server.start();
+  server.feed("HELO c\r\nMAIL FROM:<>\r\n");
+  server.session().time_out();
+  EXPECT_EQ(server.take(), "421 4.4.2 localhost Error: timeout exceeded\r\n");
+  EXPECT_EQ(server.session().action(), Action::close_after_flush);
+  server.session().time_out();  // already closing: nothing more
+  EXPECT_EQ(server.take(), "");
+  EXPECT_EQ(server.feed("RCPT TO:<a@bounces.example.com>\r\n"), "");
+}
+
 TEST(SmtpServerSession, ReplyTextCannotInjectALine) {
   Harness server;
   server.start();

@@ -100,7 +100,8 @@ class TestHooks final : public ServerHooks {
 // A server running in its own thread for the length of a test.
 class RunningServer {
  public:
-  explicit RunningServer(std::uint32_t threads) : hooks_(threads) {
+  explicit RunningServer(std::uint32_t threads, std::uint32_t idle_timeout_ms = 0)
+      : hooks_(threads) {
     ServerConfig config;
     absl::StatusOr<ListenAddress> listen = parse_listen_address("127.0.0.1:0", false);
     EXPECT_TRUE(listen.ok());
@@ -109,6 +110,7 @@ class RunningServer {
     config.session.hostname = "bounces.example.com";
     config.session.message_bytes_max = 4096;
     config.log_name = "smtp_server_test";
+    config.idle_timeout_ms = idle_timeout_ms;
     absl::StatusOr<std::unique_ptr<Server>> server = Server::open(config);
     EXPECT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -356,6 +358,34 @@ TEST(SmtpServer, StopDrainsOpenConnectionsAndReturns) {
   EXPECT_TRUE(in_data.closed());
   EXPECT_TRUE(server.messages().empty());
   EXPECT_EQ(server.server().stats()[ServerCounter::sessions], 2u);
+}
+
+TEST(SmtpServer, SilentClientsGet421AndAreClosed) {
+  RunningServer server(1, /*idle_timeout_ms=*/200);
+  const auto started = std::chrono::steady_clock::now();
+  Client silent(server.port());
+  ASSERT_TRUE(silent.connected());
+  Client talking(server.port());
+  ASSERT_TRUE(talking.connected());
+  EXPECT_EQ(talking.read_until("\r\n"), "220 bounces.example.com ESMTP hayate\r\n");
+  // One NOOP every 50 ms for 600 ms: never 200 ms of silence.
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(talking.send_all("NOOP\r\n"));
+    EXPECT_EQ(talking.read_until("\r\n"), "250 2.0.0 Ok\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(silent.read_until("timeout exceeded\r\n"),
+            "220 bounces.example.com ESMTP hayate\r\n"
+            "421 4.4.2 bounces.example.com Error: timeout exceeded\r\n");
+  EXPECT_EQ(silent.read_until("never"), "");
+  EXPECT_TRUE(silent.closed());
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  EXPECT_LT(waited, std::chrono::milliseconds(5000));
+  EXPECT_FALSE(talking.closed());
+  ASSERT_TRUE(talking.send_all("QUIT\r\n"));
+  EXPECT_EQ(talking.read_until("\r\n"), "221 2.0.0 Bye\r\n");
+  EXPECT_EQ(server.server().stats()[ServerCounter::sessions_timed_out], 1u);
 }
 
 TEST(SmtpServer, APortInUseIsRefused) {

@@ -190,6 +190,7 @@ int parse_options(int argc, char** argv, Options& options) {
   server.session = sink;  // the server's part of the sink's settings
   server.exit_after_messages = options.exit_after_messages;
   server.stop_on_signals = true;
+  server.idle_timeout_ms = 0;  // a test may hold a connection open as long as it likes
   server.tick_interval_ms = options.stats_interval ? stats_interval_ms : 0;
   server.log_name = "hayate-sink";
   return -1;

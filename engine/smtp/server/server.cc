@@ -12,11 +12,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <thread>
 
@@ -48,6 +50,7 @@ enum class Op : std::uint8_t {
   signal,          // thread 0's signalfd
   tick,            // thread 0: ServerHooks::tick
   drain_deadline,  // stop: give up waiting for replies in flight
+  idle_sweep,      // close the connections idle longer than idle_timeout_ms
 };
 
 constexpr std::uint32_t slot_bits = 24;
@@ -70,6 +73,14 @@ __kernel_timespec timespec_from_ms(std::uint32_t ms) {
 }
 
 std::string errno_text(int error) { return std::strerror(error); }
+
+// CLOCK_MONOTONIC_COARSE: a few ms of resolution is plenty for a timeout of minutes, and it
+// costs no more than a memory read.
+std::uint64_t monotonic_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return std::uint64_t(now.tv_sec) * 1000 + std::uint64_t(now.tv_nsec) / 1'000'000;
+}
 
 }  // namespace
 
@@ -119,6 +130,7 @@ struct Connection {
   bool closing = false;
   std::string sending;  // the bytes of the send in flight (swapped with the session's output)
   std::size_t sent_bytes = 0;
+  std::uint64_t active_ms = 0;  // when bytes last came in or went out (monotonic)
   __kernel_timespec timer{};
   Session session;
 };
@@ -147,6 +159,7 @@ class Worker {
   void arm_timeout(Op op, __kernel_timespec& timespec, std::uint32_t ms);
   void handle(std::uint64_t tag, int result, std::uint32_t flags);
   void on_accept(int result, std::uint32_t flags);
+  void sweep_idle();
   void on_recv(Connection& connection, int result, std::uint32_t flags);
   void on_send(Connection& connection, int result);
   void on_timer(Connection& connection, int result);
@@ -187,6 +200,9 @@ class Worker {
   bool accept_armed_ = false;
   bool draining_ = false;
   bool done_ = false;
+  std::uint64_t now_ms_ = 0;  // monotonic, coarse, read once per batch of completions
+  std::uint32_t sweep_interval_ms_ = 0;
+  __kernel_timespec sweep_timespec_{};
   std::uint64_t messages_seen_ = 0;
   std::uint32_t errors_logged_ = 0;
 };
@@ -315,6 +331,12 @@ absl::Status Worker::run() {
   if (index_ == 0 && config_.tick_interval_ms > 0) {
     arm_timeout(Op::tick, tick_timespec_, config_.tick_interval_ms);
   }
+  now_ms_ = monotonic_ms();
+  if (config_.idle_timeout_ms > 0) {
+    // A few sweeps per period: a connection closes between 1 and 1.25 timeouts of silence.
+    sweep_interval_ms_ = std::clamp(config_.idle_timeout_ms / 4, 10u, 1000u);
+    arm_timeout(Op::idle_sweep, sweep_timespec_, sweep_interval_ms_);
+  }
   if (shared_.stopping.load()) {
     begin_drain();
   } else {
@@ -323,6 +345,7 @@ absl::Status Worker::run() {
 
   while (!done_) {
     const int result = io_uring_submit_and_wait(&ring_, 1);
+    now_ms_ = monotonic_ms();
     if (result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY &&
         result != -ETIME) {
       return absl::InternalError(hayate::cat("io_uring_submit_and_wait: ", errno_text(-result)));
@@ -398,6 +421,11 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
       hooks_.tick();
       if (!draining_) arm_timeout(Op::tick, tick_timespec_, config_.tick_interval_ms);
       return;
+    case Op::idle_sweep:
+      if (draining_) return;
+      sweep_idle();
+      arm_timeout(Op::idle_sweep, sweep_timespec_, sweep_interval_ms_);
+      return;
     case Op::drain_deadline:
       if (live_connections_ > 0) {
         std::fprintf(stderr, "%s: thread %u: %u connections still open at the stop deadline\n",
@@ -451,6 +479,7 @@ void Worker::on_accept(int result, std::uint32_t flags) {
   connection->closing = false;
   connection->sent_bytes = 0;
   connection->sending.clear();
+  connection->active_ms = now_ms_;
   connection->session.start();
   arm_recv(*connection);
   after_session(*connection);
@@ -459,6 +488,7 @@ void Worker::on_accept(int result, std::uint32_t flags) {
 void Worker::on_recv(Connection& connection, int result, std::uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) connection.recv_armed = false;
   if (result > 0) {
+    connection.active_ms = now_ms_;
     HAYATE_ASSERT(flags & IORING_CQE_F_BUFFER);
     const auto buffer_id = std::uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
     HAYATE_ASSERT(buffer_id < server_recv_buffers &&
@@ -536,6 +566,7 @@ void Worker::on_send(Connection& connection, int result) {
     return;
   }
   connection.sent_bytes += std::size_t(result);
+  connection.active_ms = now_ms_;
   HAYATE_ASSERT(connection.sent_bytes <= connection.sending.size());
   if (connection.sent_bytes < connection.sending.size() && !connection.closing) {
     // A short send (full socket buffer): send the rest before anything newer.
@@ -554,11 +585,28 @@ void Worker::on_send(Connection& connection, int result) {
 
 void Worker::on_timer(Connection& connection, int result) {
   connection.timer_armed = false;
+  connection.active_ms = now_ms_;  // the delay was ours, not the client's silence
   if (!connection.closing && !draining_ && result == -ETIME) {
     connection.session.resume();
     after_session(connection);
   }
   maybe_release(connection);
+}
+
+void Worker::sweep_idle() {
+  for (auto& slot : connections_) {
+    Connection& connection = *slot;
+    if (connection.fd < 0 || connection.closing || connection.timer_armed) continue;
+    if (now_ms_ - connection.active_ms < config_.idle_timeout_ms) continue;
+    shared_.stats[index_].add(ServerCounter::sessions_timed_out);
+    if (connection.send_in_flight) {
+      begin_close(connection);  // a client that stopped reading: no room for a 421 either
+    } else {
+      connection.session.time_out();  // RFC 5321 4.5.3.2.7
+      after_session(connection);      // sends the 421; its completion closes
+    }
+    maybe_release(connection);
+  }
 }
 
 void Worker::begin_close(Connection& connection) {

@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/limits.h"
 #include "engine/smtp/server/listen_address.h"
 #include "engine/smtp/server/session.h"
 #include "engine/smtp/server/stats.h"
@@ -44,7 +45,10 @@ struct ServerConfig {
   // starting any thread.
   bool stop_on_signals = false;
   std::uint32_t tick_interval_ms = 0;  // > 0: ServerHooks::tick on thread 0 this often
-  std::string log_name = "hayate";     // prefix of the few lines written to stderr
+  // A client silent this long (nothing read, nothing sent to it) gets 421 4.4.2 and is closed;
+  // checked a few times per period. 0: never (a test sink waits for whatever the test does).
+  std::uint32_t idle_timeout_ms = limits::server_idle_timeout_ms;
+  std::string log_name = "hayate";  // prefix of the few lines written to stderr
 };
 
 // What a server asks of the program that runs it.

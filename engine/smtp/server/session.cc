@@ -111,6 +111,7 @@ SessionEnvironment::SessionEnvironment(const SessionConfig& config, ServerStats&
   greeting_ = cat("220 ", config.hostname, " ESMTP ", config.software, "\r\n");
   helo_reply_ = cat("250 ", config.hostname, "\r\n");
   // RFC 5321 4.1.1.1: the EHLO reply lists the extensions, one per line.
+  timeout_reply_ = cat("421 4.4.2 ", config.hostname, " Error: timeout exceeded\r\n");
   ehlo_reply_ = cat("250-", config.hostname, "\r\n");
   if (config.pipelining) ehlo_reply_ += "250-PIPELINING\r\n";
   append(ehlo_reply_, "250-SIZE ", config.message_bytes_max, "\r\n",
@@ -193,6 +194,12 @@ void Session::resume() {
       break;
   }
   drain_pending();
+}
+
+void Session::time_out() {
+  if (state_ == State::closed) return;
+  reply(environment_.timeout_reply());
+  close_silently();
 }
 
 void Session::queue_pending(std::string_view input) {

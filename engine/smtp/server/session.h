@@ -151,6 +151,7 @@ class SessionEnvironment {
   std::string_view greeting() const { return greeting_; }
   std::string_view helo_reply() const { return helo_reply_; }
   std::string_view ehlo_reply() const { return ehlo_reply_; }
+  std::string_view timeout_reply() const { return timeout_reply_; }
 
   // The id the next accepted message gets: 12 uppercase hex digits, thread index then
   // sequence number, unique within a run of the server.
@@ -169,6 +170,7 @@ class SessionEnvironment {
   std::string greeting_;
   std::string helo_reply_;
   std::string ehlo_reply_;
+  std::string timeout_reply_;
 };
 
 // What the shell does after start(), feed() or resume().
@@ -195,6 +197,10 @@ class Session {
 
   // The shell finished what the action asked (output flushed, delay elapsed).
   void resume();
+
+  // The client was silent too long (RFC 5321 4.5.3.2.7): "421 4.4.2", then the connection
+  // closes (action close_after_flush). Nothing happens to a session already closing.
+  void time_out();
 
   Action action() const { return action_; }
   std::uint32_t delay_ms() const { return delay_ms_; }

@@ -21,6 +21,7 @@ constexpr std::array<std::string_view, server_counters_count> kCounterNames = {
     "commands_unknown",
     "lines_too_long",
     "connections_refused",
+    "sessions_timed_out",
 };
 
 }  // namespace

@@ -26,6 +26,7 @@ enum class ServerCounter : std::uint8_t {
   commands_unknown,      // 500 5.5.2
   lines_too_long,        // 500 5.5.0
   connections_refused,   // 421 at accept: the thread's connection slots were all taken
+  sessions_timed_out,    // 421 4.4.2: the client was silent longer than the idle timeout
   count_,
 };
 
