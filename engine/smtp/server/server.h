@@ -4,7 +4,7 @@
 // send per batch of replies; the SMTP logic lives in the pure Session (session.h), and what is
 // accepted in the hooks the program gives (a Policy and a MessageStore per thread).
 //
-// Usage (hayate-sink's main.cc is a complete one):
+// Usage (tools/sink/main.cc and tests/unit/smtp_server_test.cc are complete ones):
 //
 //   class Hooks final : public server::ServerHooks {
 //    public:
