@@ -140,12 +140,14 @@ std::vector<FcrdnsFinding> judge_fcrdns(const FcrdnsSubject& subject,
         cat("forward-confirmed: ehlo name ", subject.ehlo, " resolves to ", subject.address,
             " and the PTR of ", subject.address, " is ", ehlo_name));
   } else {
+    HAYATE_ASSERT(answers.forward.has_value());  // else a finding says it was not looked up
     add(FcrdnsLevel::ok,
         cat("ehlo name ", subject.ehlo, " resolves to ", ip_list(answers.forward->addresses),
             "; mail leaves from the address the system picks, which should be "
             "one of these, with a PTR naming ",
             ehlo_name));
   }
+  HAYATE_ASSERT(findings.size() == 1);
   return findings;
 }
 
