@@ -313,9 +313,10 @@ void CampaignShard::on_tick(Shard& shard) {
     site_wakeups_.pop();
     site->wake(now);
   }
-  if (resolver_ != nullptr && !resolver_->idle() && resolver_->next_timeout_ms() == 0) {
-    resolver_->on_tick();
-  }
+  // next_timeout_ms() never reads 0 for a query whose time is up (it rounds up to 1 ms so that
+  // owners do not spin), so asking it would leave retries and timeouts undone: a silent DNS
+  // server held the run forever. on_tick is cheap when nothing is due.
+  if (resolver_ != nullptr && !resolver_->idle()) resolver_->on_tick();
   while (!wakeups_.empty() && wakeups_.top().first <= now) {
     DomainQueue* domain = wakeups_.top().second;
     wakeups_.pop();

@@ -29,6 +29,7 @@
 #include "campaign/delivery_log.h"
 #include "campaign/accounting.h"
 #include "campaign/domain_report.h"
+#include "campaign/fcrdns.h"
 #include "campaign/exit_codes.h"
 #include "campaign/journal.h"
 #include "campaign/shaping/rules.h"
@@ -1104,7 +1105,7 @@ int run_campaign(const RunOptions& options) {
   return code;
 }
 
-int check_campaign(const std::string& job_path) {
+int check_campaign(const std::string& job_path, bool strict) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
@@ -1144,7 +1145,8 @@ int check_campaign(const std::string& job_path) {
   std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n",
               input.job().id.c_str(), static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
-  return rejected > 0 ? exit_code::data_error : exit_code::ok;
+  const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
+  return rejected > 0 ? exit_code::data_error : dns_code;
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {

@@ -87,6 +87,7 @@ inline constexpr std::uint32_t dns_timeout_ms = 5'000;
 inline constexpr std::uint32_t dns_tries = 3;
 inline constexpr std::uint32_t mx_hosts_max = 16;          // more MX records are ignored
 inline constexpr std::uint32_t addresses_per_host_max = 8;
+inline constexpr std::uint32_t ptr_names_max = 8;          // more PTR records are ignored
 inline constexpr std::uint32_t dns_negative_ttl_s = 300;   // cache of failures
 inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 
