@@ -58,6 +58,42 @@ assert helo.get("127.0.0.3") == {"mta3.hayate.test"}, helo
 print("ok spread: each source says its own EHLO name")
 PY
 
+# --- Caps for all sources together: partner.test may have one connection open and 20
+# messages a second, whichever source sends.
+read -r cap_port < <(free_port 1)
+start_scripted_smtp "${cap_port}"
+csv="email,first_name"
+for i in $(seq 1 30); do csv+=$'\n'"user-${i}@partner.test,U${i}"; done
+write_campaign "${dir}/together" "${csv}" "[delivery]
+helo = \"client.hayate.test\"
+connections_per_domain = 8
+shards = 1
+[routes]
+\"*\" = \"127.0.0.1:${cap_port}\"
+[shaping]
+rules = \"rules.toml\"
+[[sources]]
+name = \"ip2\"
+address = \"127.0.0.2\"
+[[sources]]
+name = \"ip3\"
+address = \"127.0.0.3\""
+cat >"${dir}/together/rules.toml" <<'TOML'
+[destination.partner]
+domains = ["partner.test"]
+connections_max = 4
+destination_connections_max = 1
+destination_rate = "20/s"
+TOML
+run_hayate together run "${dir}/together/job.toml" --out "${dir}/together/out"
+assert_eq "together: exit" 0 "${HAYATE_EXIT}"
+assert_eq "together: delivered" 30 "$(json_get "${dir}/together/out/summary.json" delivered)"
+assert_eq "together: one connection at a time over both sources" 1 \
+  "$(json_get <(scripted_smtp_report "${cap_port}") max_concurrent)"
+window="$(json_get <(scripted_smtp_report "${cap_port}" --window 1) max_transactions_in_window)"
+((window <= 21)) || fail "together: ${window} transactions in one second (cap 20/s)"
+echo "ok together: at most ${window} transactions a second"
+
 # --- Warm-up: ip3 is new (warmup = true) and may send 5 a day to "gmail" (gmail.test here);
 # the other 25 go from the warmed ip2. A second campaign the same day finds ip3's cap spent.
 read -r warm_port < <(free_port 1)
