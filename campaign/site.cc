@@ -208,19 +208,20 @@ void Site::schedule() {
     }
     const std::size_t lane = pick_lane(now);
     if (lane == lanes_.size()) return;  // every source is at its limits: a wake-up is set
-    if (pick_target(now) == targets_.size()) {
+    const std::size_t target = pick_target(now);
+    if (target == targets_.size()) {
       // Every address is down or resting: wait for the connections still trying, or end
       // this attempt for the ready recipients as a failed connection would.
       if (connections_.empty()) fail_unreachable("every MX host is resting after failures", 0);
       return;
     }
-    open_connection(static_cast<std::uint32_t>(lane));
+    // The target chosen here: asking its breaker again would spend a half-open probe twice.
+    open_connection(static_cast<std::uint32_t>(lane), target);
   }
 }
 
-void Site::open_connection(std::uint32_t lane_index) {
-  const std::size_t index = pick_target(shard_.now_ms());
-  HAYATE_ASSERT(index < targets_.size());  // the caller checked that one is up
+void Site::open_connection(std::uint32_t lane_index, std::size_t index) {
+  HAYATE_ASSERT(index < targets_.size() && !target_down_[index]);
   const Target& target = targets_[index];
   Lane& lane = lanes_[lane_index];
   const JobConfig& job = *shard_.context().job;
@@ -498,9 +499,9 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
     shard_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
     return;
   }
-  if (report.failure_code >= 400 && report.failure_code < 500) {
-    // A 421 at the greeting or later ("too many connections", a rate limit): the reply rules
-    // decide whether it is about pace.
+  if (!report.ready && report.failure_code >= 400 && report.failure_code < 500) {
+    // A 421 at the greeting or EHLO ("too many connections"): the reply rules decide whether
+    // it is about concurrency. (Later replies reached them through the recipients' outcomes.)
     AttemptResult result{report.failure_code, "", report.reason, "connect",
                          targets_[target].label, -1};
     const std::string enhanced = leading_enhanced_code(report.reason);

@@ -94,7 +94,7 @@ class Site final : public smtp::ConnectionOwner {
     bool eightbit_allowed = false;  // BODY=8BITMIME was declared: 8bit parts may go as they are
   };
 
-  void open_connection(std::uint32_t lane);
+  void open_connection(std::uint32_t lane, std::size_t target);
   std::size_t ready_recipients() const;
   std::uint32_t target_of(const smtp::ClientConnection& connection) const;
   // The first target (MX preference order) not down in this round and allowed by its breaker;

@@ -94,7 +94,7 @@ expect_exit "run: --out without a value" 64 "--out" -- run "${dir}/job.toml" --o
 expect_exit "run: no job" 64 "run needs a job file" "Try 'hayate --help'" -- run
 expect_exit "run: two jobs" 64 "run takes one job file" -- run "${dir}/a.toml" "${dir}/b.toml"
 expect_exit "check: no job" 64 "check takes one job file" -- check
-expect_exit "check: unknown option" 64 "check takes one job file" -- check --frobnicate
+expect_exit "check: unknown option" 64 "unknown option for check: --frobnicate" -- check --frobnicate
 expect_exit "preview: no job" 64 "preview needs a job file" -- preview --row 1
 expect_exit "preview: row 0" 64 "--row takes a row number from 1" "Try 'hayate --help'" -- \
   preview "${dir}/job.toml" --row 0
