@@ -25,6 +25,7 @@
 #include "absl/strings/ascii.h"
 #include "campaign/message.h"
 #include "campaign/suppression.h"
+#include "campaign/toml_names.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 #include "engine/limits.h"
@@ -150,66 +151,8 @@ std::string format_duration(std::uint64_t duration_ms) {
   return cat(duration_ms, "ms");
 }
 
-std::string_view type_name(toml::node_type type) {
-  switch (type) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
 
-// Optimal string alignment distance (Levenshtein plus adjacent transpositions), ASCII
-// case-insensitive. Keys are short, so the quadratic table is fine.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  if (a.size() > 64 || b.size() > 64) return std::max(a.size(), b.size());
-  std::array<std::array<std::size_t, 65>, 65> d{};
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const bool same = lower(a[i - 1]) == lower(b[j - 1]);
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
 
-// The known name nearest to `name`, when it is close enough to be a typo: at most two edits,
-// and fewer edits than half the name (so "to" does not suggest "id").
-std::optional<std::string_view> nearest(std::string_view name,
-                                        std::span<const std::string_view> known) {
-  std::optional<std::string_view> best;
-  std::size_t best_distance = 3;
-  for (std::string_view candidate : known) {
-    const std::size_t distance = edit_distance(name, candidate);
-    if (distance < best_distance && distance * 2 < std::max(name.size(), candidate.size())) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  return best;
-}
 
 bool contains(std::span<const std::string_view> names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -522,7 +465,7 @@ absl::Status JobReader::check_top_level(const toml::table& root) const {
   const toml::node& node = *root.get(name);
   if (node.is_table()) {
     std::string message = cat("unknown table [", escape(name), "]");
-    if (std::optional<std::string_view> suggestion = nearest(name, table_names)) {
+    if (std::optional<std::string_view> suggestion = nearest_known_name(name, table_names)) {
       append(message, "; did you mean [", *suggestion, "]?");
     } else {
       append(message, "; the tables are [campaign], [delivery], [routes] and [dns]");
@@ -537,7 +480,7 @@ absl::Status JobReader::check_top_level(const toml::table& root) const {
     append(message, "; it belongs in [delivery]");
   } else if (contains(dns_keys, name)) {
     append(message, "; it belongs in [dns]");
-  } else if (std::optional<std::string_view> suggestion = nearest(name, table_names)) {
+  } else if (std::optional<std::string_view> suggestion = nearest_known_name(name, table_names)) {
     append(message, "; did you mean [", *suggestion, "]?");
   }
   return error_at(first_unknown->source().begin, message);
@@ -557,7 +500,7 @@ absl::Status JobReader::check_keys(const toml::table& table, std::string_view ta
 
   const std::string_view name = first_unknown->str();
   std::string message = cat("unknown key '", escape(name), "' in [", table_name, "]");
-  if (std::optional<std::string_view> suggestion = nearest(name, known)) {
+  if (std::optional<std::string_view> suggestion = nearest_known_name(name, known)) {
     append(message, "; did you mean '", *suggestion, "'?");
   } else if (table_name != "campaign" && contains(campaign_keys, name)) {
     append(message, "; it belongs in [campaign]");
@@ -576,7 +519,7 @@ absl::Status JobReader::find_table(const toml::table& root, std::string_view nam
   if (node == nullptr) return absl::OkStatus();
   table = node->as_table();
   if (table == nullptr) {
-    return error_at(*node, cat("[", name, "] must be a table, got ", type_name(node->type())));
+    return error_at(*node, cat("[", name, "] must be a table, got ", toml_type_name(node->type())));
   }
   return absl::OkStatus();
 }
@@ -590,7 +533,7 @@ absl::Status JobReader::find_string(const toml::table& table, std::string_view t
   value = node->as_string();
   if (value == nullptr) {
     return error_at(
-        *node, cat("[", table_name, "] ", key, " must be a string, got ", type_name(node->type())));
+        *node, cat("[", table_name, "] ", key, " must be a string, got ", toml_type_name(node->type())));
   }
   return absl::OkStatus();
 }
@@ -669,7 +612,7 @@ absl::Status JobReader::read_integer(const toml::table& table, std::string_view 
   const toml::value<std::int64_t>* value = node->as_integer();
   if (value == nullptr) {
     return error_at(*node, cat("[", table_name, "] ", key, " must be an integer, got ",
-                               type_name(node->type())));
+                               toml_type_name(node->type())));
   }
   if (value->get() < min || value->get() > max) {
     return error_at(*node, cat("[", table_name, "] ", key, " must be between ", min, " and ", max,
@@ -701,7 +644,7 @@ absl::Status JobReader::read_duration(const toml::node& node, std::string_view l
     return error_at(node, cat(label,
                               " must be a duration (a string such as \"30s\" "
                               "or an integer of seconds), got ",
-                              type_name(node.type())));
+                              toml_type_name(node.type())));
   }
   if (duration_ms == 0) return error_at(node, cat(label, " must be more than 0"));
   if (duration_ms > max_ms) {
@@ -878,7 +821,7 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
     const toml::table* headers = node->as_table();
     if (headers == nullptr) {
       return error_at(*node,
-                      cat("[campaign] headers must be a table, got ", type_name(node->type())));
+                      cat("[campaign] headers must be a table, got ", toml_type_name(node->type())));
     }
     if (absl::Status status = read_headers(*headers); !status.ok()) return status;
   }
@@ -1008,7 +951,7 @@ absl::Status JobReader::read_dkim(const toml::node& node) {
 absl::Status JobReader::read_schedule(const toml::node& node) {
   const toml::table* table = node.as_table();
   if (table == nullptr) {
-    return error_at(node, cat("[schedule] must be a table, got ", type_name(node.type())));
+    return error_at(node, cat("[schedule] must be a table, got ", toml_type_name(node.type())));
   }
   if (absl::Status status = check_keys(*table, "schedule", schedule_keys); !status.ok()) {
     return status;
@@ -1042,7 +985,7 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
       ok = parse_date_time(text->get(), schedule.time_zone, *out, reason);
     } else {
       reason = cat("expected a date-time such as 2026-11-24T09:00:00+09:00, got ",
-                   type_name(value->type()));
+                   toml_type_name(value->type()));
     }
     if (!ok) return error_at(*value, cat("[schedule] ", key, ": ", reason));
   }
@@ -1060,7 +1003,7 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
     const toml::array* items = value->as_array();
     if (items == nullptr) {
       return error_at(*value, cat("[schedule] ", key, " must be an array of strings, got ",
-                                  type_name(value->type())));
+                                  toml_type_name(value->type())));
     }
     if (items->empty()) {
       return error_at(*value, cat("[schedule] ", key, " is empty; leave it out to send ",
@@ -1076,7 +1019,7 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
       const toml::value<std::string>* text = item.as_string();
       if (text == nullptr) {
         return error_at(item, cat("[schedule] ", key, "[", i, "] must be a string, got ",
-                                  type_name(item.type())));
+                                  toml_type_name(item.type())));
       }
       const std::string label = cat("[schedule] ", key, "[", i, "] \"", escape(text->get()), "\"");
       if (key == "windows") {
@@ -1242,7 +1185,7 @@ absl::Status JobReader::read_suppression(const toml::node* node) {
   if (node == nullptr) return absl::OkStatus();
   const toml::table* table = node->as_table();
   if (table == nullptr) {
-    return error_at(*node, cat("[suppression] must be a table, got ", type_name(node->type())));
+    return error_at(*node, cat("[suppression] must be a table, got ", toml_type_name(node->type())));
   }
   if (absl::Status status = check_keys(*table, "suppression", suppression_keys); !status.ok()) {
     return status;
@@ -1251,7 +1194,7 @@ absl::Status JobReader::read_suppression(const toml::node* node) {
     const toml::value<bool>* value = enabled->as_boolean();
     if (value == nullptr) {
       return error_at(*enabled, cat("[suppression] enabled must be true or false, got ",
-                                    type_name(enabled->type())));
+                                    toml_type_name(enabled->type())));
     }
     suppression.enabled = value->get();
   }
@@ -1327,7 +1270,7 @@ absl::Status JobReader::read_headers(const toml::table& table) {
     const toml::value<std::string>* value = node.as_string();
     if (value == nullptr) {
       return error_at(node, cat("[campaign.headers] ", escape(name), " must be a string, got ",
-                                type_name(node.type())));
+                                toml_type_name(node.type())));
     }
     entries.push_back({&key, value});
   }
@@ -1458,7 +1401,7 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
     if (delays == nullptr) {
       return error_at(*node, cat("[delivery] retry_schedule must be an array of "
                                  "durations, got ",
-                                 type_name(node->type())));
+                                 toml_type_name(node->type())));
     }
     if (delays->size() > retry_schedule_entries_max) {
       return error_at(*node, cat("[delivery] retry_schedule has ", delays->size(),
@@ -1699,7 +1642,7 @@ absl::Status JobReader::read_relay(const toml::table& table) {
     const toml::value<bool>* allow = node->as_boolean();
     if (allow == nullptr) {
       return error_at(*node, cat("[relay] allow_plaintext_auth must be true or false, got ",
-                                 type_name(node->type())));
+                                 toml_type_name(node->type())));
     }
     relay.allow_plaintext_auth = allow->get();
   }
@@ -1725,7 +1668,7 @@ absl::Status JobReader::read_routes(const toml::table& table) {
       return error_at(node, cat("[routes] \"", escape(name),
                                 "\" must be a string such as \"127.0.0.1:2525\" or a table such "
                                 "as { host = \"127.0.0.1\", port = 465, tls = \"required\" }, got ",
-                                type_name(node.type())));
+                                toml_type_name(node.type())));
     }
     Route route;
     if (name == "*") {
@@ -1790,7 +1733,7 @@ absl::Status JobReader::read_dns(const toml::table& table) {
   const toml::array* servers = node->as_array();
   if (servers == nullptr) {
     return error_at(
-        *node, cat("[dns] servers must be an array of strings, got ", type_name(node->type())));
+        *node, cat("[dns] servers must be an array of strings, got ", toml_type_name(node->type())));
   }
   if (servers->size() > dns_servers_max) {
     return error_at(*node, cat("[dns] servers has ", servers->size(), " entries; at most ",
@@ -1801,7 +1744,7 @@ absl::Status JobReader::read_dns(const toml::table& table) {
     const toml::value<std::string>* text = element.as_string();
     if (text == nullptr) {
       return error_at(
-          element, cat("[dns] servers[", i, "] must be a string, got ", type_name(element.type())));
+          element, cat("[dns] servers[", i, "] must be a string, got ", toml_type_name(element.type())));
     }
     Endpoint endpoint;
     std::string reason;

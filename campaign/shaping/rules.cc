@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "campaign/address.h"
+#include "campaign/toml_names.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/smtp/reply_parser.h"
@@ -103,64 +104,8 @@ std::string escape(std::string_view text) {
   return result;
 }
 
-std::string_view type_name(toml::node_type type) {
-  switch (type) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
 
-// Optimal string alignment distance, ASCII case-insensitive (names are short).
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  if (a.size() > 64 || b.size() > 64) return std::max(a.size(), b.size());
-  std::array<std::array<std::size_t, 65>, 65> d{};
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const bool same = lower(a[i - 1]) == lower(b[j - 1]);
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
 
-// The known name within two edits of `name` (and fewer than half its length), if any.
-std::optional<std::string_view> nearest(std::string_view name,
-                                        std::span<const std::string_view> known) {
-  std::optional<std::string_view> best;
-  std::size_t best_distance = 3;
-  for (std::string_view candidate : known) {
-    const std::size_t distance = edit_distance(name, candidate);
-    if (distance < best_distance && distance * 2 < std::max(name.size(), candidate.size())) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  return best;
-}
 
 bool is_before(const toml::source_position& a, const toml::source_position& b) {
   return a.line < b.line || (a.line == b.line && a.column < b.column);
@@ -293,7 +238,7 @@ absl::Status RulesBuilder::check_keys(const RulesFile& file, const toml::table& 
   }
   if (first_unknown == nullptr) return absl::OkStatus();
   std::string message = cat("unknown key '", escape(first_unknown->str()), "' in ", label);
-  if (std::optional<std::string_view> suggestion = nearest(first_unknown->str(), known)) {
+  if (std::optional<std::string_view> suggestion = nearest_known_name(first_unknown->str(), known)) {
     append(message, "; did you mean '", *suggestion, "'?");
   }
   return error_at(file, first_unknown->source().begin, message);
@@ -309,7 +254,7 @@ absl::Status RulesBuilder::read_count(const RulesFile& file, const toml::table& 
   const toml::value<std::int64_t>* value = node->as_integer();
   if (value == nullptr) {
     return error_at(file, *node,
-                    cat(label, " ", key, " must be an integer, got ", type_name(node->type())));
+                    cat(label, " ", key, " must be an integer, got ", toml_type_name(node->type())));
   }
   if (value->get() < min || value->get() > max) {
     return error_at(
@@ -338,7 +283,7 @@ absl::Status RulesBuilder::read_duration(const RulesFile& file, const toml::node
   } else {
     return error_at(
         file, node,
-        cat(label, " must be a duration such as \"10m\", got ", type_name(node.type())));
+        cat(label, " must be a duration such as \"10m\", got ", toml_type_name(node.type())));
   }
   if (duration_ms == 0) return error_at(file, node, cat(label, " must be more than 0"));
   if (duration_ms > max_ms) {
@@ -354,7 +299,7 @@ absl::Status RulesBuilder::read_rate(const RulesFile& file, const toml::node& no
   if (text == nullptr) {
     return error_at(
         file, node,
-        cat(label, " must be a string such as \"600/min\", got ", type_name(node.type())));
+        cat(label, " must be a string such as \"600/min\", got ", toml_type_name(node.type())));
   }
   std::string reason;
   if (!shaping::parse_rate(text->get(), rate, reason)) {
@@ -376,14 +321,14 @@ absl::Status RulesBuilder::read_names(
   if (array == nullptr) {
     return error_at(
         file, node,
-        cat(label, " must be a string or an array of strings, got ", type_name(node.type())));
+        cat(label, " must be a string or an array of strings, got ", toml_type_name(node.type())));
   }
   if (array->empty()) return error_at(file, node, cat(label, " is empty"));
   for (const toml::node& element : *array) {
     const toml::value<std::string>* text = element.as_string();
     if (text == nullptr) {
       return error_at(file, element,
-                      cat(label, " must hold strings, got ", type_name(element.type())));
+                      cat(label, " must hold strings, got ", toml_type_name(element.type())));
     }
     names.emplace_back(text->get(), &element);
   }
@@ -874,7 +819,7 @@ absl::Status RulesBuilder::read_reply_rule(const RulesFile& file, const toml::ta
     if (action_text != nullptr) {
       std::array<std::string_view, action_names.size()> known;
       for (std::size_t i = 0; i < known.size(); ++i) known[i] = action_names[i].name;
-      if (std::optional<std::string_view> suggestion = nearest(action_text->get(), known)) {
+      if (std::optional<std::string_view> suggestion = nearest_known_name(action_text->get(), known)) {
         append(message, "; did you mean \"", *suggestion, "\"?");
       }
     }
@@ -970,7 +915,7 @@ absl::StatusOr<ShapingRules> RulesBuilder::build() {
                                 "'; a rules file holds [destination.NAME] tables, [warmup] and "
                                 "[[reply]] rules");
       if (std::optional<std::string_view> suggestion =
-              nearest(first_unknown->str(), top_level_keys)) {
+              nearest_known_name(first_unknown->str(), top_level_keys)) {
         append(message, "; did you mean '", *suggestion, "'?");
       }
       return error_at(file, first_unknown->source().begin, message);
