@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "campaign/bounce_recording.h"
 #include "campaign/campaign_shard.h"
 #include "campaign/journal.h"
 #include "campaign/site.h"
@@ -340,6 +341,13 @@ void DomainQueue::log_outcome(const Recipient& recipient, OutcomeType type,
   record.latency_ms = result.latency_ms;
   record.line = recipient.line;
   record.final = final;
+  if (type == OutcomeType::bounced || type == OutcomeType::deferred) {
+    // Classified once, here, for the log, the report and the suppression list alike.
+    const OutcomeClassification why =
+        classify_outcome(type, result.code, result.enhanced, result.reason, result.stage);
+    record.bounce_reason = bounce::to_string(why.reason);
+    record.hard = why.hard;
+  }
   shard_.log().append(record);
   shard_.report().add(record);
   if (JournalProducer* journal = shard_.journal(); journal != nullptr) {

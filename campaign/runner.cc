@@ -24,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "campaign/bounce_recording.h"
 #include "campaign/campaign_input.h"
 #include "campaign/campaign_shard.h"
 #include "campaign/delivery_log.h"
@@ -661,6 +662,7 @@ struct SummaryFacts {
   double rate;
   int exit_code;
   std::vector<ShapingView> shaping;
+  BounceReasonCounts bounce_reasons;  // this run's bounced recipients
 };
 
 // The shipped shaping rules overlaid by the job's rules file, with the job's source pools.
@@ -743,7 +745,8 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
                            const JournalCounts& all_runs) {
   return absl::StrFormat(
       "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
-      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
+      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"bounce_reasons\": %s,\n"
+      "  \"deferred\": %d,\n  \"rejected\": %d,\n"
       "  \"suppressed\": %d,\n"
       "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
       "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
@@ -755,7 +758,8 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
       "  \"shaping\": %s,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
-      totals.deferred, facts.rejected, facts.suppressed, totals.attempts_deferred, totals.domains,
+      facts.bounce_reasons.render_json(), totals.deferred, facts.rejected, facts.suppressed,
+      totals.attempts_deferred, totals.domains,
       totals.connections_opened, totals.connections_failed, totals.message_bytes, facts.shards,
       totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
       facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
@@ -1040,7 +1044,7 @@ int run_campaign(const RunOptions& options) {
   const std::string summary = render_summary(
       SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), streamed.suppressed,
                    shard_count, stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
-                   shaping_views},
+                   shaping_views, domains.bounce_reason_totals()},
       totals, all_runs);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
@@ -1050,7 +1054,12 @@ int run_campaign(const RunOptions& options) {
     std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
                  std::string(read_status.message()).c_str());
   }
-  if (!options.quiet) std::fputs(domains.render_table().c_str(), stderr);
+  if (!options.quiet) {
+    std::fputs(domains.render_table().c_str(), stderr);
+    if (const BounceReasonCounts reasons = domains.bounce_reason_totals(); reasons.total() > 0) {
+      std::fprintf(stderr, "bounce reasons: %s\n", reasons.render_line().c_str());
+    }
+  }
   if (!options.metrics_file.empty()) {
     MetricsSnapshot snapshot = snapshot_from(job, totals, rejects.count(), recipients,
                                              started_wall_s, duration_s, 0, 0);
