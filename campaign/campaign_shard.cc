@@ -174,7 +174,30 @@ Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targe
       if (limits.warmup_remaining) warmup_throttles_.emplace_back(throttle.get(), i);
       found = throttles_.emplace(throttle_key, std::move(throttle)).first;
     }
-    lanes.push_back(Site::Lane{found->second.get(), &source});
+    lanes.push_back(Site::Lane{found->second.get(), &source, nullptr});
+  }
+  if (named && (destination.destination_connections_max > 0 ||
+                !destination.destination_rate.unlimited())) {
+    // Caps for all sources together: one more throttle, shared by every lane.
+    const std::string shared_key = cat(destination.name, "|*");
+    auto found = throttles_.find(shared_key);
+    if (found == throttles_.end()) {
+      ThrottleLimits limits;
+      limits.connections_max =
+          destination.destination_connections_max > 0
+              ? std::max<std::uint32_t>(1, destination.destination_connections_max / shards)
+              : UINT32_MAX / 2;
+      if (!destination.destination_rate.unlimited()) {
+        limits.rate = destination.destination_rate;
+        limits.rate.period_ms *= shards;
+      }
+      limits.rate_min = destination.rate_min;
+      found = throttles_
+                  .emplace(shared_key, std::make_unique<Throttle>(destination.name, "*", limits,
+                                                                  now_ms()))
+                  .first;
+    }
+    for (Site::Lane& lane : lanes) lane.shared = found->second.get();
   }
   if (lanes.empty()) {  // the destination's pool has no source: send from any
     return make_site(key, std::move(targets), security, context_.rules->destinations[0], route);
@@ -326,9 +349,10 @@ void CampaignShard::on_tick(Shard& shard) {
     site_wakeups_.pop();
     site->wake(now);
   }
-  if (resolver_ != nullptr && !resolver_->idle() && resolver_->next_timeout_ms() == 0) {
-    resolver_->on_tick();
-  }
+  // next_timeout_ms() never reads 0 for a query whose time is up (it rounds up to 1 ms so that
+  // owners do not spin), so asking it would leave retries and timeouts undone: a silent DNS
+  // server held the run forever. on_tick is cheap when nothing is due.
+  if (resolver_ != nullptr && !resolver_->idle()) resolver_->on_tick();
   while (!wakeups_.empty() && wakeups_.top().first <= now) {
     DomainQueue* domain = wakeups_.top().second;
     wakeups_.pop();

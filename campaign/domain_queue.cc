@@ -7,6 +7,7 @@
 #include "campaign/bounce_recording.h"
 #include "campaign/campaign_shard.h"
 #include "campaign/journal.h"
+#include "campaign/shaping/rules.h"
 #include "campaign/site.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
@@ -57,6 +58,19 @@ void DomainQueue::schedule() {
       site_->add_ready_domain(this);
       return;
   }
+}
+
+TlsMode DomainQueue::mx_tls_mode(const Destination& destination) const {
+  const JobConfig& job = *shard_.context().job;
+  // A [domains] entry is the operator's word for this domain: it wins.
+  const auto policy = std::find_if(job.domains.begin(), job.domains.end(),
+                                   [this](const DomainPolicy& p) { return p.domain == domain_; });
+  if (policy != job.domains.end() && policy->tls) return *policy->tls;
+  // Else the stricter of [delivery] tls and the destination's (Gmail's rules require TLS).
+  const auto strictness = [](TlsMode mode) {
+    return mode == TlsMode::required ? 2 : mode == TlsMode::opportunistic ? 1 : 0;
+  };
+  return strictness(destination.tls) > strictness(job.tls) ? destination.tls : job.tls;
 }
 
 const Destination& DomainQueue::route_destination() const {
@@ -158,13 +172,12 @@ void DomainQueue::on_mx_answer(const dns::MxAnswer& answer) {
         const std::string key = absl::StrCat("mx ", domain_);
         site_ = shard_.find_site(key);
         if (site_ == nullptr) {
-          const JobConfig& job = *shard_.context().job;
           std::vector<std::string> mx_names;
           for (const dns::MxHost& host : answer.hosts) mx_names.push_back(host.name);
           const Destination& destination =
               shard_.context().rules->match_destination(domain_, mx_names);
           site_ = shard_.make_site(key, std::move(targets),
-                                   SiteSecurity{tls_mode_for(job, domain_, nullptr), false, nullptr},
+                                   SiteSecurity{mx_tls_mode(destination), false, nullptr},
                                    destination, false);
         }
         resolution_ = Resolution::ready;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "campaign/delivery_log.h"
+#include "campaign/job.h"
 #include "campaign/recipient.h"
 #include "engine/dns/resolver.h"
 
@@ -69,6 +70,9 @@ class DomainQueue {
   SiteSecurity route_security(const Route& route) const;
   // The destination of this domain through a route (by its name: no MX is looked up).
   const Destination& route_destination() const;
+  // The TLS policy for this domain's MX hosts: [domains], else the stricter of [delivery] and
+  // the destination's.
+  TlsMode mx_tls_mode(const Destination& destination) const;
   std::string route_site_key(const Route& route) const;
   void on_mx_answer(const dns::MxAnswer& answer);
   void on_route_answer(const dns::HostAnswer& answer);

@@ -175,6 +175,25 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
                  destination.name, "outcome", "deferred");
     }
   }
+  if (!snapshot.shaping.empty()) {
+    out.family("hayate_shaping_events_total", "counter",
+               "Throttle state changes by destination: throttled (rate or connections cut), "
+               "suspended, recovered.");
+    for (const ShapingCounts& shaping : snapshot.shaping) {
+      out.sample("hayate_shaping_events_total", shaping.throttles, "destination",
+                 shaping.destination, "event", "throttled");
+      out.sample("hayate_shaping_events_total", shaping.suspensions, "destination",
+                 shaping.destination, "event", "suspended");
+      out.sample("hayate_shaping_events_total", shaping.recoveries, "destination",
+                 shaping.destination, "event", "recovered");
+    }
+    out.family("hayate_destination_shaping_state", "gauge",
+               "1 for the state each throttled destination is in now.");
+    for (const ShapingCounts& shaping : snapshot.shaping) {
+      out.sample("hayate_destination_shaping_state", std::uint64_t{1}, "destination", shaping.destination,
+                 "state", shaping.state);
+    }
+  }
   if (snapshot.journal_write_latency) {
     const LatencySummary& latency = *snapshot.journal_write_latency;
     out.family("hayate_journal_write_seconds", "summary",

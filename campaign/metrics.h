@@ -37,6 +37,15 @@ struct LatencySummary {
   void add(double latency_ms);
 };
 
+// One destination's shaping: its state and how often it was throttled, suspended, recovered.
+struct ShapingCounts {
+  std::string destination;
+  std::string state;  // normal, recovering, throttled, suspended
+  std::uint64_t throttles = 0;
+  std::uint64_t suspensions = 0;
+  std::uint64_t recoveries = 0;
+};
+
 struct MetricsSnapshot {
   std::string campaign;  // the job's id: a label on every series
   // Counters since the run began.
@@ -59,6 +68,7 @@ struct MetricsSnapshot {
   std::vector<std::uint64_t> shard_recipients_pending;  // by shard index; may be empty
   // At most metrics_destinations_max are rendered, in the order given.
   std::vector<DestinationCounts> destinations;
+  std::vector<ShapingCounts> shaping;                    // destinations ever throttled
   std::optional<LatencySummary> journal_write_latency;  // deliveries journal writes
   double start_time_unix_s = 0;                         // when the run began (wall clock)
   double elapsed_s = 0;                                 // since then (monotonic)

@@ -30,6 +30,7 @@
 #include "campaign/delivery_log.h"
 #include "campaign/accounting.h"
 #include "campaign/domain_report.h"
+#include "campaign/fcrdns.h"
 #include "campaign/exit_codes.h"
 #include "campaign/journal.h"
 #include "campaign/shaping/rules.h"
@@ -212,6 +213,42 @@ MetricsSnapshot snapshot_from(const JobConfig& job, const ShardCounters& totals,
   return snapshot;
 }
 
+// Merges per-destination views of several shards: counts add up, the worst state shows.
+std::vector<ShapingView> merge_shaping(std::vector<ShapingView> all) {
+  std::vector<ShapingView> merged;
+  absl::flat_hash_map<std::string, std::size_t> index;
+  for (ShapingView& view : all) {
+    auto [found, inserted] = index.emplace(view.destination, merged.size());
+    if (inserted) {
+      merged.push_back(std::move(view));
+      continue;
+    }
+    ShapingView& into = merged[found->second];
+    into.throttles += view.throttles;
+    into.suspensions += view.suspensions;
+    into.recoveries += view.recoveries;
+    if (shaping_state_rank(view.state) > shaping_state_rank(into.state)) into.state = view.state;
+  }
+  std::sort(merged.begin(), merged.end(), [](const ShapingView& a, const ShapingView& b) {
+    const int a_rank = shaping_state_rank(a.state), b_rank = shaping_state_rank(b.state);
+    if (a_rank != b_rank) return a_rank > b_rank;
+    if (a.throttles + a.suspensions != b.throttles + b.suspensions) {
+      return a.throttles + a.suspensions > b.throttles + b.suspensions;
+    }
+    return a.destination < b.destination;
+  });
+  return merged;
+}
+
+std::vector<ShapingCounts> shaping_counts(const std::vector<ShapingView>& views) {
+  std::vector<ShapingCounts> counts;
+  for (const ShapingView& view : views) {
+    counts.push_back(ShapingCounts{view.destination, view.state, view.throttles,
+                                   view.suspensions, view.recoveries});
+  }
+  return counts;
+}
+
 // Watches a run from a thread of its own. Signals: SIGINT and SIGTERM are blocked in every
 // other thread; the first asks the shards to drain, the second (or a drain longer than
 // drain_timeout_s) to stop at once; SIGHUP reopens the logs. Progress: a line on stderr,
@@ -272,6 +309,7 @@ class RunMonitor {
   void publish_metrics() {
     ShardCounters totals;
     std::vector<DestinationCounts> destinations;
+    std::vector<ShapingView> shaping;
     std::uint64_t connections = 0, pending = 0;
     for (auto& shard : shards_) {
       ShardSnapshot board = shard->board().read();
@@ -281,6 +319,7 @@ class RunMonitor {
         destinations.push_back(
             DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
       }
+      for (ShapingView& view : board.shaping) shaping.push_back(std::move(view));
       const LiveCounters& live = shard->live();
       connections += live.connections_open.load(std::memory_order_relaxed);
       pending += live.recipients_held.load(std::memory_order_relaxed);
@@ -291,6 +330,7 @@ class RunMonitor {
         pending);
     snapshot.destinations = std::move(destinations);
     keep_top_destinations(snapshot.destinations);
+    snapshot.shaping = shaping_counts(merge_shaping(std::move(shaping)));
     if (progress_.journal != nullptr) {
       add_journal_latency(progress_.journal->stats(), snapshot);
     }
@@ -324,13 +364,23 @@ class RunMonitor {
         eta = absl::StrFormat("%d:%02d", static_cast<int>(left_s) / 60, static_cast<int>(left_s) % 60);
       }
     }
+    // The most throttled destinations, refreshed with the shards' boards (once a second).
+    std::vector<ShapingView> shaping;
+    for (auto& shard : shards_) {
+      for (ShapingView& view : shard->board().read().shaping) shaping.push_back(std::move(view));
+    }
+    std::string throttled;
+    for (const ShapingView& view : merge_shaping(std::move(shaping))) {
+      if (view.state == "normal" || throttled.size() > 60) continue;
+      append(throttled, throttled.empty() ? " | " : ", ", view.destination, " ", view.state);
+    }
     std::fprintf(stderr,
                  "\r\033[K%llu/%llu sent (%.0f%% read) | %.0f msgs/s | %llu bounced | "
-                 "%llu deferred, %llu retrying | %llu connections | ETA %s",
+                 "%llu deferred, %llu retrying | %llu connections | ETA %s%s",
                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(read),
                  fraction * 100, rate, static_cast<unsigned long long>(bounced),
                  static_cast<unsigned long long>(deferred), static_cast<unsigned long long>(retrying),
-                 static_cast<unsigned long long>(connections), eta.c_str());
+                 static_cast<unsigned long long>(connections), eta.c_str(), throttled.c_str());
   }
 
   void watch() {
@@ -714,34 +764,8 @@ std::string render_shaping(const std::vector<ShapingView>& views) {
   return out;
 }
 
-// Merges per-destination views of several shards: counts add up, the worst state shows.
-std::vector<ShapingView> merge_shaping(std::vector<ShapingView> all) {
-  std::vector<ShapingView> merged;
-  absl::flat_hash_map<std::string, std::size_t> index;
-  for (ShapingView& view : all) {
-    auto [found, inserted] = index.emplace(view.destination, merged.size());
-    if (inserted) {
-      merged.push_back(std::move(view));
-      continue;
-    }
-    ShapingView& into = merged[found->second];
-    into.throttles += view.throttles;
-    into.suspensions += view.suspensions;
-    into.recoveries += view.recoveries;
-    if (shaping_state_rank(view.state) > shaping_state_rank(into.state)) into.state = view.state;
-  }
-  std::sort(merged.begin(), merged.end(), [](const ShapingView& a, const ShapingView& b) {
-    const int a_rank = shaping_state_rank(a.state), b_rank = shaping_state_rank(b.state);
-    if (a_rank != b_rank) return a_rank > b_rank;
-    if (a.throttles + a.suspensions != b.throttles + b.suspensions) {
-      return a.throttles + a.suspensions > b.throttles + b.suspensions;
-    }
-    return a.destination < b.destination;
-  });
-  return merged;
-}
-
 // summary.json: this run's counts, and (all_runs) the campaign's over every run so far.
+
 std::string render_summary(const SummaryFacts& facts, const ShardCounters& totals,
                            const JournalCounts& all_runs) {
   return absl::StrFormat(
@@ -1096,6 +1120,7 @@ int run_campaign(const RunOptions& options) {
           DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
     }
     keep_top_destinations(snapshot.destinations);
+    snapshot.shaping = shaping_counts(shaping_views);
     add_journal_latency(journal_stats, snapshot);
     if (absl::Status status = write_metrics_file(options.metrics_file, snapshot); !status.ok()) {
       std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
@@ -1117,7 +1142,7 @@ int run_campaign(const RunOptions& options) {
   return code;
 }
 
-int check_campaign(const std::string& job_path) {
+int check_campaign(const std::string& job_path, bool strict) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
@@ -1157,7 +1182,8 @@ int check_campaign(const std::string& job_path) {
   std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n",
               input.job().id.c_str(), static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
-  return rejected > 0 ? exit_code::data_error : exit_code::ok;
+  const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
+  return rejected > 0 ? exit_code::data_error : dns_code;
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {

@@ -22,7 +22,9 @@ struct RunOptions {
 };
 
 int run_campaign(const RunOptions& options);
-int check_campaign(const std::string& job_path);
+// `strict`: the FCrDNS findings of campaign/fcrdns.h fail the check (65, or 75 when DNS did
+// not answer); otherwise they are warnings only.
+int check_campaign(const std::string& job_path, bool strict = false);
 // Prints the RFC 5322 message for CSV record `row` (1-based) to stdout.
 int preview_campaign(const std::string& job_path, std::uint64_t row);
 // Writes a DKIM key to `key_path` and prints the DNS TXT record for it.

@@ -84,6 +84,25 @@ Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
   HAYATE_ASSERT(!lanes_.empty());
 }
 
+bool Site::Lane::may_open_connection(std::int64_t now_ms) const {
+  return throttle->may_open_connection(now_ms) &&
+         (shared == nullptr || shared->may_open_connection(now_ms));
+}
+
+std::int64_t Site::Lane::next_send_ms(std::int64_t now_ms) const {
+  const std::int64_t at = throttle->next_send_ms(now_ms);
+  return shared == nullptr ? at : std::max(at, shared->next_send_ms(now_ms));
+}
+
+bool Site::Lane::try_send(std::int64_t now_ms) {
+  // Both must agree before either counts the message.
+  if (next_send_ms(now_ms) > now_ms) return false;
+  const bool sent = throttle->try_send(now_ms);
+  const bool shared_sent = shared == nullptr || shared->try_send(now_ms);
+  HAYATE_ASSERT(sent && shared_sent);
+  return true;
+}
+
 void Site::wake(std::int64_t now_ms) {
   if (wake_at_ms_ != 0 && wake_at_ms_ <= now_ms) wake_at_ms_ = 0;
   shard_.mark_dirty(this);
@@ -103,7 +122,7 @@ Site::Lane& Site::lane_of(const smtp::ClientConnection& connection) {
 }
 
 bool Site::lane_ready(const smtp::ClientConnection& connection, std::int64_t now_ms) {
-  const std::int64_t at = lane_of(connection).throttle->next_send_ms(now_ms);
+  const std::int64_t at = lane_of(connection).next_send_ms(now_ms);
   if (at <= now_ms) return true;
   wake_at(at);
   return false;
@@ -118,16 +137,16 @@ void Site::park(smtp::ClientConnection& connection) {
 std::size_t Site::pick_lane(std::int64_t now_ms) {
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     const std::size_t lane = (next_lane_ + i) % lanes_.size();
-    Throttle& throttle = *lanes_[lane].throttle;
+    const Lane& candidate = lanes_[lane];
     // Not for a pace interval more than a second away: the connection would sit idle.
-    if (throttle.may_open_connection(now_ms) && throttle.next_send_ms(now_ms) <= now_ms + 1000) {
+    if (candidate.may_open_connection(now_ms) && candidate.next_send_ms(now_ms) <= now_ms + 1000) {
       next_lane_ = lane + 1;
       return lane;
     }
   }
   std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
   for (const Lane& lane : lanes_) {
-    earliest = std::min(earliest, lane.throttle->next_send_ms(now_ms));
+    earliest = std::min(earliest, lane.next_send_ms(now_ms));
   }
   if (earliest > now_ms) wake_at(earliest);
   return lanes_.size();
@@ -203,17 +222,19 @@ void Site::open_connection(std::uint32_t lane_index) {
   const std::size_t index = pick_target(shard_.now_ms());
   HAYATE_ASSERT(index < targets_.size());  // the caller checked that one is up
   const Target& target = targets_[index];
-  const Lane& lane = lanes_[lane_index];
+  Lane& lane = lanes_[lane_index];
   const JobConfig& job = *shard_.context().job;
   smtp::ConnectionOptions options;
   options.helo_name = lane.source->helo.empty() ? job.helo : lane.source->helo;
   options.source = lane.source->address;
   options.messages_max = lane.throttle->messages_per_connection();
   options.connect_timeout_ms = job.connect_timeout_ms;
+  options.greeting_timeout_ms = job.command_timeout_ms;
   options.command_timeout_ms = job.command_timeout_ms;
   options.data_timeout_ms = job.data_timeout_ms;
   if (destination_.index != 0) {  // a named destination's own timeouts
     options.connect_timeout_ms = destination_.connect_timeout_ms;
+    options.greeting_timeout_ms = destination_.greeting_timeout_ms;
     options.command_timeout_ms = destination_.command_timeout_ms;
     options.data_timeout_ms = destination_.data_timeout_ms;
   }
@@ -235,6 +256,7 @@ void Site::open_connection(std::uint32_t lane_index) {
   }
   shard_.connection_opened();
   lane.throttle->connection_opened();
+  if (lane.shared != nullptr) lane.shared->connection_opened();
   opening_lane_ = lane_index;  // for on_closed, should the connection fail inside open()
   smtp::ClientConnection* connection =
       smtp::ClientConnection::open(shard_.shard(), target.address, options, *this);
@@ -259,7 +281,7 @@ std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
 bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transaction& transaction) {
   if (ready_domains_.empty() || shard_.stop_level() > 0) return false;
   const std::uint32_t lane = connection_lanes_.at(&connection);
-  if (!lanes_[lane].throttle->try_send(shard_.now_ms())) {
+  if (!lanes_[lane].try_send(shard_.now_ms())) {
     // Paced, suspended or capped: this connection waits, poked again when its lane may send.
     lane_ready(connection, shard_.now_ms());
     park(connection);
@@ -363,7 +385,8 @@ void Site::apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view
   std::optional<ThrottleEvent> event;
   switch (rule->action) {
     case ReplyAction::throttle:
-      event = lane.throttle->on_throttle(now, rule->duration_ms);
+      // Refused at the greeting: too many connections, not too fast.
+      event = lane.throttle->on_throttle(now, rule->duration_ms, result.stage != "connect");
       break;
     case ReplyAction::suspend_source:
       event = lane.throttle->suspend(now, rule->duration_ms);
@@ -464,6 +487,7 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
   }
   Lane& lane = lanes_[lane_index];
   lane.throttle->connection_closed();
+  if (lane.shared != nullptr) lane.shared->connection_closed();
   const std::int64_t now = shard_.now_ms();
   const std::uint32_t target = target_of(connection);
   shaping::CircuitBreaker& breaker = shard_.breaker(targets_[target].label);
@@ -503,7 +527,9 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
     // is down for now, and the next connection goes to the next MX address (RFC 5321 5.1).
     // Repeated failures open its breaker: it rests, and later rounds skip it.
     ++shard_.counters().connections_failed;
-    breaker.on_failure(now);
+    // Refused, silent, cut off or a broken handshake count against the host; a server that
+    // answered 4xx ("too many connections") is alive: the reply rules dealt with it above.
+    if (report.failure_code == 0 || report.tls_failed) breaker.on_failure(now);
     if (!target_down_[target]) {
       target_down_[target] = 1;
       ++targets_down_;

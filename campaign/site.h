@@ -45,6 +45,12 @@ class Site final : public smtp::ConnectionOwner {
   struct Lane {
     Throttle* throttle = nullptr;
     const SendingSource* source = nullptr;
+    // The destination's caps for all sources together (destination_connections_max,
+    // destination_rate), shared by every lane of it on the shard; null when none is set.
+    Throttle* shared = nullptr;
+    bool may_open_connection(std::int64_t now_ms) const;
+    std::int64_t next_send_ms(std::int64_t now_ms) const;
+    bool try_send(std::int64_t now_ms);
   };
 
   Site(CampaignShard& shard, std::string key, std::vector<Target> targets,

@@ -68,8 +68,8 @@ Throttle::Throttle(std::string destination, std::string source, const ThrottleLi
     : destination_(std::move(destination)),
       source_(std::move(source)),
       limits_(limits),
-      connection_aimd_(connection_config(limits)),
-      window_start_ms_(now_ms) {
+      connection_aimd_(connection_config(limits)) {
+  (void)now_ms;
   HAYATE_ASSERT(limits.throttle_factor > 0 && limits.throttle_factor < 1);
   HAYATE_ASSERT(!limits.rate_min.unlimited());
   if (!limits.rate.unlimited()) {
@@ -93,23 +93,36 @@ void Throttle::connection_closed() {
 }
 
 void Throttle::count_sent(std::int64_t now_ms) {
-  if (now_ms - window_start_ms_ >= observation_window_ms) {
-    // A gap of more than one window leaves nothing to remember from before it.
-    previous_window_sent_ =
-        now_ms - window_start_ms_ >= 2 * observation_window_ms ? 0 : window_sent_;
-    window_sent_ = 0;
-    window_start_ms_ = now_ms - (now_ms - window_start_ms_) % observation_window_ms;
+  const std::int64_t second = now_ms / 1000;
+  if (first_sent_ms_ < 0) {
+    first_sent_ms_ = now_ms;
+    last_second_ = second;
   }
-  ++window_sent_;
+  // Clear the buckets of the seconds that passed without a send (all of them after a gap).
+  for (std::int64_t s = last_second_ + 1;
+       s <= second && s <= last_second_ + static_cast<std::int64_t>(observation_seconds); ++s) {
+    sent_per_second_[static_cast<std::size_t>(s) % observation_seconds] = 0;
+  }
+  if (second > last_second_) last_second_ = second;
+  ++sent_per_second_[static_cast<std::size_t>(second) % observation_seconds];
   ++sent_;
 }
 
 double Throttle::observed_rate_per_second(std::int64_t now_ms) const {
-  const double elapsed_ms =
-      static_cast<double>(std::max<std::int64_t>(now_ms - window_start_ms_, 1000));
-  const double rate = static_cast<double>(previous_window_sent_ + window_sent_) /
-                      ((elapsed_ms + observation_window_ms) / 1000.0);
-  return std::max(rate, limits_.rate_min.per_second());
+  if (first_sent_ms_ < 0) return limits_.rate_min.per_second();
+  const std::int64_t second = now_ms / 1000;
+  std::uint64_t sent = 0;
+  for (std::size_t i = 0; i < observation_seconds; ++i) {
+    const std::int64_t bucket_second = second - static_cast<std::int64_t>(i);
+    if (bucket_second > last_second_ || bucket_second < first_sent_ms_ / 1000 ||
+        bucket_second <= last_second_ - static_cast<std::int64_t>(observation_seconds)) {
+      continue;  // after the newest bucket, before the first send, or overwritten since
+    }
+    sent += sent_per_second_[static_cast<std::size_t>(bucket_second) % observation_seconds];
+  }
+  const double covered_s = std::clamp(static_cast<double>(now_ms - first_sent_ms_) / 1000.0, 1.0,
+                                      static_cast<double>(observation_seconds));
+  return std::max(static_cast<double>(sent) / covered_s, limits_.rate_min.per_second());
 }
 
 bool Throttle::try_send(std::int64_t now_ms) {
@@ -158,16 +171,17 @@ std::optional<ThrottleEvent> Throttle::on_clean_reply(std::int64_t now_ms) {
   return result;
 }
 
-std::optional<ThrottleEvent> Throttle::on_throttle(std::int64_t now_ms, std::int64_t pause_ms) {
+std::optional<ThrottleEvent> Throttle::on_throttle(std::int64_t now_ms, std::int64_t pause_ms,
+                                                  bool cut_rate) {
   ThrottleEvent result = event(ThrottleEventType::throttled);
-  if (!rate_aimd_) {
+  if (!rate_aimd_ && cut_rate) {
     // No pace was configured: cut from the pace observed until now.
     const double observed = observed_rate_per_second(now_ms);
     rate_aimd_.emplace(rate_config(limits_, observed));
     gcra_.emplace(rate_of(observed));
   }
   const bool connections_cut = connection_aimd_.on_throttle(now_ms).has_value();
-  const bool rate_cut = rate_aimd_->on_throttle(now_ms).has_value();
+  const bool rate_cut = cut_rate && rate_aimd_->on_throttle(now_ms).has_value();
   if (rate_cut) gcra_->set_rate(rate_of(rate_aimd_->limit()), now_ms);
   if (pause_ms > 0) {
     if (std::optional<ThrottleEvent> paused = suspend(now_ms, pause_ms);

@@ -66,9 +66,11 @@ class Throttle {
 
   // A reply that says nothing about pace (delivered, or refused for the recipient's sake).
   std::optional<ThrottleEvent> on_clean_reply(std::int64_t now_ms);
-  // A throttle reply: cut rate and connections (once per cool-down); `pause_ms` > 0 also
-  // suspends sending that long.
-  std::optional<ThrottleEvent> on_throttle(std::int64_t now_ms, std::int64_t pause_ms);
+  // A throttle reply: cut connections and, with `cut_rate`, the rate (once per cool-down);
+  // `pause_ms` > 0 also suspends sending that long. A refusal at the greeting ("too many
+  // connections") is about concurrency, not pace: the caller passes cut_rate = false.
+  std::optional<ThrottleEvent> on_throttle(std::int64_t now_ms, std::int64_t pause_ms,
+                                           bool cut_rate = true);
   // No transaction until now + `duration_ms` (a longer suspension in force is kept).
   std::optional<ThrottleEvent> suspend(std::int64_t now_ms, std::int64_t duration_ms);
   // A suspension that ended: the event once (the shard polls about once a second).
@@ -86,7 +88,8 @@ class Throttle {
   std::uint64_t recoveries() const { return recoveries_; }
 
  private:
-  // Messages sent in the last whole windows: the pace to cut from when none was configured.
+  // Messages per second over the last observation_seconds (or since the first send, when
+  // that is more recent): the pace to cut from when none was configured.
   double observed_rate_per_second(std::int64_t now_ms) const;
   void count_sent(std::int64_t now_ms);
   ThrottleEvent event(ThrottleEventType type) const;
@@ -101,10 +104,11 @@ class Throttle {
   std::int64_t suspended_until_ms_ = 0;
   bool suspension_reported_ended_ = true;
   std::uint64_t sent_ = 0;
-  // Two 10-second windows of sends, for observed_rate_per_second.
-  std::int64_t window_start_ms_ = 0;
-  std::uint32_t window_sent_ = 0;
-  std::uint32_t previous_window_sent_ = 0;
+  // Sends in each of the last observation_seconds seconds, for observed_rate_per_second.
+  static constexpr std::size_t observation_seconds = 10;
+  std::uint32_t sent_per_second_[observation_seconds] = {};
+  std::int64_t last_second_ = 0;        // the second (now_ms / 1000) of the newest bucket
+  std::int64_t first_sent_ms_ = -1;     // the first send; -1: none yet
   std::uint64_t throttles_ = 0;
   std::uint64_t suspensions_ = 0;
   std::uint64_t recoveries_ = 0;

@@ -52,11 +52,42 @@ inline constexpr std::uint32_t pipelined_commands_max = 128;
 inline constexpr std::uint32_t recipients_per_transaction_max = 100;  // RFC 5321 4.5.3.1.8
 static_assert(recipients_per_transaction_max + 2 <= pipelined_commands_max);
 
+// SMTP server (engine/smtp/server: hayate-sink, the bounce receiver). Per thread unless said.
+// RFC 5321 4.5.3.1.4 allows 512 octets per command line; ESMTP parameters make real lines
+// longer, so accept up to this many bytes (line ending excluded). A longer line is answered
+// 500 5.5.0 once it ends, and the session goes on.
+inline constexpr std::uint32_t server_command_line_bytes_max = 2048;
+// RFC 5321 4.5.3.1.8: a server must accept at least 100 recipients; more get 452 4.5.3.
+inline constexpr std::uint32_t server_recipients_per_transaction_max = 1000;
+// Input that arrives while a reply is delayed waits in memory, up to this much; beyond, the
+// client is abusive and the connection is closed.
+inline constexpr std::uint32_t server_pending_input_bytes_max = 16u << 20;
+// A kept message buffer larger than this is released after the message, not reused.
+inline constexpr std::uint32_t server_content_capacity_kept_max = 1u << 20;
+// Replies waiting behind a send that cannot complete (a client that writes and never reads):
+// beyond this the client is abusive and its connection is closed.
+inline constexpr std::uint32_t server_output_bytes_max = 4u << 20;
+inline constexpr std::uint32_t server_threads_max = 64;
+inline constexpr std::uint32_t server_connections_per_thread_max = 16384;  // beyond: 421, close
+inline constexpr std::uint32_t server_ring_entries = 4096;
+inline constexpr std::uint32_t server_completion_entries = 4 * server_ring_entries;
+inline constexpr std::uint32_t server_recv_buffers = 1024;  // provided buffers per thread
+inline constexpr std::uint32_t server_recv_buffer_bytes = 16384;
+inline constexpr std::uint32_t server_listen_backlog = 4096;
+inline constexpr std::uint32_t server_drain_timeout_ms = 2000;  // stop: time to flush replies
+// RFC 5321 4.5.3.2.7: a server waits at least 5 minutes for the next command, then 421.
+inline constexpr std::uint32_t server_idle_timeout_ms = 300'000;
+static_assert(server_command_line_bytes_max >= 512);
+static_assert(server_recipients_per_transaction_max >= 100);
+static_assert((server_recv_buffers & (server_recv_buffers - 1)) == 0, "buffer ring: power of 2");
+static_assert(server_recv_buffers <= 32768, "buffer ids are 16 bits");
+
 // DNS.
 inline constexpr std::uint32_t dns_timeout_ms = 5'000;
 inline constexpr std::uint32_t dns_tries = 3;
 inline constexpr std::uint32_t mx_hosts_max = 16;          // more MX records are ignored
 inline constexpr std::uint32_t addresses_per_host_max = 8;
+inline constexpr std::uint32_t ptr_names_max = 8;          // more PTR records are ignored
 inline constexpr std::uint32_t dns_negative_ttl_s = 300;   // cache of failures
 inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 

@@ -20,7 +20,7 @@ constexpr char kUsage[] = R"(hayate - bulk mail sending engine
 
 Usage:
   hayate run JOB.toml [--out DIR] [--quiet] [--progress]   send a campaign
-  hayate check JOB.toml                       validate the job and every row, send nothing
+  hayate check JOB.toml [--strict]            validate the job and every row, send nothing
   hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
   hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]
   hayate bounces classify PATH...             JSON line per bounced recipient (Maildir, mbox, .eml)
@@ -57,10 +57,17 @@ Example:
   hayate run examples/demo/job.toml --out /tmp/demo.out
 )";
 
-constexpr char kCheckHelp[] = R"(hayate check JOB.toml
+constexpr char kCheckHelp[] = R"(hayate check JOB.toml [--strict]
 
 Loads the job file, compiles the templates, reads every recipient row and reports what would
 be rejected. Sends nothing. Exit 0 when all is well, 65 when the job or any row is bad.
+
+Then checks forward-confirmed reverse DNS with the job's [dns] servers (5 s at most): the
+ehlo name of each [[sources]] entry must resolve to its address and the address's PTR must be
+that name (without [[sources]]: that [delivery] helo resolves). Mismatches are warnings on
+stderr and leave the exit code alone.
+
+  --strict    a mismatch fails the check (65); a DNS server that did not answer, 75
 
 Example:
   hayate check examples/demo/job.toml
@@ -163,10 +170,21 @@ int main(int argc, char** argv) {
       std::fputs(kCheckHelp, stdout);
       return 0;
     }
-    if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
-      return usage_error("check takes one job file");
+    std::string job_path;
+    bool strict = false;
+    for (std::string_view arg : args) {
+      if (arg == "--strict") {
+        strict = true;
+      } else if (!arg.empty() && arg[0] == '-') {
+        return usage_error(("unknown option for check: " + std::string(arg)).c_str());
+      } else if (job_path.empty() && !arg.empty()) {
+        job_path = std::string(arg);
+      } else {
+        return usage_error("check takes one job file");
+      }
     }
-    return hayate::campaign::check_campaign(std::string(args[0]));
+    if (job_path.empty()) return usage_error("check takes one job file");
+    return hayate::campaign::check_campaign(job_path, strict);
   }
   if (command == "preview") {
     if (wants_help(args)) {

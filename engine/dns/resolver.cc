@@ -1,11 +1,13 @@
 // The c-ares resolver behind Resolver: MX then A/AAAA of each MX host, coalesced, cached by
-// TTL, driven entirely by the owner's loop (sockets through SocketWatcher, time by on_tick).
+// TTL, and PTR for start-up checks; driven entirely by the owner's loop (sockets through
+// SocketWatcher, time by on_tick).
 // c-ares callbacks only change state and queue answers; user callbacks run from the queue.
 #include "engine/dns/resolver.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <netdb.h>
 
 #include <algorithm>
 #include <chrono>
@@ -206,6 +208,18 @@ std::string SocketAddress::to_string() const {
   return "<none>";
 }
 
+std::string SocketAddress::ip_string() const {
+  char ip[INET6_ADDRSTRLEN];
+  if (storage.ss_family == AF_INET && length >= sizeof(sockaddr_in)) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(storage);
+    if (inet_ntop(AF_INET, &v4.sin_addr, ip, sizeof(ip)) != nullptr) return ip;
+  } else if (storage.ss_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(storage);
+    if (inet_ntop(AF_INET6, &v6.sin6_addr, ip, sizeof(ip)) != nullptr) return ip;
+  }
+  return "<none>";
+}
+
 bool SocketAddress::parse(std::string_view text, std::uint16_t default_port, SocketAddress& out) {
   std::uint16_t port = default_port;
   if (!text.empty() && text.front() == '[') {  // "[v6]" or "[v6]:port" (RFC 3986 3.2.2)
@@ -232,6 +246,30 @@ bool SocketAddress::parse(std::string_view text, std::uint16_t default_port, Soc
     return true;
   }
   return parse_ip(text, port, out);
+}
+
+std::string reverse_lookup_name(const SocketAddress& address) {
+  std::string name;
+  if (address.storage.ss_family == AF_INET && address.length >= sizeof(sockaddr_in)) {
+    // RFC 1035 3.5: the octets in reverse order under in-addr.arpa.
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address.storage);
+    const auto* octets = reinterpret_cast<const std::uint8_t*>(&v4.sin_addr);
+    for (int i = 3; i >= 0; --i) absl::StrAppend(&name, octets[i], ".");
+    name += "in-addr.arpa";
+  } else if (address.storage.ss_family == AF_INET6 && address.length >= sizeof(sockaddr_in6)) {
+    // RFC 3596 2.5: every nibble, lowest first, in hexadecimal under ip6.arpa.
+    constexpr char hex[] = "0123456789abcdef";
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address.storage);
+    const auto* octets = reinterpret_cast<const std::uint8_t*>(&v6.sin6_addr);
+    for (int i = 15; i >= 0; --i) {
+      name += hex[octets[i] & 0xf];
+      name += '.';
+      name += hex[octets[i] >> 4];
+      name += '.';
+    }
+    name += "ip6.arpa";
+  }
+  return name;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,6 +328,12 @@ struct Resolver::State {
     int pending = 0;
   };
 
+  struct PtrLookup {
+    State* state = nullptr;
+    SocketAddress address;
+    PtrCallback callback;
+  };
+
   struct MxCacheEntry {
     MxAnswer answer;  // ports unset
     std::int64_t expires_ms = 0;
@@ -301,6 +345,8 @@ struct Resolver::State {
     MxAnswer mx;
     HostCallback host_callback;
     HostAnswer host;
+    PtrCallback ptr_callback;
+    PtrAnswer ptr;
   };
 
   State(const ResolverOptions& options_in, SocketWatcher& watcher_in)
@@ -326,6 +372,7 @@ struct Resolver::State {
   absl::flat_hash_map<std::string, std::unique_ptr<HostLookup>> hosts_in_flight;
   absl::flat_hash_map<std::string, MxCacheEntry> mx_cache;
   absl::flat_hash_map<std::string, HostResult> host_cache;
+  absl::flat_hash_map<const PtrLookup*, std::unique_ptr<PtrLookup>> ptr_in_flight;
   std::vector<Completion> ready;
   std::vector<Completion> running;
   ResolverStats stats;
@@ -358,6 +405,12 @@ struct Resolver::State {
     completion.host_callback = std::move(callback);
   }
 
+  void deliver_ptr(PtrAnswer answer, PtrCallback callback) {
+    Completion& completion = ready.emplace_back();
+    completion.ptr = std::move(answer);
+    completion.ptr_callback = std::move(callback);
+  }
+
   void run_completions() {
     if (running_completions) return;  // a callback called on_tick: the outer call goes on
     running_completions = true;
@@ -365,9 +418,11 @@ struct Resolver::State {
     for (Completion& completion : running) {
       if (completion.mx_callback) {
         completion.mx_callback(completion.mx);
-      } else {
-        HAYATE_ASSERT(completion.host_callback);
+      } else if (completion.host_callback) {
         completion.host_callback(completion.host);
+      } else {
+        HAYATE_ASSERT(completion.ptr_callback);
+        completion.ptr_callback(completion.ptr);
       }
     }
     running.clear();
@@ -658,6 +713,55 @@ struct Resolver::State {
     for (HostWaiter& waiter : lookup.waiters) notify_host_waiter(std::move(waiter), result);
   }
 
+  // -- PTR lookups ------------------------------------------------------------------------
+
+  static void on_ptr_reply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+    auto* lookup = static_cast<PtrLookup*>(arg);
+    State& state = *lookup->state;
+    if (state.destroying) return;
+    auto node = state.ptr_in_flight.extract(lookup);
+    HAYATE_ASSERT(!node.empty());
+    PtrAnswer answer;
+    if (status == ARES_SUCCESS) status = read_ptr_names(lookup->address, abuf, alen, answer.names);
+    if (status == ARES_SUCCESS) {
+      answer.outcome = Outcome::ok;
+    } else {
+      answer.outcome = state.classify(status, answer.error);
+      if (status == ARES_ENODATA) answer.error = "no PTR record";
+    }
+    state.deliver_ptr(std::move(answer), std::move(lookup->callback));
+  }
+
+  // c-ares 1.18 follows CNAMEs and gathers every PTR name among the aliases (the last one
+  // also as h_name). Names no host could have are left out, as for MX exchanges.
+  static int read_ptr_names(const SocketAddress& address, const unsigned char* abuf, int alen,
+                            std::vector<std::string>& names) {
+    const bool ipv4 = address.storage.ss_family == AF_INET;
+    const void* ip = ipv4 ? static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in&>(address.storage).sin_addr)
+                          : static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in6&>(address.storage).sin6_addr);
+    hostent* host = nullptr;
+    const int status =
+        ares_parse_ptr_reply(abuf, alen, ip, ipv4 ? 4 : 16, ipv4 ? AF_INET : AF_INET6, &host);
+    if (status != ARES_SUCCESS) return status;
+    const auto add = [&names](const char* raw) {
+      std::string name;
+      if (raw == nullptr || !normalize_name(raw, name) || names.size() >= limits::ptr_names_max) {
+        return;
+      }
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(std::move(name));
+      }
+    };
+    for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) {
+      add(*alias);
+    }
+    add(host->h_name);
+    ares_free_hostent(host);
+    return names.empty() ? ARES_ENODATA : ARES_SUCCESS;
+  }
+
   HostResult combine_families(const HostLookup& lookup) {
     const std::int64_t now_ms = clock_ms();
     HostResult result;
@@ -832,6 +936,26 @@ void Resolver::resolve_host(std::string_view host, std::uint16_t port, HostCallb
   state.request_host(name, State::HostWaiter{nullptr, 0, port, std::move(callback)});
 }
 
+void Resolver::resolve_ptr(const SocketAddress& address, PtrCallback callback) {
+  HAYATE_ASSERT(callback);
+  State& state = *state_;
+  const std::string name = reverse_lookup_name(address);
+  if (name.empty()) {
+    PtrAnswer answer;
+    answer.outcome = Outcome::no_domain;
+    answer.error = "not an IPv4 or IPv6 address";
+    return state.deliver_ptr(std::move(answer), std::move(callback));
+  }
+  auto owned = std::make_unique<State::PtrLookup>();
+  State::PtrLookup& lookup = *owned;
+  lookup.state = &state;
+  lookup.address = address;
+  lookup.callback = std::move(callback);
+  state.ptr_in_flight.emplace(&lookup, std::move(owned));
+  // The lookup may end inside this call (a query that fails at once): do not touch it after.
+  state.send_query(name, ns_t_ptr, &State::on_ptr_reply, &lookup);
+}
+
 void Resolver::on_socket_ready(int fd, bool readable, bool writable) {
   ares_process_fd(state_->channel, readable ? fd : ARES_SOCKET_BAD,
                   writable ? fd : ARES_SOCKET_BAD);
@@ -857,7 +981,8 @@ std::int64_t Resolver::next_timeout_ms() const {
 }
 
 bool Resolver::idle() const {
-  return state_->mx_in_flight.empty() && state_->hosts_in_flight.empty() && state_->ready.empty();
+  return state_->mx_in_flight.empty() && state_->hosts_in_flight.empty() &&
+         state_->ptr_in_flight.empty() && state_->ready.empty();
 }
 
 const ResolverStats& Resolver::stats() const { return state_->stats; }

@@ -22,6 +22,7 @@ struct SocketAddress {
   sockaddr_storage storage{};
   socklen_t length = 0;
   std::string to_string() const;  // "127.0.0.1:25", "[::1]:25"
+  std::string ip_string() const;  // "127.0.0.1", "::1": the address alone, without port
   static bool parse(std::string_view text, std::uint16_t default_port, SocketAddress& out);
 };
 
@@ -51,6 +52,16 @@ struct HostAnswer {
   std::string error;
 };
 
+struct PtrAnswer {
+  Outcome outcome = Outcome::temporary;  // no_domain: NXDOMAIN or no PTR record
+  std::vector<std::string> names;        // lower case, no final dot, each once, in answer order
+  std::string error;
+};
+
+// RFC 1035 3.5 and RFC 3596 2.5: the name a PTR lookup asks for, "4.3.2.1.in-addr.arpa" or
+// 32 nibbles and "ip6.arpa"; empty for an address of neither family.
+std::string reverse_lookup_name(const SocketAddress& address);
+
 // What the owner's loop must do for c-ares: watch a socket for reading and/or writing
 // (both false: stop watching it).
 // It is called from inside any Resolver member, resolve_* and the destructor included.
@@ -73,7 +84,7 @@ struct ResolverOptions {
 inline constexpr std::uint32_t cache_entries_max = 65'536;
 
 struct ResolverStats {
-  std::uint64_t queries_sent = 0;  // DNS questions handed to c-ares (MX, A, AAAA)
+  std::uint64_t queries_sent = 0;  // DNS questions handed to c-ares (MX, A, AAAA, PTR)
   std::uint64_t cache_hits = 0;    // requests answered from the cache
   std::uint64_t coalesced = 0;     // requests that joined an identical lookup in flight
 };
@@ -82,6 +93,7 @@ class Resolver {
  public:
   using MxCallback = std::function<void(const MxAnswer&)>;
   using HostCallback = std::function<void(const HostAnswer&)>;
+  using PtrCallback = std::function<void(const PtrAnswer&)>;
 
   // Fails (returns nullptr and sets error) when c-ares cannot be initialized.
   // `watcher` must outlive the resolver. Callbacks still pending at destruction are dropped,
@@ -100,6 +112,10 @@ class Resolver {
 
   // A and AAAA of a host name, or the address itself for an IP literal.
   void resolve_host(std::string_view host, std::uint16_t port, HostCallback callback);
+
+  // The PTR names of an address (reverse DNS), following CNAMEs (RFC 2317 delegation). For
+  // start-up checks, not the sending path: neither cached nor coalesced. The port is ignored.
+  void resolve_ptr(const SocketAddress& address, PtrCallback callback);
 
   // The owner calls these from its loop; user callbacks run only inside them. An error or a
   // hang-up on a socket counts as readable. Readiness must be level-triggered (a one-shot poll

@@ -265,7 +265,9 @@ void ClientConnection::update_deadline() {
   if (!session_.idle()) timeout_ms = options_.command_timeout_ms;  // a TLS handshake, say
   if (session_.awaiting_reply()) {
     const Stage stage = session_.awaited_stage();
-    timeout_ms = stage == Stage::body ? options_.data_timeout_ms : options_.command_timeout_ms;
+    timeout_ms = stage == Stage::body       ? options_.data_timeout_ms
+                 : stage == Stage::greeting ? options_.greeting_timeout_ms
+                                            : options_.command_timeout_ms;
   }
   deadline_ms_ = shard_.now_ms() + timeout_ms;
 }

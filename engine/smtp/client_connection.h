@@ -23,6 +23,7 @@ struct ConnectionOptions {
   std::string helo_name;
   std::uint32_t messages_max = 1000;       // transactions before QUIT
   std::uint32_t connect_timeout_ms = 30'000;
+  std::uint32_t greeting_timeout_ms = 300'000;  // RFC 5321 4.5.3.2.1
   std::uint32_t command_timeout_ms = 300'000;
   std::uint32_t data_timeout_ms = 600'000;
   std::uint32_t idle_timeout_ms = 5'000;   // idle with no work: QUIT

@@ -29,6 +29,7 @@ REQUIRED = {
                 "served_concurrent_ip": int},
     "disconnect": {"session": int, "client_ip": str, "concurrent": int, "closed_by": str,
                    "messages": int},
+    "ehlo": {"session": int, "client_ip": str, "name": str},
     "mail": {"session": int, "client_ip": str, "code": int},
     "rcpt": {"session": int, "client_ip": str, "code": int},
     "data": {"session": int, "client_ip": str, "code": int},

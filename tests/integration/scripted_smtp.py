@@ -564,6 +564,8 @@ class ScenarioHandler:
         aiosmtpd answers pipelined commands in order) and ENHANCEDSTATUSCODES (RFC 2034),
         since every reply here carries one."""
         session.host_name = hostname  # aiosmtpd leaves it to a handler with this hook
+        self.scenario.events.write("ehlo", session=server.session_id, client_ip=server.client_ip,
+                                   name=hostname)
         extensions = ["250-ENHANCEDSTATUSCODES"]
         if not self.scenario.a.no_pipelining:
             extensions.insert(0, "250-PIPELINING")

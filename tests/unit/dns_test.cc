@@ -307,6 +307,54 @@ TEST(SocketAddress, RejectsMalformedText) {
 
 TEST(SocketAddress, ToStringOfAnEmptyAddress) { EXPECT_EQ(SocketAddress{}.to_string(), "<none>"); }
 
+std::string ip_of(const char* text) {
+  SocketAddress address;
+  if (!SocketAddress::parse(text, 25, address)) return "<rejected>";
+  return address.ip_string();
+}
+
+TEST(SocketAddress, IpStringHasNoPortAndNoBrackets) {
+  EXPECT_EQ(ip_of("192.0.2.1:2525"), "192.0.2.1");
+  EXPECT_EQ(ip_of("[2001:DB8::1]:25"), "2001:db8::1");
+  EXPECT_EQ(ip_of("::ffff:192.0.2.1"), "::ffff:192.0.2.1");
+  EXPECT_EQ(SocketAddress{}.ip_string(), "<none>");
+}
+
+// ---------------------------------------------------------------------------------------------
+// reverse_lookup_name
+
+std::string reverse_of(const char* text) {
+  SocketAddress address;
+  EXPECT_TRUE(SocketAddress::parse(text, 25, address)) << text;
+  return reverse_lookup_name(address);
+}
+
+TEST(ReverseLookupName, Ipv4OctetsReversed) {  // RFC 1035 3.5
+  EXPECT_EQ(reverse_of("192.0.2.1"), "1.2.0.192.in-addr.arpa");
+  EXPECT_EQ(reverse_of("10.20.30.40:587"), "40.30.20.10.in-addr.arpa");  // the port is ignored
+  EXPECT_EQ(reverse_of("0.0.0.0"), "0.0.0.0.in-addr.arpa");
+  EXPECT_EQ(reverse_of("255.255.255.255"), "255.255.255.255.in-addr.arpa");
+}
+
+TEST(ReverseLookupName, Ipv6NibblesReversed) {
+  // RFC 3596 2.5, its own example address 4321:0:1:2:3:4:567:89ab.
+  EXPECT_EQ(reverse_of("4321:0:1:2:3:4:567:89ab"),
+            "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa");
+  EXPECT_EQ(reverse_of("::1"),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa");
+  // An IPv4-mapped address is an IPv6 address: its PTR lives under ip6.arpa.
+  EXPECT_EQ(reverse_of("::ffff:192.0.2.1"),
+            "1.0.2.0.0.0.0.c.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa");
+}
+
+TEST(ReverseLookupName, NoFamilyNoName) {
+  EXPECT_EQ(reverse_lookup_name(SocketAddress{}), "");
+  SocketAddress short_v6;
+  short_v6.storage.ss_family = AF_INET6;
+  short_v6.length = sizeof(sockaddr_in);  // too short to hold an IPv6 address
+  EXPECT_EQ(reverse_lookup_name(short_v6), "");
+}
+
 // ---------------------------------------------------------------------------------------------
 // parse_answer_ttl / read_name
 
@@ -714,6 +762,18 @@ std::string describe(const HostAnswer& answer) {
   return out;
 }
 
+// "ok mta.example.test other.example.test" or "no_domain: no PTR record".
+std::string describe(const PtrAnswer& answer) {
+  MxAnswer as_mx;
+  as_mx.outcome = answer.outcome;
+  as_mx.error = answer.error;
+  std::string out = describe(as_mx);
+  for (const std::string& name : answer.names) absl::StrAppend(&out, " ", name);
+  return out;
+}
+
+constexpr std::uint16_t rr_type_ptr = 12;  // RFC 1035 3.3.12
+
 // ---------------------------------------------------------------------------------------------
 // A scripted DNS server on 127.0.0.1, answered from the same poll loop: exact records, TTLs,
 // failures and silences, and a count of every question it received.
@@ -873,6 +933,22 @@ class ResolverTest : public ::testing::Test {
     EXPECT_TRUE(loop_.run_until([&] { return !answers.empty(); })) << host;
     EXPECT_EQ(answers.size(), 1u);
     return answers.empty() ? HostAnswer{} : answers.front();
+  }
+
+  PtrAnswer resolve_ptr(const char* ip) {
+    SocketAddress address;
+    EXPECT_TRUE(SocketAddress::parse(ip, 25, address)) << ip;
+    std::vector<PtrAnswer> answers;
+    bool inside = true;
+    resolver_->resolve_ptr(address, [&](const PtrAnswer& answer) {
+      EXPECT_FALSE(inside) << "callback ran inside resolve_ptr";
+      answers.push_back(answer);
+    });
+    inside = false;
+    EXPECT_TRUE(loop_.run_until([&] { return !answers.empty(); })) << ip;
+    EXPECT_EQ(answers.size(), 1u);
+    EXPECT_TRUE(resolver_->idle());
+    return answers.empty() ? PtrAnswer{} : answers.front();
   }
 
   void add_multi() {
@@ -1181,6 +1257,80 @@ TEST_F(ResolverTest, InvalidNamesFailWithoutAQuery) {
   EXPECT_EQ(server_.total_queries(), 0);
 }
 
+TEST_F(ResolverTest, PtrOfIpv4AndIpv6) {
+  server_.add("2.0.0.127.in-addr.arpa", rr_type_ptr, 3600, name_rdata("MTA1.Example.Test"));
+  server_.add("2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+              rr_type_ptr, 3600, name_rdata("six.example.test"));
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.2")), "ok mta1.example.test");  // lower-cased
+  EXPECT_EQ(describe(resolve_ptr("[2001:db8::2]:25")), "ok six.example.test");
+  EXPECT_EQ(server_.queries("2.0.0.127.in-addr.arpa", rr_type_ptr), 1);
+  EXPECT_EQ(resolver_->stats().queries_sent, 2u);
+}
+
+TEST_F(ResolverTest, SeveralPtrRecordsEachOnceInOrder) {
+  const std::string name = "3.0.0.127.in-addr.arpa";
+  server_.add(name, rr_type_ptr, 60, name_rdata("first.example.test"));
+  server_.add(name, rr_type_ptr, 60, name_rdata("second.example.test."));
+  server_.add(name, rr_type_ptr, 60, name_rdata("FIRST.example.test"));
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.3")), "ok first.example.test second.example.test");
+}
+
+TEST_F(ResolverTest, ManyPtrRecordsKeepTheFirstEight) {
+  const std::string name = "4.0.0.127.in-addr.arpa";
+  for (int i = 1; i <= 12; ++i) {
+    server_.add(name, rr_type_ptr, 60, name_rdata(absl::StrCat("n", i, ".example.test")));
+  }
+  const PtrAnswer answer = resolve_ptr("127.0.0.4");
+  ASSERT_EQ(answer.outcome, Outcome::ok) << describe(answer);
+  ASSERT_EQ(answer.names.size(), limits::ptr_names_max);
+  EXPECT_EQ(answer.names.front(), "n1.example.test");
+  EXPECT_EQ(answer.names.back(), "n8.example.test");
+}
+
+TEST_F(ResolverTest, PtrThroughCnameOfAClasslessDelegation) {
+  // RFC 2317 4: the parent zone delegates part of a /24 by CNAMEs into a child zone.
+  server_.add("5.0.0.127.in-addr.arpa", rr_type_cname, 60,
+              name_rdata("5.0-25.0.0.127.in-addr.arpa"));
+  server_.add("5.0-25.0.0.127.in-addr.arpa", rr_type_ptr, 60, name_rdata("mta5.example.test"));
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.5")), "ok mta5.example.test");
+}
+
+TEST_F(ResolverTest, PtrFailures) {
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.6")), "no_domain: NXDOMAIN");
+  server_.add_a("7.0.0.127.in-addr.arpa", "127.0.0.7");  // the name exists, but no PTR
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.7")), "no_domain: no PTR record");
+  server_.fail("8.0.0.127.in-addr.arpa", 2);
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.8")), "temporary: SERVFAIL");
+  server_.silence("9.0.0.127.in-addr.arpa");
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.9")), "temporary: timeout");
+}
+
+TEST_F(ResolverTest, PtrNamesNoHostCouldHaveAreRefused) {
+  server_.add("10.0.0.127.in-addr.arpa", rr_type_ptr, 60, name_rdata("bad name.example.test"));
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.10")), "temporary: malformed response");
+  server_.add("11.0.0.127.in-addr.arpa", rr_type_ptr, 60, name_rdata("."));
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.11")), "no_domain: no PTR record");
+}
+
+TEST_F(ResolverTest, PtrOfNoAddressFailsWithoutAQuery) {
+  std::vector<PtrAnswer> answers;
+  resolver_->resolve_ptr(SocketAddress{},
+                         [&](const PtrAnswer& answer) { answers.push_back(answer); });
+  EXPECT_TRUE(answers.empty());
+  EXPECT_FALSE(resolver_->idle());
+  ASSERT_TRUE(loop_.run_until([&] { return !answers.empty(); }));
+  EXPECT_EQ(describe(answers[0]), "no_domain: not an IPv4 or IPv6 address");
+  EXPECT_EQ(server_.total_queries(), 0);
+}
+
+TEST_F(ResolverTest, PtrIsNotCached) {
+  server_.add("12.0.0.127.in-addr.arpa", rr_type_ptr, 3600, name_rdata("mta.example.test"));
+  resolve_ptr("127.0.0.12");
+  resolve_ptr("127.0.0.12");
+  EXPECT_EQ(server_.queries("12.0.0.127.in-addr.arpa", rr_type_ptr), 2);
+  EXPECT_EQ(resolver_->stats().cache_hits, 0u);
+}
+
 TEST_F(ResolverTest, CallbackMayResolveAgain) {
   add_multi();
   std::vector<std::string> events;
@@ -1211,7 +1361,9 @@ TEST_F(ResolverTest, DestroyingWithQueriesInFlightCallsNoCallback) {
   bool called = false;
   resolver_->resolve_mx("hang.test", 25, [&](const MxAnswer&) { called = true; });
   resolver_->resolve_host("hang.test", 25, [&](const HostAnswer&) { called = true; });
-  ASSERT_TRUE(loop_.run_until([&] { return server_.total_queries() == 3; }));
+  server_.silence("1.0.0.127.in-addr.arpa");
+  resolver_->resolve_ptr(loopback(25), [&](const PtrAnswer&) { called = true; });
+  ASSERT_TRUE(loop_.run_until([&] { return server_.total_queries() == 4; }));
   EXPECT_EQ(loop_.watched_count(), 1u);
   loop_.attach(nullptr);
   resolver_.reset();
@@ -1409,6 +1561,12 @@ class Dnsmasq {
         "--mx-host=pair.test,b.pair.test,10",
         "--host-record=a.pair.test,127.0.0.4",
         "--host-record=b.pair.test,127.0.0.5"};
+    // Reverse DNS: --host-record makes the PTR too; --ptr-record adds one alone.
+    for (const char* arg :
+         {"--local=/0.0.127.in-addr.arpa/", "--host-record=mta.fcrdns.test,127.0.0.20,::20",
+          "--ptr-record=21.0.0.127.in-addr.arpa,other.fcrdns.test"}) {
+      args.push_back(arg);
+    }
     for (int preference = 1; preference <= 20; ++preference) {
       args.push_back(
           absl::StrCat("--mx-host=many.test,", many_mx_name(preference), ",", preference));
@@ -1563,6 +1721,13 @@ TEST_F(DnsmasqTest, LargeAnswerOverTcpKeepsTheSixteenBest) {
 TEST_F(DnsmasqTest, ResolveHost) {
   EXPECT_EQ(describe(resolve_host("mx1.multi.test", 587)), "ok 127.0.0.2:587 [::2]:587");
   EXPECT_EQ(describe(resolve_host("mx2.multi.test")), "no_domain: NXDOMAIN");
+}
+
+TEST_F(DnsmasqTest, ResolvePtr) {
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.20")), "ok mta.fcrdns.test");
+  EXPECT_EQ(describe(resolve_ptr("::20")), "ok mta.fcrdns.test");
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.21")), "ok other.fcrdns.test");
+  EXPECT_EQ(describe(resolve_ptr("127.0.0.22")), "no_domain: NXDOMAIN");
 }
 
 }  // namespace

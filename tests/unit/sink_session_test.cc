@@ -1,7 +1,8 @@
-// Tests for hayate-sink's pure core: command parsing, the DATA reader, the session state
-// machine (replies, order, fault modes, lock-step mode, limits, counters), the Maildir writer
-// and --listen parsing. The session is fed whole bursts, byte by byte and split at every
-// offset: the replies must be the same bytes whatever the reads.
+// Tests for hayate-sink's pure core over the engine's SMTP server session: command parsing, the
+// DATA reader, the session state machine with the sink's fault modes (replies, order, fault
+// modes, lock-step mode, limits, counters), the Maildir writer and --listen parsing. The session is
+// fed whole bursts, byte by byte and split at every offset: the replies must be the same bytes
+// whatever the reads.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,16 +17,23 @@
 #include <string_view>
 #include <vector>
 
-#include "tools/sink/command.h"
-#include "tools/sink/data_reader.h"
+#include "engine/limits.h"
+#include "engine/smtp/server/command.h"
+#include "engine/smtp/server/data_reader.h"
+#include "engine/smtp/server/listen_address.h"
+#include "engine/smtp/server/session.h"
+#include "tools/sink/fault.h"
 #include "tools/sink/flaky_set.h"
-#include "tools/sink/listen_address.h"
 #include "tools/sink/maildir.h"
-#include "tools/sink/session.h"
 #include "tools/sink/stats.h"
 
 namespace hayate::sink {
 namespace {
+
+using namespace smtp::server;
+using limits::server_command_line_bytes_max;
+using limits::server_pending_input_bytes_max;
+using limits::server_recipients_per_transaction_max;
 
 // ---------------------------------------------------------------------------------------------
 // Command parser
@@ -243,7 +251,7 @@ TEST(SinkDataReader, CountsWithoutKeepingContent) {
 // Session
 
 // Captures what the session stores, as --maildir would.
-class RecordingStore : public MessageStore {
+class RecordingStore : public MessageKeeper {
  public:
   struct Stored {
     std::string queue_id;
@@ -251,7 +259,7 @@ class RecordingStore : public MessageStore {
     std::vector<std::string> recipients;
     std::string content;
   };
-  absl::Status store(const AcceptedMessage& message) override {
+  absl::Status keep(const ReceivedMessage& message) override {
     if (fail) return absl::UnavailableError("disk full");
     messages.push_back(Stored{std::string(message.queue_id),
                               std::string(message.sender),
@@ -265,9 +273,11 @@ class RecordingStore : public MessageStore {
 
 class Harness {
  public:
-  explicit Harness(SessionConfig config = {}, bool with_store = false)
+  explicit Harness(SinkConfig config = {}, bool with_store = false)
       : config_(std::move(config)),
-        environment_(config_, stats_, flaky_, with_store ? &store_ : nullptr, 7),
+        policy_(config_, stats_, flaky_),
+        fault_store_(stats_, with_store ? &store_ : nullptr),
+        environment_(config_, server_stats_, policy_, fault_store_, 7),
         session_(environment_) {}
 
   // Starts the session and returns the greeting.
@@ -313,16 +323,21 @@ class Harness {
     return output;
   }
 
-  std::uint64_t count(Counter counter) const { return stats_.get(counter); }
+  std::uint64_t count(Counter counter) const {
+    return combine_stats(server_stats_.snapshot(), stats_.snapshot())[counter];
+  }
   Session& session() { return session_; }
   RecordingStore& store() { return store_; }
   FlakySet& flaky() { return flaky_; }
 
  private:
-  SessionConfig config_;
+  SinkConfig config_;
+  ServerStats server_stats_;
   SinkStats stats_;
   FlakySet flaky_;
   RecordingStore store_;
+  FaultPolicy policy_;
+  FaultStore fault_store_;
   SessionEnvironment environment_;
   Session session_;
 };
@@ -343,7 +358,7 @@ TEST(SinkSession, GreetingAndEhloExactBytes) {
 }
 
 TEST(SinkSession, EhloFollowsTheConfiguration) {
-  SessionConfig config;
+  SinkConfig config;
   config.hostname = "mx.test";
   config.pipelining = false;
   config.message_bytes_max = 1000;
@@ -542,7 +557,7 @@ TEST(SinkSession, FaultModesAtEndOfData) {
 }
 
 TEST(SinkSession, SlowRcptDelaysItsReplyAndEveryLaterOne) {
-  SessionConfig config;
+  SinkConfig config;
   config.slow_ms = 1234;
   Harness sink(config);
   sink.start();
@@ -614,7 +629,7 @@ TEST(SinkFlakySet, BoundedAndThenUntracked) {
 }
 
 TEST(SinkSession, LockStepModeAnswersOneCommandPerFlush) {
-  SessionConfig config;
+  SinkConfig config;
   config.pipelining = false;
   Harness sink(config);
   EXPECT_EQ(sink.start(), "220 hayate-sink ESMTP hayate-sink\r\n");
@@ -631,7 +646,7 @@ TEST(SinkSession, LockStepModeAnswersOneCommandPerFlush) {
 }
 
 TEST(SinkSession, LockStepModeWithoutExtraInputNeedsNoFlush) {
-  SessionConfig config;
+  SinkConfig config;
   config.pipelining = false;
   Harness sink(config);
   sink.start();
@@ -642,7 +657,7 @@ TEST(SinkSession, LockStepModeWithoutExtraInputNeedsNoFlush) {
 }
 
 TEST(SinkSession, GreetingDelayHoldsEarlyTalkers) {
-  SessionConfig config;
+  SinkConfig config;
   config.greeting_delay_ms = 500;
   Harness sink(config);
   EXPECT_EQ(sink.start(), "");
@@ -656,9 +671,9 @@ TEST(SinkSession, OverlongCommandLines) {
   Harness sink;
   sink.start();
   // Exactly the limit is a line (an unknown command here); one more byte is too long.
-  const std::string at_limit(command_line_bytes_max, 'X');
+  const std::string at_limit(server_command_line_bytes_max, 'X');
   EXPECT_EQ(sink.feed(at_limit + "\r\n"), "500 5.5.2 Command not recognized\r\n");
-  const std::string over_limit(command_line_bytes_max + 1, 'X');
+  const std::string over_limit(server_command_line_bytes_max + 1, 'X');
   EXPECT_EQ(sink.feed(over_limit + "\r\nNOOP\r\n"), "500 5.5.0 Line too long\r\n250 2.0.0 Ok\r\n");
   // Split across reads, with a huge line: one reply, when the line ends, and no buffering.
   EXPECT_EQ(sink.feed("NOOP " + std::string(5000, 'y')), "");
@@ -671,7 +686,7 @@ TEST(SinkSession, OverlongCommandLines) {
 }
 
 TEST(SinkSession, MessageSizeLimit) {
-  SessionConfig config;
+  SinkConfig config;
   config.message_bytes_max = 10;
   Harness sink(config, true);
   sink.start();
@@ -707,12 +722,12 @@ TEST(SinkSession, TooManyRecipients) {
   Harness sink;
   sink.start();
   std::string input = "HELO c\r\nMAIL FROM:<s@x>\r\n";
-  for (std::uint32_t i = 0; i <= sink_recipients_per_transaction_max; ++i) {
+  for (std::uint32_t i = 0; i <= server_recipients_per_transaction_max; ++i) {
     input += "RCPT TO:<r" + std::to_string(i) + "@x>\r\n";
   }
   const std::string output = sink.feed(input);
   EXPECT_TRUE(output.ends_with("250 2.1.5 Ok\r\n452 4.5.3 Too many recipients\r\n"));
-  EXPECT_EQ(sink.count(Counter::recipients), sink_recipients_per_transaction_max);
+  EXPECT_EQ(sink.count(Counter::recipients), server_recipients_per_transaction_max);
   EXPECT_EQ(sink.count(Counter::rcpt_too_many), 1u);
 }
 
@@ -742,7 +757,7 @@ TEST(SinkSession, PendingInputIsBounded) {
   sink.feed("HELO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<slow@x>\r\n");
   ASSERT_EQ(sink.session().action(), Action::delay_then_resume);
   const std::string chunk(1 << 20, 'n');
-  for (std::size_t fed = 0; fed <= pending_input_bytes_max; fed += chunk.size()) {
+  for (std::size_t fed = 0; fed <= server_pending_input_bytes_max; fed += chunk.size()) {
     sink.feed(chunk);
   }
   EXPECT_EQ(sink.session().action(), Action::close_after_flush);
@@ -759,10 +774,12 @@ TEST(SinkSession, RestartForgetsThePreviousConnection) {
 }
 
 TEST(SinkSession, QueueIdsAreUniqueAndCarryTheThread) {
-  SessionConfig config;
-  SinkStats stats;
-  FlakySet flaky;
-  SessionEnvironment environment(config, stats, flaky, nullptr, 0xab);
+  SinkConfig config;
+  ServerStats stats;
+  AcceptAllPolicy policy;
+  SinkStats sink_stats;
+  FaultStore store(sink_stats, nullptr);
+  SessionEnvironment environment(config, stats, policy, store, 0xab);
   char first[12];
   char second[12];
   environment.next_queue_id(first);
@@ -794,7 +811,7 @@ TEST(SinkSession, RandomInputKeepsInvariants) {
                                            std::string(3000, 'L'),
                                            std::string("\0\xff", 2)};
   for (int round = 0; round < 300; ++round) {
-    SessionConfig config;
+    SinkConfig config;
     config.pipelining = round % 2 == 0;
     config.message_bytes_max = 100;
     Harness sink(config, round % 3 == 0);
@@ -825,19 +842,23 @@ TEST(SinkSession, RandomInputKeepsInvariants) {
 // Stats rendering
 
 TEST(SinkStats, JsonHasTheSummaryKeysFirst) {
-  SinkStats stats;
-  stats.add(Counter::sessions, 3);
-  stats.add(Counter::messages, 2000);
-  stats.add(Counter::bytes, 12345);
-  const std::string json = stats_to_json(stats.snapshot());
+  ServerStats server;
+  server.add(ServerCounter::sessions, 3);
+  server.add(ServerCounter::messages, 2000);
+  server.add(ServerCounter::bytes, 12345);
+  SinkStats faults;
+  faults.add(Counter::rcpt_bounce, 4);
+  const StatsSnapshot stats = combine_stats(server.snapshot(), faults.snapshot());
+  const std::string json = stats_to_json(stats);
   EXPECT_TRUE(json.starts_with(
       R"({"sessions":3,"messages":2000,"recipients":0,"rcpt_rejected":0,"bytes":12345,)"
       R"("data_rejected":0,"recipients_delivered":0,)"))
       << json;
   EXPECT_TRUE(json.ends_with(R"("commands_unknown":0,"lines_too_long":0})")) << json;
-  EXPECT_TRUE(stats_to_text(stats.snapshot()).starts_with("sessions=3 messages=2000 "));
-  StatsSnapshot sum = stats.snapshot();
-  sum.add(stats.snapshot());
+  EXPECT_NE(json.find(R"("rcpt_bounce":4,)"), std::string::npos) << json;
+  EXPECT_TRUE(stats_to_text(stats).starts_with("sessions=3 messages=2000 "));
+  StatsSnapshot sum = stats;
+  sum.add(stats);
   EXPECT_EQ(sum[Counter::messages], 4000u);
 }
 
@@ -872,10 +893,10 @@ TEST(SinkMaildir, WritesOneFileInNewWithReturnPathAndDeliveredTo) {
   MaildirStore store(maildir, "host/with:odd", 3);
   const std::vector<std::string> recipients = {"a@x.example", "b@y.example"};
   ASSERT_TRUE(store
-                  .store(AcceptedMessage{"030000000000", "sender@z.example", recipients,
-                                         "Subject: hi\n\nbody\n"})
+                  .keep(ReceivedMessage{"030000000000", "sender@z.example", recipients,
+                                        "Subject: hi\n\nbody\n"})
                   .ok());
-  ASSERT_TRUE(store.store(AcceptedMessage{"030000000001", "", recipients, "x\n"}).ok());
+  ASSERT_TRUE(store.keep(ReceivedMessage{"030000000001", "", recipients, "x\n"}).ok());
   EXPECT_EQ(store.messages_stored(), 2u);
   EXPECT_TRUE(list_directory(maildir + "/tmp").empty());
   std::vector<std::string> names = list_directory(maildir + "/new");
@@ -893,7 +914,7 @@ TEST(SinkMaildir, WritesOneFileInNewWithReturnPathAndDeliveredTo) {
 
   // A store that cannot write reports an error (the session turns it into 451).
   MaildirStore broken(std::string(directory_template) + "/missing", "h", 0);
-  EXPECT_FALSE(broken.store(AcceptedMessage{"000000000000", "s", recipients, "x\n"}).ok());
+  EXPECT_FALSE(broken.keep(ReceivedMessage{"000000000000", "s", recipients, "x\n"}).ok());
   std::filesystem::remove_all(directory_template);
 }
 

@@ -70,7 +70,7 @@ MaildirStore::MaildirStore(std::string directory, std::string_view hostname,
   }
 }
 
-absl::Status MaildirStore::store(const AcceptedMessage& message) {
+absl::Status MaildirStore::keep(const smtp::server::ReceivedMessage& message) {
   HAYATE_ASSERT(!message.recipients.empty());
   struct timespec now;
   ::clock_gettime(CLOCK_REALTIME, &now);

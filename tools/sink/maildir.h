@@ -9,14 +9,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tools/sink/session.h"
+#include "engine/smtp/server/session.h"
+#include "tools/sink/fault.h"
 
 namespace hayate::sink {
 
 // Creates DIR, DIR/tmp, DIR/new and DIR/cur when missing.
 absl::Status create_maildir(const std::string& directory);
 
-class MaildirStore final : public MessageStore {
+class MaildirStore final : public MessageKeeper {
  public:
   // `directory` must already be a Maildir (create_maildir). `hostname` ends the file names.
   MaildirStore(std::string directory, std::string_view hostname, std::uint32_t thread_index);
@@ -24,7 +25,7 @@ class MaildirStore final : public MessageStore {
   // Writes "Return-Path: <sender>", one "Delivered-To: rcpt" per recipient (as Postfix's
   // local delivery does), then the content with LF line endings. Not fsynced: this is a test
   // sink, not a mail store that promises durability.
-  absl::Status store(const AcceptedMessage& message) override;
+  absl::Status keep(const smtp::server::ReceivedMessage& message) override;
 
   std::uint64_t messages_stored() const { return messages_stored_; }
 

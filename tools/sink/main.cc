@@ -1,25 +1,39 @@
 // hayate-sink: a fast SMTP sink for tests, demos and benchmarks, with fault modes chosen by
-// recipient address. Command line, start-up and shutdown; the loop is in server.cc and the
-// SMTP logic in session.cc. Exit codes follow sysexits(3).
+// recipient address. Command line, start-up, the hooks it gives the engine's SMTP server
+// (engine/smtp/server) and shutdown. Exit codes follow sysexits(3).
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/assert.h"
+#include "engine/limits.h"
+#include "engine/smtp/server/listen_address.h"
+#include "engine/smtp/server/server.h"
 #include "tools/sink/absl_views.h"
-#include "tools/sink/listen_address.h"
-#include "tools/sink/server.h"
+#include "tools/sink/fault.h"
+#include "tools/sink/flaky_set.h"
+#include "tools/sink/maildir.h"
 #include "tools/sink/stats.h"
 
 namespace hayate::sink {
 namespace {
+
+using smtp::server::ListenAddress;
+using smtp::server::parse_listen_address;
+using smtp::server::ServerConfig;
+
+constexpr std::uint32_t sink_threads_max = limits::server_threads_max;
+constexpr std::uint32_t stats_interval_ms = 1000;
 
 constexpr int exit_ok = 0;
 constexpr int exit_usage = 64;        // EX_USAGE
@@ -67,6 +81,11 @@ Example:
 
 struct Options {
   ServerConfig server;
+  SinkConfig sink;
+  std::uint64_t exit_after_messages = 0;
+  std::string stats_file;  // empty: none
+  bool stats_interval = false;
+  std::string maildir;  // empty: bodies are counted, not kept
   std::string listen_text = "127.0.0.1:2525";
   bool allow_non_loopback = false;
   std::string pid_file;
@@ -91,6 +110,7 @@ bool parse_number(std::string_view text, Number& value, Number minimum, Number m
 // Returns -1 when the options are good, else the exit code.
 int parse_options(int argc, char** argv, Options& options) {
   ServerConfig& server = options.server;
+  SinkConfig& sink = options.sink;
   for (int i = 1; i < argc; ++i) {
     std::string_view name = argv[i];
     std::string_view value;
@@ -120,9 +140,9 @@ int parse_options(int argc, char** argv, Options& options) {
     } else if (flag("--allow-non-loopback")) {
       options.allow_non_loopback = true;
     } else if (flag("--no-pipelining")) {
-      server.session.pipelining = false;
+      sink.pipelining = false;
     } else if (flag("--stats-interval")) {
-      server.stats_interval = true;
+      options.stats_interval = true;
     } else if (option("--listen")) {
       options.listen_text = std::string(value);
     } else if (option("--threads")) {
@@ -133,28 +153,27 @@ int parse_options(int argc, char** argv, Options& options) {
       if (value.empty() || value.find_first_of(" \t\r\n") != std::string_view::npos) {
         return bad("expected a name without spaces");
       }
-      server.session.hostname = std::string(value);
+      sink.hostname = std::string(value);
     } else if (option("--max-message-bytes")) {
-      if (!parse_number(value, server.session.message_bytes_max, std::uint64_t(1),
-                        std::uint64_t(1) << 40)) {
+      if (!parse_number(value, sink.message_bytes_max, std::uint64_t(1), std::uint64_t(1) << 40)) {
         return bad("expected a positive number");
       }
     } else if (option("--greeting-delay-ms")) {
-      if (!parse_number(value, server.session.greeting_delay_ms, 0u, 3'600'000u)) {
+      if (!parse_number(value, sink.greeting_delay_ms, 0u, 3'600'000u)) {
         return bad("expected 0 to 3600000");
       }
     } else if (option("--slow-ms")) {
-      if (!parse_number(value, server.session.slow_ms, 0u, 3'600'000u)) {
+      if (!parse_number(value, sink.slow_ms, 0u, 3'600'000u)) {
         return bad("expected 0 to 3600000");
       }
     } else if (option("--exit-after-messages")) {
-      if (!parse_number(value, server.exit_after_messages, std::uint64_t(1), ~std::uint64_t(0))) {
+      if (!parse_number(value, options.exit_after_messages, std::uint64_t(1), ~std::uint64_t(0))) {
         return bad("expected a positive number");
       }
     } else if (option("--stats-file")) {
-      server.stats_file = std::string(value);
+      options.stats_file = std::string(value);
     } else if (option("--maildir")) {
-      server.maildir = std::string(value);
+      options.maildir = std::string(value);
     } else if (option("--pid-file")) {
       options.pid_file = std::string(value);
     } else {
@@ -165,9 +184,15 @@ int parse_options(int argc, char** argv, Options& options) {
       parse_listen_address(options.listen_text, options.allow_non_loopback);
   if (!address.ok()) return usage_error(to_std(address.status().message()));
   server.listen = *address;
-  if (server.stats_interval && server.stats_file.empty()) {
+  if (options.stats_interval && options.stats_file.empty()) {
     return usage_error("--stats-interval needs --stats-file");
   }
+  server.session = sink;  // the server's part of the sink's settings
+  server.exit_after_messages = options.exit_after_messages;
+  server.stop_on_signals = true;
+  server.idle_timeout_ms = 0;  // a test may hold a connection open as long as it likes
+  server.tick_interval_ms = options.stats_interval ? stats_interval_ms : 0;
+  server.log_name = "hayate-sink";
   return -1;
 }
 
@@ -187,46 +212,98 @@ bool write_pid_file(const std::string& path) {
   return std::fclose(file) == 0 && written;
 }
 
+// What the sink gives the server: per thread its fault modes, counters and Maildir writer;
+// on thread 0, every second with --stats-interval, the stats file.
+class SinkHooks final : public smtp::server::ServerHooks {
+ public:
+  SinkHooks(const Options& options, const smtp::server::Server& server)
+      : options_(options),
+        server_(server),
+        threads_(options.server.threads),
+        stats_(std::make_unique<SinkStats[]>(threads_.size())) {}
+
+  absl::StatusOr<ThreadHooks> start_thread(std::uint32_t index) override {
+    HAYATE_ASSERT(index < threads_.size());
+    Thread& thread = threads_[index];  // only this thread touches its slot
+    if (!options_.maildir.empty()) {
+      thread.maildir =
+          std::make_unique<MaildirStore>(options_.maildir, options_.sink.hostname, index);
+    }
+    thread.policy = std::make_unique<FaultPolicy>(options_.sink, stats_[index], flaky_);
+    thread.store = std::make_unique<FaultStore>(stats_[index], thread.maildir.get());
+    return ThreadHooks{thread.policy.get(), thread.store.get()};
+  }
+
+  void tick() override {
+    if (absl::Status status = write_stats_file(options_.stats_file, totals());
+        !status.ok() && errors_logged_++ < 10) {
+      std::fprintf(stderr, "hayate-sink: %s\n", std::string(status.message()).c_str());
+    }
+  }
+
+  StatsSnapshot totals() const {
+    StatsSnapshot faults;
+    for (std::size_t i = 0; i < threads_.size(); ++i) faults.add(stats_[i].snapshot());
+    return combine_stats(server_.stats(), faults);
+  }
+
+ private:
+  struct Thread {
+    std::unique_ptr<MaildirStore> maildir;
+    std::unique_ptr<FaultPolicy> policy;
+    std::unique_ptr<FaultStore> store;
+  };
+  const Options& options_;
+  const smtp::server::Server& server_;
+  std::vector<Thread> threads_;
+  std::unique_ptr<SinkStats[]> stats_;
+  FlakySet flaky_;  // shared: SO_REUSEPORT may send a client's retry to another thread
+  std::uint32_t errors_logged_ = 0;
+};
+
 int run(int argc, char** argv) {
   Options options;
   if (const int code = parse_options(argc, argv, options); code >= 0) return code;
   const ServerConfig& config = options.server;
   raise_descriptor_limit();
-  block_stop_signals();
+  smtp::server::block_stop_signals();
 
-  absl::StatusOr<Listeners> listeners = open_listeners(config);
-  if (!listeners.ok()) {
-    std::fprintf(stderr, "hayate-sink: %s\n", std::string(listeners.status().message()).c_str());
+  absl::StatusOr<std::unique_ptr<smtp::server::Server>> server = smtp::server::Server::open(config);
+  if (!server.ok()) {
+    std::fprintf(stderr, "hayate-sink: %s\n", std::string(server.status().message()).c_str());
     return exit_unavailable;
   }
   std::fprintf(stderr, "hayate-sink: listening on %s (%u thread%s, pipelining %s%s%s)\n",
-               listeners->address.to_string().c_str(), config.threads,
+               (*server)->address().to_string().c_str(), config.threads,
                config.threads == 1 ? "" : "s", config.session.pipelining ? "on" : "off",
-               config.maildir.empty() ? "" : ", maildir ", config.maildir.c_str());
+               options.maildir.empty() ? "" : ", maildir ", options.maildir.c_str());
   if (!options.pid_file.empty() && !write_pid_file(options.pid_file)) {
     std::fprintf(stderr, "hayate-sink: cannot write pid file %s: %s\n", options.pid_file.c_str(),
                  std::strerror(errno));
-    for (int fd : listeners->fds) ::close(fd);
     return exit_cant_create;
   }
 
-  absl::StatusOr<StatsSnapshot> totals = run_server(config, *std::move(listeners));
+  SinkHooks hooks(options, **server);
+  absl::Status status = absl::OkStatus();
+  if (!options.maildir.empty()) status = create_maildir(options.maildir);
+  if (status.ok()) status = (*server)->run(hooks);
   if (!options.pid_file.empty()) ::unlink(options.pid_file.c_str());
-  if (!totals.ok()) {
-    std::fprintf(stderr, "hayate-sink: %s\n", std::string(totals.status().message()).c_str());
-    return totals.status().code() == absl::StatusCode::kPermissionDenied ||
-                   totals.status().code() == absl::StatusCode::kFailedPrecondition
+  if (!status.ok()) {
+    std::fprintf(stderr, "hayate-sink: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kPermissionDenied ||
+                   status.code() == absl::StatusCode::kFailedPrecondition
                ? exit_cant_create
                : exit_unavailable;
   }
+  const StatsSnapshot totals = hooks.totals();
   int code = exit_ok;
-  if (!config.stats_file.empty()) {
-    if (absl::Status status = write_stats_file(config.stats_file, *totals); !status.ok()) {
-      std::fprintf(stderr, "hayate-sink: %s\n", std::string(status.message()).c_str());
+  if (!options.stats_file.empty()) {
+    if (absl::Status written = write_stats_file(options.stats_file, totals); !written.ok()) {
+      std::fprintf(stderr, "hayate-sink: %s\n", std::string(written.message()).c_str());
       code = exit_cant_create;
     }
   }
-  std::fprintf(stderr, "hayate-sink: stats %s\n", stats_to_text(*totals).c_str());
+  std::fprintf(stderr, "hayate-sink: stats %s\n", stats_to_text(totals).c_str());
   return code;
 }
 

@@ -1,6 +1,12 @@
 // Counter names and renderings of hayate-sink's statistics (see stats.h).
 #include "tools/sink/stats.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "engine/assert.h"
 #include "tools/sink/absl_views.h"
@@ -33,7 +39,54 @@ constexpr std::array<std::string_view, counters_count> kCounterNames = {
     "lines_too_long",
 };
 
+using smtp::server::ServerCounter;
+
+// The server's counter behind each of the sink's, or count_ for the fault modes' own.
+constexpr std::array<ServerCounter, counters_count> kServerCounters = {
+    ServerCounter::sessions,
+    ServerCounter::messages,
+    ServerCounter::recipients,
+    ServerCounter::rcpt_rejected,
+    ServerCounter::bytes,
+    ServerCounter::data_rejected,
+    ServerCounter::recipients_delivered,
+    ServerCounter::count_,  // rcpt_tempfail
+    ServerCounter::count_,  // rcpt_bounce
+    ServerCounter::count_,  // rcpt_flaky
+    ServerCounter::count_,  // rcpt_flaky_untracked
+    ServerCounter::count_,  // rcpt_slow
+    ServerCounter::count_,  // rcpt_disconnect
+    ServerCounter::count_,  // rcpt_garbage
+    ServerCounter::rcpt_too_many,
+    ServerCounter::rcpt_syntax,
+    ServerCounter::count_,  // data_fail
+    ServerCounter::count_,  // data_tempfail
+    ServerCounter::data_too_big,
+    ServerCounter::count_,  // data_store_failed
+    ServerCounter::commands_unknown,
+    ServerCounter::lines_too_long,
+};
+
 }  // namespace
+
+bool is_server_counter(Counter counter) {
+  HAYATE_ASSERT(std::size_t(counter) < counters_count);
+  return kServerCounters[std::size_t(counter)] != ServerCounter::count_;
+}
+
+StatsSnapshot combine_stats(const smtp::server::ServerStatsSnapshot& server,
+                            const StatsSnapshot& faults) {
+  StatsSnapshot result = faults;
+  for (std::size_t i = 0; i < counters_count; ++i) {
+    if (kServerCounters[i] != ServerCounter::count_) {
+      HAYATE_ASSERT(faults.values[i] == 0);
+      // Where the server counts, the name in the stats file is the server's.
+      HAYATE_ASSERT(smtp::server::counter_name(kServerCounters[i]) == kCounterNames[i]);
+      result.values[i] = server[kServerCounters[i]];
+    }
+  }
+  return result;
+}
 
 std::string_view counter_name(Counter counter) {
   HAYATE_ASSERT(std::size_t(counter) < counters_count);
@@ -68,6 +121,28 @@ std::string stats_to_text(const StatsSnapshot& stats) {
     absl::StrAppend(&text, i == 0 ? "" : " ", to_absl(kCounterNames[i]), "=", stats.values[i]);
   }
   return text;
+}
+
+absl::Status write_stats_file(const std::string& path, const StatsSnapshot& stats) {
+  const std::string temporary = path + ".tmp";
+  const std::string json = stats_to_json(stats) + "\n";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("stats file ", temporary, ": ", std::strerror(errno)));
+  }
+  const ssize_t written = ::write(fd, json.data(), json.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (written != ssize_t(json.size())) {
+    ::unlink(temporary.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("stats file ", temporary, ": ", std::strerror(write_errno)));
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("stats file ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace hayate::sink

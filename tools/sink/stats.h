@@ -1,6 +1,8 @@
-// Counters of hayate-sink: one SinkStats per thread, written by that thread only, read by the
-// thread that writes the stats file. A relaxed load and store per event (no locked
-// instruction, no shared cache line) keeps counting off the profile.
+// Counters of hayate-sink, in the order of its stats file. The SMTP server counts sessions,
+// messages, recipients and protocol errors (engine/smtp/server/stats.h); the sink's fault
+// modes count the rest in one SinkStats per thread, written by that thread only. A relaxed
+// load and store per event (no locked instruction, no shared cache line) keeps counting off
+// the profile.
 #pragma once
 
 #include <array>
@@ -9,6 +11,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "absl/status/status.h"
+#include "engine/assert.h"
+#include "engine/smtp/server/stats.h"
 
 namespace hayate::sink {
 
@@ -35,14 +41,18 @@ enum class Counter : std::uint8_t {
   data_tempfail,         // 451 by the datatempfail mode
   data_too_big,          // 552: larger than --max-message-bytes
   data_store_failed,     // 451: the Maildir write failed
-  commands_unknown,      // 500 5.5.2
-  lines_too_long,        // 500 5.5.0
+  // Counted by the server, the rest by the fault modes (is_server_counter).
+  commands_unknown,  // 500 5.5.2
+  lines_too_long,    // 500 5.5.0
   count_,
 };
 
 inline constexpr std::size_t counters_count = std::size_t(Counter::count_);
 
 std::string_view counter_name(Counter counter);
+
+// Whether the SMTP server counts `counter` (then SinkStats never does).
+bool is_server_counter(Counter counter);
 
 struct StatsSnapshot {
   std::array<std::uint64_t, counters_count> values{};
@@ -54,6 +64,7 @@ class alignas(64) SinkStats {
  public:
   // Only the owning thread calls add().
   void add(Counter counter, std::uint64_t amount = 1) {
+    HAYATE_ASSERT(!is_server_counter(counter));
     std::atomic<std::uint64_t>& value = values_[std::size_t(counter)];
     value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
   }
@@ -66,9 +77,17 @@ class alignas(64) SinkStats {
   std::array<std::atomic<std::uint64_t>, counters_count> values_{};
 };
 
+// The sink's view of everything counted: the server's counters and the fault modes' own.
+StatsSnapshot combine_stats(const smtp::server::ServerStatsSnapshot& server,
+                            const StatsSnapshot& faults);
+
 // One JSON object on one line, summary keys first: {"sessions":1,"messages":2,...}.
 std::string stats_to_json(const StatsSnapshot& stats);
 // "sessions=1 messages=2 ..." for the line printed on stderr at exit.
 std::string stats_to_text(const StatsSnapshot& stats);
+
+// Writes `stats` as one JSON line to PATH.tmp, then renames it to PATH (readers never see a
+// partial file).
+absl::Status write_stats_file(const std::string& path, const StatsSnapshot& stats);
 
 }  // namespace hayate::sink

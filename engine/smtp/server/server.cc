@@ -1,7 +1,7 @@
-// The io_uring loop of hayate-sink (see server.h). Completions are reaped in batches; each
+// The io_uring loop of the SMTP server (see server.h). Completions are reaped in batches; each
 // recv completion is fed to its Session at once and its provided buffer returned, and the
 // replies it produced leave in one send. user_data is a tag: operation, slot, generation.
-#include "tools/sink/server.h"
+#include "engine/smtp/server/server.h"
 
 #include <fcntl.h>
 #include <liburing.h>
@@ -12,21 +12,31 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "engine/assert.h"
-#include "tools/sink/flaky_set.h"
-#include "tools/sink/maildir.h"
+#include "engine/limits.h"
+#include "engine/strings.h"
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 namespace {
+
+using limits::server_completion_entries;
+using limits::server_connections_per_thread_max;
+using limits::server_drain_timeout_ms;
+using limits::server_listen_backlog;
+using limits::server_output_bytes_max;
+using limits::server_recv_buffer_bytes;
+using limits::server_recv_buffers;
+using limits::server_ring_entries;
 
 enum class Op : std::uint8_t {
   accept = 1,
@@ -38,12 +48,13 @@ enum class Op : std::uint8_t {
   cancel,          // cancellation of accept at stop; ignored
   wake,            // the thread's eventfd: stop requested
   signal,          // thread 0's signalfd
-  stats_tick,      // thread 0: write the stats file
+  tick,            // thread 0: ServerHooks::tick
   drain_deadline,  // stop: give up waiting for replies in flight
+  idle_sweep,      // close the connections idle longer than idle_timeout_ms
 };
 
 constexpr std::uint32_t slot_bits = 24;
-static_assert(sink_connections_per_thread_max <= (1u << slot_bits));
+static_assert(server_connections_per_thread_max <= (1u << slot_bits));
 
 std::uint64_t make_tag(Op op, std::uint32_t slot = 0, std::uint32_t generation = 0) {
   return std::uint64_t(op) | std::uint64_t(slot) << 8 | std::uint64_t(generation) << 32;
@@ -63,14 +74,27 @@ __kernel_timespec timespec_from_ms(std::uint32_t ms) {
 
 std::string errno_text(int error) { return std::strerror(error); }
 
-// What every thread shares: counters (one slot each), the flaky set, the stop signal.
-struct Shared {
-  explicit Shared(const ServerConfig& config_in) : config(config_in) {}
+// CLOCK_MONOTONIC_COARSE: a few ms of resolution is plenty for a timeout of minutes, and it
+// costs no more than a memory read.
+std::uint64_t monotonic_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return std::uint64_t(now.tv_sec) * 1000 + std::uint64_t(now.tv_nsec) / 1'000'000;
+}
+
+}  // namespace
+
+// What every thread shares: counters (one slot each), the stop signal.
+struct Server::Shared {
+  explicit Shared(const ServerConfig& config_in)
+      : config(config_in), stats(std::make_unique<ServerStats[]>(config_in.threads)) {}
+  ~Shared() {
+    for (int fd : wake_fds) ::close(fd);
+  }
 
   const ServerConfig& config;
   std::vector<int> wake_fds;  // one eventfd per thread
-  std::unique_ptr<SinkStats[]> stats;
-  FlakySet flaky;
+  std::unique_ptr<ServerStats[]> stats;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> messages_total{0};
 
@@ -82,12 +106,16 @@ struct Shared {
     }
   }
 
-  StatsSnapshot totals() const {
-    StatsSnapshot sum;
-    for (std::size_t i = 0; i < wake_fds.size(); ++i) sum.add(stats[i].snapshot());
+  ServerStatsSnapshot totals() const {
+    ServerStatsSnapshot sum;
+    for (std::uint32_t i = 0; i < config.threads; ++i) sum.add(stats[i].snapshot());
     return sum;
   }
 };
+
+namespace {
+
+using Shared = Server::Shared;
 
 struct Connection {
   explicit Connection(SessionEnvironment& environment, std::uint32_t slot_in)
@@ -102,24 +130,20 @@ struct Connection {
   bool closing = false;
   std::string sending;  // the bytes of the send in flight (swapped with the session's output)
   std::size_t sent_bytes = 0;
+  std::uint64_t active_ms = 0;  // when bytes last came in or went out (monotonic)
   __kernel_timespec timer{};
   Session session;
 };
 
 class Worker {
  public:
-  Worker(Shared& shared, std::uint32_t index, int listen_fd, int signal_fd)
+  Worker(Shared& shared, ServerHooks& hooks, std::uint32_t index, int listen_fd, int signal_fd)
       : shared_(shared),
         config_(shared.config),
+        hooks_(hooks),
         index_(index),
         listen_fd_(listen_fd),
-        signal_fd_(signal_fd),
-        maildir_(shared.config.maildir.empty()
-                     ? nullptr
-                     : std::make_unique<MaildirStore>(shared.config.maildir,
-                                                      shared.config.session.hostname, index)),
-        environment_(shared.config.session, shared.stats[index], shared.flaky, maildir_.get(),
-                     index) {}
+        signal_fd_(signal_fd) {}
 
   ~Worker();
 
@@ -135,6 +159,7 @@ class Worker {
   void arm_timeout(Op op, __kernel_timespec& timespec, std::uint32_t ms);
   void handle(std::uint64_t tag, int result, std::uint32_t flags);
   void on_accept(int result, std::uint32_t flags);
+  void sweep_idle();
   void on_recv(Connection& connection, int result, std::uint32_t flags);
   void on_send(Connection& connection, int result);
   void on_timer(Connection& connection, int result);
@@ -145,15 +170,16 @@ class Worker {
   void begin_drain();
   void return_buffer(std::uint16_t buffer_id);
   void note_messages();
+  void log_error(std::string_view what);
   Connection* allocate_connection();
 
   Shared& shared_;
   const ServerConfig& config_;
+  ServerHooks& hooks_;
   const std::uint32_t index_;
   int listen_fd_;
-  const int signal_fd_;  // -1 except on thread 0
-  std::unique_ptr<MaildirStore> maildir_;
-  SessionEnvironment environment_;
+  const int signal_fd_;                              // -1 except on thread 0
+  std::unique_ptr<SessionEnvironment> environment_;  // once the hooks are known
 
   io_uring ring_{};
   bool ring_ready_ = false;
@@ -169,11 +195,14 @@ class Worker {
   std::uint64_t wake_value_ = 0;
   signalfd_siginfo signal_info_{};
   __kernel_timespec accept_retry_timespec_{};
-  __kernel_timespec stats_timespec_{};
+  __kernel_timespec tick_timespec_{};
   __kernel_timespec drain_timespec_{};
   bool accept_armed_ = false;
   bool draining_ = false;
   bool done_ = false;
+  std::uint64_t now_ms_ = 0;  // monotonic, coarse, read once per batch of completions
+  std::uint32_t sweep_interval_ms_ = 0;
+  __kernel_timespec sweep_timespec_{};
   std::uint64_t messages_seen_ = 0;
   std::uint32_t errors_logged_ = 0;
 };
@@ -194,41 +223,41 @@ absl::Status Worker::set_up() {
   io_uring_params params{};
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
                  IORING_SETUP_DEFER_TASKRUN;
-  params.cq_entries = sink_completion_entries;
-  int result = io_uring_queue_init_params(sink_ring_entries, &ring_, &params);
+  params.cq_entries = server_completion_entries;
+  int result = io_uring_queue_init_params(server_ring_entries, &ring_, &params);
   if (result == -EINVAL) {
     params = io_uring_params{};
     params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = sink_completion_entries;
-    result = io_uring_queue_init_params(sink_ring_entries, &ring_, &params);
+    params.cq_entries = server_completion_entries;
+    result = io_uring_queue_init_params(server_ring_entries, &ring_, &params);
   }
   if (result < 0) {
-    return absl::UnavailableError(absl::StrCat("io_uring_queue_init: ", errno_text(-result)));
+    return absl::UnavailableError(hayate::cat("io_uring_queue_init: ", errno_text(-result)));
   }
   ring_ready_ = true;
 
   // The provided-buffer ring (kernel 5.19+): multishot recv picks a buffer per completion.
-  buffer_ring_bytes_ = sink_recv_buffers * sizeof(io_uring_buf);
+  buffer_ring_bytes_ = server_recv_buffers * sizeof(io_uring_buf);
   void* ring_memory = ::mmap(nullptr, buffer_ring_bytes_, PROT_READ | PROT_WRITE,
                              MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (ring_memory == MAP_FAILED) {
-    return absl::ResourceExhaustedError(absl::StrCat("mmap buffer ring: ", errno_text(errno)));
+    return absl::ResourceExhaustedError(hayate::cat("mmap buffer ring: ", errno_text(errno)));
   }
   buffer_ring_ = static_cast<io_uring_buf_ring*>(ring_memory);
   buffers_ = static_cast<char*>(
-      std::aligned_alloc(4096, std::size_t(sink_recv_buffers) * sink_recv_buffer_bytes));
+      std::aligned_alloc(4096, std::size_t(server_recv_buffers) * server_recv_buffer_bytes));
   if (buffers_ == nullptr) return absl::ResourceExhaustedError("cannot allocate recv buffers");
   io_uring_buf_reg registration{};
   registration.ring_addr = reinterpret_cast<std::uint64_t>(buffer_ring_);
-  registration.ring_entries = sink_recv_buffers;
+  registration.ring_entries = server_recv_buffers;
   registration.bgid = 0;
   result = io_uring_register_buf_ring(&ring_, &registration, 0);
   if (result < 0) {
     return absl::UnavailableError(
-        absl::StrCat("io_uring_register_buf_ring (needs Linux 5.19+): ", errno_text(-result)));
+        hayate::cat("io_uring_register_buf_ring (needs Linux 5.19+): ", errno_text(-result)));
   }
   io_uring_buf_ring_init(buffer_ring_);
-  for (std::uint32_t id = 0; id < sink_recv_buffers; ++id) return_buffer(std::uint16_t(id));
+  for (std::uint32_t id = 0; id < server_recv_buffers; ++id) return_buffer(std::uint16_t(id));
   io_uring_buf_ring_advance(buffer_ring_, int(buffers_returned_));
   buffers_returned_ = 0;
 
@@ -247,11 +276,11 @@ io_uring_sqe* Worker::get_sqe() {
 }
 
 void Worker::return_buffer(std::uint16_t buffer_id) {
-  io_uring_buf_ring_add(buffer_ring_, buffers_ + std::size_t(buffer_id) * sink_recv_buffer_bytes,
-                        sink_recv_buffer_bytes, buffer_id,
-                        io_uring_buf_ring_mask(sink_recv_buffers), int(buffers_returned_));
+  io_uring_buf_ring_add(buffer_ring_, buffers_ + std::size_t(buffer_id) * server_recv_buffer_bytes,
+                        server_recv_buffer_bytes, buffer_id,
+                        io_uring_buf_ring_mask(server_recv_buffers), int(buffers_returned_));
   ++buffers_returned_;
-  HAYATE_ASSERT(buffers_returned_ <= sink_recv_buffers);
+  HAYATE_ASSERT(buffers_returned_ <= server_recv_buffers);
 }
 
 void Worker::arm_accept() {
@@ -291,11 +320,22 @@ void Worker::arm_timeout(Op op, __kernel_timespec& timespec, std::uint32_t ms) {
 }
 
 absl::Status Worker::run() {
+  absl::StatusOr<ServerHooks::ThreadHooks> thread_hooks = hooks_.start_thread(index_);
+  if (!thread_hooks.ok()) return thread_hooks.status();
+  HAYATE_ASSERT(thread_hooks->policy != nullptr && thread_hooks->store != nullptr);
+  environment_ = std::make_unique<SessionEnvironment>(
+      config_.session, shared_.stats[index_], *thread_hooks->policy, *thread_hooks->store, index_);
   if (absl::Status status = set_up(); !status.ok()) return status;
   arm_wake();
   if (signal_fd_ >= 0) arm_signal();
-  if (index_ == 0 && config_.stats_interval && !config_.stats_file.empty()) {
-    arm_timeout(Op::stats_tick, stats_timespec_, sink_stats_interval_ms);
+  if (index_ == 0 && config_.tick_interval_ms > 0) {
+    arm_timeout(Op::tick, tick_timespec_, config_.tick_interval_ms);
+  }
+  now_ms_ = monotonic_ms();
+  if (config_.idle_timeout_ms > 0) {
+    // A few sweeps per period: a connection closes between 1 and 1.25 timeouts of silence.
+    sweep_interval_ms_ = std::clamp(config_.idle_timeout_ms / 4, 10u, 1000u);
+    arm_timeout(Op::idle_sweep, sweep_timespec_, sweep_interval_ms_);
   }
   if (shared_.stopping.load()) {
     begin_drain();
@@ -305,9 +345,10 @@ absl::Status Worker::run() {
 
   while (!done_) {
     const int result = io_uring_submit_and_wait(&ring_, 1);
+    now_ms_ = monotonic_ms();
     if (result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY &&
         result != -ETIME) {
-      return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", errno_text(-result)));
+      return absl::InternalError(hayate::cat("io_uring_submit_and_wait: ", errno_text(-result)));
     }
     unsigned head = 0;
     unsigned seen = 0;
@@ -327,12 +368,18 @@ absl::Status Worker::run() {
 }
 
 void Worker::note_messages() {
-  const std::uint64_t now = shared_.stats[index_].get(Counter::messages);
+  const std::uint64_t now = shared_.stats[index_].get(ServerCounter::messages);
   if (now == messages_seen_) return;
   const std::uint64_t total =
       shared_.messages_total.fetch_add(now - messages_seen_) + (now - messages_seen_);
   messages_seen_ = now;
   if (total >= config_.exit_after_messages) shared_.request_stop();
+}
+
+// A few lines, not one per failed accept: a persistent error must not flood stderr.
+void Worker::log_error(std::string_view what) {
+  if (errors_logged_++ >= 10) return;
+  std::fprintf(stderr, "%s: %.*s\n", config_.log_name.c_str(), int(what.size()), what.data());
 }
 
 void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
@@ -370,18 +417,19 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
       }
       if (!done_) arm_signal();
       return;
-    case Op::stats_tick:
-      if (absl::Status status = write_stats_file(config_.stats_file, shared_.totals());
-          !status.ok() && errors_logged_++ < 10) {
-        std::fprintf(stderr, "hayate-sink: %s\n", std::string(status.message()).c_str());
-      }
-      if (!draining_) arm_timeout(Op::stats_tick, stats_timespec_, sink_stats_interval_ms);
+    case Op::tick:
+      hooks_.tick();
+      if (!draining_) arm_timeout(Op::tick, tick_timespec_, config_.tick_interval_ms);
+      return;
+    case Op::idle_sweep:
+      if (draining_) return;
+      sweep_idle();
+      arm_timeout(Op::idle_sweep, sweep_timespec_, sweep_interval_ms_);
       return;
     case Op::drain_deadline:
       if (live_connections_ > 0) {
-        std::fprintf(stderr,
-                     "hayate-sink: thread %u: %u connections still open at the stop deadline\n",
-                     index_, live_connections_);
+        std::fprintf(stderr, "%s: thread %u: %u connections still open at the stop deadline\n",
+                     config_.log_name.c_str(), index_, live_connections_);
       }
       done_ = true;
       return;
@@ -391,9 +439,9 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
 
 Connection* Worker::allocate_connection() {
   if (free_slots_.empty()) {
-    if (connections_.size() >= sink_connections_per_thread_max) return nullptr;
+    if (connections_.size() >= server_connections_per_thread_max) return nullptr;
     const auto slot = std::uint32_t(connections_.size());
-    connections_.push_back(std::make_unique<Connection>(environment_, slot));
+    connections_.push_back(std::make_unique<Connection>(*environment_, slot));
     free_slots_.push_back(slot);
   }
   const std::uint32_t slot = free_slots_.back();
@@ -405,9 +453,7 @@ Connection* Worker::allocate_connection() {
 void Worker::on_accept(int result, std::uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_ = false;
   if (result < 0) {
-    if (result != -ECANCELED && errors_logged_++ < 10) {
-      std::fprintf(stderr, "hayate-sink: accept: %s\n", errno_text(-result).c_str());
-    }
+    if (result != -ECANCELED) log_error(hayate::cat("accept: ", errno_text(-result)));
     // EMFILE and friends: retry a little later rather than spin.
     if (!accept_armed_ && !draining_) arm_timeout(Op::accept_retry, accept_retry_timespec_, 10);
     return;
@@ -422,6 +468,7 @@ void Worker::on_accept(int result, std::uint32_t flags) {
   if (connection == nullptr) {
     // RFC 5321 3.8: 421 when the service cannot take the session.
     static constexpr char kBusy[] = "421 4.3.2 Too many connections, try again later\r\n";
+    shared_.stats[index_].add(ServerCounter::connections_refused);
     [[maybe_unused]] const ssize_t sent =
         ::send(fd, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     ::close(fd);
@@ -432,6 +479,7 @@ void Worker::on_accept(int result, std::uint32_t flags) {
   connection->closing = false;
   connection->sent_bytes = 0;
   connection->sending.clear();
+  connection->active_ms = now_ms_;
   connection->session.start();
   arm_recv(*connection);
   after_session(*connection);
@@ -440,15 +488,17 @@ void Worker::on_accept(int result, std::uint32_t flags) {
 void Worker::on_recv(Connection& connection, int result, std::uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) connection.recv_armed = false;
   if (result > 0) {
+    connection.active_ms = now_ms_;
     HAYATE_ASSERT(flags & IORING_CQE_F_BUFFER);
     const auto buffer_id = std::uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
-    HAYATE_ASSERT(buffer_id < sink_recv_buffers && std::uint32_t(result) <= sink_recv_buffer_bytes);
+    HAYATE_ASSERT(buffer_id < server_recv_buffers &&
+                  std::uint32_t(result) <= server_recv_buffer_bytes);
     if (!connection.closing && !draining_) {
       connection.session.feed(std::string_view(
-          buffers_ + std::size_t(buffer_id) * sink_recv_buffer_bytes, std::size_t(result)));
+          buffers_ + std::size_t(buffer_id) * server_recv_buffer_bytes, std::size_t(result)));
     }
     return_buffer(buffer_id);  // the session copied what it keeps
-    if (connection.session.output().size() > sink_output_bytes_max) begin_close(connection);
+    if (connection.session.output().size() > server_output_bytes_max) begin_close(connection);
     if (!connection.recv_armed && !connection.closing) arm_recv(connection);
     if (!connection.closing) after_session(connection);
     maybe_release(connection);
@@ -516,6 +566,7 @@ void Worker::on_send(Connection& connection, int result) {
     return;
   }
   connection.sent_bytes += std::size_t(result);
+  connection.active_ms = now_ms_;
   HAYATE_ASSERT(connection.sent_bytes <= connection.sending.size());
   if (connection.sent_bytes < connection.sending.size() && !connection.closing) {
     // A short send (full socket buffer): send the rest before anything newer.
@@ -534,11 +585,28 @@ void Worker::on_send(Connection& connection, int result) {
 
 void Worker::on_timer(Connection& connection, int result) {
   connection.timer_armed = false;
+  connection.active_ms = now_ms_;  // the delay was ours, not the client's silence
   if (!connection.closing && !draining_ && result == -ETIME) {
     connection.session.resume();
     after_session(connection);
   }
   maybe_release(connection);
+}
+
+void Worker::sweep_idle() {
+  for (auto& slot : connections_) {
+    Connection& connection = *slot;
+    if (connection.fd < 0 || connection.closing || connection.timer_armed) continue;
+    if (now_ms_ - connection.active_ms < config_.idle_timeout_ms) continue;
+    shared_.stats[index_].add(ServerCounter::sessions_timed_out);
+    if (connection.send_in_flight) {
+      begin_close(connection);  // a client that stopped reading: no room for a 421 either
+    } else {
+      connection.session.time_out();  // RFC 5321 4.5.3.2.7
+      after_session(connection);      // sends the 421; its completion closes
+    }
+    maybe_release(connection);
+  }
 }
 
 void Worker::begin_close(Connection& connection) {
@@ -592,20 +660,20 @@ void Worker::begin_drain() {
   if (live_connections_ == 0) {
     done_ = true;
   } else {
-    arm_timeout(Op::drain_deadline, drain_timespec_, sink_drain_timeout_ms);
+    arm_timeout(Op::drain_deadline, drain_timespec_, server_drain_timeout_ms);
   }
 }
 
 absl::Status set_socket_option(int fd, int level, int name, int value, const char* what) {
   if (::setsockopt(fd, level, name, &value, sizeof value) != 0) {
-    return absl::UnavailableError(absl::StrCat("setsockopt ", what, ": ", errno_text(errno)));
+    return absl::UnavailableError(hayate::cat("setsockopt ", what, ": ", errno_text(errno)));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> open_listener(const ListenAddress& address) {
   const int fd = ::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", errno_text(errno)));
+  if (fd < 0) return absl::UnavailableError(hayate::cat("socket: ", errno_text(errno)));
   absl::Status status = set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
   if (status.ok()) status = set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
   // Accepted sockets inherit TCP_NODELAY: a reply must not wait for the client's ACK of the
@@ -617,11 +685,11 @@ absl::StatusOr<int> open_listener(const ListenAddress& address) {
   if (status.ok() &&
       ::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
     status =
-        absl::UnavailableError(absl::StrCat("bind ", address.to_string(), ": ", errno_text(errno)));
+        absl::UnavailableError(hayate::cat("bind ", address.to_string(), ": ", errno_text(errno)));
   }
-  if (status.ok() && ::listen(fd, int(sink_listen_backlog)) != 0) {
+  if (status.ok() && ::listen(fd, int(server_listen_backlog)) != 0) {
     status = absl::UnavailableError(
-        absl::StrCat("listen ", address.to_string(), ": ", errno_text(errno)));
+        hayate::cat("listen ", address.to_string(), ": ", errno_text(errno)));
   }
   if (!status.ok()) {
     ::close(fd);
@@ -634,7 +702,7 @@ absl::StatusOr<int> open_listener(const ListenAddress& address) {
 // user, each getting half the connections. A plain bind first tells a taken port apart.
 absl::Status check_port_free(const ListenAddress& address) {
   const int fd = ::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", errno_text(errno)));
+  if (fd < 0) return absl::UnavailableError(hayate::cat("socket: ", errno_text(errno)));
   absl::Status status = set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
   if (status.ok() && address.family == AF_INET6) {
     status = set_socket_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
@@ -642,8 +710,8 @@ absl::Status check_port_free(const ListenAddress& address) {
   if (status.ok() &&
       ::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
     status =
-        absl::UnavailableError(absl::StrCat("bind ", address.to_string(), ": ", errno_text(errno),
-                                            errno == EADDRINUSE ? " (another sink?)" : ""));
+        absl::UnavailableError(hayate::cat("bind ", address.to_string(), ": ", errno_text(errno),
+                                           errno == EADDRINUSE ? " (another server?)" : ""));
   }
   ::close(fd);
   return status;
@@ -660,102 +728,88 @@ void block_stop_signals() {
   ::signal(SIGPIPE, SIG_IGN);
 }
 
-absl::Status write_stats_file(const std::string& path, const StatsSnapshot& stats) {
-  const std::string temporary = path + ".tmp";
-  const std::string json = stats_to_json(stats) + "\n";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("stats file ", temporary, ": ", errno_text(errno)));
+absl::StatusOr<std::unique_ptr<Server>> Server::open(const ServerConfig& config) {
+  HAYATE_ASSERT(config.threads >= 1 && config.threads <= limits::server_threads_max);
+  ListenAddress address = config.listen;
+  if (address.port() != 0) {
+    if (absl::Status status = check_port_free(address); !status.ok()) return status;
   }
-  const ssize_t written = ::write(fd, json.data(), json.size());
-  const int write_errno = errno;
-  ::close(fd);
-  if (written != ssize_t(json.size())) {
-    ::unlink(temporary.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("stats file ", temporary, ": ", errno_text(write_errno)));
-  }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("stats file ", path, ": ", errno_text(errno)));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Listeners> open_listeners(const ServerConfig& config) {
-  HAYATE_ASSERT(config.threads >= 1 && config.threads <= sink_threads_max);
-  Listeners listeners;
-  listeners.address = config.listen;
-  if (listeners.address.port() != 0) {
-    if (absl::Status status = check_port_free(listeners.address); !status.ok()) return status;
-  }
+  std::vector<int> fds;
   for (std::uint32_t i = 0; i < config.threads; ++i) {
-    absl::StatusOr<int> fd = open_listener(listeners.address);
+    absl::StatusOr<int> fd = open_listener(address);
     if (!fd.ok()) {
-      for (int open_fd : listeners.fds) ::close(open_fd);
+      for (int open_fd : fds) ::close(open_fd);
       return fd.status();
     }
-    listeners.fds.push_back(*fd);
-    if (i == 0 && listeners.address.port() == 0) {
+    fds.push_back(*fd);
+    if (i == 0 && address.port() == 0) {
       // Port 0: the kernel chose one; every other thread joins the same port.
       sockaddr_storage bound{};
       socklen_t length = sizeof bound;
       if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
-        listeners.address.set_port(bound.ss_family == AF_INET6
-                                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
+        address.set_port(bound.ss_family == AF_INET6
+                             ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                             : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
       }
     }
   }
-  return listeners;
-}
-
-absl::StatusOr<StatsSnapshot> run_server(const ServerConfig& config, Listeners listeners) {
-  HAYATE_ASSERT(listeners.fds.size() == config.threads);
-  if (!config.maildir.empty()) {
-    if (absl::Status status = create_maildir(config.maildir); !status.ok()) {
-      for (int fd : listeners.fds) ::close(fd);
-      return status;
-    }
-  }
-  Shared shared(config);
-  shared.stats = std::make_unique<SinkStats[]>(config.threads);
+  std::unique_ptr<Server> server(new Server(config, address, std::move(fds)));
   for (std::uint32_t i = 0; i < config.threads; ++i) {
     const int fd = ::eventfd(0, EFD_CLOEXEC);
-    if (fd < 0) {
-      for (int open_fd : shared.wake_fds) ::close(open_fd);
-      for (int open_fd : listeners.fds) ::close(open_fd);
-      return absl::UnavailableError(absl::StrCat("eventfd: ", errno_text(errno)));
-    }
-    shared.wake_fds.push_back(fd);
+    if (fd < 0) return absl::UnavailableError(hayate::cat("eventfd: ", errno_text(errno)));
+    server->shared_->wake_fds.push_back(fd);
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  const int signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
-  if (signal_fd < 0) {
-    for (int open_fd : shared.wake_fds) ::close(open_fd);
-    for (int open_fd : listeners.fds) ::close(open_fd);
-    return absl::UnavailableError(absl::StrCat("signalfd: ", errno_text(errno)));
+  return server;
+}
+
+Server::Server(const ServerConfig& config, ListenAddress address, std::vector<int> listen_fds)
+    : config_(config),
+      address_(address),
+      listen_fds_(std::move(listen_fds)),
+      shared_(std::make_unique<Shared>(config_)) {}
+
+Server::~Server() {
+  for (int fd : listen_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+void Server::stop() { shared_->request_stop(); }
+
+ServerStatsSnapshot Server::stats() const { return shared_->totals(); }
+
+absl::Status Server::run(ServerHooks& hooks) {
+  HAYATE_ASSERT(!ran_);  // the listening sockets are handed to the workers, which close them
+  ran_ = true;
+  HAYATE_ASSERT(listen_fds_.size() == config_.threads);
+  int signal_fd = -1;
+  if (config_.stop_on_signals) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+    if (signal_fd < 0) return absl::UnavailableError(hayate::cat("signalfd: ", errno_text(errno)));
   }
 
-  std::vector<absl::Status> results(config.threads);
+  std::vector<absl::Status> results(config_.threads);
   std::vector<std::thread> threads;
   const auto run_worker = [&](std::uint32_t index) {
-    Worker worker(shared, index, listeners.fds[index], index == 0 ? signal_fd : -1);
+    const int listen_fd = listen_fds_[index];
+    listen_fds_[index] = -1;  // the worker closes it
+    Worker worker(*shared_, hooks, index, listen_fd, index == 0 ? signal_fd : -1);
     results[index] = worker.run();
-    if (!results[index].ok()) shared.request_stop();  // one failed thread stops them all
+    if (!results[index].ok()) shared_->request_stop();  // one failed thread stops them all
   };
-  for (std::uint32_t i = 1; i < config.threads; ++i) threads.emplace_back(run_worker, i);
+  for (std::uint32_t i = 1; i < config_.threads; ++i) threads.emplace_back(run_worker, i);
   run_worker(0);
   for (std::thread& thread : threads) thread.join();
 
-  ::close(signal_fd);
-  for (int fd : shared.wake_fds) ::close(fd);
+  if (signal_fd >= 0) ::close(signal_fd);
   for (const absl::Status& status : results) {
     if (!status.ok()) return status;
   }
-  return shared.totals();
+  return absl::OkStatus();
 }
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,4 +1,4 @@
-// Pure reader of an SMTP DATA body for hayate-sink: finds the CRLF.CRLF terminator even when
+// Pure reader of an SMTP DATA body for the server session: finds the CRLF.CRLF terminator even when
 // it is split across reads, undoes dot-stuffing (RFC 5321 4.5.2) and can hand the content on
 // with LF line endings, as a Maildir file stores it. No I/O.
 #pragma once
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 
 class DataReader {
  public:
@@ -43,4 +43,4 @@ class DataReader {
   std::uint64_t content_bytes_ = 0;
 };
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,12 +1,12 @@
-// DATA body reader of hayate-sink (see data_reader.h). The common case, the middle of a line,
+// DATA body reader of the SMTP server (see data_reader.h). The common case, the middle of a line,
 // is one memchr for the next CR; only bytes around line ends go through the state machine.
-#include "tools/sink/data_reader.h"
+#include "engine/smtp/server/data_reader.h"
 
 #include <cstring>
 
 #include "engine/assert.h"
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 
 void DataReader::reset() {
   state_ = State::line_start;
@@ -75,4 +75,4 @@ DataReader::Result DataReader::feed(std::string_view input, std::string* content
   return Result{size, false};
 }
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,14 +1,15 @@
-// Pure SMTP command parsing for hayate-sink (see command.h). Verbs are matched as one 32-bit
+// Pure parsing of SMTP server commands (see command.h). Verbs are matched as one 32-bit
 // word so that a pipelined burst of commands costs a few instructions each.
-#include "tools/sink/command.h"
+#include "engine/smtp/server/command.h"
 
 #include <array>
 #include <cstring>
 
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 namespace {
 
 constexpr char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c; }
@@ -63,32 +64,7 @@ bool parse_decimal(std::string_view digits, std::uint64_t& value) {
   return true;
 }
 
-struct Prefix {
-  std::string_view text;
-  RcptFault fault;
-};
-
-// Longest first where one prefix starts another ("datatempfail" before "datafail").
-constexpr std::array<Prefix, 8> kFaultPrefixes = {{
-    {"datatempfail", RcptFault::datatempfail},
-    {"datafail", RcptFault::datafail},
-    {"tempfail", RcptFault::tempfail},
-    {"bounce", RcptFault::bounce},
-    {"slow", RcptFault::slow},
-    {"disconnect", RcptFault::disconnect},
-    {"garbage", RcptFault::garbage},
-    {"flaky", RcptFault::flaky},
-}};
-
 }  // namespace
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
-  }
-  return true;
-}
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
@@ -200,38 +176,4 @@ ParameterStatus parse_mail_parameters(std::string_view parameters, MailParameter
   return ParameterStatus::ok;
 }
 
-RcptFault classify_recipient(std::string_view path) {
-  const std::size_t at = path.rfind('@');
-  std::string_view local = path.substr(0, at);
-  if (!local.empty() && local.front() == '"') local.remove_prefix(1);
-  for (const Prefix& prefix : kFaultPrefixes) {
-    if (starts_with_ignoring_case(local, prefix.text)) return prefix.fault;
-  }
-  return RcptFault::none;
-}
-
-std::string_view fault_name(RcptFault fault) {
-  switch (fault) {
-    case RcptFault::none:
-      return "none";
-    case RcptFault::tempfail:
-      return "tempfail";
-    case RcptFault::bounce:
-      return "bounce";
-    case RcptFault::datafail:
-      return "datafail";
-    case RcptFault::datatempfail:
-      return "datatempfail";
-    case RcptFault::slow:
-      return "slow";
-    case RcptFault::disconnect:
-      return "disconnect";
-    case RcptFault::garbage:
-      return "garbage";
-    case RcptFault::flaky:
-      return "flaky";
-  }
-  return "unknown";
-}
-
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,12 +1,12 @@
-// Pure SMTP command parsing for hayate-sink: a command line in, a verb, a path and parameters
-// out (RFC 5321 4.1.1), plus the fault mode a recipient's local part selects. No I/O, no
-// allocation: every view points into the caller's line.
+// Pure parsing of the commands an SMTP server receives: a command line in, a verb, a path and
+// parameters out (RFC 5321 4.1.1). No I/O, no allocation: every view points into the caller's
+// line. Used by the server session (session.h).
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 
 enum class Verb : std::uint8_t { helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, unknown };
 
@@ -35,7 +35,7 @@ enum class PathStatus : std::uint8_t { ok, syntax_error, too_long };
 PathStatus parse_path_argument(std::string_view argument, std::string_view keyword,
                                PathArgument& result);
 
-// MAIL parameters this sink understands (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8).
+// MAIL parameters the server understands (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8).
 struct MailParameters {
   bool size_given = false;
   std::uint64_t size_bytes = 0;
@@ -50,25 +50,7 @@ enum class ParameterStatus : std::uint8_t { ok, syntax_error, unsupported };
 // 555. A malformed value (SIZE=abc, BODY=9BIT, a repeated keyword) is a syntax_error.
 ParameterStatus parse_mail_parameters(std::string_view parameters, MailParameters& result);
 
-// Fault mode chosen by the prefix of a recipient's local part (case-insensitive), so a test
-// picks each recipient's outcome: "tempfail-1@x" is a tempfail, "Bounce.7@x" a bounce.
-enum class RcptFault : std::uint8_t {
-  none,
-  tempfail,      // 451 4.3.0 at RCPT
-  bounce,        // 550 5.1.1 at RCPT
-  datafail,      // accepted; the transaction gets 554 5.6.0 at the end of DATA
-  datatempfail,  // accepted; the transaction gets 451 4.3.0 at the end of DATA
-  slow,          // the RCPT reply is delayed (later replies wait behind it)
-  disconnect,    // the connection is closed after the RCPT is read, without a reply
-  garbage,       // the RCPT is answered with "HELLO THIS IS NOT SMTP"
-  flaky,         // the first RCPT for this address gets 451 4.3.0, later ones 250
-};
-
-RcptFault classify_recipient(std::string_view path);
-std::string_view fault_name(RcptFault fault);
-
-// ASCII-only helpers, exposed for the session and the tests.
-bool equals_ignoring_case(std::string_view a, std::string_view b);
+// ASCII-only, case-insensitive prefix test (RFC 5321 2.4: verbs and keywords ignore case).
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix);
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,15 +1,15 @@
-// The pure SMTP server session of hayate-sink (see session.h). Every complete command in the
-// input is answered in order into one output buffer, so a pipelined burst (RFC 2920) costs
-// the shell one send; only fault modes and lock-step mode make it stop early.
-#include "tools/sink/session.h"
+// The pure SMTP server session (see session.h). Every complete command in the input is
+// answered in order into one output buffer, so a pipelined burst (RFC 2920) costs the shell
+// one send; only delayed verdicts and lock-step mode make it stop early.
+#include "engine/smtp/server/session.h"
 
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "engine/assert.h"
-#include "tools/sink/command.h"
+#include "engine/limits.h"
+#include "engine/strings.h"
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 namespace {
 
 // Replies, CRLF included, so that each costs one append.
@@ -39,35 +39,97 @@ constexpr std::string_view kNeedRcpt = "503 5.5.1 Need RCPT command\r\n";
 constexpr std::string_view kNoValidRecipients = "554 5.5.1 No valid recipients\r\n";
 constexpr std::string_view kTooBig = "552 5.3.4 Message size exceeds fixed limit\r\n";
 constexpr std::string_view kTooManyRecipients = "452 4.5.3 Too many recipients\r\n";
-constexpr std::string_view kTryAgain = "451 4.3.0 Try again later\r\n";
-constexpr std::string_view kUserUnknown = "550 5.1.1 User unknown\r\n";
-constexpr std::string_view kMessageRejected = "554 5.6.0 Message rejected\r\n";
-constexpr std::string_view kStoreFailed = "451 4.3.0 Local error writing message\r\n";
-constexpr std::string_view kGarbage = "HELLO THIS IS NOT SMTP\r\n";
+
+constexpr std::size_t queue_id_bytes = 12;
+
+// "<code> <enhanced> <text>\r\n". RFC 5321 4.2: textstring is HT and printable ASCII; other
+// control bytes (CR and LF above all, which would end the line) are sent as spaces.
+void append_reply(std::string& out, const Verdict& verdict) {
+  char code[4] = {char('0' + verdict.code / 100), char('0' + verdict.code / 10 % 10),
+                  char('0' + verdict.code % 10), ' '};
+  out.append(code, sizeof code);
+  if (!verdict.enhanced_code.empty()) {
+    out.append(verdict.enhanced_code);
+    out.push_back(' ');
+  }
+  const std::size_t text_start = out.size();
+  out.append(verdict.text);
+  for (std::size_t i = text_start; i < out.size(); ++i) {
+    const auto byte = std::uint8_t(out[i]);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) out[i] = ' ';
+  }
+  out.append("\r\n");
+}
 
 }  // namespace
 
-SessionEnvironment::SessionEnvironment(const SessionConfig& config, SinkStats& stats,
-                                       FlakySet& flaky, MessageStore* store,
-                                       std::uint32_t thread_index)
-    : config_(config), stats_(stats), flaky_(flaky), store_(store), thread_index_(thread_index) {
-  HAYATE_ASSERT(thread_index < 256);  // two hex digits of the queue id
-  greeting_ = absl::StrCat("220 ", config.hostname, " ESMTP hayate-sink\r\n");
-  helo_reply_ = absl::StrCat("250 ", config.hostname, "\r\n");
-  // RFC 5321 4.1.1.1: the EHLO reply lists the extensions, one per line.
-  ehlo_reply_ = absl::StrCat("250-", config.hostname, "\r\n");
-  if (config.pipelining) ehlo_reply_ += "250-PIPELINING\r\n";
-  absl::StrAppend(&ehlo_reply_, "250-SIZE ", config.message_bytes_max, "\r\n",
-                  "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
+Verdict Verdict::reject(std::uint16_t code, std::string_view enhanced_code, std::string_view text) {
+  HAYATE_ASSERT(code >= 400 && code <= 599);
+  // RFC 3463 2: class.subject.detail, the class matching the reply code's first digit.
+  HAYATE_ASSERT(enhanced_code.empty() ||
+                (enhanced_code.size() >= 5 && enhanced_code[0] == char('0' + code / 100) &&
+                 enhanced_code[1] == '.' &&
+                 enhanced_code.find_first_not_of("0123456789.") == std::string_view::npos));
+  Verdict verdict;
+  verdict.kind = Kind::reject;
+  verdict.code = code;
+  verdict.enhanced_code = enhanced_code;
+  verdict.text = text;
+  return verdict;
 }
 
-void SessionEnvironment::next_queue_id(char (&id)[12]) {
+Verdict Verdict::raw(std::string_view bytes) {
+  Verdict verdict;
+  verdict.kind = Kind::raw;
+  verdict.code = 0;
+  verdict.text = bytes;
+  return verdict;
+}
+
+Verdict Verdict::disconnect() {
+  Verdict verdict;
+  verdict.kind = Kind::disconnect;
+  verdict.code = 0;
+  return verdict;
+}
+
+Verdict Policy::check_sender(const Envelope&) { return Verdict::accept(); }
+
+SessionEnvironment::SessionEnvironment(const SessionConfig& config, ServerStats& stats,
+                                       Policy& policy, MessageStore& store,
+                                       std::uint32_t thread_index)
+    : config_(config),
+      stats_(stats),
+      policy_(policy),
+      store_(store),
+      keeps_content_(store.keeps_content()),
+      thread_index_(thread_index) {
+  HAYATE_ASSERT(thread_index < 256);  // two hex digits of the queue id
+  // The names end up in reply lines: a line break in them would forge replies.
+  HAYATE_ASSERT(config.hostname.find_first_of("\r\n") == std::string::npos);
+  HAYATE_ASSERT(config.software.find_first_of("\r\n") == std::string::npos);
+  greeting_ = cat("220 ", config.hostname, " ESMTP ", config.software, "\r\n");
+  helo_reply_ = cat("250 ", config.hostname, "\r\n");
+  // RFC 5321 4.1.1.1: the EHLO reply lists the extensions, one per line.
+  timeout_reply_ = cat("421 4.4.2 ", config.hostname, " Error: timeout exceeded\r\n");
+  ehlo_reply_ = cat("250-", config.hostname, "\r\n");
+  if (config.pipelining) ehlo_reply_ += "250-PIPELINING\r\n";
+  append(ehlo_reply_, "250-SIZE ", config.message_bytes_max, "\r\n",
+         "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
+}
+
+void SessionEnvironment::peek_queue_id(char (&id)[12]) const {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  const std::uint64_t sequence = queue_ids_issued_++;
+  const std::uint64_t sequence = queue_ids_issued_;
   HAYATE_ASSERT(sequence < (1ull << 40));  // ten hex digits
   id[0] = kHex[(thread_index_ >> 4) & 0xf];
   id[1] = kHex[thread_index_ & 0xf];
   for (int i = 0; i < 10; ++i) id[11 - i] = kHex[(sequence >> (4 * i)) & 0xf];
+}
+
+void SessionEnvironment::next_queue_id(char (&id)[12]) {
+  peek_queue_id(id);
+  ++queue_ids_issued_;
 }
 
 Session::Session(SessionEnvironment& environment) : environment_(environment) {}
@@ -84,7 +146,10 @@ void Session::start() {
   pending_.clear();
   pending_offset_ = 0;
   output_.clear();
-  environment_.stats().add(Counter::sessions);
+  close_after_delayed_reply_ = false;
+  client_name_.clear();
+  delayed_reply_.clear();
+  environment_.stats().add(ServerCounter::sessions);
   if (environment_.config().greeting_delay_ms > 0) {
     action_ = Action::delay_then_resume;
     resume_step_ = ResumeStep::greeting;
@@ -115,9 +180,14 @@ void Session::resume() {
       reply(environment_.greeting());
       after_reply(pending_offset_ < pending_.size());
       break;
-    case ResumeStep::slow_rcpt:
-      reply(kRcptOk);
-      after_reply(pending_offset_ < pending_.size());
+    case ResumeStep::delayed_reply:
+      output_.append(delayed_reply_);
+      delayed_reply_.clear();
+      if (close_after_delayed_reply_) {
+        close_silently();
+      } else {
+        after_reply(pending_offset_ < pending_.size());
+      }
       break;
     case ResumeStep::lockstep:
     case ResumeStep::none:
@@ -126,9 +196,15 @@ void Session::resume() {
   drain_pending();
 }
 
+void Session::time_out() {
+  if (state_ == State::closed) return;
+  reply(environment_.timeout_reply());
+  close_silently();
+}
+
 void Session::queue_pending(std::string_view input) {
   if (input.empty()) return;
-  if (pending_.size() - pending_offset_ + input.size() > pending_input_bytes_max) {
+  if (pending_.size() - pending_offset_ + input.size() > limits::server_pending_input_bytes_max) {
     close_silently();
     return;
   }
@@ -192,7 +268,7 @@ std::size_t Session::process(std::string_view input) {
       if (!found) return size;
       i = std::size_t(static_cast<const char*>(found) - data) + 1;
       discarding_line_ = false;
-      environment_.stats().add(Counter::lines_too_long);
+      environment_.stats().add(ServerCounter::lines_too_long);
       reply(kLineTooLong);
       after_reply(i < size);
       continue;
@@ -200,7 +276,7 @@ std::size_t Session::process(std::string_view input) {
     if (!found) {
       // A partial line: keep it for the next read. Room for the CR that may end it.
       const std::string_view partial = input.substr(i);
-      if (line_.size() + partial.size() > command_line_bytes_max + 1) {
+      if (line_.size() + partial.size() > limits::server_command_line_bytes_max + 1) {
         line_.clear();
         discarding_line_ = true;
       } else {
@@ -211,14 +287,14 @@ std::size_t Session::process(std::string_view input) {
     const std::size_t end = std::size_t(static_cast<const char*>(found) - data);
     std::string_view line = input.substr(i, end - i);
     i = end + 1;
-    const bool too_long = line_.size() + line.size() > command_line_bytes_max + 1;
+    const bool too_long = line_.size() + line.size() > limits::server_command_line_bytes_max + 1;
     if (!line_.empty() && !too_long) {
       line_.append(line);
       line = line_;
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (too_long || line.size() > command_line_bytes_max) {
-      environment_.stats().add(Counter::lines_too_long);
+    if (too_long || line.size() > limits::server_command_line_bytes_max) {
+      environment_.stats().add(ServerCounter::lines_too_long);
       reply(kLineTooLong);
     } else {
       handle_command(line);
@@ -264,7 +340,7 @@ void Session::handle_command(std::string_view line) {
       action_ = Action::close_after_flush;
       break;
     case Verb::unknown:
-      environment_.stats().add(Counter::commands_unknown);
+      environment_.stats().add(ServerCounter::commands_unknown);
       reply(kUnknown);
       break;
   }
@@ -278,42 +354,64 @@ void Session::handle_helo(std::string_view argument, bool extended) {
   // RFC 5321 4.1.4: EHLO/HELO in a session resets any transaction in progress.
   reset_transaction();
   greeted_ = true;
+  client_name_.assign(argument);
   reply(extended ? environment_.ehlo_reply() : environment_.helo_reply());
 }
 
 void Session::handle_mail(std::string_view argument) {
   if (!greeted_) return reply(kNeedHelo);
   if (mail_given_) return reply(kNestedMail);
+  ServerStats& stats = environment_.stats();
   PathArgument path;
+  std::string_view error;
   switch (parse_path_argument(argument, "FROM:", path)) {
     case PathStatus::ok:
       break;
     case PathStatus::syntax_error:
-      return reply(kMailSyntax);
+      error = kMailSyntax;
+      break;
     case PathStatus::too_long:
-      return reply(kSenderTooLong);
+      error = kSenderTooLong;
+      break;
   }
   MailParameters parameters;
-  switch (parse_mail_parameters(path.parameters, parameters)) {
-    case ParameterStatus::ok:
-      break;
-    case ParameterStatus::syntax_error:
-      return reply(kMailParameters);
-    case ParameterStatus::unsupported:
-      return reply(kUnsupportedParameter);
+  if (error.empty()) {
+    switch (parse_mail_parameters(path.parameters, parameters)) {
+      case ParameterStatus::ok:
+        break;
+      case ParameterStatus::syntax_error:
+        error = kMailParameters;
+        break;
+      case ParameterStatus::unsupported:
+        error = kUnsupportedParameter;
+        break;
+    }
   }
   // RFC 1870 6.1: a declared size over the limit is refused at MAIL.
-  if (parameters.size_given && parameters.size_bytes > environment_.config().message_bytes_max) {
-    return reply(kTooBig);
+  if (error.empty() && parameters.size_given &&
+      parameters.size_bytes > environment_.config().message_bytes_max) {
+    error = kTooBig;
   }
-  mail_given_ = true;
-  if (environment_.store() != nullptr) sender_.assign(path.path);
-  reply(kMailOk);
+  if (!error.empty()) {
+    stats.add(ServerCounter::mail_rejected);
+    return reply(error);
+  }
+  sender_.assign(path.path);
+  parameters_ = parameters;
+  const Verdict verdict = environment_.policy().check_sender(envelope());
+  if (verdict.accepted()) {
+    mail_given_ = true;
+  } else {
+    sender_.clear();
+    parameters_ = MailParameters{};
+    stats.add(ServerCounter::mail_rejected);
+  }
+  answer(verdict, kMailOk);
 }
 
 void Session::handle_rcpt(std::string_view argument) {
   if (!mail_given_) return reply(kNeedMail);
-  SinkStats& stats = environment_.stats();
+  ServerStats& stats = environment_.stats();
   ++rcpt_attempts_;
   PathArgument path;
   std::string_view error;
@@ -330,74 +428,25 @@ void Session::handle_rcpt(std::string_view argument) {
       break;
   }
   if (!error.empty()) {
-    stats.add(Counter::rcpt_syntax);
-    stats.add(Counter::rcpt_rejected);
+    stats.add(ServerCounter::rcpt_syntax);
+    stats.add(ServerCounter::rcpt_rejected);
     return reply(error);
   }
-  if (rcpt_accepted_ >= sink_recipients_per_transaction_max) {
-    stats.add(Counter::rcpt_too_many);
-    stats.add(Counter::rcpt_rejected);
+  if (rcpt_accepted_ >= limits::server_recipients_per_transaction_max) {
+    stats.add(ServerCounter::rcpt_too_many);
+    stats.add(ServerCounter::rcpt_rejected);
     return reply(kTooManyRecipients);
   }
-  const RcptFault fault = classify_recipient(path.path);
-  switch (fault) {
-    case RcptFault::none:
-      return accept_rcpt(path.path);
-    case RcptFault::datafail:
-      any_datafail_ = true;
-      return accept_rcpt(path.path);
-    case RcptFault::datatempfail:
-      any_datatempfail_ = true;
-      return accept_rcpt(path.path);
-    case RcptFault::tempfail:
-      stats.add(Counter::rcpt_tempfail);
-      stats.add(Counter::rcpt_rejected);
-      return reply(kTryAgain);
-    case RcptFault::bounce:
-      stats.add(Counter::rcpt_bounce);
-      stats.add(Counter::rcpt_rejected);
-      return reply(kUserUnknown);
-    case RcptFault::garbage:
-      stats.add(Counter::rcpt_garbage);
-      stats.add(Counter::rcpt_rejected);
-      return reply(kGarbage);
-    case RcptFault::disconnect:
-      stats.add(Counter::rcpt_disconnect);
-      stats.add(Counter::rcpt_rejected);
-      return close_silently();  // replies before this one still go out
-    case RcptFault::slow: {
-      // Counted as accepted now; the 250 is written by resume() after the delay, and every
-      // later reply waits behind it.
-      stats.add(Counter::rcpt_slow);
-      accept_rcpt(path.path, /*reply_now=*/false);
-      action_ = Action::delay_then_resume;
-      resume_step_ = ResumeStep::slow_rcpt;
-      delay_ms_ = environment_.config().slow_ms;
-      return;
-    }
-    case RcptFault::flaky:
-      switch (environment_.flaky().record(path.path)) {
-        case FlakySet::Attempt::first:
-          stats.add(Counter::rcpt_flaky);
-          stats.add(Counter::rcpt_rejected);
-          return reply(kTryAgain);
-        case FlakySet::Attempt::untracked:
-          stats.add(Counter::rcpt_flaky_untracked);
-          return accept_rcpt(path.path);
-        case FlakySet::Attempt::repeated:
-          return accept_rcpt(path.path);
-      }
-  }
-}
-
-void Session::accept_rcpt(std::string_view path, bool reply_now) {
-  if (environment_.store() != nullptr) {
+  const Verdict verdict = environment_.policy().check_recipient(envelope(), path.path);
+  if (verdict.accepted()) {
     if (recipients_.size() <= rcpt_accepted_) recipients_.emplace_back();
-    recipients_[rcpt_accepted_].assign(path);
+    recipients_[rcpt_accepted_].assign(path.path);
+    ++rcpt_accepted_;
+    stats.add(ServerCounter::recipients);
+  } else {
+    stats.add(ServerCounter::rcpt_rejected);
   }
-  ++rcpt_accepted_;
-  environment_.stats().add(Counter::recipients);
-  if (reply_now) reply(kRcptOk);
+  answer(verdict, kRcptOk);
 }
 
 void Session::handle_data(std::string_view argument) {
@@ -408,7 +457,7 @@ void Session::handle_data(std::string_view argument) {
   if (rcpt_accepted_ == 0) return reply(kNoValidRecipients);
   state_ = State::data;
   data_reader_.reset();
-  keeping_content_ = environment_.store() != nullptr;
+  keeping_content_ = environment_.keeps_content();
   content_.clear();
   reply(kDataGoAhead);
 }
@@ -416,62 +465,90 @@ void Session::handle_data(std::string_view argument) {
 void Session::finish_message() {
   HAYATE_ASSERT(state_ == State::data);
   HAYATE_ASSERT(rcpt_accepted_ > 0);
-  SinkStats& stats = environment_.stats();
+  ServerStats& stats = environment_.stats();
   const std::uint64_t size_bytes = data_reader_.content_bytes();
   state_ = State::command;
-  std::string_view refusal;
-  Counter refusal_counter = Counter::data_fail;
   if (size_bytes > environment_.config().message_bytes_max) {
-    refusal = kTooBig;
-    refusal_counter = Counter::data_too_big;
-  } else if (any_datafail_) {  // a permanent failure wins over a temporary one
-    refusal = kMessageRejected;
-    refusal_counter = Counter::data_fail;
-  } else if (any_datatempfail_) {
-    refusal = kTryAgain;
-    refusal_counter = Counter::data_tempfail;
+    stats.add(ServerCounter::data_too_big);
+    stats.add(ServerCounter::data_rejected);
+    reply(kTooBig);
+    reset_transaction();
+    return;
   }
-  char queue_id[12];
-  if (refusal.empty()) {
+  char queue_id[queue_id_bytes];
+  environment_.peek_queue_id(queue_id);
+  const ReceivedMessage message{std::string_view(queue_id, sizeof queue_id),
+                                sender_,
+                                std::span<const std::string>(recipients_.data(), rcpt_accepted_),
+                                content_,
+                                size_bytes,
+                                client_name_};
+  const Verdict verdict = environment_.store().store(message);
+  if (verdict.accepted()) {
     environment_.next_queue_id(queue_id);
-    if (MessageStore* store = environment_.store()) {
-      const AcceptedMessage message{
-          std::string_view(queue_id, sizeof queue_id), sender_,
-          std::span<const std::string>(recipients_.data(), rcpt_accepted_), content_};
-      if (!store->store(message).ok()) {
-        refusal = kStoreFailed;
-        refusal_counter = Counter::data_store_failed;
-      }
-    }
-  }
-  if (!refusal.empty()) {
-    stats.add(refusal_counter);
-    stats.add(Counter::data_rejected);
-    reply(refusal);
+    stats.add(ServerCounter::messages);
+    stats.add(ServerCounter::bytes, size_bytes);
+    stats.add(ServerCounter::recipients_delivered, rcpt_accepted_);
+    char queued[kQueuedPrefix.size() + queue_id_bytes + 2];
+    std::memcpy(queued, kQueuedPrefix.data(), kQueuedPrefix.size());
+    std::memcpy(queued + kQueuedPrefix.size(), queue_id, queue_id_bytes);
+    std::memcpy(queued + kQueuedPrefix.size() + queue_id_bytes, "\r\n", 2);
+    answer(verdict, std::string_view(queued, sizeof queued));
   } else {
-    stats.add(Counter::messages);
-    stats.add(Counter::bytes, size_bytes);
-    stats.add(Counter::recipients_delivered, rcpt_accepted_);
-    output_.append(kQueuedPrefix);
-    output_.append(queue_id, sizeof queue_id);
-    output_.append("\r\n");
+    stats.add(ServerCounter::data_rejected);
+    answer(verdict, {});
   }
   reset_transaction();
 }
 
+// Writes the verdict's reply, or holds it back for the verdict's delay. The decision itself
+// (counters, recorded recipient) was taken by the caller.
+void Session::answer(const Verdict& verdict, std::string_view accepted_reply) {
+  std::string& out = verdict.delay_ms > 0 ? delayed_reply_ : output_;
+  bool close = false;
+  switch (verdict.kind) {
+    case Verdict::Kind::accept:
+      out.append(accepted_reply);
+      break;
+    case Verdict::Kind::reject:
+      append_reply(out, verdict);
+      close = verdict.code == 421;  // RFC 5321 3.8: the server closes after a 421
+      break;
+    case Verdict::Kind::raw:
+      out.append(verdict.text);
+      break;
+    case Verdict::Kind::disconnect:
+      close = true;
+      break;
+  }
+  if (verdict.delay_ms > 0) {
+    HAYATE_ASSERT(action_ == Action::read);  // one held-back reply at a time
+    action_ = Action::delay_then_resume;
+    resume_step_ = ResumeStep::delayed_reply;
+    delay_ms_ = verdict.delay_ms;
+    close_after_delayed_reply_ = close;
+  } else if (close) {
+    close_silently();  // replies before this one still go out
+  }
+}
+
+Envelope Session::envelope() const {
+  return Envelope{client_name_, sender_,
+                  std::span<const std::string>(recipients_.data(), rcpt_accepted_), parameters_};
+}
+
 void Session::reset_transaction() {
   mail_given_ = false;
-  any_datafail_ = false;
-  any_datatempfail_ = false;
   keeping_content_ = false;
   rcpt_attempts_ = 0;
   rcpt_accepted_ = 0;
+  parameters_ = MailParameters{};
   sender_.clear();
-  if (content_.capacity() > content_capacity_kept_max) {
+  if (content_.capacity() > limits::server_content_capacity_kept_max) {
     std::string().swap(content_);
   } else {
     content_.clear();
   }
 }
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

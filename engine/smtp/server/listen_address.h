@@ -1,6 +1,7 @@
-// Parsing of hayate-sink's --listen argument: "127.0.0.1:2525", "[::1]:2525", "localhost:0".
-// Pure (no socket is opened); loopback is required unless the caller allows otherwise, since
-// a sink that accepts any mail must not be reachable from the network by accident.
+// Parsing of an SMTP server's --listen argument: "127.0.0.1:2525", "[::1]:2525", "localhost:0".
+// Pure (no socket is opened); loopback is required unless the caller allows otherwise, so that
+// a server that accepts mail (a test sink, a bounce receiver) is not reachable from the network
+// by accident.
 #pragma once
 
 #include <netinet/in.h>
@@ -12,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 
 struct ListenAddress {
   sockaddr_storage storage{};
@@ -28,4 +29,4 @@ struct ListenAddress {
 // kernel for a free port. A non-loopback address is an error unless allow_non_loopback.
 absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text, bool allow_non_loopback);
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,15 +1,14 @@
-// --listen parsing for hayate-sink (see listen_address.h).
-#include "tools/sink/listen_address.h"
+// Parsing of a server's listen address (see listen_address.h).
+#include "engine/smtp/server/listen_address.h"
 
 #include <arpa/inet.h>
 
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "engine/assert.h"
-#include "tools/sink/absl_views.h"
+#include "engine/strings.h"
 
-namespace hayate::sink {
+namespace hayate::smtp::server {
 
 std::uint16_t ListenAddress::port() const {
   if (family == AF_INET6) {
@@ -31,17 +30,17 @@ std::string ListenAddress::to_string() const {
   if (family == AF_INET6) {
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
                 sizeof text);
-    return absl::StrCat("[", text, "]:", port());
+    return hayate::cat("[", std::string_view(text), "]:", port());
   }
   ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
               sizeof text);
-  return absl::StrCat(text, ":", port());
+  return hayate::cat(std::string_view(text), ":", port());
 }
 
 absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text, bool allow_non_loopback) {
   const auto usage = [&](std::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("--listen ", to_absl(text), ": ", to_absl(why),
-                                                   " (expected 127.0.0.1:PORT or [::1]:PORT)"));
+    return absl::InvalidArgumentError(
+        hayate::cat("--listen ", text, ": ", why, " (expected 127.0.0.1:PORT or [::1]:PORT)"));
   };
   std::string_view host;
   std::string_view port_text;
@@ -96,11 +95,11 @@ absl::StatusOr<ListenAddress> parse_listen_address(std::string_view text, bool a
   HAYATE_ASSERT(address.port() == port);
   if (!address.loopback && !allow_non_loopback) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", to_absl(text),
-                     ": not a loopback address; this sink accepts any mail, so it listens "
-                     "on 127.0.0.0/8 or ::1 only unless --allow-non-loopback is given"));
+        hayate::cat("--listen ", text,
+                    ": not a loopback address; a server that accepts mail listens on "
+                    "127.0.0.0/8 or ::1 only unless --allow-non-loopback is given"));
   }
   return address;
 }
 
-}  // namespace hayate::sink
+}  // namespace hayate::smtp::server

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Traffic shaping against a scripted server that throttles like the large providers: a Gmail
+# rate limit (421-4.7.28 above N messages a window), a cap on concurrent connections, a
+# Yahoo-like suspension ([TSS04]), and the end of throttling. For each: every recipient is
+# delivered exactly once, the engine's reaction is in shaping.jsonl and summary.json, and the
+# attempts the server sees stay under its limit once the engine has reacted.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+hayate_test_init "$@"
+require_bin hayate >/dev/null
+read -r rate_port cap_port suspend_port < <(free_port 3)
+dir="${HAYATE_TEST_DIR}"
+
+# report_get PORT KEY [REPORT ARGS]: one value of the scripted server's report.
+report_get() {
+  local port="$1" key="$2"
+  shift 2
+  json_get <(scripted_smtp_report "${port}" "$@") "${key}"
+}
+# events NAME TYPE: shaping.jsonl events of one type in campaign NAME.
+events() {
+  grep -c "\"event\":\"$2\"" "${dir}/$1/out/shaping.jsonl" || true
+}
+
+# --- Rate: Gmail's limit, 8 messages in any 4 s, answered with its 421-4.7.28 text (the
+# connection is closed after it). The job points gmail.test at the shipped "gmail"
+# destination and shortens the shipped rule's pause and the cool-downs to test scale.
+start_scripted_smtp "${rate_port}" --rate-limit 8/4s
+csv="email,first_name"
+for i in $(seq 1 40); do csv+=$'\n'"user-${i}@gmail.test,U${i}"; done
+write_campaign "${dir}/rate" "${csv}" "[delivery]
+helo = \"client.hayate.test\"
+retry_first_delay = \"1s\"
+retry_max_delay = \"2s\"
+deadline = \"90s\"
+[routes]
+\"*\" = \"127.0.0.1:${rate_port}\"
+[shaping]
+rules = \"rules.toml\""
+cat >"${dir}/rate/rules.toml" <<'TOML'
+[destination.gmail]
+domains = ["gmail.test"]
+connections_max = 2
+throttle_cooldown = "1s"
+recovery_interval = "10s"
+rate_min = "60/min"
+
+[[reply]]
+name = "gmail-unusual-rate"
+code = 421
+enhanced = "4.7.28"
+text = 'unusual rate of'
+action = "throttle"
+duration = "1s"
+TOML
+HAYATE_RUN_TIMEOUT_S=120 run_hayate rate run "${dir}/rate/job.toml" --out "${dir}/rate/out" \
+  --progress --metrics-file "${dir}/rate.prom"
+assert_eq "rate: exit" 0 "${HAYATE_EXIT}"
+assert_eq "rate: delivered" 40 "$(json_get "${dir}/rate/out/summary.json" delivered)"
+assert_eq "rate: messages at the server" 40 "$(report_get "${rate_port}" messages)"
+assert_eq "rate: nobody twice" "{}" "$(report_get "${rate_port}" duplicate_recipients)"
+throttled=$(events rate throttled)
+((throttled >= 1)) || fail "rate: no throttled event in shaping.jsonl"
+echo "ok rate: ${throttled} throttle events"
+assert_contains "rate: the event names the rule and the reply" '"rule":"gmail-unusual-rate","code":421' \
+  "$(grep '"event":"throttled"' "${dir}/rate/out/shaping.jsonl" | head -1)"
+assert_contains "rate: summary" '"destination": "gmail", "state": ' \
+  "$(cat "${dir}/rate/out/summary.json")"
+assert_contains "rate: progress line names the throttled destination" "| gmail throttled" \
+  "$(cat "${HAYATE_TEST_DIR}/rate.err")"
+assert_contains "rate: metrics" 'hayate_shaping_events_total{campaign="integration",destination="gmail",event="throttled"}' \
+  "$(cat "${dir}/rate.prom")"
+# Converged: few 421s for 40 messages, and never more than twice the limit tried in a window.
+rejected=$(report_get "${rate_port}" codes.421)
+((rejected <= 15)) || fail "rate: ${rejected} messages refused with 421: the pace did not come down"
+tried=$(report_get "${rate_port}" max_transactions_in_window)
+((tried <= 16)) || fail "rate: ${tried} transactions in one 4 s window (limit 8)"
+echo "ok rate: ${rejected} refused, at most ${tried} tried in a window"
+
+# --- Connections: the server takes 2 at a time and greets a third with 421 4.7.0 "Too many
+# concurrent SMTP connections". The job allows 8 (4 per shard); the shipped rule
+# too-many-connections cuts them. Throttling stops after 6 s: the engine recovers.
+start_scripted_smtp "${cap_port}" --max-connections 2
+csv="email,first_name"
+for i in $(seq 1 60); do csv+=$'\n'"user-${i}@cap.test,U${i}"; done
+write_campaign "${dir}/cap" "${csv}" "[delivery]
+helo = \"client.hayate.test\"
+connections_per_domain = 8
+retry_first_delay = \"1s\"
+retry_max_delay = \"2s\"
+deadline = \"90s\"
+[routes]
+\"*\" = \"127.0.0.1:${cap_port}\"
+[shaping]
+rules = \"rules.toml\""
+cat >"${dir}/cap/rules.toml" <<'TOML'
+[destination.default]
+throttle_cooldown = "1s"
+recovery_interval = "2s"
+TOML
+HAYATE_RUN_TIMEOUT_S=120 run_hayate cap run "${dir}/cap/job.toml" --out "${dir}/cap/out"
+assert_eq "cap: exit" 0 "${HAYATE_EXIT}"
+assert_eq "cap: delivered" 60 "$(json_get "${dir}/cap/out/summary.json" delivered)"
+assert_eq "cap: messages at the server" 60 "$(report_get "${cap_port}" messages)"
+assert_eq "cap: nobody twice" "{}" "$(report_get "${cap_port}" duplicate_recipients)"
+assert_eq "cap: never more than 2 served at once" 2 "$(report_get "${cap_port}" max_concurrent_served)"
+assert_contains "cap: throttled by the connection rule" '"rule":"too-many-connections"' \
+  "$(grep '"event":"throttled"' "${dir}/cap/out/shaping.jsonl" | head -1)"
+
+# --- Suspension: after 5 messages the server answers every MAIL with Yahoo's [TSS04]
+# "temporarily deferred" for 3 s, then takes mail again. The shipped yahoo-deferred rule
+# suspends the source for yahoo.test; the job shortens it to 2 s.
+start_scripted_smtp "${suspend_port}" --suspend-after 5 --suspend-for 3
+csv="email,first_name"
+for i in $(seq 1 20); do csv+=$'\n'"user-${i}@yahoo.test,U${i}"; done
+write_campaign "${dir}/suspend" "${csv}" "[delivery]
+helo = \"client.hayate.test\"
+retry_first_delay = \"1s\"
+retry_max_delay = \"2s\"
+deadline = \"90s\"
+[routes]
+\"*\" = \"127.0.0.1:${suspend_port}\"
+[shaping]
+rules = \"rules.toml\""
+cat >"${dir}/suspend/rules.toml" <<'TOML'
+[destination.yahoo]
+domains = ["yahoo.test"]
+
+[[reply]]
+name = "yahoo-deferred"
+code = "4xx"
+text = '\[(TSS04|TSS05|IPTS04|IPTS05)\]|Messages from \S+ temporarily deferred'
+action = "suspend_source"
+duration = "2s"
+TOML
+HAYATE_RUN_TIMEOUT_S=120 run_hayate suspend run "${dir}/suspend/job.toml" --out "${dir}/suspend/out"
+assert_eq "suspend: exit" 0 "${HAYATE_EXIT}"
+assert_eq "suspend: delivered" 20 "$(json_get "${dir}/suspend/out/summary.json" delivered)"
+assert_eq "suspend: messages at the server" 20 "$(report_get "${suspend_port}" messages)"
+assert_eq "suspend: nobody twice" "{}" "$(report_get "${suspend_port}" duplicate_recipients)"
+suspended=$(events suspend suspended)
+resumed=$(events suspend resumed)
+((suspended >= 1 && resumed >= 1)) || fail "suspend: ${suspended} suspended, ${resumed} resumed events"
+assert_contains "suspend: the event names the rule" '"rule":"yahoo-deferred"' \
+  "$(grep '"event":"suspended"' "${dir}/suspend/out/shaping.jsonl" | head -1)"
+# While suspended nothing new starts: the TSS04 replies are those already on their way (one
+# per connection and shard, pipelined), not one per recipient.
+deferred=$(report_get "${suspend_port}" throttles.suspend)
+((deferred <= 8)) || fail "suspend: ${deferred} TSS04 replies: sending went on while suspended"
+echo "ok suspend: ${suspended} suspensions, ${deferred} TSS04 replies"
