@@ -15,7 +15,6 @@
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/strings.h"
-#include "engine/utf8.h"
 #include "engine/write_fully.h"
 
 namespace hayate::campaign {
