@@ -311,6 +311,19 @@ void CampaignShard::connection_closed() {
   }
 }
 
+void CampaignShard::keep_bounce_event(std::string_view address, const OutcomeClassification& why) {
+  if (!context_.keep_bounce_events) return;
+  log_.flush();
+  if (!bounce_events_complete_) return;
+  if (bounce_events_.size() >= limits::bounce_events_held_max) {
+    bounce_events_complete_ = false;  // the runner reads deliveries.jsonl back instead
+    bounce_events_.clear();
+    bounce_events_.shrink_to_fit();
+    return;
+  }
+  bounce_events_.push_back(BounceEvent{std::string(address), why.reason, why.hard, unix_time_s_});
+}
+
 void CampaignShard::recipient_finished() {
   HAYATE_ASSERT(recipients_held_ > 0);
   --recipients_held_;

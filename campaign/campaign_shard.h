@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "campaign/accounting.h"
+#include "campaign/bounce_recording.h"
 #include "campaign/delivery_log.h"
 #include "campaign/domain_report.h"
 #include "campaign/dkim.h"
@@ -109,6 +110,7 @@ struct CampaignContext {
   ShapingEventLog* shaping_log = nullptr;
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
   CampaignTag verp_tag{};
+  bool keep_bounce_events = false;        // for the suppression list ([suppression] enabled)
 };
 
 struct ShardCounters {
@@ -251,6 +253,15 @@ class CampaignShard final : public ShardHandler {
   void connection_opened() { ++connections_open_; ++counters_.connections_opened; }
   void connection_closed();
   void recipient_finished();  // a recipient reached its last outcome in this run
+  // A bounce for the suppression list (is_suppression_event), kept until the run ends; past
+  // limits::bounce_events_held_max the shard keeps none and says it is incomplete. Its
+  // deliveries.jsonl line, just appended, is written through at once (one write a bounce,
+  // which is rare), before the journal can make the outcome final: a run killed before it
+  // records its events leaves every one of them in the file for the next run to read back.
+  void keep_bounce_event(std::string_view address, const OutcomeClassification& why);
+  // After the shard's thread ended.
+  std::vector<BounceEvent> take_bounce_events() { return std::move(bounce_events_); }
+  bool bounce_events_complete() const { return bounce_events_complete_; }
 
  private:
   void take_batch(RecipientBatch& batch);
@@ -300,6 +311,8 @@ class CampaignShard final : public ShardHandler {
   bool abort_handled_ = false;
   int stop_handled_ = 0;
   std::string scratch_;
+  std::vector<BounceEvent> bounce_events_;
+  bool bounce_events_complete_ = true;
 };
 
 }  // namespace hayate::campaign

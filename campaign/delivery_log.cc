@@ -66,8 +66,12 @@ void DeliveryLog::append(const DeliveryRecord& record) {
   absl::StrAppend(&out, "\",\"code\":", record.code, ",\"enhanced\":\"");
   out.append(record.enhanced).append("\",\"reply\":\"");
   append_json_escaped(record.reply, out);
-  out.append("\",\"stage\":\"").append(record.stage);
-  absl::StrAppend(&out, "\",\"attempt\":", record.attempt, ",\"latency_ms\":");
+  out.append("\",\"stage\":\"").append(record.stage).append("\"");
+  if (!record.bounce_reason.empty()) {
+    out.append(",\"reason\":\"").append(record.bounce_reason);
+    out.append(record.hard ? "\",\"hard\":true" : "\",\"hard\":false");
+  }
+  absl::StrAppend(&out, ",\"attempt\":", record.attempt, ",\"latency_ms\":");
   if (record.latency_ms >= 0) {
     absl::StrAppend(&out, record.latency_ms);
   } else {

@@ -22,6 +22,10 @@ struct DeliveryRecord {
   std::string_view enhanced;       // "5.1.1" or empty
   std::string_view reply;          // server text or our reason
   std::string_view stage;          // where it happened: connect, rcpt, body...
+  // Bounced and deferred outcomes: why (a bounce/reason.h word) and whether the address is
+  // condemned (campaign/bounce_recording.h classify_outcome). Empty: no "reason" in the line.
+  std::string_view bounce_reason;
+  bool hard = false;
   std::uint32_t attempt = 0;
   std::int64_t latency_ms = -1;    // -1: not measured
   std::uint64_t line = 0;          // CSV line

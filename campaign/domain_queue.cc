@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "campaign/bounce_recording.h"
 #include "campaign/campaign_shard.h"
 #include "campaign/journal.h"
 #include "campaign/shaping/rules.h"
@@ -353,7 +354,18 @@ void DomainQueue::log_outcome(const Recipient& recipient, OutcomeType type,
   record.latency_ms = result.latency_ms;
   record.line = recipient.line;
   record.final = final;
+  OutcomeClassification why;
+  if (type == OutcomeType::bounced || type == OutcomeType::deferred) {
+    // Classified once, here, for the log, the report and the suppression list alike.
+    why = classify_outcome(type, result.code, result.enhanced, result.reason, result.stage);
+    record.bounce_reason = bounce::to_string(why.reason);
+    record.hard = why.hard;
+  }
   shard_.log().append(record);
+  if (is_suppression_event(type, why.reason, why.hard)) {
+    // Before the journal hears of it: see CampaignShard::keep_bounce_event.
+    shard_.keep_bounce_event(recipient.address(), why);
+  }
   shard_.report().add(record);
   if (JournalProducer* journal = shard_.journal(); journal != nullptr) {
     JournalRecord entry{journal_record_type(type, final), recipient.sequence, recipient.attempts,

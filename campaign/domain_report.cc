@@ -95,10 +95,33 @@ void DomainReport::add(const DeliveryRecord& record) {
   const bool attempted =
       record.stage != "retry" && record.stage != "aborted" && record.stage != "input";
   add(record.domain, record.type, record.final, attempted, record.latency_ms);
+  if (record.type == OutcomeType::bounced && !record.bounce_reason.empty()) {
+    if (const std::optional<bounce::Reason> reason = bounce::parse_reason(record.bounce_reason)) {
+      auto found = bounce_reasons_.find(to_absl(record.domain));
+      if (found == bounce_reasons_.end()) {
+        found = bounce_reasons_.try_emplace(std::string(record.domain)).first;
+      }
+      found->second.add(*reason);
+    }
+  }
 }
 
 void DomainReport::merge(const DomainReport& other) {
   for (const auto& [domain, counts] : other.domains_) domains_[domain].add(counts);
+  for (const auto& [domain, reasons] : other.bounce_reasons_) {
+    bounce_reasons_[domain].merge(reasons);
+  }
+}
+
+const BounceReasonCounts* DomainReport::bounce_reasons(std::string_view domain) const {
+  const auto found = bounce_reasons_.find(to_absl(domain));
+  return found == bounce_reasons_.end() ? nullptr : &found->second;
+}
+
+BounceReasonCounts DomainReport::bounce_reason_totals() const {
+  BounceReasonCounts totals;
+  for (const auto& [domain, reasons] : bounce_reasons_) totals.merge(reasons);
+  return totals;
 }
 
 const DomainCounts* DomainReport::find(std::string_view domain) const {
@@ -150,13 +173,16 @@ std::vector<std::pair<std::string, DomainCounts>> DomainReport::top(std::size_t 
 std::string DomainReport::render_csv() const {
   std::string out =
       "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
-      "mean_latency_ms\n";
+      "mean_latency_ms,bounce_reasons\n";
   for (const auto& [domain, counts] : sorted()) {
     append_csv_field(domain, out);
     append(out, ",", counts.recipients(), ",", counts.delivered, ",", counts.bounced, ",",
            counts.deferred, ",", counts.rejected, ",", counts.suppressed, ",", counts.attempts,
-           ",",
-           format_mean(counts.mean_latency_ms(), ""), "\n");
+           ",", format_mean(counts.mean_latency_ms(), ""), ",");
+    if (const BounceReasonCounts* reasons = bounce_reasons(domain)) {
+      append(out, reasons->render_cell());
+    }
+    out += '\n';
   }
   return out;
 }

@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "campaign/bounce_recording.h"
 #include "campaign/delivery_log.h"
 
 namespace hayate::campaign {
@@ -49,12 +50,17 @@ class DomainReport {
   void add(std::string_view domain, OutcomeType type, bool final, bool attempted,
            std::int64_t latency_ms);
   // The same from a deliveries.jsonl record: `attempted` is false for the stages "retry"
-  // and "aborted" (see DomainQueue::expire_waiting and abandon) and for "input".
+  // and "aborted" (see DomainQueue::expire_waiting and abandon) and for "input". A bounced
+  // record's bounce_reason is counted for its domain too.
   void add(const DeliveryRecord& record);
   void merge(const DomainReport& other);
 
   std::size_t domain_count() const { return domains_.size(); }
   const DomainCounts* find(std::string_view domain) const;
+  // Bounced recipients of `domain` per reason, or nullptr when none bounced with a reason.
+  const BounceReasonCounts* bounce_reasons(std::string_view domain) const;
+  // Bounced recipients per reason over every domain (summary.json "bounce_reasons").
+  BounceReasonCounts bounce_reason_totals() const;
   DomainCounts totals() const;
   // Domains by recipients descending, then by name.
   std::vector<std::pair<std::string, DomainCounts>> sorted() const;
@@ -62,8 +68,9 @@ class DomainReport {
   std::vector<std::pair<std::string, DomainCounts>> top(std::size_t count_max) const;
 
   // domains.csv: a header, then one row per domain in sorted() order:
-  // domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,mean_latency_ms
-  // (mean_latency_ms with one decimal, empty when nothing was measured).
+  // domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,mean_latency_ms,
+  // bounce_reasons (mean_latency_ms with one decimal, empty when nothing was measured;
+  // bounce_reasons "userunknown:3 mailboxfull:1", most first, empty when none bounced).
   std::string render_csv() const;
   absl::Status write_csv(const std::string& path) const;  // atomically (temp + rename)
 
@@ -74,6 +81,8 @@ class DomainReport {
 
  private:
   absl::flat_hash_map<std::string, DomainCounts> domains_;
+  // Only domains with bounces (rare): DomainCounts stays small for the live metrics' copies.
+  absl::flat_hash_map<std::string, BounceReasonCounts> bounce_reasons_;
 };
 
 }  // namespace hayate::campaign

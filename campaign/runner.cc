@@ -24,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "campaign/bounce_recording.h"
 #include "campaign/campaign_input.h"
 #include "campaign/campaign_shard.h"
 #include "campaign/delivery_log.h"
@@ -711,6 +712,8 @@ struct SummaryFacts {
   double rate;
   int exit_code;
   std::vector<ShapingView> shaping;
+  BounceReasonCounts bounce_reasons;  // this run's bounced recipients
+  RecordTally suppression_recorded;   // what those bounces did to the suppression list
 };
 
 // The shipped shaping rules overlaid by the job's rules file, with the job's source pools.
@@ -767,7 +770,8 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
                            const JournalCounts& all_runs) {
   return absl::StrFormat(
       "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
-      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"deferred\": %d,\n  \"rejected\": %d,\n"
+      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"bounce_reasons\": %s,\n"
+      "  \"deferred\": %d,\n  \"rejected\": %d,\n"
       "  \"suppressed\": %d,\n"
       "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
       "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
@@ -776,15 +780,20 @@ std::string render_summary(const SummaryFacts& facts, const ShardCounters& total
       "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
       "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
       "\"rejected\": %d, \"suppressed\": %d},\n"
+      "  \"suppression_recorded\": {\"suppressed\": %d, \"soft_counted\": %d, "
+      "\"already_suppressed\": %d},\n"
       "  \"shaping\": %s,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
-      totals.deferred, facts.rejected, facts.suppressed, totals.attempts_deferred, totals.domains,
+      facts.bounce_reasons.render_json(), totals.deferred, facts.rejected, facts.suppressed,
+      totals.attempts_deferred, totals.domains,
       totals.connections_opened, totals.connections_failed, totals.message_bytes, facts.shards,
       totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
       facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
       facts.skipped, all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected,
-      all_runs.suppressed, render_shaping(facts.shaping), facts.duration_s, facts.rate,
+      all_runs.suppressed, facts.suppression_recorded.suppressed,
+      facts.suppression_recorded.soft_counted, facts.suppression_recorded.already_suppressed,
+      render_shaping(facts.shaping), facts.duration_s, facts.rate,
       facts.exit_code);
 }
 
@@ -856,6 +865,11 @@ int run_campaign(const RunOptions& options) {
     }
   }
   JournalWriter* journal = opened_journal ? opened_journal->writer.get() : nullptr;
+  // Bounces an earlier run of this output left unrecorded go on the list before it is read.
+  RunBounceRecorder bounce_recorder(job, out_dir);
+  for (const std::string& note : bounce_recorder.begin()) {
+    std::fprintf(stderr, "hayate: %s\n", note.c_str());
+  }
   std::unique_ptr<SuppressionChecker> suppression;
   if (const int code = open_suppression(job, suppression); code != exit_code::ok) return code;
   const JournalState no_earlier_runs;
@@ -883,6 +897,7 @@ int run_campaign(const RunOptions& options) {
     context.verp_tag = campaign_tag(job.id);
   }
   context.job = &job;
+  context.keep_bounce_events = bounce_recorder.enabled();
   context.message_inputs = input.message_inputs();
   context.dkim_signers = input.dkim_signers();
   context.deliveries_fd = deliveries_fd;
@@ -992,6 +1007,7 @@ int run_campaign(const RunOptions& options) {
   for (auto& shard : shards) {
     shard->shard().join();
     totals.add(shard->final_counters());
+    bounce_recorder.add(shard->take_bounce_events(), shard->bounce_events_complete());
   }
   monitor.reset();  // clears the progress line before the summary is printed
   for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
@@ -1022,6 +1038,15 @@ int run_campaign(const RunOptions& options) {
   }
   output_ok = fsync(deliveries_fd) == 0 && output_ok;
   output_ok = fsync(accounting_fd) == 0 && output_ok;
+  // Every line is in deliveries.jsonl now: the run's bounces go on the suppression list.
+  std::vector<std::string> bounce_notes;
+  absl::StatusOr<RecordTally> recorded = bounce_recorder.finish(bounce_notes);
+  if (!recorded.ok()) {
+    bounce_notes.push_back(cat("this run's bounces are not on the suppression list (",
+                               recorded.status().message(), "); the next run with --out ",
+                               out_dir, " records them"));
+    recorded = RecordTally{};
+  }
   close(deliveries_fd);
   close(rejects_fd);
   close(accounting_fd);
@@ -1064,7 +1089,7 @@ int run_campaign(const RunOptions& options) {
   const std::string summary = render_summary(
       SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), streamed.suppressed,
                    shard_count, stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
-                   shaping_views},
+                   shaping_views, domains.bounce_reason_totals(), *recorded},
       totals, all_runs);
   if (!write_file(out_dir + "/summary.json", summary, error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
@@ -1074,7 +1099,19 @@ int run_campaign(const RunOptions& options) {
     std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
                  std::string(read_status.message()).c_str());
   }
-  if (!options.quiet) std::fputs(domains.render_table().c_str(), stderr);
+  if (!options.quiet) {
+    std::fputs(domains.render_table().c_str(), stderr);
+    if (const BounceReasonCounts reasons = domains.bounce_reason_totals(); reasons.total() > 0) {
+      std::fprintf(stderr, "bounce reasons: %s\n", reasons.render_line().c_str());
+    }
+    if (recorded->events > 0) {
+      std::fprintf(stderr, "suppression list: %llu suppressed, %llu soft bounces counted (%s)\n",
+                   static_cast<unsigned long long>(recorded->suppressed),
+                   static_cast<unsigned long long>(recorded->soft_counted),
+                   job.suppression.path.c_str());
+    }
+  }
+  for (const std::string& note : bounce_notes) std::fprintf(stderr, "hayate: %s\n", note.c_str());
   if (!options.metrics_file.empty()) {
     MetricsSnapshot snapshot = snapshot_from(job, totals, rejects.count(), recipients,
                                              started_wall_s, duration_s, 0, 0);

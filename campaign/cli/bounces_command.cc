@@ -1,22 +1,29 @@
-// `hayate bounces classify PATH...` (see bounces_command.h): mailbox.h reads, report_parser.h
-// parses and classifies, this prints JSON Lines on stdout.
+// `hayate bounces classify|ingest PATH...` (see bounces_command.h): mailbox.h reads,
+// report_parser.h parses and classifies; classify prints JSON Lines on stdout, ingest records
+// what it finds in the suppression list (bounce_ingest.h).
 #include "campaign/cli/bounces_command.h"
 
+#include <time.h>
+
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "campaign/bounce/mailbox.h"
 #include "campaign/bounce/report_parser.h"
+#include "campaign/bounce_ingest.h"
 #include "campaign/delivery_log.h"
 #include "campaign/exit_codes.h"
+#include "campaign/job.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::cli {
 namespace {
 
 constexpr char kBouncesHelp[] = R"(hayate bounces classify PATH...
+hayate bounces ingest PATH... [--job JOB.toml | --db PATH] [--dry-run]
 
-Reads bounce messages and prints, for each recipient a message reports, one JSON line:
+classify reads bounce messages and prints, for each recipient a message reports, one JSON line:
   {"file":"new/1.eml","recipient":"a@example.net","status":"5.1.1","reason":"userunknown",
    "hard":true,"kind":"bounce"}
 kind is bounce, complaint (ARF), autoreply (vacation) or delay (still being retried); reason
@@ -24,11 +31,25 @@ is one of the words of the README's "Bounces" section; hard means suppress at on
 Maildir (cur/ and new/), an mbox file, a message file or a folder of message files; a message
 of an mbox is named "FILE:N". Messages that report nothing print nothing.
 
-Exit codes: 0 (also when nothing was found), 64 usage, 66 a PATH cannot be read (the others
-are still read).
+ingest records the same findings in the suppression list: a hard bounce or a complaint
+suppresses the address, a soft bounce about the recipient (mailboxfull, suspend...) counts
+toward the job's soft_bounce_count; soft failures about the sender or the message (blocked,
+spamdetected...), auto-replies and delays are counted, not recorded. It ends with one line:
+messages read, findings by kind, what the list gained. Messages are not moved or deleted:
+ingesting one twice counts its soft bounce twice.
+  --job JOB.toml the list that job uses; with its [verp], tokens of that campaign name the
+                 recipient (mapped through the job's recipients file as it is now)
+  --db PATH      the list (default ./suppression.db, created when needed)
+  --dry-run      record nothing: print each event that would be recorded as a JSON line
+                 {"file","recipient","source","reason","hard","status","effect"}
 
-Example:
+Exit codes: 0 (also when nothing was found), 64 usage, 65 a bad job file, 66 a PATH cannot be
+read (the others are still read), 73 the list cannot be opened or written, 75 another process
+held the list too long (try again).
+
+Examples:
   hayate bounces classify ~/Maildir/.bounces
+  hayate bounces ingest ~/Maildir/.bounces /var/mail/bounces --job campaigns/nov/job.toml
 )";
 
 void print_finding(const std::string& source, const bounce::Finding& finding, std::string& line) {
@@ -67,6 +88,148 @@ int classify_command(const std::vector<std::string_view>& paths) {
   return exit_code;
 }
 
+// "12 messages: 9 bounces, 1 complaint, 1 autoreply, 1 delay; 7 suppressed, 1 soft bounce
+// counted, 1 already suppressed, 1 not about the recipient, 0 without a recipient"
+std::string ingest_summary(const IngestTally& tally, bool dry_run) {
+  const auto count = [](std::uint64_t n, std::string_view one, std::string_view many) {
+    return cat(n, " ", n == 1 ? one : many);
+  };
+  std::string line = cat(count(tally.messages, "message", "messages"), ": ",
+                         count(tally.bounces, "bounce", "bounces"), ", ",
+                         count(tally.complaints, "complaint", "complaints"), ", ",
+                         count(tally.autoreplies, "autoreply", "autoreplies"), ", ",
+                         count(tally.delays, "delay", "delays"), "; ", tally.suppressed,
+                         dry_run ? " would be suppressed, " : " suppressed, ",
+                         count(tally.soft_counted, "soft bounce", "soft bounces"),
+                         dry_run ? " would be counted, " : " counted, ");
+  if (!dry_run) append(line, tally.already_suppressed, " already suppressed, ");
+  append(line, tally.not_recipient, " not about the recipient, ", tally.no_recipient,
+         " without a recipient");
+  if (tally.invalid > 0) append(line, ", ", tally.invalid, " not an address");
+  return line;
+}
+
+void print_event(std::string_view source, const bounce::Finding& finding,
+                 const IngestDecision& decision, std::string& line) {
+  line.clear();
+  line += R"({"file":")";
+  append_json_escaped(source, line);
+  line += R"(","recipient":")";
+  append_json_escaped(finding.recipient, line);
+  append(line, R"(","source":")", suppression_source_name(decision.source), R"(","reason":")");
+  append_json_escaped(decision.reason, line);
+  append(line, R"(","hard":)", decision.hard ? "true" : "false", R"(,"status":")",
+         finding.classification.status.to_string(), R"(","effect":")", to_string(decision.effect),
+         "\"}\n");
+  std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+int store_exit_code(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable          ? exit_code::temporary
+         : status.code() == absl::StatusCode::kFailedPrecondition ? exit_code::data_error
+                                                                  : exit_code::cannot_create;
+}
+
+struct IngestOptions {
+  std::vector<std::string> paths;
+  std::string job_path;
+  std::string db_path;
+  bool dry_run = false;
+};
+
+int ingest_command(const IngestOptions& options) {
+  std::string store_path = options.db_path.empty() ? "suppression.db" : options.db_path;
+  SuppressionPolicy policy;
+  std::unique_ptr<VerpRecipients> verp;
+  if (!options.job_path.empty()) {
+    absl::StatusOr<JobConfig> job = load_job(options.job_path);
+    if (!job.ok()) {
+      std::fprintf(stderr, "hayate bounces ingest: %s\n",
+                   std::string(job.status().message()).c_str());
+      return exit_code::data_error;
+    }
+    store_path = job->suppression.path;
+    policy =
+        SuppressionPolicy{job->suppression.soft_bounce_count, job->suppression.soft_bounce_days};
+    if (job->verp) {
+      absl::StatusOr<std::unique_ptr<VerpRecipients>> opened =
+          VerpRecipients::open(options.job_path);
+      if (!opened.ok()) {
+        std::fprintf(stderr, "hayate bounces ingest: %s\n",
+                     std::string(opened.status().message()).c_str());
+        return exit_code::data_error;
+      }
+      verp = std::move(*opened);
+    }
+  }
+  std::string line;
+  BounceIngester::Printer printer;
+  if (options.dry_run) {
+    printer = [&line](std::string_view source, const bounce::Finding& finding,
+                      const IngestDecision& decision) {
+      print_event(source, finding, decision, line);
+    };
+  }
+  BounceIngester ingester(store_path, policy, verp.get(), printer);
+  int code = exit_code::ok;
+  absl::Status store_status;
+  for (const std::string& path : options.paths) {
+    const absl::Status status =
+        bounce::read_mailbox(path, [&](const bounce::MailboxMessage& message) {
+          store_status = ingester.ingest(message.source, message.bytes, time(nullptr));
+          return store_status.ok();
+        });
+    if (!store_status.ok()) break;
+    if (!status.ok()) {
+      std::fprintf(stderr, "hayate bounces ingest: %s\n", std::string(status.message()).c_str());
+      code = exit_code::no_input;
+    }
+  }
+  if (store_status.ok()) store_status = ingester.finish();
+  if (!store_status.ok()) {
+    std::fprintf(stderr,
+                 "hayate bounces ingest: %s; what was read after the last commit is not "
+                 "recorded: run it again\n",
+                 std::string(store_status.message()).c_str());
+    return store_exit_code(store_status);
+  }
+  if (verp && !verp->status().ok()) {
+    std::fprintf(stderr,
+                 "hayate bounces ingest: VERP tokens could not be mapped to recipients: %s\n",
+                 std::string(verp->status().message()).c_str());
+    code = exit_code::no_input;
+  }
+  std::fflush(stdout);
+  const std::string summary =
+      cat("hayate bounces ingest: ", ingest_summary(ingester.tally(), options.dry_run),
+          options.dry_run ? "" : cat(" (", store_path, ")"), "\n");
+  std::fputs(summary.c_str(), options.dry_run ? stderr : stdout);
+  return code;
+}
+
+// Parses the words after "ingest"; an error message when they make no sense.
+std::string parse_ingest(const std::vector<std::string_view>& args, IngestOptions& options) {
+  bool operands_only = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (!operands_only && (arg == "--job" || arg == "--db")) {
+      if (i + 1 == args.size()) return cat(arg, " needs a value");
+      (arg == "--job" ? options.job_path : options.db_path) = std::string(args[++i]);
+    } else if (!operands_only && arg == "--dry-run") {
+      options.dry_run = true;
+    } else if (!operands_only && arg == "--") {
+      operands_only = true;
+    } else if (!operands_only && arg.size() > 1 && arg[0] == '-') {
+      return cat("unknown option ", arg);
+    } else {
+      options.paths.emplace_back(arg);
+    }
+  }
+  if (!options.job_path.empty() && !options.db_path.empty()) return "give --job or --db, not both";
+  if (options.paths.empty()) return "no PATH given";
+  return {};
+}
+
 }  // namespace
 
 int bounces_command(const std::vector<std::string_view>& args) {
@@ -76,9 +239,22 @@ int bounces_command(const std::vector<std::string_view>& args) {
       return exit_code::ok;
     }
   }
+  if (!args.empty() && args[0] == "ingest") {
+    IngestOptions options;
+    const std::string error =
+        parse_ingest(std::vector<std::string_view>(args.begin() + 1, args.end()), options);
+    if (!error.empty()) {
+      std::fprintf(stderr, "hayate bounces ingest: %s\nTry 'hayate bounces --help'.\n",
+                   error.c_str());
+      return exit_code::usage;
+    }
+    return ingest_command(options);
+  }
   if (args.empty() || args[0] != "classify") {
-    std::fputs("hayate bounces: expected 'classify PATH...'\nTry 'hayate bounces --help'.\n",
-               stderr);
+    std::fputs(
+        "hayate bounces: expected 'classify PATH...' or 'ingest PATH...'\n"
+        "Try 'hayate bounces --help'.\n",
+        stderr);
     return exit_code::usage;
   }
   std::vector<std::string_view> paths;

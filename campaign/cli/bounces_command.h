@@ -1,5 +1,6 @@
 // `hayate bounces ...`: commands over bounce messages. `classify` reads Maildirs, mboxes and
-// message files and prints what each message reports, one JSON line per recipient.
+// message files and prints what each message reports, one JSON line per recipient; `ingest`
+// records the same findings in the suppression list.
 #pragma once
 
 #include <string_view>

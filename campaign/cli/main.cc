@@ -24,6 +24,7 @@ Usage:
   hayate preview JOB.toml --row N             print the message for CSV row N (1-based)
   hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]
   hayate bounces classify PATH...             JSON line per bounced recipient (Maildir, mbox, .eml)
+  hayate bounces ingest PATH... [--job JOB]   bounces and complaints into the suppression list
   hayate suppress add|remove|list|import|export ...   the list of addresses never mailed
   hayate --version
   hayate COMMAND --help

@@ -139,15 +139,15 @@ DomainReport sample_report() {
 TEST(DomainCsv, ExactBytes) {
   EXPECT_EQ(sample_report().render_csv(),
             "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
-            "mean_latency_ms\n"
-            "gmail.com,7,7,0,0,0,0,8,138.9\n"
-            "example.com,4,3,1,0,0,0,4,1.5\n"
-            ",2,0,0,0,2,0,0,\n"
-            "nxdomain.example,2,0,2,0,0,0,2,\n"
-            "\"a,\"\"quoted\"\"\ndomain\",1,0,0,0,1,0,0,\n");
+            "mean_latency_ms,bounce_reasons\n"
+            "gmail.com,7,7,0,0,0,0,8,138.9,\n"
+            "example.com,4,3,1,0,0,0,4,1.5,\n"
+            ",2,0,0,0,2,0,0,,\n"
+            "nxdomain.example,2,0,2,0,0,0,2,,\n"
+            "\"a,\"\"quoted\"\"\ndomain\",1,0,0,0,1,0,0,,\n");
   EXPECT_EQ(DomainReport().render_csv(),
             "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
-            "mean_latency_ms\n");
+            "mean_latency_ms,bounce_reasons\n");
 }
 
 TEST(DomainCsv, WrittenAtomicallyAndReadBack) {
@@ -162,7 +162,7 @@ TEST(DomainCsv, WrittenAtomicallyAndReadBack) {
 
   absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::open(path);
   ASSERT_TRUE(reader.ok()) << reader.status();
-  EXPECT_EQ((*reader)->header().size(), 9u);
+  EXPECT_EQ((*reader)->header().size(), 10u);
   CsvRow row;
   std::string error;
   std::vector<std::string> domains;
@@ -280,7 +280,7 @@ TEST(DomainTable, SuppressedColumnOnlyWhenSomeoneWasSuppressed) {
       "------------\n"
       "total (6 domains)          19         10        3         0         3           3        14"
       "     93.1\n");
-  EXPECT_NE(report.render_csv().find("\ngone.example,2,0,0,0,0,2,0,\n"), std::string::npos);
+  EXPECT_NE(report.render_csv().find("\ngone.example,2,0,0,0,0,2,0,,\n"), std::string::npos);
 }
 
 }  // namespace

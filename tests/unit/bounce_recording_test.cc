@@ -1,0 +1,541 @@
+// Tests of campaign/bounce_recording: the reason and hard/soft of delivery outcomes (replies of
+// real servers, hayate's own DNS and expiry results, the operator's route mistakes), the
+// "reason"/"hard" fields of deliveries.jsonl lines, the per-reason counts of the summary,
+// domains.csv and the stderr line; which bounces reach the suppression list, deliveries.jsonl
+// read back (escapes, torn and foreign lines), and a run's recorder across a kill and a
+// rotated log.
+#include "campaign/bounce_recording.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "campaign/bounce/classify.h"
+#include "campaign/domain_report.h"
+#include "engine/assert.h"
+#include "engine/strings.h"
+
+namespace hayate::campaign {
+namespace {
+
+using bounce::Reason;
+
+struct OutcomeCase {
+  OutcomeType type;
+  std::uint16_t code;
+  std::string_view enhanced;
+  std::string_view reply;
+  std::string_view stage;
+  Reason reason;
+  bool hard;
+};
+
+TEST(ClassifyOutcome, RepliesAndOwnResults) {
+  const OutcomeCase cases[] = {
+      // hayate-sink's bounce… recipients, and the large providers' words.
+      {OutcomeType::bounced, 550, "5.1.1", "User unknown", "rcpt", Reason::userunknown, true},
+      {OutcomeType::bounced, 550, "5.1.1",
+       "The email account that you tried to reach does not exist. Please try double-checking "
+       "the recipient's email address for typos or unnecessary spaces.",
+       "rcpt", Reason::userunknown, true},
+      {OutcomeType::bounced, 552, "5.2.2", "Mailbox full", "rcpt", Reason::mailboxfull, false},
+      {OutcomeType::bounced, 554, "5.6.0", "Message rejected", "body", Reason::contenterror, false},
+      // A temporary failure never condemns an address, whatever its words (RFC 5321 4.2.1).
+      {OutcomeType::deferred, 450, "4.1.1", "User unknown", "rcpt", Reason::userunknown, false},
+      {OutcomeType::deferred, 451, "4.3.0", "Try again later", "rcpt", Reason::systemerror, false},
+      {OutcomeType::deferred, 421, "4.7.0",
+       "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
+       "complaints",
+       "connect", Reason::toomanyconn, false},
+      // Expired: the last error does not decide (DomainQueue::expire writes it in the text).
+      {OutcomeType::bounced, 0, "4.4.7",
+       "expired: no delivery within max_age; last error: 550 5.1.1 User unknown", "expired",
+       Reason::expired, false},
+      {OutcomeType::bounced, 0, "4.4.7",
+       "expired: no delivery within max_age; last error: connection refused", "expired",
+       Reason::expired, false},
+      // Hayate's own DNS answers about the recipient's domain.
+      {OutcomeType::bounced, 0, "5.1.2", "no mail host for nx.example: Domain name not found",
+       "dns", Reason::hostunknown, true},
+      {OutcomeType::bounced, 556, "5.1.10", "nullmx.example accepts no mail (null MX)", "dns",
+       Reason::notaccept, true},
+  };
+  for (const OutcomeCase& c : cases) {
+    const OutcomeClassification got =
+        classify_outcome(c.type, c.code, c.enhanced, c.reply, c.stage);
+    EXPECT_EQ(bounce::to_string(got.reason), bounce::to_string(c.reason)) << c.reply;
+    EXPECT_EQ(got.hard, c.hard) << c.reply;
+  }
+}
+
+TEST(ClassifyOutcome, TheOperatorsMistakesNeverCondemnRecipients) {
+  // A route host that does not resolve (DomainQueue::on_route_answer): permanent, but ours.
+  const OutcomeClassification route = classify_outcome(
+      OutcomeType::bounced, 0, "5.4.4", "route host relay.invalid: Domain name not found", "dns");
+  EXPECT_FALSE(route.hard);
+  // Our own words that look like a user-unknown text, without a server's reply code.
+  ASSERT_TRUE(bounce::classify(0, "5.0.0", "no such user here").hard);  // the rule is needed
+  const OutcomeClassification own =
+      classify_outcome(OutcomeType::bounced, 0, "5.0.0", "no such user here", "connect");
+  EXPECT_FALSE(own.hard);
+  // A server that says 5.1.1 at the greeting (Site::fail_unreachable) is a server's reply.
+  const OutcomeClassification greeting = classify_outcome(
+      OutcomeType::bounced, 554, "5.0.0",
+      "no server accepted a session; last error: 554 5.7.1 Service unavailable; client host "
+      "[192.0.2.1] blocked using zen.spamhaus.org",
+      "connect");
+  EXPECT_EQ(greeting.reason, Reason::blocked);
+  EXPECT_FALSE(greeting.hard);
+}
+
+TEST(ClassifyOutcome, ASuccessCodeInAFailureBecomesUndefined) {
+  // A broken server: 550 with a 2.x.x enhanced code, which alone reads as "delivered".
+  ASSERT_EQ(bounce::classify(550, "2.0.0", "Ok").reason, Reason::delivered);
+  const OutcomeClassification got =
+      classify_outcome(OutcomeType::bounced, 550, "2.0.0", "Ok", "rcpt");
+  EXPECT_EQ(got.reason, Reason::undefined);
+  EXPECT_FALSE(got.hard);
+}
+
+// Lines DeliveryLog writes, read back from a temporary file.
+std::string logged_lines(const DeliveryRecord* records, std::size_t count) {
+  std::string path =
+      (std::filesystem::temp_directory_path() / "bounce_recording_test.XXXXXX").string();
+  const int fd = mkstemp(path.data());
+  EXPECT_GE(fd, 0);
+  {
+    DeliveryLog log(fd);
+    for (std::size_t i = 0; i < count; ++i) log.append(records[i]);
+    EXPECT_TRUE(log.flush());
+  }
+  std::string text(1 << 16, '\0');
+  const ssize_t size = pread(fd, text.data(), text.size(), 0);
+  EXPECT_GT(size, 0);
+  text.resize(static_cast<std::size_t>(size));
+  close(fd);
+  unlink(path.c_str());
+  return text;
+}
+
+TEST(DeliveryLogFields, ReasonAndHardOnFailuresOnly) {
+  DeliveryRecord records[3];
+  records[0].type = OutcomeType::bounced;
+  records[0].recipient = "bounce1@d.test";
+  records[0].code = 550;
+  records[0].enhanced = "5.1.1";
+  records[0].reply = "User unknown";
+  records[0].stage = "rcpt";
+  records[0].bounce_reason = "userunknown";
+  records[0].hard = true;
+  records[0].attempt = 1;
+  records[1] = records[0];
+  records[1].type = OutcomeType::deferred;
+  records[1].bounce_reason = "mailboxfull";
+  records[1].hard = false;
+  records[1].final = false;
+  records[2].type = OutcomeType::delivered;
+  records[2].recipient = "ok@d.test";
+  records[2].code = 250;
+  records[2].stage = "body";
+  const std::string text = logged_lines(records, 3);
+  const std::size_t first_end = text.find('\n');
+  const std::size_t second_end = text.find('\n', first_end + 1);
+  ASSERT_NE(second_end, std::string::npos);
+  const std::string_view first = std::string_view(text).substr(0, first_end);
+  const std::string_view second =
+      std::string_view(text).substr(first_end + 1, second_end - first_end - 1);
+  const std::string_view third = std::string_view(text).substr(second_end + 1);
+  EXPECT_NE(first.find(R"("stage":"rcpt","reason":"userunknown","hard":true,"attempt":1,)"),
+            std::string_view::npos)
+      << first;
+  EXPECT_NE(second.find(R"("reason":"mailboxfull","hard":false,"attempt":1,)"),
+            std::string_view::npos)
+      << second;
+  EXPECT_NE(second.find(R"("final":false})"), std::string_view::npos) << second;
+  EXPECT_EQ(third.find("\"reason\""), std::string_view::npos) << third;
+  EXPECT_EQ(third.find("\"hard\""), std::string_view::npos) << third;
+  EXPECT_NE(third.find(R"("stage":"body","attempt":0,)"), std::string_view::npos) << third;
+}
+
+TEST(BounceReasonCounts, Renderings) {
+  BounceReasonCounts counts;
+  EXPECT_EQ(counts.render_json(), "{}");
+  EXPECT_EQ(counts.render_line(), "");
+  EXPECT_EQ(counts.render_cell(), "");
+  counts.add(Reason::mailboxfull);
+  counts.add(Reason::userunknown, 3);
+  counts.add(Reason::blocked);
+  counts.add(Reason::expired, 2);
+  counts.add(Reason::suspend);
+  counts.add(Reason::filtered);
+  EXPECT_EQ(counts.total(), 9u);
+  EXPECT_EQ(counts.render_json(),
+            R"({"userunknown": 3, "expired": 2, "blocked": 1, "filtered": 1, )"
+            R"("mailboxfull": 1, "suspend": 1})");
+  EXPECT_EQ(counts.render_line(), "userunknown 3, expired 2, blocked 1, filtered 1, +2 more");
+  EXPECT_EQ(counts.render_line(10),
+            "userunknown 3, expired 2, blocked 1, filtered 1, mailboxfull 1, suspend 1");
+  EXPECT_EQ(counts.render_cell(),
+            "userunknown:3 expired:2 blocked:1 filtered:1 mailboxfull:1 suspend:1");
+  BounceReasonCounts more;
+  more.add(Reason::blocked, 5);
+  more.merge(counts);
+  EXPECT_EQ(more.count(Reason::blocked), 6u);
+  EXPECT_EQ(more.count(Reason::userunknown), 3u);
+  EXPECT_EQ(more.count(Reason::hostunknown), 0u);
+}
+
+DeliveryRecord bounced(std::string_view domain, std::string_view reason) {
+  DeliveryRecord record;
+  record.type = OutcomeType::bounced;
+  record.domain = domain;
+  record.stage = "rcpt";
+  record.bounce_reason = reason;
+  return record;
+}
+
+TEST(DomainReportReasons, PerDomainTotalsMergeAndCsv) {
+  DomainReport shard_one;
+  shard_one.add(bounced("a.test", "userunknown"));
+  shard_one.add(bounced("a.test", "userunknown"));
+  shard_one.add(bounced("a.test", "mailboxfull"));
+  DeliveryRecord deferred = bounced("a.test", "mailboxfull");
+  deferred.type = OutcomeType::deferred;  // a retry: not a bounce
+  deferred.final = false;
+  shard_one.add(deferred);
+  DeliveryRecord delivered;
+  delivered.domain = "c.test";
+  delivered.stage = "body";
+  shard_one.add(delivered);
+  DomainReport shard_two;
+  shard_two.add(bounced("b.test", "hostunknown"));
+  shard_two.add(bounced("b.test", "nonsense"));  // not a reason word: counted, no reason
+
+  DomainReport all;
+  all.merge(shard_one);
+  all.merge(shard_two);
+  ASSERT_NE(all.bounce_reasons("a.test"), nullptr);
+  EXPECT_EQ(all.bounce_reasons("a.test")->render_cell(), "userunknown:2 mailboxfull:1");
+  EXPECT_EQ(all.bounce_reasons("b.test")->render_cell(), "hostunknown:1");
+  EXPECT_EQ(all.bounce_reasons("c.test"), nullptr);
+  EXPECT_EQ(all.bounce_reason_totals().render_json(),
+            R"({"userunknown": 2, "hostunknown": 1, "mailboxfull": 1})");
+  EXPECT_EQ(all.find("b.test")->bounced, 2u);
+  EXPECT_EQ(all.render_csv(),
+            "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
+            "mean_latency_ms,bounce_reasons\n"
+            "a.test,3,0,3,0,0,0,4,,userunknown:2 mailboxfull:1\n"
+            "b.test,2,0,2,0,0,0,2,,hostunknown:1\n"
+            "c.test,1,1,0,0,0,0,1,,\n");
+}
+
+TEST(SuppressionEvents, WhichBouncesCount) {
+  EXPECT_TRUE(is_suppression_event(OutcomeType::bounced, Reason::userunknown, true));
+  EXPECT_TRUE(is_suppression_event(OutcomeType::bounced, Reason::mailboxfull, false));
+  EXPECT_TRUE(is_suppression_event(OutcomeType::bounced, Reason::expired, false));
+  EXPECT_TRUE(is_suppression_event(OutcomeType::bounced, Reason::suspend, false));
+  // About us or the message: never against the address.
+  EXPECT_FALSE(is_suppression_event(OutcomeType::bounced, Reason::blocked, false));
+  EXPECT_FALSE(is_suppression_event(OutcomeType::bounced, Reason::contenterror, false));
+  EXPECT_FALSE(is_suppression_event(OutcomeType::bounced, Reason::badreputation, false));
+  EXPECT_FALSE(is_suppression_event(OutcomeType::bounced, Reason::ratelimited, false));
+  // A hard verdict decides alone; a deferral never counts.
+  EXPECT_TRUE(is_suppression_event(OutcomeType::bounced, Reason::blocked, true));
+  EXPECT_FALSE(is_suppression_event(OutcomeType::deferred, Reason::userunknown, true));
+  EXPECT_FALSE(is_suppression_event(OutcomeType::delivered, Reason::userunknown, true));
+  // Every failure reason is decided one way or the other; the others are never events.
+  std::size_t counted = 0;
+  for (std::size_t i = 0; i < bounce::reason_count; ++i) {
+    const auto reason = static_cast<Reason>(i);
+    if (counts_against_recipient(reason)) {
+      ++counted;
+      EXPECT_TRUE(bounce::is_failure(reason)) << bounce::to_string(reason);
+    }
+  }
+  EXPECT_EQ(counted, 14u);
+}
+
+TEST(DeliveryLine, ReadsWhatDeliveryLogWrites) {
+  DeliveryRecord record;
+  record.type = OutcomeType::bounced;
+  record.recipient = "b\"o\\u\xC3\xA9@d.test";  // a quote, a backslash, UTF-8
+  record.domain = "d.test";
+  record.code = 550;
+  record.enhanced = "5.1.1";
+  record.reply = "User unknown\r\n\x01}{,";
+  record.stage = "rcpt";
+  record.bounce_reason = "userunknown";
+  record.hard = true;
+  record.attempt = 2;
+  const std::string text = logged_lines(&record, 1);
+  ASSERT_FALSE(text.empty());
+  DeliveryLine line;
+  ASSERT_TRUE(parse_delivery_line(std::string_view(text).substr(0, text.size() - 1), line)) << text;
+  EXPECT_EQ(line.type, "bounced");
+  EXPECT_EQ(line.recipient, "b\"o\\u\xC3\xA9@d.test");
+  EXPECT_EQ(line.bounce_reason, "userunknown");
+  EXPECT_TRUE(line.hard);
+  EXPECT_TRUE(line.final);
+  EXPECT_NEAR(static_cast<double>(line.time_unix_s), static_cast<double>(time(nullptr)), 5);
+
+  ASSERT_TRUE(parse_delivery_line(
+      R"({"time":"2026-11-03T14:05:09.123Z","type":"deferred","recipient":"a\u00e9\/b@x",)"
+      R"("code":451,"latency_ms":null,"final":false})",
+      line));
+  EXPECT_EQ(line.recipient, "a\xC3\xA9/b@x");
+  EXPECT_EQ(line.time_unix_s, 1'793'714'709);
+  EXPECT_FALSE(line.final);
+  EXPECT_FALSE(line.hard);
+  EXPECT_TRUE(line.bounce_reason.empty());
+
+  for (const std::string_view bad : {
+           R"({"time":"2026-11-03T14:05:09.123Z","type":"bounced","recip)",  // torn by a kill
+           R"({"type":"bounced"})",                                          // no recipient
+           R"({"type":"bounced","recipient":"a@b"} trailing)",
+           R"({"type":"bounced","recipient":"a@b","x":{"nested":1}})",
+           R"({"type":"bounced","recipient":"a\q@b"})",  // not a JSON escape
+           R"({"type":"bounced","recipient":"a\u12"})",
+           R"({"type":"bounced","recipient":"a@b","time":"yesterday"})",
+           "",
+           "not json",
+           "[1,2]",
+           "{",
+       }) {
+    EXPECT_FALSE(parse_delivery_line(bad, line)) << bad;
+  }
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "hayate_bounce_recording_XXXXXX").string();
+    HAYATE_ASSERT(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string file(std::string_view name) const { return cat(path_, "/", name); }
+  void append(std::string_view name, std::string_view content) const {
+    std::ofstream out(file(name), std::ios::binary | std::ios::app);
+    out << content;
+  }
+  bool exists(std::string_view name) const { return std::filesystem::exists(file(name)); }
+
+ private:
+  std::string path_;
+};
+
+std::string bounce_line(std::string_view recipient, std::string_view reason, bool hard,
+                        std::string_view time = "2026-11-03T14:05:09.000Z") {
+  return cat(R"({"time":")", time, R"(","type":"bounced","recipient":")", recipient,
+             R"(","domain":"d.test","mx":"","code":550,"enhanced":"","reply":"x","stage":"rcpt",)",
+             R"("reason":")", reason, R"(","hard":)", hard ? "true" : "false",
+             R"(,"attempt":1,"latency_ms":3,"line":2,"final":true})", "\n");
+}
+
+TEST(ReadBounceEvents, FromAnOffsetSkippingWhatIsNotABounce) {
+  TempDir dir;
+  const std::string first = bounce_line("early@d.test", "userunknown", true);
+  dir.append("deliveries.jsonl", first);
+  dir.append("deliveries.jsonl", bounce_line("hard@d.test", "userunknown", true));
+  dir.append("deliveries.jsonl", bounce_line("full@d.test", "mailboxfull", false));
+  dir.append("deliveries.jsonl", bounce_line("blocked@d.test", "blocked", false));
+  dir.append("deliveries.jsonl", bounce_line("odd@d.test", "no-such-reason", true));
+  dir.append("deliveries.jsonl",
+             R"({"time":"2026-11-03T14:05:09.000Z","type":"deferred","recipient":"t@d.test",)"
+             R"("reason":"mailboxfull","hard":false,"final":true})"
+             "\n");
+  dir.append("deliveries.jsonl", "garbage from another tool\n");
+  // A long line straddles the 1 MiB reads.
+  dir.append("deliveries.jsonl",
+             bounce_line(cat(std::string(1 << 20, 'x'), "@d.test"), "userunknown", true));
+  dir.append("deliveries.jsonl", bounce_line("torn@d.test", "userunknown", true).substr(0, 60));
+  std::vector<BounceEvent> events;
+  ASSERT_TRUE(read_bounce_events(dir.file("deliveries.jsonl"), first.size(), events).ok());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].address, "hard@d.test");
+  EXPECT_EQ(events[0].reason, Reason::userunknown);
+  EXPECT_TRUE(events[0].hard);
+  EXPECT_EQ(events[0].time_unix_s, 1'793'714'709);
+  EXPECT_EQ(events[1].address, "full@d.test");
+  EXPECT_EQ(events[1].reason, Reason::mailboxfull);
+  EXPECT_FALSE(events[1].hard);
+  EXPECT_EQ(events[2].address.size(), (1u << 20) + 7);
+
+  events.clear();
+  EXPECT_TRUE(read_bounce_events(dir.file("missing.jsonl"), 0, events).ok());
+  EXPECT_TRUE(events.empty());
+}
+
+TEST(RecordBounceEvents, HardAtOnceSoftByPolicyInvalidCounted) {
+  TempDir dir;
+  const std::string db = dir.file("list.db");
+  absl::StatusOr<RecordTally> tally = record_bounce_events(db, {}, {});
+  ASSERT_TRUE(tally.ok());
+  EXPECT_FALSE(dir.exists("list.db")) << "nothing to record: no list is created";
+  constexpr std::int64_t t0 = 1'790'000'000;
+  const std::vector<BounceEvent> events = {
+      {"gone@d.test", Reason::userunknown, true, t0},
+      {"full@d.test", Reason::mailboxfull, false, t0},
+      {"full@d.test", Reason::mailboxfull, false, t0 + 3600},
+      {"gone@d.test", Reason::userunknown, true, t0 + 60},
+      {"not an address", Reason::userunknown, true, t0},
+  };
+  tally = record_bounce_events(db, SuppressionPolicy{2, 7}, events);
+  ASSERT_TRUE(tally.ok()) << tally.status();
+  EXPECT_EQ(tally->events, 5u);
+  EXPECT_EQ(tally->suppressed, 2u);  // gone at once, full at its second soft bounce
+  EXPECT_EQ(tally->soft_counted, 1u);
+  EXPECT_EQ(tally->already_suppressed, 1u);
+  EXPECT_EQ(tally->invalid, 1u);
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store = SuppressionStore::open(db, {}, false);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<std::optional<SuppressionEntry>> gone = (*store)->find("gone@d.test");
+  ASSERT_TRUE(gone.ok() && gone->has_value());
+  EXPECT_EQ((*gone)->reason, "userunknown");
+  EXPECT_EQ((*gone)->source, SuppressionSource::bounce);
+  EXPECT_EQ((*gone)->count, 2u);
+  absl::StatusOr<std::optional<SuppressionEntry>> full = (*store)->find("full@d.test");
+  ASSERT_TRUE(full.ok() && full->has_value());
+  EXPECT_EQ((*full)->reason, "mailboxfull");
+  EXPECT_EQ(*(*store)->count(), 2u);
+}
+
+JobConfig job_with_list(const TempDir& dir, bool enabled = true) {
+  JobConfig job;
+  job.suppression.enabled = enabled;
+  job.suppression.path = dir.file("suppression.db");
+  return job;
+}
+
+std::uint64_t entries(const TempDir& dir) {
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store =
+      SuppressionStore::open(dir.file("suppression.db"), {}, false);
+  if (!store.ok()) return 0;
+  return *(*store)->count();
+}
+
+TEST(RunBounceRecorder, KeptEventsRecordedAndTheMarkerRemoved) {
+  TempDir dir;
+  dir.append("deliveries.jsonl", bounce_line("earlier@d.test", "userunknown", true));
+  RunBounceRecorder recorder(job_with_list(dir), dir.path());
+  EXPECT_TRUE(recorder.begin().empty());
+  ASSERT_TRUE(dir.exists("bounces.pending"));
+  std::ifstream marker(dir.file("bounces.pending"));
+  std::uint64_t offset = 0, inode = 0;
+  marker >> offset >> inode;
+  struct stat info {};
+  ASSERT_EQ(stat(dir.file("deliveries.jsonl").c_str(), &info), 0);
+  EXPECT_EQ(offset, static_cast<std::uint64_t>(info.st_size));  // this run's lines start here
+  EXPECT_EQ(inode, static_cast<std::uint64_t>(info.st_ino));
+  recorder.add({{"a@d.test", Reason::userunknown, true, 100}}, true);
+  recorder.add({{"b@d.test", Reason::hostunknown, true, 100}}, true);
+  std::vector<std::string> warnings;
+  absl::StatusOr<RecordTally> tally = recorder.finish(warnings);
+  ASSERT_TRUE(tally.ok()) << tally.status();
+  EXPECT_EQ(tally->suppressed, 2u);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_FALSE(dir.exists("bounces.pending"));
+  EXPECT_EQ(entries(dir), 2u);  // never the earlier run's line: that run recorded it
+}
+
+TEST(RunBounceRecorder, AKilledRunsBouncesAreRecordedByTheNext) {
+  TempDir dir;
+  dir.append("deliveries.jsonl", bounce_line("before@d.test", "userunknown", true));
+  {
+    RunBounceRecorder killed(job_with_list(dir), dir.path());
+    EXPECT_TRUE(killed.begin().empty());
+    dir.append("deliveries.jsonl", bounce_line("k1@d.test", "userunknown", true));
+    dir.append("deliveries.jsonl", bounce_line("k2@d.test", "suspend", false));
+    // Killed: finish() never runs.
+  }
+  ASSERT_TRUE(dir.exists("bounces.pending"));
+  EXPECT_FALSE(dir.exists("suppression.db"));
+  RunBounceRecorder next(job_with_list(dir), dir.path());
+  const std::vector<std::string> notes = next.begin();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0],
+            "recorded 2 bounces an earlier run left off the suppression list "
+            "(1 suppressed)");
+  EXPECT_EQ(entries(dir), 1u);  // k1; k2's soft bounce is counted, not yet suppressing
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store =
+      SuppressionStore::open(dir.file("suppression.db"), {}, false);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->soft_bounce_rows(), 1u);
+  EXPECT_FALSE((*(*store)->find("before@d.test")).has_value());
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(next.finish(warnings).ok());
+  EXPECT_FALSE(dir.exists("bounces.pending"));
+}
+
+TEST(RunBounceRecorder, AShardThatDroppedEventsMakesTheRunReadItsLinesBack) {
+  TempDir dir;
+  dir.append("deliveries.jsonl", bounce_line("before@d.test", "userunknown", true));
+  RunBounceRecorder recorder(job_with_list(dir), dir.path());
+  recorder.begin();
+  dir.append("deliveries.jsonl", bounce_line("r1@d.test", "userunknown", true));
+  dir.append("deliveries.jsonl", bounce_line("r2@d.test", "hasmoved", true));
+  recorder.add({{"r1@d.test", Reason::userunknown, true, 100}}, true);
+  recorder.add({}, false);  // over limits::bounce_events_held_max
+  std::vector<std::string> warnings;
+  absl::StatusOr<RecordTally> tally = recorder.finish(warnings);
+  ASSERT_TRUE(tally.ok());
+  EXPECT_EQ(tally->events, 2u);
+  EXPECT_EQ(tally->suppressed, 2u);
+  EXPECT_EQ(entries(dir), 2u);
+}
+
+TEST(RunBounceRecorder, ARotatedLogIsReadFromItsStart) {
+  TempDir dir;
+  dir.append("deliveries.jsonl", bounce_line("old1@d.test", "userunknown", true));
+  dir.append("deliveries.jsonl", bounce_line("old2@d.test", "userunknown", true));
+  {
+    RunBounceRecorder killed(job_with_list(dir), dir.path());
+    killed.begin();
+  }
+  // logrotate moved the file away; the run went on into a new one, then was killed.
+  std::filesystem::rename(dir.file("deliveries.jsonl"), dir.file("deliveries.jsonl.1"));
+  dir.append("deliveries.jsonl", bounce_line("new@d.test", "userunknown", true));
+  RunBounceRecorder next(job_with_list(dir), dir.path());
+  const std::vector<std::string> notes = next.begin();
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_NE(notes[0].find("was rotated"), std::string::npos) << notes[0];
+  EXPECT_EQ(entries(dir), 1u);
+}
+
+TEST(RunBounceRecorder, NothingWhenTheListIsOff) {
+  TempDir dir;
+  RunBounceRecorder recorder(job_with_list(dir, false), dir.path());
+  EXPECT_FALSE(recorder.enabled());
+  EXPECT_TRUE(recorder.begin().empty());
+  recorder.add({{"a@d.test", Reason::userunknown, true, 100}}, true);
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(recorder.finish(warnings).ok());
+  EXPECT_FALSE(dir.exists("bounces.pending"));
+  EXPECT_FALSE(dir.exists("suppression.db"));
+}
+
+TEST(RunBounceRecorder, AListThatCannotBeWrittenKeepsTheMarker) {
+  TempDir dir;
+  JobConfig job = job_with_list(dir);
+  dir.append("not-a-list.db", "this is not a database, and long enough to be read as one....\n");
+  job.suppression.path = dir.file("not-a-list.db");
+  RunBounceRecorder recorder(job, dir.path());
+  recorder.begin();
+  recorder.add({{"a@d.test", Reason::userunknown, true, 100}}, true);
+  std::vector<std::string> warnings;
+  EXPECT_FALSE(recorder.finish(warnings).ok());
+  EXPECT_TRUE(dir.exists("bounces.pending"));
+}
+
+}  // namespace
+}  // namespace hayate::campaign
