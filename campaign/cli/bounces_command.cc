@@ -12,6 +12,7 @@
 #include "campaign/bounce/mailbox.h"
 #include "campaign/bounce/report_parser.h"
 #include "campaign/bounce_ingest.h"
+#include "campaign/cli/bounces_listen.h"
 #include "campaign/delivery_log.h"
 #include "campaign/exit_codes.h"
 #include "campaign/job.h"
@@ -22,6 +23,7 @@ namespace {
 
 constexpr char kBouncesHelp[] = R"(hayate bounces classify PATH...
 hayate bounces ingest PATH... [--job JOB.toml | --db PATH] [--dry-run]
+hayate bounces listen ADDRESS --job JOB.toml   (see hayate bounces listen --help)
 
 classify reads bounce messages and prints, for each recipient a message reports, one JSON line:
   {"file":"new/1.eml","recipient":"a@example.net","status":"5.1.1","reason":"userunknown",
@@ -234,10 +236,13 @@ std::string parse_ingest(const std::vector<std::string_view>& args, IngestOption
 
 int bounces_command(const std::vector<std::string_view>& args) {
   for (std::string_view arg : args) {
-    if (arg == "--help" || arg == "-h") {
+    if ((arg == "--help" || arg == "-h") && (args.empty() || args[0] != "listen")) {
       std::fputs(kBouncesHelp, stdout);
       return exit_code::ok;
     }
+  }
+  if (!args.empty() && args[0] == "listen") {
+    return bounces_listen_command(std::vector<std::string_view>(args.begin() + 1, args.end()));
   }
   if (!args.empty() && args[0] == "ingest") {
     IngestOptions options;
@@ -252,7 +257,7 @@ int bounces_command(const std::vector<std::string_view>& args) {
   }
   if (args.empty() || args[0] != "classify") {
     std::fputs(
-        "hayate bounces: expected 'classify PATH...' or 'ingest PATH...'\n"
+        "hayate bounces: expected 'classify PATH...', 'ingest PATH...' or 'listen ADDRESS'\n"
         "Try 'hayate bounces --help'.\n",
         stderr);
     return exit_code::usage;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Bounces by SMTP, end to end: a campaign with VERP into hayate-sink, whose bounce… recipients
+# are refused at once (550 5.1.1, synchronous); then DSNs and a complaint for other recipients
+# are sent by SMTP (Python's smtplib, from the null sender) to `hayate bounces listen`, which
+# takes mail only for the campaign's VERP addresses; the next campaign to the same list skips
+# exactly the addresses that said no.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+hayate_test_init "$@"
+hayate="$(require_bin hayate)"
+read -r port listen_port < <(free_port 2)
+dir="${HAYATE_TEST_DIR}"
+mkdir -p "${dir}/maildir"
+start_hayate_sink "${port}" --maildir "${dir}/maildir"
+
+printf 'a-listen-secret-of-at-least-16-bytes\n' >"${dir}/verp.key"
+csv="email,first_name"
+for i in 1 2 3; do csv+=$'\n'"bounce-${i}@v.test,B${i}"; done
+for i in $(seq 1 7); do csv+=$'\n'"u${i}@v.test,U${i}"; done
+write_campaign "${dir}/a" "${csv}" "[delivery]
+helo = \"client.hayate.test\"
+retry_schedule = []
+[routes]
+\"*\" = \"127.0.0.1:${port}\"
+[verp]
+prefix = \"bounces\"
+domain = \"bounces.example.com\"
+secret_file = \"../verp.key\"
+[suppression]
+path = \"../suppression.db\""
+sed -i 's/^id = "integration"$/id = "listen-a"/' "${dir}/a/job.toml"
+run_hayate a run "${dir}/a/job.toml" --out "${dir}/out-a"
+assert_eq "campaign: exit" 0 "${HAYATE_EXIT}"
+assert_eq "campaign: delivered" 7 "$(json_get "${dir}/out-a/summary.json" delivered)"
+assert_eq "campaign: bounced at once" 3 "$(json_get "${dir}/out-a/summary.json" bounced)"
+maildir_count() { find "${dir}/maildir/new" -type f | wc -l; }
+wait_until_eq "maildir messages" 7 10 maildir_count
+
+"${hayate}" bounces listen "127.0.0.1:${listen_port}" --job "${dir}/a/job.toml" --exit-after 3 \
+  >"${dir}/listen.out" 2>"${dir}/listen.err" </dev/null &
+listen_pid=$!
+wait_for_smtp 127.0.0.1 "${listen_port}" 10 "${listen_pid}"
+
+# A hard bounce for u1, a complaint about u2, a full mailbox (soft: counted, not suppressed)
+# for u3, each to the VERP address its message went out with; and two addresses that are not
+# ours: refused.
+"${HAYATE_PYTHON}" - "${dir}/maildir/new" "${listen_port}" <<'PY' || fail "sending the bounces"
+import os, smtplib, sys
+maildir, port = sys.argv[1], int(sys.argv[2])
+sender = {}
+for name in os.listdir(maildir):
+    data = open(os.path.join(maildir, name), "rb").read().decode().replace("\r\n", "\n")
+    head = dict(line.split(": ", 1) for line in data.split("\n\n", 1)[0].split("\n")
+                if ": " in line and not line[0].isspace())
+    sender[head["Delivered-To"]] = head["Return-Path"].strip("<>")
+
+def dsn(to, recipient, action, status, diagnostic):
+    return f"""From: MAILER-DAEMON@mx.v.test
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.v.test
+
+Final-Recipient: rfc822; {recipient}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; {diagnostic}
+
+--b--
+"""
+
+complaint = f"""From: feedback@isp.test
+To: {sender["u2@v.test"]}
+Subject: complaint
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="f"
+
+--f
+Content-Type: text/plain
+
+A complaint.
+
+--f
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: isp-fbl/1.0
+Version: 1
+Original-Mail-From: <{sender["u2@v.test"]}>
+Original-Rcpt-To: <u2@v.test>
+
+--f--
+"""
+messages = [
+    (sender["u1@v.test"], dsn(sender["u1@v.test"], "u1@v.test", "failed", "5.1.1",
+                              "550 5.1.1 <u1@v.test>: Recipient address rejected: User unknown")),
+    (sender["u2@v.test"], complaint),
+    (sender["u3@v.test"], dsn(sender["u3@v.test"], "u3@v.test", "failed", "5.2.2",
+                              "552 5.2.2 <u3@v.test>: Mailbox full")),
+]
+with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+    smtp.ehlo("mx.v.test")
+    for not_ours in ("postmaster@bounces.example.com", "someone@elsewhere.test"):
+        code, _ = smtp.docmd("MAIL FROM:<>")
+        assert code == 250, code
+        code, reply = smtp.docmd(f"RCPT TO:<{not_ours}>")
+        assert code == 550 and b"5.1.1" in reply, (not_ours, code, reply)
+        smtp.rset()
+    for to, message in messages:
+        refused = smtp.sendmail("", [to], message.encode())
+        assert not refused, refused
+print("ok three reports accepted, two foreign addresses refused with 550 5.1.1")
+PY
+
+set +e
+timeout 20 tail --pid="${listen_pid}" -f /dev/null
+wait "${listen_pid}"
+listen_exit=$?
+set -e
+cat "${dir}/listen.err" >&2
+assert_eq "listen: exit after 3 messages" 0 "${listen_exit}"
+assert_contains "listen: its summary" "3 messages: 2 bounces, 1 complaints, 0 autoreplies, 0 delays; 2 suppressed, 1 soft bounces counted" \
+  "$(cat "${dir}/listen.out")"
+
+sed 's/^id = "listen-a"$/id = "listen-b"/' "${dir}/a/job.toml" >"${dir}/a/job-b.toml"
+run_hayate b run "${dir}/a/job-b.toml" --out "${dir}/out-b"
+assert_eq "next campaign: exit" 0 "${HAYATE_EXIT}"
+assert_eq "next campaign: suppressed exactly those" \
+  "bounce-1@v.test,bounce-2@v.test,bounce-3@v.test,u1@v.test,u2@v.test" \
+  "$(grep '"type":"suppressed"' "${dir}/out-b/deliveries.jsonl" |
+    sed 's/.*"recipient":"\([^"]*\)".*/\1/' | sort | paste -sd,)"
+assert_eq "next campaign: delivered" 5 "$(json_get "${dir}/out-b/summary.json" delivered)"
