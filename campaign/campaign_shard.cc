@@ -153,13 +153,16 @@ Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targe
     auto found = throttles_.find(throttle_key);
     if (found == throttles_.end()) {
       ThrottleLimits limits;
+      // A named destination's throttles, and a route's, exist on every shard: each holds its
+      // share. A domain's own site (the default destination over MX) lives on one shard only.
+      const std::uint32_t share = named || route ? shards : 1;
       limits.connections_max = std::max<std::uint32_t>(
-          1, std::min(destination.connections_max, job.connections_per_domain) / shards);
+          1, std::min(destination.connections_max, job.connections_per_domain) / share);
       limits.messages_per_connection =
           named ? destination.messages_per_connection : job.messages_per_connection;
       if (!(route && !named) && !destination.rate.unlimited()) {
         limits.rate = destination.rate;
-        limits.rate.period_ms *= shards;  // this shard's share
+        limits.rate.period_ms *= share;  // this shard's share
       }
       limits.rate_min = destination.rate_min;
       limits.throttle_factor = destination.throttle_factor;
@@ -299,6 +302,29 @@ void CampaignShard::wake_at(std::int64_t time_ms, DomainQueue* domain) {
 
 bool CampaignShard::may_open_connection() const {
   return connections_open_ < context_.connections_per_shard;
+}
+
+bool CampaignShard::begin_lookup(DomainQueue* domain) {
+  if (lookups_in_flight_ < limits::dns_lookups_in_flight_max) {
+    ++lookups_in_flight_;
+    return true;
+  }
+  if (!domain->lookup_queued) {
+    domain->lookup_queued = true;
+    lookups_waiting_.push_back(domain);
+  }
+  return false;
+}
+
+void CampaignShard::end_lookup() {
+  HAYATE_ASSERT(lookups_in_flight_ > 0);
+  --lookups_in_flight_;
+  if (!lookups_waiting_.empty()) {
+    DomainQueue* next = lookups_waiting_.front();
+    lookups_waiting_.pop_front();
+    next->lookup_queued = false;
+    mark_dirty(next);  // its schedule() starts the lookup
+  }
 }
 
 void CampaignShard::connection_closed() {

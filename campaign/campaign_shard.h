@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -247,6 +248,10 @@ class CampaignShard final : public ShardHandler {
   int stop_level() const { return context_.stop->level.load(std::memory_order_relaxed); }
   const std::string& abort_reason() const { return context_.abort->reason; }
   bool may_open_connection() const;
+  // A DNS lookup may start for `domain` (limits::dns_lookups_in_flight_max per shard); false:
+  // it waits its turn and is scheduled again when one ends. end_lookup: one ended.
+  bool begin_lookup(DomainQueue* domain);
+  void end_lookup();
   // The shard is at its connection cap: `site` is scheduled again when a connection closes.
   void wait_for_connection_slot(Site* site) { starved_.push_back(site); }
   bool sites_waiting_for_slots() const { return !starved_.empty(); }
@@ -290,6 +295,8 @@ class CampaignShard final : public ShardHandler {
   std::vector<DomainQueue*> dirty_domains_;
   std::vector<Site*> dirty_sites_;
   std::vector<Site*> starved_;   // want a connection while the shard is at its cap
+  std::uint32_t lookups_in_flight_ = 0;
+  std::deque<DomainQueue*> lookups_waiting_;
   using Wakeup = std::pair<std::int64_t, DomainQueue*>;
   std::priority_queue<Wakeup, std::vector<Wakeup>, std::greater<Wakeup>> wakeups_;
   using SiteWakeup = std::pair<std::int64_t, Site*>;

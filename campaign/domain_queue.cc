@@ -119,6 +119,7 @@ void DomainQueue::resolve() {
                              "dns", "", -1});
     return;
   }
+  if (!shard_.begin_lookup(this)) return;  // scheduled again when a lookup slot frees
   resolution_ = Resolution::resolving;
   if (route != nullptr) {
     shard_.resolver()->resolve_host(route->endpoint.host, route->endpoint.port,
@@ -132,6 +133,7 @@ void DomainQueue::resolve() {
 }
 
 void DomainQueue::on_route_answer(const dns::HostAnswer& answer) {
+  shard_.end_lookup();
   const Route* route = find_route(*shard_.context().job, domain_);
   HAYATE_ASSERT(route != nullptr);
   std::vector<Target> targets;
@@ -159,6 +161,7 @@ void DomainQueue::on_route_answer(const dns::HostAnswer& answer) {
 }
 
 void DomainQueue::on_mx_answer(const dns::MxAnswer& answer) {
+  shard_.end_lookup();
   std::vector<Target> targets;
   for (const dns::MxHost& host : answer.hosts) {
     for (const dns::SocketAddress& address : host.addresses) {

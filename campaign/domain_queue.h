@@ -53,6 +53,7 @@ class DomainQueue {
   Recipient take();  // precondition: has_ready()
   const std::string& domain() const { return domain_; }
   bool queued_at_site = false;  // in its site's rotation
+  bool lookup_queued = false;   // waiting for a DNS lookup slot of its shard
 
   // Outcome of one attempt (the attempt was already counted in recipient.attempts).
   void record(Recipient&& recipient, const AttemptResult& result);

@@ -207,7 +207,13 @@ void Site::schedule() {
       return;
     }
     const std::size_t lane = pick_lane(now);
-    if (lane == lanes_.size()) return;  // every source is at its limits: a wake-up is set
+    if (lane == lanes_.size()) {
+      // Every source is at its limits: a pace or a suspension set a wake-up; connections
+      // held by other sites of the same destination free up when one closes, so wait for
+      // that as for a slot of the shard.
+      shard_.wait_for_connection_slot(this);
+      return;
+    }
     const std::size_t target = pick_target(now);
     if (target == targets_.size()) {
       // Every address is down or resting: wait for the connections still trying, or end

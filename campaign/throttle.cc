@@ -20,6 +20,13 @@ shaping::Rate rate_of(double per_second) {
   return shaping::Rate{static_cast<std::uint32_t>(std::llround(per_hour)), 3'600'000};
 }
 
+// The shard's clock counts whole milliseconds: a pace above 1,000/s needs that many sends
+// allowed within one millisecond, or it would top out at 1,000/s.
+std::uint32_t burst_for(const shaping::Rate& rate) {
+  const double per_millisecond = rate.per_second() / 1000;
+  return static_cast<std::uint32_t>(std::clamp(std::ceil(per_millisecond), 1.0, 1e6));
+}
+
 shaping::AimdConfig connection_config(const ThrottleLimits& limits) {
   shaping::AimdConfig config;
   config.ceiling = std::max<std::uint32_t>(1, limits.connections_max);
@@ -73,7 +80,7 @@ Throttle::Throttle(std::string destination, std::string source, const ThrottleLi
   HAYATE_ASSERT(limits.throttle_factor > 0 && limits.throttle_factor < 1);
   HAYATE_ASSERT(!limits.rate_min.unlimited());
   if (!limits.rate.unlimited()) {
-    gcra_.emplace(limits.rate);
+    gcra_.emplace(limits.rate, burst_for(limits.rate));
     rate_aimd_.emplace(rate_config(limits, limits.rate.per_second()));
   }
 }
@@ -140,6 +147,15 @@ std::int64_t Throttle::next_send_ms(std::int64_t now_ms) const {
   return at;
 }
 
+void Throttle::set_pace(double per_second, std::int64_t now_ms) {
+  const shaping::Rate rate = rate_of(per_second);
+  if (burst_for(rate) != gcra_->burst()) {
+    gcra_.emplace(rate, burst_for(rate));  // a new burst: start afresh at the new pace
+  } else {
+    gcra_->set_rate(rate, now_ms);
+  }
+}
+
 ThrottleEvent Throttle::event(ThrottleEventType type) const {
   ThrottleEvent event;
   event.type = type;
@@ -156,7 +172,7 @@ std::optional<ThrottleEvent> Throttle::on_clean_reply(std::int64_t now_ms) {
   ThrottleEvent result = event(ThrottleEventType::recovered);
   connection_aimd_.on_success(now_ms);
   if (rate_aimd_) {
-    if (rate_aimd_->on_success(now_ms)) gcra_->set_rate(rate_of(rate_aimd_->limit()), now_ms);
+    if (rate_aimd_->on_success(now_ms)) set_pace(rate_aimd_->limit(), now_ms);
     if (rate_aimd_->state() == shaping::AimdState::normal && limits_.rate.unlimited()) {
       gcra_.reset();  // back to the pace it had before any throttle: none
       rate_aimd_.reset();
@@ -178,11 +194,11 @@ std::optional<ThrottleEvent> Throttle::on_throttle(std::int64_t now_ms, std::int
     // No pace was configured: cut from the pace observed until now.
     const double observed = observed_rate_per_second(now_ms);
     rate_aimd_.emplace(rate_config(limits_, observed));
-    gcra_.emplace(rate_of(observed));
+    gcra_.emplace(rate_of(observed), burst_for(rate_of(observed)));
   }
   const bool connections_cut = connection_aimd_.on_throttle(now_ms).has_value();
   const bool rate_cut = cut_rate && rate_aimd_->on_throttle(now_ms).has_value();
-  if (rate_cut) gcra_->set_rate(rate_of(rate_aimd_->limit()), now_ms);
+  if (rate_cut) set_pace(rate_aimd_->limit(), now_ms);
   if (pause_ms > 0) {
     if (std::optional<ThrottleEvent> paused = suspend(now_ms, pause_ms);
         paused && !connections_cut && !rate_cut) {

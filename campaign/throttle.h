@@ -93,6 +93,7 @@ class Throttle {
   double observed_rate_per_second(std::int64_t now_ms) const;
   void count_sent(std::int64_t now_ms);
   ThrottleEvent event(ThrottleEventType type) const;
+  void set_pace(double per_second, std::int64_t now_ms);  // gcra_ set
 
   std::string destination_;
   std::string source_;

@@ -90,6 +90,10 @@ inline constexpr std::uint32_t addresses_per_host_max = 8;
 inline constexpr std::uint32_t ptr_names_max = 8;          // more PTR records are ignored
 inline constexpr std::uint32_t dns_negative_ttl_s = 300;   // cache of failures
 inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
+// Lookups a shard has in flight at once; more wait their turn. Thousands of new domains at
+// the start of a run would otherwise overflow the UDP receive buffers (the server's or ours)
+// and lose answers.
+inline constexpr std::uint32_t dns_lookups_in_flight_max = 128;
 
 // Campaign inputs.
 inline constexpr std::uint32_t csv_row_bytes_max = 1 << 20;  // a longer row is rejected
