@@ -12,10 +12,14 @@
 # The job's rules file raises both destinations' rate far above what loopback reaches (the
 # shipped default paces at 100/s per source and site), so the figures show the cost of the
 # shaping machinery, not a pace. Prints one TSV line per run (msgs/s, hayate CPU seconds and
-# CPU µs per message, peak RSS, sink sessions) and the ratios to routed measured in the same
-# run; each run must deliver all N (summary.json) or the script says so and exits 1.
+# CPU µs per message, peak RSS, SMTP sessions the sink saw, dnsmasq CPU seconds) and the
+# ratios to routed measured in the same run. Every run must deliver all N (summary.json);
+# one that does not, or whose sink count stands still for SHAPING_STALL_S seconds (default
+# 15: it is stopped with SIGTERM), is marked in the status column and the script exits 1.
 # Usage: bench/shaping_e2e.sh [N] (default 200000). Environment: HAYATE_BUILD_DIR (default
-# build), SHAPING_RUN_TIMEOUT_S (default 600: a run still going then is stopped and fails).
+# build), SHAPING_RUN_TIMEOUT_S (default 600, the most one run may take), SHAPING_RUNS (a
+# subset, e.g. "10:routed 10:rollup-on"), SHAPING_KEEP=1 keeps the files. Journal off
+# (--no-journal) so that the disk stays out of the comparison.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 count=${1:-200000}
@@ -163,13 +167,15 @@ except (OSError, ValueError):
     print("?")' "$@"
 }
 
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # user + system, clock ticks
 declare -A rate cpu_us outcome
 failed=0
 printf 'domains\tmode\tmessages\tdelivered\tseconds\tmsgs_per_s\thayate_cpu_s\tcpu_us_per_msg'
-printf '\tpeak_rss_mb\tsink_sessions\tstatus\n'
+printf '\tpeak_rss_mb\tsink_sessions\tdns_cpu_s\tstatus\n'
 run() {  # run DOMAINS MODE
   local domains=$1 mode=$2 status=0 note=ok seconds user system rss delivered sessions
-  local messages last_messages=-1 still_s=0 timer_pid hayate_pid
+  local messages last_messages=-1 still_s=0 timer_pid hayate_pid dns_cpu_before dns_cpu_s
+  dns_cpu_before=$(cpu_ticks "$dns_pid")
   start_sink
   rm -rf "$work/out"
   /usr/bin/time -o "$work/time" -f '%e %U %S %M' \
@@ -199,6 +205,8 @@ run() {  # run DOMAINS MODE
   run_pid=""
   stop_sink
   read -r seconds user system rss < <(tail -n 1 "$work/time")
+  dns_cpu_s=$(awk -v a="$dns_cpu_before" -v b="$(cpu_ticks "$dns_pid")" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.2f", (b - a) / hz }')
   delivered=$(json "$work/out/summary.json" delivered)
   sessions=$(json "$work/sink.json" sessions)
   rate[$domains.$mode]=$(awk -v n="$delivered" -v s="$seconds" \
@@ -207,10 +215,10 @@ run() {  # run DOMAINS MODE
     'BEGIN { printf "%.1f", (n > 0 ? (u + s) * 1e6 / n : 0) }')
   [[ $note == ok && $status != 0 ]] && note="exit $status"
   [[ $note == ok && $delivered != "$count" ]] && note="delivered $delivered of $count"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.0f\t%s\t%s\n' "$domains" "$mode" "$count" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.0f\t%s\t%s\t%s\n' "$domains" "$mode" "$count" \
     "$delivered" "$seconds" "${rate[$domains.$mode]}" \
     "$(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }')" "${cpu_us[$domains.$mode]}" \
-    "$(awk -v kb="$rss" 'BEGIN { print kb / 1024 }')" "$sessions" "$note"
+    "$(awk -v kb="$rss" 'BEGIN { print kb / 1024 }')" "$sessions" "$dns_cpu_s" "$note"
   outcome[$domains.$mode]=$note
   if [[ $note != ok ]]; then
     sed 's/^/  hayate: /' "$work/run.err" | tail -n 3 >&2
