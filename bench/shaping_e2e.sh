@@ -29,7 +29,10 @@ stall_s=${SHAPING_STALL_S:-15}
 bin=${HAYATE_BUILD_DIR:-$root/build}/bin
 python=/usr/bin/python3
 for tool in "$bin/hayate" "$bin/hayate-sink" /usr/sbin/dnsmasq /usr/bin/time "$python"; do
-  [[ -x $tool ]] || { echo "shaping_e2e: $tool is missing (scripts/build.sh, scripts/install-deps.sh)" >&2; exit 69; }
+  [[ -x $tool ]] || {
+    echo "shaping_e2e: $tool is missing (scripts/build.sh, scripts/install-deps.sh)" >&2
+    exit 69
+  }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/hayate-shaping-e2e.XXXXXX")
 sink_pid=""
@@ -41,7 +44,11 @@ cleanup() {
   for pid in $run_pid $sink_pid $dns_pid; do
     kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
   done
-  if [[ ${SHAPING_KEEP:-0} == 1 ]]; then echo "shaping_e2e: files kept in $work" >&2; else rm -rf "$work"; fi
+  if [[ ${SHAPING_KEEP:-0} == 1 ]]; then
+    echo "shaping_e2e: files kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
@@ -225,7 +232,8 @@ run() {  # run DOMAINS MODE
     failed=1
   fi
 }
-for pair in ${SHAPING_RUNS:-10:routed 10:rollup-off 10:rollup-on 10000:routed 10000:rollup-off 10000:rollup-on}; do
+all_runs="10:routed 10:rollup-off 10:rollup-on 10000:routed 10000:rollup-off 10000:rollup-on"
+for pair in ${SHAPING_RUNS:-$all_runs}; do
   run "${pair%%:*}" "${pair#*:}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
