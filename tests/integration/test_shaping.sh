@@ -72,8 +72,10 @@ assert_contains "rate: the event names the rule and the reply" '"rule":"gmail-un
   "$(grep '"event":"throttled"' "${dir}/rate/out/shaping.jsonl" | head -1)"
 assert_contains "rate: summary" '"destination": "gmail", "state": ' \
   "$(cat "${dir}/rate/out/summary.json")"
-assert_contains "rate: progress line names the throttled destination" "| gmail throttled" \
-  "$(cat "${HAYATE_TEST_DIR}/rate.err")"
+# The progress line (stderr, --progress) names it with its state while it is shaped.
+grep -qE '\| gmail (throttled|suspended|recovering)' "${HAYATE_TEST_DIR}/rate.err" ||
+  fail "rate: the progress line never named gmail as throttled, suspended or recovering"
+echo "ok rate: the progress line names the throttled destination"
 assert_contains "rate: metrics" 'hayate_shaping_events_total{campaign="integration",destination="gmail",event="throttled"}' \
   "$(cat "${dir}/rate.prom")"
 # Converged: few 421s, and while the server throttled, never more than twice its limit tried
