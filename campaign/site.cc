@@ -208,10 +208,10 @@ void Site::schedule() {
     }
     const std::size_t lane = pick_lane(now);
     if (lane == lanes_.size()) {
-      // Every source is at its limits: a pace or a suspension set a wake-up; connections
-      // held by other sites of the same destination free up when one closes, so wait for
-      // that as for a slot of the shard.
-      shard_.wait_for_connection_slot(this);
+      // Every source is at its limits. A pace or a suspension set a wake-up; connections held
+      // by other sites of the same destination free up when one closes: wait for that as for
+      // a slot of the shard.
+      if (wake_at_ms_ == 0 || wake_at_ms_ <= now) shard_.wait_for_connection_slot(this);
       return;
     }
     const std::size_t target = pick_target(now);
