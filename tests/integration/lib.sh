@@ -61,21 +61,37 @@ def alive(pid):
 
 def ports(count):
     """Ports free for TCP and UDP alike (dnsmasq binds both), held open together while we
-    pick, so that the kernel hands out distinct ones."""
+    pick, so that they are distinct. Taken below the kernel's ephemeral range when there is
+    room, so that no outgoing connection (of a test or of anything else on the machine) can
+    take one between our pick and the server's bind."""
+    low, high = 1024, 65535
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as port_range:
+            ephemeral_low = int(port_range.read().split()[0])
+        if ephemeral_low > 12000:
+            low, high = 10000, ephemeral_low - 1
+    except (OSError, ValueError, IndexError):
+        pass
     held, chosen = [], []
+    tries = 0
     while len(chosen) < count:
+        tries += 1
+        if tries > 1000 + 10 * count:
+            fail("free_port: could not find ports free for both TCP and UDP")
+        port = random.randrange(low, high + 1)
+        if port in chosen:
+            continue
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.bind(("127.0.0.1", 0))
-        held.append(tcp)
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            udp.bind(("127.0.0.1", tcp.getsockname()[1]))
+            tcp.bind(("127.0.0.1", port))
+            udp.bind(("127.0.0.1", port))
         except OSError:
-            continue  # taken for UDP: keep the TCP socket held so it is not offered again
-        held.append(udp)
-        chosen.append(tcp.getsockname()[1])
-        if len(held) > 4 * count + 64:
-            fail("free_port: could not find ports free for both TCP and UDP")
+            tcp.close()
+            udp.close()
+            continue
+        held += [tcp, udp]
+        chosen.append(port)
     print(" ".join(str(port) for port in chosen))
 
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28}
