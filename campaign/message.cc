@@ -533,11 +533,19 @@ void append_mailbox_header(std::string_view name, std::string_view mailbox, std:
     // A display name with a word too long to fold under 998 octets (RFC 5322 2.1.1) is
     // encoded instead, like a non-ASCII one.
     if (append_folded(mailbox, out, line_bytes, false) <= message_line_bytes_max ||
-        !has_angle_address || display.empty()) {
+        !has_angle_address) {
       out.append(crlf);
       return;
     }
     out.resize(start);
+    if (display.empty()) {
+      // Only blanks before the address, too many to fold: the address alone says it all.
+      out.append(name);
+      out.append(": ");
+      out.append(trimmed.substr(open));
+      out.append(crlf);
+      return;
+    }
   }
   std::string_view address = trimmed.substr(open);
   std::string unquoted;

@@ -5,7 +5,9 @@
 // never make a new header line. Build with clang: scripts/build.sh -DHAYATE_FUZZ=ON (target
 // header_encoding_fuzzer); CI replays the seed corpus (ctest fuzz_replay.header_encoding).
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -18,12 +20,17 @@ namespace {
 // `columns_max` without its CRLF, no CR or LF elsewhere, only printable ASCII, space and tab.
 // With `folded`, every line after the first starts with a space or a tab.
 void check_lines(std::string_view text, std::size_t columns_max, bool folded) {
+  const std::string_view whole = text;
   HAYATE_ASSERT(text.empty() || text.ends_with("\r\n"));
   bool first = true;
   while (!text.empty()) {
     const std::size_t end = text.find("\r\n");
     HAYATE_ASSERT(end != std::string_view::npos);
     const std::string_view line = text.substr(0, end);
+    if (line.size() > columns_max) {  // say which encoder, before the assertion stops us
+      std::fprintf(stderr, "line of %zu > %zu in:\n%.*s\n", line.size(), columns_max,
+                   static_cast<int>(std::min<std::size_t>(whole.size(), 600)), whole.data());
+    }
     HAYATE_ASSERT(line.size() <= columns_max);
     for (char c : line) {
       HAYATE_ASSERT(c == '\t' || (c >= ' ' && c <= '~'));

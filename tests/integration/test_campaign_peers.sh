@@ -71,7 +71,7 @@ assert_eq "mx: delivered (secondary MX and implicit MX)" 35 "$(json_get "${summa
 assert_eq "mx: bounced (NXDOMAIN, null MX)" 4 "$(json_get "${summary}" bounced)"
 assert_contains "mx: null MX is 556 5.1.10" '"code":556,"enhanced":"5.1.10"' \
   "$(grep nullmx.test "${dir}/mx/out/deliveries.jsonl")"
-assert_contains "mx: NXDOMAIN is 5.1.2" '"enhanced":"5.1.2"' "$(grep gone.test "${dir}/mx/out/deliveries.jsonl" | head -1)"
+assert_contains "mx: NXDOMAIN is 5.1.2" '"enhanced":"5.1.2"' "$(grep -m1 gone.test "${dir}/mx/out/deliveries.jsonl")"
 assert_contains "mx: delivered through mx2" 'mx2.mx.test (127.0.0.1:' "$(grep user1@mx.test "${dir}/mx/out/deliveries.jsonl")"
 stop_process "${sink_pid}"
 assert_eq "mx: sink messages" 35 "$(json_get "${dir}/mx-sink.json" messages)"

@@ -69,7 +69,7 @@ throttled=$(events rate throttled)
 ((throttled >= 1)) || fail "rate: no throttled event in shaping.jsonl"
 echo "ok rate: ${throttled} throttle events"
 assert_contains "rate: the event names the rule and the reply" '"rule":"gmail-unusual-rate","code":421' \
-  "$(grep '"event":"throttled"' "${dir}/rate/out/shaping.jsonl" | head -1)"
+  "$(grep -m1 '"event":"throttled"' "${dir}/rate/out/shaping.jsonl")"
 assert_contains "rate: summary" '"destination": "gmail", "state": ' \
   "$(cat "${dir}/rate/out/summary.json")"
 # The progress line (stderr, --progress) names it with its state while it is shaped.
@@ -124,7 +124,7 @@ assert_eq "cap: messages at the server" 60 "$(report_get "${cap_port}" messages)
 assert_eq "cap: nobody twice" "{}" "$(report_get "${cap_port}" duplicate_recipients)"
 assert_eq "cap: never more than 2 served at once" 2 "$(report_get "${cap_port}" max_concurrent_served)"
 assert_contains "cap: throttled by the connection rule" '"rule":"too-many-connections"' \
-  "$(grep '"event":"throttled"' "${dir}/cap/out/shaping.jsonl" | head -1)"
+  "$(grep -m1 '"event":"throttled"' "${dir}/cap/out/shaping.jsonl")"
 
 # --- Suspension: after 5 messages the server answers every MAIL with Yahoo's [TSS04]
 # "temporarily deferred" for 3 s, then takes mail again. The shipped yahoo-deferred rule
@@ -161,7 +161,7 @@ suspended=$(events suspend suspended)
 resumed=$(events suspend resumed)
 ((suspended >= 1 && resumed >= 1)) || fail "suspend: ${suspended} suspended, ${resumed} resumed events"
 assert_contains "suspend: the event names the rule" '"rule":"yahoo-deferred"' \
-  "$(grep '"event":"suspended"' "${dir}/suspend/out/shaping.jsonl" | head -1)"
+  "$(grep -m1 '"event":"suspended"' "${dir}/suspend/out/shaping.jsonl")"
 # While suspended nothing new starts: the TSS04 replies are those already on their way (one
 # per connection and shard, pipelined), not one per recipient.
 deferred=$(report_get "${suspend_port}" throttles.suspend)

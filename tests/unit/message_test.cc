@@ -544,6 +544,14 @@ TEST(MessageComposer, LongHeaderNameStillFits) {
   EXPECT_EQ(out.substr(0, name.size() + 3), name + ":\r\n");
 }
 
+TEST(MessageComposer, BlankDisplayNameTooLongForOneLineLeavesTheAddress) {
+  // Found by the header_encoding fuzz target: a thousand tabs before the address made a
+  // 1,030-octet line (RFC 5322 2.1.1: 998 at most).
+  std::string out;
+  append_mailbox_header("From", std::string(1000, '\t') + " <news@example.com>", out);
+  EXPECT_EQ(out, "From: <news@example.com>\r\n");
+}
+
 TEST(MessageComposer, NonAsciiDisplayNamesAreEncoded) {
   const std::string shop = "\xe5\xb1\xb1\xe7\x94\xb0\xe5\x95\x86\xe5\xba\x97";  // 山田商店
   std::string out;
