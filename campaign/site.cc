@@ -218,7 +218,7 @@ void Site::schedule() {
     if (target == targets_.size()) {
       // Every address is down or resting: wait for the connections still trying, or end
       // this attempt for the ready recipients as a failed connection would.
-      if (connections_.empty()) fail_unreachable("every MX host is resting after failures", 0);
+      if (connections_.empty()) fail_unreachable("every address of this site is resting after failed connections", 0);
       return;
     }
     // The target chosen here: asking its breaker again would spend a half-open probe twice.
