@@ -168,9 +168,14 @@ Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targe
       limits.throttle_factor = destination.throttle_factor;
       limits.throttle_cooldown_ms = destination.throttle_cooldown_ms;
       limits.recovery_interval_ms = destination.recovery_interval_ms;
-      if (i < context_.warmup_remaining.size() &&
+      // Warm-up caps are per provider: a named destination's (the default destination's
+      // throttles are per site, and a cap copied to each would not be one).
+      if (named && i < context_.warmup_remaining.size() &&
           destination.index < context_.warmup_remaining[i].size()) {
-        limits.warmup_remaining = context_.warmup_remaining[i][destination.index];
+        if (const std::optional<std::uint64_t>& remaining =
+                context_.warmup_remaining[i][destination.index]) {
+          limits.warmup_remaining = share_of(*remaining, shards, shard_.index());
+        }
       }
       auto throttle = std::make_unique<Throttle>(named ? destination.name : key, source.name,
                                                  limits, now_ms());

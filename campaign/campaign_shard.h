@@ -105,8 +105,8 @@ struct CampaignContext {
   const ShapingRules* rules = nullptr;    // destinations and reply rules; never null in a run
   std::vector<SendingSource> sources;     // at least one
   std::uint32_t shard_count = 1;          // each shard holds 1/shard_count of every limit
-  // What each shard may send today per source × destination under warm-up (indexes: source,
-  // destination); nullopt: no cap. This shard's share already.
+  // What the shards may send today per source × destination under warm-up (indexes: source,
+  // destination), all together; nullopt: no cap. Each shard takes its share_of it.
   std::vector<std::vector<std::optional<std::uint64_t>>> warmup_remaining;
   ShapingEventLog* shaping_log = nullptr;
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only

@@ -926,8 +926,8 @@ int run_campaign(const RunOptions& options) {
       for (const Destination& destination : rules->destinations) {
         const std::optional<std::uint64_t> remaining = warmup->remaining_today(
             source.name, destination.name, destination.warmup_daily, now_unix_ms);
-        // Each shard gets an equal share, rounded down: together they never pass the cap.
-        if (remaining) context.warmup_remaining[i][destination.index] = *remaining / shard_count;
+        // Each shard takes its share (throttle.h share_of): together exactly the cap.
+        if (remaining) context.warmup_remaining[i][destination.index] = *remaining;
       }
     }
   }

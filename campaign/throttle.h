@@ -28,6 +28,13 @@ struct ThrottleLimits {
   std::optional<std::uint64_t> warmup_remaining;
 };
 
+// Shard `index`'s part of `total` split among `shards`: equal parts, the remainder one each to
+// the first shards, so the parts add up to exactly `total` (a warm-up cap of 5 on 2 shards
+// is 3 + 2, not 2 + 2).
+inline std::uint64_t share_of(std::uint64_t total, std::uint32_t shards, std::uint32_t index) {
+  return total / shards + (index < total % shards ? 1 : 0);
+}
+
 // What changed, for the log line, the events file and the metrics.
 enum class ThrottleEventType : std::uint8_t { throttled, suspended, recovered, resumed };
 const char* throttle_event_name(ThrottleEventType type);

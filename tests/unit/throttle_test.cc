@@ -108,6 +108,15 @@ TEST(ThrottleTest, WarmupCapStopsSendingForTheDay) {
   EXPECT_EQ(throttle.next_send_ms(30), std::numeric_limits<std::int64_t>::max());
 }
 
+TEST(ThrottleTest, SharesAddUpToTheWhole) {
+  EXPECT_EQ(share_of(5, 2, 0), 3u);
+  EXPECT_EQ(share_of(5, 2, 1), 2u);
+  EXPECT_EQ(share_of(3, 4, 3), 0u);
+  std::uint64_t sum = 0;
+  for (std::uint32_t i = 0; i < 7; ++i) sum += share_of(100, 7, i);
+  EXPECT_EQ(sum, 100u);
+}
+
 TEST(ThrottleTest, ConnectionsCountAgainstTheAllowance) {
   Throttle throttle("default", "", paced(10, 2), 0);
   EXPECT_TRUE(throttle.may_open_connection(0));
