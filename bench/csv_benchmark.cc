@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "campaign/address.h"
-#include "campaign/csv_reader.h"
+#include "campaign/input/address.h"
+#include "campaign/input/csv_reader.h"
 
 namespace hayate::campaign {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "campaign/dkim.h"
+#include "campaign/message/dkim.h"
 #include "engine/strings.h"
 
 namespace {

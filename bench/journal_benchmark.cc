@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "campaign/journal.h"
+#include "campaign/output/journal.h"
 #include "engine/assert.h"
 
 namespace hayate::campaign {

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/message.h"
-#include "campaign/template.h"
-#include "campaign/verp.h"
+#include "campaign/message/message.h"
+#include "campaign/message/template.h"
+#include "campaign/message/verp.h"
 
 namespace {
 

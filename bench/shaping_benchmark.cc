@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "campaign/shaping/rules.h"
+#include "campaign/delivery/shaping_rules.h"
 #include "engine/assert.h"
 #include "engine/shaping/gcra.h"
 #include "engine/strings.h"

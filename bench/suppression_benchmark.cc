@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "campaign/suppression.h"
+#include "campaign/bounce/suppression.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "campaign/template.h"
+#include "campaign/message/template.h"
 
 namespace hayate::campaign {
 namespace {

@@ -10,7 +10,7 @@
 #include "re2/re2.h"
 #include "re2/set.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 namespace {
 
 // How much of a diagnostic is read: the reason is in the first lines; a bounce that pastes

@@ -9,7 +9,7 @@
 #include "campaign/bounce/reason.h"
 #include "engine/smtp/reply_parser.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 
 struct Classification {
   Reason reason = Reason::undefined;

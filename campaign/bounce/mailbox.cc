@@ -15,7 +15,7 @@
 #include "engine/limits.h"
 #include "engine/strings.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 namespace {
 
 absl::Status io_error(const std::string& path, const char* doing, int error) {

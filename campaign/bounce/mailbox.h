@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 
 struct MailboxMessage {
   std::string source;      // "path" for a file, "path:N" for the Nth message of an mbox

@@ -5,7 +5,7 @@
 
 #include "engine/assert.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 namespace {
 
 constexpr std::array<std::string_view, reason_count> kNames = {

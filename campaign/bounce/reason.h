@@ -8,7 +8,7 @@
 #include <optional>
 #include <string_view>
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 
 // A hard bounce says the address will never work again: suppress it at once. A soft one may
 // clear by itself (a full mailbox, a block on our IP, a timeout): suppress only after several.

@@ -11,7 +11,7 @@
 #include "engine/limits.h"
 #include "engine/strings.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 namespace {
 
 using limits::bounce_decoded_bytes_max;

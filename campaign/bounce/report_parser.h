@@ -12,7 +12,7 @@
 
 #include "campaign/bounce/classify.h"
 
-namespace hayate::campaign::bounce {
+namespace hayate::campaign::inline bounce {
 
 enum class FindingKind : std::uint8_t {
   bounce,     // delivery failed (RFC 3464 Action: failed, or an MTA's failure text)

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "campaign/bounce_ingest.h"
-#include "campaign/exit_codes.h"
-#include "campaign/job.h"
+#include "campaign/bounce/ingest.h"
+#include "campaign/run/exit_codes.h"
+#include "campaign/config/job.h"
 #include "engine/smtp/server/server.h"
 #include "engine/strings.h"
 

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "campaign/cli/suppress_command.h"
-#include "campaign/exit_codes.h"
-#include "campaign/dkim.h"
-#include "campaign/runner.h"
+#include "campaign/run/exit_codes.h"
+#include "campaign/message/dkim.h"
+#include "campaign/run/runner.h"
 #include "campaign/cli/bounces_command.h"
 
 namespace {
@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
     return hayate::campaign::preview_campaign(job_path, row);
   }
   if (command == "bounces") return hayate::campaign::cli::bounces_command(args);
-  if (command == "suppress") return hayate::campaign::suppress_command(args);
+  if (command == "suppress") return hayate::campaign::cli::suppress_command(args);
   if (command == "dkim") {
     if (args.empty() || args[0] != "keygen") {
       if (wants_help(args)) {

@@ -12,14 +12,14 @@
 #include <optional>
 #include <string>
 
-#include "campaign/delivery_log.h"
-#include "campaign/exit_codes.h"
-#include "campaign/job.h"
-#include "campaign/suppression.h"
+#include "campaign/output/delivery_log.h"
+#include "campaign/run/exit_codes.h"
+#include "campaign/config/job.h"
+#include "campaign/bounce/suppression.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 
-namespace hayate::campaign {
+namespace hayate::campaign::cli {
 
 namespace {
 
@@ -306,4 +306,4 @@ int suppress_command(std::vector<std::string_view> args) {
   return add_or_remove(**store, options);
 }
 
-}  // namespace hayate::campaign
+}  // namespace hayate::campaign::cli

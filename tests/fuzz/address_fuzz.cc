@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "campaign/address.h"
+#include "campaign/input/address.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/csv_reader.h"
+#include "campaign/input/csv_reader.h"
 #include "engine/assert.h"
 
 namespace {

@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "campaign/bounce_recording.h"
-#include "campaign/delivery_log.h"
+#include "campaign/bounce/recording.h"
+#include "campaign/output/delivery_log.h"
 #include "engine/assert.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/dkim.h"
+#include "campaign/message/dkim.h"
 #include "engine/assert.h"
 
 namespace {

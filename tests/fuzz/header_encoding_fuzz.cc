@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "campaign/message.h"
+#include "campaign/message/message.h"
 #include "engine/assert.h"
 
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "campaign/job.h"
+#include "campaign/config/job.h"
 #include "engine/assert.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "campaign/journal.h"
+#include "campaign/output/journal.h"
 #include "engine/assert.h"
 
 namespace {

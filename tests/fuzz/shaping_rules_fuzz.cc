@@ -1,4 +1,4 @@
-// libFuzzer target for campaign/shaping/rules: any bytes as a job's rules file (over the
+// libFuzzer target for campaign/delivery/shaping_rules: any bytes as a job's rules file (over the
 // shipped one) must load or fail with a message, never crash; rules that load must hold their
 // invariants and match without crashing. The first input byte, when odd, turns rollup off.
 #include <cstddef>
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/shaping/rules.h"
+#include "campaign/delivery/shaping_rules.h"
 #include "engine/assert.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/template.h"
+#include "campaign/message/template.h"
 
 namespace {
 

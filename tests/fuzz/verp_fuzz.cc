@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "campaign/verp.h"
+#include "campaign/message/verp.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 

@@ -2,7 +2,7 @@
 // sink), RFC 3463 status texts and their fallbacks, target labels, RFC 4180 quoting of hostile
 // fields read back by the project's own CSV reader, and the writer shared by threads on one
 // O_APPEND file, whose rows must come out whole.
-#include "campaign/accounting.h"
+#include "campaign/output/accounting.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "campaign/csv_reader.h"
+#include "campaign/input/csv_reader.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign {

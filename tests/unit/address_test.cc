@@ -1,6 +1,6 @@
 // Tests for campaign/address: real-world valid and invalid addresses with their exact
 // normalized text or error, IDN conversion, header injection attempts, and mailbox forms.
-#include "campaign/address.h"
+#include "campaign/input/address.h"
 
 #include <gtest/gtest.h>
 

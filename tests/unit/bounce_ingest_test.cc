@@ -2,7 +2,7 @@
 // job's VERP tokens mapped back to its recipients (rejected rows, other campaigns, forged and
 // out-of-range tokens), a dry run that touches nothing, and the real-world corpus of
 // tests/data/bounces ingested into a list whose entries match the decisions one for one.
-#include "campaign/bounce_ingest.h"
+#include "campaign/bounce/ingest.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // domains.csv and the stderr line; which bounces reach the suppression list, deliveries.jsonl
 // read back (escapes, torn and foreign lines), and a run's recorder across a kill and a
 // rotated log.
-#include "campaign/bounce_recording.h"
+#include "campaign/bounce/recording.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "campaign/bounce/classify.h"
-#include "campaign/domain_report.h"
+#include "campaign/output/domain_report.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 

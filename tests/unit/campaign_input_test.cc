@@ -1,13 +1,13 @@
 // CampaignInput: which rows become recipients and why the others are refused, on a CSV with
 // the mistakes real lists have. Also the JSON escaping of deliveries.jsonl.
-#include "campaign/campaign_input.h"
+#include "campaign/input/campaign_input.h"
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "campaign/delivery_log.h"
+#include "campaign/output/delivery_log.h"
 #include "gtest/gtest.h"
 
 namespace hayate::campaign {

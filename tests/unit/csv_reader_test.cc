@@ -1,7 +1,7 @@
 // Tests for campaign/csv_reader: real exports (Excel, Mailchimp), RFC 4180 quoting, exact line
 // numbers after multi-line records, resync after every kind of bad row, header errors, files
 // larger than the read buffer, the row size limit, and short reads from a pipe.
-#include "campaign/csv_reader.h"
+#include "campaign/input/csv_reader.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

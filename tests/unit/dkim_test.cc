@@ -2,7 +2,7 @@
 // body path against a line-by-line reference), the exact DKIM-Signature layout, load() errors,
 // oversigning, and independent verification by dkimpy (tests/unit/dkim_verify.py) of every key
 // type and canonicalization, several signers, tampered messages, and generated keys.
-#include "campaign/dkim.h"
+#include "campaign/message/dkim.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 // rejected rows, outcomes without an attempt), merging shard reports, the order of domains,
 // domains.csv byte for byte and read back by the CSV reader, and the stderr table: exact text,
 // the "more domains" line, cut names, control bytes, and the 100-column limit.
-#include "campaign/domain_report.h"
+#include "campaign/output/domain_report.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/csv_reader.h"
+#include "campaign/input/csv_reader.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign {

@@ -1,7 +1,7 @@
 // Tests for campaign/fcrdns: which identities a job asks to confirm, and the verdict on each
 // from given answers (pure: no DNS here; tests/integration/test_fcrdns.sh runs the lookups
 // against dnsmasq).
-#include "campaign/fcrdns.h"
+#include "campaign/run/fcrdns.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Tests for campaign/job: the sample jobs in tests/data/jobs load with every field as written,
 // defaults apply, and each mistake a user can make fails with its exact "file:line:col:" message.
-#include "campaign/job.h"
+#include "campaign/config/job.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -17,8 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "campaign/address.h"
-#include "campaign/schedule.h"
+#include "campaign/input/address.h"
+#include "campaign/config/schedule.h"
 #include "engine/limits.h"
 
 namespace hayate::campaign {

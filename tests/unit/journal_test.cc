@@ -2,7 +2,7 @@
 // replay semantics, group commit from many threads, torn tails at every offset, damage inside
 // committed data, identity checks, a full disk (injected, and a real tmpfs when root), kill -9
 // of a writing process, and the replay time of a million records.
-#include "campaign/journal.h"
+#include "campaign/output/journal.h"
 
 #include <gtest/gtest.h>
 #include <openssl/sha.h>

@@ -3,7 +3,7 @@
 // List-Unsubscribe and one-click, quoted-printable, base64, UTF-8 validation, line endings,
 // Message-ID uniqueness, dot-stuffing, line lengths under hostile field values, and a strict
 // parse of composed messages by Python's email package (message_strict_parse.py).
-#include "campaign/message.h"
+#include "campaign/message/message.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "campaign/template.h"
+#include "campaign/message/template.h"
 #include "engine/limits.h"
 #include "engine/strings.h"
 

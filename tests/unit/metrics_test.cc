@@ -3,7 +3,7 @@
 // cut; the atomic .prom file under a concurrent reader; the HTTP request judge on good,
 // hostile and partial requests; and the server itself over real loopback sockets (200, HEAD,
 // 404, 405, 400, 408, 431, many clients, a silent client, stop() while a client holds on).
-#include "campaign/metrics.h"
+#include "campaign/output/metrics.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

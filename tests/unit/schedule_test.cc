@@ -1,7 +1,7 @@
 // Tests for campaign/schedule: exact decisions (can_send, reason, next_change) at injected
 // times, across midnight, week ends and the DST changes of Europe/Berlin, and the parsers the
 // job loader uses for [schedule].
-#include "campaign/schedule.h"
+#include "campaign/config/schedule.h"
 
 #include <gtest/gtest.h>
 

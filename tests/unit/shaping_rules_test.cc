@@ -1,4 +1,4 @@
-// Tests for campaign/shaping/rules: the shipped rules load and every real reply sample in
+// Tests for campaign/delivery/shaping_rules: the shipped rules load and every real reply sample in
 // tests/data/shaping/replies.txt picks the rule meant for it; destinations match by domain,
 // wildcard and MX suffix (rollup on and off); a job's file overrides key by key; mistakes fail
 // with "file:line:column".
@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "campaign/job.h"
-#include "campaign/shaping/rules.h"
+#include "campaign/config/job.h"
+#include "campaign/delivery/shaping_rules.h"
 #include "engine/smtp/reply_parser.h"
 
 namespace hayate::campaign {

@@ -2,7 +2,7 @@
 // bounces, complaints and unsubscribes at once; soft bounces N within M days, at the window's
 // edges), domain entries, merging, batches, CSV import errors with their line numbers, export
 // and re-import, schema checks, two processes writing one WAL database, and the Bloom filter.
-#include "campaign/suppression.h"
+#include "campaign/bounce/suppression.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

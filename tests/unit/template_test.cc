@@ -1,6 +1,6 @@
 // Tests for campaign/template: rendering (literals, escaping, raw, sections, UTF-8) and every
 // compile error with its exact message and line, since users fix templates from these lines.
-#include "campaign/template.h"
+#include "campaign/message/template.h"
 
 #include <gtest/gtest.h>
 

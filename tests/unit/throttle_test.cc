@@ -1,5 +1,5 @@
 // Throttle: one destination × source on a shard, driven with an explicit clock.
-#include "campaign/throttle.h"
+#include "campaign/delivery/throttle.h"
 
 #include <limits>
 

@@ -1,7 +1,7 @@
 // Tests of VERP tokens: golden addresses computed independently (Python hashlib/hmac/base64),
 // round trips over the whole sequence range, forged, altered and swapped tokens, case-folding
 // MTAs, the 64-octet local part limit, secret files and key checks, and use from many threads.
-#include "campaign/verp.h"
+#include "campaign/message/verp.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

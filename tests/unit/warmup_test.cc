@@ -1,7 +1,7 @@
-// Tests for campaign/shaping/warmup: daily caps follow the schedule from a source's first day
+// Tests for campaign/delivery/warmup: daily caps follow the schedule from a source's first day
 // with a provider, counts reset at UTC midnight, survive a reload, and two processes saving to
 // one file add up rather than overwrite each other.
-#include "campaign/shaping/warmup.h"
+#include "campaign/delivery/warmup.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

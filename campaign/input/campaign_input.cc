@@ -1,0 +1,222 @@
+// Reading a campaign's inputs: job, templates, recipients, and the checks on every row.
+#include "campaign/input/campaign_input.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "campaign/input/address.h"
+#include "engine/limits.h"
+
+namespace hayate::campaign::inline input {
+
+namespace {
+
+absl::StatusOr<std::string> read_template_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::ostringstream content;
+  content << file.rdbuf();
+  std::string text = content.str();
+  if (text.size() > limits::template_bytes_max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": template over ", limits::template_bytes_max, " bytes"));
+  }
+  return text;
+}
+
+absl::StatusOr<Template> compile_file(const std::string& path,
+                                      const std::vector<std::string>& columns, Escape escape) {
+  absl::StatusOr<std::string> source = read_template_file(path);
+  if (!source.ok()) return source.status();
+  return Template::compile(*source, path, columns, escape);
+}
+
+// Rows read before the dedup set is sized for the whole file from their average length.
+constexpr std::size_t seen_sample_rows = 4096;
+// No reservation above this many addresses (1.6 GB of table); past it the set grows as needed.
+constexpr double seen_reserve_max = 100'000'000;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::string& job_path) {
+  absl::StatusOr<JobConfig> job = load_job(job_path);
+  if (!job.ok()) return job.status();
+  std::unique_ptr<CampaignInput> input(new CampaignInput());
+  input->job_ = std::move(*job);
+  const JobConfig& config = input->job_;
+
+  absl::StatusOr<std::unique_ptr<CsvReader>> csv = CsvReader::open(config.recipients_path);
+  if (!csv.ok()) return csv.status();
+  input->csv_ = std::move(*csv);
+  struct stat recipients_stat {};
+  if (::stat(config.recipients_path.c_str(), &recipients_stat) == 0 &&
+      S_ISREG(recipients_stat.st_mode)) {
+    input->recipients_file_bytes_ = static_cast<std::uint64_t>(recipients_stat.st_size);
+  }
+  const std::vector<std::string>& columns = input->csv_->header();
+  auto email = std::find(columns.begin(), columns.end(), "email");
+  if (email == columns.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.recipients_path, ":1: the header has no 'email' column (columns: ",
+        absl::StrJoin(columns, ", "), ")"));
+  }
+  input->email_column_ = static_cast<std::size_t>(email - columns.begin());
+
+  absl::StatusOr<Template> subject =
+      Template::compile(config.subject, absl::StrCat(config.job_path), columns, Escape::none,
+                        config.subject_line == 0 ? 1 : config.subject_line);
+  if (!subject.ok()) return subject.status();
+  input->subject_ = std::move(*subject);
+  if (!config.text_path.empty()) {
+    absl::StatusOr<Template> text = compile_file(config.text_path, columns, Escape::none);
+    if (!text.ok()) return text.status();
+    input->text_ = std::move(*text);
+  }
+  if (!config.html_path.empty()) {
+    absl::StatusOr<Template> html = compile_file(config.html_path, columns, Escape::html);
+    if (!html.ok()) return html.status();
+    input->html_ = std::move(*html);
+  }
+  for (const auto& [name, value] : config.headers) {
+    absl::StatusOr<Template> header = Template::compile(
+        value, absl::StrCat(config.job_path, " [campaign.headers] ", name), columns, Escape::none);
+    if (!header.ok()) return header.status();
+    input->headers_.emplace_back(name, std::move(*header));
+  }
+  const struct {
+    const std::string& source;
+    std::string_view key;
+    Escape escape;
+    std::optional<Template>* out;
+  } optional_templates[] = {
+      {config.list_unsubscribe, "list_unsubscribe", Escape::url, &input->list_unsubscribe_},
+      {config.list_unsubscribe_mailto, "list_unsubscribe_mailto", Escape::url,
+       &input->list_unsubscribe_mailto_},
+      {config.feedback_id, "feedback_id", Escape::none, &input->feedback_id_},
+  };
+  for (const auto& optional : optional_templates) {
+    if (optional.source.empty()) continue;
+    absl::StatusOr<Template> compiled = Template::compile(
+        optional.source, absl::StrCat(config.job_path, " [campaign] ", std::string(optional.key)),
+        columns, optional.escape);
+    if (!compiled.ok()) return compiled.status();
+    *optional.out = std::move(*compiled);
+  }
+  input->message_inputs_ = input->build_message_inputs();
+  for (const DkimConfig& dkim : config.dkim) {
+    absl::StatusOr<std::shared_ptr<const DkimSigner>> signer = DkimSigner::load(dkim);
+    if (!signer.ok()) return signer.status();
+    input->dkim_signers_.push_back(std::move(*signer));
+  }
+  return input;
+}
+
+MessageInputs CampaignInput::build_message_inputs() const {
+  MessageInputs inputs;
+  inputs.campaign_id = job_.id;
+  inputs.from_header = job_.from;
+  inputs.from_domain = std::string(job_.from_address.domain());
+  inputs.reply_to = job_.reply_to;
+  inputs.subject = &subject_;
+  inputs.text = text_ ? &*text_ : nullptr;
+  inputs.html = html_ ? &*html_ : nullptr;
+  for (const auto& [name, header] : headers_) inputs.headers.emplace_back(name, &header);
+  inputs.list_unsubscribe_url = list_unsubscribe_ ? &*list_unsubscribe_ : nullptr;
+  inputs.list_unsubscribe_mailto = list_unsubscribe_mailto_ ? &*list_unsubscribe_mailto_ : nullptr;
+  inputs.feedback_id = feedback_id_ ? &*feedback_id_ : nullptr;
+  return inputs;
+}
+
+void CampaignInput::reserve_seen() {
+  seen_reserved_ = true;
+  const std::uint64_t bytes_read = csv_->bytes_read();
+  if (recipients_file_bytes_ <= bytes_read || bytes_read == 0 || rows_read_ == 0) return;
+  // Rows still to come at the average size so far, plus a tenth for shorter rows later.
+  const double bytes_per_row = static_cast<double>(bytes_read) / static_cast<double>(rows_read_);
+  const double rows_left =
+      static_cast<double>(recipients_file_bytes_ - bytes_read) / bytes_per_row * 1.1;
+  const double expected = static_cast<double>(seen_.size()) + rows_left;
+  seen_.reserve(static_cast<std::size_t>(std::min(expected, seen_reserve_max)));
+}
+
+CampaignInput::Row CampaignInput::next(Recipient& recipient, std::string& reason,
+                                       std::string& raw_email) {
+  while (true) {
+    reason.clear();
+    raw_email.clear();
+    const CsvReader::Next next = csv_->next(row_, reason);
+    if (next == CsvReader::Next::end) return Row::end;
+    ++rows_read_;
+    line_ = row_.line;
+    if (next == CsvReader::Next::bad_row) return Row::rejected;
+    raw_email.assign(row_.fields[email_column_]);
+    if (!check_row(row_, recipient, reason)) return Row::rejected;
+    return Row::recipient;
+  }
+}
+
+bool CampaignInput::check_row(const CsvRow& row, Recipient& recipient, std::string& reason) {
+  const std::vector<std::string>& columns = csv_->header();
+  // CR, LF or NUL in any field could end up in a header or an SMTP command: refuse the row.
+  for (std::size_t i = 0; i < row.fields.size(); ++i) {
+    const std::string_view field = row.fields[i];
+    if (field.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+      reason = absl::StrCat("field '", columns[i], "' contains a line break or NUL byte");
+      return false;
+    }
+  }
+  Address address;
+  std::string error;
+  if (!parse_address(row.fields[email_column_], address, error)) {
+    reason = absl::StrCat("invalid address: ", error);
+    return false;
+  }
+  // A List-Unsubscribe URI that this row's fields make too long to write (RFC 2369 forbids
+  // folding inside it): refuse the row rather than send without a working unsubscribe.
+  if (message_inputs_.list_unsubscribe_url != nullptr ||
+      message_inputs_.list_unsubscribe_mailto != nullptr) {
+    fields_.assign(row.fields.begin(), row.fields.end());
+    if (!check_list_unsubscribe(message_inputs_, fields_, scratch_, reason)) return false;
+  }
+  const std::uint64_t hash = absl::Hash<std::string>{}(address.text);
+  if (!seen_reserved_ && seen_.size() == seen_sample_rows) reserve_seen();
+  const SeenAddress seen{static_cast<std::uint32_t>(hash >> 32), static_cast<std::uint32_t>(hash),
+                         row.line > UINT32_MAX ? 0 : static_cast<std::uint32_t>(row.line)};
+  auto [found, inserted] = seen_.insert(seen);
+  if (!inserted) {
+    reason = found->line == 0
+                 ? std::string("duplicate: the same address is on an earlier line")
+                 : absl::StrCat("duplicate: the same address is on line ", found->line);
+    return false;
+  }
+  recipient = Recipient{};
+  recipient.line = row.line;
+  recipient.sequence = rows_read_;
+  recipient.needs_smtputf8 = address.needs_smtputf8;
+  recipient.domain_offset = address.at + 1;
+  std::size_t size = address.text.size();
+  for (std::string_view field : row.fields) size += field.size();
+  recipient.data.reserve(size);
+  recipient.data.append(address.text);
+  recipient.ends.reserve(row.fields.size() + 1);
+  recipient.ends.push_back(static_cast<std::uint32_t>(recipient.data.size()));
+  for (std::string_view field : row.fields) {
+    recipient.data.append(field);
+    recipient.ends.push_back(static_cast<std::uint32_t>(recipient.data.size()));
+  }
+  return true;
+}
+
+}  // namespace hayate::campaign::input

@@ -1,0 +1,121 @@
+// The accounting file: one CSV row per attempt outcome, with the columns of PowerMTA's
+// accounting files, which mail operators already load into their tools. Like deliveries.jsonl,
+// every shard keeps its own buffer and appends whole lines to one O_APPEND file.
+//
+// Conventions:
+//   type       d delivered, b bounced, t transient (deferred), r rejected on input,
+//              s suppressed (on the suppression list, never attempted)
+//   timeLogged when the row was written; timeQueued when the run began. Both UTC, PowerMTA's
+//              form "2026-11-03 14:05:09+0000"
+//   orig, rcpt the envelope sender (MAIL FROM) and recipient
+//   dsnAction  delivered | failed | delayed (RFC 3464 2.3.3); rejected and suppressed rows are
+//              failed
+//   dsnStatus  "class.subject.detail (description)", RFC 3463 / IANA descriptions in lower
+//              case, as PowerMTA writes them: "5.1.1 (bad destination mailbox address)".
+//              Every 2.x.x reads "(success)". The class always follows the outcome (a
+//              deferral is 4.x.x even when the server said 5.x.x: the diagnostic keeps its
+//              words). Without an enhanced code: class.0.0. Empty for rejected and
+//              suppressed rows, which never reached delivery.
+//   dsnDiag    "smtp;550 5.1.1 User unknown" for a server's reply (RFC 3464 2.3.6),
+//              "x-hayate;connection refused" for hayate's own reasons
+//   dsnMta     the server's host name (MX or route), dlvDestinationIp its address
+//   srcMta     our HELO name; dlvSourceIp the local address when known
+//   campaign, attempt, line: the job's id, the attempt number (1 = first), the CSV line
+// Fields are quoted per RFC 4180 when they hold a comma, a quote, CR or LF; invalid UTF-8 and
+// NUL become U+FFFD. No formula escaping: values are data, kept as sent.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "campaign/output/delivery_log.h"
+
+namespace hayate::campaign::inline output {
+
+inline constexpr std::string_view accounting_header =
+    "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,srcMta,"
+    "dlvSourceIp,dlvDestinationIp,campaign,attempt,line\n";
+
+// One attempt outcome: the fields of a DeliveryRecord plus the envelope sender.
+struct AccountingRecord {
+  OutcomeType type = OutcomeType::delivered;
+  std::string_view envelope_from;  // MAIL FROM (the VERP address when VERP is on)
+  std::string_view recipient;
+  std::string_view mx;         // a target label: "mx1.example.com (192.0.2.1:25)",
+                               // "route 127.0.0.1:2525", "route relay.example (ip:port)"
+  std::string_view source_ip;  // the connection's local address; empty: unknown
+  std::uint16_t code = 0;      // 0: no reply from a server
+  std::string_view enhanced;   // "5.1.1" or empty
+  std::string_view reply;      // the server's text after the code, or our reason
+  std::uint32_t attempt = 0;
+  std::uint64_t line = 0;
+};
+
+// What every row of one run shares.
+struct AccountingContext {
+  std::string campaign;
+  std::string source_mta;          // the HELO name
+  std::int64_t queued_unix_s = 0;  // when the run began
+};
+
+// "2.0.0 (success)", "5.1.1 (bad destination mailbox address)", "4.0.0 (undefined status)";
+// "" for rejected rows. See the conventions above. A malformed `enhanced` counts as none.
+std::string dsn_status(OutcomeType type, std::string_view enhanced);
+
+// "smtp;550 5.1.1 User unknown" when `code` is a server's, "x-hayate;REASON" when it is 0.
+std::string dsn_diagnostic(std::uint16_t code, std::string_view reply);
+
+// The description of an enhanced status code's subject and detail ("1.1" → "bad destination
+// mailbox address"); the subject's "other or undefined ... status" for an unknown detail.
+std::string_view enhanced_status_description(int subject, int detail);
+
+// The host and address of a target label: "mx1.example.com (192.0.2.1:25)" →
+// {"mx1.example.com", "192.0.2.1"}; "route 127.0.0.1:2525" → {"127.0.0.1", "127.0.0.1"};
+// "route [2001:db8::1]:25" → {"2001:db8::1", "2001:db8::1"}.
+struct TargetParts {
+  std::string_view host;
+  std::string_view address;
+};
+TargetParts split_target_label(std::string_view label);
+
+// "2026-11-03 14:05:09+0000" (UTC).
+std::string accounting_time(std::int64_t unix_s);
+
+// Appends `value` as one CSV field (RFC 4180 2.6, 2.7): quoted when it holds a comma, a
+// double quote, CR or LF, with quotes doubled. Bytes are kept as they are.
+void append_csv_field(std::string_view value, std::string& out);
+
+// Appends one row, line feed included.
+void format_accounting_row(const AccountingRecord& record, const AccountingContext& context,
+                           std::int64_t logged_unix_s, std::string& out);
+
+// Writes the header row. Call once, on a new file, before any writer appends.
+absl::Status write_accounting_header(int fd);
+
+class AccountingWriter {
+ public:
+  AccountingWriter(int fd, AccountingContext context) : fd_(fd), context_(std::move(context)) {
+    buffer_.reserve(kFlushBytes + 4096);
+  }
+  ~AccountingWriter() { flush(); }
+  AccountingWriter(const AccountingWriter&) = delete;
+  AccountingWriter& operator=(const AccountingWriter&) = delete;
+
+  void append(const AccountingRecord& record);  // timeLogged: now
+  void append(const AccountingRecord& record, std::int64_t logged_unix_s);
+  // Writes buffered rows. Returns false (and remembers it) when the write failed.
+  bool flush();
+  bool failed() const { return failed_; }
+
+ private:
+  static constexpr std::size_t kFlushBytes = 64 * 1024;
+  int fd_;
+  const AccountingContext context_;
+  std::string buffer_;
+  bool failed_ = false;
+};
+
+}  // namespace hayate::campaign::output

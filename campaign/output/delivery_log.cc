@@ -1,0 +1,91 @@
+// JSON Lines writer for attempt outcomes.
+#include "campaign/output/delivery_log.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "engine/utf8.h"
+#include "engine/write_fully.h"
+
+namespace hayate::campaign::inline output {
+
+const char* outcome_type_name(OutcomeType type) {
+  switch (type) {
+    case OutcomeType::delivered: return "delivered";
+    case OutcomeType::deferred: return "deferred";
+    case OutcomeType::bounced: return "bounced";
+    case OutcomeType::rejected: return "rejected";
+    case OutcomeType::suppressed: return "suppressed";
+  }
+  return "unknown";
+}
+
+void append_json_escaped(std::string_view text, std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      out.append("\\u00");
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    } else if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if (std::size_t length = hayate::utf8_sequence_length(text, i); length > 0) {
+      out.append(text.substr(i, length));
+      i += length - 1;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+    }
+  }
+}
+
+void DeliveryLog::append(const DeliveryRecord& record) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  char time_text[64];
+  tm utc{};
+  gmtime_r(&now.tv_sec, &utc);
+  std::snprintf(time_text, sizeof(time_text), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                utc.tm_sec, now.tv_nsec / 1'000'000);
+  std::string& out = buffer_;
+  absl::StrAppend(&out, "{\"time\":\"", time_text, "\",\"type\":\"",
+                  outcome_type_name(record.type), "\",\"recipient\":\"");
+  append_json_escaped(record.recipient, out);
+  out.append("\",\"domain\":\"");
+  append_json_escaped(record.domain, out);
+  out.append("\",\"mx\":\"");
+  append_json_escaped(record.mx, out);
+  absl::StrAppend(&out, "\",\"code\":", record.code, ",\"enhanced\":\"");
+  out.append(record.enhanced).append("\",\"reply\":\"");
+  append_json_escaped(record.reply, out);
+  out.append("\",\"stage\":\"").append(record.stage).append("\"");
+  if (!record.bounce_reason.empty()) {
+    out.append(",\"reason\":\"").append(record.bounce_reason);
+    out.append(record.hard ? "\",\"hard\":true" : "\",\"hard\":false");
+  }
+  absl::StrAppend(&out, ",\"attempt\":", record.attempt, ",\"latency_ms\":");
+  if (record.latency_ms >= 0) {
+    absl::StrAppend(&out, record.latency_ms);
+  } else {
+    out.append("null");
+  }
+  absl::StrAppend(&out, ",\"line\":", record.line, ",\"final\":", record.final ? "true" : "false",
+                  "}\n");
+  if (out.size() >= kFlushBytes) flush();
+}
+
+bool DeliveryLog::flush() {
+  if (!failed_ && !buffer_.empty() && !hayate::write_fully(fd_, buffer_)) failed_ = true;
+  buffer_.clear();
+  return !failed_;
+}
+
+}  // namespace hayate::campaign::output
