@@ -386,55 +386,6 @@ std::uint8_t class_from_text(std::string_view normalized) {
 
 }  // namespace
 
-bool parse_enhanced_status(std::string_view text, smtp::EnhancedCode& code) {
-  std::uint32_t parts[3] = {0, 0, 0};
-  std::size_t part = 0;
-  std::size_t digits = 0;
-  for (char c : text) {
-    if (is_digit(c)) {
-      if (++digits > 3) return false;
-      parts[part] = parts[part] * 10 + static_cast<std::uint32_t>(c - '0');
-    } else if (c == '.' && digits > 0 && part < 2) {
-      ++part;
-      digits = 0;
-    } else {
-      return false;
-    }
-  }
-  if (part != 2 || digits == 0) return false;
-  if (parts[0] != 2 && parts[0] != 4 && parts[0] != 5) return false;
-  code =
-      smtp::EnhancedCode{static_cast<std::uint8_t>(parts[0]), static_cast<std::uint16_t>(parts[1]),
-                         static_cast<std::uint16_t>(parts[2])};
-  return true;
-}
-
-bool find_enhanced_status(std::string_view text, smtp::EnhancedCode& code) {
-  for (std::size_t i = 0; i + 5 <= text.size(); ++i) {
-    const char c = text[i];
-    // Class 2 is left out: in free text "2.0.13" is a version number, not a success.
-    if (c != '4' && c != '5') continue;
-    if (text[i + 1] != '.') continue;
-    if (i > 0 && (is_digit(text[i - 1]) || text[i - 1] == '.')) continue;
-    std::size_t end = i + 2;
-    std::size_t digits = 0;
-    while (end < text.size() && is_digit(text[end]) && digits < 4) ++end, ++digits;
-    if (digits == 0 || digits > 3 || end >= text.size() || text[end] != '.') continue;
-    ++end;
-    digits = 0;
-    while (end < text.size() && is_digit(text[end]) && digits < 4) ++end, ++digits;
-    if (digits == 0 || digits > 3) continue;
-    // Not part of an IP address or a version: "5.1.1.3" and "5.1.10a" are not codes.
-    if (end < text.size() &&
-        (is_digit(text[end]) || text[end] == '-' || (text[end] >= 'a' && text[end] <= 'z'))) {
-      continue;
-    }
-    if (end + 1 < text.size() && text[end] == '.' && is_digit(text[end + 1])) continue;
-    if (parse_enhanced_status(text.substr(i, end - i), code)) return true;
-  }
-  return false;
-}
-
 std::uint16_t find_reply_code(std::string_view text) {
   for (std::size_t i = 0; i + 3 <= text.size(); ++i) {
     const char c = text[i];
@@ -461,15 +412,18 @@ std::uint16_t find_reply_code(std::string_view text) {
 
 Classification classify(std::uint16_t reply_code, std::string_view enhanced_status,
                         std::string_view diagnostic_text) {
-  smtp::EnhancedCode given;
   while (!enhanced_status.empty() && enhanced_status.front() == ' ')
     enhanced_status.remove_prefix(1);
   while (!enhanced_status.empty() && enhanced_status.back() == ' ')
     enhanced_status.remove_suffix(1);
-  if (!parse_enhanced_status(enhanced_status, given)) {
-    given = smtp::EnhancedCode{};
-    find_enhanced_status(diagnostic_text.substr(0, kTextBytesMax), given);
-  }
+  smtp::EnhancedCode given;
+  if (!smtp::parse_enhanced_code(enhanced_status, given)) given = smtp::EnhancedCode{};
+  return classify(reply_code, given, diagnostic_text);
+}
+
+Classification classify(std::uint16_t reply_code, smtp::EnhancedCode given,
+                        std::string_view diagnostic_text) {
+  if (!given.present()) smtp::find_enhanced_code(diagnostic_text.substr(0, kTextBytesMax), given);
   if (reply_code < 200 || reply_code > 599) reply_code = 0;
   if (reply_code == 0) reply_code = find_reply_code(diagnostic_text.substr(0, kTextBytesMax));
 

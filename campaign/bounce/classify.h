@@ -32,12 +32,11 @@ struct Classification {
 // beyond a small stack buffer, one pass of a precompiled RE2 set over at most 2 KiB of text.
 Classification classify(std::uint16_t reply_code, std::string_view enhanced_status,
                         std::string_view diagnostic_text);
+// The same, with the enhanced status already parsed (smtp::parse_enhanced_code); absent: it is
+// looked for in the text.
+Classification classify(std::uint16_t reply_code, smtp::EnhancedCode enhanced_status,
+                        std::string_view diagnostic_text);
 
-// "5.1.1" (class 2, 4 or 5; subject and detail 0..999) into `code`; false for anything else.
-bool parse_enhanced_status(std::string_view text, smtp::EnhancedCode& code);
-// The first class 4 or 5 enhanced status in free text ("... 550 5.1.1 <a@b>... User unknown"),
-// not part of an IP address or a longer number; false when there is none.
-bool find_enhanced_status(std::string_view text, smtp::EnhancedCode& code);
 // The first SMTP reply code in free text: three digits 2xx/4xx/5xx standing alone, followed by
 // a space, '-' or the end; 0 when there is none.
 std::uint16_t find_reply_code(std::string_view text);

@@ -21,23 +21,6 @@ namespace hayate::campaign::inline bounce {
 
 using bounce::Reason;
 
-OutcomeClassification classify_outcome(OutcomeType type, std::uint16_t code,
-                                       std::string_view enhanced, std::string_view reply,
-                                       std::string_view stage) {
-  HAYATE_ASSERT(type == OutcomeType::bounced || type == OutcomeType::deferred);
-  // RFC 3463 4.4.7: the delivery time expired; the text holds the last error, which would
-  // otherwise decide the reason.
-  if (stage == "expired") return {Reason::expired, false};
-  const bounce::Classification found = bounce::classify(code, enhanced, reply);
-  OutcomeClassification result{found.reason, found.hard};
-  if (!bounce::is_failure(result.reason)) result = {Reason::undefined, false};
-  if (type != OutcomeType::bounced) result.hard = false;
-  if (code == 0 && result.hard) {
-    result.hard = enhanced == "5.1.2" || enhanced == "5.1.10";
-  }
-  return result;
-}
-
 void BounceReasonCounts::merge(const BounceReasonCounts& other) {
   for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
 }

@@ -13,29 +13,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "campaign/bounce/reason.h"
-#include "campaign/output/delivery_log.h"
+#include "campaign/output/outcome.h"
 #include "campaign/config/job.h"
 #include "campaign/bounce/suppression.h"
 
 namespace hayate::campaign::inline bounce {
-
-struct OutcomeClassification {
-  bounce::Reason reason = bounce::Reason::undefined;
-  bool hard = false;
-};
-
-// Why a bounced or deferred outcome failed, from the reply (code, enhanced status, text) or
-// from hayate's own reason when there was no reply (code 0). Always a failure reason:
-// `feedback`, `vacation` and `delivered` read in a reply's words become `undefined`.
-//  - stage "expired" (DomainQueue::expire, 4.4.7) is `expired`, soft, whatever the last error;
-//  - only a bounced outcome can be hard: a 4xx is transient (RFC 5321 4.2.1), as Sisimai
-//    reads a 4.x.x userunknown as soft;
-//  - without a reply, only what DNS said about the recipient's own domain condemns it: no mail
-//    host (5.1.2) or a null MX (RFC 7505, 556 5.1.10). A route host that does not resolve
-//    (5.4.4) is the operator's mistake, never the recipients'.
-OutcomeClassification classify_outcome(OutcomeType type, std::uint16_t code,
-                                       std::string_view enhanced, std::string_view reply,
-                                       std::string_view stage);
 
 // Counts of bounced recipients per reason.
 class BounceReasonCounts {

@@ -681,8 +681,8 @@ bool replied_to_rcpt(std::string_view lowered_text) {
 // the diagnostic) or the RCPT stage backs it.
 bool user_unknown_is_certain(const Finding& finding) {
   smtp::EnhancedCode given;
-  if ((parse_enhanced_status(finding.status, given) ||
-       find_enhanced_status(std::string_view(finding.diagnostic).substr(0, 2048), given)) &&
+  if ((smtp::parse_enhanced_code(finding.status, given) ||
+       smtp::find_enhanced_code(std::string_view(finding.diagnostic).substr(0, 2048), given)) &&
       given.subject == 1) {
     return true;
   }
@@ -717,7 +717,7 @@ void finish_classification(Finding& finding) {
   if (finding.kind == FindingKind::delay) {
     // Still being retried: temporary whatever words it used.
     result.hard = false;
-    if (result.status.klass == 5 && !parse_enhanced_status(finding.status, result.status)) {
+    if (result.status.klass == 5 && !smtp::parse_enhanced_code(finding.status, result.status)) {
       result.status.klass = 4;
     }
     if (result.reason == Reason::undefined) result.reason = Reason::expired;
@@ -732,7 +732,7 @@ void finish_classification(Finding& finding) {
     result.reason = Reason::filtered;
     result.hard = false;
     smtp::EnhancedCode given;
-    if (!parse_enhanced_status(finding.status, given))
+    if (!smtp::parse_enhanced_code(finding.status, given))
       result.status.subject = result.status.detail = 0;
   }
 }
@@ -754,7 +754,7 @@ bool find_remote_status(std::string_view text, smtp::EnhancedCode& code) {
         (text[j] == ' ' || text[j] == '-' || text[j] == '\'' || text[j] == '"' || text[j] == '#')) {
       ++j;
     }
-    if (j < text.size() && text[j] == text[i] && find_enhanced_status(text.substr(j, 12), code) &&
+    if (j < text.size() && text[j] == text[i] && smtp::find_enhanced_code(text.substr(j, 12), code) &&
         code.klass == reply / 100) {
       return true;
     }
@@ -765,10 +765,10 @@ bool find_remote_status(std::string_view text, smtp::EnhancedCode& code) {
 // A DSN's status is often generic ("5.0.0") while its diagnostic names the exact code.
 void refine_status(Finding& finding) {
   smtp::EnhancedCode reported;
-  const bool has_reported = parse_enhanced_status(finding.status, reported);
+  const bool has_reported = smtp::parse_enhanced_code(finding.status, reported);
   smtp::EnhancedCode in_text;
   if (find_remote_status(finding.diagnostic.substr(0, 2048), in_text) ||
-      find_enhanced_status(finding.diagnostic.substr(0, 2048), in_text)) {
+      smtp::find_enhanced_code(finding.diagnostic.substr(0, 2048), in_text)) {
     if (!has_reported ||
         (reported.subject == 0 && reported.detail == 0 && in_text.klass == reported.klass)) {
       finding.status = in_text.to_string();
@@ -902,7 +902,7 @@ class Parser {
       finding.remote_mta = std::string(strip_type(group.get("remote-mta")));
       finding.diagnostic = std::string(strip_type(group.get("diagnostic-code")));
       smtp::EnhancedCode code;
-      if (!status.empty() && !parse_enhanced_status(status, code)) {
+      if (!status.empty() && !smtp::parse_enhanced_code(status, code)) {
         // "Status: 553 Exceeded maximum inbound message size": words, not a code.
         finding.status.clear();
         hayate::append(finding.diagnostic, finding.diagnostic.empty() ? "" : " ", status_field);

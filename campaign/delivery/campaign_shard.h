@@ -16,18 +16,18 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
-#include "campaign/output/accounting.h"
 #include "campaign/bounce/recording.h"
-#include "campaign/output/delivery_log.h"
-#include "campaign/output/domain_report.h"
-#include "campaign/message/dkim.h"
 #include "campaign/config/job.h"
-#include "campaign/output/journal.h"
-#include "campaign/message/message.h"
-#include "campaign/input/recipient.h"
+#include "campaign/delivery/campaign_context.h"
+#include "campaign/delivery/delivery_services.h"
 #include "campaign/delivery/shaping_rules.h"
-#include "campaign/delivery/throttle.h"
-#include "campaign/message/verp.h"
+#include "campaign/delivery/throttle_table.h"
+#include "campaign/delivery/verdict.h"
+#include "campaign/input/recipient.h"
+#include "campaign/message/dkim.h"
+#include "campaign/message/message.h"
+#include "campaign/output/domain_report.h"
+#include "campaign/output/outcome_writer.h"
 #include "engine/shaping/circuit_breaker.h"
 #include "engine/dns/resolver.h"
 #include "engine/dns/ring_socket_watcher.h"
@@ -36,83 +36,6 @@
 #include "engine/spsc_queue.h"
 
 namespace hayate::campaign::inline delivery {
-
-class DomainQueue;
-class Site;
-struct SiteSecurity;
-struct Target;
-
-// A run stopped by something no retry can fix (a relay refusing our credentials): set once,
-// seen by every shard and the reader.
-struct RunAbort {
-  std::atomic<bool> requested{false};
-  std::mutex mutex;
-  std::string reason;  // the first reason given
-  void request(std::string text) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (requested.load()) return;
-    reason = std::move(text);
-    requested.store(true);
-  }
-};
-
-// A stop asked by a signal: 1 = drain (no new transaction; those in flight finish, then QUIT),
-// 2 = now (connections closed at once). What was not attempted stays for the next run.
-struct RunStop {
-  std::atomic<int> level{0};
-};
-
-// A local address mail may be sent from ([[sources]]), resolved once for every shard.
-struct SendingSource {
-  std::string name;             // empty when the job names none
-  dns::SocketAddress address;   // length 0: the kernel picks (no [[sources]])
-  std::string helo;
-  std::string pool = "default";
-  bool warmup = false;          // capped daily per provider by its warm-up schedule
-};
-
-// Throttle state changes of every shard, to OUT/shaping.jsonl and (unless quiet) stderr. Rare
-// (a few per destination and minute at most), so one mutex is fine.
-class ShapingEventLog {
- public:
-  ShapingEventLog(int fd, bool echo) : fd_(fd), echo_(echo) {}
-  void write(std::string_view json_line, std::string_view human_line);
-
- private:
-  std::mutex mutex_;
-  int fd_;
-  bool echo_;
-};
-
-// Read-only state shared by every shard of a run.
-struct CampaignContext {
-  const JobConfig* job = nullptr;
-  MessageInputs message_inputs;           // templates are immutable and shared
-  int deliveries_fd = -1;
-  int accounting_fd = -1;                 // accounting.csv, O_APPEND, header written
-  AccountingContext accounting;
-  std::atomic<std::int64_t>* recipients_pending = nullptr;  // inside shards; the reader waits
-  std::int64_t deadline_ms = 0;           // monotonic; retries end here
-  // The campaign's first run began then (wall clock; this run's start on a first run): a
-  // recipient's age, for max_age, counts from it.
-  std::int64_t campaign_started_unix_ms = 0;
-  std::uint32_t connections_per_shard = 1;
-  std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
-  RunAbort* abort = nullptr;
-  RunStop* stop = nullptr;
-  JournalWriter* journal = nullptr;       // outcomes recorded for crash-safe resume
-  const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
-  const ShapingRules* rules = nullptr;    // destinations and reply rules; never null in a run
-  std::vector<SendingSource> sources;     // at least one
-  std::uint32_t shard_count = 1;          // each shard holds 1/shard_count of every limit
-  // What the shards may send today per source × destination under warm-up (indexes: source,
-  // destination), all together; nullopt: no cap. Each shard takes its share_of it.
-  std::vector<std::vector<std::optional<std::uint64_t>>> warmup_remaining;
-  ShapingEventLog* shaping_log = nullptr;
-  std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
-  CampaignTag verp_tag{};
-  bool keep_bounce_events = false;        // for the suppression list ([suppression] enabled)
-};
 
 struct ShardCounters {
   std::uint64_t delivered = 0;
@@ -143,20 +66,8 @@ struct LiveCounters {
 };
 
 // What a shard shows of itself once a second to the run's monitor for the live metrics: its
-// counters (TLS folded in) and its largest destinations. Copied under a mutex that only the
-// shard and the monitor take, each once a second: never on the sending path.
-// One destination's shaping on one shard (its sources together), for metrics and progress.
-struct ShapingView {
-  std::string destination;
-  std::string state;  // the worst of its sources': suspended, throttled, recovering, normal
-  std::uint64_t throttles = 0;
-  std::uint64_t suspensions = 0;
-  std::uint64_t recoveries = 0;
-};
-
-// suspended > throttled > recovering > normal: which state a group of throttles shows.
-int shaping_state_rank(std::string_view state);
-
+// counters (TLS folded in), its largest destinations and its shaping. Copied under a mutex
+// that only the shard and the monitor take, each once a second: never on the sending path.
 struct ShardSnapshot {
   ShardCounters counters;
   std::vector<std::pair<std::string, DomainCounts>> destinations;  // largest first
@@ -179,9 +90,14 @@ class ShardBoard {
   ShardSnapshot snapshot_;
 };
 
-struct AttemptResult;
-
-class CampaignShard final : public ShardHandler {
+// The campaign's side of one shard: the ShardHandler the engine drives, and the services
+// (delivery_services.h) its domain queues and sites use.
+class CampaignShard final : public ShardHandler,
+                            public RunControl,
+                            public ConnectionOpener,
+                            public MessageSource,
+                            public Router,
+                            public OutcomeSink {
  public:
   CampaignShard(const CampaignContext& context, std::uint32_t index);
   ~CampaignShard() override;
@@ -192,10 +108,18 @@ class CampaignShard final : public ShardHandler {
   // The counters with the TLS ones folded in; read after the shard's thread ended.
   ShardCounters final_counters() const;
   const LiveCounters& live() const { return live_; }
-  // Uniform in [0, 1): retry jitter. The shard's own generator (no lock).
-  double uniform_random() { return absl::Uniform<double>(random_, 0.0, 1.0); }
   const ShardBoard& board() const { return board_; }
-  bool log_failed() const { return log_.failed() || accounting_.failed(); }
+  bool log_failed() const { return outcomes_.failed(); }
+  const DomainReport& report() const { return outcomes_.report(); }
+  // The shaping view of this shard (every throttle), for the summary; after the run.
+  std::vector<ShapingView> shaping_views() const { return throttles_.views(shard_.now_ms()); }
+  // Messages sent per source × destination name under a warm-up cap, for the warm-up state.
+  std::vector<std::tuple<std::string, std::string, std::uint64_t>> warmup_sent() const {
+    return throttles_.warmup_sent();
+  }
+  // After the shard's thread ended: bounces for the suppression list (see OutcomeWriter).
+  std::vector<BounceEvent> take_bounce_events() { return outcomes_.take_bounce_events(); }
+  bool bounce_events_complete() const { return outcomes_.bounce_events_complete(); }
 
   // ShardHandler
   void on_start(Shard& shard) override;
@@ -204,72 +128,61 @@ class CampaignShard final : public ShardHandler {
   std::int64_t next_wakeup_ms(Shard& shard) override;
   bool finished(Shard& shard) override;
 
-  // For domain queues.
-  const CampaignContext& context() const { return context_; }
-  std::int64_t now_ms() const { return shard_.now_ms(); }
-  std::int64_t unix_time_s() const { return unix_time_s_; }
-  dns::Resolver* resolver() { return resolver_.get(); }
-  const std::string& resolver_error() const { return resolver_error_; }
-  MessageComposer& composer() { return composer_; }
-  DkimContext& dkim() { return dkim_; }
-  std::string& signature_scratch() { return signatures_; }
-  DeliveryLog& log() { return log_; }
-  AccountingWriter& accounting() { return accounting_; }
-  JournalProducer* journal() { return journal_; }
-  DomainReport& report() { return report_; }
-  const DomainReport& report() const { return report_; }
-  std::string& sender_scratch() { return sender_; }
-  ShardCounters& counters() { return counters_; }
-  bool input_ended() const { return input_ended_; }
-  std::uint64_t next_transaction_id() { return ++transaction_ids_; }
-  std::string& scratch() { return scratch_; }
-  void mark_dirty(DomainQueue* domain) { dirty_domains_.push_back(domain); }
-  void mark_dirty(Site* site) { dirty_sites_.push_back(site); }
-  void wake_at(std::int64_t time_ms, DomainQueue* domain);
-  void wake_at(std::int64_t time_ms, Site* site) { site_wakeups_.emplace(time_ms, site); }
-  Site* find_site(const std::string& key);
-  // A site for `destination`; `route`: the operator's relay, which the default destination's
-  // pace does not apply to (named destinations still do).
+  // RunControl
+  std::int64_t now_ms() const override { return shard_.now_ms(); }
+  std::int64_t unix_time_ms() const override;
+  double uniform_random() override { return absl::Uniform<double>(random_, 0.0, 1.0); }
+  bool input_ended() const override { return input_ended_; }
+  int stop_level() const override {
+    return context_.stop->level.load(std::memory_order_relaxed);
+  }
+  bool aborted() const override {
+    return context_.abort->requested.load(std::memory_order_relaxed);
+  }
+  const std::string& abort_reason() const override { return context_.abort->reason; }
+  void abort_run(std::string reason) override { context_.abort->request(std::move(reason)); }
+  void mark_dirty(DomainQueue* domain) override { dirty_domains_.push_back(domain); }
+  void mark_dirty(Site* site) override { dirty_sites_.push_back(site); }
+  void wake_at(std::int64_t time_ms, DomainQueue* domain) override;
+  void wake_at(std::int64_t time_ms, Site* site) override { site_wakeups_.emplace(time_ms, site); }
+
+  // ConnectionOpener
+  bool may_open_connection() const override;
+  void wait_for_connection_slot(Site* site) override { starved_.push_back(site); }
+  bool sites_waiting_for_slots() const override { return !starved_.empty(); }
+  smtp::Connection* open(const dns::SocketAddress& address, smtp::ConnectionOptions& options,
+                         smtp::ConnectionOwner& owner) override;
+  void connection_closed(const smtp::CloseReport& report, bool failed) override;
+  shaping::CircuitBreaker& breaker(const std::string& target_label) override;
+
+  // MessageSource
+  std::uint64_t next_transaction_id() override { return ++transaction_ids_; }
+  void envelope_from(const Recipient& recipient, std::string& out) override;
+  void append_message(const Recipient& recipient, bool eightbit_allowed,
+                      std::string& out) override;
+
+  // Router
+  Site* find_site(const std::string& key) override;
   Site* make_site(const std::string& key, std::vector<Target> targets, SiteSecurity security,
-                  const Destination& destination, bool route);
-  // The circuit breaker of one MX host address, shared by every site on this shard.
-  shaping::CircuitBreaker& breaker(const std::string& target_label);
-  // A throttle changed state: logged with the reply and the rule that caused it.
-  void report_throttle_event(const Throttle& throttle, const ThrottleEvent& event,
-                             const ReplyRule* rule, const AttemptResult* cause);
-  // The shaping view of this shard (every throttle), for the summary; after the run.
-  std::vector<ShapingView> shaping_views() const;
-  // Messages sent per source × destination name under a warm-up cap, for the warm-up state.
-  std::vector<std::tuple<std::string, std::string, std::uint64_t>> warmup_sent() const;
-  net::TlsContext* tls_context() { return tls_context_.get(); }
-  // Stops the whole run (every shard): what waits ends deferred with `reason`.
-  void abort_run(std::string reason) { context_.abort->request(std::move(reason)); }
-  bool aborted() const { return context_.abort->requested.load(std::memory_order_relaxed); }
-  int stop_level() const { return context_.stop->level.load(std::memory_order_relaxed); }
-  const std::string& abort_reason() const { return context_.abort->reason; }
-  bool may_open_connection() const;
-  // A DNS lookup may start for `domain` (limits::dns_lookups_in_flight_max per shard); false:
-  // it waits its turn and is scheduled again when one ends. end_lookup: one ended.
-  bool begin_lookup(DomainQueue* domain);
-  void end_lookup();
-  // The shard is at its connection cap: `site` is scheduled again when a connection closes.
-  void wait_for_connection_slot(Site* site) { starved_.push_back(site); }
-  bool sites_waiting_for_slots() const { return !starved_.empty(); }
-  void connection_opened() { ++connections_open_; ++counters_.connections_opened; }
-  void connection_closed();
-  void recipient_finished();  // a recipient reached its last outcome in this run
-  // A bounce for the suppression list (is_suppression_event), kept until the run ends; past
-  // limits::bounce_events_held_max the shard keeps none and says it is incomplete. Its
-  // deliveries.jsonl line, just appended, is written through at once (one write a bounce,
-  // which is rare), before the journal can make the outcome final: a run killed before it
-  // records its events leaves every one of them in the file for the next run to read back.
-  void keep_bounce_event(std::string_view address, const OutcomeClassification& why);
-  // After the shard's thread ended.
-  std::vector<BounceEvent> take_bounce_events() { return std::move(bounce_events_); }
-  bool bounce_events_complete() const { return bounce_events_complete_; }
+                  const Destination& destination, bool route) override;
+  dns::Resolver* resolver() override { return resolver_.get(); }
+  const std::string& resolver_error() const override { return resolver_error_; }
+  bool begin_lookup(DomainQueue* domain) override;
+  void end_lookup() override;
+
+  // OutcomeSink
+  void record(OutcomeRecord& record, const Recipient& recipient) override;
 
  private:
   void take_batch(RecipientBatch& batch);
+  void recipient_finished();  // a recipient reached its last outcome in this run
+  // Once a second: timeouts, suspensions that ended, the board.
+  void sweep(std::int64_t now_ms);
+  // A signal, an abort, a full disk or the deadline: what each asks of domains and sites.
+  void handle_run_events(std::int64_t now_ms);
+  // Domains first (they resolve and join their sites' rotations), then the sites.
+  void schedule_dirty();
+  void publish_live();
 
   const CampaignContext& context_;
   Shard shard_;
@@ -279,12 +192,14 @@ class CampaignShard final : public ShardHandler {
   std::unique_ptr<dns::Resolver> resolver_;
   std::string resolver_error_;
   MessageComposer composer_;
-  DkimContext dkim_;        // per shard: hashing contexts and the body-hash cache
+  DkimContext dkim_;  // per shard: hashing contexts and the body-hash cache
   std::string signatures_;
-  DeliveryLog log_;
-  AccountingWriter accounting_;
+  std::string message_;  // the message being composed, before dot-stuffing
+  std::vector<std::string_view> fields_;  // the recipient's fields, reused for every message
   JournalProducer* journal_ = nullptr;
-  DomainReport report_;
+  OutcomeWriter outcomes_;
+  Judge judge_;
+  ThrottleTable throttles_;
   std::string sender_;
   ShardCounters counters_;
   LiveCounters live_;
@@ -294,7 +209,7 @@ class CampaignShard final : public ShardHandler {
   absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;
   std::vector<DomainQueue*> dirty_domains_;
   std::vector<Site*> dirty_sites_;
-  std::vector<Site*> starved_;   // want a connection while the shard is at its cap
+  std::vector<Site*> starved_;  // want a connection while the shard is at its cap
   std::uint32_t lookups_in_flight_ = 0;
   std::deque<DomainQueue*> lookups_waiting_;
   using Wakeup = std::pair<std::int64_t, DomainQueue*>;
@@ -302,11 +217,7 @@ class CampaignShard final : public ShardHandler {
   using SiteWakeup = std::pair<std::int64_t, Site*>;
   std::priority_queue<SiteWakeup, std::vector<SiteWakeup>, std::greater<SiteWakeup>>
       site_wakeups_;
-  // Throttles by "destination|source" (named destinations) or "site key|source" (default);
-  // node-stable: sites keep pointers.
-  absl::flat_hash_map<std::string, std::unique_ptr<Throttle>> throttles_;
   absl::flat_hash_map<std::string, std::unique_ptr<shaping::CircuitBreaker>> breakers_;
-  std::vector<std::pair<Throttle*, std::uint32_t>> warmup_throttles_;  // with source index
   std::uint64_t recipients_held_ = 0;
   std::int64_t finished_unreported_ = 0;
   std::uint32_t connections_open_ = 0;
@@ -317,9 +228,6 @@ class CampaignShard final : public ShardHandler {
   bool deadline_passed_ = false;
   bool abort_handled_ = false;
   int stop_handled_ = 0;
-  std::string scratch_;
-  std::vector<BounceEvent> bounce_events_;
-  bool bounce_events_complete_ = true;
 };
 
 }  // namespace hayate::campaign::delivery

@@ -4,74 +4,30 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
-#include "absl/strings/str_cat.h"
-#include "campaign/delivery/campaign_shard.h"
 #include "campaign/delivery/domain_queue.h"
-#include "campaign/message/message.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/strings.h"
-#include "campaign/delivery/throttle.h"
-#include "campaign/delivery/shaping_rules.h"
-#include <limits>
 
 namespace hayate::campaign::inline delivery {
 
 namespace {
-
-// "4.7.0" from "421 4.7.0 Too many connections" or "4.7.0 Too many...", else empty.
-std::string leading_enhanced_code(std::string_view text) {
-  if (text.size() >= 4 && text[3] == ' ' && text[0] >= '2' && text[0] <= '5') text.remove_prefix(4);
-  std::size_t end = text.find(' ');
-  std::string_view code = text.substr(0, end);
-  int dots = 0;
-  for (char c : code) {
-    if (c == '.') {
-      ++dots;
-    } else if (c < '0' || c > '9') {
-      return "";
-    }
-  }
-  return dots == 2 && code.size() >= 5 && (code[0] == '4' || code[0] == '5') ? std::string(code)
-                                                                            : "";
-}
-
-// The delay a server asks for in its words ("please try again in 45 seconds", "retry in 5
-// minutes"), in ms; 0 when it names none. Greylisting servers say how long they wait.
-std::int64_t delay_asked_ms(std::string_view text) {
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9' || (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')) {
-      continue;
-    }
-    std::int64_t value = 0;
-    std::size_t end = i;
-    while (end < text.size() && text[end] >= '0' && text[end] <= '9' && value < 1'000'000) {
-      value = value * 10 + (text[end++] - '0');
-    }
-    while (end < text.size() && text[end] == ' ') ++end;
-    const std::string_view unit = text.substr(end, 3);
-    std::int64_t scale = 0;
-    if (equals_ignoring_case(unit, "sec") || (unit.size() >= 1 && (unit[0] == 's' || unit[0] == 'S') &&
-                                                (unit.size() == 1 || unit[1] == ' ' || unit[1] == ')'))) {
-      scale = 1000;
-    } else if (equals_ignoring_case(unit, "min")) {
-      scale = 60'000;
-    }
-    if (scale != 0) return std::min<std::int64_t>(value * scale, 86'400'000);
-  }
-  return 0;
-}
-
 // A connection is worth opening for this many ready recipients (up to the site's cap):
 // fewer connections each carrying more messages save handshakes.
 constexpr std::size_t recipients_per_new_connection = 16;
 }  // namespace
 
-Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
+Site::Site(SiteServices services, std::string key, std::vector<Target> targets,
            std::uint32_t connections_max, SiteSecurity security, const Destination& destination,
            std::vector<Lane> lanes)
-    : shard_(shard),
+    : run_(services.run),
+      opener_(services.connections),
+      messages_(services.messages),
+      throttles_(services.throttles),
+      judge_(services.judge),
+      job_(services.job),
       key_(std::move(key)),
       targets_(std::move(targets)),
       connections_max_(connections_max),
@@ -84,51 +40,34 @@ Site::Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
   HAYATE_ASSERT(!lanes_.empty());
 }
 
-bool Site::Lane::may_open_connection(std::int64_t now_ms) const {
-  return throttle->may_open_connection(now_ms) &&
-         (shared == nullptr || shared->may_open_connection(now_ms));
-}
-
-std::int64_t Site::Lane::next_send_ms(std::int64_t now_ms) const {
-  const std::int64_t at = throttle->next_send_ms(now_ms);
-  return shared == nullptr ? at : std::max(at, shared->next_send_ms(now_ms));
-}
-
-bool Site::Lane::try_send(std::int64_t now_ms) {
-  // Both must agree before either counts the message.
-  if (next_send_ms(now_ms) > now_ms) return false;
-  const bool sent = throttle->try_send(now_ms);
-  const bool shared_sent = shared == nullptr || shared->try_send(now_ms);
-  HAYATE_ASSERT(sent && shared_sent);
-  return true;
-}
+Site::~Site() { HAYATE_ASSERT(connections_.empty() && in_flight_.empty()); }
 
 void Site::wake(std::int64_t now_ms) {
   if (wake_at_ms_ != 0 && wake_at_ms_ <= now_ms) wake_at_ms_ = 0;
-  shard_.mark_dirty(this);
+  run_.mark_dirty(this);
 }
 
 void Site::wake_at(std::int64_t time_ms) {
   if (time_ms == std::numeric_limits<std::int64_t>::max()) return;  // warm-up spent: no wake
   if (wake_at_ms_ != 0 && wake_at_ms_ <= time_ms) return;
   wake_at_ms_ = time_ms;
-  shard_.wake_at(time_ms, this);
+  run_.wake_at(time_ms, this);
 }
 
-Site::Lane& Site::lane_of(const smtp::ClientConnection& connection) {
+Lane& Site::lane_of(const smtp::Connection& connection) {
   auto found = connection_lanes_.find(&connection);
   HAYATE_ASSERT(found != connection_lanes_.end());
   return lanes_[found->second];
 }
 
-bool Site::lane_ready(const smtp::ClientConnection& connection, std::int64_t now_ms) {
+bool Site::lane_ready(const smtp::Connection& connection, std::int64_t now_ms) {
   const std::int64_t at = lane_of(connection).next_send_ms(now_ms);
   if (at <= now_ms) return true;
   wake_at(at);
   return false;
 }
 
-void Site::park(smtp::ClientConnection& connection) {
+void Site::park(smtp::Connection& connection) {
   if (std::find(idle_.begin(), idle_.end(), &connection) == idle_.end()) {
     idle_.push_back(&connection);
   }
@@ -139,15 +78,14 @@ std::size_t Site::pick_lane(std::int64_t now_ms) {
     const std::size_t lane = (next_lane_ + i) % lanes_.size();
     const Lane& candidate = lanes_[lane];
     // Not for a pace interval more than a second away: the connection would sit idle.
-    if (candidate.may_open_connection(now_ms) && candidate.next_send_ms(now_ms) <= now_ms + 1000) {
+    if (candidate.may_open_connection(now_ms) &&
+        candidate.next_send_ms(now_ms) <= now_ms + 1000) {
       next_lane_ = lane + 1;
       return lane;
     }
   }
   std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
-  for (const Lane& lane : lanes_) {
-    earliest = std::min(earliest, lane.next_send_ms(now_ms));
-  }
+  for (const Lane& lane : lanes_) earliest = std::min(earliest, lane.next_send_ms(now_ms));
   if (earliest > now_ms) wake_at(earliest);
   return lanes_.size();
 }
@@ -155,7 +93,7 @@ std::size_t Site::pick_lane(std::int64_t now_ms) {
 std::size_t Site::pick_target(std::int64_t now_ms) {
   for (std::size_t i = 0; i < targets_.size(); ++i) {
     if (target_down_[i]) continue;
-    if (shard_.breaker(targets_[i].label).allow_attempt(now_ms)) return i;
+    if (opener_.breaker(targets_[i].label).allow_attempt(now_ms)) return i;
     // Its breaker is open: down for this round, as if it had just failed.
     target_down_[i] = 1;
     ++targets_down_;
@@ -163,14 +101,12 @@ std::size_t Site::pick_target(std::int64_t now_ms) {
   return targets_.size();
 }
 
-Site::~Site() { HAYATE_ASSERT(connections_.empty() && in_flight_.empty()); }
-
 void Site::add_ready_domain(DomainQueue* domain) {
   if (!domain->queued_at_site) {
     domain->queued_at_site = true;
     ready_domains_.push_back(domain);
   }
-  shard_.mark_dirty(this);
+  run_.mark_dirty(this);
 }
 
 std::size_t Site::ready_recipients() const {
@@ -182,16 +118,16 @@ std::size_t Site::ready_recipients() const {
 }
 
 void Site::schedule() {
-  if (shard_.stop_level() > 0) return;  // a signal asked the run to stop: nothing new
+  if (run_.stop_level() > 0) return;  // a signal asked the run to stop: nothing new
   if (ready_domains_.empty()) {
-    if (in_flight_.empty() && shard_.input_ended()) release_idle_connections();
+    if (in_flight_.empty() && run_.input_ended()) release_idle_connections();
     return;
   }
-  const std::int64_t now = shard_.now_ms();
+  const std::int64_t now = run_.now_ms();
   // Idle connections take work first, those whose lane may send now.
-  std::vector<smtp::ClientConnection*> idle;
+  std::vector<smtp::Connection*> idle;
   idle.swap(idle_);
-  for (smtp::ClientConnection* connection : idle) {
+  for (smtp::Connection* connection : idle) {
     if (ready_domains_.empty() || !lane_ready(*connection, now)) {
       idle_.push_back(connection);
     } else {
@@ -202,8 +138,8 @@ void Site::schedule() {
       connections_max_,
       (ready_recipients() + recipients_per_new_connection - 1) / recipients_per_new_connection);
   while (connections_.size() < wanted && !ready_domains_.empty()) {
-    if (!shard_.may_open_connection()) {
-      shard_.wait_for_connection_slot(this);
+    if (!opener_.may_open_connection()) {
+      opener_.wait_for_connection_slot(this);
       return;
     }
     const std::size_t lane = pick_lane(now);
@@ -211,14 +147,16 @@ void Site::schedule() {
       // Every source is at its limits. A pace or a suspension set a wake-up; connections held
       // by other sites of the same destination free up when one closes: wait for that as for
       // a slot of the shard.
-      if (wake_at_ms_ == 0 || wake_at_ms_ <= now) shard_.wait_for_connection_slot(this);
+      if (wake_at_ms_ == 0 || wake_at_ms_ <= now) opener_.wait_for_connection_slot(this);
       return;
     }
     const std::size_t target = pick_target(now);
     if (target == targets_.size()) {
       // Every address is down or resting: wait for the connections still trying, or end
       // this attempt for the ready recipients as a failed connection would.
-      if (connections_.empty()) fail_unreachable("every address of this site is resting after failed connections", 0);
+      if (connections_.empty()) {
+        fail_unreachable("every address of this site is resting after failed connections", 0);
+      }
       return;
     }
     // The target chosen here: asking its breaker again would spend a half-open probe twice.
@@ -226,19 +164,15 @@ void Site::schedule() {
   }
 }
 
-void Site::open_connection(std::uint32_t lane_index, std::size_t index) {
-  HAYATE_ASSERT(index < targets_.size() && !target_down_[index]);
-  const Target& target = targets_[index];
-  Lane& lane = lanes_[lane_index];
-  const JobConfig& job = *shard_.context().job;
+smtp::ConnectionOptions Site::connection_options(const Lane& lane, const Target& target) const {
   smtp::ConnectionOptions options;
-  options.helo_name = lane.source->helo.empty() ? job.helo : lane.source->helo;
+  options.helo_name = lane.source->helo.empty() ? job_.helo : lane.source->helo;
   options.source = lane.source->address;
   options.messages_max = lane.throttle->messages_per_connection();
-  options.connect_timeout_ms = job.connect_timeout_ms;
-  options.greeting_timeout_ms = job.command_timeout_ms;
-  options.command_timeout_ms = job.command_timeout_ms;
-  options.data_timeout_ms = job.data_timeout_ms;
+  options.connect_timeout_ms = job_.connect_timeout_ms;
+  options.greeting_timeout_ms = job_.command_timeout_ms;
+  options.command_timeout_ms = job_.command_timeout_ms;
+  options.data_timeout_ms = job_.data_timeout_ms;
   if (destination_.index != 0) {  // a named destination's own timeouts
     options.connect_timeout_ms = destination_.connect_timeout_ms;
     options.greeting_timeout_ms = destination_.greeting_timeout_ms;
@@ -247,13 +181,13 @@ void Site::open_connection(std::uint32_t lane_index, std::size_t index) {
   }
   options.idle_timeout_ms = limits::idle_timeout_ms;
   using Policy = smtp::ClientSession::TlsPolicy;
-  const bool tls_off = security_.tls == TlsMode::disabled || (tls_fallback_ && !security_.implicit_tls);
-  options.tls = tls_off ? Policy::disabled
-                        : security_.tls == TlsMode::required ? Policy::required
-                                                             : Policy::opportunistic;
+  const bool tls_off =
+      security_.tls == TlsMode::disabled || (tls_fallback_ && !security_.implicit_tls);
+  options.tls = tls_off                                ? Policy::disabled
+                : security_.tls == TlsMode::required ? Policy::required
+                                                     : Policy::opportunistic;
   options.implicit_tls = security_.implicit_tls && security_.tls != TlsMode::disabled;
   options.verify_certificate = security_.tls == TlsMode::required;
-  options.tls_context = shard_.tls_context();
   options.server_name = target.host;
   options.tls_session_key = target.label;
   if (security_.route != nullptr && !security_.route->username.empty()) {
@@ -261,19 +195,24 @@ void Site::open_connection(std::uint32_t lane_index, std::size_t index) {
     options.auth_password = security_.route->password;
     options.allow_plaintext_auth = security_.route->allow_plaintext_auth;
   }
-  shard_.connection_opened();
-  lane.throttle->connection_opened();
-  if (lane.shared != nullptr) lane.shared->connection_opened();
+  return options;
+}
+
+void Site::open_connection(std::uint32_t lane_index, std::size_t index) {
+  HAYATE_ASSERT(index < targets_.size() && !target_down_[index]);
+  const Target& target = targets_[index];
+  Lane& lane = lanes_[lane_index];
+  smtp::ConnectionOptions options = connection_options(lane, target);
+  lane.connection_opened();
   opening_lane_ = lane_index;  // for on_closed, should the connection fail inside open()
-  smtp::ClientConnection* connection =
-      smtp::ClientConnection::open(shard_.shard(), target.address, options, *this);
+  smtp::Connection* connection = opener_.open(target.address, options, *this);
   if (connection != nullptr) {
     connections_.push_back(connection);
     connection_lanes_[connection] = lane_index;
   }
 }
 
-std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
+std::uint32_t Site::target_of(const smtp::Connection& connection) const {
   const dns::SocketAddress& address = connection.address();
   for (std::uint32_t i = 0; i < targets_.size(); ++i) {
     if (targets_[i].address.length == address.length &&
@@ -285,12 +224,12 @@ std::uint32_t Site::target_of(const smtp::ClientConnection& connection) const {
   return 0;
 }
 
-bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transaction& transaction) {
-  if (ready_domains_.empty() || shard_.stop_level() > 0) return false;
+bool Site::next_transaction(smtp::Connection& connection, smtp::Transaction& transaction) {
+  if (ready_domains_.empty() || run_.stop_level() > 0) return false;
   const std::uint32_t lane = connection_lanes_.at(&connection);
-  if (!lanes_[lane].try_send(shard_.now_ms())) {
+  if (!lanes_[lane].try_send(run_.now_ms())) {
     // Paced, suspended or capped: this connection waits, poked again when its lane may send.
-    lane_ready(connection, shard_.now_ms());
+    lane_ready(connection, run_.now_ms());
     park(connection);
     return false;
   }
@@ -303,89 +242,52 @@ bool Site::next_transaction(smtp::ClientConnection& connection, smtp::Transactio
     domain->queued_at_site = false;
   }
   ++recipient.attempts;
-  const JobConfig& job = *shard_.context().job;
-  transaction.id = shard_.next_transaction_id();
-  if (const VerpKey* verp = shard_.context().verp; verp != nullptr) {
-    transaction.mail_from.clear();
-    append_verp_address(*verp, shard_.context().verp_tag, recipient.sequence,
-                        transaction.mail_from);
-  } else {
-    transaction.mail_from = job.envelope_from.text;
-  }
+  transaction.id = messages_.next_transaction_id();
+  transaction.mail_from.clear();
+  messages_.envelope_from(recipient, transaction.mail_from);
   // RFC 6152: declaring 8BITMIME for a body that turns out 7bit is allowed; the message is
   // rendered only after MAIL went out, so declare whenever the server offers it.
   transaction.body_8bitmime = connection.capabilities().eightbitmime;
   transaction.recipients.emplace_back(recipient.address());
-  transaction.needs_smtputf8 = recipient.needs_smtputf8 || job.envelope_from.needs_smtputf8;
+  transaction.needs_smtputf8 = recipient.needs_smtputf8 || job_.envelope_from.needs_smtputf8;
   in_flight_.emplace(transaction.id,
-                     InFlight{std::move(recipient), domain, shard_.now_ms(), target_of(connection),
+                     InFlight{std::move(recipient), domain, run_.now_ms(), target_of(connection),
                               lane, transaction.body_8bitmime});
   return true;
 }
 
-void Site::append_message(smtp::ClientConnection&, const smtp::Transaction& transaction,
+void Site::append_message(smtp::Connection&, const smtp::Transaction& transaction,
                           std::string& out) {
   auto found = in_flight_.find(transaction.id);
   HAYATE_ASSERT(found != in_flight_.end());
-  const Recipient& recipient = found->second.recipient;
-  fields_.clear();
-  for (std::size_t i = 0; i < recipient.field_count(); ++i) fields_.push_back(recipient.field(i));
-  std::string& message = shard_.scratch();
-  message.clear();
-  shard_.composer().compose(fields_, recipient.address(), recipient.sequence,
-                            shard_.unix_time_s(), message, found->second.eightbit_allowed);
-  const auto& signers = shard_.context().dkim_signers;
-  if (!signers.empty()) {  // signed once, on the shard that sends, just before it goes
-    std::string& signatures = shard_.signature_scratch();
-    signatures.clear();
-    shard_.dkim().sign(signers, message, shard_.unix_time_s(), signatures);
-    out.append(signatures);  // header lines: nothing there starts with a dot
-    shard_.counters().message_bytes += signatures.size();
-  }
-  shard_.counters().message_bytes += message.size();
-  append_dot_stuffed(message, out);
+  messages_.append_message(found->second.recipient, found->second.eightbit_allowed, out);
 }
 
-void Site::on_recipient_outcome(smtp::ClientConnection&, const smtp::Transaction& transaction,
+void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& transaction,
                                 std::size_t index, const smtp::Outcome& outcome) {
   HAYATE_ASSERT(index == 0);  // one recipient per transaction: every message is personal
   auto found = in_flight_.find(transaction.id);
   HAYATE_ASSERT(found != in_flight_.end());
   InFlight in_flight = std::move(found->second);
   in_flight_.erase(found);
-  const std::string enhanced = outcome.enhanced.to_string();
-  AttemptResult result{outcome.code, enhanced, outcome.text, smtp::stage_name(outcome.stage),
-                       targets_[in_flight.target].label, shard_.now_ms() - in_flight.started_ms};
-  Lane& lane = lanes_[in_flight.lane];
-  if (outcome.code >= 400) {
-    apply_reply_rules(lane, result, enhanced);
-  } else if (outcome.code >= 200 && outcome.code < 300) {
-    if (std::optional<ThrottleEvent> event = lane.throttle->on_clean_reply(shard_.now_ms())) {
-      shard_.report_throttle_event(*lane.throttle, *event, nullptr, nullptr);
-    }
-  }
-  in_flight.domain->record(std::move(in_flight.recipient), result);
+  const Attempt attempt{stage_of(outcome.stage),         outcome.code,
+                        outcome.enhanced,                outcome.text,
+                        targets_[in_flight.target].label, run_.now_ms() - in_flight.started_ms};
+  Verdict verdict = judge_.judge(attempt, &destination_, run_.now_ms());
+  apply_shaping(lanes_[in_flight.lane], attempt, verdict);
+  in_flight.domain->record(std::move(in_flight.recipient), attempt, verdict);
 }
 
-void Site::apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view enhanced) {
-  const std::int64_t now = shard_.now_ms();
-  // The rules match the reply's lines joined, without the enhanced code that starts each.
-  rules_text_.clear();
-  std::string_view text = result.reason;
-  if (!enhanced.empty()) {
-    for (std::size_t at; (at = text.find(enhanced)) != std::string_view::npos;) {
-      rules_text_.append(text.substr(0, at));
-      text.remove_prefix(at + enhanced.size());
-      while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-    }
-  }
-  rules_text_.append(text);
-  const ReplyRule* rule =
-      shard_.context().rules->match_reply(destination_, result.code, enhanced, rules_text_);
+void Site::apply_shaping(Lane& lane, const Attempt& attempt, Verdict& verdict) {
+  const std::int64_t now = run_.now_ms();
+  const ReplyRule* rule = verdict.rule;
   if (rule == nullptr) {
-    // Not about pace: a clean reply as far as the throttle goes (a 550 user unknown, say).
-    if (std::optional<ThrottleEvent> event = lane.throttle->on_clean_reply(now)) {
-      shard_.report_throttle_event(*lane.throttle, *event, nullptr, nullptr);
+    // Delivered, or refused for the recipient's sake (a 550 user unknown): a clean reply as
+    // far as pace goes. A failure without a reply (code 0) says nothing either way.
+    if (attempt.code != 0) {
+      if (std::optional<ThrottleEvent> event = lane.throttle->on_clean_reply(now)) {
+        throttles_.report(*lane.throttle, *event, nullptr, nullptr, now);
+      }
     }
     return;
   }
@@ -393,7 +295,7 @@ void Site::apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view
   switch (rule->action) {
     case ReplyAction::throttle:
       // Refused at the greeting: too many connections, not too fast.
-      event = lane.throttle->on_throttle(now, rule->duration_ms, result.stage != "connect");
+      event = lane.throttle->on_throttle(now, rule->duration_ms, !verdict.about_connections);
       break;
     case ReplyAction::suspend_source:
       event = lane.throttle->suspend(now, rule->duration_ms);
@@ -402,38 +304,30 @@ void Site::apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view
       // Every source of this destination on this shard (the other shards hear it from their
       // own connections, which get the same reply).
       for (Lane& other : lanes_) {
-        if (std::optional<ThrottleEvent> suspended = other.throttle->suspend(now, rule->duration_ms)) {
-          shard_.report_throttle_event(*other.throttle, *suspended, rule, &result);
+        if (std::optional<ThrottleEvent> suspended =
+                other.throttle->suspend(now, rule->duration_ms)) {
+          throttles_.report(*other.throttle, *suspended, rule, &attempt, now);
         }
       }
       break;
     case ReplyAction::retry:
-      break;
     case ReplyAction::bounce:
-      result.permanent = true;
       break;
   }
-  if (event) shard_.report_throttle_event(*lane.throttle, *event, rule, &result);
+  if (event) throttles_.report(*lane.throttle, *event, rule, &attempt, now);
   if (rule->action != ReplyAction::bounce) {
-    // A retry rule waits the rule's delay, or what the server asked for when it says.
-    std::int64_t delay_ms = rule->duration_ms;
-    if (rule->action == ReplyAction::retry) {
-      if (const std::int64_t asked_ms = delay_asked_ms(rules_text_); asked_ms > 0) {
-        delay_ms = asked_ms;
-      }
-    }
-    result.retry_not_before_ms =
-        std::max(lane.throttle->suspended_until_ms(), delay_ms > 0 ? now + delay_ms : 0);
+    verdict.retry_not_before_ms =
+        std::max(verdict.retry_not_before_ms, lane.throttle->suspended_until_ms());
   }
 }
 
-void Site::on_idle(smtp::ClientConnection& connection) {
-  if (shard_.stop_level() > 0) {
+void Site::on_idle(smtp::Connection& connection) {
+  if (run_.stop_level() > 0) {
     connection.quit();
     return;
   }
   if (!ready_domains_.empty()) {
-    if (lane_ready(connection, shard_.now_ms())) {
+    if (lane_ready(connection, run_.now_ms())) {
       connection.poke();
     } else {
       park(connection);  // its lane may not send yet: a wake-up is set
@@ -441,13 +335,13 @@ void Site::on_idle(smtp::ClientConnection& connection) {
     return;
   }
   // Free the slot when the run is ending or another site is waiting for one.
-  if (shard_.input_ended() && in_flight_.empty()) {
+  if (run_.input_ended() && in_flight_.empty()) {
     // The site's work is done (retries aside): this and every other idle connection QUIT.
     connection.quit();
     release_idle_connections();
     return;
   }
-  if (shard_.sites_waiting_for_slots()) {
+  if (opener_.sites_waiting_for_slots()) {
     connection.quit();
     return;
   }
@@ -455,16 +349,16 @@ void Site::on_idle(smtp::ClientConnection& connection) {
 }
 
 void Site::release_idle_connections() {
-  std::vector<smtp::ClientConnection*> idle;
+  std::vector<smtp::Connection*> idle;
   idle.swap(idle_);
-  for (smtp::ClientConnection* connection : idle) connection->quit();
+  for (smtp::Connection* connection : idle) connection->quit();
 }
 
 void Site::stop(bool now) {
   release_idle_connections();
   if (!now) return;
-  const std::vector<smtp::ClientConnection*> snapshot = connections_;
-  for (smtp::ClientConnection* connection : snapshot) {
+  const std::vector<smtp::Connection*> snapshot = connections_;
+  for (smtp::Connection* connection : snapshot) {
     if (std::find(connections_.begin(), connections_.end(), connection) != connections_.end()) {
       connection->abort("stopped by a signal");
     }
@@ -474,45 +368,41 @@ void Site::stop(bool now) {
 void Site::check_timeouts(std::int64_t now_ms) {
   // A timeout closes its connection, and closing one may end others (idle ones told to QUIT
   // before they connected): walk a copy and skip what is gone.
-  const std::vector<smtp::ClientConnection*> snapshot = connections_;
-  for (smtp::ClientConnection* connection : snapshot) {
+  const std::vector<smtp::Connection*> snapshot = connections_;
+  for (smtp::Connection* connection : snapshot) {
     if (std::find(connections_.begin(), connections_.end(), connection) != connections_.end()) {
       connection->check_timeout(now_ms);
     }
   }
 }
 
-void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport& report) {
+void Site::on_closed(smtp::Connection& connection, const smtp::CloseReport& report) {
   connections_.erase(std::remove(connections_.begin(), connections_.end(), &connection),
                      connections_.end());
   idle_.erase(std::remove(idle_.begin(), idle_.end(), &connection), idle_.end());
-  shard_.connection_closed();
   std::uint32_t lane_index = opening_lane_;  // closed inside open(): not in the map yet
   if (auto found = connection_lanes_.find(&connection); found != connection_lanes_.end()) {
     lane_index = found->second;
     connection_lanes_.erase(found);
   }
   Lane& lane = lanes_[lane_index];
-  lane.throttle->connection_closed();
-  if (lane.shared != nullptr) lane.shared->connection_closed();
-  const std::int64_t now = shard_.now_ms();
+  lane.connection_closed();
   const std::uint32_t target = target_of(connection);
-  shaping::CircuitBreaker& breaker = shard_.breaker(targets_[target].label);
   if (report.auth_rejected) {
+    opener_.connection_closed(report, true);
     // RFC 4954 6: the credentials are wrong; no connection anywhere will do better.
-    shard_.abort_run(cat("the relay ", targets_[target].label, " refused the credentials: ",
-                         report.reason));
-    shard_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
+    run_.abort_run(cat("the relay ", targets_[target].label, " refused the credentials: ",
+                       report.reason));
+    run_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
     return;
   }
   if (!report.ready && report.failure_code >= 400 && report.failure_code < 500) {
     // A 421 at the greeting or EHLO ("too many connections"): the reply rules decide whether
     // it is about concurrency. (Later replies reached them through the recipients' outcomes.)
-    AttemptResult result{report.failure_code, "", report.reason, "connect",
-                         targets_[target].label, -1};
-    const std::string enhanced = leading_enhanced_code(report.reason);
-    result.enhanced = enhanced;
-    apply_reply_rules(lane, result, enhanced);
+    const Attempt attempt{Stage::connect, report.failure_code, report.failure_enhanced,
+                          report.reason,  targets_[target].label, -1};
+    Verdict verdict = judge_.judge(attempt, &destination_, run_.now_ms());
+    if (verdict.rule != nullptr) apply_shaping(lane, attempt, verdict);
   }
   bool fell_back = false;
   if (report.tls_failed && security_.tls == TlsMode::opportunistic && !security_.implicit_tls &&
@@ -522,33 +412,39 @@ void Site::on_closed(smtp::ClientConnection& connection, const smtp::CloseReport
     std::fprintf(stderr, "hayate: %s; sending to %s without TLS\n", report.reason.c_str(),
                  key_.c_str());
   }
-  if (report.greeted) ++shard_.counters().servers_greeted;
+  const bool failed = !report.ready && !fell_back && !report.clean;
+  opener_.connection_closed(report, failed);
   if (report.ready || fell_back) {
-    breaker.on_success(now);
+    opener_.breaker(targets_[target].label).on_success(run_.now_ms());
     if (target_down_[target]) {
       target_down_[target] = 0;
       --targets_down_;
     }
-  } else if (!report.clean) {
-    // It ended before it could carry mail (refused, silent, TLS or AUTH failed): this address
-    // is down for now, and the next connection goes to the next MX address (RFC 5321 5.1).
-    // Repeated failures open its breaker: it rests, and later rounds skip it.
-    ++shard_.counters().connections_failed;
-    // Refused, silent, cut off or a broken handshake count against the host; a server that
-    // answered 4xx ("too many connections") is alive: the reply rules dealt with it above.
-    if (report.failure_code == 0 || report.tls_failed) breaker.on_failure(now);
-    if (!target_down_[target]) {
-      target_down_[target] = 1;
-      ++targets_down_;
-    }
-    if (targets_down_ == targets_.size() && connections_.empty()) {
-      // Only a 5xx greeting says "no mail here"; anything later (EHLO, TLS, AUTH) is deferred.
-      const bool permanent = report.failure_code >= 500 && !report.greeted;
-      fail_unreachable(cat("no server accepted a session; last error: ", report.reason),
-                       permanent ? report.failure_code : 0);
-    }
+  } else if (failed) {
+    target_failed(target, report);
   }
-  shard_.mark_dirty(this);
+  run_.mark_dirty(this);
+}
+
+void Site::target_failed(std::uint32_t target, const smtp::CloseReport& report) {
+  // It ended before it could carry mail (refused, silent, TLS or AUTH failed): this address
+  // is down for now, and the next connection goes to the next MX address (RFC 5321 5.1).
+  // Repeated failures open its breaker: it rests, and later rounds skip it. Refused, silent,
+  // cut off or a broken handshake count against the host; a server that answered 4xx ("too
+  // many connections") is alive: the reply rules dealt with it.
+  if (report.failure_code == 0 || report.tls_failed) {
+    opener_.breaker(targets_[target].label).on_failure(run_.now_ms());
+  }
+  if (!target_down_[target]) {
+    target_down_[target] = 1;
+    ++targets_down_;
+  }
+  if (targets_down_ == targets_.size() && connections_.empty()) {
+    // Only a 5xx greeting says "no mail here"; anything later (EHLO, TLS, AUTH) is deferred.
+    const bool permanent = report.failure_code >= 500 && !report.greeted;
+    fail_unreachable(cat("no server accepted a session; last error: ", report.reason),
+                     permanent ? report.failure_code : 0);
+  }
 }
 
 void Site::fail_unreachable(const std::string& reason, std::uint16_t permanent_code) {
@@ -556,13 +452,18 @@ void Site::fail_unreachable(const std::string& reason, std::uint16_t permanent_c
   std::fill(target_down_.begin(), target_down_.end(), 0);
   targets_down_ = 0;
   // A temporary failure keeps the server's words in the reason, not its 5xx as the code.
-  const AttemptResult result{permanent_code, permanent_code != 0 ? "5.0.0" : "4.4.1", reason,
-                             "connect", targets_.front().label, -1};
+  const Attempt attempt{Stage::connect,
+                        permanent_code,
+                        permanent_code != 0 ? smtp::EnhancedCode{5, 0, 0}
+                                            : smtp::EnhancedCode{4, 4, 1},
+                        reason,
+                        targets_.front().label,
+                        -1};
   std::deque<DomainQueue*> domains;
   domains.swap(ready_domains_);
   for (DomainQueue* domain : domains) {
     domain->queued_at_site = false;
-    domain->fail_ready(result);
+    domain->fail_ready(attempt);
     domain->forget_site();  // look the route or MX up again before the retry
   }
 }

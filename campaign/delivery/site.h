@@ -2,7 +2,9 @@
 // domain's MX hosts — with the connections to it. Connections belong to the site, not to a
 // domain, so one pooled connection carries the mail of every domain that shares the site
 // (all domains routed to one relay, for instance) and connections_per_domain caps the site.
-// Domains with recipients ready take turns, so no domain starves another.
+// Domains with recipients ready take turns, so no domain starves another. Each reply is
+// judged once (verdict.h); the site applies the verdict's reply rule to its throttles and
+// hands recipient and verdict back to the recipient's domain queue.
 #pragma once
 
 #include <cstdint>
@@ -12,14 +14,15 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "campaign/config/job.h"
-#include "campaign/delivery/domain_queue.h"
+#include "campaign/delivery/delivery_services.h"
+#include "campaign/delivery/throttle_table.h"
+#include "campaign/delivery/verdict.h"
 #include "campaign/input/recipient.h"
 #include "engine/dns/resolver.h"
 #include "engine/smtp/client_connection.h"
 
 namespace hayate::campaign::inline delivery {
 
-class CampaignShard;
 class DomainQueue;
 
 struct Target {
@@ -31,29 +34,23 @@ struct Target {
 // How a site's connections speak: TLS policy and, for a relay, credentials.
 struct SiteSecurity {
   TlsMode tls = TlsMode::opportunistic;
-  bool implicit_tls = false;  // port 465 (RFC 8314)
+  bool implicit_tls = false;     // port 465 (RFC 8314)
   const Route* route = nullptr;  // credentials, when it is a relay
 };
 
-struct SendingSource;
-struct Destination;
-class Throttle;
+// What a site uses of its shard.
+struct SiteServices {
+  RunControl& run;
+  ConnectionOpener& connections;
+  MessageSource& messages;
+  ThrottleTable& throttles;
+  const Judge& judge;
+  const JobConfig& job;
+};
 
 class Site final : public smtp::ConnectionOwner {
  public:
-  // A source IP this site may send from, with its throttle for the site's destination.
-  struct Lane {
-    Throttle* throttle = nullptr;
-    const SendingSource* source = nullptr;
-    // The destination's caps for all sources together (destination_connections_max,
-    // destination_rate), shared by every lane of it on the shard; null when none is set.
-    Throttle* shared = nullptr;
-    bool may_open_connection(std::int64_t now_ms) const;
-    std::int64_t next_send_ms(std::int64_t now_ms) const;
-    bool try_send(std::int64_t now_ms);
-  };
-
-  Site(CampaignShard& shard, std::string key, std::vector<Target> targets,
+  Site(SiteServices services, std::string key, std::vector<Target> targets,
        std::uint32_t connections_max, SiteSecurity security, const Destination& destination,
        std::vector<Lane> lanes);
   ~Site() override;
@@ -72,47 +69,55 @@ class Site final : public smtp::ConnectionOwner {
   // A wake-up it asked for came (a pace interval or a suspension ended).
   void wake(std::int64_t now_ms);
   const std::string& key() const { return key_; }
+  std::size_t connection_count() const { return connections_.size(); }
 
   // smtp::ConnectionOwner
-  bool next_transaction(smtp::ClientConnection& connection,
-                        smtp::Transaction& transaction) override;
-  void append_message(smtp::ClientConnection& connection, const smtp::Transaction& transaction,
+  bool next_transaction(smtp::Connection& connection, smtp::Transaction& transaction) override;
+  void append_message(smtp::Connection& connection, const smtp::Transaction& transaction,
                       std::string& out) override;
-  void on_recipient_outcome(smtp::ClientConnection& connection,
-                            const smtp::Transaction& transaction, std::size_t index,
-                            const smtp::Outcome& outcome) override;
-  void on_idle(smtp::ClientConnection& connection) override;
-  void on_closed(smtp::ClientConnection& connection, const smtp::CloseReport& report) override;
+  void on_recipient_outcome(smtp::Connection& connection, const smtp::Transaction& transaction,
+                            std::size_t index, const smtp::Outcome& outcome) override;
+  void on_idle(smtp::Connection& connection) override;
+  void on_closed(smtp::Connection& connection, const smtp::CloseReport& report) override;
 
  private:
   struct InFlight {
     Recipient recipient;
     DomainQueue* domain = nullptr;
     std::int64_t started_ms = 0;
-      std::uint32_t target = 0;  // index into targets_
-    std::uint32_t lane = 0;    // index into lanes_
+    std::uint32_t target = 0;       // index into targets_
+    std::uint32_t lane = 0;         // index into lanes_
     bool eightbit_allowed = false;  // BODY=8BITMIME was declared: 8bit parts may go as they are
   };
 
   void open_connection(std::uint32_t lane, std::size_t target);
+  smtp::ConnectionOptions connection_options(const Lane& lane, const Target& target) const;
   std::size_t ready_recipients() const;
-  std::uint32_t target_of(const smtp::ClientConnection& connection) const;
+  std::uint32_t target_of(const smtp::Connection& connection) const;
   // The first target (MX preference order) not down in this round and allowed by its breaker;
   // targets_.size() when none is.
   std::size_t pick_target(std::int64_t now_ms);
   // A lane that may open a connection now, round robin; lanes_.size() when none may.
   std::size_t pick_lane(std::int64_t now_ms);
-  Lane& lane_of(const smtp::ClientConnection& connection);
+  Lane& lane_of(const smtp::Connection& connection);
   // May this connection's lane start a transaction now? Else a wake-up is set for when it may.
-  bool lane_ready(const smtp::ClientConnection& connection, std::int64_t now_ms);
+  bool lane_ready(const smtp::Connection& connection, std::int64_t now_ms);
   void wake_at(std::int64_t time_ms);
-  void park(smtp::ClientConnection& connection);  // idle, to be poked when its lane may send
-  // A 4xx/5xx reply through the reply rules: throttle, suspend, retry later or bounce now.
-  void apply_reply_rules(Lane& lane, AttemptResult& result, std::string_view enhanced);
+  void park(smtp::Connection& connection);  // idle, to be poked when its lane may send
+  // What a verdict's reply rule does to the throttles: throttle, suspend, or nothing; a clean
+  // reply lets a throttled lane recover. Raises the verdict's retry time to a suspension's end.
+  void apply_shaping(Lane& lane, const Attempt& attempt, Verdict& verdict);
+  // A connection that ended before it could carry mail: the target is down for this round.
+  void target_failed(std::uint32_t target, const smtp::CloseReport& report);
   // Every ready recipient ends this attempt (deferred, or bounced with `permanent_code`).
   void fail_unreachable(const std::string& reason, std::uint16_t permanent_code);
 
-  CampaignShard& shard_;
+  RunControl& run_;
+  ConnectionOpener& opener_;
+  MessageSource& messages_;
+  ThrottleTable& throttles_;
+  const Judge& judge_;
+  const JobConfig& job_;
   std::string key_;
   std::vector<Target> targets_;
   std::uint32_t connections_max_;
@@ -124,16 +129,14 @@ class Site final : public smtp::ConnectionOwner {
   std::size_t targets_down_ = 0;
   std::deque<DomainQueue*> ready_domains_;
   absl::flat_hash_map<std::uint64_t, InFlight> in_flight_;
-  std::vector<smtp::ClientConnection*> connections_;
-  std::vector<smtp::ClientConnection*> idle_;
-  std::vector<std::string_view> fields_;  // reused for every message
+  std::vector<smtp::Connection*> connections_;
+  std::vector<smtp::Connection*> idle_;
   const Destination& destination_;
   std::vector<Lane> lanes_;
   std::size_t next_lane_ = 0;
-  absl::flat_hash_map<const smtp::ClientConnection*, std::uint32_t> connection_lanes_;
-  std::int64_t wake_at_ms_ = 0;  // a wake-up is pending for then; 0: none
+  absl::flat_hash_map<const smtp::Connection*, std::uint32_t> connection_lanes_;
+  std::int64_t wake_at_ms_ = 0;     // a wake-up is pending for then; 0: none
   std::uint32_t opening_lane_ = 0;  // the lane of the connection open() is making
-  std::string rules_text_;       // scratch: a reply's text as the rules see it
 };
 
 }  // namespace hayate::campaign::delivery

@@ -231,16 +231,25 @@ std::optional<ThrottleEvent> Throttle::poll(std::int64_t now_ms) {
   return event(ThrottleEventType::resumed);
 }
 
-const char* Throttle::state_name(std::int64_t now_ms) const {
-  if (suspended(now_ms)) return "suspended";
-  const int worst = std::max(severity(connection_aimd_.state()),
-                             rate_aimd_ ? severity(rate_aimd_->state()) : 0);
-  return worst == 2 ? "throttled" : worst == 1 ? "recovering" : "normal";
+const char* shaping_state_name(ShapingState state) {
+  switch (state) {
+    case ShapingState::normal: return "normal";
+    case ShapingState::recovering: return "recovering";
+    case ShapingState::throttled: return "throttled";
+    case ShapingState::suspended: return "suspended";
+  }
+  return "normal";
 }
 
-bool Throttle::shaped(std::int64_t now_ms) const {
-  return std::string_view(state_name(now_ms)) != "normal";
+ShapingState Throttle::state(std::int64_t now_ms) const {
+  if (suspended(now_ms)) return ShapingState::suspended;
+  const int worst = std::max(severity(connection_aimd_.state()),
+                             rate_aimd_ ? severity(rate_aimd_->state()) : 0);
+  return worst == 2 ? ShapingState::throttled
+                    : worst == 1 ? ShapingState::recovering : ShapingState::normal;
 }
+
+bool Throttle::shaped(std::int64_t now_ms) const { return state(now_ms) != ShapingState::normal; }
 
 double Throttle::rate_per_second() const { return gcra_ ? gcra_->rate().per_second() : 0; }
 

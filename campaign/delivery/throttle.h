@@ -39,6 +39,10 @@ inline std::uint64_t share_of(std::uint64_t total, std::uint32_t shards, std::ui
 enum class ThrottleEventType : std::uint8_t { throttled, suspended, recovered, resumed };
 const char* throttle_event_name(ThrottleEventType type);
 
+// How shaped a throttle is, least first: a group of throttles shows the worst of its own.
+enum class ShapingState : std::uint8_t { normal, recovering, throttled, suspended };
+const char* shaping_state_name(ShapingState state);
+
 struct ThrottleEvent {
   ThrottleEventType type = ThrottleEventType::throttled;
   double rate_per_second_before = 0;  // 0: no pacing
@@ -86,7 +90,7 @@ class Throttle {
   bool suspended(std::int64_t now_ms) const { return now_ms < suspended_until_ms_; }
   std::int64_t suspended_until_ms() const { return suspended_until_ms_; }
   // "normal", "throttled", "recovering" or "suspended".
-  const char* state_name(std::int64_t now_ms) const;
+  ShapingState state(std::int64_t now_ms) const;
   bool shaped(std::int64_t now_ms) const;  // anything but normal
   double rate_per_second() const;          // the pace in force; 0: none
 

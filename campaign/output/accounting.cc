@@ -50,29 +50,6 @@ void append_text_field(std::string_view value, std::string& out) {
   append_csv_field(repaired, out);
 }
 
-// 1 to 3 digits without a leading zero (RFC 3463 2: "1*3digit", no leading zeros).
-bool parse_sub_code(std::string_view text, int& value) {
-  if (text.empty() || text.size() > 3 || (text.size() > 1 && text[0] == '0')) return false;
-  value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + (c - '0');
-  }
-  return true;
-}
-
-// "5.1.1" → subject 1, detail 1. The class is checked but not returned: the outcome sets it.
-bool parse_enhanced(std::string_view enhanced, int& subject, int& detail) {
-  if (enhanced.size() < 5 || (enhanced[0] != '2' && enhanced[0] != '4' && enhanced[0] != '5') ||
-      enhanced[1] != '.') {
-    return false;
-  }
-  const std::string_view rest = enhanced.substr(2);
-  const std::size_t dot = rest.find('.');
-  return dot != std::string_view::npos && parse_sub_code(rest.substr(0, dot), subject) &&
-         parse_sub_code(rest.substr(dot + 1), detail);
-}
-
 char type_letter(OutcomeType type) {
   switch (type) {
     case OutcomeType::delivered:
@@ -220,14 +197,13 @@ std::string_view enhanced_status_description(int subject, int detail) {
   return subject_text;
 }
 
-std::string dsn_status(OutcomeType type, std::string_view enhanced) {
+std::string dsn_status(OutcomeType type, const smtp::EnhancedCode& enhanced) {
   if (type == OutcomeType::rejected || type == OutcomeType::suppressed) return {};
   const int status_class = type == OutcomeType::delivered ? 2
                            : type == OutcomeType::bounced ? 5
                                                           : 4;
-  int subject = 0;
-  int detail = 0;
-  if (!parse_enhanced(enhanced, subject, detail)) subject = detail = 0;
+  const int subject = enhanced.subject;
+  const int detail = enhanced.detail;
   const std::string_view description =
       status_class == 2 ? "success" : enhanced_status_description(subject, detail);
   return cat(status_class, ".", subject, ".", detail, " (", description, ")");
@@ -272,7 +248,7 @@ void append_csv_field(std::string_view value, std::string& out) {
   out += '"';
 }
 
-void format_accounting_row(const AccountingRecord& record, const AccountingContext& context,
+void format_accounting_row(const OutcomeRecord& record, const AccountingContext& context,
                            std::int64_t logged_unix_s, std::string& out) {
   const std::size_t start_size = out.size();
   const TargetParts target = split_target_label(record.mx);
@@ -312,13 +288,13 @@ absl::Status write_accounting_header(int fd) {
   return absl::OkStatus();
 }
 
-void AccountingWriter::append(const AccountingRecord& record) {
+void AccountingWriter::append(const OutcomeRecord& record) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   append(record, now.tv_sec);
 }
 
-void AccountingWriter::append(const AccountingRecord& record, std::int64_t logged_unix_s) {
+void AccountingWriter::append(const OutcomeRecord& record, std::int64_t logged_unix_s) {
   format_accounting_row(record, context_, logged_unix_s, buffer_);
   if (buffer_.size() >= kFlushBytes) flush();
 }

@@ -31,28 +31,13 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "campaign/output/delivery_log.h"
+#include "campaign/output/outcome.h"
 
 namespace hayate::campaign::inline output {
 
 inline constexpr std::string_view accounting_header =
     "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,srcMta,"
     "dlvSourceIp,dlvDestinationIp,campaign,attempt,line\n";
-
-// One attempt outcome: the fields of a DeliveryRecord plus the envelope sender.
-struct AccountingRecord {
-  OutcomeType type = OutcomeType::delivered;
-  std::string_view envelope_from;  // MAIL FROM (the VERP address when VERP is on)
-  std::string_view recipient;
-  std::string_view mx;         // a target label: "mx1.example.com (192.0.2.1:25)",
-                               // "route 127.0.0.1:2525", "route relay.example (ip:port)"
-  std::string_view source_ip;  // the connection's local address; empty: unknown
-  std::uint16_t code = 0;      // 0: no reply from a server
-  std::string_view enhanced;   // "5.1.1" or empty
-  std::string_view reply;      // the server's text after the code, or our reason
-  std::uint32_t attempt = 0;
-  std::uint64_t line = 0;
-};
 
 // What every row of one run shares.
 struct AccountingContext {
@@ -62,8 +47,8 @@ struct AccountingContext {
 };
 
 // "2.0.0 (success)", "5.1.1 (bad destination mailbox address)", "4.0.0 (undefined status)";
-// "" for rejected rows. See the conventions above. A malformed `enhanced` counts as none.
-std::string dsn_status(OutcomeType type, std::string_view enhanced);
+// "" for rejected rows. See the conventions above.
+std::string dsn_status(OutcomeType type, const smtp::EnhancedCode& enhanced);
 
 // "smtp;550 5.1.1 User unknown" when `code` is a server's, "x-hayate;REASON" when it is 0.
 std::string dsn_diagnostic(std::uint16_t code, std::string_view reply);
@@ -89,7 +74,7 @@ std::string accounting_time(std::int64_t unix_s);
 void append_csv_field(std::string_view value, std::string& out);
 
 // Appends one row, line feed included.
-void format_accounting_row(const AccountingRecord& record, const AccountingContext& context,
+void format_accounting_row(const OutcomeRecord& record, const AccountingContext& context,
                            std::int64_t logged_unix_s, std::string& out);
 
 // Writes the header row. Call once, on a new file, before any writer appends.
@@ -104,8 +89,8 @@ class AccountingWriter {
   AccountingWriter(const AccountingWriter&) = delete;
   AccountingWriter& operator=(const AccountingWriter&) = delete;
 
-  void append(const AccountingRecord& record);  // timeLogged: now
-  void append(const AccountingRecord& record, std::int64_t logged_unix_s);
+  void append(const OutcomeRecord& record);  // timeLogged: now
+  void append(const OutcomeRecord& record, std::int64_t logged_unix_s);
   // Writes buffered rows. Returns false (and remembers it) when the write failed.
   bool flush();
   bool failed() const { return failed_; }

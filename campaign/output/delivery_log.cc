@@ -13,17 +13,6 @@
 
 namespace hayate::campaign::inline output {
 
-const char* outcome_type_name(OutcomeType type) {
-  switch (type) {
-    case OutcomeType::delivered: return "delivered";
-    case OutcomeType::deferred: return "deferred";
-    case OutcomeType::bounced: return "bounced";
-    case OutcomeType::rejected: return "rejected";
-    case OutcomeType::suppressed: return "suppressed";
-  }
-  return "unknown";
-}
-
 void append_json_escaped(std::string_view text, std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -46,7 +35,7 @@ void append_json_escaped(std::string_view text, std::string& out) {
   }
 }
 
-void DeliveryLog::append(const DeliveryRecord& record) {
+void DeliveryLog::append(const OutcomeRecord& record) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   char time_text[64];
@@ -64,11 +53,12 @@ void DeliveryLog::append(const DeliveryRecord& record) {
   out.append("\",\"mx\":\"");
   append_json_escaped(record.mx, out);
   absl::StrAppend(&out, "\",\"code\":", record.code, ",\"enhanced\":\"");
-  out.append(record.enhanced).append("\",\"reply\":\"");
+  smtp::append_enhanced_code(record.enhanced, out);
+  out.append("\",\"reply\":\"");
   append_json_escaped(record.reply, out);
-  out.append("\",\"stage\":\"").append(record.stage).append("\"");
-  if (!record.bounce_reason.empty()) {
-    out.append(",\"reason\":\"").append(record.bounce_reason);
+  out.append("\",\"stage\":\"").append(stage_name(record.stage)).append("\"");
+  if (record.classified) {
+    out.append(",\"reason\":\"").append(bounce::to_string(record.reason));
     out.append(record.hard ? "\",\"hard\":true" : "\",\"hard\":false");
   }
   absl::StrAppend(&out, ",\"attempt\":", record.attempt, ",\"latency_ms\":");

@@ -7,30 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "campaign/output/outcome.h"
+
 namespace hayate::campaign::inline output {
-
-// suppressed: on the suppression list (campaign/bounce/suppression.h), never attempted.
-enum class OutcomeType : std::uint8_t { delivered, deferred, bounced, rejected, suppressed };
-const char* outcome_type_name(OutcomeType type);
-
-struct DeliveryRecord {
-  OutcomeType type = OutcomeType::delivered;
-  std::string_view recipient;
-  std::string_view domain;
-  std::string_view mx;             // "host (ip:port)" or the route
-  std::uint16_t code = 0;
-  std::string_view enhanced;       // "5.1.1" or empty
-  std::string_view reply;          // server text or our reason
-  std::string_view stage;          // where it happened: connect, rcpt, body...
-  // Bounced and deferred outcomes: why (a bounce/reason.h word) and whether the address is
-  // condemned (campaign/bounce_recording.h classify_outcome). Empty: no "reason" in the line.
-  std::string_view bounce_reason;
-  bool hard = false;
-  std::uint32_t attempt = 0;
-  std::int64_t latency_ms = -1;    // -1: not measured
-  std::uint64_t line = 0;          // CSV line
-  bool final = true;               // no further attempt in this run
-};
 
 class DeliveryLog {
  public:
@@ -39,7 +18,7 @@ class DeliveryLog {
   DeliveryLog(const DeliveryLog&) = delete;
   DeliveryLog& operator=(const DeliveryLog&) = delete;
 
-  void append(const DeliveryRecord& record);
+  void append(const OutcomeRecord& record);
   // Writes buffered lines. Returns false (and remembers it) when the write failed.
   bool flush();
   bool failed() const { return failed_; }

@@ -91,18 +91,16 @@ void DomainReport::add(std::string_view domain, OutcomeType type, bool final, bo
   }
 }
 
-void DomainReport::add(const DeliveryRecord& record) {
-  const bool attempted =
-      record.stage != "retry" && record.stage != "aborted" && record.stage != "input";
+void DomainReport::add(const OutcomeRecord& record) {
+  const bool attempted = record.stage != Stage::retry && record.stage != Stage::aborted &&
+                         record.stage != Stage::input;
   add(record.domain, record.type, record.final, attempted, record.latency_ms);
-  if (record.type == OutcomeType::bounced && !record.bounce_reason.empty()) {
-    if (const std::optional<bounce::Reason> reason = bounce::parse_reason(record.bounce_reason)) {
-      auto found = bounce_reasons_.find(to_absl(record.domain));
-      if (found == bounce_reasons_.end()) {
-        found = bounce_reasons_.try_emplace(std::string(record.domain)).first;
-      }
-      found->second.add(*reason);
+  if (record.type == OutcomeType::bounced && record.classified) {
+    auto found = bounce_reasons_.find(to_absl(record.domain));
+    if (found == bounce_reasons_.end()) {
+      found = bounce_reasons_.try_emplace(std::string(record.domain)).first;
     }
+    found->second.add(record.reason);
   }
 }
 

@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "campaign/bounce/recording.h"
-#include "campaign/output/delivery_log.h"
+#include "campaign/output/outcome.h"
 
 namespace hayate::campaign::inline output {
 
@@ -52,7 +52,7 @@ class DomainReport {
   // The same from a deliveries.jsonl record: `attempted` is false for the stages "retry"
   // and "aborted" (see DomainQueue::expire_waiting and abandon) and for "input". A bounced
   // record's bounce_reason is counted for its domain too.
-  void add(const DeliveryRecord& record);
+  void add(const OutcomeRecord& record);
   void merge(const DomainReport& other);
 
   std::size_t domain_count() const { return domains_.size(); }

@@ -56,7 +56,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "campaign/output/delivery_log.h"
+#include "campaign/output/outcome.h"
 
 namespace hayate::campaign::inline output {
 

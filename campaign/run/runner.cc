@@ -3,6 +3,8 @@
 // summary.json, a line on stderr and an exit code.
 #include "campaign/run/runner.h"
 
+#include "campaign/output/reject_writer.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -90,88 +92,6 @@ bool write_file(const std::string& path, std::string_view content, std::string& 
   return true;
 }
 
-// The rows the reader refuses: rejects.csv for people, deliveries.jsonl for machines.
-class RejectWriter {
- public:
-  RejectWriter(int rejects_fd, int deliveries_fd, int accounting_fd,
-               const AccountingContext& accounting, std::string source)
-      : rejects_fd_(rejects_fd),
-        log_(deliveries_fd),
-        accounting_(accounting_fd, accounting),
-        source_(std::move(source)) {
-    buffer_ = "file,line,email,reason\n";
-  }
-  void reject(std::uint64_t line, std::string_view email, std::string_view reason,
-              bool first_time = true) {
-    append_csv_field(source_, buffer_);
-    absl::StrAppend(&buffer_, ",", line, ",");
-    append_csv_field(email, buffer_);
-    buffer_.push_back(',');
-    append_csv_field(reason, buffer_);
-    buffer_.push_back('\n');
-    ++count_;
-    if (!first_time) return;  // logged by an earlier run of the campaign
-    DeliveryRecord record;
-    record.type = OutcomeType::rejected;
-    record.recipient = email;
-    record.reply = reason;
-    record.stage = "input";
-    record.line = line;
-    log_.append(record);
-    report_.add(record);
-    AccountingRecord row;
-    row.type = OutcomeType::rejected;
-    row.recipient = email;
-    row.reply = reason;
-    row.line = line;
-    accounting_.append(row);
-    if (buffer_.size() > 64 * 1024) flush();
-  }
-  bool flush() {
-    if (!buffer_.empty() && write(rejects_fd_, buffer_.data(), buffer_.size()) !=
-                                static_cast<ssize_t>(buffer_.size())) {
-      failed_ = true;
-    }
-    buffer_.clear();
-    return log_.flush() && accounting_.flush() && !failed_;
-  }
-  // A recipient on the suppression list: logged and counted, never sent (not in rejects.csv:
-  // the row itself is fine).
-  void suppress(const Recipient& recipient, const SuppressionEntry& entry) {
-    scratch_ = absl::StrCat("on the suppression list: ", entry.address, " (",
-                            suppression_source_name(entry.source), ": ", entry.reason, ", since ",
-                            format_suppression_time(entry.first_seen_unix_s), ")");
-    DeliveryRecord record;
-    record.type = OutcomeType::suppressed;
-    record.recipient = recipient.address();
-    record.domain = recipient.domain();
-    record.reply = scratch_;
-    record.stage = "suppression";
-    record.line = recipient.line;
-    log_.append(record);
-    report_.add(record);
-    AccountingRecord row;
-    row.type = OutcomeType::suppressed;
-    row.recipient = recipient.address();
-    row.reply = scratch_;
-    row.line = recipient.line;
-    accounting_.append(row);
-  }
-  std::uint64_t count() const { return count_; }
-  const DomainReport& report() const { return report_; }
-
- private:
-  int rejects_fd_;
-  DeliveryLog log_;
-  AccountingWriter accounting_;
-  DomainReport report_;
-  std::string source_;
-  std::string buffer_;
-  std::string scratch_;
-  std::uint64_t count_ = 0;
-  bool failed_ = false;
-};
-
 double wall_seconds() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
@@ -227,11 +147,10 @@ std::vector<ShapingView> merge_shaping(std::vector<ShapingView> all) {
     into.throttles += view.throttles;
     into.suspensions += view.suspensions;
     into.recoveries += view.recoveries;
-    if (shaping_state_rank(view.state) > shaping_state_rank(into.state)) into.state = view.state;
+    into.state = std::max(into.state, view.state);
   }
   std::sort(merged.begin(), merged.end(), [](const ShapingView& a, const ShapingView& b) {
-    const int a_rank = shaping_state_rank(a.state), b_rank = shaping_state_rank(b.state);
-    if (a_rank != b_rank) return a_rank > b_rank;
+    if (a.state != b.state) return a.state > b.state;
     if (a.throttles + a.suspensions != b.throttles + b.suspensions) {
       return a.throttles + a.suspensions > b.throttles + b.suspensions;
     }
@@ -243,7 +162,7 @@ std::vector<ShapingView> merge_shaping(std::vector<ShapingView> all) {
 std::vector<ShapingCounts> shaping_counts(const std::vector<ShapingView>& views) {
   std::vector<ShapingCounts> counts;
   for (const ShapingView& view : views) {
-    counts.push_back(ShapingCounts{view.destination, view.state, view.throttles,
+    counts.push_back(ShapingCounts{view.destination, shaping_state_name(view.state), view.throttles,
                                    view.suspensions, view.recoveries});
   }
   return counts;
@@ -371,8 +290,9 @@ class RunMonitor {
     }
     std::string throttled;
     for (const ShapingView& view : merge_shaping(std::move(shaping))) {
-      if (view.state == "normal" || throttled.size() > 60) continue;
-      append(throttled, throttled.empty() ? " | " : ", ", view.destination, " ", view.state);
+      if (view.state == ShapingState::normal || throttled.size() > 60) continue;
+      append(throttled, throttled.empty() ? " | " : ", ", view.destination, " ",
+             shaping_state_name(view.state));
     }
     std::fprintf(stderr,
                  "\r\033[K%llu/%llu sent (%.0f%% read) | %.0f msgs/s | %llu bounced | "
@@ -608,7 +528,7 @@ struct StreamTotals {
 // (final before), or a suppressed recipient (checked here, before any shard sees it). Ends at
 // the end of the file or when the run is asked to stop.
 StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier,
-                               JournalProducer* journal, RejectWriter& rejects,
+                               RejectWriter& rejects,
                                SuppressionChecker* suppression,
                                std::vector<std::unique_ptr<CampaignShard>>& shards,
                                const RunStop& stop, std::atomic<std::int64_t>& pending,
@@ -640,10 +560,7 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
     if (row == CampaignInput::Row::rejected) {
       // Logged and journaled once; rejects.csv lists every refused row on every run.
       const bool first_time = status != RecipientStatus::rejected;
-      rejects.reject(input.line(), raw_email, reason, first_time);
-      if (first_time && journal != nullptr) {
-        journal->append({JournalRecordType::final_rejected, sequence, 0, 0});
-      }
+      rejects.reject(sequence, input.line(), raw_email, reason, first_time);
       continue;
     }
     if (status == RecipientStatus::finished) {
@@ -660,9 +577,6 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
       }
       if (*suppressed) {
         rejects.suppress(recipient, entry);
-        if (journal != nullptr) {
-          journal->append({JournalRecordType::final_suppressed, sequence, 0, 0});
-        }
         ++totals.suppressed;
         continue;
       }
@@ -757,7 +671,7 @@ std::string render_shaping(const std::vector<ShapingView>& views) {
     const ShapingView& view = views[i];
     append(out, i == 0 ? "\n    " : ",\n    ", "{\"destination\": \"");
     append_json_escaped(view.destination, out);
-    append(out, "\", \"state\": \"", view.state, "\", \"throttles\": ", view.throttles,
+    append(out, "\", \"state\": \"", shaping_state_name(view.state), "\", \"throttles\": ", view.throttles,
            ", \"suspensions\": ", view.suspensions, ", \"recoveries\": ", view.recoveries, "}");
   }
   append(out, views.empty() ? "]" : "\n  ]");
@@ -986,10 +900,11 @@ int run_campaign(const RunOptions& options) {
   monitor.emplace(stop, shards, options.quiet, progress, job.schedule);
 
   // Stream the recipients to the shard that owns each domain.
+  JournalProducer* reader_journal = journal ? &journal->add_producer() : nullptr;
   RejectWriter rejects(rejects_fd, deliveries_fd, accounting_fd, context.accounting,
-                       job.recipients_path);
+                       reader_journal, job.recipients_path);
   const StreamTotals streamed =
-      stream_recipients(input, earlier, journal ? &journal->add_producer() : nullptr, rejects,
+      stream_recipients(input, earlier, rejects,
                         suppression.get(), shards, stop, pending,
                         recipients_read, bytes_read);
   const std::uint64_t recipients = streamed.recipients;

@@ -236,6 +236,8 @@ void ClientConnection::after_session_step() {
   if (state == ClientSession::State::failed || session_.state() == ClientSession::State::failed) {
     if (report_.reason.empty() && !report_.clean) report_.reason = session_.failure();
     report_.failure_code = session_.failure_code();
+    report_.failure_enhanced = session_.failure_enhanced();
+    report_.failure_stage = session_.failure_stage();
     report_.auth_rejected = session_.auth_rejected();
     begin_close(report_.reason);
     return;

@@ -19,6 +19,25 @@ namespace hayate::smtp {
 
 class ClientConnection;
 
+// What the owner of a connection may ask of it: the interface a site drives, so that the
+// delivery core can be tested with a scripted connection instead of a socket.
+class Connection {
+ public:
+  // Work may be available: an idle session starts a transaction.
+  virtual void poke() = 0;
+  // Ends the session (QUIT when idle; otherwise after the transaction in flight).
+  virtual void quit() = 0;
+  // Ends the connection now, whatever is in flight (its recipients get code 0 outcomes).
+  virtual void abort(std::string_view reason) = 0;
+  // Checks the deadline; called by the owner's periodic sweep.
+  virtual void check_timeout(std::int64_t now_ms) = 0;
+  virtual const dns::SocketAddress& address() const = 0;
+  virtual const Capabilities& capabilities() const = 0;
+
+ protected:
+  ~Connection() = default;
+};
+
 struct ConnectionOptions {
   std::string helo_name;
   std::uint32_t messages_max = 1000;       // transactions before QUIT
@@ -55,6 +74,8 @@ struct CloseReport {
   bool tls_used = false;         // the session ran over TLS
   bool auth_rejected = false;    // the server refused the credentials (535)
   std::uint16_t failure_code = 0;  // the reply that ended it (421, 554 greeting...), or 0
+  EnhancedCode failure_enhanced;   // that reply's enhanced code, when it gave one
+  Stage failure_stage = Stage::connect;  // where that reply came
   std::string reason;            // empty when clean
   std::uint32_t transactions = 0;
 };
@@ -62,38 +83,34 @@ struct CloseReport {
 class ConnectionOwner {
  public:
   virtual ~ConnectionOwner() = default;
-  virtual bool next_transaction(ClientConnection& connection, Transaction& transaction) = 0;
-  virtual void append_message(ClientConnection& connection, const Transaction& transaction,
+  virtual bool next_transaction(Connection& connection, Transaction& transaction) = 0;
+  virtual void append_message(Connection& connection, const Transaction& transaction,
                               std::string& out) = 0;
-  virtual void on_recipient_outcome(ClientConnection& connection, const Transaction& transaction,
+  virtual void on_recipient_outcome(Connection& connection, const Transaction& transaction,
                                     std::size_t index, const Outcome& outcome) = 0;
   // The session is idle with no work. The owner may call quit() or keep it for later work.
-  virtual void on_idle(ClientConnection& connection) = 0;
+  virtual void on_idle(Connection& connection) = 0;
   // The connection is gone; the pointer is invalid after this call returns.
-  virtual void on_closed(ClientConnection& connection, const CloseReport& report) = 0;
+  virtual void on_closed(Connection& connection, const CloseReport& report) = 0;
 };
 
-class ClientConnection final : private IoTarget, private SessionDelegate {
+class ClientConnection final : public Connection, private IoTarget, private SessionDelegate {
  public:
   // Starts connecting at once. The connection deletes itself after on_closed. When the socket
   // cannot even be created, on_closed runs before open returns, and open returns nullptr.
   static ClientConnection* open(Shard& shard, const dns::SocketAddress& address,
                                 const ConnectionOptions& options, ConnectionOwner& owner);
 
-  // Work may be available: an idle session starts a transaction.
-  void poke();
-  // Ends the session (QUIT when idle; otherwise after the transaction in flight).
-  void quit();
-  // Ends the connection now, whatever is in flight (its recipients get code 0 outcomes).
-  void abort(std::string_view reason);
-  // Checks the deadline; called by the owner's periodic sweep.
-  void check_timeout(std::int64_t now_ms);
+  void poke() override;
+  void quit() override;
+  void abort(std::string_view reason) override;
+  void check_timeout(std::int64_t now_ms) override;
 
-  const dns::SocketAddress& address() const { return address_; }
+  const dns::SocketAddress& address() const override { return address_; }
   const std::string& address_text() const { return address_text_; }
   bool idle() const { return session_.idle() && !quit_requested_; }
   std::uint32_t transactions() const { return session_.transactions_started(); }
-  const Capabilities& capabilities() const { return session_.capabilities(); }
+  const Capabilities& capabilities() const override { return session_.capabilities(); }
 
  private:
   ClientConnection(Shard& shard, const dns::SocketAddress& address,

@@ -452,6 +452,8 @@ void ClientSession::fail_with_reply(const Reply& reply, Stage stage) {
   if (state_ == State::failed || state_ == State::closed) return;
   fail_at(std::string(stage_name(stage)) + ": " + reply_text_for_log(reply), stage);
   failure_code_ = reply.code;
+  failure_enhanced_ = reply.enhanced;
+  failure_stage_ = stage;
 }
 
 void ClientSession::fail(std::string_view reason) { fail_at(reason, Stage::connect); }

@@ -106,6 +106,8 @@ class ClientSession {
   const std::string& failure() const { return failure_; }
   // The reply code that made the session fail (0 when it was not a reply).
   std::uint16_t failure_code() const { return failure_code_; }
+  const EnhancedCode& failure_enhanced() const { return failure_enhanced_; }
+  Stage failure_stage() const { return failure_stage_; }
   std::uint32_t transactions_started() const { return transactions_started_; }
 
  private:
@@ -156,6 +158,8 @@ class ClientSession {
   std::string text_;   // scratch for reply texts given to the delegate
   std::string failure_;
   std::uint16_t failure_code_ = 0;
+  EnhancedCode failure_enhanced_;
+  Stage failure_stage_ = Stage::connect;
   std::uint32_t transactions_started_ = 0;
   bool tls_active_ = false;
   bool starttls_refused_ = false;

@@ -52,23 +52,12 @@ inline bool read_number(std::string_view text, std::size_t& pos, std::uint16_t& 
 // space (or nothing), and its class repeats the reply's first digit. Anything else is text.
 inline bool parse_enhanced(std::string_view text, char reply_class, EnhancedCode& enhanced,
                            std::size_t& text_start) {
-  if (text.size() < 5 || text[0] != reply_class || text[1] != '.') return false;
-  if (reply_class != '2' && reply_class != '4' && reply_class != '5') return false;
-  std::size_t pos = 2;
-  std::uint16_t subject = 0;
-  std::uint16_t detail = 0;
-  if (!read_number(text, pos, subject)) return false;
-  if (pos >= text.size() || text[pos] != '.') return false;
-  ++pos;
-  if (!read_number(text, pos, detail)) return false;
-  if (pos < text.size()) {
-    if (text[pos] != ' ') return false;
-    ++pos;
-  }
-  enhanced.klass = static_cast<std::uint8_t>(reply_class - '0');
-  enhanced.subject = subject;
-  enhanced.detail = detail;
-  text_start = pos;
+  if (text.empty() || text[0] != reply_class) return false;
+  const std::size_t space = text.find(' ');
+  EnhancedCode code;
+  if (!parse_enhanced_code(text.substr(0, space), code)) return false;
+  enhanced = code;
+  text_start = space == std::string_view::npos ? text.size() : space + 1;
   return true;
 }
 
@@ -91,9 +80,77 @@ ParseResult check_incomplete_line(const char* line, std::size_t size, const char
 
 }  // namespace
 
+bool parse_enhanced_code(std::string_view text, EnhancedCode& code) {
+  std::uint32_t parts[3] = {0, 0, 0};
+  std::size_t part = 0;
+  std::size_t digits = 0;
+  for (const char c : text) {
+    if (is_digit(c)) {
+      if (++digits > 3) return false;
+      parts[part] = parts[part] * 10 + static_cast<std::uint32_t>(c - '0');
+    } else if (c == '.' && digits > 0 && part < 2) {
+      ++part;
+      digits = 0;
+    } else {
+      return false;
+    }
+  }
+  if (part != 2 || digits == 0) return false;
+  if (parts[0] != 2 && parts[0] != 4 && parts[0] != 5) return false;
+  code = EnhancedCode{static_cast<std::uint8_t>(parts[0]), static_cast<std::uint16_t>(parts[1]),
+                      static_cast<std::uint16_t>(parts[2])};
+  return true;
+}
+
+bool find_enhanced_code(std::string_view text, EnhancedCode& code) {
+  for (std::size_t i = 0; i + 5 <= text.size(); ++i) {
+    const char c = text[i];
+    if ((c != '4' && c != '5') || text[i + 1] != '.') continue;
+    if (i > 0 && (is_digit(text[i - 1]) || text[i - 1] == '.')) continue;
+    std::size_t end = i + 2;
+    std::size_t digits = 0;
+    while (end < text.size() && is_digit(text[end]) && digits < 4) ++end, ++digits;
+    if (digits == 0 || digits > 3 || end >= text.size() || text[end] != '.') continue;
+    ++end;
+    digits = 0;
+    while (end < text.size() && is_digit(text[end]) && digits < 4) ++end, ++digits;
+    if (digits == 0 || digits > 3) continue;
+    // Not part of an IP address or a version: "5.1.1.3" and "5.1.10a" are not codes.
+    if (end < text.size() &&
+        (is_digit(text[end]) || text[end] == '-' || (text[end] >= 'a' && text[end] <= 'z'))) {
+      continue;
+    }
+    if (end + 1 < text.size() && text[end] == '.' && is_digit(text[end + 1])) continue;
+    if (parse_enhanced_code(text.substr(i, end - i), code)) return true;
+  }
+  return false;
+}
+
+void append_enhanced_code(const EnhancedCode& code, std::string& out) {
+  if (!code.present()) return;
+  char buffer[16];
+  std::size_t size = 0;
+  const auto put = [&](std::uint32_t value) {
+    char digits[4];
+    std::size_t count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value != 0 && count < sizeof(digits));
+    while (count > 0) buffer[size++] = digits[--count];
+  };
+  put(code.klass);
+  buffer[size++] = '.';
+  put(code.subject);
+  buffer[size++] = '.';
+  put(code.detail);
+  out.append(buffer, size);
+}
+
 std::string EnhancedCode::to_string() const {
-  if (!present()) return std::string();
-  return std::to_string(klass) + '.' + std::to_string(subject) + '.' + std::to_string(detail);
+  std::string text;
+  append_enhanced_code(*this, text);
+  return text;
 }
 
 ParseResult parse_reply(std::string_view input, Reply& reply, std::size_t& consumed_bytes) {

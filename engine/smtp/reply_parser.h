@@ -19,6 +19,16 @@ struct EnhancedCode {
   friend bool operator==(const EnhancedCode&, const EnhancedCode&) = default;
 };
 
+// RFC 3463 2: the one parser of enhanced codes. `text` is exactly "class.subject.detail"
+// (class 2, 4 or 5; subject and detail of 1 to 3 digits); false for anything else.
+bool parse_enhanced_code(std::string_view text, EnhancedCode& code);
+// The first class 4 or 5 enhanced code standing alone in free text ("... 550 5.1.1 <a@b>
+// User unknown"), not part of an IP address, a version or a longer number; false when none.
+// Class 2 is left out: in free text "2.0.13" is a version number, not a success.
+bool find_enhanced_code(std::string_view text, EnhancedCode& code);
+// Appends "5.1.1" to `out` without allocating; nothing when the code is absent.
+void append_enhanced_code(const EnhancedCode& code, std::string& out);
+
 struct Reply {
   std::uint16_t code = 0;      // 200..599
   EnhancedCode enhanced;       // taken from the first line, when that line carries one

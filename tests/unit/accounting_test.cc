@@ -27,23 +27,30 @@ namespace {
 
 using namespace std::string_view_literals;
 
+// An enhanced code as the reply parser gives it; absent when `text` is not one.
+smtp::EnhancedCode enhanced(std::string_view text) {
+  smtp::EnhancedCode code;
+  if (!smtp::parse_enhanced_code(text, code)) code = smtp::EnhancedCode{};
+  return code;
+}
+
 const AccountingContext context{"newsletter-2026-11", "mta.example.com", 1763911351};
 constexpr std::int64_t logged_s = 1763911352;
 
-std::string row_of(const AccountingRecord& record) {
+std::string row_of(const OutcomeRecord& record) {
   std::string out;
   format_accounting_row(record, context, logged_s, out);
   return out;
 }
 
-AccountingRecord delivered_record() {
-  AccountingRecord record;  // as the demo campaign logs it, through hayate-sink
+OutcomeRecord delivered_record() {
+  OutcomeRecord record;  // as the demo campaign logs it, through hayate-sink
   record.type = OutcomeType::delivered;
   record.envelope_from = "bounces@example.com";
   record.recipient = "bob@example.net";
   record.mx = "route 127.0.0.1:2525";
   record.code = 250;
-  record.enhanced = "2.0.0";
+  record.enhanced = enhanced("2.0.0");
   record.reply = "2.0.0 Ok: queued as 000000000000";
   record.attempt = 1;
   record.line = 3;
@@ -55,15 +62,15 @@ constexpr std::string_view gmail_reply =
     "double-checking the recipient's email address for typos or unnecessary spaces. For more "
     "information, go to https://support.google.com/mail/?p=NoSuchUser a640c23a62f3a-a9 - gsmtp";
 
-AccountingRecord gmail_bounce_record() {
-  AccountingRecord record;
+OutcomeRecord gmail_bounce_record() {
+  OutcomeRecord record;
   record.type = OutcomeType::bounced;
   record.envelope_from = "bounces+AAAAAQ5Y0xN@bounces.example.com";
   record.recipient = "nobody.here@gmail.com";
   record.mx = "gmail-smtp-in.l.google.com (142.250.102.27:25)";
   record.source_ip = "192.0.2.10";
   record.code = 550;
-  record.enhanced = "5.1.1";
+  record.enhanced = enhanced("5.1.1");
   record.reply = gmail_reply;
   record.attempt = 1;
   record.line = 17;
@@ -88,12 +95,12 @@ TEST(AccountingRow, GmailBounceIsQuotedForItsCommas) {
 }
 
 TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
-  AccountingRecord refused;
+  OutcomeRecord refused;
   refused.type = OutcomeType::deferred;
   refused.envelope_from = "bounces@example.com";
   refused.recipient = "carol@example.org";
   refused.mx = "mx2.example.org ([2001:db8::25]:25)";
-  refused.enhanced = "4.4.1";
+  refused.enhanced = enhanced("4.4.1");
   refused.reply = "no server accepted a session; last error: connect: Connection refused";
   refused.attempt = 2;
   refused.line = 9;
@@ -103,13 +110,13 @@ TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
             "a session; last error: connect: Connection refused,mx2.example.org,"
             "mta.example.com,,2001:db8::25,newsletter-2026-11,2,9\n");
 
-  AccountingRecord busy;  // Microsoft's throttling reply
+  OutcomeRecord busy;  // Microsoft's throttling reply
   busy.type = OutcomeType::deferred;
   busy.envelope_from = "bounces@example.com";
   busy.recipient = "dave@outlook.com";
   busy.mx = "outlook-com.olc.protection.outlook.com (52.101.42.0:25)";
   busy.code = 451;
-  busy.enhanced = "4.7.500";
+  busy.enhanced = enhanced("4.7.500");
   busy.reply =
       "4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714) "
       "[BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]";
@@ -125,7 +132,7 @@ TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
 }
 
 TEST(AccountingRow, RejectedRowWithHostileFields) {
-  AccountingRecord rejected;
+  OutcomeRecord rejected;
   rejected.type = OutcomeType::rejected;
   rejected.envelope_from = "bounces@example.com";
   rejected.recipient = "he said \"hi\", then\r\nleft";
@@ -138,9 +145,9 @@ TEST(AccountingRow, RejectedRowWithHostileFields) {
 }
 
 TEST(AccountingRow, InvalidUtf8AndNulBecomeReplacementCharacters) {
-  AccountingRecord record = gmail_bounce_record();
+  OutcomeRecord record = gmail_bounce_record();
   record.code = 550;
-  record.enhanced = "5.7.1";
+  record.enhanced = enhanced("5.7.1");
   record.reply =
       "5.7.1 bad\xFF"
       "byte\0here"sv;
@@ -155,41 +162,43 @@ TEST(AccountingRow, InvalidUtf8AndNulBecomeReplacementCharacters) {
 }
 
 TEST(DsnStatus, ClassFollowsTheOutcome) {
-  EXPECT_EQ(dsn_status(OutcomeType::delivered, "2.0.0"), "2.0.0 (success)");
-  EXPECT_EQ(dsn_status(OutcomeType::delivered, "2.6.0"), "2.6.0 (success)");  // Microsoft
-  EXPECT_EQ(dsn_status(OutcomeType::delivered, ""), "2.0.0 (success)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.1.1"), "5.1.1 (bad destination mailbox address)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.1.10"), "5.1.10 (recipient address has null MX)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.2.2"), "5.2.2 (mailbox full)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.7.26"),
+  EXPECT_EQ(dsn_status(OutcomeType::delivered, enhanced("2.0.0")), "2.0.0 (success)");
+  EXPECT_EQ(dsn_status(OutcomeType::delivered, enhanced("2.6.0")), "2.6.0 (success)");  // Microsoft
+  EXPECT_EQ(dsn_status(OutcomeType::delivered, enhanced("")), "2.0.0 (success)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.1")), "5.1.1 (bad destination mailbox address)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.10")), "5.1.10 (recipient address has null MX)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.2.2")), "5.2.2 (mailbox full)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.7.26")),
             "5.7.26 (multiple authentication checks failed)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.6.7"),
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.6.7")),
             "5.6.7 (non-ASCII addresses not permitted for that sender/recipient)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, ""), "5.0.0 (undefined status)");
-  EXPECT_EQ(dsn_status(OutcomeType::deferred, "4.4.1"), "4.4.1 (no answer from host)");
-  EXPECT_EQ(dsn_status(OutcomeType::deferred, "4.4.3"), "4.4.3 (directory server failure)");
-  EXPECT_EQ(dsn_status(OutcomeType::deferred, ""), "4.0.0 (undefined status)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("")), "5.0.0 (undefined status)");
+  EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("4.4.1")), "4.4.1 (no answer from host)");
+  EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("4.4.3")), "4.4.3 (directory server failure)");
+  EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("")), "4.0.0 (undefined status)");
   // A deferral stays 4.x.x whatever the server's class (the diagnostic keeps its words).
-  EXPECT_EQ(dsn_status(OutcomeType::deferred, "5.7.1"),
+  EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("5.7.1")),
             "4.7.1 (delivery not authorized, message refused)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "4.2.2"), "5.2.2 (mailbox full)");
-  EXPECT_EQ(dsn_status(OutcomeType::rejected, "5.1.3"), "");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("4.2.2")), "5.2.2 (mailbox full)");
+  EXPECT_EQ(dsn_status(OutcomeType::rejected, enhanced("5.1.3")), "");
 }
 
 TEST(DsnStatus, UnknownDetailsFallBackToTheirSubject) {
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.1.99"), "5.1.99 (other address status)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.7.999"),
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.99")), "5.1.99 (other address status)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.7.999")),
             "5.7.999 (other or undefined security status)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.9.9"), "5.9.9 (undefined status)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, "5.0.1"), "5.0.1 (undefined status)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.9.9")), "5.9.9 (undefined status)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.0.1")), "5.0.1 (undefined status)");
   EXPECT_EQ(enhanced_status_description(4, 7), "delivery time expired");
   EXPECT_EQ(enhanced_status_description(3, 42), "other or undefined mail system status");
 }
 
 TEST(DsnStatus, MalformedEnhancedCodesCountAsNone) {
-  for (std::string_view bad : {"5.01.1", "5.1.01", "5.1", "5.1.", "5..1", "5.1.1000", "x.1.1",
-                               "3.1.1", "5,1,1", "5.1.1 ", " 5.1.1", "55.1.1", "5.1.a"}) {
-    EXPECT_EQ(dsn_status(OutcomeType::bounced, bad), "5.0.0 (undefined status)") << bad;
+  // The record holds a code parsed once (smtp::parse_enhanced_code); what does not parse is
+  // absent, and the row says class.0.0.
+  for (std::string_view bad : {"5.1", "5.1.", "5..1", "5.1.1000", "x.1.1", "3.1.1", "5,1,1",
+                               "5.1.1 ", " 5.1.1", "55.1.1", "5.1.a"}) {
+    EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced(bad)), "5.0.0 (undefined status)") << bad;
   }
 }
 
@@ -306,7 +315,7 @@ TEST(AccountingFile, HeaderAndRowsReadBackFieldByField) {
   const int fd = file.open_append();
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(write_accounting_header(fd).ok());
-  AccountingRecord hostile;
+  OutcomeRecord hostile;
   hostile.type = OutcomeType::rejected;
   hostile.envelope_from = "bounces@example.com";
   hostile.recipient = "\"quoted, with comma\"\r\n\"and a line\"@example.com";
@@ -370,7 +379,7 @@ TEST(AccountingFile, ThreadsSharingTheFileNeverSplitARow) {
         const std::string recipient = cat("t", t, "-", i, "@example.com");
         const std::string reply = i % 3 == 0 ? cat("4.2.2 mailbox \"full\",\r\nretry ", i)
                                              : cat("2.0.0 Ok: queued as ", t, "-", i);
-        AccountingRecord record = delivered_record();
+        OutcomeRecord record = delivered_record();
         record.recipient = recipient;
         record.reply = reply;
         record.line = static_cast<std::uint64_t>(i);

@@ -40,22 +40,22 @@ TEST(BounceReason, NamesRoundTripAndDefaults) {
 
 TEST(BounceClassify, EnhancedStatusParsing) {
   smtp::EnhancedCode code;
-  EXPECT_TRUE(parse_enhanced_status("5.1.1", code));
+  EXPECT_TRUE(smtp::parse_enhanced_code("5.1.1", code));
   EXPECT_EQ(code.to_string(), "5.1.1");
-  EXPECT_TRUE(parse_enhanced_status("4.7.650", code));
+  EXPECT_TRUE(smtp::parse_enhanced_code("4.7.650", code));
   EXPECT_EQ(code.to_string(), "4.7.650");
-  EXPECT_FALSE(parse_enhanced_status("3.1.1", code));
-  EXPECT_FALSE(parse_enhanced_status("5.1", code));
-  EXPECT_FALSE(parse_enhanced_status("5.1.1.1", code));
-  EXPECT_FALSE(parse_enhanced_status("5.1.1000", code));
-  EXPECT_FALSE(parse_enhanced_status("5..1", code));
-  EXPECT_FALSE(parse_enhanced_status("", code));
+  EXPECT_FALSE(smtp::parse_enhanced_code("3.1.1", code));
+  EXPECT_FALSE(smtp::parse_enhanced_code("5.1", code));
+  EXPECT_FALSE(smtp::parse_enhanced_code("5.1.1.1", code));
+  EXPECT_FALSE(smtp::parse_enhanced_code("5.1.1000", code));
+  EXPECT_FALSE(smtp::parse_enhanced_code("5..1", code));
+  EXPECT_FALSE(smtp::parse_enhanced_code("", code));
 
-  EXPECT_TRUE(find_enhanced_status("host mx [192.0.2.5]: 550 5.2.1 <a@b>... User Unknown", code));
+  EXPECT_TRUE(smtp::find_enhanced_code("host mx [192.0.2.5]: 550 5.2.1 <a@b>... User Unknown", code));
   EXPECT_EQ(code.to_string(), "5.2.1");
-  EXPECT_FALSE(find_enhanced_status("connect to 5.1.1.3 failed", code));
-  EXPECT_FALSE(find_enhanced_status("Exim 4.72 said nothing", code));
-  EXPECT_TRUE(find_enhanced_status("(#5.1.1)", code));
+  EXPECT_FALSE(smtp::find_enhanced_code("connect to 5.1.1.3 failed", code));
+  EXPECT_FALSE(smtp::find_enhanced_code("Exim 4.72 said nothing", code));
+  EXPECT_TRUE(smtp::find_enhanced_code("(#5.1.1)", code));
   EXPECT_EQ(code.to_string(), "5.1.1");
 
   EXPECT_EQ(find_reply_code("host mx.example.jp [192.0.2.153]: 550 5.1.1 <k@example.jp>"), 550);

@@ -1,6 +1,4 @@
-// Tests of campaign/bounce_recording: the reason and hard/soft of delivery outcomes (replies of
-// real servers, hayate's own DNS and expiry results, the operator's route mistakes), the
-// "reason"/"hard" fields of deliveries.jsonl lines, the per-reason counts of the summary,
+// Tests of campaign/bounce/recording: the "reason"/"hard" fields of deliveries.jsonl lines, the per-reason counts of the summary,
 // domains.csv and the stderr line; which bounces reach the suppression list, deliveries.jsonl
 // read back (escapes, torn and foreign lines), and a run's recorder across a kill and a
 // rotated log.
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "campaign/bounce/classify.h"
+#include "campaign/output/delivery_log.h"
 #include "campaign/output/domain_report.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
@@ -28,85 +27,8 @@ namespace {
 
 using bounce::Reason;
 
-struct OutcomeCase {
-  OutcomeType type;
-  std::uint16_t code;
-  std::string_view enhanced;
-  std::string_view reply;
-  std::string_view stage;
-  Reason reason;
-  bool hard;
-};
-
-TEST(ClassifyOutcome, RepliesAndOwnResults) {
-  const OutcomeCase cases[] = {
-      // hayate-sink's bounce… recipients, and the large providers' words.
-      {OutcomeType::bounced, 550, "5.1.1", "User unknown", "rcpt", Reason::userunknown, true},
-      {OutcomeType::bounced, 550, "5.1.1",
-       "The email account that you tried to reach does not exist. Please try double-checking "
-       "the recipient's email address for typos or unnecessary spaces.",
-       "rcpt", Reason::userunknown, true},
-      {OutcomeType::bounced, 552, "5.2.2", "Mailbox full", "rcpt", Reason::mailboxfull, false},
-      {OutcomeType::bounced, 554, "5.6.0", "Message rejected", "body", Reason::contenterror, false},
-      // A temporary failure never condemns an address, whatever its words (RFC 5321 4.2.1).
-      {OutcomeType::deferred, 450, "4.1.1", "User unknown", "rcpt", Reason::userunknown, false},
-      {OutcomeType::deferred, 451, "4.3.0", "Try again later", "rcpt", Reason::systemerror, false},
-      {OutcomeType::deferred, 421, "4.7.0",
-       "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
-       "complaints",
-       "connect", Reason::toomanyconn, false},
-      // Expired: the last error does not decide (DomainQueue::expire writes it in the text).
-      {OutcomeType::bounced, 0, "4.4.7",
-       "expired: no delivery within max_age; last error: 550 5.1.1 User unknown", "expired",
-       Reason::expired, false},
-      {OutcomeType::bounced, 0, "4.4.7",
-       "expired: no delivery within max_age; last error: connection refused", "expired",
-       Reason::expired, false},
-      // Hayate's own DNS answers about the recipient's domain.
-      {OutcomeType::bounced, 0, "5.1.2", "no mail host for nx.example: Domain name not found",
-       "dns", Reason::hostunknown, true},
-      {OutcomeType::bounced, 556, "5.1.10", "nullmx.example accepts no mail (null MX)", "dns",
-       Reason::notaccept, true},
-  };
-  for (const OutcomeCase& c : cases) {
-    const OutcomeClassification got =
-        classify_outcome(c.type, c.code, c.enhanced, c.reply, c.stage);
-    EXPECT_EQ(bounce::to_string(got.reason), bounce::to_string(c.reason)) << c.reply;
-    EXPECT_EQ(got.hard, c.hard) << c.reply;
-  }
-}
-
-TEST(ClassifyOutcome, TheOperatorsMistakesNeverCondemnRecipients) {
-  // A route host that does not resolve (DomainQueue::on_route_answer): permanent, but ours.
-  const OutcomeClassification route = classify_outcome(
-      OutcomeType::bounced, 0, "5.4.4", "route host relay.invalid: Domain name not found", "dns");
-  EXPECT_FALSE(route.hard);
-  // Our own words that look like a user-unknown text, without a server's reply code.
-  ASSERT_TRUE(bounce::classify(0, "5.0.0", "no such user here").hard);  // the rule is needed
-  const OutcomeClassification own =
-      classify_outcome(OutcomeType::bounced, 0, "5.0.0", "no such user here", "connect");
-  EXPECT_FALSE(own.hard);
-  // A server that says 5.1.1 at the greeting (Site::fail_unreachable) is a server's reply.
-  const OutcomeClassification greeting = classify_outcome(
-      OutcomeType::bounced, 554, "5.0.0",
-      "no server accepted a session; last error: 554 5.7.1 Service unavailable; client host "
-      "[192.0.2.1] blocked using zen.spamhaus.org",
-      "connect");
-  EXPECT_EQ(greeting.reason, Reason::blocked);
-  EXPECT_FALSE(greeting.hard);
-}
-
-TEST(ClassifyOutcome, ASuccessCodeInAFailureBecomesUndefined) {
-  // A broken server: 550 with a 2.x.x enhanced code, which alone reads as "delivered".
-  ASSERT_EQ(bounce::classify(550, "2.0.0", "Ok").reason, Reason::delivered);
-  const OutcomeClassification got =
-      classify_outcome(OutcomeType::bounced, 550, "2.0.0", "Ok", "rcpt");
-  EXPECT_EQ(got.reason, Reason::undefined);
-  EXPECT_FALSE(got.hard);
-}
-
 // Lines DeliveryLog writes, read back from a temporary file.
-std::string logged_lines(const DeliveryRecord* records, std::size_t count) {
+std::string logged_lines(const OutcomeRecord* records, std::size_t count) {
   std::string path =
       (std::filesystem::temp_directory_path() / "bounce_recording_test.XXXXXX").string();
   const int fd = mkstemp(path.data());
@@ -126,25 +48,27 @@ std::string logged_lines(const DeliveryRecord* records, std::size_t count) {
 }
 
 TEST(DeliveryLogFields, ReasonAndHardOnFailuresOnly) {
-  DeliveryRecord records[3];
+  OutcomeRecord records[3];
   records[0].type = OutcomeType::bounced;
   records[0].recipient = "bounce1@d.test";
   records[0].code = 550;
-  records[0].enhanced = "5.1.1";
+  records[0].enhanced = smtp::EnhancedCode{5,1,1};
   records[0].reply = "User unknown";
-  records[0].stage = "rcpt";
-  records[0].bounce_reason = "userunknown";
+  records[0].stage = Stage::rcpt;
+  records[0].classified = true;
+  records[0].reason = Reason::userunknown;
   records[0].hard = true;
   records[0].attempt = 1;
   records[1] = records[0];
   records[1].type = OutcomeType::deferred;
-  records[1].bounce_reason = "mailboxfull";
+  records[1].classified = true;
+  records[1].reason = Reason::mailboxfull;
   records[1].hard = false;
   records[1].final = false;
   records[2].type = OutcomeType::delivered;
   records[2].recipient = "ok@d.test";
   records[2].code = 250;
-  records[2].stage = "body";
+  records[2].stage = Stage::body;
   const std::string text = logged_lines(records, 3);
   const std::size_t first_end = text.find('\n');
   const std::size_t second_end = text.find('\n', first_end + 1);
@@ -193,12 +117,15 @@ TEST(BounceReasonCounts, Renderings) {
   EXPECT_EQ(more.count(Reason::hostunknown), 0u);
 }
 
-DeliveryRecord bounced(std::string_view domain, std::string_view reason) {
-  DeliveryRecord record;
+OutcomeRecord bounced(std::string_view domain, std::string_view reason) {
+  OutcomeRecord record;
   record.type = OutcomeType::bounced;
   record.domain = domain;
-  record.stage = "rcpt";
-  record.bounce_reason = reason;
+  record.stage = Stage::rcpt;
+  // A word that is no reason: a bounce without one (counted, no reason).
+  const std::optional<Reason> parsed = bounce::parse_reason(reason);
+  record.classified = parsed.has_value();
+  record.reason = parsed.value_or(Reason::undefined);
   return record;
 }
 
@@ -207,13 +134,13 @@ TEST(DomainReportReasons, PerDomainTotalsMergeAndCsv) {
   shard_one.add(bounced("a.test", "userunknown"));
   shard_one.add(bounced("a.test", "userunknown"));
   shard_one.add(bounced("a.test", "mailboxfull"));
-  DeliveryRecord deferred = bounced("a.test", "mailboxfull");
+  OutcomeRecord deferred = bounced("a.test", "mailboxfull");
   deferred.type = OutcomeType::deferred;  // a retry: not a bounce
   deferred.final = false;
   shard_one.add(deferred);
-  DeliveryRecord delivered;
+  OutcomeRecord delivered;
   delivered.domain = "c.test";
-  delivered.stage = "body";
+  delivered.stage = Stage::body;
   shard_one.add(delivered);
   DomainReport shard_two;
   shard_two.add(bounced("b.test", "hostunknown"));
@@ -264,15 +191,16 @@ TEST(SuppressionEvents, WhichBouncesCount) {
 }
 
 TEST(DeliveryLine, ReadsWhatDeliveryLogWrites) {
-  DeliveryRecord record;
+  OutcomeRecord record;
   record.type = OutcomeType::bounced;
   record.recipient = "b\"o\\u\xC3\xA9@d.test";  // a quote, a backslash, UTF-8
   record.domain = "d.test";
   record.code = 550;
-  record.enhanced = "5.1.1";
+  record.enhanced = smtp::EnhancedCode{5,1,1};
   record.reply = "User unknown\r\n\x01}{,";
-  record.stage = "rcpt";
-  record.bounce_reason = "userunknown";
+  record.stage = Stage::rcpt;
+  record.classified = true;
+  record.reason = Reason::userunknown;
   record.hard = true;
   record.attempt = 2;
   const std::string text = logged_lines(&record, 1);

@@ -50,27 +50,27 @@ TEST(DomainReport, WhatEachOutcomeCounts) {
   EXPECT_EQ(DomainCounts{}.mean_latency_ms(), -1);
 }
 
-TEST(DomainReport, FromDeliveryRecords) {
+TEST(DomainReport, FromOutcomeRecords) {
   DomainReport report;
-  DeliveryRecord record;
+  OutcomeRecord record;
   record.domain = "example.net";
   record.type = OutcomeType::delivered;
-  record.stage = "body";
+  record.stage = Stage::body;
   record.latency_ms = 8;
   report.add(record);
   record.type = OutcomeType::deferred;
-  record.stage = "rcpt";
+  record.stage = Stage::rcpt;
   record.final = false;
   record.latency_ms = 2;
   report.add(record);
-  record.stage = "retry";  // DomainQueue::expire_waiting
+  record.stage = Stage::retry;  // DomainQueue::expire_waiting
   record.final = true;
   record.latency_ms = -1;
   report.add(record);
-  record.stage = "aborted";  // DomainQueue::abandon
+  record.stage = Stage::aborted;  // DomainQueue::abandon
   report.add(record);
   record.type = OutcomeType::rejected;
-  record.stage = "input";
+  record.stage = Stage::input;
   record.domain = "";
   report.add(record);
   const DomainCounts* net = report.find("example.net");
@@ -248,10 +248,10 @@ TEST(DomainTable, SuppressedColumnOnlyWhenSomeoneWasSuppressed) {
   DomainReport report = sample_report();
   report.add("gone.example", OutcomeType::suppressed, true, false, -1);
   report.add("gone.example", OutcomeType::suppressed, true, false, -1);
-  DeliveryRecord record;  // as the reader logs it
+  OutcomeRecord record;  // as the reader logs it
   record.type = OutcomeType::suppressed;
   record.domain = "gmail.com";
-  record.stage = "suppression";
+  record.stage = Stage::suppression;
   report.add(record);
   const DomainCounts* gone = report.find("gone.example");
   ASSERT_NE(gone, nullptr);

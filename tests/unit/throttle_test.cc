@@ -36,7 +36,7 @@ TEST(ThrottleTest, ThrottleCutsRateAndConnectionsOncePerCooldownThenRecovers) {
   EXPECT_EQ(event->connections_before, 4u);
   EXPECT_EQ(event->connections_after, 2u);
   EXPECT_NEAR(event->rate_per_second_after, 5.0, 0.01);
-  EXPECT_STREQ(throttle.state_name(1000), "throttled");
+  EXPECT_EQ(throttle.state(1000), ShapingState::throttled);
   // A burst of 421s within the cool-down is one signal.
   EXPECT_FALSE(throttle.on_throttle(1500, 0).has_value());
   EXPECT_EQ(throttle.connections_allowed(), 2u);
@@ -53,7 +53,7 @@ TEST(ThrottleTest, ThrottleCutsRateAndConnectionsOncePerCooldownThenRecovers) {
     }
   }
   EXPECT_EQ(recovered, 1);
-  EXPECT_STREQ(throttle.state_name(20000), "normal");
+  EXPECT_EQ(throttle.state(20000), ShapingState::normal);
 }
 
 TEST(ThrottleTest, UnpacedThrottleCutsFromTheObservedPaceAndUnpacesWhenRecovered) {
