@@ -114,7 +114,7 @@ inline constexpr std::uint32_t bounce_mime_parts_max = 256;  // parts of one mes
 inline constexpr std::uint32_t bounce_decoded_bytes_max = 16 << 20;  // base64/QP output, in all
 inline constexpr std::uint32_t bounce_findings_max = 1024;   // failed recipients per message
 inline constexpr std::uint32_t bounce_text_bytes_max = 64 * 1024;  // report text searched
-// Bounces a shard keeps for the suppression list until its run ends (campaign/bounce_recording.h):
+// Bounces a shard keeps for the suppression list until its run ends (campaign/bounce/recording.h):
 // about 80 bytes each; past this the run reads them back from deliveries.jsonl instead.
 inline constexpr std::uint32_t bounce_events_held_max = 100'000;
 

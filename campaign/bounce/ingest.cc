@@ -1,4 +1,4 @@
-// Bounce messages into the suppression list (see bounce_ingest.h).
+// Bounce messages into the suppression list (see ingest.h).
 #include "campaign/bounce/ingest.h"
 
 #include "campaign/bounce/recording.h"

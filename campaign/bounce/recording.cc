@@ -1,4 +1,4 @@
-// Synchronous bounce classification and per-reason counts (see bounce_recording.h).
+// Per-reason counts of a run's bounces and the events for the suppression list (see recording.h).
 #include "campaign/bounce/recording.h"
 
 #include <fcntl.h>

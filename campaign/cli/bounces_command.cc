@@ -1,6 +1,6 @@
 // `hayate bounces classify|ingest PATH...` (see bounces_command.h): mailbox.h reads,
 // report_parser.h parses and classifies; classify prints JSON Lines on stdout, ingest records
-// what it finds in the suppression list (bounce_ingest.h).
+// what it finds in the suppression list (bounce/ingest.h).
 #include "campaign/cli/bounces_command.h"
 
 #include <time.h>

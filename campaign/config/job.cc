@@ -91,7 +91,7 @@ constexpr std::array<std::string_view, 1> domain_keys = {"tls"};
 constexpr std::array<std::string_view, 7> relay_keys = {
     "host", "port", "tls", "implicit_tls", "username", "password_file", "allow_plaintext_auth"};
 
-// Headers the message composer writes itself (campaign/message.h); a second copy from
+// Headers the message composer writes itself (campaign/message/message.h); a second copy from
 // [campaign.headers] would make the message ambiguous (RFC 5322 3.6: at most one of each).
 struct ReservedHeader {
   std::string_view name;

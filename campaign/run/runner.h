@@ -22,7 +22,7 @@ struct RunOptions {
 };
 
 int run_campaign(const RunOptions& options);
-// `strict`: the FCrDNS findings of campaign/fcrdns.h fail the check (65, or 75 when DNS did
+// `strict`: the FCrDNS findings of campaign/run/fcrdns.h fail the check (65, or 75 when DNS did
 // not answer); otherwise they are warnings only.
 int check_campaign(const std::string& job_path, bool strict = false);
 // Prints the RFC 5322 message for CSV record `row` (1-based) to stdout.

@@ -1,7 +1,7 @@
 // One outbound SMTP connection on a shard's ring: connect, multishot receive into provided
 // buffers, one send in flight with the next write accumulating behind it, timeouts from
 // RFC 5321 4.5.3.2 by the step awaited, and an orderly close. The ClientSession decides what
-// to say; the ConnectionOwner (a destination's queue) decides what to send and hears results.
+// to say; the ConnectionOwner (a site) decides what to send and hears results.
 #pragma once
 
 #include <cstdint>
