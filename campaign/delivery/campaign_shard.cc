@@ -47,6 +47,7 @@ void ShardCounters::add(const ShardCounters& other) {
   tls_resumptions += other.tls_resumptions;
   tls_failures += other.tls_failures;
   not_attempted += other.not_attempted;
+  possible_duplicates += other.possible_duplicates;
 }
 
 void ShapingEventLog::write(std::string_view json_line, std::string_view human_line) {
@@ -220,6 +221,7 @@ void CampaignShard::record(OutcomeRecord& record, const Recipient& recipient) {
   envelope_from(recipient, sender_);  // the sender this recipient's attempt used
   record.envelope_from = sender_;
   outcomes_.write(record, unix_time_s_);
+  if (record.possible_duplicate) ++counters_.possible_duplicates;
   switch (record.type) {
     case OutcomeType::delivered:
       ++counters_.delivered;

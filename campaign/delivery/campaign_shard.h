@@ -51,6 +51,7 @@ struct ShardCounters {
   std::uint64_t tls_resumptions = 0;
   std::uint64_t tls_failures = 0;
   std::uint64_t not_attempted = 0;       // left waiting when a signal stopped the run
+  std::uint64_t possible_duplicates = 0; // lost after the final dot went out (RFC 1047)
   void add(const ShardCounters& other);
 };
 

@@ -42,6 +42,11 @@ Recipient DomainQueue::take() {
   return recipient;
 }
 
+void DomainQueue::requeue(Recipient&& recipient) {
+  ready_.push_front(std::move(recipient));
+  run_.mark_dirty(this);
+}
+
 void DomainQueue::schedule() {
   if (run_.aborted()) {
     abandon();

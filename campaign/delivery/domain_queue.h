@@ -46,6 +46,8 @@ class DomainQueue {
   std::size_t ready_count() const { return ready_.size(); }
   std::size_t waiting_count() const { return waiting_.size(); }
   Recipient take();  // precondition: has_ready()
+  // A recipient taken but never attempted (untried): first in line again.
+  void requeue(Recipient&& recipient);
   const std::string& domain() const { return domain_; }
   bool queued_at_site = false;  // in its site's rotation
   bool lookup_queued = false;   // waiting for a DNS lookup slot of its shard

@@ -155,7 +155,9 @@ void Site::schedule() {
       // Every address is down or resting: wait for the connections still trying, or end
       // this attempt for the ready recipients as a failed connection would.
       if (connections_.empty()) {
-        fail_unreachable("every address of this site is resting after failed connections", 0);
+        smtp::CloseReport resting;
+        resting.reason = "every address of this site is resting after failed connections";
+        fail_unreachable(resting);
       }
       return;
     }
@@ -250,9 +252,15 @@ bool Site::next_transaction(smtp::Connection& connection, smtp::Transaction& tra
   transaction.body_8bitmime = connection.capabilities().eightbitmime;
   transaction.recipients.emplace_back(recipient.address());
   transaction.needs_smtputf8 = recipient.needs_smtputf8 || job_.envelope_from.needs_smtputf8;
+  // Rendered now, before MAIL: its size goes in MAIL FROM (RFC 1870), and a message over the
+  // server's SIZE is refused before it is sent.
+  std::string message;
+  messages_.append_message(recipient, transaction.body_8bitmime, message);
+  HAYATE_ASSERT(message.size() >= 3);
+  transaction.size_bytes = message.size() - 3;  // the final ".\r\n" is not the message's
   in_flight_.emplace(transaction.id,
                      InFlight{std::move(recipient), domain, run_.now_ms(), target_of(connection),
-                              lane, transaction.body_8bitmime});
+                              lane, std::move(message)});
   return true;
 }
 
@@ -260,7 +268,8 @@ void Site::append_message(smtp::Connection&, const smtp::Transaction& transactio
                           std::string& out) {
   auto found = in_flight_.find(transaction.id);
   HAYATE_ASSERT(found != in_flight_.end());
-  messages_.append_message(found->second.recipient, found->second.eightbit_allowed, out);
+  out.append(found->second.message);
+  std::string().swap(found->second.message);  // sent: no need to hold it until the reply
 }
 
 void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& transaction,
@@ -270,9 +279,21 @@ void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& tran
   HAYATE_ASSERT(found != in_flight_.end());
   InFlight in_flight = std::move(found->second);
   in_flight_.erase(found);
-  const Attempt attempt{stage_of(outcome.stage),         outcome.code,
-                        outcome.enhanced,                outcome.text,
-                        targets_[in_flight.target].label, run_.now_ms() - in_flight.started_ms};
+  if (outcome.untried) {
+    // Pipelined behind a transaction the connection lost: the server answered none of its
+    // commands. Not an attempt: back to the front of its domain, for another connection.
+    HAYATE_ASSERT(outcome.code == 0 && in_flight.recipient.attempts > 0);
+    --in_flight.recipient.attempts;
+    in_flight.domain->requeue(std::move(in_flight.recipient));
+    return;
+  }
+  Attempt attempt{stage_of(outcome.stage),         outcome.code,
+                  outcome.enhanced,                outcome.text,
+                  targets_[in_flight.target].label, run_.now_ms() - in_flight.started_ms};
+  if (attempt.code == 0 && !attempt.enhanced.present()) {
+    attempt.enhanced = connection_failure_code(attempt.stage);
+  }
+  attempt.possible_duplicate = outcome.after_final_dot;
   Verdict verdict = judge_.judge(attempt, &destination_, run_.now_ms());
   apply_shaping(lanes_[in_flight.lane], attempt, verdict);
   in_flight.domain->record(std::move(in_flight.recipient), attempt, verdict);
@@ -441,24 +462,21 @@ void Site::target_failed(std::uint32_t target, const smtp::CloseReport& report) 
   }
   if (targets_down_ == targets_.size() && connections_.empty()) {
     // Only a 5xx greeting says "no mail here"; anything later (EHLO, TLS, AUTH) is deferred.
-    const bool permanent = report.failure_code >= 500 && !report.greeted;
-    fail_unreachable(cat("no server accepted a session; last error: ", report.reason),
-                     permanent ? report.failure_code : 0);
+    fail_unreachable(report);
   }
 }
 
-void Site::fail_unreachable(const std::string& reason, std::uint16_t permanent_code) {
-  // Every address failed: this attempt is over for every ready recipient.
+void Site::fail_unreachable(const smtp::CloseReport& last) {
+  // Every address failed: this attempt is over for every ready recipient, with what the last
+  // server said (its code, enhanced code and words) or what failed, named. Never a bounce: a
+  // refused session says nothing about an address (Judge::judge).
   std::fill(target_down_.begin(), target_down_.end(), 0);
   targets_down_ = 0;
-  // A temporary failure keeps the server's words in the reason, not its 5xx as the code.
-  const Attempt attempt{Stage::connect,
-                        permanent_code,
-                        permanent_code != 0 ? smtp::EnhancedCode{5, 0, 0}
-                                            : smtp::EnhancedCode{4, 4, 1},
-                        reason,
-                        targets_.front().label,
-                        -1};
+  const Stage stage = last.failure_code != 0 ? stage_of(last.failure_stage) : Stage::connect;
+  const smtp::EnhancedCode enhanced =
+      last.failure_enhanced.present() ? last.failure_enhanced : connection_failure_code(stage);
+  text_ = cat("no server accepted a session; last error: ", last.reason);
+  const Attempt attempt{stage, last.failure_code, enhanced, text_, targets_.front().label, -1};
   std::deque<DomainQueue*> domains;
   domains.swap(ready_domains_);
   for (DomainQueue* domain : domains) {

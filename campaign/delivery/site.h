@@ -87,7 +87,7 @@ class Site final : public smtp::ConnectionOwner {
     std::int64_t started_ms = 0;
     std::uint32_t target = 0;       // index into targets_
     std::uint32_t lane = 0;         // index into lanes_
-    bool eightbit_allowed = false;  // BODY=8BITMIME was declared: 8bit parts may go as they are
+    std::string message;            // rendered, signed and dot-stuffed; empty once sent
   };
 
   void open_connection(std::uint32_t lane, std::size_t target);
@@ -109,8 +109,8 @@ class Site final : public smtp::ConnectionOwner {
   void apply_shaping(Lane& lane, const Attempt& attempt, Verdict& verdict);
   // A connection that ended before it could carry mail: the target is down for this round.
   void target_failed(std::uint32_t target, const smtp::CloseReport& report);
-  // Every ready recipient ends this attempt (deferred, or bounced with `permanent_code`).
-  void fail_unreachable(const std::string& reason, std::uint16_t permanent_code);
+  // Every ready recipient ends this attempt, deferred with the last failure's reply or cause.
+  void fail_unreachable(const smtp::CloseReport& last);
 
   RunControl& run_;
   ConnectionOpener& opener_;
@@ -137,6 +137,7 @@ class Site final : public smtp::ConnectionOwner {
   absl::flat_hash_map<const smtp::Connection*, std::uint32_t> connection_lanes_;
   std::int64_t wake_at_ms_ = 0;     // a wake-up is pending for then; 0: none
   std::uint32_t opening_lane_ = 0;  // the lane of the connection open() is making
+  std::string text_;                // scratch: the text of an attempt we compose
 };
 
 }  // namespace hayate::campaign::delivery

@@ -43,6 +43,10 @@ void strip_enhanced(std::string_view text, std::string_view enhanced, std::strin
 
 }  // namespace
 
+smtp::EnhancedCode connection_failure_code(Stage stage) {
+  return before_mail(stage) ? smtp::EnhancedCode{4, 4, 1} : smtp::EnhancedCode{4, 4, 2};
+}
+
 OutcomeType Verdict::outcome_type() const {
   switch (disposition) {
     case Disposition::delivered: return OutcomeType::delivered;
@@ -82,10 +86,14 @@ Verdict Judge::judge(const Attempt& attempt, const Destination* destination,
     }
   }
   // 5xx replies, permanent failures we found ourselves (5.x.x without a reply), and a
-  // recipient past max_age (RFC 3463 4.4.7: a bounce though its class is 4).
-  const bool bounced = permanent || attempt.code >= 500 ||
-                       (attempt.code == 0 && attempt.enhanced.klass == 5) ||
-                       attempt.stage == Stage::expired;
+  // recipient past max_age (RFC 3463 4.4.7: a bounce though its class is 4). A 5xx before the
+  // session could carry mail (a 554 greeting, a refused EHLO) is about us or the server,
+  // never about an address: deferred, as Postfix does by default (smtp_skip_5xx_greeting).
+  const bool refused_session = before_mail(attempt.stage) && attempt.code >= 500;
+  const bool bounced = !refused_session &&
+                       (permanent || attempt.code >= 500 ||
+                        (attempt.code == 0 && attempt.enhanced.klass == 5) ||
+                        attempt.stage == Stage::expired);
   verdict.disposition = bounced ? Disposition::bounced : Disposition::deferred;
   const FailureClass why = classify_failure(verdict.disposition, attempt);
   verdict.reason = why.reason;
@@ -136,6 +144,12 @@ FailureClass classify_failure(Disposition disposition, const Attempt& attempt) {
   // RFC 3463 4.4.7: the delivery time expired; the text holds the last error, which would
   // otherwise decide the reason.
   if (attempt.stage == Stage::expired) return {bounce::Reason::expired, false};
+  // No reply because the connection failed (connection_failure_code): a network error on this
+  // attempt. Left to the classifier, 4.4.1 would read "expired", which only max_age is.
+  if (attempt.code == 0 && (attempt.enhanced == connection_failure_code(Stage::connect) ||
+                            attempt.enhanced == connection_failure_code(Stage::rcpt))) {
+    return {bounce::Reason::networkerror, false};
+  }
   const bounce::Classification found =
       bounce::classify(attempt.code, attempt.enhanced, attempt.text);
   FailureClass result{found.reason, found.hard};
@@ -181,6 +195,7 @@ void fill_outcome(const Attempt& attempt, const Verdict& verdict, OutcomeRecord&
   record.reply = attempt.text;
   record.mx = attempt.mx;
   record.latency_ms = attempt.latency_ms;
+  record.possible_duplicate = attempt.possible_duplicate;
   record.classified = verdict.disposition != Disposition::delivered;
   record.reason = verdict.reason;
   record.hard = verdict.hard;

@@ -26,7 +26,15 @@ struct Attempt {
   std::string_view text;         // the server's text, or what failed, named
   std::string_view mx;           // the target label; empty before one was chosen
   std::int64_t latency_ms = -1;  // -1: not measured
+  // The message and its final dot had gone out when the connection was lost (RFC 1047): the
+  // server may have accepted it, so the retry may deliver it twice.
+  bool possible_duplicate = false;
 };
+
+// A failure without a reply carries a named cause in its text; its enhanced code says what
+// kind (RFC 3463): before the session could carry mail, 4.4.1 (no answer from host); later,
+// 4.4.2 (bad connection).
+smtp::EnhancedCode connection_failure_code(Stage stage);
 
 enum class Disposition : std::uint8_t { delivered, deferred, bounced };
 

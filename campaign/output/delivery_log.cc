@@ -61,6 +61,7 @@ void DeliveryLog::append(const OutcomeRecord& record) {
     out.append(",\"reason\":\"").append(bounce::to_string(record.reason));
     out.append(record.hard ? "\",\"hard\":true" : "\",\"hard\":false");
   }
+  if (record.possible_duplicate) out.append(",\"possible_duplicate\":true");
   absl::StrAppend(&out, ",\"attempt\":", record.attempt, ",\"latency_ms\":");
   if (record.latency_ms >= 0) {
     absl::StrAppend(&out, record.latency_ms);

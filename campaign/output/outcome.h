@@ -52,6 +52,9 @@ struct OutcomeRecord {
   std::uint64_t line = 0;          // CSV line
   std::uint64_t sequence = 0;      // CSV record number (the journal's key)
   bool final = true;               // no further attempt in this run
+  // The connection was lost after the final dot went out (RFC 1047): the server may have the
+  // message, and a retry may deliver it twice.
+  bool possible_duplicate = false;
   std::int64_t next_try_unix_ms = 0;  // a deferral that is not final: when it is tried again
 };
 

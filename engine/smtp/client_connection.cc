@@ -189,11 +189,11 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
           report_.clean = true;  // the server closed before answering QUIT: still clean
           begin_close("");
         } else if (cqe.res == 0) {
-          session_.fail("connection closed by the server");
+          fail_maybe_in_handshake("connection closed by the server");
           after_session_step();
         } else {
-          session_.fail(absl::StrCat("receive from ", address_text_, ": ",
-                                     std::strerror(-cqe.res)));
+          fail_maybe_in_handshake(absl::StrCat("receive from ", address_text_, ": ",
+                                               std::strerror(-cqe.res)));
           after_session_step();
         }
       }
@@ -204,7 +204,8 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
       --operations_in_flight_;
       if (closing_) break;
       if (cqe.res < 0) {
-        session_.fail(absl::StrCat("send to ", address_text_, ": ", std::strerror(-cqe.res)));
+        fail_maybe_in_handshake(
+            absl::StrCat("send to ", address_text_, ": ", std::strerror(-cqe.res)));
         after_session_step();
         break;
       }
@@ -224,6 +225,22 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
       HAYATE_ASSERT(false);
   }
   finish_if_done();  // may delete this: nothing may follow
+}
+
+bool ClientConnection::in_tls_handshake() const {
+  return session_.wants_tls() || (tls_ != nullptr && !tls_->established());
+}
+
+void ClientConnection::fail_maybe_in_handshake(std::string_view reason) {
+  if (in_tls_handshake()) {
+    // A server that closes or resets the connection in the middle of the handshake has broken
+    // TLS as surely as one that sends an alert: opportunistic TLS falls back to plaintext.
+    report_.tls_failed = true;
+    if (options_.tls_context != nullptr) ++options_.tls_context->counters().failures;
+    session_.fail(cat("TLS handshake with ", address_text_, " failed: ", reason));
+    return;
+  }
+  session_.fail(reason);
 }
 
 void ClientConnection::after_session_step() {
@@ -289,7 +306,7 @@ void ClientConnection::check_timeout(std::int64_t now_ms) {
     return;
   } else {
     // Neither awaiting a reply nor idle: stuck in the TLS handshake.
-    report_.tls_failed = session_.wants_tls() || (tls_ != nullptr && !tls_->established());
+    report_.tls_failed = in_tls_handshake();
     session_.fail(cat("timed out in the TLS handshake with ", address_text_));
     after_session_step();
   }

@@ -132,6 +132,10 @@ class ClientConnection final : public Connection, private IoTarget, private Sess
   void after_session_step();
   void update_deadline();
   void begin_close(std::string_view reason);
+  bool in_tls_handshake() const;
+  // The connection failed (closed, reset, a send error): a failed handshake when it was in
+  // one, so that opportunistic TLS can fall back.
+  void fail_maybe_in_handshake(std::string_view reason);
   void finish_if_done();
 
   Shard& shard_;

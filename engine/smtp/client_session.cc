@@ -6,6 +6,7 @@
 
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::smtp {
 
@@ -374,7 +375,8 @@ void ClientSession::start_transaction(std::string& out) {
   for (;;) {
     transaction.recipients.clear();
     transaction.needs_smtputf8 = false;
-  transaction.body_8bitmime = false;
+    transaction.body_8bitmime = false;
+    transaction.size_bytes = 0;
     if (!delegate_.next_transaction(transaction)) return;
     const std::size_t count = transaction.recipients.size();
     HAYATE_ASSERT(count > 0 && count <= limits::recipients_per_transaction_max);
@@ -384,11 +386,17 @@ void ClientSession::start_transaction(std::string& out) {
     slot.next_rcpt_to_send = 0;
     slot.reported.assign(count, 0);
     ++transactions_started_;
-    if (!transaction.needs_smtputf8 || capabilities_.smtputf8) break;
-    // RFC 6531 3.4: without SMTPUTF8 such an address cannot be sent at all.
-    const Outcome outcome{553, EnhancedCode{5, 6, 7},
-                          "the address needs SMTPUTF8, which the server does not offer",
-                          Stage::mail};
+    const bool too_big = capabilities_.size && capabilities_.size_max_bytes > 0 &&
+                         transaction.size_bytes > capabilities_.size_max_bytes;
+    if (!too_big && (!transaction.needs_smtputf8 || capabilities_.smtputf8)) break;
+    // Refused here, without a round trip: RFC 6531 3.4, without SMTPUTF8 such an address
+    // cannot be sent at all; RFC 1870 6.1, a message over the announced SIZE would get 552.
+    size_text_ = too_big ? cat("the message is ", transaction.size_bytes,
+                               " octets, over the ", capabilities_.size_max_bytes,
+                               " the server announced (SIZE)")
+                         : "the address needs SMTPUTF8, which the server does not offer";
+    const Outcome outcome = too_big ? Outcome{552, EnhancedCode{5, 3, 4}, size_text_, Stage::mail}
+                                    : Outcome{553, EnhancedCode{5, 6, 7}, size_text_, Stage::mail};
     report_pending(slot, outcome, false);
     finish_transaction(slot);
     if (state_ != State::ready) return;  // the delegate ended the session from its callback
@@ -397,6 +405,9 @@ void ClientSession::start_transaction(std::string& out) {
   out.append("MAIL FROM:<").append(transaction.mail_from).append(">");
   HAYATE_ASSERT(!has_line_break(transaction.mail_from));
   if (transaction.body_8bitmime && capabilities_.eightbitmime) out.append(" BODY=8BITMIME");
+  if (capabilities_.size && transaction.size_bytes > 0) {
+    out.append(" SIZE=").append(std::to_string(transaction.size_bytes));
+  }
   if (transaction.needs_smtputf8) out.append(" SMTPUTF8");
   out.append("\r\n");
   expected_.push_back({Stage::mail, free_slot, 0});
@@ -466,10 +477,14 @@ void ClientSession::fail_at(std::string_view reason, Stage stage) {
   // next transaction's envelope is in flight too, and only the first body may have arrived.
   std::deque<Expected> in_flight;
   in_flight.swap(expected_);
+  bool behind_another = false;  // a transaction earlier in the pipeline failed first
   for (const Expected& expected : in_flight) {
     const bool envelope = expected.stage == Stage::mail || expected.stage == Stage::rcpt ||
                           expected.stage == Stage::data || expected.stage == Stage::body;
-    if (envelope && slots_[expected.slot].active) fail_slot(slots_[expected.slot], expected.stage);
+    if (envelope && slots_[expected.slot].active) {
+      fail_slot(slots_[expected.slot], expected.stage, behind_another);
+      behind_another = true;
+    }
   }
   // A transaction with no reply awaited: in lock-step, the one whose reply ends the session.
   for (Slot& slot : slots_) {
@@ -477,13 +492,19 @@ void ClientSession::fail_at(std::string_view reason, Stage stage) {
   }
 }
 
-void ClientSession::fail_slot(Slot& slot, Stage stage) {
+void ClientSession::fail_slot(Slot& slot, Stage stage, bool behind_another) {
   if (slot.mail_failed) {
     // MAIL was refused: that reply is every recipient's answer, whatever became of the rest.
     const Outcome mail_outcome{slot.mail_code, slot.mail_enhanced, slot.mail_text, Stage::mail};
     report_pending(slot, mail_outcome, false);
   } else {
-    report_pending(slot, Outcome{0, EnhancedCode{}, failure_, stage}, false);
+    Outcome outcome{0, EnhancedCode{}, failure_, stage};
+    // Only a transaction behind the one that failed: the first one's MAIL unanswered is the
+    // server dropping us at MAIL, an attempt like any other (else it would be retried at once
+    // for ever).
+    outcome.untried = behind_another && stage == Stage::mail;
+    outcome.after_final_dot = stage == Stage::body;
+    report_pending(slot, outcome, false);
   }
   finish_transaction(slot);
 }

@@ -32,6 +32,9 @@ struct Transaction {
   std::vector<std::string> recipients;  // bare addresses
   bool needs_smtputf8 = false;          // an address has a non-ASCII local part (RFC 6531)
   bool body_8bitmime = false;           // MAIL FROM gets BODY=8BITMIME (RFC 6152), if offered
+  // RFC 1870: the message's size in octets, declared as SIZE= when the server offers SIZE,
+  // and refused here (552 5.3.4, no MAIL sent) above the limit it announced. 0: unknown.
+  std::uint64_t size_bytes = 0;
 };
 
 // One recipient's result in one attempt. code 0: no reply, the connection failed (text says
@@ -41,6 +44,12 @@ struct Outcome {
   EnhancedCode enhanced;
   std::string_view text;
   Stage stage = Stage::connect;
+  // code 0 only. untried: the transaction was pipelined behind another one when the
+  // connection failed, and the server answered none of its commands: it was never attempted.
+  // after_final_dot: the message and its final dot had gone out and the reply was lost: the
+  // server may have accepted it (RFC 1047), so a retry may deliver it twice.
+  bool untried = false;
+  bool after_final_dot = false;
 };
 
 class SessionDelegate {
@@ -139,7 +148,7 @@ class ClientSession {
   void finish_transaction(Slot& slot);
   // fail() with the step whose reply ended the session, for transactions awaiting no reply.
   void fail_at(std::string_view reason, Stage stage);
-  void fail_slot(Slot& slot, Stage stage);
+  void fail_slot(Slot& slot, Stage stage, bool behind_another = false);
   void fail_with_reply(const Reply& reply, Stage stage);
   void append_address_command(std::string_view verb, std::string_view address,
                               std::string& out) const;
@@ -159,6 +168,7 @@ class ClientSession {
   std::string failure_;
   std::uint16_t failure_code_ = 0;
   EnhancedCode failure_enhanced_;
+  std::string size_text_;  // the text of an outcome decided here (SIZE, SMTPUTF8)
   Stage failure_stage_ = Stage::connect;
   std::uint32_t transactions_started_ = 0;
   bool tls_active_ = false;

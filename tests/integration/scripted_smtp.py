@@ -522,6 +522,24 @@ class ScriptedSMTP(SMTP):
         await self._logged("data", super().smtp_DATA, arg)
 
     @syntax("QUIT")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """--broken-starttls: 220 to STARTTLS, then the connection is closed (or reset) before
+        any TLS record: a broken handshake that is neither an alert nor garbage."""
+        if not self.scenario.a.broken_starttls:
+            await self.push("502 5.5.1 Command not implemented")
+            return
+        await self.push("220 2.0.0 Ready to start TLS")
+        self.scenario.events.write("starttls", session=self.session_id, client_ip=self.client_ip,
+                                   action=self.scenario.a.broken_starttls)
+        if self.scenario.a.broken_starttls == "reset":
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:  # SO_LINGER 0: close() sends RST (tcp(7))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.closed_by = "server"
+            self.transport.abort()
+        else:
+            self.close_by_server()
+
     async def smtp_QUIT(self, arg: str) -> None:
         if not arg:
             self.closed_by = "quit"
@@ -569,6 +587,8 @@ class ScenarioHandler:
         extensions = ["250-ENHANCEDSTATUSCODES"]
         if not self.scenario.a.no_pipelining:
             extensions.insert(0, "250-PIPELINING")
+        if self.scenario.a.broken_starttls:
+            extensions.append("250-STARTTLS")
         return responses[:-1] + extensions + responses[-1:]
 
     async def handle_MAIL(self, server: ScriptedSMTP, session: Session, envelope: Envelope,
@@ -714,6 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="lift every limit above this long after the start (logs throttling_stopped)")
     add("--keep-open-after-421", action="store_true",
         help="do not close the connection after a 421 reply (RFC 5321 3.8 says to close)")
+    add("--broken-starttls", choices=("close", "reset"),
+        help="announce STARTTLS, answer it 220, then close or reset the connection")
     add("--no-pipelining", action="store_true",
         help="do not announce PIPELINING (commands are still answered in order)")
     add("--timeout", type=positive_seconds, default=300.0, metavar="SECONDS",

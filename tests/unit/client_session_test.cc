@@ -71,6 +71,8 @@ struct Recorded {
   std::string enhanced;
   std::string text;
   Stage stage = Stage::connect;
+  bool untried = false;
+  bool after_final_dot = false;
 };
 
 // "1:b@example.org rcpt 550 5.1.1": transaction, recipient, stage, code, enhanced code.
@@ -102,7 +104,8 @@ class FakeDelegate final : public SessionDelegate {
     EXPECT_LT(index, transaction.recipients.size());
     if (index >= transaction.recipients.size()) return;
     outcomes.push_back({transaction.id, index, transaction.recipients[index], outcome.code,
-                        outcome.enhanced.to_string(), std::string(outcome.text), outcome.stage});
+                        outcome.enhanced.to_string(), std::string(outcome.text), outcome.stage,
+                        outcome.untried, outcome.after_final_dot});
     if (on_outcome) on_outcome(outcomes.back());
   }
 
@@ -151,8 +154,10 @@ class Script {
   }
 
   void add(std::uint64_t id, std::string mail_from, std::vector<std::string> recipients,
-           bool needs_smtputf8 = false) {
-    delegate_.queue.push_back({id, std::move(mail_from), std::move(recipients), needs_smtputf8});
+           bool needs_smtputf8 = false, std::uint64_t size_bytes = 0) {
+    Transaction transaction{id, std::move(mail_from), std::move(recipients), needs_smtputf8};
+    transaction.size_bytes = size_bytes;
+    delegate_.queue.push_back(std::move(transaction));
   }
 
   void server(std::string_view bytes) { session_.on_bytes(bytes, out_); }
@@ -341,6 +346,65 @@ TEST(ClientSessionTest, PipelinedEnvelopeInOneWrite) {
   EXPECT_EQ(s.client(), "");
   EXPECT_TRUE(s.session().idle());
   EXPECT_EQ(s.delegate().messages, std::vector<std::uint64_t>{1});
+}
+
+TEST(ClientSessionTest, SizeIsDeclaredAndAMessageOverTheLimitIsNeverSent) {
+  // RFC 1870: the server announced SIZE 10240000 (kEhloPipelining).
+  Script s;
+  s.add(1, "a@example.net", {"big@example.org"}, false, 20'000'000);
+  s.add(2, "a@example.net", {"b@example.org"}, false, 2'048);
+  s.greet();
+  // The first is refused here, without a MAIL; the second goes with its size declared.
+  EXPECT_EQ(s.client(),
+            "MAIL FROM:<a@example.net> SIZE=2048\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+  ASSERT_EQ(s.outcomes().size(), 1u);
+  EXPECT_EQ(s.outcomes()[0], "1:big@example.org mail 552 5.3.4");
+  EXPECT_NE(s.delegate().outcomes[0].text.find("over the 10240000"), std::string::npos);
+  s.server(kMailOk);
+  s.server(kRcptOk);
+  s.server(kGoAhead);
+  EXPECT_EQ(s.client(), kBody);
+  s.server(kQueued);
+  EXPECT_EQ(s.outcomes().back(), "2:b@example.org body 250 2.0.0");
+  EXPECT_EQ(s.delegate().messages, std::vector<std::uint64_t>{2});
+}
+
+TEST(ClientSessionTest, ALostConnectionMarksTheSentDotAndSparesThePipelinedEnvelope) {
+  Script s;
+  s.add(1, "a@example.net", {"b@example.org"});
+  s.add(2, "a@example.net", {"c@example.org"});
+  s.greet();
+  s.client();
+  s.server(kMailOk);
+  s.server(kRcptOk);
+  s.server(kGoAhead);
+  EXPECT_EQ(s.client(),
+            "Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@example.net>\r\n"
+            "RCPT TO:<c@example.org>\r\nDATA\r\n");
+  // The server takes the dot and drops the connection before its reply (RFC 1047).
+  s.session().fail("connection closed by the server");
+  ASSERT_EQ(s.outcomes().size(), 2u);
+  const Recorded& sent = s.delegate().outcomes[0];
+  EXPECT_EQ(sent.recipient, "b@example.org");
+  EXPECT_EQ(sent.stage, Stage::body);
+  EXPECT_TRUE(sent.after_final_dot);
+  EXPECT_FALSE(sent.untried);
+  const Recorded& behind = s.delegate().outcomes[1];
+  EXPECT_EQ(behind.recipient, "c@example.org");
+  EXPECT_EQ(behind.stage, Stage::mail);
+  EXPECT_TRUE(behind.untried);
+  EXPECT_FALSE(behind.after_final_dot);
+}
+
+TEST(ClientSessionTest, AConnectionLostAtTheFirstMailIsAnAttempt) {
+  Script s;
+  s.add(1, "a@example.net", {"b@example.org"});
+  s.greet();
+  s.client();
+  s.session().fail("connection closed by the server");
+  ASSERT_EQ(s.outcomes().size(), 1u);
+  EXPECT_EQ(s.delegate().outcomes[0].stage, Stage::mail);
+  EXPECT_FALSE(s.delegate().outcomes[0].untried);  // else it would be retried at once, for ever
 }
 
 TEST(ClientSessionTest, NullSender) {

@@ -111,6 +111,7 @@ class FakeShard final : public RunControl,
         return ServerReply{smtp::Outcome{250, {2, 0, 0}, "Ok", smtp::Stage::body}};
       };
   std::vector<std::string> refusing;  // "127.0.0.1:25" strings
+  std::vector<std::string> greeting_554;  // addresses whose server greets 554 5.7.1
 
   DomainQueue& domain(const std::string& name) {
     auto found = domains_.find(name);
@@ -332,6 +333,17 @@ bool FakeConnection::step(bool& closed) {
       close(report, closed);
       return true;
     }
+    if (std::find(shard_.greeting_554.begin(), shard_.greeting_554.end(), where) !=
+        shard_.greeting_554.end()) {
+      smtp::CloseReport report;
+      report.connected = true;
+      report.failure_code = 554;
+      report.failure_enhanced = smtp::EnhancedCode{5, 7, 1};
+      report.failure_stage = smtp::Stage::greeting;
+      report.reason = "greeting: 554 5.7.1 Transaction failed";
+      close(report, closed);
+      return true;
+    }
   }
   if (quit_) {
     smtp::CloseReport report;
@@ -525,6 +537,24 @@ TEST(Site, ADeadFirstMxIsSkippedAndOpensItsBreakerTheSecondTakesTheMail) {
   // without a connection to the first.
   EXPECT_FALSE(shard.breaker("mx 127.0.0.10").allow_attempt(shard.now_ms()));
   EXPECT_EQ(shard.opened, 3u + 4u);
+}
+
+TEST(Site, A554GreetingTriesTheNextMxThenDefersWithTheServersReply) {
+  FakeShard shard(routed_job(1, 1000), shipped());
+  shard.preset_site("route 127.0.0.1:2525", targets({"127.0.0.10", "127.0.0.11"}));
+  shard.greeting_554 = {"127.0.0.10:25"};
+  for (int i = 0; i < 3; ++i) shard.add("u" + std::to_string(i) + "@d.test");
+  shard.run();
+  EXPECT_EQ(shard.count(OutcomeType::delivered), 3u);  // the second MX took them
+  for (const auto& logged : shard.outcomes) EXPECT_EQ(logged.mx, "mx 127.0.0.11");
+  // Both MX refuse: deferred with the server's 554 (never a bounce about the addresses).
+  shard.greeting_554 = {"127.0.0.10:25", "127.0.0.11:25"};
+  shard.outcomes.clear();
+  shard.add("late@d.test");
+  shard.run();
+  ASSERT_EQ(shard.outcomes.size(), 1u);
+  EXPECT_EQ(shard.outcomes[0].type, OutcomeType::deferred);
+  EXPECT_EQ(shard.outcomes[0].code, 554);
 }
 
 TEST(DomainQueue, ADeferredRecipientComesBackWhenItsRetryIsDue) {

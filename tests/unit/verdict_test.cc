@@ -244,6 +244,36 @@ TEST(Judge, ExpiryIsASoftBounceThatKeepsTheLastError) {
   EXPECT_FALSE(verdict.hard);
 }
 
+TEST(Judge, ARefusedSessionIsDeferredWithTheServersWords) {
+  const JobConfig job = backoff_job();
+  const Judge judge(&shipped_rules(), &job, 1'000'000'000);
+  const Destination& other = shipped_rules().destinations[0];
+  // A 554 greeting is about us or the server, never about an address (smtp_skip_5xx_greeting).
+  const Verdict greeting = judge.judge(
+      reply(554, {5, 7, 1}, "greeting: 554 5.7.1 Transaction failed", Stage::greeting), &other,
+      0);
+  EXPECT_EQ(greeting.disposition, Disposition::deferred);
+  EXPECT_FALSE(greeting.hard);
+  EXPECT_NE(greeting.reason, Reason::userunknown);
+  // A 421 at the greeting keeps the server's 4.3.2: not "expired" on the first attempt.
+  const Verdict busy = judge.judge(
+      reply(421, {4, 3, 2}, "greeting: 421 4.3.2 System not accepting network messages",
+            Stage::greeting),
+      &other, 0);
+  EXPECT_EQ(busy.disposition, Disposition::deferred);
+  EXPECT_NE(busy.reason, Reason::expired);
+  EXPECT_NE(busy.reason, Reason::undefined);
+  // No reply at all: a network error, named, whatever the stage.
+  for (const Stage stage : {Stage::connect, Stage::greeting, Stage::data, Stage::body}) {
+    const Attempt lost{stage, 0, connection_failure_code(stage), "timed out", "", -1};
+    const Verdict verdict = judge.judge(lost, nullptr, 0);
+    EXPECT_EQ(verdict.disposition, Disposition::deferred);
+    EXPECT_EQ(verdict.reason, Reason::networkerror) << stage_name(stage);
+  }
+  EXPECT_EQ(connection_failure_code(Stage::greeting), (smtp::EnhancedCode{4, 4, 1}));
+  EXPECT_EQ(connection_failure_code(Stage::body), (smtp::EnhancedCode{4, 4, 2}));
+}
+
 TEST(DelayAsked, SecondsAndMinutesInTheServersWords) {
   EXPECT_EQ(delay_asked_ms("Greylisted, please try again in 45 seconds"), 45'000);
   EXPECT_EQ(delay_asked_ms("retry in 5 minutes"), 300'000);

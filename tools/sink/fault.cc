@@ -15,7 +15,7 @@ struct Prefix {
 };
 
 // Longest first where one prefix starts another ("datatempfail" before "datafail").
-constexpr std::array<Prefix, 8> kFaultPrefixes = {{
+constexpr std::array<Prefix, 9> kFaultPrefixes = {{
     {"datatempfail", RcptFault::datatempfail},
     {"datafail", RcptFault::datafail},
     {"tempfail", RcptFault::tempfail},
@@ -24,6 +24,7 @@ constexpr std::array<Prefix, 8> kFaultPrefixes = {{
     {"disconnect", RcptFault::disconnect},
     {"garbage", RcptFault::garbage},
     {"flaky", RcptFault::flaky},
+    {"dotdrop", RcptFault::dotdrop},
 }};
 
 }  // namespace
@@ -58,6 +59,8 @@ std::string_view fault_name(RcptFault fault) {
       return "garbage";
     case RcptFault::flaky:
       return "flaky";
+    case RcptFault::dotdrop:
+      return "dotdrop";
   }
   return "unknown";
 }
@@ -69,6 +72,7 @@ Verdict FaultPolicy::check_recipient(const smtp::server::Envelope&, std::string_
     case RcptFault::none:
     case RcptFault::datafail:  // decided at the end of DATA (FaultStore)
     case RcptFault::datatempfail:
+    case RcptFault::dotdrop:
       return Verdict::accept();
     case RcptFault::tempfail:
       stats_.add(Counter::rcpt_tempfail);
@@ -104,10 +108,16 @@ Verdict FaultPolicy::check_recipient(const smtp::server::Envelope&, std::string_
 Verdict FaultStore::store(const smtp::server::ReceivedMessage& message) {
   bool fail = false;
   bool tempfail = false;
+  bool drop = false;
   for (const std::string& recipient : message.recipients) {
     const RcptFault fault = classify_recipient(recipient);
     fail = fail || fault == RcptFault::datafail;
     tempfail = tempfail || fault == RcptFault::datatempfail;
+    drop = drop || fault == RcptFault::dotdrop;
+  }
+  if (drop) {  // RFC 1047: the message arrived, its reply never will
+    stats_.add(Counter::data_dotdrop);
+    return Verdict::disconnect();
   }
   if (fail) {  // a permanent failure wins over a temporary one
     stats_.add(Counter::data_fail);

@@ -25,6 +25,7 @@ enum class RcptFault : std::uint8_t {
   disconnect,    // the connection is closed after the RCPT is read, without a reply
   garbage,       // the RCPT is answered with "HELLO THIS IS NOT SMTP"
   flaky,         // the first RCPT for this address gets 451 4.3.0, later ones 250
+  dotdrop,       // accepted; the connection closes after the final dot, without a reply
 };
 
 RcptFault classify_recipient(std::string_view path);
@@ -60,7 +61,7 @@ class MessageKeeper {
   virtual absl::Status keep(const smtp::server::ReceivedMessage& message) = 0;
 };
 
-// The end-of-DATA fault modes (datafail, datatempfail), then the keeper if there is one: its
+// The end-of-DATA fault modes (datafail, datatempfail, dotdrop), then the keeper if there is one: its
 // failure is a 451. Without a keeper, bodies are counted and never buffered.
 class FaultStore final : public smtp::server::MessageStore {
  public:

@@ -70,6 +70,7 @@ Fault modes, by the recipient's local part prefix (case-insensitive):
   datafail...@      554 5.6.0 after DATA      datatempfail...@ 451 4.3.0 after DATA
   slow...@          RCPT reply delayed        disconnect...@  connection closed at RCPT
   garbage...@       "HELLO THIS IS NOT SMTP"  flaky...@       451 first time, then 250
+  dotdrop...@       connection closed after the final dot, without a reply
 
 SIGTERM or SIGINT stops it: replies in flight go out, counters are written, exit 0.
 

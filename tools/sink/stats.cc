@@ -35,6 +35,7 @@ constexpr std::array<std::string_view, counters_count> kCounterNames = {
     "data_tempfail",
     "data_too_big",
     "data_store_failed",
+    "data_dotdrop",
     "commands_unknown",
     "lines_too_long",
 };
@@ -63,6 +64,7 @@ constexpr std::array<ServerCounter, counters_count> kServerCounters = {
     ServerCounter::count_,  // data_tempfail
     ServerCounter::data_too_big,
     ServerCounter::count_,  // data_store_failed
+    ServerCounter::count_,  // data_dotdrop
     ServerCounter::commands_unknown,
     ServerCounter::lines_too_long,
 };

@@ -41,6 +41,7 @@ enum class Counter : std::uint8_t {
   data_tempfail,         // 451 by the datatempfail mode
   data_too_big,          // 552: larger than --max-message-bytes
   data_store_failed,     // 451: the Maildir write failed
+  data_dotdrop,          // connections closed after the final dot by the dotdrop mode
   // Counted by the server, the rest by the fault modes (is_server_counter).
   commands_unknown,  // 500 5.5.2
   lines_too_long,    // 500 5.5.0
