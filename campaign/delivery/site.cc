@@ -17,6 +17,8 @@ namespace {
 // A connection is worth opening for this many ready recipients (up to the site's cap):
 // fewer connections each carrying more messages save handshakes.
 constexpr std::size_t recipients_per_new_connection = 16;
+// Replies slower than this on average make the pool grow with the latency (Site::note_latency).
+constexpr double slow_reply_ms = 250;
 }  // namespace
 
 Site::Site(SiteServices services, std::string key, std::vector<Target> targets,
@@ -117,6 +119,20 @@ std::size_t Site::ready_recipients() const {
   return count + (ready_domains_.size() - sampled) * recipients_per_new_connection;
 }
 
+std::size_t Site::connections_wanted() const {
+  const std::size_t ready = ready_recipients();
+  // Enough connections for the ready recipients at a few per connection; and, when the server
+  // is slow to answer (latency alone, no refusal), enough to send what is ready within about
+  // a second: a connection carries about one transaction per round of replies.
+  std::size_t wanted =
+      (ready + recipients_per_new_connection - 1) / recipients_per_new_connection;
+  if (latency_ms_ > slow_reply_ms) {
+    wanted = std::max<std::size_t>(
+        wanted, static_cast<std::size_t>(static_cast<double>(ready) * latency_ms_ / 1000.0) + 1);
+  }
+  return std::min<std::size_t>(connections_max_, wanted);
+}
+
 void Site::schedule() {
   if (run_.stop_level() > 0) return;  // a signal asked the run to stop: nothing new
   if (ready_domains_.empty()) {
@@ -134,9 +150,7 @@ void Site::schedule() {
       connection->poke();
     }
   }
-  const std::size_t wanted = std::min<std::size_t>(
-      connections_max_,
-      (ready_recipients() + recipients_per_new_connection - 1) / recipients_per_new_connection);
+  const std::size_t wanted = connections_wanted();
   while (connections_.size() < wanted && !ready_domains_.empty()) {
     if (!opener_.may_open_connection()) {
       opener_.wait_for_connection_slot(this);
@@ -294,9 +308,20 @@ void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& tran
     attempt.enhanced = connection_failure_code(attempt.stage);
   }
   attempt.possible_duplicate = outcome.after_final_dot;
+  if (attempt.code != 0) note_latency(attempt.latency_ms);
   Verdict verdict = judge_.judge(attempt, &destination_, run_.now_ms());
   apply_shaping(lanes_[in_flight.lane], attempt, verdict);
   in_flight.domain->record(std::move(in_flight.recipient), attempt, verdict);
+}
+
+void Site::note_latency(std::int64_t latency_ms) {
+  // An exponentially weighted mean of reply latencies: slow servers get more connections.
+  const double sample = static_cast<double>(std::max<std::int64_t>(0, latency_ms));
+  latency_ms_ = latency_ms_ < 0 ? sample : latency_ms_ * 0.8 + sample * 0.2;
+  if (latency_ms_ > slow_reply_ms && !ready_domains_.empty() &&
+      connections_.size() < connections_max_ && connections_.size() < connections_wanted()) {
+    run_.mark_dirty(this);  // schedule() opens what the latency now asks for
+  }
 }
 
 void Site::apply_shaping(Lane& lane, const Attempt& attempt, Verdict& verdict) {

@@ -93,6 +93,9 @@ class Site final : public smtp::ConnectionOwner {
   void open_connection(std::uint32_t lane, std::size_t target);
   smtp::ConnectionOptions connection_options(const Lane& lane, const Target& target) const;
   std::size_t ready_recipients() const;
+  // How many connections the ready recipients and the server's reply latency call for.
+  std::size_t connections_wanted() const;
+  void note_latency(std::int64_t latency_ms);
   std::uint32_t target_of(const smtp::Connection& connection) const;
   // The first target (MX preference order) not down in this round and allowed by its breaker;
   // targets_.size() when none is.
@@ -138,6 +141,7 @@ class Site final : public smtp::ConnectionOwner {
   std::int64_t wake_at_ms_ = 0;     // a wake-up is pending for then; 0: none
   std::uint32_t opening_lane_ = 0;  // the lane of the connection open() is making
   std::string text_;                // scratch: the text of an attempt we compose
+  double latency_ms_ = -1;          // mean reply latency (EWMA); -1: none seen yet
 };
 
 }  // namespace hayate::campaign::delivery

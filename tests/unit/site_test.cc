@@ -29,6 +29,7 @@ namespace {
 struct ServerReply {
   smtp::Outcome outcome;
   bool close_after = false;  // the server drops the session after this reply (a 421)
+  std::int64_t delay_ms = 0;  // the reply comes this long after the transaction was sent
 };
 
 class FakeShard;
@@ -59,11 +60,13 @@ class FakeConnection final : public smtp::Connection {
   const smtp::ConnectionOptions& options() const { return options_; }
   // When an idle session QUITs on its own; INT64_MAX while it works.
   std::int64_t idle_deadline_ms() const {
+    if (pending_) return reply_due_ms_;
     return idle_reported_ && !poked_ ? idle_since_ms_ + options_.idle_timeout_ms : INT64_MAX;
   }
 
  private:
   void close(const smtp::CloseReport& report, bool& closed);
+  bool answer(const smtp::Transaction& transaction, const ServerReply& reply, bool& closed);
 
   FakeShard& shard_;
   dns::SocketAddress address_;
@@ -75,6 +78,10 @@ class FakeConnection final : public smtp::Connection {
   bool quit_ = false;
   bool idle_reported_ = false;
   std::int64_t idle_since_ms_ = 0;
+  // A transaction whose reply is delayed (ServerReply::delay_ms), due at reply_due_ms_.
+  std::optional<smtp::Transaction> pending_;
+  ServerReply pending_reply_;
+  std::int64_t reply_due_ms_ = 0;
   std::uint32_t transactions_ = 0;
   std::string abort_reason_;
 };
@@ -352,6 +359,12 @@ bool FakeConnection::step(bool& closed) {
     close(report, closed);
     return true;
   }
+  if (pending_) {
+    if (shard_.now_ms() < reply_due_ms_) return false;
+    const smtp::Transaction transaction = std::move(*pending_);
+    pending_.reset();
+    return answer(transaction, pending_reply_, closed);
+  }
   if (!poked_) {
     // An idle session QUITs after the idle timeout, as ClientConnection does.
     if (idle_reported_ && shard_.now_ms() - idle_since_ms_ >= options_.idle_timeout_ms) {
@@ -375,6 +388,17 @@ bool FakeConnection::step(bool& closed) {
   owner_.append_message(*this, transaction, message);
   EXPECT_TRUE(message.ends_with("\r\n.\r\n"));
   const ServerReply reply = shard_.server(transaction.recipients[0], address_.to_string());
+  if (reply.delay_ms > 0) {
+    pending_ = transaction;
+    pending_reply_ = reply;
+    reply_due_ms_ = shard_.now_ms() + reply.delay_ms;
+    return true;
+  }
+  return answer(transaction, reply, closed);
+}
+
+bool FakeConnection::answer(const smtp::Transaction& transaction, const ServerReply& reply,
+                            bool& closed) {
   ++transactions_;
   owner_.on_recipient_outcome(*this, transaction, 0, reply.outcome);
   if (reply.close_after) {
@@ -555,6 +579,23 @@ TEST(Site, A554GreetingTriesTheNextMxThenDefersWithTheServersReply) {
   ASSERT_EQ(shard.outcomes.size(), 1u);
   EXPECT_EQ(shard.outcomes[0].type, OutcomeType::deferred);
   EXPECT_EQ(shard.outcomes[0].code, 554);
+}
+
+TEST(Site, ASlowServerGetsMoreConnectionsUpToTheCap) {
+  // Every reply takes 3 s (no refusal): after the first replies the pool grows with the
+  // latency, up to connections_per_domain, instead of two connections carrying 30 messages.
+  FakeShard shard(routed_job(10, 1000), shipped());
+  shard.server = [](std::string_view, std::string_view) {
+    return ServerReply{smtp::Outcome{250, {2, 0, 0}, "Ok", smtp::Stage::body}, false, 3'000};
+  };
+  for (int i = 0; i < 30; ++i) shard.add("u" + std::to_string(i) + "@slow.test");
+  const std::int64_t start = shard.now_ms();
+  shard.run(120'000);
+  EXPECT_EQ(shard.count(OutcomeType::delivered), 30u);
+  EXPECT_GT(shard.connections_max_seen, 2u);
+  EXPECT_LE(shard.connections_max_seen, 10u);
+  // Two connections at 3 s a message would take 45 s.
+  EXPECT_LT(shard.now_ms() - start, 20'000);
 }
 
 TEST(DomainQueue, ADeferredRecipientComesBackWhenItsRetryIsDue) {
