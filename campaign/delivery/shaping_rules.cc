@@ -22,6 +22,7 @@
 #include "absl/strings/ascii.h"
 #include "campaign/input/address.h"
 #include "campaign/config/toml_names.h"
+#include "campaign/config/toml_values.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/smtp/reply_parser.h"
@@ -86,26 +87,6 @@ constexpr std::array<ActionName, 5> action_names = {{
 }};
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-// Text from a rules file quoted in an error: control bytes become \xHH.
-std::string escape(std::string_view text) {
-  static constexpr char hex_digits[] = "0123456789abcdef";
-  std::string result;
-  for (char c : text.substr(0, 200)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f || c == '\\') {
-      result += c == '\\' ? std::string("\\\\")
-                          : std::string{'\\', 'x', hex_digits[byte >> 4], hex_digits[byte & 15]};
-    } else {
-      result += c;
-    }
-  }
-  if (text.size() > 200) result += "...";
-  return result;
-}
-
-
-
 
 bool is_before(const toml::source_position& a, const toml::source_position& b) {
   return a.line < b.line || (a.line == b.line && a.column < b.column);
@@ -237,7 +218,8 @@ absl::Status RulesBuilder::check_keys(const RulesFile& file, const toml::table& 
     }
   }
   if (first_unknown == nullptr) return absl::OkStatus();
-  std::string message = cat("unknown key '", escape(first_unknown->str()), "' in ", label);
+  std::string message =
+      cat("unknown key '", escape_for_message(first_unknown->str()), "' in ", label);
   if (std::optional<std::string_view> suggestion = nearest_known_name(first_unknown->str(), known)) {
     append(message, "; did you mean '", *suggestion, "'?");
   }
@@ -251,45 +233,19 @@ absl::Status RulesBuilder::read_count(const RulesFile& file, const toml::table& 
   HAYATE_ASSERT(min <= max && max <= std::numeric_limits<std::uint32_t>::max());
   const toml::node* node = table.get(key);
   if (node == nullptr) return absl::OkStatus();
-  const toml::value<std::int64_t>* value = node->as_integer();
-  if (value == nullptr) {
-    return error_at(file, *node,
-                    cat(label, " ", key, " must be an integer, got ", toml_type_name(node->type())));
-  }
-  if (value->get() < min || value->get() > max) {
-    return error_at(
-        file, *node,
-        cat(label, " ", key, " must be between ", min, " and ", max, ", got ", value->get()));
-  }
-  out = static_cast<std::uint32_t>(value->get());
+  const absl::StatusOr<std::int64_t> value =
+      read_toml_integer(*node, cat(label, " ", key), min, max);
+  if (!value.ok()) return error_at(file, *node, std::string(value.status().message()));
+  out = static_cast<std::uint32_t>(*value);
   return absl::OkStatus();
 }
 
 absl::Status RulesBuilder::read_duration(const RulesFile& file, const toml::node& node,
                                          std::string_view label, std::uint64_t max_ms,
                                          std::uint64_t& out_ms) const {
-  std::uint64_t duration_ms = 0;
-  if (const toml::value<std::int64_t>* seconds = node.as_integer()) {
-    if (seconds->get() <= 0) return error_at(file, node, cat(label, " must be more than 0"));
-    duration_ms = static_cast<std::uint64_t>(seconds->get()) > max_ms / 1000
-                      ? max_ms + 1
-                      : static_cast<std::uint64_t>(seconds->get()) * 1000;
-  } else if (const toml::value<std::string>* text = node.as_string()) {
-    if (!parse_duration_ms(text->get(), duration_ms)) {
-      return error_at(file, node,
-                      cat(label, " '", escape(text->get()),
-                          "' is not a duration; write e.g. \"30s\", \"10m\", \"2h\" or \"1d\""));
-    }
-  } else {
-    return error_at(
-        file, node,
-        cat(label, " must be a duration such as \"10m\", got ", toml_type_name(node.type())));
-  }
-  if (duration_ms == 0) return error_at(file, node, cat(label, " must be more than 0"));
-  if (duration_ms > max_ms) {
-    return error_at(file, node, cat(label, " must be at most ", max_ms / 1000, " seconds"));
-  }
-  out_ms = duration_ms;
+  const absl::StatusOr<std::uint64_t> duration_ms = read_toml_duration_ms(node, label, max_ms);
+  if (!duration_ms.ok()) return error_at(file, node, std::string(duration_ms.status().message()));
+  out_ms = *duration_ms;
   return absl::OkStatus();
 }
 
@@ -303,7 +259,7 @@ absl::Status RulesBuilder::read_rate(const RulesFile& file, const toml::node& no
   }
   std::string reason;
   if (!shaping::parse_rate(text->get(), rate, reason)) {
-    return error_at(file, node, cat(label, ": ", escape(reason)));
+    return error_at(file, node, cat(label, ": ", escape_for_message(reason)));
   }
   return absl::OkStatus();
 }
@@ -345,7 +301,7 @@ absl::Status RulesBuilder::read_warmup(const RulesFile& file) {
   }
   for (auto&& [key, value] : *table) {
     const std::string name(key.str());
-    const std::string label = cat("[warmup] ", escape(name));
+    const std::string label = cat("[warmup] ", escape_for_message(name));
     if (!is_name(name) || name == "none") {
       return error_at(file, key.source().begin,
                       cat(label, ": a schedule name is 1 to 64 of a-z 0-9 _ - (and not \"none\")"));
@@ -520,9 +476,9 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
       auto found = std::find_if(warmup_.begin(), warmup_.end(),
                                 [&](const auto& entry) { return entry.first == text->get(); });
       if (found == warmup_.end()) {
-        return error_at(
-            file, *node,
-            cat(label, " warmup \"", escape(text->get()), "\" is not a schedule in [warmup]"));
+        return error_at(file, *node,
+                        cat(label, " warmup \"", escape_for_message(text->get()),
+                            "\" is not a schedule in [warmup]"));
       }
       destination.warmup = found->first;
       destination.warmup_daily = found->second;
@@ -548,12 +504,12 @@ absl::Status RulesBuilder::read_destination_tables(const RulesFile& file) {
     const toml::table* table = value.as_table();
     if (table == nullptr) {
       return error_at(file, value,
-                      cat("destination.", escape(key.str()), " must be a table: [destination.",
-                          escape(key.str()), "]"));
+                      cat("destination.", escape_for_message(key.str()),
+                          " must be a table: [destination.", escape_for_message(key.str()), "]"));
     }
     if (!is_name(key.str())) {
       return error_at(file, key.source().begin,
-                      cat("[destination.", escape(key.str()),
+                      cat("[destination.", escape_for_message(key.str()),
                           "]: a destination name is 1 to 64 of a-z 0-9 _ -"));
     }
     ordered.emplace_back(&key, table);
@@ -646,8 +602,9 @@ absl::Status RulesBuilder::claim_domains() {
           }
         }
         if (!reason.empty() || map == nullptr) {
-          return error_at(file, *node,
-                          cat(label, ": \"", escape(written), "\" is not valid: ", reason));
+          return error_at(
+              file, *node,
+              cat(label, ": \"", escape_for_message(written), "\" is not valid: ", reason));
         }
         pending.push_back({std::move(key), map, {destination.index, &file, node->source().begin}});
       }
@@ -725,7 +682,7 @@ absl::Status RulesBuilder::read_codes(const RulesFile& file, const toml::node& n
     }
     if (!ok) {
       return error_at(file, *item,
-                      cat("[[reply]] code \"", escape(text),
+                      cat("[[reply]] code \"", escape_for_message(text),
                           "\" is not a reply code: write 421, \"4xx\" or \"45x\""));
     }
     rule.codes.push_back({min, max});
@@ -794,9 +751,9 @@ absl::Status RulesBuilder::read_reply_rule(const RulesFile& file, const toml::ta
     re2_options.set_encoding(RE2::Options::EncodingLatin1);  // reply bytes as they came
     auto compiled = std::make_unique<RE2>(pattern->get(), re2_options);
     if (!compiled->ok()) {
-      return error_at(
-          file, *text,
-          cat(label, " text is not a valid RE2 expression: ", escape(compiled->error())));
+      return error_at(file, *text,
+                      cat(label, " text is not a valid RE2 expression: ",
+                          escape_for_message(compiled->error())));
     }
     rule.text = std::move(compiled);
   }
@@ -851,9 +808,9 @@ absl::Status RulesBuilder::read_reply_rule(const RulesFile& file, const toml::ta
     for (const auto& [name, node] : names) {
       const Destination* destination = rules_.find_destination(name);
       if (destination == nullptr) {
-        return error_at(
-            file, *node,
-            cat(label, " destination \"", escape(name), "\" is not a [destination.NAME] table"));
+        return error_at(file, *node,
+                        cat(label, " destination \"", escape_for_message(name),
+                            "\" is not a [destination.NAME] table"));
       }
       rule.destinations.push_back(destination->index);
     }
@@ -911,7 +868,7 @@ absl::StatusOr<ShapingRules> RulesBuilder::build() {
       }
     }
     if (first_unknown != nullptr) {
-      std::string message = cat("unknown key '", escape(first_unknown->str()),
+      std::string message = cat("unknown key '", escape_for_message(first_unknown->str()),
                                 "'; a rules file holds [destination.NAME] tables, [warmup] and "
                                 "[[reply]] rules");
       if (std::optional<std::string_view> suggestion =
