@@ -260,6 +260,13 @@ bool is_helo_name(std::string_view name) {
   return is_host_name(name);
 }
 
+// [[sources]] names and pools: [a-z0-9_-]{1,64}, as the shaping rules name pools.
+bool is_source_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
 // RFC 5322 3.6.8: field-name = 1*ftext, printable US-ASCII except ':'.
 bool is_field_name(std::string_view name) {
   if (name.empty() || name.size() > limits::message_line_bytes_max / 2) return false;
@@ -334,6 +341,8 @@ class JobReader {
   absl::Status read_integer(const toml::table& table, std::string_view table_name,
                             std::string_view key, std::int64_t min, std::int64_t max,
                             std::int64_t& out, bool* present = nullptr) const;
+  absl::Status read_bool(const toml::table& table, std::string_view label, std::string_view key,
+                         bool& out) const;
   absl::Status read_backoff(const toml::table& delivery);
   absl::Status read_duration(const toml::node& node, std::string_view label, std::uint64_t max_ms,
                              std::uint64_t& out_ms) const;
@@ -347,6 +356,9 @@ class JobReader {
   absl::Status read_campaign(const toml::table& table);
   absl::Status read_headers(const toml::table& table);
   absl::Status read_delivery(const toml::table* table);
+  absl::Status read_helo(const toml::table& delivery);
+  absl::Status read_connection_limits(const toml::table& delivery);
+  absl::Status read_retry_schedule(const toml::table& delivery);
   absl::Status read_routes(const toml::table& table);
   absl::Status read_dns(const toml::table& table);
   absl::Status read_domains(const toml::table& table);
@@ -355,6 +367,9 @@ class JobReader {
   absl::Status read_dkim(const toml::node& node);
   absl::Status read_schedule(const toml::node& node);
   absl::Status read_shaping(const toml::table& root);
+  absl::Status read_shaping_table(const toml::table& shaping);
+  absl::Status read_sources(const toml::node& sources);
+  absl::Status read_source(const toml::table& table, JobConfig::Source& source) const;
   absl::Status read_suppression(const toml::node* node);
   absl::Status read_header_names(const toml::table& table, std::string_view label,
                                  std::string_view key, std::vector<std::string>& names) const;
@@ -988,130 +1003,138 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
 // [shaping] and [[sources]]: where the job's shaping rules are, and the local addresses mail
 // leaves from. Checked here; the rules file is read by campaign/delivery/shaping_rules.h.
 absl::Status JobReader::read_shaping(const toml::table& root) {
-  static constexpr std::array<std::string_view, 3> shaping_keys = {"rules", "rollup",
-                                                                   "warmup_state"};
-  static constexpr std::array<std::string_view, 5> source_keys = {"name", "address", "ehlo",
-                                                                  "pool", "warmup"};
-  constexpr std::size_t sources_max = 1'024;
-  const auto is_name = [](std::string_view name) {
-    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    });
-  };
-  const auto read_bool = [this](const toml::table& table, std::string_view label,
-                                std::string_view key, bool& out) {
-    const toml::node* node = table.get(key);
-    if (node == nullptr) return absl::OkStatus();
-    if (!node->is_boolean()) return error_at(*node, cat(label, " ", key, " must be true or false"));
-    out = node->as_boolean()->get();
-    return absl::OkStatus();
-  };
   job_.warmup_state_path =
       (std::filesystem::path(job_.base_dir) / "hayate-warmup.state").string();
   const toml::table* shaping = nullptr;
   if (absl::Status status = find_table(root, "shaping", shaping); !status.ok()) return status;
   if (shaping != nullptr) {
-    if (absl::Status status = check_keys(*shaping, "shaping", shaping_keys); !status.ok()) {
-      return status;
-    }
-    const toml::value<std::string>* value = nullptr;
-    if (absl::Status status = find_string(*shaping, "shaping", "rules", value); !status.ok()) {
-      return status;
-    }
-    if (value != nullptr) {
-      if (absl::Status status = check_file(*value, "[shaping] rules", job_.shaping_rules_path);
-          !status.ok()) {
-        return status;
-      }
-    }
-    if (absl::Status status = read_bool(*shaping, "[shaping]", "rollup", job_.shaping_rollup);
-        !status.ok()) {
-      return status;
-    }
-    if (absl::Status status = find_string(*shaping, "shaping", "warmup_state", value);
-        !status.ok()) {
-      return status;
-    }
-    if (value != nullptr) {
-      if (value->get().empty() || !control_character(value->get()).empty()) {
-        return error_at(*value, "[shaping] warmup_state must be a file name");
-      }
-      const std::filesystem::path path(value->get());
-      job_.warmup_state_path =
-          path.is_absolute() ? value->get() : (std::filesystem::path(job_.base_dir) / path).string();
-    }
+    if (absl::Status status = read_shaping_table(*shaping); !status.ok()) return status;
   }
   const toml::node* sources = root.get("sources");
   if (sources == nullptr) return absl::OkStatus();
-  const toml::array* tables = sources->as_array();
-  if (tables == nullptr || !tables->is_array_of_tables()) {
-    return error_at(*sources, "sources must be written as [[sources]] tables, one per address");
+  return read_sources(*sources);
+}
+
+absl::Status JobReader::read_bool(const toml::table& table, std::string_view label,
+                                  std::string_view key, bool& out) const {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  if (!node->is_boolean()) return error_at(*node, cat(label, " ", key, " must be true or false"));
+  out = node->as_boolean()->get();
+  return absl::OkStatus();
+}
+
+// [shaping] rules, rollup and warmup_state.
+absl::Status JobReader::read_shaping_table(const toml::table& shaping) {
+  static constexpr std::array<std::string_view, 3> shaping_keys = {"rules", "rollup",
+                                                                   "warmup_state"};
+  if (absl::Status status = check_keys(shaping, "shaping", shaping_keys); !status.ok()) {
+    return status;
   }
-  if (tables->size() > sources_max) {
-    return error_at(*sources, cat("[[sources]] has ", tables->size(), " entries; at most ",
-                                  sources_max, " are allowed"));
+  const toml::value<std::string>* value = nullptr;
+  if (absl::Status status = find_string(shaping, "shaping", "rules", value); !status.ok()) {
+    return status;
   }
-  for (const toml::node& element : *tables) {
-    const toml::table& table = *element.as_table();
-    if (absl::Status status = check_keys(table, "[sources]", source_keys); !status.ok()) {
-      return status;
-    }
-    JobConfig::Source source;
-    const toml::value<std::string>* value = nullptr;
-    if (absl::Status status = require_string(table, "[sources]", "name", value); !status.ok()) {
-      return status;
-    }
-    if (!is_name(value->get())) {
-      return error_at(*value, cat("[[sources]] name \"", escape_for_message(value->get()),
-                                  "\" must be 1 to 64 of a-z 0-9 _ -"));
-    }
-    source.name = value->get();
-    const std::string label = cat("[[sources]] ", source.name);
-    if (absl::Status status = require_string(table, "[sources]", "address", value);
+  if (value != nullptr) {
+    if (absl::Status status = check_file(*value, "[shaping] rules", job_.shaping_rules_path);
         !status.ok()) {
       return status;
     }
-    std::optional<std::string> address = canonical_ip(value->get(), AF_INET);
-    if (!address) address = canonical_ip(value->get(), AF_INET6);
-    if (!address) {
-      return error_at(*value, cat(label, " address \"", escape_for_message(value->get()),
-                                  "\" is not an IPv4 or IPv6 address (no brackets, no port)"));
+  }
+  if (absl::Status status = read_bool(shaping, "[shaping]", "rollup", job_.shaping_rollup);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = find_string(shaping, "shaping", "warmup_state", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) {
+    if (value->get().empty() || !control_character(value->get()).empty()) {
+      return error_at(*value, "[shaping] warmup_state must be a file name");
     }
-    source.address = std::move(*address);
-    if (absl::Status status = find_string(table, "[sources]", "ehlo", value); !status.ok()) {
-      return status;
-    }
-    source.ehlo = job_.helo;
-    if (value != nullptr) {
-      if (!is_helo_name(value->get())) {
-        return error_at(*value, cat(label, " ehlo '", escape_for_message(value->get()),
-                                    "' is not a host name or address literal (RFC 5321 4.1.1.1)"));
-      }
-      source.ehlo = value->get();
-    }
-    if (absl::Status status = find_string(table, "[sources]", "pool", value); !status.ok()) {
-      return status;
-    }
-    if (value != nullptr) {
-      if (!is_name(value->get())) {
-        return error_at(*value, cat(label, " pool \"", escape_for_message(value->get()),
-                                    "\" must be 1 to 64 of a-z 0-9 _ -"));
-      }
-      source.pool = value->get();
-    }
-    if (absl::Status status = read_bool(table, label, "warmup", source.warmup); !status.ok()) {
-      return status;
-    }
+    const std::filesystem::path path(value->get());
+    job_.warmup_state_path =
+        path.is_absolute() ? value->get() : (std::filesystem::path(job_.base_dir) / path).string();
+  }
+  return absl::OkStatus();
+}
+
+// [[sources]]: one table per local address, names and addresses each used once.
+absl::Status JobReader::read_sources(const toml::node& sources) {
+  constexpr std::size_t sources_max = 1'024;
+  const toml::array* tables = sources.as_array();
+  if (tables == nullptr || !tables->is_array_of_tables()) {
+    return error_at(sources, "sources must be written as [[sources]] tables, one per address");
+  }
+  if (tables->size() > sources_max) {
+    return error_at(sources, cat("[[sources]] has ", tables->size(), " entries; at most ",
+                                 sources_max, " are allowed"));
+  }
+  for (const toml::node& element : *tables) {
+    const toml::table& table = *element.as_table();
+    JobConfig::Source source;
+    if (absl::Status status = read_source(table, source); !status.ok()) return status;
     for (const JobConfig::Source& other : job_.sources) {
       if (other.name == source.name || other.address == source.address) {
-        return error_at(table.source().begin,
-                        cat(label, ": ", other.name == source.name ? "name" : "address",
-                            " already used by [[sources]] ", other.name));
+        return error_at(table.source().begin, cat("[[sources]] ", source.name, ": ",
+                                                  other.name == source.name ? "name" : "address",
+                                                  " already used by [[sources]] ", other.name));
       }
     }
     job_.sources.push_back(std::move(source));
   }
   return absl::OkStatus();
+}
+
+// One [[sources]] table: name, address, and optionally ehlo, pool and warmup.
+absl::Status JobReader::read_source(const toml::table& table, JobConfig::Source& source) const {
+  static constexpr std::array<std::string_view, 5> source_keys = {"name", "address", "ehlo", "pool",
+                                                                  "warmup"};
+  if (absl::Status status = check_keys(table, "[sources]", source_keys); !status.ok()) {
+    return status;
+  }
+  const toml::value<std::string>* value = nullptr;
+  if (absl::Status status = require_string(table, "[sources]", "name", value); !status.ok()) {
+    return status;
+  }
+  if (!is_source_name(value->get())) {
+    return error_at(*value, cat("[[sources]] name \"", escape_for_message(value->get()),
+                                "\" must be 1 to 64 of a-z 0-9 _ -"));
+  }
+  source.name = value->get();
+  const std::string label = cat("[[sources]] ", source.name);
+  if (absl::Status status = require_string(table, "[sources]", "address", value); !status.ok()) {
+    return status;
+  }
+  std::optional<std::string> address = canonical_ip(value->get(), AF_INET);
+  if (!address) address = canonical_ip(value->get(), AF_INET6);
+  if (!address) {
+    return error_at(*value, cat(label, " address \"", escape_for_message(value->get()),
+                                "\" is not an IPv4 or IPv6 address (no brackets, no port)"));
+  }
+  source.address = std::move(*address);
+  if (absl::Status status = find_string(table, "[sources]", "ehlo", value); !status.ok()) {
+    return status;
+  }
+  source.ehlo = job_.helo;
+  if (value != nullptr) {
+    if (!is_helo_name(value->get())) {
+      return error_at(*value, cat(label, " ehlo '", escape_for_message(value->get()),
+                                  "' is not a host name or address literal (RFC 5321 4.1.1.1)"));
+    }
+    source.ehlo = value->get();
+  }
+  if (absl::Status status = find_string(table, "[sources]", "pool", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) {
+    if (!is_source_name(value->get())) {
+      return error_at(*value, cat(label, " pool \"", escape_for_message(value->get()),
+                                  "\" must be 1 to 64 of a-z 0-9 _ -"));
+    }
+    source.pool = value->get();
+  }
+  return read_bool(table, label, "warmup", source.warmup);
 }
 
 // [suppression]: where the list lives and the soft-bounce policy. The file need not exist:
@@ -1264,7 +1287,43 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
   if (absl::Status status = check_keys(delivery, "delivery", delivery_keys); !status.ok()) {
     return status;
   }
+  if (absl::Status status = read_helo(delivery); !status.ok()) return status;
+  if (absl::Status status = read_connection_limits(delivery); !status.ok()) return status;
+  for (auto [key, out] : {std::pair{"connect_timeout", &job_.connect_timeout_ms},
+                          std::pair{"command_timeout", &job_.command_timeout_ms},
+                          std::pair{"data_timeout", &job_.data_timeout_ms}}) {
+    if (absl::Status status = read_timeout(delivery, key, *out); !status.ok()) return status;
+  }
+  if (absl::Status status = read_retry_schedule(delivery); !status.ok()) return status;
+  if (absl::Status status = read_backoff(delivery); !status.ok()) return status;
 
+  if (const toml::node* node = delivery.get("deadline")) {
+    if (absl::Status status =
+            read_duration(*node, "[delivery] deadline", deadline_ms_max, job_.deadline_ms);
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (const toml::node* node = delivery.get("tls")) {
+    if (absl::Status status = read_tls_mode(*node, "[delivery] tls", job_.tls); !status.ok()) {
+      return status;
+    }
+  }
+  const toml::value<std::string>* ca_file = nullptr;
+  if (absl::Status status = find_string(delivery, "delivery", "ca_file", ca_file); !status.ok()) {
+    return status;
+  }
+  if (ca_file != nullptr) {
+    if (absl::Status status = check_file(*ca_file, "[delivery] ca_file", job_.ca_file);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// [delivery] helo, or this host's name when it is a valid EHLO name.
+absl::Status JobReader::read_helo(const toml::table& delivery) {
   const toml::value<std::string>* helo = nullptr;
   if (absl::Status status = find_string(delivery, "delivery", "helo", helo); !status.ok()) {
     return status;
@@ -1276,16 +1335,21 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
                                  "(RFC 5321 4.1.1.1)"));
     }
     job_.helo = helo->get();
-  } else {
-    char host_name[256] = {};
-    if (gethostname(host_name, sizeof(host_name) - 1) != 0 || !is_host_name(host_name)) {
-      return error_at(toml::source_position{},
-                      cat("the host name '", escape_for_message(host_name),
-                          "' is not a valid EHLO name; set [delivery] helo"));
-    }
-    job_.helo = host_name;
+    return absl::OkStatus();
   }
+  char host_name[256] = {};
+  if (gethostname(host_name, sizeof(host_name) - 1) != 0 || !is_host_name(host_name)) {
+    return error_at(toml::source_position{},
+                    cat("the host name '", escape_for_message(host_name),
+                        "' is not a valid EHLO name; set [delivery] helo"));
+  }
+  job_.helo = host_name;
+  return absl::OkStatus();
+}
 
+// [delivery] connections_max, connections_per_domain (never above connections_max),
+// messages_per_connection, shards and port.
+absl::Status JobReader::read_connection_limits(const toml::table& delivery) {
   std::int64_t value = 0;
   bool given = false;
   if (absl::Status status = read_integer(delivery, "delivery", "connections_max", 1,
@@ -1329,61 +1393,34 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
     return status;
   }
   if (given) job_.port = static_cast<std::uint16_t>(value);
+  return absl::OkStatus();
+}
 
-  for (auto [key, out] : {std::pair{"connect_timeout", &job_.connect_timeout_ms},
-                          std::pair{"command_timeout", &job_.command_timeout_ms},
-                          std::pair{"data_timeout", &job_.data_timeout_ms}}) {
-    if (absl::Status status = read_timeout(delivery, key, *out); !status.ok()) return status;
+// [delivery] retry_schedule: the delays between attempts, in order.
+absl::Status JobReader::read_retry_schedule(const toml::table& delivery) {
+  const toml::node* node = delivery.get("retry_schedule");
+  if (node == nullptr) return absl::OkStatus();
+  const toml::array* delays = node->as_array();
+  if (delays == nullptr) {
+    return error_at(*node, cat("[delivery] retry_schedule must be an array of "
+                               "durations, got ",
+                               toml_type_name(node->type())));
   }
-
-  if (const toml::node* node = delivery.get("retry_schedule")) {
-    const toml::array* delays = node->as_array();
-    if (delays == nullptr) {
-      return error_at(*node, cat("[delivery] retry_schedule must be an array of "
-                                 "durations, got ",
-                                 toml_type_name(node->type())));
-    }
-    if (delays->size() > retry_schedule_entries_max) {
-      return error_at(*node, cat("[delivery] retry_schedule has ", delays->size(),
-                                 " entries; at most ", retry_schedule_entries_max, " are allowed"));
-    }
-    job_.retry_schedule_ms.clear();
-    job_.retry_schedule_given = true;
-    for (std::size_t i = 0; i < delays->size(); ++i) {
-      std::uint64_t delay_ms = 0;
-      if (absl::Status status =
-              read_duration(*delays->get(i), cat("[delivery] retry_schedule[", i, "]"),
-                            retry_delay_ms_max, delay_ms);
-          !status.ok()) {
-        return status;
-      }
-      job_.retry_schedule_ms.push_back(static_cast<std::uint32_t>(delay_ms));
-    }
+  if (delays->size() > retry_schedule_entries_max) {
+    return error_at(*node, cat("[delivery] retry_schedule has ", delays->size(),
+                               " entries; at most ", retry_schedule_entries_max, " are allowed"));
   }
-
-  if (absl::Status status = read_backoff(delivery); !status.ok()) return status;
-
-  if (const toml::node* node = delivery.get("deadline")) {
+  job_.retry_schedule_ms.clear();
+  job_.retry_schedule_given = true;
+  for (std::size_t i = 0; i < delays->size(); ++i) {
+    std::uint64_t delay_ms = 0;
     if (absl::Status status =
-            read_duration(*node, "[delivery] deadline", deadline_ms_max, job_.deadline_ms);
+            read_duration(*delays->get(i), cat("[delivery] retry_schedule[", i, "]"),
+                          retry_delay_ms_max, delay_ms);
         !status.ok()) {
       return status;
     }
-  }
-  if (const toml::node* node = delivery.get("tls")) {
-    if (absl::Status status = read_tls_mode(*node, "[delivery] tls", job_.tls); !status.ok()) {
-      return status;
-    }
-  }
-  const toml::value<std::string>* ca_file = nullptr;
-  if (absl::Status status = find_string(delivery, "delivery", "ca_file", ca_file); !status.ok()) {
-    return status;
-  }
-  if (ca_file != nullptr) {
-    if (absl::Status status = check_file(*ca_file, "[delivery] ca_file", job_.ca_file);
-        !status.ok()) {
-      return status;
-    }
+    job_.retry_schedule_ms.push_back(static_cast<std::uint32_t>(delay_ms));
   }
   return absl::OkStatus();
 }
