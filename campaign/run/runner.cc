@@ -37,6 +37,7 @@
 #include "campaign/delivery/warmup.h"
 #include "engine/strings.h"
 #include "campaign/output/metrics.h"
+#include "campaign/output/summary.h"
 #include "engine/metrics_server.h"
 #include "campaign/config/schedule.h"
 #include "campaign/bounce/suppression.h"
@@ -698,23 +699,23 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
   return totals;
 }
 
-struct SummaryFacts {
-  const std::string& campaign;
-  std::uint64_t rows;
-  std::uint64_t recipients;
-  std::uint64_t rejected;
-  std::uint64_t suppressed;
-  std::uint32_t shards;
-  bool stopped_by_signal;
-  bool resumed;
-  std::uint64_t skipped;
-  double duration_s;
-  double rate;
-  int exit_code;
-  std::vector<ShapingView> shaping;
-  BounceReasonCounts bounce_reasons;  // this run's bounced recipients
-  RecordTally suppression_recorded;   // what those bounces did to the suppression list
-};
+// summary.json's counts that come from the shards.
+RunSummary summarize_shards(const ShardCounters& totals) {
+  RunSummary summary;
+  summary.delivered = totals.delivered;
+  summary.bounced = totals.bounced;
+  summary.deferred = totals.deferred;
+  summary.attempts_deferred = totals.attempts_deferred;
+  summary.domains = totals.domains;
+  summary.connections = totals.connections_opened;
+  summary.connections_failed = totals.connections_failed;
+  summary.message_bytes = totals.message_bytes;
+  summary.tls_handshakes = totals.tls_handshakes;
+  summary.tls_resumptions = totals.tls_resumptions;
+  summary.tls_failures = totals.tls_failures;
+  summary.not_attempted = totals.not_attempted;
+  return summary;
+}
 
 // The shipped shaping rules overlaid by the job's rules file, with the job's source pools.
 absl::StatusOr<ShapingRules> load_job_rules(const JobConfig& job) {
@@ -748,53 +749,6 @@ absl::Status sending_sources(const JobConfig& job, std::vector<SendingSource>& s
   }
   if (sources.empty()) sources.emplace_back();
   return absl::OkStatus();
-}
-
-// "shaping": one object per destination that was throttled or suspended during the run.
-std::string render_shaping(const std::vector<ShapingView>& views) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    const ShapingView& view = views[i];
-    append(out, i == 0 ? "\n    " : ",\n    ", "{\"destination\": \"");
-    append_json_escaped(view.destination, out);
-    append(out, "\", \"state\": \"", view.state, "\", \"throttles\": ", view.throttles,
-           ", \"suspensions\": ", view.suspensions, ", \"recoveries\": ", view.recoveries, "}");
-  }
-  append(out, views.empty() ? "]" : "\n  ]");
-  return out;
-}
-
-// summary.json: this run's counts, and (all_runs) the campaign's over every run so far.
-
-std::string render_summary(const SummaryFacts& facts, const ShardCounters& totals,
-                           const JournalCounts& all_runs) {
-  return absl::StrFormat(
-      "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
-      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"bounce_reasons\": %s,\n"
-      "  \"deferred\": %d,\n  \"rejected\": %d,\n"
-      "  \"suppressed\": %d,\n"
-      "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
-      "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
-      "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
-      "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
-      "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
-      "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
-      "\"rejected\": %d, \"suppressed\": %d},\n"
-      "  \"suppression_recorded\": {\"suppressed\": %d, \"soft_counted\": %d, "
-      "\"already_suppressed\": %d},\n"
-      "  \"shaping\": %s,\n"
-      "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
-      facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
-      facts.bounce_reasons.render_json(), totals.deferred, facts.rejected, facts.suppressed,
-      totals.attempts_deferred, totals.domains,
-      totals.connections_opened, totals.connections_failed, totals.message_bytes, facts.shards,
-      totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
-      facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
-      facts.skipped, all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected,
-      all_runs.suppressed, facts.suppression_recorded.suppressed,
-      facts.suppression_recorded.soft_counted, facts.suppression_recorded.already_suppressed,
-      render_shaping(facts.shaping), facts.duration_s, facts.rate,
-      facts.exit_code);
 }
 
 }  // namespace
@@ -1086,12 +1040,24 @@ int run_campaign(const RunOptions& options) {
     }
   }
   if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
-  const std::string summary = render_summary(
-      SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), streamed.suppressed,
-                   shard_count, stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
-                   shaping_views, domains.bounce_reason_totals(), *recorded},
-      totals, all_runs);
-  if (!write_file(out_dir + "/summary.json", summary, error)) {
+  RunSummary summary = summarize_shards(totals);
+  summary.campaign = job.id;
+  summary.rows = input.rows_read();
+  summary.recipients = recipients;
+  summary.rejected = rejects.count();
+  summary.suppressed = streamed.suppressed;
+  summary.bounce_reasons = domains.bounce_reason_totals();
+  summary.shards = shard_count;
+  summary.stopped_by_signal = stop.level.load() > 0;
+  summary.resumed = resuming;
+  summary.skipped_as_final_before = skipped;
+  summary.all_runs = all_runs;
+  summary.suppression_recorded = *recorded;
+  summary.shaping = shaping_counts(shaping_views);
+  summary.duration_s = duration_s;
+  summary.messages_per_second = rate;
+  summary.exit_code = code;
+  if (!write_file(out_dir + "/summary.json", render_summary(summary), error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
     code = exit_code::cannot_create;
   }
