@@ -32,6 +32,7 @@
 #include "campaign/output/domain_report.h"
 #include "campaign/run/fcrdns.h"
 #include "campaign/run/exit_codes.h"
+#include "campaign/run/run_exit_code.h"
 #include "campaign/output/journal.h"
 #include "campaign/delivery/shaping_rules.h"
 #include "campaign/delivery/warmup.h"
@@ -1009,37 +1010,37 @@ int run_campaign(const RunOptions& options) {
   const double rate = duration_s > 0 ? static_cast<double>(totals.delivered) / duration_s : 0;
   // Every outcome on disk before the summary says so; then the totals over every run.
   const bool journal_ok = journal == nullptr || (journal->sync() && !journal->failed());
-  int code = exit_code::ok;
-  if (!read_status.ok()) {
-    code = exit_code::data_error;
-  } else if (!output_ok) {
-    code = exit_code::cannot_create;
-  } else if (stop.level.load() > 0 || !streamed.suppression_error.empty()) {
-    code = exit_code::temporary;  // stopped: the rest waits for the next run
-  } else if (abort.requested.load()) {
-    code = exit_code::config;
+  RunEnd end;
+  end.input_failed = !read_status.ok();
+  end.output_failed = !output_ok;
+  end.stopped = stop.level.load() > 0;
+  end.suppression_failed = !streamed.suppression_error.empty();
+  end.aborted = abort.requested.load();
+  end.delivered = totals.delivered;
+  end.bounced = totals.bounced;
+  end.deferred = totals.deferred;
+  end.servers_greeted = totals.servers_greeted;
+  // The reason of an abort is news when the abort decides the code; an earlier cause (bad
+  // input, a failed output, a stop) has its own message.
+  if (end.aborted && run_exit_code(end) == exit_code::config) {
     std::fprintf(stderr, "hayate: the run was stopped: %s\n", abort.reason.c_str());
-  } else if (totals.deferred > 0) {
-    const bool nothing_reached = totals.servers_greeted == 0 && totals.delivered == 0 &&
-                                 totals.bounced == 0;
-    code = nothing_reached ? exit_code::unavailable : exit_code::temporary;
   }
-  if (!journal_ok) code = exit_code::temporary;  // outcomes may be missing: resume later
+  end.journal_failed = !journal_ok;
+  int code = run_exit_code(end);
   JournalCounts all_runs{totals.delivered, totals.bounced, rejects.count(), totals.deferred,
                          totals.attempts_deferred, 0, streamed.suppressed};
   JournalStats journal_stats;
   if (journal != nullptr) {
     journal_stats = journal->stats();
     const std::string journal_path = journal->path();
-    if (absl::Status closed = journal->close(code); !closed.ok() && code == exit_code::ok) {
-      code = exit_code::cannot_create;
-    }
+    end.journal_close_failed = !journal->close(code).ok();  // records the code so far
     if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
         final_state.ok()) {
       all_runs = final_state->counts;
     }
   }
-  if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
+  end.deferred_all_runs = all_runs.deferred;
+  code = run_exit_code(end);
   RunSummary summary = summarize_shards(totals);
   summary.campaign = job.id;
   summary.rows = input.rows_read();
@@ -1059,7 +1060,8 @@ int run_campaign(const RunOptions& options) {
   summary.exit_code = code;
   if (!write_file(out_dir + "/summary.json", render_summary(summary), error)) {
     std::fprintf(stderr, "hayate: %s\n", error.c_str());
-    code = exit_code::cannot_create;
+    end.summary_failed = true;
+    code = run_exit_code(end);
   }
   if (!read_status.ok()) {
     std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
@@ -1090,7 +1092,8 @@ int run_campaign(const RunOptions& options) {
     add_journal_latency(journal_stats, snapshot);
     if (absl::Status status = write_metrics_file(options.metrics_file, snapshot); !status.ok()) {
       std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-      code = exit_code::cannot_create;
+      end.metrics_failed = true;
+      code = run_exit_code(end);
     }
   }
   if (!options.quiet || code != exit_code::ok) {
