@@ -69,4 +69,4 @@ std::string format_duration(std::uint64_t duration_ms) {
   return cat(duration_ms, "ms");
 }
 
-}  // namespace hayate::campaign::inline config
+}  // namespace hayate::campaign::config

@@ -29,4 +29,4 @@ absl::StatusOr<std::uint64_t> read_toml_duration_ms(const toml::node& node, std:
 // "1d", "30s", "250ms": the largest unit that divides the duration, for messages.
 std::string format_duration(std::uint64_t duration_ms);
 
-}  // namespace hayate::campaign::inline config
+}  // namespace hayate::campaign::config

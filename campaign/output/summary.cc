@@ -55,4 +55,4 @@ std::string render_summary(const RunSummary& summary) {
       summary.duration_s, summary.messages_per_second, summary.exit_code);
 }
 
-}  // namespace hayate::campaign::inline output
+}  // namespace hayate::campaign::output

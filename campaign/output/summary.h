@@ -48,4 +48,4 @@ struct RunSummary {
 // The JSON object, two-space indented, one key a line, ending in a newline.
 std::string render_summary(const RunSummary& summary);
 
-}  // namespace hayate::campaign::inline output
+}  // namespace hayate::campaign::output

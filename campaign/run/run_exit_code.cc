@@ -31,4 +31,4 @@ int run_exit_code(const RunEnd& end) {
   return code;
 }
 
-}  // namespace hayate::campaign::inline run
+}  // namespace hayate::campaign::run

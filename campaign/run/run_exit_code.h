@@ -39,4 +39,4 @@ struct RunEnd {
 // metrics file not written makes it 73.
 int run_exit_code(const RunEnd& end);
 
-}  // namespace hayate::campaign::inline run
+}  // namespace hayate::campaign::run
