@@ -280,6 +280,12 @@ struct MetricsServer::Connection {
   std::string output;
   std::size_t written_bytes = 0;
   std::int64_t deadline_ms = 0;
+
+  // A closed connection keeps fd -1 until serve() erases it.
+  void close_socket() {
+    close(fd);
+    fd = -1;
+  }
 };
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::start(
@@ -367,66 +373,6 @@ void MetricsServer::serve() {
   std::vector<Connection> connections;
   std::vector<pollfd> poll_fds;
   std::int64_t accept_paused_until_ms = 0;
-  char buffer[4096];
-
-  const auto close_connection = [](Connection& connection) {
-    close(connection.fd);
-    connection.fd = -1;
-  };
-  // Sends what is left of the response; once it is all out, shuts our side down and waits for
-  // the client to close. Closing at once could reset the connection while the client still
-  // has bytes in flight (say, a request body we never read), and a reset may destroy the
-  // response before the client reads it (RFC 9112 9.6).
-  const auto send_output = [&](Connection& connection, std::int64_t now_ms) {
-    while (connection.written_bytes < connection.output.size()) {
-      const ssize_t sent = send(connection.fd, connection.output.data() + connection.written_bytes,
-                                connection.output.size() - connection.written_bytes, MSG_NOSIGNAL);
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      if (sent <= 0) {
-        close_connection(connection);
-        return;
-      }
-      connection.written_bytes += static_cast<std::size_t>(sent);
-    }
-    responses_sent_.fetch_add(1);
-    shutdown(connection.fd, SHUT_WR);
-    connection.state = Connection::State::draining;
-    connection.deadline_ms = now_ms + options_.write_timeout_ms;
-    connection.output = std::string();
-  };
-  const auto respond = [&](Connection& connection, HttpVerdict verdict, std::int64_t now_ms) {
-    HAYATE_ASSERT(verdict.status != 0 && connection.state == Connection::State::reading);
-    const std::string body = verdict.status == 200 ? render_() : std::string();
-    connection.output = make_http_response(verdict.status, body, verdict.head);
-    connection.input = std::string();
-    connection.state = Connection::State::writing;
-    connection.deadline_ms = now_ms + options_.write_timeout_ms;
-    send_output(connection, now_ms);
-  };
-  const auto on_readable = [&](Connection& connection, std::int64_t now_ms) {
-    const bool reading = connection.state == Connection::State::reading;
-    HAYATE_ASSERT(!reading || connection.input.size() < options_.request_bytes_max);
-    const std::size_t room =
-        reading ? std::min(sizeof buffer, options_.request_bytes_max - connection.input.size())
-                : sizeof buffer;
-    const ssize_t received = recv(connection.fd, buffer, room, 0);
-    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (received <= 0) {
-      // The client closed (or failed). A partial request can never complete: say so.
-      if (reading && received == 0 && !connection.input.empty()) {
-        respond(connection, HttpVerdict{400}, now_ms);
-      } else {
-        close_connection(connection);
-      }
-      return;
-    }
-    if (!reading) return;  // draining: discard
-    connection.input.append(buffer, static_cast<std::size_t>(received));
-    const HttpVerdict verdict = examine_http_request(connection.input, options_.request_bytes_max);
-    if (verdict.status != 0) respond(connection, verdict, now_ms);
-  };
-
   while (true) {
     std::int64_t now_ms = steady_ms();
     poll_fds.clear();
@@ -451,44 +397,108 @@ void MetricsServer::serve() {
     if (ready > 0 && poll_fds[0].revents != 0) break;  // stop()
     now_ms = steady_ms();
     for (std::size_t i = 0; i < connections.size(); ++i) {
-      Connection& connection = connections[i];
-      const short revents = ready > 0 ? poll_fds[i + 2].revents : short{0};
-      if (revents & POLLNVAL) {
-        close_connection(connection);
-      } else if (revents != 0 && connection.state == Connection::State::writing) {
-        send_output(connection, now_ms);  // POLLERR and POLLHUP show up as a failed send
-      } else if (revents != 0) {
-        on_readable(connection, now_ms);
-      }
-      if (connection.fd >= 0 && now_ms >= connection.deadline_ms) {
-        if (connection.state == Connection::State::reading) {
-          respond(connection, HttpVerdict{408}, now_ms);  // RFC 9110 15.5.9
-        } else {
-          close_connection(connection);
-        }
-      }
+      advance(connections[i], ready > 0 ? poll_fds[i + 2].revents : short{0}, now_ms);
     }
     std::erase_if(connections, [](const Connection& connection) { return connection.fd < 0; });
-
     if (ready > 0 && (poll_fds[1].revents & POLLIN) != 0) {
-      while (connections.size() < options_.connections_max) {
-        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-          Connection connection;
-          connection.fd = fd;
-          connection.deadline_ms = now_ms + options_.read_timeout_ms;
-          connections.push_back(std::move(connection));
-          continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          accept_paused_until_ms = now_ms + accept_pause_ms;  // EMFILE, ENFILE, ENOBUFS...
-        }
-        break;
-      }
+      accept_connections(connections, now_ms, accept_paused_until_ms);
     }
   }
-  for (Connection& connection : connections) close_connection(connection);
+  for (Connection& connection : connections) connection.close_socket();
+}
+
+// What poll reported for one connection (`revents`, 0 when nothing), then its deadline.
+void MetricsServer::advance(Connection& connection, short revents, std::int64_t now_ms) {
+  if (revents & POLLNVAL) {
+    connection.close_socket();
+  } else if (revents != 0 && connection.state == Connection::State::writing) {
+    send_output(connection, now_ms);  // POLLERR and POLLHUP show up as a failed send
+  } else if (revents != 0) {
+    on_readable(connection, now_ms);
+  }
+  if (connection.fd >= 0 && now_ms >= connection.deadline_ms) {
+    if (connection.state == Connection::State::reading) {
+      respond(connection, HttpVerdict{408}, now_ms);  // RFC 9110 15.5.9
+    } else {
+      connection.close_socket();
+    }
+  }
+}
+
+void MetricsServer::accept_connections(std::vector<Connection>& connections, std::int64_t now_ms,
+                                       std::int64_t& accept_paused_until_ms) {
+  while (connections.size() < options_.connections_max) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      Connection connection;
+      connection.fd = fd;
+      connection.deadline_ms = now_ms + options_.read_timeout_ms;
+      connections.push_back(std::move(connection));
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      accept_paused_until_ms = now_ms + accept_pause_ms;  // EMFILE, ENFILE, ENOBUFS...
+    }
+    return;
+  }
+}
+
+// Sends what is left of the response; once it is all out, shuts our side down and waits for
+// the client to close. Closing at once could reset the connection while the client still
+// has bytes in flight (say, a request body we never read), and a reset may destroy the
+// response before the client reads it (RFC 9112 9.6).
+void MetricsServer::send_output(Connection& connection, std::int64_t now_ms) {
+  while (connection.written_bytes < connection.output.size()) {
+    const ssize_t sent = send(connection.fd, connection.output.data() + connection.written_bytes,
+                              connection.output.size() - connection.written_bytes, MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (sent <= 0) {
+      connection.close_socket();
+      return;
+    }
+    connection.written_bytes += static_cast<std::size_t>(sent);
+  }
+  responses_sent_.fetch_add(1);
+  shutdown(connection.fd, SHUT_WR);
+  connection.state = Connection::State::draining;
+  connection.deadline_ms = now_ms + options_.write_timeout_ms;
+  connection.output = std::string();
+}
+
+void MetricsServer::respond(Connection& connection, HttpVerdict verdict, std::int64_t now_ms) {
+  HAYATE_ASSERT(verdict.status != 0 && connection.state == Connection::State::reading);
+  const std::string body = verdict.status == 200 ? render_() : std::string();
+  connection.output = make_http_response(verdict.status, body, verdict.head);
+  connection.input = std::string();
+  connection.state = Connection::State::writing;
+  connection.deadline_ms = now_ms + options_.write_timeout_ms;
+  send_output(connection, now_ms);
+}
+
+void MetricsServer::on_readable(Connection& connection, std::int64_t now_ms) {
+  char buffer[4096];
+  const bool reading = connection.state == Connection::State::reading;
+  HAYATE_ASSERT(!reading || connection.input.size() < options_.request_bytes_max);
+  const std::size_t room =
+      reading ? std::min(sizeof buffer, options_.request_bytes_max - connection.input.size())
+              : sizeof buffer;
+  const ssize_t received = recv(connection.fd, buffer, room, 0);
+  if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (received <= 0) {
+    // The client closed (or failed). A partial request can never complete: say so.
+    if (reading && received == 0 && !connection.input.empty()) {
+      respond(connection, HttpVerdict{400}, now_ms);
+    } else {
+      connection.close_socket();
+    }
+    return;
+  }
+  if (!reading) return;  // draining: discard
+  connection.input.append(buffer, static_cast<std::size_t>(received));
+  const HttpVerdict verdict = examine_http_request(connection.input, options_.request_bytes_max);
+  if (verdict.status != 0) respond(connection, verdict, now_ms);
 }
 
 }  // namespace hayate

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -77,6 +78,13 @@ class MetricsServer {
   MetricsServer(int listen_fd, int wake_fd, std::function<std::string()> render,
                 const MetricsServerOptions& options);
   void serve();
+  // serve()'s steps on its own thread, once poll(2) says what is ready.
+  void accept_connections(std::vector<Connection>& connections, std::int64_t now_ms,
+                          std::int64_t& accept_paused_until_ms);
+  void advance(Connection& connection, short revents, std::int64_t now_ms);
+  void on_readable(Connection& connection, std::int64_t now_ms);
+  void respond(Connection& connection, HttpVerdict verdict, std::int64_t now_ms);
+  void send_output(Connection& connection, std::int64_t now_ms);
 
   int listen_fd_;
   int wake_fd_;  // an eventfd in the poll set: stop() writes it

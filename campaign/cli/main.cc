@@ -1,19 +1,26 @@
-// The hayate command: run, check and preview a campaign described by a job file.
+// The hayate command: one function per command parses its arguments with the shared option
+// walker (command_line.h) and hands them to the runner; bounces and suppress have files of
+// their own.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "campaign/cli/command_line.h"
 #include "campaign/cli/suppress_command.h"
 #include "campaign/run/exit_codes.h"
 #include "campaign/message/dkim.h"
 #include "campaign/run/runner.h"
 #include "campaign/cli/bounces_command.h"
+#include "engine/strings.h"
 
 namespace {
 
+using hayate::cat;
 using hayate::campaign::exit_code::usage;
 
 constexpr char kUsage[] = R"(hayate - bulk mail sending engine
@@ -28,6 +35,7 @@ Usage:
   hayate suppress add|remove|list|import|export ...   the list of addresses never mailed
   hayate --version
   hayate COMMAND --help
+run, preview and dkim keygen take an option's value as --out DIR or --out=DIR.
 
 Example:
   hayate-sink --listen 127.0.0.1:2525 &
@@ -97,16 +105,168 @@ Example:
   #                        key = "s2026.example.com.pem"
 )";
 
-int usage_error(const char* message) {
-  std::fprintf(stderr, "hayate: %s\nTry 'hayate --help'.\n", message);
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "hayate: %s\nTry 'hayate --help'.\n", message.c_str());
   return usage;
 }
 
-bool wants_help(const std::vector<std::string_view>& args) {
-  for (std::string_view arg : args) {
-    if (arg == "--help" || arg == "-h") return true;
+using hayate::campaign::cli::ArgumentResult;
+using hayate::campaign::cli::Option;
+using hayate::campaign::cli::walk_arguments;
+using hayate::campaign::cli::wants_help;
+using Arguments = std::span<const std::string_view>;
+
+// An Option's apply that sets `field` to `value` (for flags).
+template <typename T>
+std::function<ArgumentResult(std::string_view)> set_to(T& field, T value) {
+  return [&field, value](std::string_view) {
+    field = value;
+    return ArgumentResult();
+  };
+}
+
+// An Option's apply that keeps the option's value in `field`.
+std::function<ArgumentResult(std::string_view)> set_text(std::string& field) {
+  return [&field](std::string_view value) {
+    field = std::string(value);
+    return ArgumentResult();
+  };
+}
+
+// `hayate run JOB.toml [options]`
+int run_command(Arguments args) {
+  if (wants_help(args)) {
+    std::fputs(kRunHelp, stdout);
+    return 0;
   }
-  return false;
+  using Progress = hayate::campaign::RunOptions::Progress;
+  hayate::campaign::RunOptions options;
+  const Option known[] = {
+      {"--out", "--out needs a directory", set_text(options.out_dir)},
+      {"--quiet", {}, set_to(options.quiet, true)},
+      {"-q", {}, set_to(options.quiet, true)},
+      {"--metrics-listen", "--metrics-listen needs a value", set_text(options.metrics_listen)},
+      {"--metrics-file", "--metrics-file needs a value", set_text(options.metrics_file)},
+      {"--force", {}, set_to(options.force, true)},
+      {"--no-journal", {}, set_to(options.no_journal, true)},
+      {"--progress", {}, set_to(options.progress, Progress::always)},
+      {"--no-progress", {}, set_to(options.progress, Progress::never)},
+  };
+  const ArgumentResult error =
+      walk_arguments("run", args, known, [&](std::string_view operand) -> ArgumentResult {
+        if (!options.job_path.empty()) return "run takes one job file";
+        options.job_path = std::string(operand);
+        return {};
+      });
+  if (!error.empty()) return usage_error(error);
+  if (options.job_path.empty()) return usage_error("run needs a job file");
+  return hayate::campaign::run_campaign(options);
+}
+
+// `hayate check JOB.toml [--strict]`
+int check_command(Arguments args) {
+  if (wants_help(args)) {
+    std::fputs(kCheckHelp, stdout);
+    return 0;
+  }
+  std::string job_path;
+  bool strict = false;
+  const Option known[] = {
+      {"--strict", {}, set_to(strict, true)},
+  };
+  const ArgumentResult error =
+      walk_arguments("check", args, known, [&](std::string_view operand) -> ArgumentResult {
+        if (!job_path.empty() || operand.empty()) return "check takes one job file";
+        job_path = std::string(operand);
+        return {};
+      });
+  if (!error.empty()) return usage_error(error);
+  if (job_path.empty()) return usage_error("check takes one job file");
+  return hayate::campaign::check_campaign(job_path, strict);
+}
+
+// `hayate preview JOB.toml --row N`
+int preview_command(Arguments args) {
+  if (wants_help(args)) {
+    std::fputs(kPreviewHelp, stdout);
+    return 0;
+  }
+  std::string job_path;
+  std::uint64_t row = 0;
+  const Option known[] = {
+      {"--row", "--row needs a row number",
+       [&](std::string_view text) -> ArgumentResult {
+         const std::string value(text);
+         char* end = nullptr;
+         row = std::strtoull(value.c_str(), &end, 10);
+         if (end == value.c_str() || *end != '\0' || row == 0) {
+           return "--row takes a row number from 1";
+         }
+         return {};
+       }},
+  };
+  const ArgumentResult error =
+      walk_arguments("preview", args, known, [&](std::string_view operand) -> ArgumentResult {
+        if (!job_path.empty()) return "preview takes one job file";
+        job_path = std::string(operand);
+        return {};
+      });
+  if (!error.empty()) return usage_error(error);
+  if (job_path.empty()) return usage_error("preview needs a job file");
+  return hayate::campaign::preview_campaign(job_path, row == 0 ? 1 : row);
+}
+
+// `hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]`
+int dkim_keygen_command(Arguments args) {
+  std::string domain, selector, key_path, algorithm = "rsa";
+  int bits = 2048;
+  const Option known[] = {
+      {"--domain", "dkim keygen: --domain needs a value", set_text(domain)},
+      {"--selector", "dkim keygen: --selector needs a value", set_text(selector)},
+      {"--key", "dkim keygen: --key needs a value", set_text(key_path)},
+      {"--algo", "dkim keygen: --algo needs a value", set_text(algorithm)},
+      {"--bits", "dkim keygen: --bits needs a value",
+       [&](std::string_view text) -> ArgumentResult {
+         const std::string value(text);
+         char* end = nullptr;
+         bits = static_cast<int>(std::strtol(value.c_str(), &end, 10));
+         if (end == value.c_str() || *end != '\0') return "--bits takes a number";
+         return {};
+       }},
+  };
+  // keygen takes no operands: a stray word is reported as the options are.
+  const ArgumentResult error = walk_arguments(
+      "dkim keygen", args, known,
+      [](std::string_view operand) { return cat("unknown option for dkim keygen: ", operand); });
+  if (!error.empty()) return usage_error(error);
+  if (domain.empty() || selector.empty()) {
+    return usage_error("dkim keygen needs --domain and --selector");
+  }
+  if (algorithm != "rsa" && algorithm != "ed25519") {
+    return usage_error("--algo is rsa or ed25519");
+  }
+  if (key_path.empty()) key_path = selector + "." + domain + ".pem";
+  return hayate::campaign::generate_dkim_key_command(
+      algorithm == "rsa" ? hayate::campaign::DkimAlgorithm::rsa_sha256
+                         : hayate::campaign::DkimAlgorithm::ed25519_sha256,
+      bits, domain, selector, key_path);
+}
+
+// `hayate dkim SUBCOMMAND ...`: keygen is the only one.
+int dkim_command(Arguments args) {
+  if (args.empty() || args[0] != "keygen") {
+    if (wants_help(args)) {
+      std::fputs(kKeygenHelp, stdout);
+      return 0;
+    }
+    return usage_error("dkim takes a subcommand: keygen");
+  }
+  args = args.subspan(1);
+  if (wants_help(args)) {
+    std::fputs(kKeygenHelp, stdout);
+    return 0;
+  }
+  return dkim_keygen_command(args);
 }
 
 }  // namespace
@@ -127,143 +287,11 @@ int main(int argc, char** argv) {
     std::puts("hayate 0.1.0");
     return 0;
   }
-  if (command == "run") {
-    if (wants_help(args)) {
-      std::fputs(kRunHelp, stdout);
-      return 0;
-    }
-    hayate::campaign::RunOptions options;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--out") {
-        if (i + 1 == args.size()) return usage_error("--out needs a directory");
-        options.out_dir = std::string(args[++i]);
-      } else if (args[i] == "--quiet" || args[i] == "-q") {
-        options.quiet = true;
-      } else if (args[i] == "--metrics-listen" || args[i] == "--metrics-file") {
-        if (i + 1 == args.size()) {
-          return usage_error((std::string(args[i]) + " needs a value").c_str());
-        }
-        (args[i] == "--metrics-listen" ? options.metrics_listen : options.metrics_file) =
-            std::string(args[i + 1]);
-        ++i;
-      } else if (args[i] == "--force") {
-        options.force = true;
-      } else if (args[i] == "--no-journal") {
-        options.no_journal = true;
-      } else if (args[i] == "--progress") {
-        options.progress = hayate::campaign::RunOptions::Progress::always;
-      } else if (args[i] == "--no-progress") {
-        options.progress = hayate::campaign::RunOptions::Progress::never;
-      } else if (!args[i].empty() && args[i][0] == '-') {
-        return usage_error(("unknown option for run: " + std::string(args[i])).c_str());
-      } else if (options.job_path.empty()) {
-        options.job_path = std::string(args[i]);
-      } else {
-        return usage_error("run takes one job file");
-      }
-    }
-    if (options.job_path.empty()) return usage_error("run needs a job file");
-    return hayate::campaign::run_campaign(options);
-  }
-  if (command == "check") {
-    if (wants_help(args)) {
-      std::fputs(kCheckHelp, stdout);
-      return 0;
-    }
-    std::string job_path;
-    bool strict = false;
-    for (std::string_view arg : args) {
-      if (arg == "--strict") {
-        strict = true;
-      } else if (!arg.empty() && arg[0] == '-') {
-        return usage_error(("unknown option for check: " + std::string(arg)).c_str());
-      } else if (job_path.empty() && !arg.empty()) {
-        job_path = std::string(arg);
-      } else {
-        return usage_error("check takes one job file");
-      }
-    }
-    if (job_path.empty()) return usage_error("check takes one job file");
-    return hayate::campaign::check_campaign(job_path, strict);
-  }
-  if (command == "preview") {
-    if (wants_help(args)) {
-      std::fputs(kPreviewHelp, stdout);
-      return 0;
-    }
-    std::string job_path;
-    std::uint64_t row = 0;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--row") {
-        if (i + 1 == args.size()) return usage_error("--row needs a row number");
-        const std::string value(args[++i]);
-        char* end = nullptr;
-        row = std::strtoull(value.c_str(), &end, 10);
-        if (end == value.c_str() || *end != '\0' || row == 0) {
-          return usage_error("--row takes a row number from 1");
-        }
-      } else if (!args[i].empty() && args[i][0] == '-') {
-        return usage_error(("unknown option for preview: " + std::string(args[i])).c_str());
-      } else if (job_path.empty()) {
-        job_path = std::string(args[i]);
-      } else {
-        return usage_error("preview takes one job file");
-      }
-    }
-    if (job_path.empty()) return usage_error("preview needs a job file");
-    if (row == 0) row = 1;
-    return hayate::campaign::preview_campaign(job_path, row);
-  }
+  if (command == "run") return run_command(args);
+  if (command == "check") return check_command(args);
+  if (command == "preview") return preview_command(args);
+  if (command == "dkim") return dkim_command(args);
   if (command == "bounces") return hayate::campaign::cli::bounces_command(args);
   if (command == "suppress") return hayate::campaign::cli::suppress_command(args);
-  if (command == "dkim") {
-    if (args.empty() || args[0] != "keygen") {
-      if (wants_help(args)) {
-        std::fputs(kKeygenHelp, stdout);
-        return 0;
-      }
-      return usage_error("dkim takes a subcommand: keygen");
-    }
-    args.erase(args.begin());
-    if (wants_help(args)) {
-      std::fputs(kKeygenHelp, stdout);
-      return 0;
-    }
-    std::string domain, selector, key_path, algorithm = "rsa";
-    int bits = 2048;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      const std::string_view option = args[i];
-      if (i + 1 == args.size()) {
-        return usage_error(("dkim keygen: " + std::string(option) + " needs a value").c_str());
-      }
-      const std::string value(args[++i]);
-      if (option == "--domain") {
-        domain = value;
-      } else if (option == "--selector") {
-        selector = value;
-      } else if (option == "--key") {
-        key_path = value;
-      } else if (option == "--algo") {
-        algorithm = value;
-      } else if (option == "--bits") {
-        char* end = nullptr;
-        bits = static_cast<int>(std::strtol(value.c_str(), &end, 10));
-        if (end == value.c_str() || *end != '\0') return usage_error("--bits takes a number");
-      } else {
-        return usage_error(("unknown option for dkim keygen: " + std::string(option)).c_str());
-      }
-    }
-    if (domain.empty() || selector.empty()) {
-      return usage_error("dkim keygen needs --domain and --selector");
-    }
-    if (algorithm != "rsa" && algorithm != "ed25519") {
-      return usage_error("--algo is rsa or ed25519");
-    }
-    if (key_path.empty()) key_path = selector + "." + domain + ".pem";
-    return hayate::campaign::generate_dkim_key_command(
-        algorithm == "rsa" ? hayate::campaign::DkimAlgorithm::rsa_sha256
-                           : hayate::campaign::DkimAlgorithm::ed25519_sha256,
-        bits, domain, selector, key_path);
-  }
-  return usage_error(("unknown command: " + std::string(command)).c_str());
+  return usage_error(cat("unknown command: ", command));
 }

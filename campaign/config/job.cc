@@ -26,6 +26,7 @@
 #include "campaign/message/message.h"
 #include "campaign/bounce/suppression.h"
 #include "campaign/config/toml_names.h"
+#include "campaign/config/toml_values.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 #include "engine/limits.h"
@@ -121,39 +122,6 @@ std::string to_lower(std::string_view text) {
   return result;
 }
 
-// Text from the job file quoted in an error: control bytes become \xHH (and \ doubles), so a
-// message stays one printable line whatever the file held. UTF-8 stays as it is.
-std::string escape(std::string_view text) {
-  static constexpr char hex_digits[] = "0123456789abcdef";
-  std::string result;
-  result.reserve(text.size());
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f || c == '\\') {
-      result += c == '\\' ? std::string("\\\\")
-                          : std::string{'\\', 'x', hex_digits[byte >> 4], hex_digits[byte & 15]};
-    } else {
-      result += c;
-    }
-  }
-  return result;
-}
-
-// "1d", "30s", "250ms": the largest unit that divides the duration, for error messages.
-std::string format_duration(std::uint64_t duration_ms) {
-  constexpr std::array<std::pair<std::uint64_t, std::string_view>, 4> units = {
-      {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1'000, "s"}}};
-  for (const auto& [unit_ms, suffix] : units) {
-    if (duration_ms >= unit_ms && duration_ms % unit_ms == 0) {
-      return cat(duration_ms / unit_ms, suffix);
-    }
-  }
-  return cat(duration_ms, "ms");
-}
-
-
-
-
 bool contains(std::span<const std::string_view> names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -169,7 +137,7 @@ std::string control_character(std::string_view text) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte == '\r' || byte == '\n') return "CR or LF";
     if ((byte < 0x20 && byte != '\t') || byte == 0x7f) {
-      return cat("control character ", escape(std::string_view(&c, 1)));
+      return cat("control character ", escape_for_message(std::string_view(&c, 1)));
     }
   }
   return "";
@@ -292,6 +260,13 @@ bool is_helo_name(std::string_view name) {
   return is_host_name(name);
 }
 
+// [[sources]] names and pools: [a-z0-9_-]{1,64}, as the shaping rules name pools.
+bool is_source_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
 // RFC 5322 3.6.8: field-name = 1*ftext, printable US-ASCII except ':'.
 bool is_field_name(std::string_view name) {
   if (name.empty() || name.size() > limits::message_line_bytes_max / 2) return false;
@@ -366,6 +341,8 @@ class JobReader {
   absl::Status read_integer(const toml::table& table, std::string_view table_name,
                             std::string_view key, std::int64_t min, std::int64_t max,
                             std::int64_t& out, bool* present = nullptr) const;
+  absl::Status read_bool(const toml::table& table, std::string_view label, std::string_view key,
+                         bool& out) const;
   absl::Status read_backoff(const toml::table& delivery);
   absl::Status read_duration(const toml::node& node, std::string_view label, std::uint64_t max_ms,
                              std::uint64_t& out_ms) const;
@@ -379,6 +356,9 @@ class JobReader {
   absl::Status read_campaign(const toml::table& table);
   absl::Status read_headers(const toml::table& table);
   absl::Status read_delivery(const toml::table* table);
+  absl::Status read_helo(const toml::table& delivery);
+  absl::Status read_connection_limits(const toml::table& delivery);
+  absl::Status read_retry_schedule(const toml::table& delivery);
   absl::Status read_routes(const toml::table& table);
   absl::Status read_dns(const toml::table& table);
   absl::Status read_domains(const toml::table& table);
@@ -387,6 +367,9 @@ class JobReader {
   absl::Status read_dkim(const toml::node& node);
   absl::Status read_schedule(const toml::node& node);
   absl::Status read_shaping(const toml::table& root);
+  absl::Status read_shaping_table(const toml::table& shaping);
+  absl::Status read_sources(const toml::node& sources);
+  absl::Status read_source(const toml::table& table, JobConfig::Source& source) const;
   absl::Status read_suppression(const toml::node* node);
   absl::Status read_header_names(const toml::table& table, std::string_view label,
                                  std::string_view key, std::vector<std::string>& names) const;
@@ -464,7 +447,7 @@ absl::Status JobReader::check_top_level(const toml::table& root) const {
   const std::string_view name = first_unknown->str();
   const toml::node& node = *root.get(name);
   if (node.is_table()) {
-    std::string message = cat("unknown table [", escape(name), "]");
+    std::string message = cat("unknown table [", escape_for_message(name), "]");
     if (std::optional<std::string_view> suggestion = nearest_known_name(name, table_names)) {
       append(message, "; did you mean [", *suggestion, "]?");
     } else {
@@ -473,7 +456,7 @@ absl::Status JobReader::check_top_level(const toml::table& root) const {
     return error_at(first_unknown->source().begin, message);
   }
   // A key before any table header: usually a missing [table] line above it.
-  std::string message = cat("unknown key '", escape(name), "' at top level");
+  std::string message = cat("unknown key '", escape_for_message(name), "' at top level");
   if (contains(campaign_keys, name)) {
     append(message, "; it belongs in [campaign]");
   } else if (contains(delivery_keys, name)) {
@@ -499,7 +482,7 @@ absl::Status JobReader::check_keys(const toml::table& table, std::string_view ta
   if (first_unknown == nullptr) return absl::OkStatus();
 
   const std::string_view name = first_unknown->str();
-  std::string message = cat("unknown key '", escape(name), "' in [", table_name, "]");
+  std::string message = cat("unknown key '", escape_for_message(name), "' in [", table_name, "]");
   if (std::optional<std::string_view> suggestion = nearest_known_name(name, known)) {
     append(message, "; did you mean '", *suggestion, "'?");
   } else if (table_name != "campaign" && contains(campaign_keys, name)) {
@@ -605,52 +588,22 @@ absl::Status JobReader::read_backoff(const toml::table& delivery) {
 absl::Status JobReader::read_integer(const toml::table& table, std::string_view table_name,
                                      std::string_view key, std::int64_t min, std::int64_t max,
                                      std::int64_t& out, bool* present) const {
-  HAYATE_ASSERT(min <= max);
   if (present != nullptr) *present = false;
   const toml::node* node = table.get(key);
   if (node == nullptr) return absl::OkStatus();
-  const toml::value<std::int64_t>* value = node->as_integer();
-  if (value == nullptr) {
-    return error_at(*node, cat("[", table_name, "] ", key, " must be an integer, got ",
-                               toml_type_name(node->type())));
-  }
-  if (value->get() < min || value->get() > max) {
-    return error_at(*node, cat("[", table_name, "] ", key, " must be between ", min, " and ", max,
-                               ", got ", value->get()));
-  }
-  out = value->get();
+  const absl::StatusOr<std::int64_t> value =
+      read_toml_integer(*node, cat("[", table_name, "] ", key), min, max);
+  if (!value.ok()) return error_at(*node, std::string(value.status().message()));
+  out = *value;
   if (present != nullptr) *present = true;
   return absl::OkStatus();
 }
 
 absl::Status JobReader::read_duration(const toml::node& node, std::string_view label,
                                       std::uint64_t max_ms, std::uint64_t& out_ms) const {
-  std::uint64_t duration_ms = 0;
-  if (const toml::value<std::int64_t>* seconds = node.as_integer()) {
-    if (seconds->get() < 0) {
-      return error_at(node, cat(label, " must not be negative, got ", seconds->get()));
-    }
-    // Above the maximum either way; the check below reports it without overflowing here.
-    duration_ms = static_cast<std::uint64_t>(seconds->get()) > max_ms / 1000
-                      ? max_ms + 1
-                      : static_cast<std::uint64_t>(seconds->get()) * 1000;
-  } else if (const toml::value<std::string>* text = node.as_string()) {
-    if (!parse_duration_ms(text->get(), duration_ms)) {
-      return error_at(node, cat(label, " '", escape(text->get()),
-                                "' is not a duration; write e.g. \"250ms\", \"30s\", "
-                                "\"5m\", \"2h\", \"1d\" or an integer of seconds"));
-    }
-  } else {
-    return error_at(node, cat(label,
-                              " must be a duration (a string such as \"30s\" "
-                              "or an integer of seconds), got ",
-                              toml_type_name(node.type())));
-  }
-  if (duration_ms == 0) return error_at(node, cat(label, " must be more than 0"));
-  if (duration_ms > max_ms) {
-    return error_at(node, cat(label, " must be at most ", format_duration(max_ms)));
-  }
-  out_ms = duration_ms;
+  const absl::StatusOr<std::uint64_t> duration_ms = read_toml_duration_ms(node, label, max_ms);
+  if (!duration_ms.ok()) return error_at(node, std::string(duration_ms.status().message()));
+  out_ms = *duration_ms;
   return absl::OkStatus();
 }
 
@@ -726,9 +679,9 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
                               c == '_' || c == '-';
                      });
   if (!id_ok) {
-    return error_at(
-        *value, cat("[campaign] id '", escape(id), "' must be 1 to ", limits::campaign_id_bytes_max,
-                    " characters from A-Z a-z 0-9 . _ - (and not '.' or '..')"));
+    return error_at(*value, cat("[campaign] id '", escape_for_message(id), "' must be 1 to ",
+                                limits::campaign_id_bytes_max,
+                                " characters from A-Z a-z 0-9 . _ - (and not '.' or '..')"));
   }
   job_.id = id;
 
@@ -964,7 +917,8 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
   }
   if (zone != nullptr) {
     if (!load_time_zone(zone->get(), schedule.time_zone, reason)) {
-      return error_at(*zone, cat("[schedule] timezone \"", escape(zone->get()), "\": ", reason));
+      return error_at(
+          *zone, cat("[schedule] timezone \"", escape_for_message(zone->get()), "\": ", reason));
     }
     schedule.time_zone_name = zone->get();
   }
@@ -1021,7 +975,8 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
         return error_at(item, cat("[schedule] ", key, "[", i, "] must be a string, got ",
                                   toml_type_name(item.type())));
       }
-      const std::string label = cat("[schedule] ", key, "[", i, "] \"", escape(text->get()), "\"");
+      const std::string label =
+          cat("[schedule] ", key, "[", i, "] \"", escape_for_message(text->get()), "\"");
       if (key == "windows") {
         SendWindow window;
         if (!parse_send_window(text->get(), window, reason)) {
@@ -1048,130 +1003,138 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
 // [shaping] and [[sources]]: where the job's shaping rules are, and the local addresses mail
 // leaves from. Checked here; the rules file is read by campaign/delivery/shaping_rules.h.
 absl::Status JobReader::read_shaping(const toml::table& root) {
-  static constexpr std::array<std::string_view, 3> shaping_keys = {"rules", "rollup",
-                                                                   "warmup_state"};
-  static constexpr std::array<std::string_view, 5> source_keys = {"name", "address", "ehlo",
-                                                                  "pool", "warmup"};
-  constexpr std::size_t sources_max = 1'024;
-  const auto is_name = [](std::string_view name) {
-    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    });
-  };
-  const auto read_bool = [this](const toml::table& table, std::string_view label,
-                                std::string_view key, bool& out) {
-    const toml::node* node = table.get(key);
-    if (node == nullptr) return absl::OkStatus();
-    if (!node->is_boolean()) return error_at(*node, cat(label, " ", key, " must be true or false"));
-    out = node->as_boolean()->get();
-    return absl::OkStatus();
-  };
   job_.warmup_state_path =
       (std::filesystem::path(job_.base_dir) / "hayate-warmup.state").string();
   const toml::table* shaping = nullptr;
   if (absl::Status status = find_table(root, "shaping", shaping); !status.ok()) return status;
   if (shaping != nullptr) {
-    if (absl::Status status = check_keys(*shaping, "shaping", shaping_keys); !status.ok()) {
-      return status;
-    }
-    const toml::value<std::string>* value = nullptr;
-    if (absl::Status status = find_string(*shaping, "shaping", "rules", value); !status.ok()) {
-      return status;
-    }
-    if (value != nullptr) {
-      if (absl::Status status = check_file(*value, "[shaping] rules", job_.shaping_rules_path);
-          !status.ok()) {
-        return status;
-      }
-    }
-    if (absl::Status status = read_bool(*shaping, "[shaping]", "rollup", job_.shaping_rollup);
-        !status.ok()) {
-      return status;
-    }
-    if (absl::Status status = find_string(*shaping, "shaping", "warmup_state", value);
-        !status.ok()) {
-      return status;
-    }
-    if (value != nullptr) {
-      if (value->get().empty() || !control_character(value->get()).empty()) {
-        return error_at(*value, "[shaping] warmup_state must be a file name");
-      }
-      const std::filesystem::path path(value->get());
-      job_.warmup_state_path =
-          path.is_absolute() ? value->get() : (std::filesystem::path(job_.base_dir) / path).string();
-    }
+    if (absl::Status status = read_shaping_table(*shaping); !status.ok()) return status;
   }
   const toml::node* sources = root.get("sources");
   if (sources == nullptr) return absl::OkStatus();
-  const toml::array* tables = sources->as_array();
-  if (tables == nullptr || !tables->is_array_of_tables()) {
-    return error_at(*sources, "sources must be written as [[sources]] tables, one per address");
+  return read_sources(*sources);
+}
+
+absl::Status JobReader::read_bool(const toml::table& table, std::string_view label,
+                                  std::string_view key, bool& out) const {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  if (!node->is_boolean()) return error_at(*node, cat(label, " ", key, " must be true or false"));
+  out = node->as_boolean()->get();
+  return absl::OkStatus();
+}
+
+// [shaping] rules, rollup and warmup_state.
+absl::Status JobReader::read_shaping_table(const toml::table& shaping) {
+  static constexpr std::array<std::string_view, 3> shaping_keys = {"rules", "rollup",
+                                                                   "warmup_state"};
+  if (absl::Status status = check_keys(shaping, "shaping", shaping_keys); !status.ok()) {
+    return status;
   }
-  if (tables->size() > sources_max) {
-    return error_at(*sources, cat("[[sources]] has ", tables->size(), " entries; at most ",
-                                  sources_max, " are allowed"));
+  const toml::value<std::string>* value = nullptr;
+  if (absl::Status status = find_string(shaping, "shaping", "rules", value); !status.ok()) {
+    return status;
   }
-  for (const toml::node& element : *tables) {
-    const toml::table& table = *element.as_table();
-    if (absl::Status status = check_keys(table, "[sources]", source_keys); !status.ok()) {
-      return status;
-    }
-    JobConfig::Source source;
-    const toml::value<std::string>* value = nullptr;
-    if (absl::Status status = require_string(table, "[sources]", "name", value); !status.ok()) {
-      return status;
-    }
-    if (!is_name(value->get())) {
-      return error_at(*value, cat("[[sources]] name \"", escape(value->get()),
-                                  "\" must be 1 to 64 of a-z 0-9 _ -"));
-    }
-    source.name = value->get();
-    const std::string label = cat("[[sources]] ", source.name);
-    if (absl::Status status = require_string(table, "[sources]", "address", value);
+  if (value != nullptr) {
+    if (absl::Status status = check_file(*value, "[shaping] rules", job_.shaping_rules_path);
         !status.ok()) {
       return status;
     }
-    std::optional<std::string> address = canonical_ip(value->get(), AF_INET);
-    if (!address) address = canonical_ip(value->get(), AF_INET6);
-    if (!address) {
-      return error_at(*value, cat(label, " address \"", escape(value->get()),
-                                  "\" is not an IPv4 or IPv6 address (no brackets, no port)"));
+  }
+  if (absl::Status status = read_bool(shaping, "[shaping]", "rollup", job_.shaping_rollup);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = find_string(shaping, "shaping", "warmup_state", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) {
+    if (value->get().empty() || !control_character(value->get()).empty()) {
+      return error_at(*value, "[shaping] warmup_state must be a file name");
     }
-    source.address = std::move(*address);
-    if (absl::Status status = find_string(table, "[sources]", "ehlo", value); !status.ok()) {
-      return status;
-    }
-    source.ehlo = job_.helo;
-    if (value != nullptr) {
-      if (!is_helo_name(value->get())) {
-        return error_at(*value, cat(label, " ehlo '", escape(value->get()),
-                                    "' is not a host name or address literal (RFC 5321 4.1.1.1)"));
-      }
-      source.ehlo = value->get();
-    }
-    if (absl::Status status = find_string(table, "[sources]", "pool", value); !status.ok()) {
-      return status;
-    }
-    if (value != nullptr) {
-      if (!is_name(value->get())) {
-        return error_at(*value, cat(label, " pool \"", escape(value->get()),
-                                    "\" must be 1 to 64 of a-z 0-9 _ -"));
-      }
-      source.pool = value->get();
-    }
-    if (absl::Status status = read_bool(table, label, "warmup", source.warmup); !status.ok()) {
-      return status;
-    }
+    const std::filesystem::path path(value->get());
+    job_.warmup_state_path =
+        path.is_absolute() ? value->get() : (std::filesystem::path(job_.base_dir) / path).string();
+  }
+  return absl::OkStatus();
+}
+
+// [[sources]]: one table per local address, names and addresses each used once.
+absl::Status JobReader::read_sources(const toml::node& sources) {
+  constexpr std::size_t sources_max = 1'024;
+  const toml::array* tables = sources.as_array();
+  if (tables == nullptr || !tables->is_array_of_tables()) {
+    return error_at(sources, "sources must be written as [[sources]] tables, one per address");
+  }
+  if (tables->size() > sources_max) {
+    return error_at(sources, cat("[[sources]] has ", tables->size(), " entries; at most ",
+                                 sources_max, " are allowed"));
+  }
+  for (const toml::node& element : *tables) {
+    const toml::table& table = *element.as_table();
+    JobConfig::Source source;
+    if (absl::Status status = read_source(table, source); !status.ok()) return status;
     for (const JobConfig::Source& other : job_.sources) {
       if (other.name == source.name || other.address == source.address) {
-        return error_at(table.source().begin,
-                        cat(label, ": ", other.name == source.name ? "name" : "address",
-                            " already used by [[sources]] ", other.name));
+        return error_at(table.source().begin, cat("[[sources]] ", source.name, ": ",
+                                                  other.name == source.name ? "name" : "address",
+                                                  " already used by [[sources]] ", other.name));
       }
     }
     job_.sources.push_back(std::move(source));
   }
   return absl::OkStatus();
+}
+
+// One [[sources]] table: name, address, and optionally ehlo, pool and warmup.
+absl::Status JobReader::read_source(const toml::table& table, JobConfig::Source& source) const {
+  static constexpr std::array<std::string_view, 5> source_keys = {"name", "address", "ehlo", "pool",
+                                                                  "warmup"};
+  if (absl::Status status = check_keys(table, "[sources]", source_keys); !status.ok()) {
+    return status;
+  }
+  const toml::value<std::string>* value = nullptr;
+  if (absl::Status status = require_string(table, "[sources]", "name", value); !status.ok()) {
+    return status;
+  }
+  if (!is_source_name(value->get())) {
+    return error_at(*value, cat("[[sources]] name \"", escape_for_message(value->get()),
+                                "\" must be 1 to 64 of a-z 0-9 _ -"));
+  }
+  source.name = value->get();
+  const std::string label = cat("[[sources]] ", source.name);
+  if (absl::Status status = require_string(table, "[sources]", "address", value); !status.ok()) {
+    return status;
+  }
+  std::optional<std::string> address = canonical_ip(value->get(), AF_INET);
+  if (!address) address = canonical_ip(value->get(), AF_INET6);
+  if (!address) {
+    return error_at(*value, cat(label, " address \"", escape_for_message(value->get()),
+                                "\" is not an IPv4 or IPv6 address (no brackets, no port)"));
+  }
+  source.address = std::move(*address);
+  if (absl::Status status = find_string(table, "[sources]", "ehlo", value); !status.ok()) {
+    return status;
+  }
+  source.ehlo = job_.helo;
+  if (value != nullptr) {
+    if (!is_helo_name(value->get())) {
+      return error_at(*value, cat(label, " ehlo '", escape_for_message(value->get()),
+                                  "' is not a host name or address literal (RFC 5321 4.1.1.1)"));
+    }
+    source.ehlo = value->get();
+  }
+  if (absl::Status status = find_string(table, "[sources]", "pool", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) {
+    if (!is_source_name(value->get())) {
+      return error_at(*value, cat(label, " pool \"", escape_for_message(value->get()),
+                                  "\" must be 1 to 64 of a-z 0-9 _ -"));
+    }
+    source.pool = value->get();
+  }
+  return read_bool(table, label, "warmup", source.warmup);
 }
 
 // [suppression]: where the list lives and the soft-bounce policy. The file need not exist:
@@ -1269,8 +1232,8 @@ absl::Status JobReader::read_headers(const toml::table& table) {
     const std::string_view name = key.str();
     const toml::value<std::string>* value = node.as_string();
     if (value == nullptr) {
-      return error_at(node, cat("[campaign.headers] ", escape(name), " must be a string, got ",
-                                toml_type_name(node.type())));
+      return error_at(node, cat("[campaign.headers] ", escape_for_message(name),
+                                " must be a string, got ", toml_type_name(node.type())));
     }
     entries.push_back({&key, value});
   }
@@ -1287,7 +1250,7 @@ absl::Status JobReader::read_headers(const toml::table& table) {
     const std::string_view name = entries[i].key->str();
     const toml::source_position& where = entries[i].key->source().begin;
     if (!is_field_name(name)) {
-      return error_at(where, cat("[campaign.headers] '", escape(name),
+      return error_at(where, cat("[campaign.headers] '", escape_for_message(name),
                                  "' is not a valid header name (RFC 5322 3.6.8: "
                                  "printable ASCII except ':' and space)"));
     }
@@ -1324,28 +1287,69 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
   if (absl::Status status = check_keys(delivery, "delivery", delivery_keys); !status.ok()) {
     return status;
   }
+  if (absl::Status status = read_helo(delivery); !status.ok()) return status;
+  if (absl::Status status = read_connection_limits(delivery); !status.ok()) return status;
+  for (auto [key, out] : {std::pair{"connect_timeout", &job_.connect_timeout_ms},
+                          std::pair{"command_timeout", &job_.command_timeout_ms},
+                          std::pair{"data_timeout", &job_.data_timeout_ms}}) {
+    if (absl::Status status = read_timeout(delivery, key, *out); !status.ok()) return status;
+  }
+  if (absl::Status status = read_retry_schedule(delivery); !status.ok()) return status;
+  if (absl::Status status = read_backoff(delivery); !status.ok()) return status;
 
+  if (const toml::node* node = delivery.get("deadline")) {
+    if (absl::Status status =
+            read_duration(*node, "[delivery] deadline", deadline_ms_max, job_.deadline_ms);
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (const toml::node* node = delivery.get("tls")) {
+    if (absl::Status status = read_tls_mode(*node, "[delivery] tls", job_.tls); !status.ok()) {
+      return status;
+    }
+  }
+  const toml::value<std::string>* ca_file = nullptr;
+  if (absl::Status status = find_string(delivery, "delivery", "ca_file", ca_file); !status.ok()) {
+    return status;
+  }
+  if (ca_file != nullptr) {
+    if (absl::Status status = check_file(*ca_file, "[delivery] ca_file", job_.ca_file);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// [delivery] helo, or this host's name when it is a valid EHLO name.
+absl::Status JobReader::read_helo(const toml::table& delivery) {
   const toml::value<std::string>* helo = nullptr;
   if (absl::Status status = find_string(delivery, "delivery", "helo", helo); !status.ok()) {
     return status;
   }
   if (helo != nullptr) {
     if (!is_helo_name(helo->get())) {
-      return error_at(*helo, cat("[delivery] helo '", escape(helo->get()),
+      return error_at(*helo, cat("[delivery] helo '", escape_for_message(helo->get()),
                                  "' is not a host name or address literal "
                                  "(RFC 5321 4.1.1.1)"));
     }
     job_.helo = helo->get();
-  } else {
-    char host_name[256] = {};
-    if (gethostname(host_name, sizeof(host_name) - 1) != 0 || !is_host_name(host_name)) {
-      return error_at(toml::source_position{},
-                      cat("the host name '", escape(host_name),
-                          "' is not a valid EHLO name; set [delivery] helo"));
-    }
-    job_.helo = host_name;
+    return absl::OkStatus();
   }
+  char host_name[256] = {};
+  if (gethostname(host_name, sizeof(host_name) - 1) != 0 || !is_host_name(host_name)) {
+    return error_at(toml::source_position{},
+                    cat("the host name '", escape_for_message(host_name),
+                        "' is not a valid EHLO name; set [delivery] helo"));
+  }
+  job_.helo = host_name;
+  return absl::OkStatus();
+}
 
+// [delivery] connections_max, connections_per_domain (never above connections_max),
+// messages_per_connection, shards and port.
+absl::Status JobReader::read_connection_limits(const toml::table& delivery) {
   std::int64_t value = 0;
   bool given = false;
   if (absl::Status status = read_integer(delivery, "delivery", "connections_max", 1,
@@ -1389,61 +1393,34 @@ absl::Status JobReader::read_delivery(const toml::table* table) {
     return status;
   }
   if (given) job_.port = static_cast<std::uint16_t>(value);
+  return absl::OkStatus();
+}
 
-  for (auto [key, out] : {std::pair{"connect_timeout", &job_.connect_timeout_ms},
-                          std::pair{"command_timeout", &job_.command_timeout_ms},
-                          std::pair{"data_timeout", &job_.data_timeout_ms}}) {
-    if (absl::Status status = read_timeout(delivery, key, *out); !status.ok()) return status;
+// [delivery] retry_schedule: the delays between attempts, in order.
+absl::Status JobReader::read_retry_schedule(const toml::table& delivery) {
+  const toml::node* node = delivery.get("retry_schedule");
+  if (node == nullptr) return absl::OkStatus();
+  const toml::array* delays = node->as_array();
+  if (delays == nullptr) {
+    return error_at(*node, cat("[delivery] retry_schedule must be an array of "
+                               "durations, got ",
+                               toml_type_name(node->type())));
   }
-
-  if (const toml::node* node = delivery.get("retry_schedule")) {
-    const toml::array* delays = node->as_array();
-    if (delays == nullptr) {
-      return error_at(*node, cat("[delivery] retry_schedule must be an array of "
-                                 "durations, got ",
-                                 toml_type_name(node->type())));
-    }
-    if (delays->size() > retry_schedule_entries_max) {
-      return error_at(*node, cat("[delivery] retry_schedule has ", delays->size(),
-                                 " entries; at most ", retry_schedule_entries_max, " are allowed"));
-    }
-    job_.retry_schedule_ms.clear();
-    job_.retry_schedule_given = true;
-    for (std::size_t i = 0; i < delays->size(); ++i) {
-      std::uint64_t delay_ms = 0;
-      if (absl::Status status =
-              read_duration(*delays->get(i), cat("[delivery] retry_schedule[", i, "]"),
-                            retry_delay_ms_max, delay_ms);
-          !status.ok()) {
-        return status;
-      }
-      job_.retry_schedule_ms.push_back(static_cast<std::uint32_t>(delay_ms));
-    }
+  if (delays->size() > retry_schedule_entries_max) {
+    return error_at(*node, cat("[delivery] retry_schedule has ", delays->size(),
+                               " entries; at most ", retry_schedule_entries_max, " are allowed"));
   }
-
-  if (absl::Status status = read_backoff(delivery); !status.ok()) return status;
-
-  if (const toml::node* node = delivery.get("deadline")) {
+  job_.retry_schedule_ms.clear();
+  job_.retry_schedule_given = true;
+  for (std::size_t i = 0; i < delays->size(); ++i) {
+    std::uint64_t delay_ms = 0;
     if (absl::Status status =
-            read_duration(*node, "[delivery] deadline", deadline_ms_max, job_.deadline_ms);
+            read_duration(*delays->get(i), cat("[delivery] retry_schedule[", i, "]"),
+                          retry_delay_ms_max, delay_ms);
         !status.ok()) {
       return status;
     }
-  }
-  if (const toml::node* node = delivery.get("tls")) {
-    if (absl::Status status = read_tls_mode(*node, "[delivery] tls", job_.tls); !status.ok()) {
-      return status;
-    }
-  }
-  const toml::value<std::string>* ca_file = nullptr;
-  if (absl::Status status = find_string(delivery, "delivery", "ca_file", ca_file); !status.ok()) {
-    return status;
-  }
-  if (ca_file != nullptr) {
-    if (absl::Status status = check_file(*ca_file, "[delivery] ca_file", job_.ca_file);
-        !status.ok()) {
-      return status;
-    }
+    job_.retry_schedule_ms.push_back(static_cast<std::uint32_t>(delay_ms));
   }
   return absl::OkStatus();
 }
@@ -1474,8 +1451,8 @@ absl::Status JobReader::read_domain_key(const toml::key& key, std::string_view t
     domain = std::string(address.domain());
     return absl::OkStatus();
   }
-  return error_at(key.source().begin,
-                  cat("[", table_name, "] key \"", escape(name), "\" is not a domain: ", reason));
+  return error_at(key.source().begin, cat("[", table_name, "] key \"", escape_for_message(name),
+                                          "\" is not a domain: ", reason));
 }
 
 // implicit_tls = true | false; without it, port 465 means implicit TLS (RFC 8314 3.3).
@@ -1502,7 +1479,7 @@ absl::Status JobReader::read_route_table(const toml::table& table, std::string_v
   std::string reason;
   if (!parse_endpoint(host->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
                       reason)) {
-    return error_at(*host, cat("[", label, "] host \"", escape(host->get()),
+    return error_at(*host, cat("[", label, "] host \"", escape_for_message(host->get()),
                                "\" is not a host name or address: ", reason));
   }
   std::int64_t port = 0;
@@ -1530,7 +1507,7 @@ absl::Status JobReader::read_domains(const toml::table& table) {
     if (absl::Status status = read_domain_key(key, "domains", policy.domain); !status.ok()) {
       return status;
     }
-    const std::string label = cat("domains.\"", escape(key.str()), "\"");
+    const std::string label = cat("domains.\"", escape_for_message(key.str()), "\"");
     const toml::table* settings = node.as_table();
     if (settings == nullptr) {
       return error_at(node, cat("[", label, "] must be a table such as { tls = \"required\" }"));
@@ -1578,7 +1555,7 @@ absl::Status JobReader::read_relay(const toml::table& table) {
   }
   std::string reason;
   if (!parse_endpoint(host->get(), 587, /*allow_host_name=*/true, relay.endpoint, reason)) {
-    return error_at(*host, cat("[relay] host \"", escape(host->get()),
+    return error_at(*host, cat("[relay] host \"", escape_for_message(host->get()),
                                "\" is not a host name or address: ", reason));
   }
   std::int64_t port = 0;
@@ -1665,7 +1642,7 @@ absl::Status JobReader::read_routes(const toml::table& table) {
     const toml::value<std::string>* value = node.as_string();
     const toml::table* route_table = node.as_table();
     if (value == nullptr && route_table == nullptr) {
-      return error_at(node, cat("[routes] \"", escape(name),
+      return error_at(node, cat("[routes] \"", escape_for_message(name),
                                 "\" must be a string such as \"127.0.0.1:2525\" or a table such "
                                 "as { host = \"127.0.0.1\", port = 465, tls = \"required\" }, got ",
                                 toml_type_name(node.type())));
@@ -1684,21 +1661,22 @@ absl::Status JobReader::read_routes(const toml::table& table) {
         route.domain = std::string(address.domain());
       }
       if (route.domain.empty()) {
-        return error_at(key.source().begin, cat("[routes] key \"", escape(name),
+        return error_at(key.source().begin, cat("[routes] key \"", escape_for_message(name),
                                                 "\" is not a domain or \"*\": ", reason));
       }
     }
     std::string reason;
     if (route_table != nullptr) {
-      if (absl::Status status =
-              read_route_table(*route_table, cat("routes.\"", escape(name), "\""), route);
+      if (absl::Status status = read_route_table(
+              *route_table, cat("routes.\"", escape_for_message(name), "\""), route);
           !status.ok()) {
         return status;
       }
     } else if (!parse_endpoint(value->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
                                reason)) {
-      return error_at(node, cat("[routes] \"", escape(name), "\" = \"", escape(value->get()),
-                                "\" is not host[:port]: ", reason));
+      return error_at(node,
+                      cat("[routes] \"", escape_for_message(name), "\" = \"",
+                          escape_for_message(value->get()), "\" is not host[:port]: ", reason));
     } else {
       route.implicit_tls = route.endpoint.port == 465;  // RFC 8314 3.3: submissions
     }
@@ -1715,10 +1693,11 @@ absl::Status JobReader::read_routes(const toml::table& table) {
   });
   for (std::size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].route.domain == entries[i - 1].route.domain) {
-      return error_at(entries[i].key->source().begin,
-                      cat("[routes] \"", escape(entries[i].key->str()),
-                          "\" is the same domain as \"", escape(entries[i - 1].key->str()),
-                          "\" (line ", entries[i - 1].key->source().begin.line, ")"));
+      return error_at(
+          entries[i].key->source().begin,
+          cat("[routes] \"", escape_for_message(entries[i].key->str()),
+              "\" is the same domain as \"", escape_for_message(entries[i - 1].key->str()),
+              "\" (line ", entries[i - 1].key->source().begin.line, ")"));
     }
   }
   job_.routes.reserve(entries.size());
@@ -1749,7 +1728,7 @@ absl::Status JobReader::read_dns(const toml::table& table) {
     Endpoint endpoint;
     std::string reason;
     if (!parse_endpoint(text->get(), dns_port, /*allow_host_name=*/false, endpoint, reason)) {
-      return error_at(element, cat("[dns] servers[", i, "] \"", escape(text->get()),
+      return error_at(element, cat("[dns] servers[", i, "] \"", escape_for_message(text->get()),
                                    "\" is not ip[:port]: ", reason));
     }
     job_.dns_servers.push_back(std::move(endpoint));

@@ -62,4 +62,22 @@ std::optional<std::string_view> nearest_known_name(std::string_view name,
   return best;
 }
 
+std::string escape_for_message(std::string_view text) {
+  static constexpr std::size_t quoted_bytes_max = 200;
+  static constexpr char hex_digits[] = "0123456789abcdef";
+  std::string result;
+  result.reserve(std::min(text.size(), quoted_bytes_max));
+  for (char c : text.substr(0, quoted_bytes_max)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f || c == '\\') {
+      result += c == '\\' ? std::string("\\\\")
+                          : std::string{'\\', 'x', hex_digits[byte >> 4], hex_digits[byte & 15]};
+    } else {
+      result += c;
+    }
+  }
+  if (text.size() > quoted_bytes_max) result += "...";
+  return result;
+}
+
 }  // namespace hayate::campaign::config

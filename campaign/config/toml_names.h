@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
@@ -18,5 +19,10 @@ std::string_view toml_type_name(toml::node_type type);
 // "to" does not suggest "id".
 std::optional<std::string_view> nearest_known_name(std::string_view name,
                                                    std::span<const std::string_view> known);
+
+// Text from a configuration file quoted in an error: control bytes become \xHH, a backslash
+// doubles, and past 200 bytes "..." ends it, so that a message stays one short printable line
+// whatever the file held. UTF-8 stays as it is.
+std::string escape_for_message(std::string_view text);
 
 }  // namespace hayate::campaign::config

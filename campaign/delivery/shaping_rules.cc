@@ -22,6 +22,7 @@
 #include "absl/strings/ascii.h"
 #include "campaign/input/address.h"
 #include "campaign/config/toml_names.h"
+#include "campaign/config/toml_values.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/smtp/reply_parser.h"
@@ -86,26 +87,6 @@ constexpr std::array<ActionName, 5> action_names = {{
 }};
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-// Text from a rules file quoted in an error: control bytes become \xHH.
-std::string escape(std::string_view text) {
-  static constexpr char hex_digits[] = "0123456789abcdef";
-  std::string result;
-  for (char c : text.substr(0, 200)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f || c == '\\') {
-      result += c == '\\' ? std::string("\\\\")
-                          : std::string{'\\', 'x', hex_digits[byte >> 4], hex_digits[byte & 15]};
-    } else {
-      result += c;
-    }
-  }
-  if (text.size() > 200) result += "...";
-  return result;
-}
-
-
-
 
 bool is_before(const toml::source_position& a, const toml::source_position& b) {
   return a.line < b.line || (a.line == b.line && a.column < b.column);
@@ -198,6 +179,20 @@ class RulesBuilder {
   absl::Status read_warmup(const RulesFile& file);
   absl::Status read_destination_tables(const RulesFile& file);
   absl::Status apply(const RulesFile& file, const toml::table& table, Destination& destination);
+  absl::Status note_domain_lists(const RulesFile& file, const toml::table& table,
+                                 std::string_view label, const Destination& destination);
+  absl::Status read_counts(const RulesFile& file, const toml::table& table, std::string_view label,
+                           Destination& destination) const;
+  absl::Status read_rates(const RulesFile& file, const toml::table& table, std::string_view label,
+                          Destination& destination) const;
+  absl::Status read_timeouts(const RulesFile& file, const toml::table& table,
+                             std::string_view label, Destination& destination) const;
+  absl::Status read_throttle_reaction(const RulesFile& file, const toml::table& table,
+                                      std::string_view label, Destination& destination) const;
+  absl::Status read_pool(const RulesFile& file, const toml::node& node, std::string_view label,
+                         Destination& destination) const;
+  absl::Status read_warmup_choice(const RulesFile& file, const toml::node& node,
+                                  std::string_view label, Destination& destination) const;
   absl::Status read_count(const RulesFile& file, const toml::table& table, std::string_view label,
                           std::string_view key, std::int64_t min, std::int64_t max,
                           std::uint32_t& out) const;
@@ -211,6 +206,14 @@ class RulesBuilder {
   absl::Status read_reply_rules(const RulesFile& file, std::set<std::string>& names_taken);
   absl::Status read_reply_rule(const RulesFile& file, const toml::table& table, ReplyRule& rule);
   absl::Status read_codes(const RulesFile& file, const toml::node& node, ReplyRule& rule) const;
+  absl::Status read_enhanced_prefix(const RulesFile& file, const toml::node& node,
+                                    std::string_view label, ReplyRule& rule) const;
+  absl::Status read_text_pattern(const RulesFile& file, const toml::node& node,
+                                 std::string_view label, ReplyRule& rule) const;
+  absl::Status read_action(const RulesFile& file, const toml::table& table, std::string_view label,
+                           ReplyRule& rule) const;
+  absl::Status read_rule_scope(const RulesFile& file, const toml::node& scope,
+                               std::string_view label, ReplyRule& rule) const;
 
   std::vector<RulesFile>& files_;
   const RulesOptions& options_;
@@ -237,7 +240,8 @@ absl::Status RulesBuilder::check_keys(const RulesFile& file, const toml::table& 
     }
   }
   if (first_unknown == nullptr) return absl::OkStatus();
-  std::string message = cat("unknown key '", escape(first_unknown->str()), "' in ", label);
+  std::string message =
+      cat("unknown key '", escape_for_message(first_unknown->str()), "' in ", label);
   if (std::optional<std::string_view> suggestion = nearest_known_name(first_unknown->str(), known)) {
     append(message, "; did you mean '", *suggestion, "'?");
   }
@@ -251,45 +255,19 @@ absl::Status RulesBuilder::read_count(const RulesFile& file, const toml::table& 
   HAYATE_ASSERT(min <= max && max <= std::numeric_limits<std::uint32_t>::max());
   const toml::node* node = table.get(key);
   if (node == nullptr) return absl::OkStatus();
-  const toml::value<std::int64_t>* value = node->as_integer();
-  if (value == nullptr) {
-    return error_at(file, *node,
-                    cat(label, " ", key, " must be an integer, got ", toml_type_name(node->type())));
-  }
-  if (value->get() < min || value->get() > max) {
-    return error_at(
-        file, *node,
-        cat(label, " ", key, " must be between ", min, " and ", max, ", got ", value->get()));
-  }
-  out = static_cast<std::uint32_t>(value->get());
+  const absl::StatusOr<std::int64_t> value =
+      read_toml_integer(*node, cat(label, " ", key), min, max);
+  if (!value.ok()) return error_at(file, *node, std::string(value.status().message()));
+  out = static_cast<std::uint32_t>(*value);
   return absl::OkStatus();
 }
 
 absl::Status RulesBuilder::read_duration(const RulesFile& file, const toml::node& node,
                                          std::string_view label, std::uint64_t max_ms,
                                          std::uint64_t& out_ms) const {
-  std::uint64_t duration_ms = 0;
-  if (const toml::value<std::int64_t>* seconds = node.as_integer()) {
-    if (seconds->get() <= 0) return error_at(file, node, cat(label, " must be more than 0"));
-    duration_ms = static_cast<std::uint64_t>(seconds->get()) > max_ms / 1000
-                      ? max_ms + 1
-                      : static_cast<std::uint64_t>(seconds->get()) * 1000;
-  } else if (const toml::value<std::string>* text = node.as_string()) {
-    if (!parse_duration_ms(text->get(), duration_ms)) {
-      return error_at(file, node,
-                      cat(label, " '", escape(text->get()),
-                          "' is not a duration; write e.g. \"30s\", \"10m\", \"2h\" or \"1d\""));
-    }
-  } else {
-    return error_at(
-        file, node,
-        cat(label, " must be a duration such as \"10m\", got ", toml_type_name(node.type())));
-  }
-  if (duration_ms == 0) return error_at(file, node, cat(label, " must be more than 0"));
-  if (duration_ms > max_ms) {
-    return error_at(file, node, cat(label, " must be at most ", max_ms / 1000, " seconds"));
-  }
-  out_ms = duration_ms;
+  const absl::StatusOr<std::uint64_t> duration_ms = read_toml_duration_ms(node, label, max_ms);
+  if (!duration_ms.ok()) return error_at(file, node, std::string(duration_ms.status().message()));
+  out_ms = *duration_ms;
   return absl::OkStatus();
 }
 
@@ -303,7 +281,7 @@ absl::Status RulesBuilder::read_rate(const RulesFile& file, const toml::node& no
   }
   std::string reason;
   if (!shaping::parse_rate(text->get(), rate, reason)) {
-    return error_at(file, node, cat(label, ": ", escape(reason)));
+    return error_at(file, node, cat(label, ": ", escape_for_message(reason)));
   }
   return absl::OkStatus();
 }
@@ -345,7 +323,7 @@ absl::Status RulesBuilder::read_warmup(const RulesFile& file) {
   }
   for (auto&& [key, value] : *table) {
     const std::string name(key.str());
-    const std::string label = cat("[warmup] ", escape(name));
+    const std::string label = cat("[warmup] ", escape_for_message(name));
     if (!is_name(name) || name == "none") {
       return error_at(file, key.source().begin,
                       cat(label, ": a schedule name is 1 to 64 of a-z 0-9 _ - (and not \"none\")"));
@@ -398,6 +376,43 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
     return status;
   }
   destination.defined_at = cat(file.label, ":", table.source().begin.line);
+  if (absl::Status s = note_domain_lists(file, table, label, destination); !s.ok()) return s;
+  if (absl::Status s = read_counts(file, table, label, destination); !s.ok()) return s;
+  if (absl::Status s = read_rates(file, table, label, destination); !s.ok()) return s;
+  if (absl::Status s = read_timeouts(file, table, label, destination); !s.ok()) return s;
+  if (absl::Status s = read_throttle_reaction(file, table, label, destination); !s.ok()) return s;
+  if (const toml::node* node = table.get("tls")) {
+    const toml::value<std::string>* text = node->as_string();
+    const std::string_view mode = text != nullptr ? std::string_view(text->get()) : "";
+    if (mode == "opportunistic") {
+      destination.tls = TlsMode::opportunistic;
+    } else if (mode == "required") {
+      destination.tls = TlsMode::required;
+    } else if (mode == "disabled") {
+      destination.tls = TlsMode::disabled;
+    } else {
+      return error_at(file, *node,
+                      cat(label, " tls must be \"opportunistic\", \"required\" or \"disabled\""));
+    }
+  }
+  if (const toml::node* node = table.get("pool")) {
+    if (absl::Status s = read_pool(file, *node, label, destination); !s.ok()) return s;
+  }
+  if (const toml::node* node = table.get("warmup")) {
+    if (absl::Status s = read_warmup_choice(file, *node, label, destination); !s.ok()) return s;
+  }
+  if (destination.rate_min.per_second() > destination.rate.per_second() &&
+      !destination.rate.unlimited()) {
+    destination.rate_min = destination.rate;  // a floor above the ceiling would be no floor
+  }
+  return absl::OkStatus();
+}
+
+// domains and mx: only noted here (which file and node gave them); claim_domains reads them
+// once every file is applied, so that the job's lists replace the shipped ones.
+absl::Status RulesBuilder::note_domain_lists(const RulesFile& file, const toml::table& table,
+                                             std::string_view label,
+                                             const Destination& destination) {
   const bool is_default = destination.index == 0;
   for (std::string_view key : {"domains", "mx"}) {
     const toml::node* node = table.get(key);
@@ -410,7 +425,13 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
     }
     (key == "domains" ? domains_from_ : mx_from_)[destination.index] = {&file, node};
   }
+  return absl::OkStatus();
+}
 
+// connections_max, messages_per_connection, recipients_per_transaction and
+// destination_connections_max.
+absl::Status RulesBuilder::read_counts(const RulesFile& file, const toml::table& table,
+                                       std::string_view label, Destination& destination) const {
   if (absl::Status s = read_count(file, table, label, "connections_max", 1, connections_limit,
                                   destination.connections_max);
       !s.ok()) {
@@ -428,11 +449,13 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = read_count(file, table, label, "destination_connections_max", 1,
-                                  connections_limit, destination.destination_connections_max);
-      !s.ok()) {
-    return s;
-  }
+  return read_count(file, table, label, "destination_connections_max", 1, connections_limit,
+                    destination.destination_connections_max);
+}
+
+// rate, destination_rate and rate_min: "600/min" and the like.
+absl::Status RulesBuilder::read_rates(const RulesFile& file, const toml::table& table,
+                                      std::string_view label, Destination& destination) const {
   for (auto [key, out] : {std::pair{"rate", &destination.rate},
                           std::pair{"destination_rate", &destination.destination_rate},
                           std::pair{"rate_min", &destination.rate_min}}) {
@@ -440,6 +463,12 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
       if (absl::Status s = read_rate(file, *node, cat(label, " ", key), *out); !s.ok()) return s;
     }
   }
+  return absl::OkStatus();
+}
+
+// The SMTP timeouts: connect, greeting, command and data.
+absl::Status RulesBuilder::read_timeouts(const RulesFile& file, const toml::table& table,
+                                         std::string_view label, Destination& destination) const {
   for (auto [key, out] : {std::pair{"connect_timeout", &destination.connect_timeout_ms},
                           std::pair{"greeting_timeout", &destination.greeting_timeout_ms},
                           std::pair{"command_timeout", &destination.command_timeout_ms},
@@ -454,6 +483,13 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
       *out = static_cast<std::uint32_t>(duration_ms);
     }
   }
+  return absl::OkStatus();
+}
+
+// throttle_cooldown, recovery_interval and throttle_factor (engine/shaping/aimd.h).
+absl::Status RulesBuilder::read_throttle_reaction(const RulesFile& file, const toml::table& table,
+                                                  std::string_view label,
+                                                  Destination& destination) const {
   for (auto [key, out] : {std::pair{"throttle_cooldown", &destination.throttle_cooldown_ms},
                           std::pair{"recovery_interval", &destination.recovery_interval_ms}}) {
     if (const toml::node* node = table.get(key)) {
@@ -476,62 +512,53 @@ absl::Status RulesBuilder::apply(const RulesFile& file, const toml::table& table
     }
     destination.throttle_factor = *factor;
   }
-  if (const toml::node* node = table.get("tls")) {
-    const toml::value<std::string>* text = node->as_string();
-    const std::string_view mode = text != nullptr ? std::string_view(text->get()) : "";
-    if (mode == "opportunistic") {
-      destination.tls = TlsMode::opportunistic;
-    } else if (mode == "required") {
-      destination.tls = TlsMode::required;
-    } else if (mode == "disabled") {
-      destination.tls = TlsMode::disabled;
-    } else {
-      return error_at(file, *node,
-                      cat(label, " tls must be \"opportunistic\", \"required\" or \"disabled\""));
-    }
+  return absl::OkStatus();
+}
+
+// pool: one of the pools the job's [[sources]] name.
+absl::Status RulesBuilder::read_pool(const RulesFile& file, const toml::node& node,
+                                     std::string_view label, Destination& destination) const {
+  const toml::value<std::string>* text = node.as_string();
+  if (text == nullptr || !is_name(text->get())) {
+    return error_at(file, node, cat(label, " pool must be a pool name (a-z 0-9 _ -)"));
   }
-  if (const toml::node* node = table.get("pool")) {
-    const toml::value<std::string>* text = node->as_string();
-    if (text == nullptr || !is_name(text->get())) {
-      return error_at(file, *node, cat(label, " pool must be a pool name (a-z 0-9 _ -)"));
-    }
-    if (std::find(options_.pools.begin(), options_.pools.end(), text->get()) ==
-        options_.pools.end()) {
-      std::string known;
-      for (const std::string& pool : options_.pools) append(known, known.empty() ? "" : ", ", pool);
-      return error_at(file, *node,
-                      cat(label, " pool \"", text->get(),
-                          "\" is not a pool of the job's "
-                          "[[sources]]",
-                          known.empty() ? " (the job has none)" : cat(" (", known, ")")));
-    }
-    destination.pool = text->get();
+  if (std::find(options_.pools.begin(), options_.pools.end(), text->get()) ==
+      options_.pools.end()) {
+    std::string known;
+    for (const std::string& pool : options_.pools) append(known, known.empty() ? "" : ", ", pool);
+    return error_at(file, node,
+                    cat(label, " pool \"", text->get(),
+                        "\" is not a pool of the job's "
+                        "[[sources]]",
+                        known.empty() ? " (the job has none)" : cat(" (", known, ")")));
   }
-  if (const toml::node* node = table.get("warmup")) {
-    const toml::value<std::string>* text = node->as_string();
-    if (text == nullptr) {
-      return error_at(file, *node,
-                      cat(label, " warmup must name a [warmup] schedule, or be \"none\""));
-    }
-    if (text->get() == "none") {
-      destination.warmup = "none";
-      destination.warmup_daily.clear();
-    } else {
-      auto found = std::find_if(warmup_.begin(), warmup_.end(),
-                                [&](const auto& entry) { return entry.first == text->get(); });
-      if (found == warmup_.end()) {
-        return error_at(
-            file, *node,
-            cat(label, " warmup \"", escape(text->get()), "\" is not a schedule in [warmup]"));
-      }
-      destination.warmup = found->first;
-      destination.warmup_daily = found->second;
-    }
+  destination.pool = text->get();
+  return absl::OkStatus();
+}
+
+// warmup: a schedule of [warmup] (read before any destination), or "none".
+absl::Status RulesBuilder::read_warmup_choice(const RulesFile& file, const toml::node& node,
+                                              std::string_view label,
+                                              Destination& destination) const {
+  const toml::value<std::string>* text = node.as_string();
+  if (text == nullptr) {
+    return error_at(file, node,
+                    cat(label, " warmup must name a [warmup] schedule, or be \"none\""));
   }
-  if (destination.rate_min.per_second() > destination.rate.per_second() &&
-      !destination.rate.unlimited()) {
-    destination.rate_min = destination.rate;  // a floor above the ceiling would be no floor
+  if (text->get() == "none") {
+    destination.warmup = "none";
+    destination.warmup_daily.clear();
+    return absl::OkStatus();
   }
+  auto found = std::find_if(warmup_.begin(), warmup_.end(),
+                            [&](const auto& entry) { return entry.first == text->get(); });
+  if (found == warmup_.end()) {
+    return error_at(file, node,
+                    cat(label, " warmup \"", escape_for_message(text->get()),
+                        "\" is not a schedule in [warmup]"));
+  }
+  destination.warmup = found->first;
+  destination.warmup_daily = found->second;
   return absl::OkStatus();
 }
 
@@ -548,12 +575,12 @@ absl::Status RulesBuilder::read_destination_tables(const RulesFile& file) {
     const toml::table* table = value.as_table();
     if (table == nullptr) {
       return error_at(file, value,
-                      cat("destination.", escape(key.str()), " must be a table: [destination.",
-                          escape(key.str()), "]"));
+                      cat("destination.", escape_for_message(key.str()),
+                          " must be a table: [destination.", escape_for_message(key.str()), "]"));
     }
     if (!is_name(key.str())) {
       return error_at(file, key.source().begin,
-                      cat("[destination.", escape(key.str()),
+                      cat("[destination.", escape_for_message(key.str()),
                           "]: a destination name is 1 to 64 of a-z 0-9 _ -"));
     }
     ordered.emplace_back(&key, table);
@@ -646,8 +673,9 @@ absl::Status RulesBuilder::claim_domains() {
           }
         }
         if (!reason.empty() || map == nullptr) {
-          return error_at(file, *node,
-                          cat(label, ": \"", escape(written), "\" is not valid: ", reason));
+          return error_at(
+              file, *node,
+              cat(label, ": \"", escape_for_message(written), "\" is not valid: ", reason));
         }
         pending.push_back({std::move(key), map, {destination.index, &file, node->source().begin}});
       }
@@ -725,7 +753,7 @@ absl::Status RulesBuilder::read_codes(const RulesFile& file, const toml::node& n
     }
     if (!ok) {
       return error_at(file, *item,
-                      cat("[[reply]] code \"", escape(text),
+                      cat("[[reply]] code \"", escape_for_message(text),
                           "\" is not a reply code: write 421, \"4xx\" or \"45x\""));
     }
     rule.codes.push_back({min, max});
@@ -758,48 +786,72 @@ absl::Status RulesBuilder::read_reply_rule(const RulesFile& file, const toml::ta
     if (absl::Status s = read_codes(file, *code, rule); !s.ok()) return s;
   }
   if (enhanced != nullptr) {
-    const toml::value<std::string>* value = enhanced->as_string();
-    // RFC 3463 2: class.subject.detail; a prefix stops at a dot ("4.7" or "4.7.28").
-    const std::string_view prefix = value != nullptr ? std::string_view(value->get()) : "";
-    bool ok = !prefix.empty() && (prefix[0] == '2' || prefix[0] == '4' || prefix[0] == '5') &&
-              (prefix.size() == 1 || prefix[1] == '.');
-    std::string_view rest = prefix.size() > 2 ? prefix.substr(2) : std::string_view();
-    for (int part = 0; ok && !rest.empty(); ++part) {
-      const std::size_t dot = rest.find('.');
-      const std::string_view digits = rest.substr(0, dot);
-      ok = part < 2 && !digits.empty() && digits.size() <= 3 &&
-           std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-      rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
-      ok = ok && !(dot != std::string_view::npos && rest.empty());  // no trailing dot
-    }
-    if (!ok || prefix.size() == 2) {
-      return error_at(file, *enhanced,
-                      cat(label,
-                          " enhanced must be an enhanced status code or its start, "
-                          "e.g. \"4.7.28\" or \"5.7\" (RFC 3463)"));
-    }
-    rule.enhanced_prefix = value->get();
+    if (absl::Status s = read_enhanced_prefix(file, *enhanced, label, rule); !s.ok()) return s;
   }
   if (text != nullptr) {
-    const toml::value<std::string>* pattern = text->as_string();
-    if (pattern == nullptr || pattern->get().empty() || pattern->get().size() > pattern_bytes_max) {
-      return error_at(file, *text,
-                      cat(label, " text must be a regular expression of 1 to ", pattern_bytes_max,
-                          " bytes (RE2 syntax)"));
-    }
-    RE2::Options re2_options;
-    re2_options.set_case_sensitive(false);
-    re2_options.set_log_errors(false);
-    re2_options.set_max_mem(regex_memory_bytes_max);
-    re2_options.set_encoding(RE2::Options::EncodingLatin1);  // reply bytes as they came
-    auto compiled = std::make_unique<RE2>(pattern->get(), re2_options);
-    if (!compiled->ok()) {
-      return error_at(
-          file, *text,
-          cat(label, " text is not a valid RE2 expression: ", escape(compiled->error())));
-    }
-    rule.text = std::move(compiled);
+    if (absl::Status s = read_text_pattern(file, *text, label, rule); !s.ok()) return s;
   }
+  if (absl::Status s = read_action(file, table, label, rule); !s.ok()) return s;
+  if (const toml::node* scope = table.get("destination")) {
+    if (absl::Status s = read_rule_scope(file, *scope, label, rule); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// enhanced: an enhanced status code or its start, "4.7.28" or "5.7".
+absl::Status RulesBuilder::read_enhanced_prefix(const RulesFile& file, const toml::node& node,
+                                                std::string_view label, ReplyRule& rule) const {
+  const toml::value<std::string>* value = node.as_string();
+  // RFC 3463 2: class.subject.detail; a prefix stops at a dot ("4.7" or "4.7.28").
+  const std::string_view prefix = value != nullptr ? std::string_view(value->get()) : "";
+  bool ok = !prefix.empty() && (prefix[0] == '2' || prefix[0] == '4' || prefix[0] == '5') &&
+            (prefix.size() == 1 || prefix[1] == '.');
+  std::string_view rest = prefix.size() > 2 ? prefix.substr(2) : std::string_view();
+  for (int part = 0; ok && !rest.empty(); ++part) {
+    const std::size_t dot = rest.find('.');
+    const std::string_view digits = rest.substr(0, dot);
+    ok = part < 2 && !digits.empty() && digits.size() <= 3 &&
+         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+    rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    ok = ok && !(dot != std::string_view::npos && rest.empty());  // no trailing dot
+  }
+  if (!ok || prefix.size() == 2) {
+    return error_at(file, node,
+                    cat(label,
+                        " enhanced must be an enhanced status code or its start, "
+                        "e.g. \"4.7.28\" or \"5.7\" (RFC 3463)"));
+  }
+  rule.enhanced_prefix = value->get();
+  return absl::OkStatus();
+}
+
+// text: an RE2 pattern searched in the reply text, case-insensitively.
+absl::Status RulesBuilder::read_text_pattern(const RulesFile& file, const toml::node& node,
+                                             std::string_view label, ReplyRule& rule) const {
+  const toml::value<std::string>* pattern = node.as_string();
+  if (pattern == nullptr || pattern->get().empty() || pattern->get().size() > pattern_bytes_max) {
+    return error_at(file, node,
+                    cat(label, " text must be a regular expression of 1 to ", pattern_bytes_max,
+                        " bytes (RE2 syntax)"));
+  }
+  RE2::Options re2_options;
+  re2_options.set_case_sensitive(false);
+  re2_options.set_log_errors(false);
+  re2_options.set_max_mem(regex_memory_bytes_max);
+  re2_options.set_encoding(RE2::Options::EncodingLatin1);  // reply bytes as they came
+  auto compiled = std::make_unique<RE2>(pattern->get(), re2_options);
+  if (!compiled->ok()) {
+    return error_at(
+        file, node,
+        cat(label, " text is not a valid RE2 expression: ", escape_for_message(compiled->error())));
+  }
+  rule.text = std::move(compiled);
+  return absl::OkStatus();
+}
+
+// action (required) and duration (required by the suspensions, refused by bounce).
+absl::Status RulesBuilder::read_action(const RulesFile& file, const toml::table& table,
+                                       std::string_view label, ReplyRule& rule) const {
   const toml::node* action = table.get("action");
   if (action == nullptr) {
     return error_at(file, table.source().begin,
@@ -819,7 +871,8 @@ absl::Status RulesBuilder::read_reply_rule(const RulesFile& file, const toml::ta
     if (action_text != nullptr) {
       std::array<std::string_view, action_names.size()> known;
       for (std::size_t i = 0; i < known.size(); ++i) known[i] = action_names[i].name;
-      if (std::optional<std::string_view> suggestion = nearest_known_name(action_text->get(), known)) {
+      if (std::optional<std::string_view> suggestion =
+              nearest_known_name(action_text->get(), known)) {
         append(message, "; did you mean \"", *suggestion, "\"?");
       }
     }
@@ -843,20 +896,24 @@ absl::Status RulesBuilder::read_reply_rule(const RulesFile& file, const toml::ta
     return error_at(file, table.source().begin,
                     cat(label, ": ", found->name, " needs a duration, e.g. duration = \"1h\""));
   }
-  if (const toml::node* scope = table.get("destination")) {
-    std::vector<std::pair<std::string, const toml::node*>> names;
-    if (absl::Status s = read_names(file, *scope, cat(label, " destination"), names); !s.ok()) {
-      return s;
+  return absl::OkStatus();
+}
+
+// destination: the destinations the rule applies to (every one when absent).
+absl::Status RulesBuilder::read_rule_scope(const RulesFile& file, const toml::node& scope,
+                                           std::string_view label, ReplyRule& rule) const {
+  std::vector<std::pair<std::string, const toml::node*>> names;
+  if (absl::Status s = read_names(file, scope, cat(label, " destination"), names); !s.ok()) {
+    return s;
+  }
+  for (const auto& [name, node] : names) {
+    const Destination* destination = rules_.find_destination(name);
+    if (destination == nullptr) {
+      return error_at(file, *node,
+                      cat(label, " destination \"", escape_for_message(name),
+                          "\" is not a [destination.NAME] table"));
     }
-    for (const auto& [name, node] : names) {
-      const Destination* destination = rules_.find_destination(name);
-      if (destination == nullptr) {
-        return error_at(
-            file, *node,
-            cat(label, " destination \"", escape(name), "\" is not a [destination.NAME] table"));
-      }
-      rule.destinations.push_back(destination->index);
-    }
+    rule.destinations.push_back(destination->index);
   }
   return absl::OkStatus();
 }
@@ -911,7 +968,7 @@ absl::StatusOr<ShapingRules> RulesBuilder::build() {
       }
     }
     if (first_unknown != nullptr) {
-      std::string message = cat("unknown key '", escape(first_unknown->str()),
+      std::string message = cat("unknown key '", escape_for_message(first_unknown->str()),
                                 "'; a rules file holds [destination.NAME] tables, [warmup] and "
                                 "[[reply]] rules");
       if (std::optional<std::string_view> suggestion =

@@ -523,81 +523,26 @@ void append_simple_body(std::string_view body, std::string& out) {
 
 DkimSigner::~DkimSigner() { EVP_PKEY_free(key_); }
 
-absl::StatusOr<std::shared_ptr<const DkimSigner>> DkimSigner::load(const DkimConfig& config) {
-  const std::string where = cat(config.source, ": [[dkim]] ");
-  std::shared_ptr<DkimSigner> signer(new DkimSigner());
+namespace {
 
-  std::string why;
-  if (!normalize_domain(config.domain, signer->domain_, why)) {
-    return absl::InvalidArgumentError(
-        cat(where, "domain '", config.domain, "' is not a valid domain: ", why));
-  }
-  if (!is_valid_selector(config.selector, why)) {
-    return absl::InvalidArgumentError(
-        cat(where, "selector '", config.selector, "' is invalid: ", why));
-  }
-  signer->selector_ = config.selector;
-  if (signer->selector_.size() + signer->domain_.size() + 12 > limits::domain_bytes_max) {
-    return absl::InvalidArgumentError(cat(where, "selector '", config.selector, "'._domainkey.",
-                                          signer->domain_,
-                                          " is longer than a DNS name can be (253 octets)"));
-  }
-
-  // Signed headers: configured order, then oversigned names not listed.
-  bool signs_from = false;
-  const auto add_header = [&](const std::string& name, bool oversigned) -> absl::Status {
-    if (!is_valid_header_name(name)) {
-      return absl::InvalidArgumentError(
-          cat(where, "header name '", name, "' is invalid (printable ASCII without ':')"));
-    }
-    const std::string lower_name = lower(name);
-    for (SignedHeader& existing : signer->headers_) {
-      if (existing.name != lower_name) continue;
-      if (!oversigned) {
-        return absl::InvalidArgumentError(
-            cat(where, "header '", name,
-                "' is listed twice in headers; every instance of a "
-                "listed header is signed, and oversigned_headers adds one more"));
-      }
-      existing.oversigned = true;
-      return absl::OkStatus();
-    }
-    signer->headers_.push_back(SignedHeader{lower_name, oversigned});
-    signs_from |= lower_name == "from";
-    return absl::OkStatus();
-  };
-  for (const std::string& name : config.headers) {
-    if (absl::Status status = add_header(name, false); !status.ok()) return status;
-  }
-  std::vector<std::string> oversigned_seen;
-  for (const std::string& name : config.oversigned_headers) {
-    const std::string lower_name = lower(name);
-    if (std::find(oversigned_seen.begin(), oversigned_seen.end(), lower_name) !=
-        oversigned_seen.end()) {
-      return absl::InvalidArgumentError(
-          cat(where, "header '", name, "' is listed twice in oversigned_headers"));
-    }
-    oversigned_seen.push_back(lower_name);
-    if (absl::Status status = add_header(name, true); !status.ok()) return status;
-  }
-  if (!signs_from) {
-    return absl::InvalidArgumentError(
-        cat(where, "headers must include From (RFC 6376 5.4: the From field must be signed)"));
-  }
-
+// The key file of `config`: read, parsed, of a kind DKIM signs with (RSA of 1024 to 4096 bits
+// or Ed25519), agreeing with the algorithm the job names, and able to make a signature that
+// verifies (self_test), so that signing cannot fail later.
+absl::Status load_signing_key(const DkimConfig& config, std::string_view where, UniquePkey& key,
+                              DkimAlgorithm& key_algorithm, int& bits) {
   std::string text;
   if (absl::Status status = read_key_file(config.key_path, text); !status.ok()) {
     return absl::Status(status.code(),
                         cat(where, "key file '", config.key_path, "': ", status.message()));
   }
-  UniquePkey key = parse_private_key(text, why);
+  std::string why;
+  key = parse_private_key(text, why);
   OPENSSL_cleanse(text.data(), text.size());
   if (key == nullptr) {
     return absl::InvalidArgumentError(cat(where, "key file '", config.key_path, "' ", why));
   }
   const int type = EVP_PKEY_get_base_id(key.get());
-  const int bits = EVP_PKEY_get_bits(key.get());
-  DkimAlgorithm key_algorithm;
+  bits = EVP_PKEY_get_bits(key.get());
   std::string key_description;
   if (type == EVP_PKEY_RSA) {
     key_algorithm = DkimAlgorithm::rsa_sha256;
@@ -628,6 +573,40 @@ absl::StatusOr<std::shared_ptr<const DkimSigner>> DkimSigner::load(const DkimCon
     return absl::InvalidArgumentError(
         cat(where, "key file '", config.key_path, "': ", status.message()));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const DkimSigner>> DkimSigner::load(const DkimConfig& config) {
+  const std::string where = cat(config.source, ": [[dkim]] ");
+  std::shared_ptr<DkimSigner> signer(new DkimSigner());
+
+  std::string why;
+  if (!normalize_domain(config.domain, signer->domain_, why)) {
+    return absl::InvalidArgumentError(
+        cat(where, "domain '", config.domain, "' is not a valid domain: ", why));
+  }
+  if (!is_valid_selector(config.selector, why)) {
+    return absl::InvalidArgumentError(
+        cat(where, "selector '", config.selector, "' is invalid: ", why));
+  }
+  signer->selector_ = config.selector;
+  if (signer->selector_.size() + signer->domain_.size() + 12 > limits::domain_bytes_max) {
+    return absl::InvalidArgumentError(cat(where, "selector '", config.selector, "'._domainkey.",
+                                          signer->domain_,
+                                          " is longer than a DNS name can be (253 octets)"));
+  }
+  if (absl::Status status = signer->set_signed_headers(config, where); !status.ok()) {
+    return status;
+  }
+  UniquePkey key;
+  DkimAlgorithm key_algorithm = DkimAlgorithm::rsa_sha256;
+  int bits = 0;
+  if (absl::Status status = load_signing_key(config, where, key, key_algorithm, bits);
+      !status.ok()) {
+    return status;
+  }
 
   signer->key_ = key.release();
   signer->algorithm_ = key_algorithm;
@@ -645,6 +624,52 @@ absl::StatusOr<std::shared_ptr<const DkimSigner>> DkimSigner::load(const DkimCon
       cat("s=", signer->selector_, ";"),
   };
   return std::shared_ptr<const DkimSigner>(std::move(signer));
+}
+
+// Signed headers: the configured order, then the oversigned names not listed. From must be
+// among them (RFC 6376 5.4).
+absl::Status DkimSigner::set_signed_headers(const DkimConfig& config, std::string_view where) {
+  bool signs_from = false;
+  const auto add_header = [&](const std::string& name, bool oversigned) -> absl::Status {
+    if (!is_valid_header_name(name)) {
+      return absl::InvalidArgumentError(
+          cat(where, "header name '", name, "' is invalid (printable ASCII without ':')"));
+    }
+    const std::string lower_name = lower(name);
+    for (SignedHeader& existing : headers_) {
+      if (existing.name != lower_name) continue;
+      if (!oversigned) {
+        return absl::InvalidArgumentError(
+            cat(where, "header '", name,
+                "' is listed twice in headers; every instance of a "
+                "listed header is signed, and oversigned_headers adds one more"));
+      }
+      existing.oversigned = true;
+      return absl::OkStatus();
+    }
+    headers_.push_back(SignedHeader{lower_name, oversigned});
+    signs_from |= lower_name == "from";
+    return absl::OkStatus();
+  };
+  for (const std::string& name : config.headers) {
+    if (absl::Status status = add_header(name, false); !status.ok()) return status;
+  }
+  std::vector<std::string> oversigned_seen;
+  for (const std::string& name : config.oversigned_headers) {
+    const std::string lower_name = lower(name);
+    if (std::find(oversigned_seen.begin(), oversigned_seen.end(), lower_name) !=
+        oversigned_seen.end()) {
+      return absl::InvalidArgumentError(
+          cat(where, "header '", name, "' is listed twice in oversigned_headers"));
+    }
+    oversigned_seen.push_back(lower_name);
+    if (absl::Status status = add_header(name, true); !status.ok()) return status;
+  }
+  if (!signs_from) {
+    return absl::InvalidArgumentError(
+        cat(where, "headers must include From (RFC 6376 5.4: the From field must be signed)"));
+  }
+  return absl::OkStatus();
 }
 
 std::string DkimSigner::dns_txt_record() const {

@@ -91,6 +91,7 @@ class DkimSigner {
     bool oversigned = false;
   };
   DkimSigner() = default;
+  absl::Status set_signed_headers(const DkimConfig& config, std::string_view where);
 
   EVP_PKEY* key_ = nullptr;
   DkimAlgorithm algorithm_ = DkimAlgorithm::rsa_sha256;

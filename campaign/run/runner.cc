@@ -34,11 +34,13 @@
 #include "campaign/output/domain_report.h"
 #include "campaign/run/fcrdns.h"
 #include "campaign/run/exit_codes.h"
+#include "campaign/run/run_exit_code.h"
 #include "campaign/output/journal.h"
 #include "campaign/delivery/shaping_rules.h"
 #include "campaign/delivery/warmup.h"
 #include "engine/strings.h"
 #include "campaign/output/metrics.h"
+#include "campaign/output/summary.h"
 #include "engine/metrics_server.h"
 #include "campaign/config/schedule.h"
 #include "campaign/bounce/suppression.h"
@@ -612,23 +614,24 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
   return totals;
 }
 
-struct SummaryFacts {
-  const std::string& campaign;
-  std::uint64_t rows;
-  std::uint64_t recipients;
-  std::uint64_t rejected;
-  std::uint64_t suppressed;
-  std::uint32_t shards;
-  bool stopped_by_signal;
-  bool resumed;
-  std::uint64_t skipped;
-  double duration_s;
-  double rate;
-  int exit_code;
-  std::vector<ShapingView> shaping;
-  BounceReasonCounts bounce_reasons;  // this run's bounced recipients
-  RecordTally suppression_recorded;   // what those bounces did to the suppression list
-};
+// summary.json's counts that come from the shards.
+RunSummary summarize_shards(const ShardCounters& totals) {
+  RunSummary summary;
+  summary.delivered = totals.delivered;
+  summary.bounced = totals.bounced;
+  summary.deferred = totals.deferred;
+  summary.attempts_deferred = totals.attempts_deferred;
+  summary.domains = totals.domains;
+  summary.connections = totals.connections_opened;
+  summary.connections_failed = totals.connections_failed;
+  summary.message_bytes = totals.message_bytes;
+  summary.tls_handshakes = totals.tls_handshakes;
+  summary.tls_resumptions = totals.tls_resumptions;
+  summary.tls_failures = totals.tls_failures;
+  summary.not_attempted = totals.not_attempted;
+  summary.possible_duplicates = totals.possible_duplicates;
+  return summary;
+}
 
 // The shipped shaping rules overlaid by the job's rules file, with the job's source pools.
 absl::StatusOr<ShapingRules> load_job_rules(const JobConfig& job) {
@@ -664,397 +667,503 @@ absl::Status sending_sources(const JobConfig& job, std::vector<SendingSource>& s
   return absl::OkStatus();
 }
 
-// "shaping": one object per destination that was throttled or suspended during the run.
-std::string render_shaping(const std::vector<ShapingView>& views) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    const ShapingView& view = views[i];
-    append(out, i == 0 ? "\n    " : ",\n    ", "{\"destination\": \"");
-    append_json_escaped(view.destination, out);
-    append(out, "\", \"state\": \"", shaping_state_name(view.state), "\", \"throttles\": ", view.throttles,
-           ", \"suspensions\": ", view.suspensions, ", \"recoveries\": ", view.recoveries, "}");
+// One run of a campaign, phase by phase: open() reads what the run needs and takes the output
+// directory (job, lock, secrets, rules, journal, suppression list, output files), start()
+// starts the shards and the monitor, stream() hands the recipients to the shards, finish()
+// joins them, writes the records and the summary and decides the exit code. open() and
+// start() return an exit code; anything but ok ends the run there (the process exits soon
+// after, and the lock goes with it). Members are declared in the order they come to life, so
+// that they are destroyed in the reverse order (the shards before their context, the metrics
+// server before its board).
+class CampaignRun {
+ public:
+  explicit CampaignRun(const RunOptions& options) : options_(options) {}
+  int open();
+  int start();
+  void stream();
+  int finish();
+
+ private:
+  int open_job();
+  int load_sending_setup();
+  int open_records();
+  void build_context();
+  int start_shards();
+  void start_monitor();
+  void join_shards();
+  void write_records();
+  RunEnd run_end() const;
+  void close_journal(RunEnd& end, int code);
+  void write_summary(RunEnd& end, int code);
+  void print_report() const;
+  void write_final_metrics(RunEnd& end);
+  void print_result_line(int code) const;
+
+  const JobConfig& job() const { return input_->job(); }
+  const JournalState& earlier() const {
+    return opened_journal_ ? opened_journal_->state : no_earlier_runs_;
   }
-  append(out, views.empty() ? "]" : "\n  ]");
-  return out;
+
+  const RunOptions& options_;
+  const double started_s_ = monotonic_seconds();
+  const double started_wall_s_ = wall_seconds();
+  // open()
+  std::unique_ptr<CampaignInput> input_;
+  std::string out_dir_;
+  std::optional<VerpKey> verp_;
+  std::optional<ShapingRules> rules_;
+  std::vector<SendingSource> sources_;
+  std::optional<WarmupState> warmup_;
+  RunStop stop_;
+  std::optional<OpenedJournal> opened_journal_;
+  JournalWriter* journal_ = nullptr;  // null with --no-journal
+  std::optional<RunBounceRecorder> bounce_recorder_;
+  std::unique_ptr<SuppressionChecker> suppression_;
+  const JournalState no_earlier_runs_;
+  bool resuming_ = false;
+  OutputFiles files_;
+  // start()
+  std::uint32_t shard_count_ = 1;
+  std::atomic<std::int64_t> pending_{0};
+  RunAbort abort_;
+  CampaignContext context_;
+  int shaping_fd_ = -1;
+  std::optional<ShapingEventLog> shaping_log_;
+  std::vector<std::unique_ptr<CampaignShard>> shards_;
+  std::atomic<std::uint64_t> recipients_read_{0};
+  std::atomic<std::uint64_t> bytes_read_{0};
+  MetricsBoard metrics_board_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::optional<RunMonitor> monitor_;
+  // stream()
+  std::optional<RejectWriter> rejects_;
+  StreamTotals streamed_;
+  bool output_ok_ = true;
+  absl::Status read_status_;
+  // finish()
+  ShardCounters totals_;
+  DomainReport domains_;
+  std::vector<ShapingView> shaping_views_;
+  std::vector<std::string> bounce_notes_;
+  RecordTally recorded_;
+  double duration_s_ = 0;
+  double rate_ = 0;  // delivered per second
+  JournalCounts all_runs_;
+  JournalStats journal_stats_;
+};
+
+int CampaignRun::open() {
+  if (const int code = open_job(); code != exit_code::ok) return code;
+  if (const int code = load_sending_setup(); code != exit_code::ok) return code;
+  return open_records();
 }
 
-// summary.json: this run's counts, and (all_runs) the campaign's over every run so far.
+// The job and its inputs, the send window, and the output directory, locked.
+int CampaignRun::open_job() {
+  input_ = open_input(options_.job_path);
+  if (input_ == nullptr) return exit_code::data_error;
+  // [schedule]: outside start_at/stop_at or the send windows, exit at once for the next tick.
+  const ScheduleDecision decision = decide(job().schedule, absl::Now());
+  if (!decision.can_send) {
+    std::fprintf(stderr, "hayate: %s: %s; nothing sent, ready for the next cron tick\n",
+                 job().id.c_str(), decision.reason.c_str());
+    return exit_code::temporary;
+  }
+  out_dir_ = options_.out_dir.empty() ? absl::StrCat(job().id, ".out") : options_.out_dir;
+  std::string error;
+  if (!make_directories(out_dir_, error)) {
+    std::fprintf(stderr, "hayate: %s\n", error.c_str());
+    return exit_code::cannot_create;
+  }
+  return lock_output_directory(out_dir_);
+}
 
-std::string render_summary(const SummaryFacts& facts, const ShardCounters& totals,
-                           const JournalCounts& all_runs) {
-  return absl::StrFormat(
-      "{\n  \"campaign\": \"%s\",\n  \"rows\": %d,\n  \"recipients\": %d,\n"
-      "  \"delivered\": %d,\n  \"bounced\": %d,\n  \"bounce_reasons\": %s,\n"
-      "  \"deferred\": %d,\n  \"rejected\": %d,\n"
-      "  \"suppressed\": %d,\n"
-      "  \"attempts_deferred\": %d,\n  \"domains\": %d,\n  \"connections\": %d,\n"
-      "  \"connections_failed\": %d,\n  \"message_bytes\": %d,\n  \"shards\": %d,\n"
-      "  \"tls_handshakes\": %d,\n  \"tls_resumptions\": %d,\n  \"tls_failures\": %d,\n"
-      "  \"not_attempted\": %d,\n  \"stopped_by_signal\": %s,\n"
-      "  \"resumed\": %s,\n  \"skipped_as_final_before\": %d,\n"
-      "  \"all_runs\": {\"delivered\": %d, \"bounced\": %d, \"deferred\": %d, "
-      "\"rejected\": %d, \"suppressed\": %d},\n"
-      "  \"suppression_recorded\": {\"suppressed\": %d, \"soft_counted\": %d, "
-      "\"already_suppressed\": %d},\n"
-      "  \"shaping\": %s,\n"
-      "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
-      facts.campaign, facts.rows, facts.recipients, totals.delivered, totals.bounced,
-      facts.bounce_reasons.render_json(), totals.deferred, facts.rejected, facts.suppressed,
-      totals.attempts_deferred, totals.domains,
-      totals.connections_opened, totals.connections_failed, totals.message_bytes, facts.shards,
-      totals.tls_handshakes, totals.tls_resumptions, totals.tls_failures, totals.not_attempted,
-      facts.stopped_by_signal ? "true" : "false", facts.resumed ? "true" : "false",
-      facts.skipped, all_runs.delivered, all_runs.bounced, all_runs.deferred, all_runs.rejected,
-      all_runs.suppressed, facts.suppression_recorded.suppressed,
-      facts.suppression_recorded.soft_counted, facts.suppression_recorded.already_suppressed,
-      render_shaping(facts.shaping), facts.duration_s, facts.rate,
-      facts.exit_code);
+// What sending needs beside the job: the CA file and the VERP secret (read before anything is
+// sent: a bad one is a job error), the shaping rules (shipped, and the job's), the source
+// addresses and their warm-up state.
+int CampaignRun::load_sending_setup() {
+  if (absl::Status status = load_secrets(job(), &verp_); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::data_error;
+  }
+  absl::StatusOr<ShapingRules> rules = load_job_rules(job());
+  if (!rules.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  rules_.emplace(std::move(*rules));
+  if (absl::Status status = sending_sources(job(), sources_); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::data_error;
+  }
+  if (std::any_of(sources_.begin(), sources_.end(), [](const auto& s) { return s.warmup; })) {
+    absl::StatusOr<WarmupState> opened_warmup = WarmupState::open(job().warmup_state_path);
+    if (!opened_warmup.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(opened_warmup.status().message()).c_str());
+      return exit_code::cannot_create;
+    }
+    warmup_.emplace(std::move(*opened_warmup));
+  }
+  return exit_code::ok;
+}
+
+// The journal, the suppression list and the output files.
+int CampaignRun::open_records() {
+  // Before any thread starts (the journal's, the shards'): they inherit the blocked mask, so
+  // SIGTERM and SIGINT reach only the run monitor.
+  RunMonitor::block_signals();
+  // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
+  // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
+  // --no-journal (benchmarks only) runs without: nothing is recorded, nothing can resume.
+  if (!options_.no_journal) {
+    if (const int code = open_campaign_journal(job(), out_dir_, options_, stop_, opened_journal_);
+        code != exit_code::ok) {
+      return code;
+    }
+  }
+  journal_ = opened_journal_ ? opened_journal_->writer.get() : nullptr;
+  resuming_ = opened_journal_ && !opened_journal_->created;
+  // Bounces an earlier run of this output left unrecorded go on the list before it is read.
+  bounce_recorder_.emplace(job(), out_dir_);
+  for (const std::string& note : bounce_recorder_->begin()) {
+    std::fprintf(stderr, "hayate: %s\n", note.c_str());
+  }
+  if (const int code = open_suppression(job(), suppression_); code != exit_code::ok) return code;
+  if (!open_output_files(out_dir_, files_)) return exit_code::cannot_create;
+  return exit_code::ok;
+}
+
+int CampaignRun::start() {
+  shard_count_ = job().shards;
+  if (shard_count_ == 0) shard_count_ = std::max(1u, std::thread::hardware_concurrency());
+  shard_count_ = std::min(shard_count_, limits::shards_max);
+  build_context();
+  if (const int code = start_shards(); code != exit_code::ok) return code;
+  start_monitor();
+  return exit_code::ok;
+}
+
+// What every shard shares: the job, the outputs, the limits shared out among the shards.
+void CampaignRun::build_context() {
+  const JobConfig& job = this->job();
+  context_.abort = &abort_;
+  context_.stop = &stop_;
+  context_.journal = journal_;
+  if (verp_) {
+    context_.verp = &*verp_;
+    context_.verp_tag = campaign_tag(job.id);
+  }
+  context_.job = &job;
+  context_.keep_bounce_events = bounce_recorder_->enabled();
+  context_.message_inputs = input_->message_inputs();
+  context_.dkim_signers = input_->dkim_signers();
+  context_.deliveries_fd = files_.deliveries;
+  context_.accounting_fd = files_.accounting;
+  context_.accounting =
+      AccountingContext{job.id, job.helo, static_cast<std::int64_t>(time(nullptr))};
+  context_.recipients_pending = &pending_;
+  context_.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
+  context_.campaign_started_unix_ms = earlier().first_run_started_unix_ms > 0
+                                          ? earlier().first_run_started_unix_ms
+                                          : static_cast<std::int64_t>(started_wall_s_ * 1000);
+  context_.connections_per_shard = std::max(1u, job.connections_max / shard_count_);
+  // A site (route or domain) may appear on every shard: each gets its share of the cap.
+  context_.connections_per_site =
+      std::max(1u, (job.connections_per_domain + shard_count_ - 1) / shard_count_);
+  context_.rules = &*rules_;
+  context_.sources = std::move(sources_);
+  context_.shard_count = shard_count_;
+  if (!warmup_) return;
+  const std::int64_t now_unix_ms = unix_time_ms();
+  context_.warmup_remaining.resize(context_.sources.size());
+  for (std::size_t i = 0; i < context_.sources.size(); ++i) {
+    const SendingSource& source = context_.sources[i];
+    context_.warmup_remaining[i].resize(rules_->destinations.size());
+    if (!source.warmup) continue;
+    for (const Destination& destination : rules_->destinations) {
+      const std::optional<std::uint64_t> remaining = warmup_->remaining_today(
+          source.name, destination.name, destination.warmup_daily, now_unix_ms);
+      // Each shard takes its share (throttle.h share_of): together exactly the cap.
+      if (remaining) context_.warmup_remaining[i][destination.index] = *remaining;
+    }
+  }
+}
+
+int CampaignRun::start_shards() {
+  shaping_fd_ = ::open((out_dir_ + "/shaping.jsonl").c_str(),
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (shaping_fd_ < 0) {
+    std::fprintf(stderr, "hayate: cannot create %s/shaping.jsonl: %s\n", out_dir_.c_str(),
+                 std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  shaping_log_.emplace(shaping_fd_, !options_.quiet);
+  context_.shaping_log = &*shaping_log_;
+  for (std::uint32_t i = 0; i < shard_count_; ++i) {
+    shards_.push_back(std::make_unique<CampaignShard>(context_, i));
+    if (absl::Status status = shards_.back()->shard().init(); !status.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+      return exit_code::software;
+    }
+  }
+  for (auto& shard : shards_) shard->shard().start(*shard);
+  return exit_code::ok;
+}
+
+// The monitor (signals, progress line, live metrics) and the metrics server it feeds.
+void CampaignRun::start_monitor() {
+  const JobConfig& job = this->job();
+  RunMonitor::Progress progress;
+  progress.enabled =
+      !options_.quiet && (options_.progress == RunOptions::Progress::always ||
+                          (options_.progress == RunOptions::Progress::automatic && isatty(2)));
+  progress.recipients_read = &recipients_read_;
+  progress.bytes_read = &bytes_read_;
+  struct stat recipients_file{};
+  if (stat(job.recipients_path.c_str(), &recipients_file) == 0) {
+    progress.bytes_total = static_cast<std::uint64_t>(recipients_file.st_size);
+  }
+  progress.started_s = started_s_;
+  progress.started_wall_s = started_wall_s_;
+  progress.job = &job;
+  progress.journal = journal_;
+  if (!options_.metrics_listen.empty()) {
+    metrics_board_.publish(snapshot_from(job, ShardCounters{}, 0, 0, started_wall_s_, 0, 0, 0));
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server =
+        MetricsServer::start(options_.metrics_listen, [this] { return metrics_board_.render(); });
+    if (!server.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(server.status().message()).c_str());
+      stop_.level.store(2);  // nothing has been sent yet: end before anything is
+    } else {
+      metrics_server_ = std::move(*server);
+      progress.metrics = &metrics_board_;
+    }
+  }
+  progress.logs = {{files_.deliveries, out_dir_ + "/deliveries.jsonl"},
+                   {files_.accounting, out_dir_ + "/accounting.csv"}};
+  monitor_.emplace(stop_, shards_, options_.quiet, progress, job.schedule);
+}
+
+// Streams the recipients to the shard that owns each domain.
+void CampaignRun::stream() {
+  JournalProducer* reader_journal = journal_ ? &journal_->add_producer() : nullptr;
+  rejects_.emplace(files_.rejects, files_.deliveries, files_.accounting, context_.accounting,
+                   reader_journal, job().recipients_path);
+  streamed_ = stream_recipients(*input_, earlier(), *rejects_, suppression_.get(), shards_, stop_,
+                                pending_, recipients_read_, bytes_read_);
+  if (!streamed_.suppression_error.empty()) {
+    std::fprintf(stderr,
+                 "hayate: reading the suppression list failed (%s); rows after line %llu were "
+                 "not sent: run again to resume\n",
+                 streamed_.suppression_error.c_str(),
+                 static_cast<unsigned long long>(input_->line()));
+  }
+  output_ok_ = rejects_->flush();
+  read_status_ = input_->csv().status();
+}
+
+int CampaignRun::finish() {
+  join_shards();
+  write_records();
+  duration_s_ = monotonic_seconds() - started_s_;
+  rate_ = duration_s_ > 0 ? static_cast<double>(totals_.delivered) / duration_s_ : 0;
+  // Every outcome on disk before the summary says so; then the totals over every run. (A
+  // journal that fails now stops the run too: before run_end reads the stop.)
+  const bool journal_ok = journal_ == nullptr || (journal_->sync() && !journal_->failed());
+  RunEnd end = run_end();
+  // The reason of an abort is news when the abort decides the code; an earlier cause (bad
+  // input, a failed output, a stop) has its own message.
+  if (end.aborted && run_exit_code(end) == exit_code::config) {
+    std::fprintf(stderr, "hayate: the run was stopped: %s\n", abort_.reason.c_str());
+  }
+  end.journal_failed = !journal_ok;
+  close_journal(end, run_exit_code(end));
+  write_summary(end, run_exit_code(end));
+  if (!read_status_.ok()) {
+    std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
+                 std::string(read_status_.message()).c_str());
+  }
+  print_report();
+  if (!options_.metrics_file.empty()) write_final_metrics(end);
+  const int code = run_exit_code(end);
+  print_result_line(code);
+  return code;
+}
+
+// Waits for the shards and merges what they counted, reported and sent under warm-up caps.
+void CampaignRun::join_shards() {
+  for (auto& shard : shards_) {
+    shard->shard().join();
+    totals_.add(shard->final_counters());
+    bounce_recorder_->add(shard->take_bounce_events(), shard->bounce_events_complete());
+  }
+  monitor_.reset();  // clears the progress line before the summary is printed
+  for (auto& shard : shards_) output_ok_ = !shard->log_failed() && output_ok_;
+  domains_ = rejects_->report();
+  for (auto& shard : shards_) domains_.merge(shard->report());
+  for (auto& shard : shards_) {
+    for (ShapingView& view : shard->shaping_views()) shaping_views_.push_back(std::move(view));
+  }
+  shaping_views_ = merge_shaping(std::move(shaping_views_));
+  if (!warmup_) return;
+  const std::int64_t now_unix_ms = unix_time_ms();
+  for (auto& shard : shards_) {
+    for (const auto& [source, destination, sent] : shard->warmup_sent()) {
+      if (sent > 0) warmup_->record_sent(source, destination, now_unix_ms, sent);
+    }
+  }
+  if (absl::Status status = warmup_->save(); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    output_ok_ = false;
+  }
+}
+
+// The shards' logs, domains.csv and the outputs on disk; then this run's bounces go on the
+// suppression list.
+void CampaignRun::write_records() {
+  shards_.clear();  // flushes the shards' logs
+  close(shaping_fd_);
+  if (absl::Status status = domains_.write_csv(out_dir_ + "/domains.csv"); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    output_ok_ = false;
+  }
+  output_ok_ = fsync(files_.deliveries) == 0 && output_ok_;
+  output_ok_ = fsync(files_.accounting) == 0 && output_ok_;
+  // Every line is in deliveries.jsonl now: the run's bounces go on the suppression list.
+  absl::StatusOr<RecordTally> recorded = bounce_recorder_->finish(bounce_notes_);
+  if (recorded.ok()) {
+    recorded_ = *recorded;
+  } else {
+    bounce_notes_.push_back(cat("this run's bounces are not on the suppression list (",
+                                recorded.status().message(), "); the next run with --out ",
+                                out_dir_, " records them"));
+  }
+  close(files_.deliveries);
+  close(files_.rejects);
+  close(files_.accounting);
+}
+
+// How the run ended, as far as the shards and the reader know.
+RunEnd CampaignRun::run_end() const {
+  RunEnd end;
+  end.input_failed = !read_status_.ok();
+  end.output_failed = !output_ok_;
+  end.stopped = stop_.level.load() > 0;
+  end.suppression_failed = !streamed_.suppression_error.empty();
+  end.aborted = abort_.requested.load();
+  end.delivered = totals_.delivered;
+  end.bounced = totals_.bounced;
+  end.deferred = totals_.deferred;
+  end.servers_greeted = totals_.servers_greeted;
+  return end;
+}
+
+// Closes the journal with the code so far, then reads it back for the totals over every run
+// (this run's counts without a journal).
+void CampaignRun::close_journal(RunEnd& end, int code) {
+  all_runs_ = JournalCounts{.delivered = totals_.delivered,
+                            .bounced = totals_.bounced,
+                            .rejected = rejects_->count(),
+                            .deferred = totals_.deferred,
+                            .attempts_deferred = totals_.attempts_deferred,
+                            .suppressed = streamed_.suppressed};
+  if (journal_ != nullptr) {
+    journal_stats_ = journal_->stats();
+    const std::string journal_path = journal_->path();
+    end.journal_close_failed = !journal_->close(code).ok();
+    if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
+        final_state.ok()) {
+      all_runs_ = final_state->counts;
+    }
+  }
+  end.deferred_all_runs = all_runs_.deferred;
+}
+
+void CampaignRun::write_summary(RunEnd& end, int code) {
+  RunSummary summary = summarize_shards(totals_);
+  summary.campaign = job().id;
+  summary.rows = input_->rows_read();
+  summary.recipients = streamed_.recipients;
+  summary.rejected = rejects_->count();
+  summary.suppressed = streamed_.suppressed;
+  summary.bounce_reasons = domains_.bounce_reason_totals();
+  summary.shards = shard_count_;
+  summary.stopped_by_signal = stop_.level.load() > 0;
+  summary.resumed = resuming_;
+  summary.skipped_as_final_before = streamed_.skipped;
+  summary.all_runs = all_runs_;
+  summary.suppression_recorded = recorded_;
+  summary.shaping = shaping_counts(shaping_views_);
+  summary.duration_s = duration_s_;
+  summary.messages_per_second = rate_;
+  summary.exit_code = code;
+  std::string error;
+  if (!write_file(out_dir_ + "/summary.json", render_summary(summary), error)) {
+    std::fprintf(stderr, "hayate: %s\n", error.c_str());
+    end.summary_failed = true;
+  }
+}
+
+// The domain table, bounce reasons and suppression list changes (not with --quiet), and
+// whatever the bounce recording has to say.
+void CampaignRun::print_report() const {
+  if (!options_.quiet) {
+    std::fputs(domains_.render_table().c_str(), stderr);
+    if (const BounceReasonCounts reasons = domains_.bounce_reason_totals(); reasons.total() > 0) {
+      std::fprintf(stderr, "bounce reasons: %s\n", reasons.render_line().c_str());
+    }
+    if (recorded_.events > 0) {
+      std::fprintf(stderr, "suppression list: %llu suppressed, %llu soft bounces counted (%s)\n",
+                   static_cast<unsigned long long>(recorded_.suppressed),
+                   static_cast<unsigned long long>(recorded_.soft_counted),
+                   job().suppression.path.c_str());
+    }
+  }
+  for (const std::string& note : bounce_notes_) {
+    std::fprintf(stderr, "hayate: %s\n", note.c_str());
+  }
+}
+
+// --metrics-file: the run's final metrics for node_exporter's textfile collector.
+void CampaignRun::write_final_metrics(RunEnd& end) {
+  MetricsSnapshot snapshot = snapshot_from(job(), totals_, rejects_->count(), streamed_.recipients,
+                                           started_wall_s_, duration_s_, 0, 0);
+  for (const auto& [name, counts] : domains_.sorted()) {
+    snapshot.destinations.push_back(
+        DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
+  }
+  keep_top_destinations(snapshot.destinations);
+  snapshot.shaping = shaping_counts(shaping_views_);
+  add_journal_latency(journal_stats_, snapshot);
+  if (absl::Status status = write_metrics_file(options_.metrics_file, snapshot); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    end.metrics_failed = true;
+  }
+}
+
+// The one line a run always ends with, unless --quiet and all went well.
+void CampaignRun::print_result_line(int code) const {
+  if (options_.quiet && code == exit_code::ok) return;
+  std::fprintf(stderr,
+               "hayate: %s: %llu recipients: %llu delivered, %llu bounced, %llu deferred, "
+               "%llu rejected, %llu suppressed in %.2f s (%.0f msgs/s); details in %s/\n",
+               job().id.c_str(), static_cast<unsigned long long>(streamed_.recipients),
+               static_cast<unsigned long long>(totals_.delivered),
+               static_cast<unsigned long long>(totals_.bounced),
+               static_cast<unsigned long long>(totals_.deferred),
+               static_cast<unsigned long long>(rejects_->count()),
+               static_cast<unsigned long long>(streamed_.suppressed), duration_s_, rate_,
+               out_dir_.c_str());
 }
 
 }  // namespace
 
 int run_campaign(const RunOptions& options) {
-  const double started_s = monotonic_seconds();
-  const double started_wall_s = wall_seconds();
-  std::unique_ptr<CampaignInput> opened = open_input(options.job_path);
-  if (opened == nullptr) return exit_code::data_error;
-  CampaignInput& input = *opened;
-  const JobConfig& job = input.job();
-
-  // [schedule]: outside start_at/stop_at or the send windows, exit at once for the next tick.
-  const ScheduleDecision decision = decide(job.schedule, absl::Now());
-  if (!decision.can_send) {
-    std::fprintf(stderr, "hayate: %s: %s; nothing sent, ready for the next cron tick\n",
-                 job.id.c_str(), decision.reason.c_str());
-    return exit_code::temporary;
-  }
-
-  const std::string out_dir = options.out_dir.empty() ? absl::StrCat(job.id, ".out")
-                                                      : options.out_dir;
-  std::string error;
-  if (!make_directories(out_dir, error)) {
-    std::fprintf(stderr, "hayate: %s\n", error.c_str());
-    return exit_code::cannot_create;
-  }
-  if (const int code = lock_output_directory(out_dir); code != exit_code::ok) return code;
-
-  // The CA file and the VERP secret are read before anything is sent: a bad one is a job error.
-  std::optional<VerpKey> verp;
-  if (absl::Status status = load_secrets(job, &verp); !status.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-    return exit_code::data_error;
-  }
-  // The shaping rules (shipped, and the job's), the source addresses and their warm-up state.
-  absl::StatusOr<ShapingRules> rules = load_job_rules(job);
-  if (!rules.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
-    return exit_code::data_error;
-  }
-  std::vector<SendingSource> sources;
-  if (absl::Status status = sending_sources(job, sources); !status.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-    return exit_code::data_error;
-  }
-  std::optional<WarmupState> warmup;
-  if (std::any_of(sources.begin(), sources.end(), [](const auto& s) { return s.warmup; })) {
-    absl::StatusOr<WarmupState> opened_warmup = WarmupState::open(job.warmup_state_path);
-    if (!opened_warmup.ok()) {
-      std::fprintf(stderr, "hayate: %s\n", std::string(opened_warmup.status().message()).c_str());
-      return exit_code::cannot_create;
-    }
-    warmup.emplace(std::move(*opened_warmup));
-  }
-  // Before any thread starts (the journal's, the shards'): they inherit the blocked mask, so
-  // SIGTERM and SIGINT reach only the run monitor.
-  RunMonitor::block_signals();
-  RunStop stop;
-  // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
-  // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
-  // --no-journal (benchmarks only) runs without: nothing is recorded, nothing can resume.
-  std::optional<OpenedJournal> opened_journal;
-  if (!options.no_journal) {
-    if (const int code = open_campaign_journal(job, out_dir, options, stop, opened_journal);
-        code != exit_code::ok) {
-      return code;
-    }
-  }
-  JournalWriter* journal = opened_journal ? opened_journal->writer.get() : nullptr;
-  // Bounces an earlier run of this output left unrecorded go on the list before it is read.
-  RunBounceRecorder bounce_recorder(job, out_dir);
-  for (const std::string& note : bounce_recorder.begin()) {
-    std::fprintf(stderr, "hayate: %s\n", note.c_str());
-  }
-  std::unique_ptr<SuppressionChecker> suppression;
-  if (const int code = open_suppression(job, suppression); code != exit_code::ok) return code;
-  const JournalState no_earlier_runs;
-  const JournalState& earlier = opened_journal ? opened_journal->state : no_earlier_runs;
-  const bool resuming = opened_journal && !opened_journal->created;
-
-  OutputFiles files;
-  if (!open_output_files(out_dir, files)) return exit_code::cannot_create;
-  const int deliveries_fd = files.deliveries;
-  const int rejects_fd = files.rejects;
-  const int accounting_fd = files.accounting;
-
-  std::uint32_t shard_count = job.shards;
-  if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
-  shard_count = std::min(shard_count, limits::shards_max);
-
-  std::atomic<std::int64_t> pending{0};
-  RunAbort abort;
-  CampaignContext context;
-  context.abort = &abort;
-  context.stop = &stop;
-  context.journal = journal;
-  if (verp) {
-    context.verp = &*verp;
-    context.verp_tag = campaign_tag(job.id);
-  }
-  context.job = &job;
-  context.keep_bounce_events = bounce_recorder.enabled();
-  context.message_inputs = input.message_inputs();
-  context.dkim_signers = input.dkim_signers();
-  context.deliveries_fd = deliveries_fd;
-  context.accounting_fd = accounting_fd;
-  context.accounting = AccountingContext{job.id, job.helo, static_cast<std::int64_t>(time(nullptr))};
-  context.recipients_pending = &pending;
-  context.deadline_ms = monotonic_ms() + static_cast<std::int64_t>(job.deadline_ms);
-  context.campaign_started_unix_ms = earlier.first_run_started_unix_ms > 0
-                                         ? earlier.first_run_started_unix_ms
-                                         : static_cast<std::int64_t>(started_wall_s * 1000);
-  context.connections_per_shard = std::max(1u, job.connections_max / shard_count);
-  // A site (route or domain) may appear on every shard: each gets its share of the cap.
-  context.connections_per_site =
-      std::max(1u, (job.connections_per_domain + shard_count - 1) / shard_count);
-
-  context.rules = &*rules;
-  context.sources = std::move(sources);
-  context.shard_count = shard_count;
-  if (warmup) {
-    const std::int64_t now_unix_ms = unix_time_ms();
-    context.warmup_remaining.resize(context.sources.size());
-    for (std::size_t i = 0; i < context.sources.size(); ++i) {
-      const SendingSource& source = context.sources[i];
-      context.warmup_remaining[i].resize(rules->destinations.size());
-      if (!source.warmup) continue;
-      for (const Destination& destination : rules->destinations) {
-        const std::optional<std::uint64_t> remaining = warmup->remaining_today(
-            source.name, destination.name, destination.warmup_daily, now_unix_ms);
-        // Each shard takes its share (throttle.h share_of): together exactly the cap.
-        if (remaining) context.warmup_remaining[i][destination.index] = *remaining;
-      }
-    }
-  }
-  const int shaping_fd = open((out_dir + "/shaping.jsonl").c_str(),
-                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (shaping_fd < 0) {
-    std::fprintf(stderr, "hayate: cannot create %s/shaping.jsonl: %s\n", out_dir.c_str(),
-                 std::strerror(errno));
-    return exit_code::cannot_create;
-  }
-  ShapingEventLog shaping_log(shaping_fd, !options.quiet);
-  context.shaping_log = &shaping_log;
-
-  std::vector<std::unique_ptr<CampaignShard>> shards;
-  for (std::uint32_t i = 0; i < shard_count; ++i) {
-    shards.push_back(std::make_unique<CampaignShard>(context, i));
-    if (absl::Status status = shards.back()->shard().init(); !status.ok()) {
-      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-      return exit_code::software;
-    }
-  }
-  for (auto& shard : shards) shard->shard().start(*shard);
-  std::atomic<std::uint64_t> recipients_read{0};
-  std::atomic<std::uint64_t> bytes_read{0};
-  RunMonitor::Progress progress;
-  progress.enabled = !options.quiet &&
-                     (options.progress == RunOptions::Progress::always ||
-                      (options.progress == RunOptions::Progress::automatic && isatty(2)));
-  progress.recipients_read = &recipients_read;
-  progress.bytes_read = &bytes_read;
-  struct stat recipients_file{};
-  if (stat(job.recipients_path.c_str(), &recipients_file) == 0) {
-    progress.bytes_total = static_cast<std::uint64_t>(recipients_file.st_size);
-  }
-  progress.started_s = started_s;
-  progress.started_wall_s = started_wall_s;
-  progress.job = &job;
-  progress.journal = journal;
-  MetricsBoard metrics_board;
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (!options.metrics_listen.empty()) {
-    metrics_board.publish(snapshot_from(job, ShardCounters{}, 0, 0, started_wall_s, 0, 0, 0));
-    absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::start(
-        options.metrics_listen, [&metrics_board] { return metrics_board.render(); });
-    if (!server.ok()) {
-      std::fprintf(stderr, "hayate: %s\n", std::string(server.status().message()).c_str());
-      stop.level.store(2);  // nothing has been sent yet: end before anything is
-    } else {
-      metrics_server = std::move(*server);
-      progress.metrics = &metrics_board;
-    }
-  }
-  std::optional<RunMonitor> monitor;
-  progress.logs = {{deliveries_fd, out_dir + "/deliveries.jsonl"},
-                   {accounting_fd, out_dir + "/accounting.csv"}};
-  monitor.emplace(stop, shards, options.quiet, progress, job.schedule);
-
-  // Stream the recipients to the shard that owns each domain.
-  JournalProducer* reader_journal = journal ? &journal->add_producer() : nullptr;
-  RejectWriter rejects(rejects_fd, deliveries_fd, accounting_fd, context.accounting,
-                       reader_journal, job.recipients_path);
-  const StreamTotals streamed =
-      stream_recipients(input, earlier, rejects,
-                        suppression.get(), shards, stop, pending,
-                        recipients_read, bytes_read);
-  const std::uint64_t recipients = streamed.recipients;
-  const std::uint64_t skipped = streamed.skipped;
-  if (!streamed.suppression_error.empty()) {
-    std::fprintf(stderr,
-                 "hayate: reading the suppression list failed (%s); rows after line %llu were "
-                 "not sent: run again to resume\n",
-                 streamed.suppression_error.c_str(), static_cast<unsigned long long>(input.line()));
-  }
-  bool output_ok = rejects.flush();
-  const absl::Status read_status = input.csv().status();
-
-  ShardCounters totals;
-  for (auto& shard : shards) {
-    shard->shard().join();
-    totals.add(shard->final_counters());
-    bounce_recorder.add(shard->take_bounce_events(), shard->bounce_events_complete());
-  }
-  monitor.reset();  // clears the progress line before the summary is printed
-  for (auto& shard : shards) output_ok = !shard->log_failed() && output_ok;
-  DomainReport domains = rejects.report();
-  for (auto& shard : shards) domains.merge(shard->report());
-  std::vector<ShapingView> shaping_views;
-  for (auto& shard : shards) {
-    for (ShapingView& view : shard->shaping_views()) shaping_views.push_back(std::move(view));
-  }
-  shaping_views = merge_shaping(std::move(shaping_views));
-  if (warmup) {
-    const std::int64_t now_unix_ms = unix_time_ms();
-    for (auto& shard : shards) {
-      for (const auto& [source, destination, sent] : shard->warmup_sent()) {
-        if (sent > 0) warmup->record_sent(source, destination, now_unix_ms, sent);
-      }
-    }
-    if (absl::Status status = warmup->save(); !status.ok()) {
-      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-      output_ok = false;
-    }
-  }
-  shards.clear();  // flushes the shards' logs
-  close(shaping_fd);
-  if (absl::Status status = domains.write_csv(out_dir + "/domains.csv"); !status.ok()) {
-    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-    output_ok = false;
-  }
-  output_ok = fsync(deliveries_fd) == 0 && output_ok;
-  output_ok = fsync(accounting_fd) == 0 && output_ok;
-  // Every line is in deliveries.jsonl now: the run's bounces go on the suppression list.
-  std::vector<std::string> bounce_notes;
-  absl::StatusOr<RecordTally> recorded = bounce_recorder.finish(bounce_notes);
-  if (!recorded.ok()) {
-    bounce_notes.push_back(cat("this run's bounces are not on the suppression list (",
-                               recorded.status().message(), "); the next run with --out ",
-                               out_dir, " records them"));
-    recorded = RecordTally{};
-  }
-  close(deliveries_fd);
-  close(rejects_fd);
-  close(accounting_fd);
-
-  const double duration_s = monotonic_seconds() - started_s;
-  const double rate = duration_s > 0 ? static_cast<double>(totals.delivered) / duration_s : 0;
-  // Every outcome on disk before the summary says so; then the totals over every run.
-  const bool journal_ok = journal == nullptr || (journal->sync() && !journal->failed());
-  int code = exit_code::ok;
-  if (!read_status.ok()) {
-    code = exit_code::data_error;
-  } else if (!output_ok) {
-    code = exit_code::cannot_create;
-  } else if (stop.level.load() > 0 || !streamed.suppression_error.empty()) {
-    code = exit_code::temporary;  // stopped: the rest waits for the next run
-  } else if (abort.requested.load()) {
-    code = exit_code::config;
-    std::fprintf(stderr, "hayate: the run was stopped: %s\n", abort.reason.c_str());
-  } else if (totals.deferred > 0) {
-    const bool nothing_reached = totals.servers_greeted == 0 && totals.delivered == 0 &&
-                                 totals.bounced == 0;
-    code = nothing_reached ? exit_code::unavailable : exit_code::temporary;
-  }
-  if (!journal_ok) code = exit_code::temporary;  // outcomes may be missing: resume later
-  JournalCounts all_runs{totals.delivered, totals.bounced, rejects.count(), totals.deferred,
-                         totals.attempts_deferred, 0, streamed.suppressed};
-  JournalStats journal_stats;
-  if (journal != nullptr) {
-    journal_stats = journal->stats();
-    const std::string journal_path = journal->path();
-    if (absl::Status closed = journal->close(code); !closed.ok() && code == exit_code::ok) {
-      code = exit_code::cannot_create;
-    }
-    if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
-        final_state.ok()) {
-      all_runs = final_state->counts;
-    }
-  }
-  if (code == exit_code::ok && all_runs.deferred > 0) code = exit_code::temporary;
-  const std::string summary = render_summary(
-      SummaryFacts{job.id, input.rows_read(), recipients, rejects.count(), streamed.suppressed,
-                   shard_count, stop.level.load() > 0, resuming, skipped, duration_s, rate, code,
-                   shaping_views, domains.bounce_reason_totals(), *recorded},
-      totals, all_runs);
-  if (!write_file(out_dir + "/summary.json", summary, error)) {
-    std::fprintf(stderr, "hayate: %s\n", error.c_str());
-    code = exit_code::cannot_create;
-  }
-  if (!read_status.ok()) {
-    std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
-                 std::string(read_status.message()).c_str());
-  }
-  if (!options.quiet) {
-    std::fputs(domains.render_table().c_str(), stderr);
-    if (const BounceReasonCounts reasons = domains.bounce_reason_totals(); reasons.total() > 0) {
-      std::fprintf(stderr, "bounce reasons: %s\n", reasons.render_line().c_str());
-    }
-    if (recorded->events > 0) {
-      std::fprintf(stderr, "suppression list: %llu suppressed, %llu soft bounces counted (%s)\n",
-                   static_cast<unsigned long long>(recorded->suppressed),
-                   static_cast<unsigned long long>(recorded->soft_counted),
-                   job.suppression.path.c_str());
-    }
-  }
-  for (const std::string& note : bounce_notes) std::fprintf(stderr, "hayate: %s\n", note.c_str());
-  if (!options.metrics_file.empty()) {
-    MetricsSnapshot snapshot = snapshot_from(job, totals, rejects.count(), recipients,
-                                             started_wall_s, duration_s, 0, 0);
-    for (const auto& [name, counts] : domains.sorted()) {
-      snapshot.destinations.push_back(
-          DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
-    }
-    keep_top_destinations(snapshot.destinations);
-    snapshot.shaping = shaping_counts(shaping_views);
-    add_journal_latency(journal_stats, snapshot);
-    if (absl::Status status = write_metrics_file(options.metrics_file, snapshot); !status.ok()) {
-      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
-      code = exit_code::cannot_create;
-    }
-  }
-  if (!options.quiet || code != exit_code::ok) {
-    std::fprintf(stderr,
-                 "hayate: %s: %llu recipients: %llu delivered, %llu bounced, %llu deferred, "
-                 "%llu rejected, %llu suppressed in %.2f s (%.0f msgs/s); details in %s/\n",
-                 job.id.c_str(), static_cast<unsigned long long>(recipients),
-                 static_cast<unsigned long long>(totals.delivered),
-                 static_cast<unsigned long long>(totals.bounced),
-                 static_cast<unsigned long long>(totals.deferred),
-                 static_cast<unsigned long long>(rejects.count()),
-                 static_cast<unsigned long long>(streamed.suppressed), duration_s, rate,
-                 out_dir.c_str());
-  }
-  return code;
+  CampaignRun run(options);
+  if (const int code = run.open(); code != exit_code::ok) return code;
+  if (const int code = run.start(); code != exit_code::ok) return code;
+  run.stream();
+  return run.finish();
 }
 
 int check_campaign(const std::string& job_path, bool strict) {

@@ -38,6 +38,7 @@ assert_eq "dotdrop: deferred" 1 "$(json_get "${dir}/drop/out/summary.json" defer
 assert_contains "dotdrop: marked" '"possible_duplicate":true' "$(line_of "${log}" dotdrop-1@w.test)"
 assert_contains "dotdrop: stage" '"stage":"body"' "$(line_of "${log}" dotdrop-1@w.test)"
 assert_eq "dotdrop: one line marked" 1 "$(grep -c possible_duplicate "${log}")"
+assert_eq "dotdrop: counted" 1 "$(json_get "${dir}/drop/out/summary.json" possible_duplicates)"
 # The one pipelined behind the lost body was requeued, not charged: every other recipient has
 # one line, delivered at attempt 1, and none is logged at stage mail.
 assert_eq "dotdrop: lines" 6 "$(wc -l <"${log}")"

@@ -399,7 +399,7 @@ TEST(JobRulesErrorTest, BadValues) {
             "\"disabled\"");
   EXPECT_EQ(load_error("[destination.gmail]\ndata_timeout = \"10 minutes\"\n"),
             "rules.toml:2:16: [destination.gmail] data_timeout '10 minutes' is not a duration; "
-            "write e.g. \"30s\", \"10m\", \"2h\" or \"1d\"");
+            "write e.g. \"250ms\", \"30s\", \"5m\", \"2h\", \"1d\" or an integer of seconds");
   EXPECT_EQ(load_error("[destination.gmail]\nthrottle_factor = 1.5\n"),
             "rules.toml:2:19: [destination.gmail] throttle_factor must be a number between 0 and "
             "1 (exclusive), e.g. 0.5 to halve the rate on each throttle");
