@@ -44,5 +44,10 @@ assert_eq "slow: delivered" 20 "$(json_get "${dir}/slow/out/summary.json" delive
 assert_eq "slow: deferred" 1 "$(json_get "${dir}/slow/out/summary.json" deferred)"
 assert_contains "slow: reason" '"recipient":"slow-1@s.test"' \
   "$(grep 'timed out waiting for the rcpt reply' "${dir}/slow/out/deliveries.jsonl")"
+# A timeout is a network error on this attempt (RFC 3463 4.4.2, bad connection), named.
+assert_contains "slow: enhanced code and reason" '"enhanced":"4.4.2"' \
+  "$(grep '"recipient":"slow-1@s.test"' "${dir}/slow/out/deliveries.jsonl")"
+assert_contains "slow: reason networkerror" '"reason":"networkerror"' \
+  "$(grep '"recipient":"slow-1@s.test"' "${dir}/slow/out/deliveries.jsonl")"
 stop_process "${slow_pid}"
 assert_eq "slow: sink messages" 20 "$(json_get "${dir}/slow-sink.json" messages)"
