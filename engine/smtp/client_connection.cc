@@ -252,6 +252,12 @@ void ClientConnection::after_session_step() {
   if (session_.wants_tls() && tls_ == nullptr) start_tls();  // after the server's 220
   if (state == ClientSession::State::failed || session_.state() == ClientSession::State::failed) {
     if (report_.reason.empty() && !report_.clean) report_.reason = session_.failure();
+    if (session_.failure_stage() == Stage::greeting && session_.failure_code() >= 500 &&
+        tls_ == nullptr && fd_ >= 0) {
+      // RFC 5321 3.1: after a 554 greeting the client SHOULD send QUIT. Best effort, without
+      // waiting: the session is over either way, and a kernel buffer has room for 6 bytes.
+      (void)::send(fd_, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     report_.failure_code = session_.failure_code();
     report_.failure_enhanced = session_.failure_enhanced();
     report_.failure_stage = session_.failure_stage();

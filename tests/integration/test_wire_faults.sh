@@ -92,6 +92,9 @@ assert_contains "554 greeting: code" '"code":554,"enhanced":"5.3.2"' "$(line_of 
 assert_contains "554 greeting: words" 'No SMTP service here' "$(line_of "${log}" a@r554.test)"
 assert_contains "554 greeting: soft" '"hard":false' "$(line_of "${log}" a@r554.test)"
 assert_contains "554 greeting: stage" '"stage":"greeting"' "$(line_of "${log}" a@r554.test)"
+# RFC 5321 3.1: the client said QUIT after the 554 (the server logs who closed).
+assert_contains "554 greeting: QUIT sent" '"closed_by":"quit"' \
+  "$(grep '"event": *"disconnect"' "$(scripted_smtp_events "${r554_port}")" | head -n 1)"
 run_hayate r554-list suppress list --job "${dir}/r554/job.toml"
 assert_eq "554 greeting: nothing suppressed" 0 \
   "$(grep -c '@r554.test' "${HAYATE_TEST_DIR}/r554-list.out" || true)"
