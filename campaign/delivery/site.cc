@@ -268,7 +268,12 @@ bool Site::next_transaction(smtp::Connection& connection, smtp::Transaction& tra
   transaction.needs_smtputf8 = recipient.needs_smtputf8 || job_.envelope_from.needs_smtputf8;
   // Rendered now, before MAIL: its size goes in MAIL FROM (RFC 1870), and a message over the
   // server's SIZE is refused before it is sent.
+  // Buffers come back from append_message with their capacity: no allocation per message.
   std::string message;
+  if (!spare_messages_.empty()) {
+    message = std::move(spare_messages_.back());
+    spare_messages_.pop_back();
+  }
   messages_.append_message(recipient, transaction.body_8bitmime, message);
   HAYATE_ASSERT(message.size() >= 3);
   transaction.size_bytes = message.size() - 3;  // the final ".\r\n" is not the message's
@@ -282,8 +287,10 @@ void Site::append_message(smtp::Connection&, const smtp::Transaction& transactio
                           std::string& out) {
   auto found = in_flight_.find(transaction.id);
   HAYATE_ASSERT(found != in_flight_.end());
-  out.append(found->second.message);
-  std::string().swap(found->second.message);  // sent: no need to hold it until the reply
+  std::string& message = found->second.message;
+  out.append(message);
+  message.clear();  // sent: no need to hold it until the reply
+  if (spare_messages_.size() < connections_max_ * 2) spare_messages_.push_back(std::move(message));
 }
 
 void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& transaction,

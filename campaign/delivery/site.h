@@ -142,6 +142,8 @@ class Site final : public smtp::ConnectionOwner {
   std::uint32_t opening_lane_ = 0;  // the lane of the connection open() is making
   std::string text_;                // scratch: the text of an attempt we compose
   double latency_ms_ = -1;          // mean reply latency (EWMA); -1: none seen yet
+  // Message buffers of sent transactions, reused (at most two per connection).
+  std::vector<std::string> spare_messages_;
 };
 
 }  // namespace hayate::campaign::delivery
