@@ -329,22 +329,8 @@ void CampaignShard::handle_run_events(std::int64_t now_ms) {
 }
 
 void CampaignShard::schedule_dirty() {
-  // Domains first (they resolve and join their sites' rotations), then the sites (they open
-  // connections or hand work to idle ones). A site left without a connection slot waits in
-  // starved_ until a connection closes.
-  for (std::size_t round = 0; round < 4 && (!dirty_domains_.empty() || !dirty_sites_.empty());
-       ++round) {
-    std::vector<DomainQueue*> domains;
-    domains.swap(dirty_domains_);
-    std::sort(domains.begin(), domains.end());
-    domains.erase(std::unique(domains.begin(), domains.end()), domains.end());
-    for (DomainQueue* domain : domains) domain->schedule();
-    std::vector<Site*> sites;
-    sites.swap(dirty_sites_);
-    std::sort(sites.begin(), sites.end());
-    sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
-    for (Site* site : sites) site->schedule();
-  }
+  // A site left without a connection slot waits in starved_ until a connection closes.
+  delivery::schedule_dirty(dirty_domains_, dirty_sites_);
 }
 
 void CampaignShard::publish_live() {

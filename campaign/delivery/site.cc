@@ -518,4 +518,20 @@ void Site::fail_unreachable(const smtp::CloseReport& last) {
   }
 }
 
+void schedule_dirty(std::vector<DomainQueue*>& dirty_domains, std::vector<Site*>& dirty_sites) {
+  for (std::size_t round = 0; round < 4 && (!dirty_domains.empty() || !dirty_sites.empty());
+       ++round) {
+    std::vector<DomainQueue*> domains;
+    domains.swap(dirty_domains);
+    std::sort(domains.begin(), domains.end());
+    domains.erase(std::unique(domains.begin(), domains.end()), domains.end());
+    for (DomainQueue* domain : domains) domain->schedule();
+    std::vector<Site*> sites;
+    sites.swap(dirty_sites);
+    std::sort(sites.begin(), sites.end());
+    sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+    for (Site* site : sites) site->schedule();
+  }
+}
+
 }  // namespace hayate::campaign::delivery

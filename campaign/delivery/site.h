@@ -146,4 +146,9 @@ class Site final : public smtp::ConnectionOwner {
   std::vector<std::string> spare_messages_;
 };
 
+// What changed in a loop turn, scheduled: domains first (they resolve and join their sites'
+// rotations), then the sites (they open connections or hand work to idle ones), a few rounds
+// while either asks for more. Each list is emptied; an entry may appear more than once.
+void schedule_dirty(std::vector<DomainQueue*>& domains, std::vector<Site*>& sites);
+
 }  // namespace hayate::campaign::delivery

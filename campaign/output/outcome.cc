@@ -17,49 +17,41 @@ const char* outcome_type_name(OutcomeType type) {
   return "unknown";
 }
 
+// The SMTP stages keep the client session's values, so that its names serve for both.
+#define HAYATE_SAME_STAGE(name) \
+  static_assert(static_cast<int>(Stage::name) == static_cast<int>(smtp::Stage::name))
+HAYATE_SAME_STAGE(connect);
+HAYATE_SAME_STAGE(greeting);
+HAYATE_SAME_STAGE(ehlo);
+HAYATE_SAME_STAGE(helo);
+HAYATE_SAME_STAGE(starttls);
+HAYATE_SAME_STAGE(tls);
+HAYATE_SAME_STAGE(auth);
+HAYATE_SAME_STAGE(mail);
+HAYATE_SAME_STAGE(rcpt);
+HAYATE_SAME_STAGE(data);
+HAYATE_SAME_STAGE(body);
+HAYATE_SAME_STAGE(rset);
+HAYATE_SAME_STAGE(quit);
+#undef HAYATE_SAME_STAGE
+
 std::string_view stage_name(Stage stage) {
   switch (stage) {
     case Stage::input: return "input";
     case Stage::suppression: return "suppression";
     case Stage::dns: return "dns";
-    case Stage::connect: return "connect";
-    case Stage::greeting: return "greeting";
-    case Stage::ehlo: return "ehlo";
-    case Stage::helo: return "helo";
-    case Stage::starttls: return "starttls";
-    case Stage::tls: return "tls";
-    case Stage::auth: return "auth";
-    case Stage::mail: return "mail";
-    case Stage::rcpt: return "rcpt";
-    case Stage::data: return "data";
-    case Stage::body: return "body";
-    case Stage::rset: return "rset";
-    case Stage::quit: return "quit";
     case Stage::expired: return "expired";
     case Stage::retry: return "retry";
     case Stage::aborted: return "aborted";
+    default:
+      HAYATE_ASSERT(stage <= Stage::quit);
+      return smtp::stage_name(static_cast<smtp::Stage>(stage));
   }
-  return "unknown";
 }
 
 Stage stage_of(smtp::Stage stage) {
-  switch (stage) {
-    case smtp::Stage::connect: return Stage::connect;
-    case smtp::Stage::greeting: return Stage::greeting;
-    case smtp::Stage::ehlo: return Stage::ehlo;
-    case smtp::Stage::helo: return Stage::helo;
-    case smtp::Stage::starttls: return Stage::starttls;
-    case smtp::Stage::tls: return Stage::tls;
-    case smtp::Stage::auth: return Stage::auth;
-    case smtp::Stage::mail: return Stage::mail;
-    case smtp::Stage::rcpt: return Stage::rcpt;
-    case smtp::Stage::data: return Stage::data;
-    case smtp::Stage::body: return Stage::body;
-    case smtp::Stage::rset: return Stage::rset;
-    case smtp::Stage::quit: return Stage::quit;
-  }
-  HAYATE_ASSERT(false);
-  return Stage::connect;
+  HAYATE_ASSERT(stage <= smtp::Stage::quit);
+  return static_cast<Stage>(stage);
 }
 
 }  // namespace hayate::campaign::output

@@ -20,12 +20,13 @@ namespace hayate::campaign::inline output {
 enum class OutcomeType : std::uint8_t { delivered, deferred, bounced, rejected, suppressed };
 const char* outcome_type_name(OutcomeType type);
 
-// Where an attempt ended. The SMTP stages are the client session's (engine/smtp); the others
-// are the campaign's own: a bad input row, a listed address, DNS, a recipient past max_age, a
-// retry the run's deadline cut off, a run aborted (a relay refused our credentials).
+// Where an attempt ended. The SMTP stages are the client session's (engine/smtp), with the
+// same values; the others are the campaign's own: a bad input row, a listed address, DNS, a
+// recipient past max_age, a retry the run's deadline cut off, a run aborted (a relay refused
+// our credentials).
 enum class Stage : std::uint8_t {
-  input, suppression, dns, connect, greeting, ehlo, helo, starttls, tls, auth, mail, rcpt, data,
-  body, rset, quit, expired, retry, aborted
+  connect, greeting, ehlo, helo, starttls, tls, auth, mail, rcpt, data, body, rset, quit,
+  input, suppression, dns, expired, retry, aborted
 };
 // The word deliveries.jsonl and the tools use: "rcpt", "expired"...
 std::string_view stage_name(Stage stage);

@@ -286,20 +286,7 @@ class FakeShard final : public RunControl,
   const ShapingRules& rules() const { return rules_; }
 
  private:
-  void schedule_dirty() {
-    for (int round = 0; round < 4; ++round) {
-      std::vector<DomainQueue*> domains;
-      domains.swap(dirty_domains_);
-      std::sort(domains.begin(), domains.end());
-      domains.erase(std::unique(domains.begin(), domains.end()), domains.end());
-      for (DomainQueue* domain : domains) domain->schedule();
-      std::vector<Site*> sites;
-      sites.swap(dirty_sites_);
-      std::sort(sites.begin(), sites.end());
-      sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
-      for (Site* site : sites) site->schedule();
-    }
-  }
+  void schedule_dirty() { delivery::schedule_dirty(dirty_domains_, dirty_sites_); }
 
   JobConfig job_;
   ShapingRules rules_;
