@@ -113,14 +113,6 @@ constexpr std::array<ReservedHeader, 9> reserved_headers = {{
 using hayate::append;
 using hayate::cat;
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-std::string to_lower(std::string_view text) {
-  std::string result(text);
-  for (char& c : result) c = lower(c);
-  return result;
-}
-
 // Text from the job file quoted in an error: control bytes become \xHH (and \ doubles), so a
 // message stays one printable line whatever the file held. UTF-8 stays as it is.
 std::string escape(std::string_view text) {
@@ -271,7 +263,7 @@ bool parse_endpoint(std::string_view text, std::uint16_t default_port, bool allo
     return true;
   }
   if (allow_host_name && is_host_name(host)) {
-    endpoint.host = to_lower(host);
+    endpoint.host = lower(host);
     return true;
   }
   error = allow_host_name ? cat("'", host, "' is not an IP address or a host name")

@@ -276,19 +276,16 @@ ScheduleDecision decide(const Schedule& schedule, absl::Time now) {
 }
 
 bool parse_send_window(std::string_view text, SendWindow& window, std::string& error) {
-  const auto trim = [](std::string_view part) {
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
-    return part;
-  };
   const std::size_t dash = text.find('-');
   if (dash == std::string_view::npos || text.find('-', dash + 1) != std::string_view::npos) {
     error = "write a window as HH:MM-HH:MM, e.g. \"09:00-17:30\"";
     return false;
   }
   SendWindow parsed;
-  if (!parse_clock_time(trim(text.substr(0, dash)), /*is_end=*/false, parsed.start_minute, error) ||
-      !parse_clock_time(trim(text.substr(dash + 1)), /*is_end=*/true, parsed.end_minute, error)) {
+  const std::string_view start = trim(text.substr(0, dash), " ");
+  const std::string_view end = trim(text.substr(dash + 1), " ");
+  if (!parse_clock_time(start, /*is_end=*/false, parsed.start_minute, error) ||
+      !parse_clock_time(end, /*is_end=*/true, parsed.end_minute, error)) {
     return false;
   }
   if (parsed.start_minute == parsed.end_minute) {

@@ -85,8 +85,6 @@ constexpr std::array<ActionName, 5> action_names = {{
     {"bounce", ReplyAction::bounce},
 }};
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
 // Text from a rules file quoted in an error: control bytes become \xHH.
 std::string escape(std::string_view text) {
   static constexpr char hex_digits[] = "0123456789abcdef";
@@ -1126,7 +1124,7 @@ std::string reply_text_for_rules(const smtp::Reply& reply) {
         (line.size() == enhanced.size() || line[enhanced.size()] == ' ')) {
       line.remove_prefix(enhanced.size());
     }
-    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    line = trim_front(line, " ");
     if (line.empty()) return;
     if (!out.empty()) out += ' ';
     out.append(line.substr(0, reply_text_bytes_max));

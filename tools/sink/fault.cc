@@ -4,7 +4,7 @@
 #include <array>
 #include <string>
 
-#include "engine/smtp/server/command.h"
+#include "engine/strings.h"
 
 namespace hayate::sink {
 namespace {
@@ -33,7 +33,7 @@ RcptFault classify_recipient(std::string_view path) {
   std::string_view local = path.substr(0, at);
   if (!local.empty() && local.front() == '"') local.remove_prefix(1);
   for (const Prefix& prefix : kFaultPrefixes) {
-    if (smtp::server::starts_with_ignoring_case(local, prefix.text)) return prefix.fault;
+    if (starts_with_ignoring_case(local, prefix.text)) return prefix.fault;
   }
   return RcptFault::none;
 }
