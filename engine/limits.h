@@ -101,8 +101,8 @@ inline constexpr std::uint32_t csv_columns_max = 1024;
 inline constexpr std::uint32_t template_bytes_max = 16 << 20;
 inline constexpr std::uint32_t campaign_id_bytes_max = 64;
 
-// Output.
-inline constexpr std::uint32_t log_buffer_bytes = 256 * 1024;  // flushed when full or idle
+// Output: a LineWriter (engine/line_writer.h) writes its buffer once it holds this much.
+inline constexpr std::uint32_t line_writer_flush_bytes = 64 * 1024;
 
 // Bounce messages (campaign/bounce/report_parser.h): a hostile or broken message is read up
 // to these caps and no further; what lies beyond them is ignored, never an error.
