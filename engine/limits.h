@@ -23,14 +23,19 @@ inline constexpr std::uint32_t label_bytes_max = 63;
 // RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with CRLF.
 inline constexpr std::uint32_t message_line_bytes_max = 998;
 
-// RFC 5321 4.5.3.2: client timeouts (defaults; the job file can lower or raise them).
+// RFC 5321 4.5.3.2: SMTP client timeouts, written only here. ConnectionOptions, the job file's
+// [delivery] and every shaping-rules destination start from them; the job file and the rules
+// can lower or raise them.
 inline constexpr std::uint32_t connect_timeout_ms = 30'000;
-inline constexpr std::uint32_t greeting_timeout_ms = 300'000;      // 4.5.3.2.1: 5 minutes
-inline constexpr std::uint32_t command_timeout_ms = 300'000;       // MAIL, RCPT: 5 minutes
-inline constexpr std::uint32_t data_init_timeout_ms = 120'000;     // 4.5.3.2.4: 2 minutes
-inline constexpr std::uint32_t data_block_timeout_ms = 180'000;    // 4.5.3.2.5: 3 minutes
-inline constexpr std::uint32_t data_term_timeout_ms = 600'000;     // 4.5.3.2.6: 10 minutes
+inline constexpr std::uint32_t greeting_timeout_ms = 300'000;  // 4.5.3.2.1: 5 minutes
+inline constexpr std::uint32_t command_timeout_ms = 300'000;   // 4.5.3.2.2-3: MAIL, RCPT: 5 min
+// One timeout covers DATA, the body and the final dot, so it is the longest of the three:
+// 4.5.3.2.6, 10 minutes for the dot's reply (DATA's is 2 minutes, each body block's 3).
+inline constexpr std::uint32_t data_timeout_ms = 600'000;
 inline constexpr std::uint32_t idle_timeout_ms = 5'000;  // an idle pooled connection QUITs
+static_assert(greeting_timeout_ms >= 300'000 && command_timeout_ms >= 300'000,
+              "RFC 5321 4.5.3.2.1-3 minimum");
+static_assert(data_timeout_ms >= 600'000, "RFC 5321 4.5.3.2.6 minimum");
 
 // Shards and rings.
 inline constexpr std::uint32_t shards_max = 256;
