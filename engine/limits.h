@@ -40,7 +40,6 @@ static_assert(data_timeout_ms >= 600'000, "RFC 5321 4.5.3.2.6 minimum");
 // Shards and rings.
 inline constexpr std::uint32_t shards_max = 256;
 inline constexpr std::uint32_t ring_entries = 4096;              // SQ size per shard
-inline constexpr std::uint32_t connections_per_shard_max = 16384;
 inline constexpr std::uint32_t recv_buffer_bytes = 16384;        // one provided buffer
 inline constexpr std::uint32_t recv_buffers_per_shard = 4096;    // power of two (buffer ring)
 static_assert((recv_buffers_per_shard & (recv_buffers_per_shard - 1)) == 0);
@@ -53,9 +52,7 @@ inline constexpr std::uint32_t batches_per_shard_queue = 64;
 inline constexpr std::uint32_t recipients_pending_max = 200'000;  // across all shards
 
 // Pipelining: MAIL + RCPTs + DATA in one write (RFC 2920).
-inline constexpr std::uint32_t pipelined_commands_max = 128;
 inline constexpr std::uint32_t recipients_per_transaction_max = 100;  // RFC 5321 4.5.3.1.8
-static_assert(recipients_per_transaction_max + 2 <= pipelined_commands_max);
 
 // SMTP server (engine/smtp/server: hayate-sink, the bounce receiver). Per thread unless said.
 // RFC 5321 4.5.3.1.4 allows 512 octets per command line; ESMTP parameters make real lines

@@ -1175,24 +1175,6 @@ std::string_view to_string(FindingKind kind) {
   return "bounce";
 }
 
-std::string_view to_string(RecipientSource source) {
-  switch (source) {
-    case RecipientSource::verp:
-      return "verp";
-    case RecipientSource::dsn:
-      return "dsn";
-    case RecipientSource::failed_header:
-      return "x-failed-recipients";
-    case RecipientSource::text:
-      return "text";
-    case RecipientSource::original_headers:
-      return "original-headers";
-    case RecipientSource::sender:
-      return "sender";
-  }
-  return "dsn";
-}
-
 std::vector<Finding> parse_report(std::string_view message, const ParseOptions& options) {
   Parser parser(message, options);
   return parser.run();

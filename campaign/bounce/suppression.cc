@@ -155,18 +155,6 @@ bool parse_suppression_source(std::string_view text, SuppressionSource& source) 
   return false;
 }
 
-const char* event_outcome_name(EventOutcome outcome) {
-  switch (outcome) {
-    case EventOutcome::suppressed:
-      return "suppressed";
-    case EventOutcome::already_suppressed:
-      return "already_suppressed";
-    case EventOutcome::soft_counted:
-      return "soft_counted";
-  }
-  return "unknown";
-}
-
 bool normalize_suppression_key(std::string_view input, std::string& key, std::string& error) {
   input = trim(input);
   Address address;

@@ -1891,15 +1891,6 @@ const Route* find_route(const JobConfig& job, std::string_view domain) {
   return has_wildcard ? &routes.back() : nullptr;
 }
 
-const char* tls_mode_name(TlsMode mode) {
-  switch (mode) {
-    case TlsMode::opportunistic: return "opportunistic";
-    case TlsMode::required: return "required";
-    case TlsMode::disabled: return "disabled";
-  }
-  return "unknown";
-}
-
 TlsMode tls_mode_for(const JobConfig& job, std::string_view domain, const Route* route) {
   if (route != nullptr && route->tls) return *route->tls;
   const auto found = std::lower_bound(

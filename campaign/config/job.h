@@ -27,7 +27,6 @@ struct Endpoint {
 // certificate, and falls back to plaintext if the handshake fails; required checks the chain
 // and the host name and defers when that fails; disabled never asks.
 enum class TlsMode : std::uint8_t { opportunistic, required, disabled };
-const char* tls_mode_name(TlsMode mode);
 
 struct Route {
   std::string domain;       // lower case; "*" matches every domain

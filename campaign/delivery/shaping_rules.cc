@@ -1003,13 +1003,6 @@ ReplyRule::~ReplyRule() = default;
 ReplyRule::ReplyRule(ReplyRule&&) noexcept = default;
 ReplyRule& ReplyRule::operator=(ReplyRule&&) noexcept = default;
 
-const char* reply_action_name(ReplyAction action) {
-  for (const ActionName& entry : action_names) {
-    if (entry.action == action) return entry.name.data();
-  }
-  return "unknown";
-}
-
 bool ReplyRule::matches(std::uint16_t code, std::string_view enhanced,
                         std::string_view reply_text) const {
   if (!codes.empty() && std::none_of(codes.begin(), codes.end(), [&](const CodeRange& range) {

@@ -76,7 +76,6 @@ enum class ReplyAction : std::uint8_t {
   retry,                // a normal deferral; `duration`: retry no sooner than that
   bounce,               // the recipient fails now, whatever the code said
 };
-const char* reply_action_name(ReplyAction action);
 
 struct ReplyRule {
   ReplyRule();

@@ -1029,7 +1029,6 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
     append_part("text/html", html_scratch_, html_shape, encode_scratch_, out);
     hayate::append(out, "\r\n--", boundary_, "--\r\n");
   }
-  last_message_is_8bit_ = result.eight_bit;
   HAYATE_ASSERT(out.size() >= start + 2 && out[out.size() - 2] == '\r' && out.back() == '\n');
   return result;
 }

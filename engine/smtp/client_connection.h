@@ -91,7 +91,6 @@ class ClientConnection final : private IoTarget, private SessionDelegate {
   void check_timeout(std::int64_t now_ms);
 
   const dns::SocketAddress& address() const { return address_; }
-  const std::string& address_text() const { return address_text_; }
   bool idle() const { return session_.idle() && !quit_requested_; }
   std::uint32_t transactions() const { return session_.transactions_started(); }
   const Capabilities& capabilities() const { return session_.capabilities(); }

@@ -38,30 +38,6 @@ RcptFault classify_recipient(std::string_view path) {
   return RcptFault::none;
 }
 
-std::string_view fault_name(RcptFault fault) {
-  switch (fault) {
-    case RcptFault::none:
-      return "none";
-    case RcptFault::tempfail:
-      return "tempfail";
-    case RcptFault::bounce:
-      return "bounce";
-    case RcptFault::datafail:
-      return "datafail";
-    case RcptFault::datatempfail:
-      return "datatempfail";
-    case RcptFault::slow:
-      return "slow";
-    case RcptFault::disconnect:
-      return "disconnect";
-    case RcptFault::garbage:
-      return "garbage";
-    case RcptFault::flaky:
-      return "flaky";
-  }
-  return "unknown";
-}
-
 using smtp::server::Verdict;
 
 Verdict FaultPolicy::check_recipient(const smtp::server::Envelope&, std::string_view recipient) {
