@@ -9,7 +9,6 @@
 #include <span>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 
@@ -302,9 +301,7 @@ bool parse_weekday(std::string_view text, absl::Weekday& day, std::string& error
   if (text.size() >= 3) {
     for (std::size_t i = 0; i < weekday_names.size(); ++i) {
       const std::string_view name = weekday_names[i];
-      if (text.size() <= name.size() &&
-          absl::EqualsIgnoreCase(absl::string_view(text.data(), text.size()),
-                                 absl::string_view(name.data(), text.size()))) {
+      if (text.size() <= name.size() && equals_ignoring_case(text, name.substr(0, text.size()))) {
         day = static_cast<absl::Weekday>(i);
         return true;
       }
