@@ -1,5 +1,6 @@
 // Every capacity, timeout and size of the runtime, in one place, checked at compile time.
-// A queue or pool that reaches its maximum behaves as documented beside the constant.
+// A queue or pool that reaches its maximum behaves as documented beside the constant. The
+// campaign's own (CSV, templates, recipient batches, bounces) are in campaign/limits.h.
 #pragma once
 
 #include <cstddef>
@@ -44,12 +45,6 @@ inline constexpr std::uint32_t recv_buffer_bytes = 16384;        // one provided
 inline constexpr std::uint32_t recv_buffers_per_shard = 4096;    // power of two (buffer ring)
 static_assert((recv_buffers_per_shard & (recv_buffers_per_shard - 1)) == 0);
 static_assert(recv_buffer_bytes >= reply_line_bytes_max);
-
-// Work handed to a shard: recipients travel in batches through a bounded queue. When the
-// queue is full the reader waits, so memory stays bounded whatever the size of the list.
-inline constexpr std::uint32_t recipients_per_batch = 256;
-inline constexpr std::uint32_t batches_per_shard_queue = 64;
-inline constexpr std::uint32_t recipients_pending_max = 200'000;  // across all shards
 
 // Pipelining: MAIL + RCPTs + DATA in one write (RFC 2920).
 inline constexpr std::uint32_t recipients_per_transaction_max = 100;  // RFC 5321 4.5.3.1.8
@@ -97,27 +92,7 @@ inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 // and lose answers.
 inline constexpr std::uint32_t dns_lookups_in_flight_max = 128;
 
-// Campaign inputs.
-inline constexpr std::uint32_t csv_row_bytes_max = 1 << 20;  // a longer row is rejected
-inline constexpr std::uint32_t csv_columns_max = 1024;
-inline constexpr std::uint32_t template_bytes_max = 16 << 20;
-inline constexpr std::uint32_t campaign_id_bytes_max = 64;
-
 // Output: a LineWriter (engine/line_writer.h) writes its buffer once it holds this much.
 inline constexpr std::uint32_t line_writer_flush_bytes = 64 * 1024;
-
-// Bounce messages (campaign/bounce/report_parser.h): a hostile or broken message is read up
-// to these caps and no further; what lies beyond them is ignored, never an error.
-inline constexpr std::uint32_t bounce_message_bytes_max = 16 << 20;  // read of one message
-inline constexpr std::uint32_t bounce_header_bytes_max = 256 * 1024;  // one header block
-inline constexpr std::uint32_t bounce_header_fields_max = 1024;       // per header block
-inline constexpr std::uint32_t bounce_mime_depth_max = 8;    // nested multiparts and messages
-inline constexpr std::uint32_t bounce_mime_parts_max = 256;  // parts of one message, in all
-inline constexpr std::uint32_t bounce_decoded_bytes_max = 16 << 20;  // base64/QP output, in all
-inline constexpr std::uint32_t bounce_findings_max = 1024;   // failed recipients per message
-inline constexpr std::uint32_t bounce_text_bytes_max = 64 * 1024;  // report text searched
-// Bounces a shard keeps for the suppression list until its run ends (campaign/bounce_recording.h):
-// about 80 bytes each; past this the run reads them back from deliveries.jsonl instead.
-inline constexpr std::uint32_t bounce_events_held_max = 100'000;
 
 }  // namespace hayate::limits

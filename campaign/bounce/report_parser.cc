@@ -7,8 +7,8 @@
 #include <array>
 #include <cstring>
 
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline bounce {

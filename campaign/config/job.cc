@@ -28,7 +28,7 @@
 #include "campaign/config/toml_names.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 
 // The installed toml++ is a compiled library built with exceptions (its symbols live in
 // toml::v3::ex), so parse errors arrive as toml::parse_error and must be caught.

@@ -18,8 +18,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline input {

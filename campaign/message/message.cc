@@ -15,8 +15,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline message {

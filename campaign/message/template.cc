@@ -17,9 +17,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
-#include "engine/limits.h"
 
 namespace hayate::campaign::inline message {
 namespace {
