@@ -1,5 +1,6 @@
 // Every capacity, timeout and size of the runtime, in one place, checked at compile time.
-// A queue or pool that reaches its maximum behaves as documented beside the constant.
+// A queue or pool that reaches its maximum behaves as documented beside the constant. The
+// campaign's own (CSV, templates, recipient batches, bounces) are in campaign/limits.h.
 #pragma once
 
 #include <cstddef>
@@ -23,34 +24,30 @@ inline constexpr std::uint32_t label_bytes_max = 63;
 // RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with CRLF.
 inline constexpr std::uint32_t message_line_bytes_max = 998;
 
-// RFC 5321 4.5.3.2: client timeouts (defaults; the job file can lower or raise them).
+// RFC 5321 4.5.3.2: SMTP client timeouts, written only here. ConnectionOptions, the job file's
+// [delivery] and every shaping-rules destination start from them; the job file and the rules
+// can lower or raise them.
 inline constexpr std::uint32_t connect_timeout_ms = 30'000;
-inline constexpr std::uint32_t greeting_timeout_ms = 300'000;      // 4.5.3.2.1: 5 minutes
-inline constexpr std::uint32_t command_timeout_ms = 300'000;       // MAIL, RCPT: 5 minutes
-inline constexpr std::uint32_t data_init_timeout_ms = 120'000;     // 4.5.3.2.4: 2 minutes
-inline constexpr std::uint32_t data_block_timeout_ms = 180'000;    // 4.5.3.2.5: 3 minutes
-inline constexpr std::uint32_t data_term_timeout_ms = 600'000;     // 4.5.3.2.6: 10 minutes
+inline constexpr std::uint32_t greeting_timeout_ms = 300'000;  // 4.5.3.2.1: 5 minutes
+inline constexpr std::uint32_t command_timeout_ms = 300'000;   // 4.5.3.2.2-3: MAIL, RCPT: 5 min
+// One timeout covers DATA, the body and the final dot, so it is the longest of the three:
+// 4.5.3.2.6, 10 minutes for the dot's reply (DATA's is 2 minutes, each body block's 3).
+inline constexpr std::uint32_t data_timeout_ms = 600'000;
 inline constexpr std::uint32_t idle_timeout_ms = 5'000;  // an idle pooled connection QUITs
+static_assert(greeting_timeout_ms >= 300'000 && command_timeout_ms >= 300'000,
+              "RFC 5321 4.5.3.2.1-3 minimum");
+static_assert(data_timeout_ms >= 600'000, "RFC 5321 4.5.3.2.6 minimum");
 
 // Shards and rings.
 inline constexpr std::uint32_t shards_max = 256;
 inline constexpr std::uint32_t ring_entries = 4096;              // SQ size per shard
-inline constexpr std::uint32_t connections_per_shard_max = 16384;
 inline constexpr std::uint32_t recv_buffer_bytes = 16384;        // one provided buffer
 inline constexpr std::uint32_t recv_buffers_per_shard = 4096;    // power of two (buffer ring)
 static_assert((recv_buffers_per_shard & (recv_buffers_per_shard - 1)) == 0);
 static_assert(recv_buffer_bytes >= reply_line_bytes_max);
 
-// Work handed to a shard: recipients travel in batches through a bounded queue. When the
-// queue is full the reader waits, so memory stays bounded whatever the size of the list.
-inline constexpr std::uint32_t recipients_per_batch = 256;
-inline constexpr std::uint32_t batches_per_shard_queue = 64;
-inline constexpr std::uint32_t recipients_pending_max = 200'000;  // across all shards
-
 // Pipelining: MAIL + RCPTs + DATA in one write (RFC 2920).
-inline constexpr std::uint32_t pipelined_commands_max = 128;
 inline constexpr std::uint32_t recipients_per_transaction_max = 100;  // RFC 5321 4.5.3.1.8
-static_assert(recipients_per_transaction_max + 2 <= pipelined_commands_max);
 
 // SMTP server (engine/smtp/server: hayate-sink, the bounce receiver). Per thread unless said.
 // RFC 5321 4.5.3.1.4 allows 512 octets per command line; ESMTP parameters make real lines
@@ -95,27 +92,7 @@ inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 // and lose answers.
 inline constexpr std::uint32_t dns_lookups_in_flight_max = 128;
 
-// Campaign inputs.
-inline constexpr std::uint32_t csv_row_bytes_max = 1 << 20;  // a longer row is rejected
-inline constexpr std::uint32_t csv_columns_max = 1024;
-inline constexpr std::uint32_t template_bytes_max = 16 << 20;
-inline constexpr std::uint32_t campaign_id_bytes_max = 64;
-
-// Output.
-inline constexpr std::uint32_t log_buffer_bytes = 256 * 1024;  // flushed when full or idle
-
-// Bounce messages (campaign/bounce/report_parser.h): a hostile or broken message is read up
-// to these caps and no further; what lies beyond them is ignored, never an error.
-inline constexpr std::uint32_t bounce_message_bytes_max = 16 << 20;  // read of one message
-inline constexpr std::uint32_t bounce_header_bytes_max = 256 * 1024;  // one header block
-inline constexpr std::uint32_t bounce_header_fields_max = 1024;       // per header block
-inline constexpr std::uint32_t bounce_mime_depth_max = 8;    // nested multiparts and messages
-inline constexpr std::uint32_t bounce_mime_parts_max = 256;  // parts of one message, in all
-inline constexpr std::uint32_t bounce_decoded_bytes_max = 16 << 20;  // base64/QP output, in all
-inline constexpr std::uint32_t bounce_findings_max = 1024;   // failed recipients per message
-inline constexpr std::uint32_t bounce_text_bytes_max = 64 * 1024;  // report text searched
-// Bounces a shard keeps for the suppression list until its run ends (campaign/bounce/recording.h):
-// about 80 bytes each; past this the run reads them back from deliveries.jsonl instead.
-inline constexpr std::uint32_t bounce_events_held_max = 100'000;
+// Output: a LineWriter (engine/line_writer.h) writes its buffer once it holds this much.
+inline constexpr std::uint32_t line_writer_flush_bytes = 64 * 1024;
 
 }  // namespace hayate::limits

@@ -1,8 +1,10 @@
-// String concatenation over std::string_view. Debian's Abseil is built with its own
-// string_view type, so absl::StrCat does not take std::string_view; these take anything a
-// std::string_view can be made from, and integers.
+// Small string helpers, one copy each: concatenation, ASCII case, trimming.
+// Concatenation: Debian's Abseil is built with its own string_view type, so absl::StrCat does
+// not take std::string_view; cat() and append() take anything a std::string_view can be made
+// from, and integers.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -24,6 +26,13 @@ void append_part(std::string& text, const Part& part) {
     text += std::string_view(part);
   }
 }
+
+constexpr bool is_one_of(char c, std::string_view characters) {
+  for (char candidate : characters) {
+    if (c == candidate) return true;
+  }
+  return false;
+}
 }  // namespace detail
 
 // Appends every part to `text`.
@@ -32,14 +41,53 @@ void append(std::string& text, const Parts&... parts) {
   (detail::append_part(text, parts), ...);
 }
 
+// ASCII lower case of one byte: 'A' to 'Z' become 'a' to 'z'; every other byte (UTF-8
+// included) is left as it is.
+constexpr char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+// `text` in ASCII lower case, byte by byte as above.
+inline std::string lower(std::string_view text) {
+  std::string result(text);
+  for (char& c : result) c = lower(c);
+  return result;
+}
+
 // ASCII case-insensitive equality (header names, keywords, domains in A-labels).
-inline bool equals_ignoring_case(std::string_view a, std::string_view b) {
+constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
     if (lower(a[i]) != lower(b[i])) return false;
   }
   return true;
+}
+
+// ASCII case-insensitive prefix test (RFC 5321 2.4: verbs and keywords ignore case; so do URI
+// schemes, RFC 3986 3.1).
+constexpr bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         equals_ignoring_case(text.substr(0, prefix.size()), prefix);
+}
+
+// What the trims below strip. RFC 5234 B.1 WSP: space and horizontal tab.
+inline constexpr std::string_view wsp_characters = " \t";
+inline constexpr std::string_view whitespace_characters = " \t\r\n";  // WSP and line endings
+
+// `text` without the `characters` at its start, at its end, at both ends.
+constexpr std::string_view trim_front(std::string_view text,
+                                      std::string_view characters = wsp_characters) {
+  while (!text.empty() && detail::is_one_of(text.front(), characters)) text.remove_prefix(1);
+  return text;
+}
+constexpr std::string_view trim_back(std::string_view text,
+                                     std::string_view characters = wsp_characters) {
+  while (!text.empty() && detail::is_one_of(text.back(), characters)) text.remove_suffix(1);
+  return text;
+}
+constexpr std::string_view trim(std::string_view text,
+                                std::string_view characters = wsp_characters) {
+  return trim_back(trim_front(text, characters), characters);
 }
 
 // The parts, concatenated.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/assert.h"
+#include "engine/strings.h"
 #include "re2/re2.h"
 #include "re2/set.h"
 
@@ -357,7 +358,7 @@ std::size_t normalize(std::string_view text, char* out) {
       continue;
     }
     space = false;
-    out[size++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    out[size++] = lower(c);
   }
   HAYATE_ASSERT(size <= kTextBytesMax);
   return size;

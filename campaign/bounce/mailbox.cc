@@ -11,8 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline bounce {

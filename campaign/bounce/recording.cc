@@ -13,7 +13,7 @@
 
 #include "campaign/bounce/classify.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 

@@ -7,8 +7,8 @@
 #include <array>
 #include <cstring>
 
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline bounce {
@@ -23,26 +23,6 @@ using limits::bounce_mime_parts_max;
 
 // ---------------------------------------------------------------------------------------------
 // Small text helpers.
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r' ||
-                           text.front() == '\n')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
-                           text.back() == '\n')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
 // `needle` must be lower case.
 bool contains_lowered(std::string_view lowered_text, std::string_view needle) {
@@ -112,7 +92,7 @@ std::size_t parse_headers(std::string_view text, Headers& headers) {
         std::string& value = headers.fields.back().value;
         if (value.size() < bounce_header_bytes_max) {
           value += ' ';
-          value += trim(line);
+          value += trim(line, whitespace_characters);
         }
       }
       continue;
@@ -127,7 +107,8 @@ std::size_t parse_headers(std::string_view text, Headers& headers) {
     any = true;
     if (headers.fields.size() < bounce_header_fields_max) {
       headers.fields.push_back(
-          Field{lowered(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
+          Field{lower(line.substr(0, colon)),
+                std::string(trim(line.substr(colon + 1), whitespace_characters))});
     }
   }
   return text.size();
@@ -144,17 +125,17 @@ struct ContentType {
 
 ContentType parse_content_type(std::string_view value) {
   ContentType result;
-  value = trim(value);
+  value = trim(value, whitespace_characters);
   if (value.empty()) return result;
   std::size_t semicolon = value.find(';');
-  std::string type = lowered(trim(value.substr(0, semicolon)));
+  std::string type = lower(trim(value.substr(0, semicolon), whitespace_characters));
   if (type.find('/') != std::string::npos) result.type = std::move(type);
   while (semicolon != std::string_view::npos) {
     value.remove_prefix(semicolon + 1);
     std::size_t equals = value.find('=');
     if (equals == std::string_view::npos) break;
-    const std::string name = lowered(trim(value.substr(0, equals)));
-    std::string_view rest = trim(value.substr(equals + 1));
+    const std::string name = lower(trim(value.substr(0, equals), whitespace_characters));
+    std::string_view rest = trim(value.substr(equals + 1), whitespace_characters);
     std::string parameter;
     if (!rest.empty() && rest.front() == '"') {
       std::size_t end = 1;
@@ -166,11 +147,11 @@ ContentType parse_content_type(std::string_view value) {
       semicolon = rest.find(';');
     } else {
       semicolon = rest.find(';');
-      parameter = std::string(trim(rest.substr(0, semicolon)));
+      parameter = std::string(trim(rest.substr(0, semicolon), whitespace_characters));
     }
     value = rest;
     if (name == "boundary") result.boundary = parameter;
-    if (name == "report-type") result.report_type = lowered(parameter);
+    if (name == "report-type") result.report_type = lower(parameter);
   }
   return result;
 }
@@ -258,7 +239,8 @@ std::string decode_encoded_words(std::string_view value) {
     const std::size_t end = value.find("?=", q1 + 3);
     if (end == std::string_view::npos) break;
     std::string_view between = value.substr(pos, start - pos);
-    if (trim(between).size() != 0 || pos == 0) out += between;  // RFC 2047 6.2: drop the space
+    // RFC 2047 6.2: the space between two encoded words is dropped.
+    if (!trim(between, whitespace_characters).empty() || pos == 0) out += between;
     const char encoding = lower(value[q1 + 1]);
     const std::string_view encoded = value.substr(q1 + 3, end - q1 - 3);
     if (encoding == 'b') {
@@ -292,7 +274,7 @@ struct Walker {
   void decode_body(std::string_view body, std::string_view encoding, std::string& out) {
     const std::size_t room =
         bounce_decoded_bytes_max > decoded_bytes ? bounce_decoded_bytes_max - decoded_bytes : 0;
-    const std::string lowered_encoding = lowered(trim(encoding));
+    const std::string lowered_encoding = lower(trim(encoding, whitespace_characters));
     if (lowered_encoding == "base64") {
       decode_base64(body, out, room);
     } else if (lowered_encoding == "quoted-printable") {
@@ -425,7 +407,7 @@ void for_each_address(std::string_view text, Visit&& visit) {
 // Lines of a report that quote the original's header fields ("To: a@b, c@d"): their
 // addresses are the original's parties, not failed recipients.
 bool is_quoted_header_line(std::string_view line) {
-  line = trim(line);
+  line = trim(line, whitespace_characters);
   static constexpr std::array<std::string_view, 12> kNames = {
       "to:",      "cc:",          "from:",     "reply-to:",   "sender:",      "message-id:",
       "subject:", "return-path:", "received:", "references:", "in-reply-to:", "errors-to:"};
@@ -465,7 +447,7 @@ bool same_address(std::string_view a, std::string_view b) { return equals_ignori
 
 // Addresses that speak for a mail system, never a recipient that bounced.
 bool is_system_address(std::string_view address) {
-  const std::string lowered_address = lowered(address);
+  const std::string lowered_address = lower(address);
   const std::string_view local =
       std::string_view(lowered_address).substr(0, lowered_address.find('@'));
   static constexpr std::array<std::string_view, 8> kSystem = {
@@ -550,13 +532,13 @@ bool is_delay_text(std::string_view lowered_text) {
 
 // RFC 3834 and the habits of vacation programs and Exchange.
 bool is_autoreply(const Message& message) {
-  const std::string auto_submitted = lowered(message.top.get("auto-submitted"));
+  const std::string auto_submitted = lower(message.top.get("auto-submitted"));
   if (auto_submitted.compare(0, 12, "auto-replied") == 0) return true;
   if (message.top.find("x-autoreply") != nullptr || message.top.find("x-autorespond") != nullptr ||
       message.top.find("x-autoresponder") != nullptr) {
     return true;
   }
-  const std::string precedence = lowered(message.top.get("precedence"));
+  const std::string precedence = lower(message.top.get("precedence"));
   if (precedence == "auto_reply") return true;
   static constexpr std::array<std::string_view, 16> kSubjects = {"auto:",
                                                                  "automatic reply",
@@ -622,7 +604,7 @@ std::string_view strip_type(std::string_view value) {
     }
     if (type) value.remove_prefix(semicolon + 1);
   }
-  return trim(value);
+  return trim(value, whitespace_characters);
 }
 
 // Field blocks of a delivery-status body, split at blank lines (RFC 3464 2.1).
@@ -636,7 +618,7 @@ std::vector<Headers> field_groups(std::string_view text) {
     while (probe < text.size()) {
       const std::size_t before = probe;
       next_line(text, probe, line);
-      if (!trim(line).empty()) {
+      if (!trim(line, whitespace_characters).empty()) {
         probe = before;
         break;
       }
@@ -777,7 +759,7 @@ void refine_status(Finding& finding) {
   if (finding.reply_code == 0)
     finding.reply_code = find_reply_code(finding.diagnostic.substr(0, 2048));
   if (finding.command.empty())
-    finding.command = command_in(lowered(finding.diagnostic.substr(0, 2048)));
+    finding.command = command_in(lower(finding.diagnostic.substr(0, 2048)));
 }
 
 class Parser {
@@ -790,8 +772,8 @@ class Parser {
     Walker walker;
     walker.walk(message_.top, bytes.substr(body), 0, false);
     message_.parts = std::move(walker.parts);
-    message_.subject = lowered(decode_encoded_words(message_.top.get("subject")));
-    message_.from = lowered(decode_encoded_words(message_.top.get("from")));
+    message_.subject = lower(decode_encoded_words(message_.top.get("subject")));
+    message_.from = lower(decode_encoded_words(message_.top.get("from")));
   }
 
   std::vector<Finding> run() {
@@ -831,7 +813,7 @@ class Parser {
       if (text.size() >= limits::bounce_text_bytes_max) break;
     }
     if (text.size() > limits::bounce_text_bytes_max) text.resize(limits::bounce_text_bytes_max);
-    text.resize(report_text_end(lowered(text)));
+    text.resize(report_text_end(lower(text)));
     return text;
   }
 
@@ -878,9 +860,9 @@ class Parser {
       if (recipient.empty()) recipient = first_address(original);
       if (recipient.empty()) continue;
       any_recipient = true;
-      const std::string action = lowered(trim(group.get("action")));
+      const std::string action = lower(trim(group.get("action"), whitespace_characters));
       // "4.4.1 (Persistent transient failure...)": the code is the first word.
-      const std::string_view status_field = trim(group.get("status"));
+      const std::string_view status_field = trim(group.get("status"), whitespace_characters);
       const std::string_view status = status_field.substr(0, status_field.find_first_of(" \t("));
       FindingKind kind = FindingKind::bounce;
       if (action.compare(0, 5, "delay") == 0) {
@@ -928,7 +910,7 @@ class Parser {
           text = report_text();
           text_read = true;
         }
-        finding.command = command_in(lowered(diagnostic_near(text, recipient)));
+        finding.command = command_in(lower(diagnostic_near(text, recipient)));
       }
       findings_.push_back(std::move(finding));
     }
@@ -950,7 +932,7 @@ class Parser {
     parse_headers(report->body, fields);
     Finding finding;
     finding.kind = FindingKind::complaint;
-    finding.feedback_type = lowered(trim(fields.get("feedback-type")));
+    finding.feedback_type = lower(trim(fields.get("feedback-type"), whitespace_characters));
     finding.recipient = first_address(fields.get("original-rcpt-to"));
     if (finding.recipient.empty())
       finding.recipient = first_address(fields.get("removal-recipient"));
@@ -984,7 +966,7 @@ class Parser {
     if (type.type == "multipart/report") return true;
     if (is_bounce_sender(message_)) return true;
     if (has_bounce_subject(message_)) {
-      return lowered(message_.top.get("auto-submitted")) != "no";
+      return lower(message_.top.get("auto-submitted")) != "no";
     }
     return false;
   }
@@ -992,8 +974,8 @@ class Parser {
   // The lines that concern `recipient`: from its first mention to the next blank line after
   // some text, or to the next line naming another address, at most 1 KiB.
   static std::string diagnostic_near(std::string_view text, std::string_view recipient) {
-    const std::string lowered_text = lowered(text);
-    const std::string needle = lowered(recipient);
+    const std::string lowered_text = lower(text);
+    const std::string needle = lower(recipient);
     // The first mention outside a quoted header line ("To: a@b" of the original).
     std::size_t pos = std::string_view::npos;
     for (std::size_t at = lowered_text.find(needle); at != std::string::npos;
@@ -1019,12 +1001,12 @@ class Parser {
           if (!same_address(address, recipient) && !is_system_address(address)) other = true;
         });
         if (other) break;
-        if (trim(line).empty()) {
+        if (trim(line, whitespace_characters).empty()) {
           if (lines > 1) break;
           continue;
         }
       }
-      out += trim(line);
+      out += trim(line, whitespace_characters);
       out += ' ';
       ++lines;
     }
@@ -1036,7 +1018,7 @@ class Parser {
   // else the To of the returned original.
   void parse_text_bounce() {
     const std::string text = report_text();
-    const std::string lowered_text = lowered(text);
+    const std::string lowered_text = lower(text);
     const FindingKind kind = is_delay_text(lowered_text) ||
                                      contains_lowered(message_.subject, "delay") ||
                                      contains_lowered(message_.subject, "warning: could not send")
@@ -1074,12 +1056,13 @@ class Parser {
       } else {
         // The original pasted as text after the marker.
         const std::string whole = all_text();
-        const std::size_t end = report_text_end(lowered(whole));
+        const std::size_t end = report_text_end(lower(whole));
         if (end < whole.size()) {
           const std::size_t headers_start = whole.find('\n', end);
           if (headers_start != std::string::npos) {
             Headers headers;
-            std::string_view rest = trim(std::string_view(whole).substr(headers_start + 1));
+            std::string_view rest =
+                trim(std::string_view(whole).substr(headers_start + 1), whitespace_characters);
             parse_headers(rest, headers);
             recipients = all_addresses(headers.get("to"));
           }
@@ -1099,7 +1082,8 @@ class Parser {
       const Classification local = classify(0, "", near);
       if (local.reason == Reason::undefined) {
         // The failure is said once for all recipients, before or after the list.
-        finding.diagnostic = std::string(trim(std::string_view(text).substr(0, 2048)));
+        finding.diagnostic =
+            std::string(trim(std::string_view(text).substr(0, 2048), whitespace_characters));
         if (!near.empty()) finding.diagnostic = near + " " + finding.diagnostic;
       } else {
         finding.diagnostic = std::move(near);
@@ -1124,7 +1108,7 @@ class Parser {
     finding.recipient = first_address(message_.top.get("from"));
     finding.recipient_source = RecipientSource::sender;
     if (finding.recipient.empty() && !options_.verp_decoder) return;
-    finding.diagnostic = std::string(trim(message_.top.get("subject")));
+    finding.diagnostic = std::string(trim(message_.top.get("subject"), whitespace_characters));
     findings_.push_back(std::move(finding));
   }
 
@@ -1189,24 +1173,6 @@ std::string_view to_string(FindingKind kind) {
       return "delay";
   }
   return "bounce";
-}
-
-std::string_view to_string(RecipientSource source) {
-  switch (source) {
-    case RecipientSource::verp:
-      return "verp";
-    case RecipientSource::dsn:
-      return "dsn";
-    case RecipientSource::failed_header:
-      return "x-failed-recipients";
-    case RecipientSource::text:
-      return "text";
-    case RecipientSource::original_headers:
-      return "original-headers";
-    case RecipientSource::sender:
-      return "sender";
-  }
-  return "dsn";
 }
 
 std::vector<Finding> parse_report(std::string_view message, const ParseOptions& options) {

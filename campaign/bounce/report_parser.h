@@ -31,7 +31,6 @@ enum class RecipientSource : std::uint8_t {
   original_headers,  // the To of the returned original message
   sender,            // the From of an auto-reply
 };
-std::string_view to_string(RecipientSource source);
 
 struct Finding {
   FindingKind kind = FindingKind::bounce;

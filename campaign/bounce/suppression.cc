@@ -155,21 +155,8 @@ bool parse_suppression_source(std::string_view text, SuppressionSource& source) 
   return false;
 }
 
-const char* event_outcome_name(EventOutcome outcome) {
-  switch (outcome) {
-    case EventOutcome::suppressed:
-      return "suppressed";
-    case EventOutcome::already_suppressed:
-      return "already_suppressed";
-    case EventOutcome::soft_counted:
-      return "soft_counted";
-  }
-  return "unknown";
-}
-
 bool normalize_suppression_key(std::string_view input, std::string& key, std::string& error) {
-  while (!input.empty() && (input.front() == ' ' || input.front() == '\t')) input.remove_prefix(1);
-  while (!input.empty() && (input.back() == ' ' || input.back() == '\t')) input.remove_suffix(1);
+  input = trim(input);
   Address address;
   if (!input.empty() && input.front() == '@') {
     // A whole domain: checked as the domain of an address would be.

@@ -49,7 +49,6 @@ struct SuppressionEntry {
   std::int64_t first_seen_unix_s = 0;
   std::int64_t last_seen_unix_s = 0;
   std::uint64_t count = 1;  // events that hit this entry (for soft bounces: those in the window)
-  bool is_domain() const { return !address.empty() && address[0] == '@'; }
 };
 
 // Soft bounces suppress once `soft_bounce_count` of them fall within `soft_bounce_days`
@@ -75,7 +74,6 @@ enum class EventOutcome : std::uint8_t {
   already_suppressed,  // the entry (the address's own) was updated: last_seen, count
   soft_counted,        // a soft bounce below the threshold: kept in the history
 };
-const char* event_outcome_name(EventOutcome outcome);
 
 struct ImportReport {
   std::uint64_t rows = 0;           // data rows read

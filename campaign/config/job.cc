@@ -29,7 +29,7 @@
 #include "campaign/config/toml_values.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 
 // The installed toml++ is a compiled library built with exceptions (its symbols live in
 // toml::v3::ex), so parse errors arrive as toml::parse_error and must be caught.
@@ -113,14 +113,6 @@ constexpr std::array<ReservedHeader, 9> reserved_headers = {{
 
 using hayate::append;
 using hayate::cat;
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-std::string to_lower(std::string_view text) {
-  std::string result(text);
-  for (char& c : result) c = lower(c);
-  return result;
-}
 
 bool contains(std::span<const std::string_view> names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -239,7 +231,7 @@ bool parse_endpoint(std::string_view text, std::uint16_t default_port, bool allo
     return true;
   }
   if (allow_host_name && is_host_name(host)) {
-    endpoint.host = to_lower(host);
+    endpoint.host = lower(host);
     return true;
   }
   error = allow_host_name ? cat("'", host, "' is not an IP address or a host name")
@@ -1876,15 +1868,6 @@ const Route* find_route(const JobConfig& job, std::string_view domain) {
       [&](const Route& route, std::string_view key) { return less(route.domain, key); });
   if (found != exact_end && hayate::equals_ignoring_case(found->domain, domain)) return &*found;
   return has_wildcard ? &routes.back() : nullptr;
-}
-
-const char* tls_mode_name(TlsMode mode) {
-  switch (mode) {
-    case TlsMode::opportunistic: return "opportunistic";
-    case TlsMode::required: return "required";
-    case TlsMode::disabled: return "disabled";
-  }
-  return "unknown";
 }
 
 TlsMode tls_mode_for(const JobConfig& job, std::string_view domain, const Route* route) {

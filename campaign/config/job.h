@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/limits.h"
 #include "engine/shaping/backoff.h"
 #include "campaign/input/address.h"
 #include "campaign/message/dkim.h"
@@ -26,7 +27,6 @@ struct Endpoint {
 // certificate, and falls back to plaintext if the handshake fails; required checks the chain
 // and the host name and defers when that fails; disabled never asks.
 enum class TlsMode : std::uint8_t { opportunistic, required, disabled };
-const char* tls_mode_name(TlsMode mode);
 
 struct Route {
   std::string domain;       // lower case; "*" matches every domain
@@ -75,9 +75,9 @@ struct JobConfig {
   std::uint32_t messages_per_connection = 1000;
   std::uint32_t shards = 0;           // 0: one per core
   std::uint16_t port = 25;            // SMTP port of MX hosts (routes carry their own)
-  std::uint32_t connect_timeout_ms = 30'000;
-  std::uint32_t command_timeout_ms = 300'000;   // greeting, EHLO, MAIL, RCPT (RFC 5321 4.5.3.2)
-  std::uint32_t data_timeout_ms = 600'000;      // DATA, body and final dot
+  std::uint32_t connect_timeout_ms = limits::connect_timeout_ms;
+  std::uint32_t command_timeout_ms = limits::command_timeout_ms;  // greeting, EHLO, MAIL, RCPT
+  std::uint32_t data_timeout_ms = limits::data_timeout_ms;        // DATA, body and final dot
   // Retries: an explicit list of delays (retry_schedule), or when it is not given exponential
   // backoff with jitter (retry_first_delay, retry_factor, retry_max_delay, retry_jitter).
   // Either way a recipient older than max_age (from the campaign's first run) expires: a

@@ -9,7 +9,6 @@
 #include <span>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 
@@ -276,19 +275,16 @@ ScheduleDecision decide(const Schedule& schedule, absl::Time now) {
 }
 
 bool parse_send_window(std::string_view text, SendWindow& window, std::string& error) {
-  const auto trim = [](std::string_view part) {
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
-    return part;
-  };
   const std::size_t dash = text.find('-');
   if (dash == std::string_view::npos || text.find('-', dash + 1) != std::string_view::npos) {
     error = "write a window as HH:MM-HH:MM, e.g. \"09:00-17:30\"";
     return false;
   }
   SendWindow parsed;
-  if (!parse_clock_time(trim(text.substr(0, dash)), /*is_end=*/false, parsed.start_minute, error) ||
-      !parse_clock_time(trim(text.substr(dash + 1)), /*is_end=*/true, parsed.end_minute, error)) {
+  const std::string_view start = trim(text.substr(0, dash), " ");
+  const std::string_view end = trim(text.substr(dash + 1), " ");
+  if (!parse_clock_time(start, /*is_end=*/false, parsed.start_minute, error) ||
+      !parse_clock_time(end, /*is_end=*/true, parsed.end_minute, error)) {
     return false;
   }
   if (parsed.start_minute == parsed.end_minute) {
@@ -305,9 +301,7 @@ bool parse_weekday(std::string_view text, absl::Weekday& day, std::string& error
   if (text.size() >= 3) {
     for (std::size_t i = 0; i < weekday_names.size(); ++i) {
       const std::string_view name = weekday_names[i];
-      if (text.size() <= name.size() &&
-          absl::EqualsIgnoreCase(absl::string_view(text.data(), text.size()),
-                                 absl::string_view(name.data(), text.size()))) {
+      if (text.size() <= name.size() && equals_ignoring_case(text, name.substr(0, text.size()))) {
         day = static_cast<absl::Weekday>(i);
         return true;
       }

@@ -5,11 +5,11 @@
 #include <array>
 #include <cstddef>
 
+#include "engine/strings.h"
+
 namespace hayate::campaign::inline config {
 
 namespace {
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions), ASCII
 // case-insensitive. Keys are short, so the quadratic table is fine.

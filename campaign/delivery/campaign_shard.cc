@@ -12,7 +12,7 @@
 #include "campaign/output/journal.h"
 #include "campaign/output/metrics.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 

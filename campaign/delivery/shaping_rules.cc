@@ -86,7 +86,6 @@ constexpr std::array<ActionName, 5> action_names = {{
     {"bounce", ReplyAction::bounce},
 }};
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
 bool is_before(const toml::source_position& a, const toml::source_position& b) {
   return a.line < b.line || (a.line == b.line && a.column < b.column);
@@ -1062,13 +1061,6 @@ ReplyRule::~ReplyRule() = default;
 ReplyRule::ReplyRule(ReplyRule&&) noexcept = default;
 ReplyRule& ReplyRule::operator=(ReplyRule&&) noexcept = default;
 
-const char* reply_action_name(ReplyAction action) {
-  for (const ActionName& entry : action_names) {
-    if (entry.action == action) return entry.name.data();
-  }
-  return "unknown";
-}
-
 bool ReplyRule::matches(std::uint16_t code, std::string_view enhanced,
                         std::string_view reply_text) const {
   if (!codes.empty() && std::none_of(codes.begin(), codes.end(), [&](const CodeRange& range) {
@@ -1183,7 +1175,7 @@ std::string reply_text_for_rules(const smtp::Reply& reply) {
         (line.size() == enhanced.size() || line[enhanced.size()] == ' ')) {
       line.remove_prefix(enhanced.size());
     }
-    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    line = trim_front(line, " ");
     if (line.empty()) return;
     if (!out.empty()) out += ' ';
     out.append(line.substr(0, reply_text_bytes_max));

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "campaign/config/job.h"
+#include "engine/limits.h"
 #include "engine/shaping/gcra.h"
 
 namespace re2 {
@@ -45,10 +46,10 @@ struct Destination {
   std::uint32_t destination_connections_max = 0;  // 0: no cap across sources
   shaping::Rate destination_rate;                 // unlimited: no cap across sources
 
-  std::uint32_t connect_timeout_ms = 30'000;
-  std::uint32_t greeting_timeout_ms = 300'000;  // RFC 5321 4.5.3.2.1
-  std::uint32_t command_timeout_ms = 300'000;   // RFC 5321 4.5.3.2.2-3
-  std::uint32_t data_timeout_ms = 600'000;      // RFC 5321 4.5.3.2.6
+  std::uint32_t connect_timeout_ms = limits::connect_timeout_ms;
+  std::uint32_t greeting_timeout_ms = limits::greeting_timeout_ms;
+  std::uint32_t command_timeout_ms = limits::command_timeout_ms;
+  std::uint32_t data_timeout_ms = limits::data_timeout_ms;
   TlsMode tls = TlsMode::opportunistic;
 
   // Reaction to throttle replies (engine/shaping/aimd.h): rate and connections are multiplied
@@ -75,7 +76,6 @@ enum class ReplyAction : std::uint8_t {
   retry,                // a normal deferral; `duration`: retry no sooner than that
   bounce,               // the recipient fails now, whatever the code said
 };
-const char* reply_action_name(ReplyAction action);
 
 struct ReplyRule {
   ReplyRule();

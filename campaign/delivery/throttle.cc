@@ -11,8 +11,6 @@ namespace hayate::campaign::inline delivery {
 
 namespace {
 
-constexpr std::int64_t observation_window_ms = 10'000;
-
 // A pace in messages per second as a Rate: counted per hour so that slow paces (a few an
 // hour) keep their precision and fast ones (thousands a second) still fit.
 shaping::Rate rate_of(double per_second) {

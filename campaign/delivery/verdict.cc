@@ -34,8 +34,7 @@ void strip_enhanced(std::string_view text, std::string_view enhanced, std::strin
   if (!enhanced.empty()) {
     for (std::size_t at; (at = text.find(enhanced)) != std::string_view::npos;) {
       out.append(text.substr(0, at));
-      text.remove_prefix(at + enhanced.size());
-      while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+      text = trim_front(text.substr(at + enhanced.size()), " ");
     }
   }
   out.append(text);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign::inline input {
 namespace {
@@ -41,12 +42,6 @@ bool is_atext(unsigned char c) { return atext_table[c]; }
 bool is_qtext(unsigned char c) { return c >= 32 && c <= 126 && c != '"' && c != '\\'; }
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // Decodes one RFC 3629 UTF-8 sequence at text[i] (a non-ASCII lead byte). Returns its length,
 // or 0 when malformed: bad continuation, overlong form, surrogate, beyond U+10FFFF.
@@ -331,9 +326,7 @@ bool append_domain(std::string_view domain, std::string& text, std::string& erro
   }
   const std::size_t start = text.size();
   if (is_ascii(domain)) {
-    for (char c : domain) {
-      text.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    }
+    for (char c : domain) text.push_back(lower(c));
     const std::string_view lower = std::string_view(text).substr(start);
     // An A-label must decode to a valid U-label: "xn--zz.com" is not a domain. Rare, so the
     // cost of asking libidn2 is only paid here.

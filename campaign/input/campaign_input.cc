@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "campaign/input/address.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 
 namespace hayate::campaign::inline input {
 

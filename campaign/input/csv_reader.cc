@@ -18,8 +18,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign::inline input {
 namespace {
@@ -58,12 +59,6 @@ absl::Status errno_status(int error_number, std::string message) {
     default:
       return absl::UnavailableError(std::move(message));
   }
-}
-
-std::string_view trim_spaces(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
 }
 
 std::uint64_t count_line_feeds(const char* begin, const char* end) {
@@ -137,7 +132,7 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& pa
   absl::flat_hash_map<std::string_view, std::size_t> seen;
   reader->header_.reserve(row.fields.size());
   for (std::size_t i = 0; i < row.fields.size(); ++i) {
-    const std::string_view name = trim_spaces(row.fields[i]);
+    const std::string_view name = trim(row.fields[i]);
     if (name.empty()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s:%d: column %d of the header has no name", path, row.line, i + 1));

@@ -41,21 +41,6 @@ constexpr std::size_t key_file_bytes_max = 64 * 1024;  // a 4096-bit PEM key is 
 constexpr std::size_t header_name_bytes_max = 128;     // longer names in h= are surely typos
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-char to_lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view lower_b) {
-  if (a.size() != lower_b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower_ascii(a[i]) != lower_b[i]) return false;
-  }
-  return true;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = to_lower_ascii(c);
-  return out;
-}
 
 std::string openssl_error() {
   const unsigned long code = ERR_get_error();
@@ -427,8 +412,7 @@ std::size_t split_header_fields(std::string_view message, std::vector<HeaderFiel
     std::string_view name;
     const std::size_t colon = field.find(':');
     if (colon != std::string_view::npos) {
-      name = field.substr(0, colon);
-      while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
+      name = trim_back(field.substr(0, colon));
     }
     fields.push_back(HeaderField{name, field});
     HAYATE_ASSERT(end > position);
@@ -455,7 +439,7 @@ void append_relaxed_header(std::string_view field, std::string& out) {
       ++i;
       continue;
     }
-    name[name_bytes++] = to_lower_ascii(p[i]);
+    name[name_bytes++] = lower(p[i]);
   }
   while (name_bytes > 0 && is_wsp(name[name_bytes - 1])) --name_bytes;
   out.resize(name_start + name_bytes);

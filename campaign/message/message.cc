@@ -15,8 +15,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline message {
@@ -187,12 +187,6 @@ bool needs_encoded_words(std::string_view value) {
     pos = end;
   }
   return false;
-}
-
-std::string_view trim_wsp(std::string_view text) {
-  while (!text.empty() && is_wsp(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_wsp(text.back())) text.remove_suffix(1);
-  return text;
 }
 
 // A part's bytes decide its Content-Transfer-Encoding (TransferEncoding in message.h).
@@ -373,16 +367,6 @@ const char* uri_text_problem(std::string_view text) {
   return nullptr;
 }
 
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
 constexpr std::string_view https_scheme = "https://";
 constexpr std::string_view mailto_scheme = "mailto:";
 
@@ -519,10 +503,10 @@ void append_mailbox_header(std::string_view name, std::string_view mailbox, std:
   HAYATE_ASSERT(is_field_name(name));
   HAYATE_ASSERT(!has_line_break(mailbox));
   std::size_t line_bytes = name.size() + 2;
-  std::string_view trimmed = trim_wsp(mailbox);
+  std::string_view trimmed = trim(mailbox);
   std::size_t open = trimmed.rfind('<');
   std::string_view display =
-      open == std::string_view::npos ? std::string_view() : trim_wsp(trimmed.substr(0, open));
+      open == std::string_view::npos ? std::string_view() : trim(trimmed.substr(0, open));
   // Only a display name can be encoded (RFC 2047 5(3)); a non-ASCII address stays as it is
   // and needs SMTPUTF8.
   const bool has_angle_address = !trimmed.empty() && trimmed.back() == '>';
@@ -1045,7 +1029,6 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
     append_part("text/html", html_scratch_, html_shape, encode_scratch_, out);
     hayate::append(out, "\r\n--", boundary_, "--\r\n");
   }
-  last_message_is_8bit_ = result.eight_bit;
   HAYATE_ASSERT(out.size() >= start + 2 && out[out.size() - 2] == '\r' && out.back() == '\n');
   return result;
 }

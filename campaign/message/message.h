@@ -80,9 +80,6 @@ class MessageComposer {
                         std::uint64_t sequence, std::int64_t unix_time_s, std::string& out,
                         bool eightbit_allowed = false);
 
-  // Whether the last message compose() appended needs BODY=8BITMIME (ComposeResult::eight_bit).
-  bool last_message_is_8bit() const { return last_message_is_8bit_; }
-
  private:
   std::uint64_t next_random();
   void new_boundary();
@@ -100,7 +97,6 @@ class MessageComposer {
   std::string mailto_scratch_;  // rendered List-Unsubscribe address
   std::string encode_scratch_;  // a part with CRLF line endings, before base64
   std::uint64_t random_state_ = 0;
-  bool last_message_is_8bit_ = false;
 };
 
 // --- List-Unsubscribe --------------------------------------------------------------------------

@@ -17,9 +17,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
-#include "engine/limits.h"
 
 namespace hayate::campaign::inline message {
 namespace {
@@ -138,14 +138,6 @@ void append_url_escaped(std::string_view value, bool raw, std::string& out) {
 
 using hayate::append;
 using hayate::cat;
-
-bool is_tag_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim_tag_space(std::string_view text) {
-  while (!text.empty() && is_tag_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_tag_space(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // User text for an error message: control characters made visible, cut at `quote_bytes_max`
 // on a UTF-8 character boundary so Japanese names are not split into invalid bytes.
@@ -384,14 +376,15 @@ absl::Status Compiler::run(Sink& sink, Output& output) {
     }
     position = end;
     const std::string_view tag = source_.substr(open, end - open);
-    std::string_view content = trim_tag_space(source_.substr(content_begin, close - content_begin));
+    std::string_view content =
+        trim(source_.substr(content_begin, close - content_begin), whitespace_characters);
 
     char sigil = triple ? '{' : '\0';
     if (!triple && !content.empty() &&
         (content[0] == '!' || content[0] == '#' || content[0] == '^' || content[0] == '/' ||
          content[0] == '&' || content[0] == '>' || content[0] == '=')) {
       sigil = content[0];
-      content = trim_tag_space(content.substr(1));
+      content = trim(content.substr(1), whitespace_characters);
     }
     if (sigil == '!') continue;  // a comment: dropped, literals on both sides join
     if (sigil == '>') {

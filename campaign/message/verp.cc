@@ -293,9 +293,7 @@ std::string verp_address(const VerpKey& key, std::string_view campaign_id, std::
 
 bool verp_decode(const VerpKey& key, std::string_view address_or_local_part, VerpToken& token,
                  std::string& error) {
-  std::string_view text = address_or_local_part;
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  std::string_view text = trim(address_or_local_part);
   if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
     text = text.substr(1, text.size() - 2);
   }

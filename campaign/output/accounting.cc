@@ -9,9 +9,8 @@
 #include <cstring>
 
 #include "engine/assert.h"
-#include "engine/utf8.h"
-#include "engine/write_fully.h"
 #include "engine/strings.h"
+#include "engine/utf8.h"
 
 namespace hayate::campaign::inline output {
 
@@ -295,14 +294,8 @@ void AccountingWriter::append(const OutcomeRecord& record) {
 }
 
 void AccountingWriter::append(const OutcomeRecord& record, std::int64_t logged_unix_s) {
-  format_accounting_row(record, context_, logged_unix_s, buffer_);
-  if (buffer_.size() >= kFlushBytes) flush();
-}
-
-bool AccountingWriter::flush() {
-  if (!failed_ && !buffer_.empty() && !hayate::write_fully(fd_, buffer_)) failed_ = true;
-  buffer_.clear();
-  return !failed_;
+  format_accounting_row(record, context_, logged_unix_s, writer_.buffer());
+  writer_.flush_if_full();
 }
 
 }  // namespace hayate::campaign::output

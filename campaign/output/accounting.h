@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "campaign/output/outcome.h"
+#include "engine/line_writer.h"
 
 namespace hayate::campaign::inline output {
 
@@ -82,25 +83,17 @@ absl::Status write_accounting_header(int fd);
 
 class AccountingWriter {
  public:
-  AccountingWriter(int fd, AccountingContext context) : fd_(fd), context_(std::move(context)) {
-    buffer_.reserve(kFlushBytes + 4096);
-  }
-  ~AccountingWriter() { flush(); }
-  AccountingWriter(const AccountingWriter&) = delete;
-  AccountingWriter& operator=(const AccountingWriter&) = delete;
+  AccountingWriter(int fd, AccountingContext context) : writer_(fd), context_(std::move(context)) {}
 
   void append(const OutcomeRecord& record);  // timeLogged: now
   void append(const OutcomeRecord& record, std::int64_t logged_unix_s);
   // Writes buffered rows. Returns false (and remembers it) when the write failed.
-  bool flush();
-  bool failed() const { return failed_; }
+  bool flush() { return writer_.flush(); }
+  bool failed() const { return writer_.failed(); }
 
  private:
-  static constexpr std::size_t kFlushBytes = 64 * 1024;
-  int fd_;
+  LineWriter writer_;
   const AccountingContext context_;
-  std::string buffer_;
-  bool failed_ = false;
 };
 
 }  // namespace hayate::campaign::output

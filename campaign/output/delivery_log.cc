@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/utf8.h"
-#include "engine/write_fully.h"
 
 namespace hayate::campaign::inline output {
 
@@ -44,7 +43,7 @@ void DeliveryLog::append(const OutcomeRecord& record) {
   std::snprintf(time_text, sizeof(time_text), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
                 utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
                 utc.tm_sec, now.tv_nsec / 1'000'000);
-  std::string& out = buffer_;
+  std::string& out = writer_.buffer();
   absl::StrAppend(&out, "{\"time\":\"", time_text, "\",\"type\":\"",
                   outcome_type_name(record.type), "\",\"recipient\":\"");
   append_json_escaped(record.recipient, out);
@@ -70,13 +69,7 @@ void DeliveryLog::append(const OutcomeRecord& record) {
   }
   absl::StrAppend(&out, ",\"line\":", record.line, ",\"final\":", record.final ? "true" : "false",
                   "}\n");
-  if (out.size() >= kFlushBytes) flush();
-}
-
-bool DeliveryLog::flush() {
-  if (!failed_ && !buffer_.empty() && !hayate::write_fully(fd_, buffer_)) failed_ = true;
-  buffer_.clear();
-  return !failed_;
+  writer_.flush_if_full();
 }
 
 }  // namespace hayate::campaign::output

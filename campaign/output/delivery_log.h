@@ -8,26 +8,21 @@
 #include <string_view>
 
 #include "campaign/output/outcome.h"
+#include "engine/line_writer.h"
 
 namespace hayate::campaign::inline output {
 
 class DeliveryLog {
  public:
-  explicit DeliveryLog(int fd) : fd_(fd) { buffer_.reserve(kFlushBytes + 4096); }
-  ~DeliveryLog() { flush(); }
-  DeliveryLog(const DeliveryLog&) = delete;
-  DeliveryLog& operator=(const DeliveryLog&) = delete;
+  explicit DeliveryLog(int fd) : writer_(fd) {}
 
   void append(const OutcomeRecord& record);
   // Writes buffered lines. Returns false (and remembers it) when the write failed.
-  bool flush();
-  bool failed() const { return failed_; }
+  bool flush() { return writer_.flush(); }
+  bool failed() const { return writer_.failed(); }
 
  private:
-  static constexpr std::size_t kFlushBytes = 64 * 1024;
-  int fd_;
-  std::string buffer_;
-  bool failed_ = false;
+  LineWriter writer_;
 };
 
 // Appends `text` as a JSON string body (no quotes): escapes quotes, backslashes and control

@@ -245,30 +245,6 @@ bool journal_record_has_time(JournalRecordType type) {
          type == JournalRecordType::run_ended || type == JournalRecordType::batch_end;
 }
 
-const char* journal_record_type_name(JournalRecordType type) {
-  switch (type) {
-    case JournalRecordType::final_delivered:
-      return "final_delivered";
-    case JournalRecordType::final_bounced:
-      return "final_bounced";
-    case JournalRecordType::final_deferred:
-      return "final_deferred";
-    case JournalRecordType::final_rejected:
-      return "final_rejected";
-    case JournalRecordType::final_suppressed:
-      return "final_suppressed";
-    case JournalRecordType::attempt_deferred:
-      return "attempt_deferred";
-    case JournalRecordType::run_started:
-      return "run_started";
-    case JournalRecordType::run_ended:
-      return "run_ended";
-    case JournalRecordType::batch_end:
-      return "batch_end";
-  }
-  return "unknown";
-}
-
 const char* record_decode_name(RecordDecode result) {
   switch (result) {
     case RecordDecode::ok:

@@ -103,7 +103,6 @@ struct JournalRecord {
 JournalRecordType journal_record_type(OutcomeType type, bool final);
 bool journal_record_is_recipient(JournalRecordType type);
 bool journal_record_has_time(JournalRecordType type);
-const char* journal_record_type_name(JournalRecordType type);
 
 // Wall-clock time in unix ms (CLOCK_REALTIME): retry times survive a reboot only in this clock.
 std::int64_t unix_time_ms();

@@ -2,7 +2,7 @@
 #include "campaign/output/outcome_writer.h"
 
 #include "engine/assert.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 
 namespace hayate::campaign::inline output {
 

@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include "absl/strings/str_cat.h"
-#include "engine/write_fully.h"
 
 namespace hayate::campaign::inline output {
 
@@ -26,22 +25,23 @@ OutcomeWriter::Options reader_options(int deliveries_fd, int accounting_fd,
 RejectWriter::RejectWriter(int rejects_fd, int deliveries_fd, int accounting_fd,
                            const AccountingContext& accounting, JournalProducer* journal,
                            std::string source)
-    : rejects_fd_(rejects_fd),
+    : rejects_(rejects_fd),
       outcomes_(reader_options(deliveries_fd, accounting_fd, accounting, journal)),
       source_(std::move(source)) {
-  buffer_ = "file,line,email,reason\n";
+  rejects_.buffer() = "file,line,email,reason\n";
 }
 
 void RejectWriter::reject(std::uint64_t sequence, std::uint64_t line, std::string_view email,
                           std::string_view reason, bool first_time) {
-  append_csv_field(source_, buffer_);
-  absl::StrAppend(&buffer_, ",", line, ",");
-  append_csv_field(email, buffer_);
-  buffer_.push_back(',');
-  append_csv_field(reason, buffer_);
-  buffer_.push_back('\n');
+  std::string& out = rejects_.buffer();
+  append_csv_field(source_, out);
+  absl::StrAppend(&out, ",", line, ",");
+  append_csv_field(email, out);
+  out.push_back(',');
+  append_csv_field(reason, out);
+  out.push_back('\n');
   ++count_;
-  if (buffer_.size() > 64 * 1024) flush();
+  rejects_.flush_if_full();
   if (!first_time) return;  // logged by an earlier run of the campaign
   OutcomeRecord record;
   record.type = OutcomeType::rejected;
@@ -69,9 +69,8 @@ void RejectWriter::suppress(const Recipient& recipient, const SuppressionEntry& 
 }
 
 bool RejectWriter::flush() {
-  if (!failed_ && !buffer_.empty() && !hayate::write_fully(rejects_fd_, buffer_)) failed_ = true;
-  buffer_.clear();
-  return outcomes_.flush() && !failed_;
+  const bool rejects_ok = rejects_.flush();
+  return outcomes_.flush() && rejects_ok;
 }
 
 }  // namespace hayate::campaign::output

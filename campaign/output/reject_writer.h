@@ -10,6 +10,7 @@
 #include "campaign/bounce/suppression.h"
 #include "campaign/input/recipient.h"
 #include "campaign/output/outcome_writer.h"
+#include "engine/line_writer.h"
 
 namespace hayate::campaign::inline output {
 
@@ -32,13 +33,11 @@ class RejectWriter {
   const DomainReport& report() const { return outcomes_.report(); }
 
  private:
-  int rejects_fd_;
+  LineWriter rejects_;  // rejects.csv
   OutcomeWriter outcomes_;
   std::string source_;
-  std::string buffer_;
   std::string scratch_;
   std::uint64_t count_ = 0;
-  bool failed_ = false;
 };
 
 }  // namespace hayate::campaign::output

@@ -44,7 +44,7 @@
 #include "engine/metrics_server.h"
 #include "campaign/config/schedule.h"
 #include "campaign/bounce/suppression.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 #include "engine/net/tls.h"
 
 namespace hayate::campaign::inline run {

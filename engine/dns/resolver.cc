@@ -21,6 +21,7 @@
 #include "engine/assert.h"
 #include "engine/dns/ttl.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace hayate::dns {
 namespace {
@@ -128,7 +129,7 @@ bool normalize_name(std::string_view name, std::string& out) {
       continue;
     }
     if (++label_bytes > limits::label_bytes_max) return false;
-    c = absl::ascii_tolower(static_cast<unsigned char>(c));
+    c = lower(c);
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
       return false;
     }

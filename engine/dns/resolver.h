@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "engine/limits.h"
 
 namespace hayate::dns {
 
@@ -73,8 +74,8 @@ class SocketWatcher {
 
 struct ResolverOptions {
   std::vector<SocketAddress> servers;  // empty: /etc/resolv.conf
-  std::uint32_t timeout_ms = 5000;     // c-ares doubles it on each round over the servers
-  std::uint32_t tries = 3;
+  std::uint32_t timeout_ms = limits::dns_timeout_ms;  // c-ares doubles it on each round
+  std::uint32_t tries = limits::dns_tries;            // rounds over the servers
   std::function<std::int64_t()> clock_ms;  // cache expiry clock; empty: steady_clock
   std::uint64_t random_seed = 0;           // shuffles of equal MX preferences; 0: random
 };

@@ -17,7 +17,6 @@ class RingSocketWatcher final : public SocketWatcher {
   ~RingSocketWatcher() override;
   void set_resolver(Resolver* resolver) { resolver_ = resolver; }
   void watch_socket(int fd, bool readable, bool writable) override;
-  bool polling() const { return !polls_.empty(); }
 
  private:
   class Poll;

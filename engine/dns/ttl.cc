@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/assert.h"
+#include "engine/strings.h"
 
 namespace hayate::dns {
 namespace {
@@ -23,10 +24,6 @@ std::uint16_t read_u16(std::span<const std::uint8_t> bytes, std::size_t offset) 
 std::uint32_t read_u32(std::span<const std::uint8_t> bytes, std::size_t offset) {
   return (std::uint32_t{bytes[offset]} << 24) | (std::uint32_t{bytes[offset + 1]} << 16) |
          (std::uint32_t{bytes[offset + 2]} << 8) | std::uint32_t{bytes[offset + 3]};
-}
-
-char ascii_lower(std::uint8_t byte) {
-  return static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte + ('a' - 'A') : byte);
 }
 
 }  // namespace
@@ -67,7 +64,7 @@ MessageParse read_name(std::span<const std::uint8_t> message, std::size_t offset
     if (name != nullptr) {
       if (!name->empty()) name->push_back('.');
       for (std::size_t i = 0; i < length; ++i)
-        name->push_back(ascii_lower(message[position + 1 + i]));
+        name->push_back(lower(static_cast<char>(message[position + 1 + i])));
     }
     position += 1 + length;
   }

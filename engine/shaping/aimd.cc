@@ -7,18 +7,6 @@
 
 namespace hayate::shaping {
 
-const char* aimd_state_name(AimdState state) {
-  switch (state) {
-    case AimdState::normal:
-      return "normal";
-    case AimdState::throttled:
-      return "throttled";
-    case AimdState::recovering:
-      return "recovering";
-  }
-  return "unknown";
-}
-
 Aimd::Aimd(const AimdConfig& config) : config_(config), limit_(config.ceiling) {
   HAYATE_ASSERT(config.floor > 0 && config.floor <= config.ceiling);
   HAYATE_ASSERT(config.decrease_factor > 0 && config.decrease_factor < 1);
@@ -64,18 +52,6 @@ std::optional<AimdChange> Aimd::on_success(std::int64_t now_ms) {
   last_increase_ms_ = now_ms;
   const double raised = std::min(config_.ceiling, limit_ + config_.increase_step);
   return change(raised >= config_.ceiling ? AimdState::normal : AimdState::recovering, raised);
-}
-
-std::optional<AimdChange> Aimd::set_ceiling(double ceiling) {
-  HAYATE_ASSERT(ceiling > 0);
-  config_.ceiling = ceiling;
-  config_.floor = std::min(config_.floor, ceiling);
-  if (limit_ >= ceiling) {
-    return change(state_ == AimdState::throttled ? AimdState::throttled : AimdState::normal,
-                  ceiling);
-  }
-  if (state_ == AimdState::normal) return change(AimdState::recovering, limit_);
-  return std::nullopt;
 }
 
 }  // namespace hayate::shaping

@@ -20,7 +20,6 @@ struct AimdConfig {
 // normal: at the ceiling. throttled: cut, within the cool-down. recovering: past the
 // cool-down, climbing back.
 enum class AimdState : std::uint8_t { normal, throttled, recovering };
-const char* aimd_state_name(AimdState state);
 
 // What a signal changed, for the caller's log line and metrics.
 struct AimdChange {
@@ -41,9 +40,6 @@ class Aimd {
   // A clean reply (accepted, or refused for a reason that is not about pace). Past the
   // cool-down, adds one step per increase interval up to the ceiling.
   std::optional<AimdChange> on_success(std::int64_t now_ms);
-  // The operator changed the configured limit (a reloaded rules file): a lower ceiling applies
-  // at once, a higher one is climbed to by recovery.
-  std::optional<AimdChange> set_ceiling(double ceiling);
 
   double limit() const { return limit_; }
   AimdState state() const { return state_; }

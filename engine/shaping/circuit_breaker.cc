@@ -9,18 +9,6 @@
 
 namespace hayate::shaping {
 
-const char* breaker_state_name(BreakerState state) {
-  switch (state) {
-    case BreakerState::closed:
-      return "closed";
-    case BreakerState::open:
-      return "open";
-    case BreakerState::half_open:
-      return "half_open";
-  }
-  return "unknown";
-}
-
 CircuitBreaker::CircuitBreaker(const BreakerConfig& config) : config_(config) {
   HAYATE_ASSERT(config.failures_to_open >= 1);
   HAYATE_ASSERT(config.open_ms > 0 && config.open_max_ms >= config.open_ms);

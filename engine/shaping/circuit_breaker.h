@@ -20,7 +20,6 @@ struct BreakerConfig {
 
 // closed: connections flow. open: none until the cool-down ends. half_open: one probe.
 enum class BreakerState : std::uint8_t { closed, open, half_open };
-const char* breaker_state_name(BreakerState state);
 
 struct BreakerChange {
   BreakerState from;
@@ -45,7 +44,6 @@ class CircuitBreaker {
   BreakerState state(std::int64_t now_ms) const;
   // When an open breaker lets its probe through; meaningless when closed.
   std::int64_t open_until_ms() const { return open_until_ms_; }
-  std::uint32_t consecutive_failures() const { return consecutive_failures_; }
   std::uint32_t trips() const { return trips_; }
 
  private:

@@ -79,17 +79,6 @@ bool parse_rate(std::string_view text, Rate& rate, std::string& error) {
   return false;
 }
 
-std::string format_rate(const Rate& rate) {
-  if (rate.unlimited()) return "unlimited";
-  for (auto [period_ms, name] : {std::pair<std::int64_t, std::string_view>{1'000, "s"},
-                                 {60'000, "min"},
-                                 {3'600'000, "h"},
-                                 {86'400'000, "d"}}) {
-    if (rate.period_ms == period_ms) return cat(rate.count, "/", name);
-  }
-  return cat(rate.count, "/", rate.period_ms, "ms");
-}
-
 std::int64_t Gcra::interval_ns_of(const Rate& rate) {
   if (rate.unlimited()) return 0;
   HAYATE_ASSERT(rate.period_ms > 0 && rate.count <= rate_count_max);

@@ -24,8 +24,6 @@ struct Rate {
 // day. A count of 0 is not a rate ("unlimited" is spelled by leaving the key out). False with
 // `error` set when `text` is none of these.
 bool parse_rate(std::string_view text, Rate& rate, std::string& error);
-// The inverse of parse_rate for the units it prints: "600/min".
-std::string format_rate(const Rate& rate);
 
 // A limiter for one stream (a source × destination, say). `burst` is how many events may go
 // back to back after an idle spell (1: perfectly smooth, every event one interval apart).

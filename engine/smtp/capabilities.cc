@@ -7,26 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "engine/strings.h"
+
 namespace hayate::smtp {
 namespace {
 
 char to_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
-bool equals_ignoring_case(std::string_view a, std::string_view upper) {
-  if (a.size() != upper.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_upper(a[i]) != upper[i]) return false;
-  }
-  return true;
-}
-
 bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && (is_space(text.back()) || text.back() == '\r')) text.remove_suffix(1);
-  return text;
-}
 
 // RFC 1870 4: "SIZE" [SP number]; a missing or unreadable number means no announced limit.
 // A number too large for 64 bits saturates: it is a limit we will never reach.
@@ -74,7 +62,7 @@ void add_auth_mechanisms(std::string_view parameters, Capabilities& capabilities
 }
 
 void parse_keyword_line(std::string_view line, Capabilities& capabilities) {
-  line = trim(line);
+  line = trim_back(trim_front(line), " \t\r");  // a stray CR before the line's end too
   std::size_t keyword_end = 0;
   while (keyword_end < line.size() && !is_space(line[keyword_end]) && line[keyword_end] != '=') {
     ++keyword_end;

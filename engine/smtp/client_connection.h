@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/dns/resolver.h"
+#include "engine/limits.h"
 #include "engine/net/tls.h"
 #include "engine/ring.h"
 #include "engine/shard.h"
@@ -41,11 +42,11 @@ class Connection {
 struct ConnectionOptions {
   std::string helo_name;
   std::uint32_t messages_max = 1000;       // transactions before QUIT
-  std::uint32_t connect_timeout_ms = 30'000;
-  std::uint32_t greeting_timeout_ms = 300'000;  // RFC 5321 4.5.3.2.1
-  std::uint32_t command_timeout_ms = 300'000;
-  std::uint32_t data_timeout_ms = 600'000;
-  std::uint32_t idle_timeout_ms = 5'000;   // idle with no work: QUIT
+  std::uint32_t connect_timeout_ms = limits::connect_timeout_ms;
+  std::uint32_t greeting_timeout_ms = limits::greeting_timeout_ms;
+  std::uint32_t command_timeout_ms = limits::command_timeout_ms;
+  std::uint32_t data_timeout_ms = limits::data_timeout_ms;  // DATA, body and final dot
+  std::uint32_t idle_timeout_ms = limits::idle_timeout_ms;  // idle with no work: QUIT
   bool use_pipelining = true;
   // TLS: STARTTLS per policy, or implicit TLS from the first byte (port 465, RFC 8314).
   ClientSession::TlsPolicy tls = ClientSession::TlsPolicy::disabled;
@@ -107,7 +108,6 @@ class ClientConnection final : public Connection, private IoTarget, private Sess
   void check_timeout(std::int64_t now_ms) override;
 
   const dns::SocketAddress& address() const override { return address_; }
-  const std::string& address_text() const { return address_text_; }
   bool idle() const { return session_.idle() && !quit_requested_; }
   std::uint32_t transactions() const { return session_.transactions_started(); }
   const Capabilities& capabilities() const override { return session_.capabilities(); }

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "campaign/bounce/report_parser.h"
+#include "campaign/limits.h"
 #include "engine/assert.h"
-#include "engine/limits.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace hayate::campaign::bounce;
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ParseOptions* const all_options[] = {&with_verp, &without_verp};
   for (const ParseOptions* options : all_options) {
     const auto findings = parse_report(input, *options);
-    HAYATE_ASSERT(findings.size() <= hayate::limits::bounce_findings_max);
+    HAYATE_ASSERT(findings.size() <= hayate::campaign::limits::bounce_findings_max);
     for (const Finding& finding : findings) {
       HAYATE_ASSERT(!to_string(finding.classification.reason).empty());
       const int klass = finding.classification.status.klass;

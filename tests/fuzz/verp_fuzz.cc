@@ -10,6 +10,7 @@
 #include "campaign/message/verp.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/strings.h"
 
 namespace {
 
@@ -23,16 +24,9 @@ const VerpKey& key() {
   return key;
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-  return out;
-}
-
 // The token part of an address or local part, as verp_decode finds it.
 std::string_view token_of(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  text = hayate::trim(text);
   if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
     text = text.substr(1, text.size() - 2);
   }
@@ -49,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (hayate::campaign::verp_decode(key(), input, token, error)) {
     std::string address;
     hayate::campaign::append_verp_address(key(), token.campaign_tag, token.sequence, address);
-    HAYATE_ASSERT(lower(token_of(input)) == token_of(address));
+    HAYATE_ASSERT(hayate::lower(token_of(input)) == token_of(address));
   } else {
     HAYATE_ASSERT(!error.empty());
   }

@@ -45,11 +45,6 @@ std::vector<std::vector<std::string>> read_tsv(const std::string& path) {
   return rows;
 }
 
-std::string lowered(std::string text) {
-  for (char& c : text) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-  return text;
-}
-
 // Sisimai makes up X.0.9NN when a bounce gives no code: then the class is what can agree.
 bool status_agrees(const std::string& reference, const std::string& ours) {
   if (reference == ours) return true;
@@ -89,7 +84,7 @@ TEST(BounceCorpus, AgreementWithReferenceClassifier) {
     ++recipients;
     const Finding* match = nullptr;
     for (const Finding& finding : findings) {
-      if (lowered(finding.recipient) == lowered(row[1])) match = &finding;
+      if (lower(finding.recipient) == lower(row[1])) match = &finding;
     }
     if (match == nullptr) {
       std::printf("  missed   %s %s (%s %s)\n", row[0].c_str(), row[1].c_str(), row[2].c_str(),

@@ -16,7 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 
 namespace hayate::campaign {
 namespace {

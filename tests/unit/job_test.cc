@@ -179,7 +179,7 @@ TEST(JobSampleTest, MinimalJobGetsDefaults) {
   EXPECT_EQ(job.port, 25);
   EXPECT_EQ(job.connect_timeout_ms, limits::connect_timeout_ms);
   EXPECT_EQ(job.command_timeout_ms, limits::command_timeout_ms);
-  EXPECT_EQ(job.data_timeout_ms, limits::data_term_timeout_ms);
+  EXPECT_EQ(job.data_timeout_ms, limits::data_timeout_ms);
   EXPECT_FALSE(job.retry_schedule_given);  // exponential backoff with jitter
   EXPECT_EQ(job.retry_backoff.first_delay_ms, 300'000);
   EXPECT_EQ(job.retry_backoff.factor, 2.0);

@@ -267,7 +267,6 @@ TEST(JournalRecordCoding, OutcomeMapping) {
   EXPECT_TRUE(journal_record_is_recipient(Type::attempt_deferred));
   EXPECT_FALSE(journal_record_is_recipient(Type::run_started));
   EXPECT_FALSE(journal_record_is_recipient(Type::batch_end));
-  EXPECT_STREQ(journal_record_type_name(Type::final_rejected), "final_rejected");
 }
 
 // ---- Header and identity -----------------------------------------------------------------------

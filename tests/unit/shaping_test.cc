@@ -32,8 +32,7 @@ TEST(RateTest, ParsesUnits) {
   EXPECT_EQ(rate_of("5/hour"), (Rate{5, 3'600'000}));
   EXPECT_EQ(rate_of("50000/d"), (Rate{50000, 86'400'000}));
   EXPECT_DOUBLE_EQ(rate_of("600/min").per_second(), 10.0);
-  EXPECT_EQ(format_rate(rate_of("600/minute")), "600/min");
-  EXPECT_EQ(format_rate(Rate{}), "unlimited");
+  EXPECT_EQ(rate_of("600/minute"), (Rate{600, 60'000}));
 }
 
 TEST(RateTest, RejectsMalformed) {
@@ -221,20 +220,6 @@ TEST(AimdTest, LateSuccessSkipsStraightToAStep) {
   EXPECT_EQ(change->from, AimdState::throttled);
   EXPECT_EQ(change->to, AimdState::recovering);
   EXPECT_DOUBLE_EQ(change->limit_after, 14);
-}
-
-TEST(AimdTest, SetCeiling) {
-  Aimd aimd(aimd_config());
-  std::optional<AimdChange> change = aimd.set_ceiling(8);
-  ASSERT_TRUE(change.has_value());
-  EXPECT_DOUBLE_EQ(aimd.limit(), 8);
-  EXPECT_EQ(aimd.state(), AimdState::normal);
-  change = aimd.set_ceiling(16);
-  ASSERT_TRUE(change.has_value());
-  EXPECT_EQ(aimd.state(), AimdState::recovering);
-  EXPECT_DOUBLE_EQ(aimd.on_success(60'000)->limit_after, 12);
-  EXPECT_EQ(aimd.on_success(120'000)->to, AimdState::normal);
-  EXPECT_DOUBLE_EQ(aimd.limit(), 16);
 }
 
 // ---- circuit breaker ----

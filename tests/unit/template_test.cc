@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "engine/limits.h"
+#include "campaign/limits.h"
 
 namespace hayate::campaign {
 namespace {

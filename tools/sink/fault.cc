@@ -4,7 +4,7 @@
 #include <array>
 #include <string>
 
-#include "engine/smtp/server/command.h"
+#include "engine/strings.h"
 
 namespace hayate::sink {
 namespace {
@@ -34,35 +34,9 @@ RcptFault classify_recipient(std::string_view path) {
   std::string_view local = path.substr(0, at);
   if (!local.empty() && local.front() == '"') local.remove_prefix(1);
   for (const Prefix& prefix : kFaultPrefixes) {
-    if (smtp::server::starts_with_ignoring_case(local, prefix.text)) return prefix.fault;
+    if (starts_with_ignoring_case(local, prefix.text)) return prefix.fault;
   }
   return RcptFault::none;
-}
-
-std::string_view fault_name(RcptFault fault) {
-  switch (fault) {
-    case RcptFault::none:
-      return "none";
-    case RcptFault::tempfail:
-      return "tempfail";
-    case RcptFault::bounce:
-      return "bounce";
-    case RcptFault::datafail:
-      return "datafail";
-    case RcptFault::datatempfail:
-      return "datatempfail";
-    case RcptFault::slow:
-      return "slow";
-    case RcptFault::disconnect:
-      return "disconnect";
-    case RcptFault::garbage:
-      return "garbage";
-    case RcptFault::flaky:
-      return "flaky";
-    case RcptFault::dotdrop:
-      return "dotdrop";
-  }
-  return "unknown";
 }
 
 using smtp::server::Verdict;

@@ -29,7 +29,6 @@ enum class RcptFault : std::uint8_t {
 };
 
 RcptFault classify_recipient(std::string_view path);
-std::string_view fault_name(RcptFault fault);
 
 // The server session's settings with the sink's names, plus the delay of the slow mode.
 struct SinkConfig : smtp::server::SessionConfig {

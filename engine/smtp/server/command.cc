@@ -12,8 +12,6 @@
 namespace hayate::smtp::server {
 namespace {
 
-constexpr char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c; }
-
 constexpr std::uint32_t pack_verb(const char (&text)[5]) {
   return std::uint32_t(std::uint8_t(text[0])) | std::uint32_t(std::uint8_t(text[1])) << 8 |
          std::uint32_t(std::uint8_t(text[2])) << 16 | std::uint32_t(std::uint8_t(text[3])) << 24;
@@ -38,12 +36,6 @@ constexpr std::array<VerbEntry, 9> kVerbs = {{
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 
-std::string_view trim_spaces(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 // RFC 5321 4.1.2: a path holds no control characters; a NUL or a bare CR inside a path is the
 // kind of byte a smuggling or injection attempt uses, so it is a syntax error here.
 bool has_control_bytes(std::string_view text) {
@@ -66,22 +58,17 @@ bool parse_decimal(std::string_view digits, std::uint64_t& value) {
 
 }  // namespace
 
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() &&
-         equals_ignoring_case(text.substr(0, prefix.size()), prefix);
-}
-
 Command parse_command(std::string_view line) {
   Command command;
   if (line.size() < 4 || (line.size() > 4 && line[4] != ' ')) return command;
   std::uint32_t packed = 0;
   for (int i = 0; i < 4; ++i) {
-    packed |= std::uint32_t(std::uint8_t(lower_ascii(line[i]))) << (8 * i);
+    packed |= std::uint32_t(std::uint8_t(lower(line[i]))) << (8 * i);
   }
   for (const VerbEntry& entry : kVerbs) {
     if (entry.packed == packed) {
       command.verb = entry.verb;
-      command.argument = trim_spaces(line.substr(4));
+      command.argument = trim(line.substr(4));
       break;
     }
   }
@@ -91,8 +78,7 @@ Command parse_command(std::string_view line) {
 PathStatus parse_path_argument(std::string_view argument, std::string_view keyword,
                                PathArgument& result) {
   if (!starts_with_ignoring_case(argument, keyword)) return PathStatus::syntax_error;
-  std::string_view rest = argument.substr(keyword.size());
-  while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+  const std::string_view rest = trim_front(argument.substr(keyword.size()));
   if (rest.empty()) return PathStatus::syntax_error;
 
   std::string_view path;
@@ -129,7 +115,7 @@ PathStatus parse_path_argument(std::string_view argument, std::string_view keywo
   if (has_control_bytes(path)) return PathStatus::syntax_error;
   if (path.size() > limits::address_bytes_max) return PathStatus::too_long;
   result.path = path;
-  result.parameters = trim_spaces(after);
+  result.parameters = trim(after);
   return PathStatus::ok;
 }
 
@@ -139,7 +125,7 @@ ParameterStatus parse_mail_parameters(std::string_view parameters, MailParameter
   const std::size_t parameters_bytes = parameters.size();
   std::size_t tokens = 0;
   while (true) {
-    while (!parameters.empty() && is_space(parameters.front())) parameters.remove_prefix(1);
+    parameters = trim_front(parameters);
     if (parameters.empty()) break;
     ++tokens;
     HAYATE_ASSERT(tokens <= parameters_bytes);  // each pass consumes at least one byte

@@ -50,7 +50,4 @@ enum class ParameterStatus : std::uint8_t { ok, syntax_error, unsupported };
 // 555. A malformed value (SIZE=abc, BODY=9BIT, a repeated keyword) is a syntax_error.
 ParameterStatus parse_mail_parameters(std::string_view parameters, MailParameters& result);
 
-// ASCII-only, case-insensitive prefix test (RFC 5321 2.4: verbs and keywords ignore case).
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix);
-
 }  // namespace hayate::smtp::server
