@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hayate_test_init "$@"
 require_bin hayate >/dev/null
 read -r sink_port r554_port r421_port mute_port tls_close_port tls_reset_port size_port \
-  < <(free_port 7)
+  slow_port < <(free_port 8)
 dir="${HAYATE_TEST_DIR}"
 
 line_of() {  # line_of FILE RECIPIENT: the recipient's (last) deliveries.jsonl line
@@ -149,4 +149,21 @@ retry_schedule = [\"1s\"]
   assert_eq "STARTTLS then ${how}: server saw STARTTLS once" 1 \
     "$(scripted_smtp_event_count "${!port_var}" starttls)"
 done
+# 6. A slow server (every RCPT answered after 1 s, no refusal) gets more connections than the
+# two that 30 ready recipients ask for at first, up to connections_per_domain.
+start_hayate_sink "${slow_port}" --slow-ms 1000 --stats-file "${dir}/slow-sink.json"
+slow_pid="${HAYATE_LAST_PID}"
+csv="email,first_name"
+for i in $(seq 1 30); do csv+=$'\n'"slow-${i}@slow.test,S${i}"; done
+write_campaign "${dir}/slow" "${csv}" "[delivery]
+helo = \"client.hayate.test\"
+connections_per_domain = 8
+[routes]
+\"*\" = \"127.0.0.1:${slow_port}\""
+run_hayate slow run "${dir}/slow/job.toml" --out "${dir}/slow/out"
+assert_eq "slow server: delivered" 30 "$(json_get "${dir}/slow/out/summary.json" delivered)"
+stop_process "${slow_pid}"
+sessions="$(json_get "${dir}/slow-sink.json" sessions)"
+((sessions > 2)) || fail "slow server: ${sessions} sessions; expected more than 2"
+echo "ok slow server: ${sessions} sessions"
 echo "test_wire_faults: ok"
