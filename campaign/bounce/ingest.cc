@@ -20,8 +20,28 @@ std::string_view to_string(IngestEffect effect) {
       return "not_failure";
     case IngestEffect::no_recipient:
       return "no_recipient";
+    case IngestEffect::bad_token:
+      return "bad_token";
   }
   return "no_recipient";
+}
+
+void BadTokenCounts::add(bounce::TokenCheck check) {
+  switch (check) {
+    case bounce::TokenCheck::forged:
+      ++forged;
+      return;
+    case bounce::TokenCheck::other_campaign:
+      ++other_campaign;
+      return;
+    case bounce::TokenCheck::unchecked:
+      ++unchecked;
+      return;
+    case bounce::TokenCheck::absent:
+    case bounce::TokenCheck::valid:
+      break;
+  }
+  HAYATE_ASSERT(false && "not a refused token");
 }
 
 IngestDecision decide_finding(const bounce::Finding& finding) {
@@ -48,6 +68,8 @@ IngestDecision decide_finding(const bounce::Finding& finding) {
       break;
   }
   if (finding.recipient.empty()) decision.effect = IngestEffect::no_recipient;
+  // Whatever the report says, it came to an address we never gave out: nothing to record.
+  if (bounce::is_refused(finding.token)) decision.effect = IngestEffect::bad_token;
   return decision;
 }
 
@@ -87,26 +109,38 @@ void VerpRecipients::load_recipients() {
   if (const absl::Status& read = (*input)->csv().status(); !read.ok()) status_ = read;
 }
 
-std::optional<std::string> VerpRecipients::recipient(std::string_view address) {
+bounce::TokenAnswer VerpRecipients::check(std::string_view address) {
+  bounce::TokenAnswer answer;
+  if (!is_verp_address(key_, address)) return answer;  // absent: not ours
   VerpToken token;
   std::string error;
-  if (!verp_decode(key_, address, token, error) || token.campaign_tag != tag_) {
-    return std::nullopt;  // not ours, forged, or another campaign's
+  answer.check = bounce::TokenCheck::forged;
+  if (!verp_decode(key_, address, token, error)) return answer;
+  if (token.campaign_tag != tag_) {
+    answer.check = bounce::TokenCheck::other_campaign;
+    return answer;
   }
   if (!loaded_) load_recipients();
-  if (token.sequence == 0 || token.sequence > ends_.size()) return std::nullopt;
+  if (!status_.ok()) {
+    answer.check = bounce::TokenCheck::unchecked;
+    return answer;
+  }
+  // A row that is no recipient now (rejected, past the end) names nobody we could vouch for.
+  if (token.sequence == 0 || token.sequence > ends_.size()) return answer;
   const std::uint64_t start = token.sequence == 1 ? 0 : ends_[token.sequence - 2];
   const std::uint64_t end = ends_[token.sequence - 1];
-  if (start == end) return std::nullopt;  // a rejected row: never sent
+  if (start == end) return answer;  // a rejected row
   ++decoded_;
-  return addresses_.substr(start, end - start);
+  answer.check = bounce::TokenCheck::valid;
+  answer.recipient = addresses_.substr(start, end - start);
+  return answer;
 }
 
 BounceIngester::BounceIngester(std::string store_path, SuppressionPolicy policy,
                                VerpRecipients* verp, Printer dry_run_print)
     : store_path_(std::move(store_path)), policy_(policy), print_(std::move(dry_run_print)) {
   if (verp != nullptr) {
-    options_.verp_decoder = [verp](std::string_view address) { return verp->recipient(address); };
+    options_.verp_decoder = [verp](std::string_view address) { return verp->check(address); };
   }
 }
 
@@ -164,6 +198,10 @@ absl::Status BounceIngester::ingest(std::string_view source, std::string_view me
     }
     const IngestDecision decision = decide_finding(finding);
     switch (decision.effect) {
+      case IngestEffect::bad_token:
+        tally_.bad_tokens.add(finding.token);
+        if (print_) print_(source, finding, decision);
+        continue;
       case IngestEffect::not_failure:
         continue;
       case IngestEffect::no_recipient:

@@ -76,7 +76,8 @@ std::string parse_listen(const std::vector<std::string_view>& args, ListenOption
   return {};
 }
 
-// RCPT: only this campaign's VERP addresses, at the VERP domain.
+// RCPT: only this campaign's VERP addresses, at the VERP domain, whose token verifies (the
+// check `bounces ingest` makes too): a forged or foreign token is refused before any data.
 class VerpPolicy final : public smtp::server::Policy {
  public:
   VerpPolicy(std::string domain, VerpRecipients& verp) : domain_(std::move(domain)), verp_(verp) {}
@@ -84,9 +85,8 @@ class VerpPolicy final : public smtp::server::Policy {
   smtp::server::Verdict check_recipient(const smtp::server::Envelope&,
                                         std::string_view recipient) override {
     const std::size_t at = recipient.rfind('@');
-    if (at == std::string_view::npos ||
-        !equals_ignoring_case(recipient.substr(at + 1), domain_) ||
-        !verp_.recipient(recipient).has_value()) {
+    if (at == std::string_view::npos || !equals_ignoring_case(recipient.substr(at + 1), domain_) ||
+        verp_.check(recipient).check != bounce::TokenCheck::valid) {
       return smtp::server::Verdict::reject(550, "5.1.1", "no such bounce address here");
     }
     return smtp::server::Verdict::accept();

@@ -126,6 +126,17 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+// The local part of "local@domain", "<local@domain>" or "local", surrounding blanks trimmed.
+std::string_view local_part_of(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
+    text = text.substr(1, text.size() - 2);
+  }
+  const std::size_t at = text.rfind('@');
+  return at == std::string_view::npos ? text : text.substr(0, at);
+}
+
 }  // namespace
 
 CampaignTag campaign_tag(std::string_view campaign_id) {
@@ -291,16 +302,16 @@ std::string verp_address(const VerpKey& key, std::string_view campaign_id, std::
   return address;
 }
 
+bool is_verp_address(const VerpKey& key, std::string_view address_or_local_part) {
+  const std::string_view local = local_part_of(address_or_local_part);
+  const std::size_t plus = local.rfind('+');
+  return plus != std::string_view::npos &&
+         hayate::equals_ignoring_case(local.substr(0, plus), key.prefix());
+}
+
 bool verp_decode(const VerpKey& key, std::string_view address_or_local_part, VerpToken& token,
                  std::string& error) {
-  std::string_view text = address_or_local_part;
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
-    text = text.substr(1, text.size() - 2);
-  }
-  const std::size_t at = text.rfind('@');
-  const std::string_view local = at == std::string_view::npos ? text : text.substr(0, at);
+  const std::string_view local = local_part_of(address_or_local_part);
   const std::size_t plus = local.rfind('+');
   if (plus == std::string_view::npos) {
     error = hayate::cat("'", printable(address_or_local_part), "' has no '+' in its local part");

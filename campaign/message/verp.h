@@ -83,6 +83,10 @@ std::string verp_address(const VerpKey& key, std::string_view campaign_id, std::
 void append_verp_address(const VerpKey& key, const CampaignTag& tag, std::uint64_t sequence,
                          std::string& out);
 
+// True when the local part of `address_or_local_part` (any of verp_decode's forms) is
+// PREFIX+something, in any case: an address of ours, whatever its token turns out to be.
+bool is_verp_address(const VerpKey& key, std::string_view address_or_local_part);
+
 // Reads a token back from "bounces+TOKEN@domain", "<bounces+TOKEN@domain>" or "bounces+TOKEN",
 // in any case (the domain is not checked: a bounce may come back through another one). False
 // with `error` when the prefix differs, the token is malformed, or its MAC does not match

@@ -6,8 +6,9 @@
 # campaign to the same list skips exactly them (the sink never sees them again). (b) A campaign
 # with VERP, then RFC 3464 DSNs, an ARF complaint, a qmail bounce and an auto-reply built for
 # its VERP envelope senders, read by `hayate bounces ingest --job`: exactly the hard bounces
-# and the complaint are suppressed (the VERP token outranks a forwarded address in the DSN, a
-# forged token is ignored), and a third campaign skips them. (c) A run killed with SIGKILL
+# and the complaint are suppressed (the VERP token outranks a forwarded address in the DSN and
+# the other recipients a DSN names; a report to a forged token or another campaign's records
+# nothing and is counted), and a third campaign skips them. (c) A run killed with SIGKILL
 # after a bounce: the next run of that output records it before checking its recipients.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -125,8 +126,9 @@ wait_until_eq "maildir messages" $((30 + 30 + 10)) 10 maildir_count
 # The bounces, as receiving MTAs would send them to each recipient's VERP envelope sender.
 mkdir -p "${dir}/bounces/new" "${dir}/bounces/cur" "${dir}/bounces/tmp"
 "${HAYATE_PYTHON}" - "${dir}/maildir/new" "${dir}/bounces" <<'PY' || fail "building the DSNs"
-import os, sys
+import base64, hashlib, hmac, os, sys
 maildir, out = sys.argv[1], sys.argv[2]
+secret = b"another-secret-of-at-least-16-bytes"
 sent = {}  # recipient -> (VERP envelope sender, the message as stored)
 for name in os.listdir(maildir):
     data = open(os.path.join(maildir, name), "rb").read().decode().replace("\r\n", "\n")
@@ -190,6 +192,21 @@ Content-Type: text/rfc822-headers
 def verp(recipient):
     return sent[recipient][0]
 
+def leb128(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+def token_address(campaign_id, row):
+    """A VERP address as README.md's "VERP tokens" describes it, made without hayate."""
+    signed = hashlib.sha256(campaign_id.encode()).digest()[:5] + leb128(row)
+    mac = hmac.new(secret, signed, hashlib.sha256).digest()[:10]
+    token = base64.b32encode(signed + mac).decode().lower().rstrip("=")
+    return f"bounces+{token}@bounces.example.com"
+
+assert token_address("bounces-b", 9) == verp("u8@v.test"), "the README's token format"
 forged = verp("u8@v.test")
 forged = forged[:12] + ("a" if forged[12] != "a" else "b") + forged[13:]  # one character off
 messages = {
@@ -212,10 +229,28 @@ messages = {
     "5.eml": dsn(verp("u9@v.test"), "u9@v.test", "failed", "5.7.1",
                  "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using "
                  "zen.spamhaus.org", "u9@v.test"),
-    # A forged token: not trusted, so the DSN's own recipient stands.
+    # A forged token: the message proves nothing, not even about the address its DSN names.
     "6.eml": dsn(forged, "stranger@elsewhere.test", "failed", "5.1.1",
                  "550 5.1.1 User unknown", "u8@v.test"),
+    # Another campaign's token (same secret), naming one of ours: proves nothing here either.
+    "7.eml": dsn(token_address("bounces-other", 9), "u8@v.test", "failed", "5.1.1",
+                 "550 5.1.1 User unknown", "u8@v.test"),
 }
+# u0's token, and a DSN that names u0 (mailbox full) and a bystander (unknown): VERP mail has
+# one recipient a message, so only the finding about u0 counts.
+two = dsn(verp("u0@v.test"), "bystander@elsewhere.test", "failed", "5.1.1",
+          "550 5.1.1 <bystander@elsewhere.test>: User unknown", "u0@v.test")
+messages["8.eml"] = two.replace("""
+--dsn-boundary
+Content-Description: Undelivered Message Headers""", """
+Final-Recipient: rfc822; u0@v.test
+Action: failed
+Status: 5.2.2
+Diagnostic-Code: smtp; 552 5.2.2 <u0@v.test>: Mailbox full
+
+--dsn-boundary
+Content-Description: Undelivered Message Headers""")
+assert messages["8.eml"] != two
 for name, text in messages.items():
     open(os.path.join(out, "new", name), "w").write(text)
 
@@ -287,22 +322,26 @@ cp "${dir}/suppression.db" "${dir}/before-ingest.db"
 run_hayate dry bounces ingest "${dir}/bounces" "${dir}/bounces.mbox" "${dir}/complaint.eml" \
   --job "${dir}/b/job.toml" --dry-run
 assert_eq "(b) dry run: exit" 0 "${HAYATE_EXIT}"
-events=("1.eml u1@v.test bounce userunknown true 5.1.1 suppress"
-  "2.eml u5@v.test bounce userunknown true 5.1.1 suppress"
-  "3.eml u6@v.test bounce mailboxfull false 5.2.2 count_soft"
-  "6.eml stranger@elsewhere.test bounce userunknown true 5.1.1 suppress"
-  "bounces.mbox:1 u2@v.test bounce userunknown true 5.1.1 suppress"
-  "complaint.eml u7@v.test complaint abuse false  suppress")
+events=("1.eml u1@v.test bounce userunknown true 5.1.1 suppress - forwarded-u1@elsewhere.test"
+  "2.eml u5@v.test bounce userunknown true 5.1.1 suppress - -"
+  "3.eml u6@v.test bounce mailboxfull false 5.2.2 count_soft - -"
+  "6.eml stranger@elsewhere.test bounce userunknown true 5.1.1 bad_token forged -"
+  "7.eml u8@v.test bounce userunknown true 5.1.1 bad_token other_campaign -"
+  "8.eml u0@v.test bounce mailboxfull false 5.2.2 count_soft - -"
+  "bounces.mbox:1 u2@v.test bounce userunknown true 5.1.1 suppress - -"
+  "complaint.eml u7@v.test complaint abuse false  suppress - -")
 assert_eq "(b) dry run: the events" "$(joined "${events[@]}")" \
   "$("${HAYATE_PYTHON}" -c '
 import json, os, sys
 for e in map(json.loads, open(sys.argv[1])):
     print(os.path.basename(e["file"]), e["recipient"], e["source"], e["reason"],
-          str(e["hard"]).lower(), e["status"], e["effect"])' "${dir}/dry.out" | paste -sd'|')"
-found="9 messages: 6 bounces, 1 complaint, 1 autoreply, 1 delay"
-assert_contains "(b) dry run: summary on stderr" "hayate bounces ingest: ${found}; 5 would be \
-suppressed, 1 soft bounce would be counted, 1 not about the recipient, 0 without a recipient" \
-  "$(cat "${dir}/dry.err")"
+          str(e["hard"]).lower(), e["status"], e["effect"], e.get("token", "-"),
+          e.get("reported_recipient", "-"))' "${dir}/dry.out" | paste -sd'|')"
+found="11 messages: 8 bounces, 1 complaint, 1 autoreply, 1 delay"
+bad_tokens="2 with a bad VERP token (1 forged, 1 another campaign's)"
+assert_contains "(b) dry run: summary on stderr" "hayate bounces ingest: ${found}; 4 would be \
+suppressed, 2 soft bounces would be counted, 1 not about the recipient, 0 without a recipient, \
+${bad_tokens}" "$(cat "${dir}/dry.err")"
 cmp -s "${dir}/suppression.db" "${dir}/before-ingest.db" || fail "(b) the dry run changed the list"
 
 run_hayate ingest bounces ingest "${dir}/bounces" "${dir}/bounces.mbox" "${dir}/nonexistent" \
@@ -310,11 +349,11 @@ run_hayate ingest bounces ingest "${dir}/bounces" "${dir}/bounces.mbox" "${dir}/
 assert_eq "(b) ingest with an unreadable path: exit" 66 "${HAYATE_EXIT}"
 assert_contains "(b) ingest names the unreadable path" "${dir}/nonexistent" \
   "$(cat "${dir}/ingest.err")"
-assert_eq "(b) ingest: one summary line" "hayate bounces ingest: ${found}; 5 suppressed, 1 soft \
-bounce counted, 0 already suppressed, 1 not about the recipient, 0 without a recipient \
-(${dir}/b/../suppression.db)" "$(cat "${dir}/ingest.out")"
-ingested=("stranger@elsewhere.test bounce userunknown" "u1@v.test bounce userunknown"
-  "u2@v.test bounce userunknown" "u5@v.test bounce userunknown" "u7@v.test complaint abuse")
+assert_eq "(b) ingest: one summary line" "hayate bounces ingest: ${found}; 4 suppressed, 2 soft \
+bounces counted, 0 already suppressed, 1 not about the recipient, 0 without a recipient, \
+${bad_tokens} (${dir}/b/../suppression.db)" "$(cat "${dir}/ingest.out")"
+ingested=("u1@v.test bounce userunknown" "u2@v.test bounce userunknown"
+  "u5@v.test bounce userunknown" "u7@v.test complaint abuse")
 assert_eq "(b) the list after ingest" "$(joined "${hard_bounces[@]}" "${ingested[@]}")" \
   "$(list_addresses | paste -sd'|')"
 

@@ -44,17 +44,37 @@ listen_pid=$!
 wait_for_smtp 127.0.0.1 "${listen_port}" 10 "${listen_pid}"
 
 # A hard bounce for u1, a complaint about u2, a full mailbox (soft: counted, not suppressed)
-# for u3, each to the VERP address its message went out with; and two addresses that are not
-# ours: refused.
+# for u3, each to the VERP address its message went out with; two addresses that are not
+# ours, u4's token one character off and another campaign's token for u4's row: refused.
 "${HAYATE_PYTHON}" - "${dir}/maildir/new" "${listen_port}" <<'PY' || fail "sending the bounces"
-import os, smtplib, sys
+import base64, hashlib, hmac, os, smtplib, sys
 maildir, port = sys.argv[1], int(sys.argv[2])
+secret = b"a-listen-secret-of-at-least-16-bytes"
 sender = {}
 for name in os.listdir(maildir):
     data = open(os.path.join(maildir, name), "rb").read().decode().replace("\r\n", "\n")
     head = dict(line.split(": ", 1) for line in data.split("\n\n", 1)[0].split("\n")
                 if ": " in line and not line[0].isspace())
     sender[head["Delivered-To"]] = head["Return-Path"].strip("<>")
+
+def leb128(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+def token_address(campaign_id, row):
+    """A VERP address as README.md's "VERP tokens" describes it, made without hayate."""
+    signed = hashlib.sha256(campaign_id.encode()).digest()[:5] + leb128(row)
+    mac = hmac.new(secret, signed, hashlib.sha256).digest()[:10]
+    token = base64.b32encode(signed + mac).decode().lower().rstrip("=")
+    return f"bounces+{token}@bounces.example.com"
+
+u4_row = 3 + 4
+assert token_address("listen-a", u4_row) == sender["u4@v.test"], "the README's token format"
+forged = sender["u4@v.test"]
+forged = forged[:12] + ("a" if forged[12] != "a" else "b") + forged[13:]
 
 def dsn(to, recipient, action, status, diagnostic):
     return f"""From: MAILER-DAEMON@mx.v.test
@@ -112,7 +132,8 @@ messages = [
 ]
 with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
     smtp.ehlo("mx.v.test")
-    for not_ours in ("postmaster@bounces.example.com", "someone@elsewhere.test"):
+    for not_ours in ("postmaster@bounces.example.com", "someone@elsewhere.test", forged,
+                     token_address("listen-other", u4_row)):
         code, _ = smtp.docmd("MAIL FROM:<>")
         assert code == 250, code
         code, reply = smtp.docmd(f"RCPT TO:<{not_ours}>")
@@ -121,7 +142,7 @@ with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
     for to, message in messages:
         refused = smtp.sendmail("", [to], message.encode())
         assert not refused, refused
-print("ok three reports accepted, two foreign addresses refused with 550 5.1.1")
+print("ok three reports accepted, four foreign or forged addresses refused with 550 5.1.1")
 PY
 
 set +e

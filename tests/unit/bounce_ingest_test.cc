@@ -1,7 +1,8 @@
 // Tests of campaign/bounce_ingest: what each kind of finding does to the suppression list, a
 // job's VERP tokens mapped back to its recipients (rejected rows, other campaigns, forged and
-// out-of-range tokens), a dry run that touches nothing, and the real-world corpus of
-// tests/data/bounces ingested into a list whose entries match the decisions one for one.
+// out-of-range tokens), reports to a bad token recorded never, a dry run that touches nothing,
+// and the real-world corpus of tests/data/bounces ingested into a list whose entries match the
+// decisions one for one.
 #include "campaign/bounce/ingest.h"
 
 #include <gtest/gtest.h>
@@ -114,25 +115,55 @@ std::string token_address(std::string_view campaign, std::uint64_t sequence) {
   return verp_address(*key, campaign, sequence);
 }
 
+std::optional<std::string> mapped(VerpRecipients& verp, std::string_view address) {
+  const bounce::TokenAnswer answer = verp.check(address);
+  EXPECT_EQ(answer.check == bounce::TokenCheck::valid, !answer.recipient.empty()) << address;
+  if (answer.check != bounce::TokenCheck::valid) return std::nullopt;
+  return answer.recipient;
+}
+
 TEST(VerpRecipients, TokensOfTheJobNameItsRows) {
   TempDir dir;
   absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
   ASSERT_TRUE(verp.ok()) << verp.status();
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 1)), "ann@a.test");
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 3)), "bob@b.test");
+  VerpRecipients& v = **verp;
+  EXPECT_EQ(mapped(v, token_address("spring", 1)), "ann@a.test");
+  EXPECT_EQ(mapped(v, token_address("spring", 3)), "bob@b.test");
   // As hayate sends it: the domain normalized, the local part as written.
-  EXPECT_EQ((*verp)->recipient(cat("<", token_address("spring", 4), ">")), "Cid@c.test");
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 2)), std::nullopt);  // rejected row
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 5)), std::nullopt);  // past the end
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 0)), std::nullopt);
-  EXPECT_EQ((*verp)->recipient(token_address("autumn", 1)), std::nullopt);  // another campaign
+  EXPECT_EQ(mapped(v, cat("<", token_address("spring", 4), ">")), "Cid@c.test");
+  EXPECT_EQ(mapped(v, token_address("spring", 2)), std::nullopt);  // rejected row
+  EXPECT_EQ(mapped(v, token_address("spring", 5)), std::nullopt);  // past the end
+  EXPECT_EQ(mapped(v, token_address("spring", 0)), std::nullopt);
+  EXPECT_EQ(mapped(v, token_address("autumn", 1)), std::nullopt);  // another campaign
   std::string forged = token_address("spring", 1);
   forged[10] = forged[10] == 'a' ? 'b' : 'a';
-  EXPECT_EQ((*verp)->recipient(forged), std::nullopt);
-  EXPECT_EQ((*verp)->recipient("ann@a.test"), std::nullopt);
-  EXPECT_EQ((*verp)->recipient(""), std::nullopt);
-  EXPECT_EQ((*verp)->decoded(), 3u);
-  EXPECT_TRUE((*verp)->status().ok());
+  EXPECT_EQ(mapped(v, forged), std::nullopt);
+  EXPECT_EQ(mapped(v, "ann@a.test"), std::nullopt);
+  EXPECT_EQ(mapped(v, ""), std::nullopt);
+  EXPECT_EQ(v.decoded(), 3u);
+  EXPECT_TRUE(v.status().ok());
+}
+
+// Why an address is refused: not ours at all (absent: the report stands), or ours with a
+// token that names nobody (refused: the message proves nothing).
+TEST(VerpRecipients, WhyATokenIsRefused) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
+  ASSERT_TRUE(verp.ok()) << verp.status();
+  VerpRecipients& v = **verp;
+  using bounce::TokenCheck;
+  std::string forged = token_address("spring", 1);
+  forged[10] = forged[10] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(v.check(forged).check, TokenCheck::forged);
+  EXPECT_EQ(v.check("bounces+abc@bounces.example.com").check, TokenCheck::forged);
+  EXPECT_EQ(v.check("BOUNCES+@bounces.example.com").check, TokenCheck::forged);
+  EXPECT_EQ(v.check(token_address("spring", 2)).check, TokenCheck::forged);  // rejected row
+  EXPECT_EQ(v.check(token_address("spring", 5)).check, TokenCheck::forged);  // past the end
+  EXPECT_EQ(v.check(token_address("autumn", 1)).check, TokenCheck::other_campaign);
+  EXPECT_EQ(v.check("ann@a.test").check, TokenCheck::absent);
+  EXPECT_EQ(v.check("news+abc@bounces.example.com").check, TokenCheck::absent);
+  EXPECT_EQ(v.check("").check, TokenCheck::absent);
+  EXPECT_EQ(v.check(token_address("spring", 1)).check, TokenCheck::valid);
 }
 
 TEST(VerpRecipients, AJobWithoutVerpOrAMissingList) {
@@ -148,7 +179,7 @@ TEST(VerpRecipients, AJobWithoutVerpOrAMissingList) {
   verp = VerpRecipients::open(job);
   ASSERT_TRUE(verp.ok());
   std::filesystem::remove(other.file("recipients.csv"));  // gone before the first token
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 1)), std::nullopt);
+  EXPECT_EQ((*verp)->check(token_address("spring", 1)).check, bounce::TokenCheck::unchecked);
   EXPECT_FALSE((*verp)->status().ok());
 }
 
@@ -209,6 +240,69 @@ TEST(BounceIngester, VerpOutranksTheReportAndADryRunTouchesNothing) {
   EXPECT_EQ((*ann)->reason, "mailboxfull");
   EXPECT_EQ((*ann)->first_seen_unix_s, 1000);  // the soft history's first
   EXPECT_EQ((*ann)->last_seen_unix_s, 2000);
+}
+
+// A report that came to our VERP address with a forged token, or another campaign's, names
+// an address anyone could have written: nothing is recorded, it is counted by why.
+TEST(BounceIngester, ABadTokenRecordsNothing) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
+  ASSERT_TRUE(verp.ok());
+  std::string forged = token_address("spring", 1);
+  forged[10] = forged[10] == 'a' ? 'b' : 'a';
+  const std::string db = dir.file("list.db");
+  const std::string victim_forged = dsn(forged, "ann@a.test", "5.1.1", "550 5.1.1 unknown");
+  const std::string victim_other =
+      dsn(token_address("autumn", 3), "bob@b.test", "5.1.1", "550 5.1.1 unknown");
+  std::vector<std::string> printed;
+  BounceIngester dry(
+      db, {}, verp->get(),
+      [&](std::string_view source, const bounce::Finding& f, const IngestDecision& d) {
+        printed.push_back(cat(source, " ", f.recipient, " ", to_string(d.effect), " ",
+                              bounce::to_string(f.token)));
+      });
+  ASSERT_TRUE(dry.ingest("m1", victim_forged, 1000).ok());
+  ASSERT_TRUE(dry.ingest("m2", victim_other, 1000).ok());
+  ASSERT_TRUE(dry.finish().ok());
+  EXPECT_EQ(printed, (std::vector<std::string>{"m1 ann@a.test bad_token forged",
+                                               "m2 bob@b.test bad_token other_campaign"}));
+  EXPECT_EQ(dry.tally().suppressed, 0u);
+
+  BounceIngester ingester(db, {}, verp->get());
+  ASSERT_TRUE(ingester.ingest("m1", victim_forged, 1000).ok());
+  ASSERT_TRUE(ingester.ingest("m2", victim_other, 1000).ok());
+  ASSERT_TRUE(ingester.finish().ok());
+  const IngestTally& tally = ingester.tally();
+  EXPECT_EQ(tally.bounces, 2u);
+  EXPECT_EQ(tally.suppressed + tally.soft_counted + tally.already_suppressed, 0u);
+  EXPECT_EQ(tally.bad_tokens.forged, 1u);
+  EXPECT_EQ(tally.bad_tokens.other_campaign, 1u);
+  EXPECT_EQ(tally.bad_tokens.total(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(db));  // not even opened
+}
+
+// A valid token whose report names another address: the token's address is the one we
+// mailed, so it is the one recorded; the address the report names never is (a forward target,
+// or anyone the sender of the report chose).
+TEST(BounceIngester, AValidTokenRecordsItsAddressNotTheReports) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
+  ASSERT_TRUE(verp.ok());
+  const std::string db = dir.file("list.db");
+  std::string two = dsn(token_address("spring", 3), "bystander@x.test", "5.1.1", "550 unknown");
+  two.insert(two.find("--b--"),
+             "\nFinal-Recipient: rfc822; bob@b.test\nAction: failed\n"
+             "Status: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 full\n");
+  BounceIngester ingester(db, SuppressionPolicy{3, 7}, verp->get());
+  ASSERT_TRUE(ingester.ingest("m1", two, 1000).ok());
+  ASSERT_TRUE(ingester.finish().ok());
+  EXPECT_EQ(ingester.tally().bounces, 1u);  // the one about bob
+  EXPECT_EQ(ingester.tally().soft_counted, 1u);
+  EXPECT_EQ(ingester.tally().suppressed, 0u);
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store = SuppressionStore::open(db, {}, false);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->count(), 0u);
+  EXPECT_EQ(*(*store)->soft_bounce_rows(), 1u);
 }
 
 TEST(BounceIngester, CommitsInBatchesSoOthersCanWrite) {
