@@ -2,6 +2,7 @@
 #include "campaign/bounce/ingest.h"
 
 #include "campaign/bounce/recording.h"
+#include "campaign/input/address.h"
 #include "campaign/input/campaign_input.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
@@ -31,8 +32,14 @@ void BadTokenCounts::add(bounce::TokenCheck check) {
     case bounce::TokenCheck::forged:
       ++forged;
       return;
+    case bounce::TokenCheck::stale:
+      ++stale;
+      return;
     case bounce::TokenCheck::other_campaign:
       ++other_campaign;
+      return;
+    case bounce::TokenCheck::old_version:
+      ++old_version;
       return;
     case bounce::TokenCheck::unchecked:
       ++unchecked;
@@ -109,13 +116,23 @@ void VerpRecipients::load_recipients() {
   if (const absl::Status& read = (*input)->csv().status(); !read.ok()) status_ = read;
 }
 
-bounce::TokenAnswer VerpRecipients::check(std::string_view address) {
+bounce::TokenAnswer VerpRecipients::check(std::string_view address,
+                                          const std::vector<std::string>& reported) {
   bounce::TokenAnswer answer;
-  if (!is_verp_address(key_, address)) return answer;  // absent: not ours
   VerpToken token;
   std::string error;
-  answer.check = bounce::TokenCheck::forged;
-  if (!verp_decode(key_, address, token, error)) return answer;
+  switch (verp_decode(key_, address, token, error)) {
+    case VerpDecodeResult::not_ours:
+      return answer;  // absent
+    case VerpDecodeResult::malformed:
+      answer.check = bounce::TokenCheck::forged;
+      return answer;
+    case VerpDecodeResult::version_1:
+      answer.check = bounce::TokenCheck::old_version;
+      return answer;
+    case VerpDecodeResult::token:
+      break;
+  }
   if (token.campaign_tag != tag_) {
     answer.check = bounce::TokenCheck::other_campaign;
     return answer;
@@ -125,14 +142,30 @@ bounce::TokenAnswer VerpRecipients::check(std::string_view address) {
     answer.check = bounce::TokenCheck::unchecked;
     return answer;
   }
-  // A row that is no recipient now (rejected, past the end) names nobody we could vouch for.
-  if (token.sequence == 0 || token.sequence > ends_.size()) return answer;
-  const std::uint64_t start = token.sequence == 1 ? 0 : ends_[token.sequence - 2];
-  const std::uint64_t end = ends_[token.sequence - 1];
-  if (start == end) return answer;  // a rejected row
-  ++decoded_;
-  answer.check = bounce::TokenCheck::valid;
-  answer.recipient = addresses_.substr(start, end - start);
+  // The row's address now: empty for a rejected row or one past the end.
+  std::string_view row_address;
+  if (token.sequence >= 1 && token.sequence <= ends_.size()) {
+    const std::uint64_t start = token.sequence == 1 ? 0 : ends_[token.sequence - 2];
+    row_address = std::string_view(addresses_).substr(start, ends_[token.sequence - 1] - start);
+  }
+  if (verp_verify(key_, token, row_address)) {
+    HAYATE_ASSERT(!row_address.empty());  // a token is made for someone
+    ++decoded_;
+    answer.check = bounce::TokenCheck::valid;
+    answer.recipient = std::string(row_address);
+    return answer;
+  }
+  // Made for another address than the row holds now, or forged: an address the report names
+  // may tell which. That is all the report is believed for: a stale token records nothing.
+  answer.check = bounce::TokenCheck::forged;
+  Address named;
+  std::string reason;
+  for (const std::string& candidate : reported) {
+    if (parse_address(candidate, named, reason) && verp_verify(key_, token, named.text)) {
+      answer.check = bounce::TokenCheck::stale;
+      break;
+    }
+  }
   return answer;
 }
 
@@ -140,7 +173,10 @@ BounceIngester::BounceIngester(std::string store_path, SuppressionPolicy policy,
                                VerpRecipients* verp, Printer dry_run_print)
     : store_path_(std::move(store_path)), policy_(policy), print_(std::move(dry_run_print)) {
   if (verp != nullptr) {
-    options_.verp_decoder = [verp](std::string_view address) { return verp->check(address); };
+    options_.verp_decoder = [verp](std::string_view address,
+                                   const std::vector<std::string>& reported) {
+      return verp->check(address, reported);
+    };
   }
 }
 

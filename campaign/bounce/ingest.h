@@ -45,18 +45,23 @@ struct IngestDecision {
 IngestDecision decide_finding(const bounce::Finding& finding);
 
 // A job's VERP tokens back to its recipients: the token's campaign tag must be the job's
-// (campaign_tag(id)) and its sequence a row of the job's recipients file as it is now (read
-// once, at the first such token: about 8 bytes plus the address a row). The one check both
-// `bounces ingest` (through the parser) and `bounces listen` (at RCPT) make.
+// (campaign_tag(id)), its sequence a row of the job's recipients file as it is now (read
+// once, at the first such token: about 8 bytes plus the address a row), and its MAC must
+// verify for that row's address, so that swapped rows or a replaced file never make a
+// bounce name someone it was not about. The one check both `bounces ingest` (through the
+// parser) and `bounces listen` (at RCPT) make.
 class VerpRecipients {
  public:
   // Loads the job and its VERP secret; FailedPrecondition when the job has no [verp].
   static absl::StatusOr<std::unique_ptr<VerpRecipients>> open(const std::string& job_path);
   // What `address` (a bounce's Delivered-To, To..., or an RCPT) says: absent when it is not a
-  // VERP address of ours; valid, with the recipient it stands for; forged when its token does
-  // not decode or verify, or its row is no recipient now (rejected, past the end);
-  // other_campaign; unchecked when the recipients file cannot be read.
-  bounce::TokenAnswer check(std::string_view address);
+  // VERP address of ours; valid, with the recipient it stands for, when the token's MAC
+  // verifies for the address its row holds now; stale when it verifies instead for one of
+  // `reported` (what the report names): the row changed since the mailing; forged when it
+  // verifies for none, or does not decode; other_campaign; old_version (version 1 tokens
+  // name no address); unchecked when the recipients file cannot be read.
+  bounce::TokenAnswer check(std::string_view address,
+                            const std::vector<std::string>& reported = {});
   // Why tokens could not be mapped (the recipients file could not be read), or OK.
   const absl::Status& status() const { return status_; }
   std::uint64_t decoded() const { return decoded_; }
@@ -78,10 +83,12 @@ class VerpRecipients {
 // Findings of messages that came to our VERP address with a refused token, by why.
 struct BadTokenCounts {
   std::uint64_t forged = 0;
+  std::uint64_t stale = 0;
   std::uint64_t other_campaign = 0;
+  std::uint64_t old_version = 0;
   std::uint64_t unchecked = 0;
   void add(bounce::TokenCheck check);
-  std::uint64_t total() const { return forged + other_campaign + unchecked; }
+  std::uint64_t total() const { return forged + stale + other_campaign + old_version + unchecked; }
 };
 
 struct IngestTally {

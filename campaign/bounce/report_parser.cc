@@ -1133,11 +1133,16 @@ class Parser {
   TokenAnswer first_token() const {
     static constexpr std::array<std::string_view, 6> kFields = {
         "delivered-to", "x-original-to", "envelope-to", "to", "x-envelope-to", "return-path"};
+    std::vector<std::string> reported;
+    for (const Finding& finding : findings_) {
+      if (!finding.recipient.empty()) reported.push_back(finding.recipient);
+      if (!finding.original_recipient.empty()) reported.push_back(finding.original_recipient);
+    }
     for (std::string_view name : kFields) {
       for (const Field& field : message_.top.fields) {
         if (field.name != name) continue;
         for (const std::string& address : all_addresses(field.value)) {
-          TokenAnswer answer = options_.verp_decoder(address);
+          TokenAnswer answer = options_.verp_decoder(address, reported);
           if (answer.check != TokenCheck::absent) return answer;
         }
       }
@@ -1220,8 +1225,12 @@ std::string_view to_string(TokenCheck check) {
       return "valid";
     case TokenCheck::forged:
       return "forged";
+    case TokenCheck::stale:
+      return "stale";
     case TokenCheck::other_campaign:
       return "other_campaign";
+    case TokenCheck::old_version:
+      return "old_version";
     case TokenCheck::unchecked:
       return "unchecked";
   }

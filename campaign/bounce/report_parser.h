@@ -36,8 +36,12 @@ std::string_view to_string(RecipientSource source);
 enum class TokenCheck : std::uint8_t {
   absent,          // not one of our VERP addresses: it proves nothing either way
   valid,           // our token, verified: it names the address we mailed
-  forged,          // our VERP address, but its token is malformed or does not verify
+  forged,          // our VERP address, but its token is malformed or verifies for no address
+                   // at hand (its row's, the report's)
+  stale,           // authentic, made for an address the report names that its row no longer
+                   // holds: the recipients file changed since the mailing
   other_campaign,  // a token of another campaign: we cannot tell whom it names
+  old_version,     // an authentic token of a format that named a row, not an address
   unchecked,       // the recipients a token is checked against could not be read
 };
 std::string_view to_string(TokenCheck check);
@@ -70,15 +74,17 @@ struct Finding {
 };
 
 struct ParseOptions {
-  // Given an address the bounce was delivered to (Delivered-To, X-Original-To, To...), says
-  // whether it is one of our VERP addresses and, when its token verifies, the recipient it
-  // stands for (see message/verp.h; the caller maps token to recipient). The first of our
+  // Given an address the bounce was delivered to (Delivered-To, X-Original-To, To...) and the
+  // addresses the report itself names (to tell a stale token from a forged one), says whether
+  // it is one of our VERP addresses and, when its token verifies, the recipient it stands for
+  // (see message/verp.h; the caller maps token to recipient). The first of our
   // addresses decides. Valid: the message is about that recipient alone, whatever the report
   // names (a forward, an alias). Refused: the findings keep what the report says, marked with
   // the answer (Finding::token), so that they are counted and never recorded. No address of
   // ours: the report's own recipients stand. Unset: recipients come from the report and the
   // returned original headers only.
-  std::function<TokenAnswer(std::string_view address)> verp_decoder;
+  std::function<TokenAnswer(std::string_view address, const std::vector<std::string>& reported)>
+      verp_decoder;
 };
 
 // Every failed, delayed, complained-about or auto-replying recipient the message reports, in

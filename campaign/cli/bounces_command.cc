@@ -40,15 +40,16 @@ spamdetected...), auto-replies and delays are counted, not recorded. It ends wit
 messages read, findings by kind, what the list gained. Messages are not moved or deleted:
 ingesting one twice counts its soft bounce twice.
   --job JOB.toml the list that job uses; with its [verp], tokens of that campaign name the
-                 recipient (mapped through the job's recipients file as it is now); a message
-                 to a VERP address whose token is forged or another campaign's records
-                 nothing and is counted as "with a bad VERP token"
+                 recipient (its row in the job's recipients file as it is now, when the
+                 token was made for that row's address); a message to a VERP address whose
+                 token is forged, stale (its row changed), another campaign's or of the old
+                 format records nothing and is counted as "with a bad VERP token"
   --db PATH      the list (default ./suppression.db, created when needed)
   --dry-run      record nothing: print each event that would be recorded as a JSON line
                  {"file","recipient","source","reason","hard","status","effect"}, with
                  "reported_recipient" when the VERP token named another address than the
                  report; and each finding refused for its token: effect "bad_token", "token"
-                 forged, other_campaign or unchecked
+                 forged, stale, other_campaign, old_version or unchecked
 
 Exit codes: 0 (also when nothing was found), 64 usage, 65 a bad job file, 66 a PATH cannot be
 read (the others are still read), 73 the list cannot be opened or written, 75 another process
@@ -117,8 +118,9 @@ std::string ingest_summary(const IngestTally& tally, bool dry_run) {
     append(line, ", ", bad.total(), " with a bad VERP token (");
     std::string_view separator;
     for (const auto& [n, what] :
-         {std::pair{bad.forged, "forged"}, std::pair{bad.other_campaign, "another campaign's"},
-          std::pair{bad.unchecked, "unchecked"}}) {
+         {std::pair{bad.forged, "forged"}, std::pair{bad.stale, "stale"},
+          std::pair{bad.other_campaign, "another campaign's"},
+          std::pair{bad.old_version, "old format"}, std::pair{bad.unchecked, "unchecked"}}) {
       if (n == 0) continue;
       append(line, separator, n, " ", what);
       separator = ", ";

@@ -12,11 +12,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace hayate::campaign::bounce;
+  using Reported = std::vector<std::string>;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   // A token that is valid when the local part after "bounces+" starts with 'v', forged
   // otherwise: with a valid one the message is about that address alone.
   ParseOptions with_verp;
-  with_verp.verp_decoder = [](std::string_view address) {
+  with_verp.verp_decoder = [](std::string_view address, const Reported&) {
     if (address.substr(0, 8) != "bounces+") return TokenAnswer{};
     if (address.substr(8, 1) == "v") return TokenAnswer{TokenCheck::valid, "verp@example.org"};
     return TokenAnswer{TokenCheck::forged, {}};

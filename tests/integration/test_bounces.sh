@@ -7,8 +7,9 @@
 # with VERP, then RFC 3464 DSNs, an ARF complaint, a qmail bounce and an auto-reply built for
 # its VERP envelope senders, read by `hayate bounces ingest --job`: exactly the hard bounces
 # and the complaint are suppressed (the VERP token outranks a forwarded address in the DSN and
-# the other recipients a DSN names; a report to a forged token or another campaign's records
-# nothing and is counted), and a third campaign skips them. (c) A run killed with SIGKILL
+# the other recipients a DSN names; a report to a forged token, another campaign's or one of
+# version 1 records nothing and is counted), and a third campaign skips them; with the
+# recipients file replaced or two rows swapped since, tokens of the changed rows map to nobody. (c) A run killed with SIGKILL
 # after a bounce: the next run of that output records it before checking its recipients.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -199,16 +200,19 @@ def leb128(n):
         n >>= 7
     return bytes(out + bytes([n]))
 
-def token_address(campaign_id, row):
-    """A VERP address as README.md's "VERP tokens" describes it, made without hayate."""
-    signed = hashlib.sha256(campaign_id.encode()).digest()[:5] + leb128(row)
-    mac = hmac.new(secret, signed, hashlib.sha256).digest()[:10]
+def token_address(campaign_id, row, recipient, version=2):
+    """A VERP address as README.md's "VERP tokens" describes it, made without hayate; version 1
+    is the format before it (no version byte, a 5-byte tag, a MAC without the address)."""
+    tag = hashlib.sha256(campaign_id.encode()).digest()
+    signed = bytes([2]) + tag[:4] + leb128(row) if version == 2 else tag[:5] + leb128(row)
+    signed_address = signed + recipient.encode() if version == 2 else signed
+    mac = hmac.new(secret, signed_address, hashlib.sha256).digest()[:10]
     token = base64.b32encode(signed + mac).decode().lower().rstrip("=")
     return f"bounces+{token}@bounces.example.com"
 
-assert token_address("bounces-b", 9) == verp("u8@v.test"), "the README's token format"
+assert token_address("bounces-b", 9, "u8@v.test") == verp("u8@v.test"), "the README's format"
 forged = verp("u8@v.test")
-forged = forged[:12] + ("a" if forged[12] != "a" else "b") + forged[13:]  # one character off
+forged = forged[:20] + ("a" if forged[20] != "a" else "b") + forged[21:]  # one character off
 messages = {
     # u1 moved to another mailbox that no longer exists: the DSN names the forwarded address,
     # the VERP token the one we mailed.
@@ -233,7 +237,11 @@ messages = {
     "6.eml": dsn(forged, "stranger@elsewhere.test", "failed", "5.1.1",
                  "550 5.1.1 User unknown", "u8@v.test"),
     # Another campaign's token (same secret), naming one of ours: proves nothing here either.
-    "7.eml": dsn(token_address("bounces-other", 9), "u8@v.test", "failed", "5.1.1",
+    "7.eml": dsn(token_address("bounces-other", 9, "u8@v.test"), "u8@v.test", "failed", "5.1.1",
+                 "550 5.1.1 User unknown", "u8@v.test"),
+    # A version 1 token of this campaign for u8's row: it names the row, not the address, so
+    # it cannot say who was mailed; refused.
+    "9.eml": dsn(token_address("bounces-b", 9, "", version=1), "u8@v.test", "failed", "5.1.1",
                  "550 5.1.1 User unknown", "u8@v.test"),
 }
 # u0's token, and a DSN that names u0 (mailbox full) and a bystander (unknown): VERP mail has
@@ -253,6 +261,17 @@ Content-Description: Undelivered Message Headers""")
 assert messages["8.eml"] != two
 for name, text in messages.items():
     open(os.path.join(out, "new", name), "w").write(text)
+
+# For a recipients file changed after the mailing: u0's token naming u0, u3's naming u3, and
+# u9's naming the address it was forwarded to.
+changed = os.path.join(out, "..", "changed")
+for sub in ("new", "cur", "tmp"):
+    os.makedirs(os.path.join(changed, sub))
+for name, (recipient, named) in {"s1.eml": ("u0@v.test", "u0@v.test"),
+                                  "s2.eml": ("u3@v.test", "u3@v.test"),
+                                  "s3.eml": ("u9@v.test", "forwarded-u9@elsewhere.test")}.items():
+    open(os.path.join(changed, "new", name), "w").write(
+        dsn(verp(recipient), named, "failed", "5.1.1", "550 5.1.1 User unknown", recipient))
 
 # An mbox: qmail's plain-text bounce (through VERP) and a vacation reply.
 qmail = f"""From MAILER-DAEMON Tue Nov  3 14:05:09 2026
@@ -328,6 +347,7 @@ events=("1.eml u1@v.test bounce userunknown true 5.1.1 suppress - forwarded-u1@e
   "6.eml stranger@elsewhere.test bounce userunknown true 5.1.1 bad_token forged -"
   "7.eml u8@v.test bounce userunknown true 5.1.1 bad_token other_campaign -"
   "8.eml u0@v.test bounce mailboxfull false 5.2.2 count_soft - -"
+  "9.eml u8@v.test bounce userunknown true 5.1.1 bad_token old_version -"
   "bounces.mbox:1 u2@v.test bounce userunknown true 5.1.1 suppress - -"
   "complaint.eml u7@v.test complaint abuse false  suppress - -")
 assert_eq "(b) dry run: the events" "$(joined "${events[@]}")" \
@@ -337,8 +357,8 @@ for e in map(json.loads, open(sys.argv[1])):
     print(os.path.basename(e["file"]), e["recipient"], e["source"], e["reason"],
           str(e["hard"]).lower(), e["status"], e["effect"], e.get("token", "-"),
           e.get("reported_recipient", "-"))' "${dir}/dry.out" | paste -sd'|')"
-found="11 messages: 8 bounces, 1 complaint, 1 autoreply, 1 delay"
-bad_tokens="2 with a bad VERP token (1 forged, 1 another campaign's)"
+found="12 messages: 9 bounces, 1 complaint, 1 autoreply, 1 delay"
+bad_tokens="3 with a bad VERP token (1 forged, 1 another campaign's, 1 old format)"
 assert_contains "(b) dry run: summary on stderr" "hayate bounces ingest: ${found}; 4 would be \
 suppressed, 2 soft bounces would be counted, 1 not about the recipient, 0 without a recipient, \
 ${bad_tokens}" "$(cat "${dir}/dry.err")"
@@ -367,6 +387,39 @@ assert_eq "(b) third campaign: suppressed exactly those" "u1@v.test,u2@v.test,u5
     sed 's/.*"recipient":"\([^"]*\)".*/\1/' | sort | paste -sd,)"
 wait_until_eq "maildir messages" $((30 + 30 + 10 + 6)) 10 maildir_count
 stop_process "${sink_pid}"
+
+# --- (b) the recipients file changed after the mailing ------------------------------------
+# A token names a row and, through its MAC, the address mailed: once that row holds someone
+# else it maps to nobody. Replaced by other addresses: nothing is recorded. Rows 1 and 10 (u0
+# and u9) swapped: only the bounce for u3, whose row did not change, is.
+for variant in replaced swapped; do
+  mkdir -p "${dir}/b-${variant}"
+  cp "${dir}/b/job.toml" "${dir}/b/verp.key" "${dir}/b/body.txt" "${dir}/b-${variant}/"
+done
+csv="email,first_name"
+for i in $(seq 0 9); do csv+=$'\n'"new${i}@v.test,N${i}"; done
+printf '%s\n' "${csv}" >"${dir}/b-replaced/recipients.csv"
+csv="email,first_name"$'\n'"u9@v.test,U9"
+for i in $(seq 1 8); do csv+=$'\n'"u${i}@v.test,U${i}"; done
+printf '%s\n%s\n' "${csv}" "u0@v.test,U0" >"${dir}/b-swapped/recipients.csv"
+changed_found="3 messages: 3 bounces, 0 complaints, 0 autoreplies, 0 delays"
+run_hayate replaced bounces ingest "${dir}/changed" --job "${dir}/b-replaced/job.toml"
+assert_eq "(b) replaced file: exit" 0 "${HAYATE_EXIT}"
+assert_eq "(b) replaced file: nothing recorded, the tokens counted" \
+  "hayate bounces ingest: ${changed_found}; 0 suppressed, 0 soft bounces counted, 0 already \
+suppressed, 0 not about the recipient, 0 without a recipient, 3 with a bad VERP token (1 forged, \
+2 stale) (${dir}/b-replaced/../suppression.db)" "$(cat "${dir}/replaced.out")"
+run_hayate swapped bounces ingest "${dir}/changed" --job "${dir}/b-swapped/job.toml"
+assert_eq "(b) swapped rows: exit" 0 "${HAYATE_EXIT}"
+assert_eq "(b) swapped rows: u3's bounce recorded, u0's and u9's counted" \
+  "hayate bounces ingest: ${changed_found}; 1 suppressed, 0 soft bounces counted, 0 already \
+suppressed, 0 not about the recipient, 0 without a recipient, 2 with a bad VERP token (1 forged, \
+1 stale) (${dir}/b-swapped/../suppression.db)" "$(cat "${dir}/swapped.out")"
+assert_eq "(b) the list after the changed files: u3 only" \
+  "$(joined "${hard_bounces[@]}" "u1@v.test bounce userunknown" "u2@v.test bounce userunknown" \
+    "u3@v.test bounce userunknown" "u5@v.test bounce userunknown" "u7@v.test complaint abuse")" \
+  "$(list_addresses | paste -sd'|')"
+
 assert_eq "sink: bounce recipients refused only by the first campaign" 5 \
   "$(json_get "${dir}/sink.json" rcpt_bounce)"
 assert_eq "sink: messages" $((30 + 30 + 10 + 6)) "$(json_get "${dir}/sink.json" messages)"

@@ -58,6 +58,8 @@ TEST(BounceReportParser, DeliveryStatusNotification) {
   EXPECT_FALSE(b.classification.hard);
 }
 
+using Reported = std::vector<std::string>;  // what the report names, for the decoder
+
 TokenAnswer answer(TokenCheck check, std::string recipient = {}) {
   return TokenAnswer{check, std::move(recipient)};
 }
@@ -65,7 +67,7 @@ TokenAnswer answer(TokenCheck check, std::string recipient = {}) {
 TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   ParseOptions options;
   std::vector<std::string> asked;
-  options.verp_decoder = [&](std::string_view address) {
+  options.verp_decoder = [&](std::string_view address, const Reported&) {
     asked.emplace_back(address);
     if (address == "bounces+tok@bounce.example.com") {
       return answer(TokenCheck::valid, "real@example.org");
@@ -84,10 +86,12 @@ TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   EXPECT_EQ(findings[0].classification.reason, Reason::mailboxfull);
   EXPECT_EQ(asked, std::vector<std::string>{"bounces+tok@bounce.example.com"});
   // Without an address of ours the recipient-less finding is dropped.
-  options.verp_decoder = [](std::string_view) { return answer(TokenCheck::absent); };
+  options.verp_decoder = [](std::string_view, const Reported&) {
+    return answer(TokenCheck::absent);
+  };
   EXPECT_TRUE(parse_report(message, options).empty());
   // A DSN naming another address (a forward): VERP wins, the report's name is kept.
-  options.verp_decoder = [](std::string_view) {
+  options.verp_decoder = [](std::string_view, const Reported&) {
     return answer(TokenCheck::valid, "real@example.org");
   };
   const std::string one_recipient =
@@ -103,10 +107,10 @@ TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
 // its findings keep what the report says, marked, and the placeholder of a text bounce stays
 // so that the message is counted.
 TEST(BounceReportParser, ARefusedTokenMarksEveryFinding) {
-  for (TokenCheck refused :
-       {TokenCheck::forged, TokenCheck::other_campaign, TokenCheck::unchecked}) {
+  for (TokenCheck refused : {TokenCheck::forged, TokenCheck::stale, TokenCheck::other_campaign,
+                             TokenCheck::old_version, TokenCheck::unchecked}) {
     ParseOptions options;
-    options.verp_decoder = [&](std::string_view) { return answer(refused); };
+    options.verp_decoder = [&](std::string_view, const Reported&) { return answer(refused); };
     const auto dsn = parse_report(kDsn, options);
     ASSERT_EQ(dsn.size(), 2u);
     EXPECT_EQ(dsn[0].recipient, "a@example.net");  // as reported, not a VERP mapping
@@ -125,12 +129,25 @@ TEST(BounceReportParser, ARefusedTokenMarksEveryFinding) {
   EXPECT_FALSE(is_refused(TokenCheck::valid));
 }
 
+// The decoder hears the addresses the report names (Final- and Original-Recipient), so that
+// it can tell a token made for one of them from a forged one.
+TEST(BounceReportParser, TheDecoderHearsWhatTheReportNames) {
+  ParseOptions options;
+  Reported heard;
+  options.verp_decoder = [&](std::string_view, const Reported& reported) {
+    heard = reported;
+    return answer(TokenCheck::stale);
+  };
+  ASSERT_EQ(parse_report(kDsn, options).size(), 2u);
+  EXPECT_EQ(heard, (Reported{"a@example.net", "A@Example.net", "b@example.net"}));
+}
+
 // The first of our addresses decides, in the order Delivered-To, X-Original-To, Envelope-To,
 // To...: a forged token in the envelope is not rescued by a valid one in the headers, and
 // addresses that are not ours are passed over.
 TEST(BounceReportParser, TheFirstAddressOfOursDecides) {
   ParseOptions options;
-  options.verp_decoder = [](std::string_view address) {
+  options.verp_decoder = [](std::string_view address, const Reported&) {
     if (address == "bounces+good@b.example") return answer(TokenCheck::valid, "a@example.net");
     if (address == "bounces+bad@b.example") return answer(TokenCheck::forged);
     return answer(TokenCheck::absent);
@@ -155,7 +172,7 @@ TEST(BounceReportParser, TheFirstAddressOfOursDecides) {
 // first failure stands for it, the address the report gave kept beside it.
 TEST(BounceReportParser, AValidTokenKeepsOneFindingAboutItsAddress) {
   ParseOptions options;
-  options.verp_decoder = [](std::string_view) {
+  options.verp_decoder = [](std::string_view, const Reported&) {
     return answer(TokenCheck::valid, "B@example.net");
   };
   const auto named = parse_report(kDsn, options);  // a@ failed, b@ delayed
@@ -165,7 +182,7 @@ TEST(BounceReportParser, AValidTokenKeepsOneFindingAboutItsAddress) {
   EXPECT_EQ(named[0].reported_recipient, "");  // the same address, in another case
   EXPECT_EQ(named[0].recipient_source, RecipientSource::verp);
 
-  options.verp_decoder = [](std::string_view) {
+  options.verp_decoder = [](std::string_view, const Reported&) {
     return answer(TokenCheck::valid, "mailed@example.org");
   };
   const auto expanded = parse_report(kDsn, options);
