@@ -46,7 +46,8 @@ wait_for_smtp 127.0.0.1 "${listen_port}" 10 "${listen_pid}"
 # A hard bounce for u1, a complaint about u2, a full mailbox (soft: counted, not suppressed)
 # for u3, each to the VERP address its message went out with; two addresses that are not
 # ours, u4's token one character off, another campaign's token for u4's row and a token for
-# u4's row made for another address: refused.
+# u4's row made for another address: refused; a second valid address in one transaction:
+# deferred.
 "${HAYATE_PYTHON}" - "${dir}/maildir/new" "${listen_port}" <<'PY' || fail "sending the bounces"
 import base64, hashlib, hmac, os, smtplib, sys
 maildir, port = sys.argv[1], int(sys.argv[2])
@@ -141,10 +142,19 @@ with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
         code, reply = smtp.docmd(f"RCPT TO:<{not_ours}>")
         assert code == 550 and b"5.1.1" in reply, (not_ours, code, reply)
         smtp.rset()
+    # One bounce address a message: a second valid one is deferred, not taken along.
+    code, _ = smtp.docmd("MAIL FROM:<>")
+    assert code == 250, code
+    code, reply = smtp.docmd(f"RCPT TO:<{sender['u4@v.test']}>")
+    assert code == 250, (code, reply)
+    code, reply = smtp.docmd(f"RCPT TO:<{sender['u5@v.test']}>")
+    assert code == 452 and b"4.5.3" in reply, (code, reply)
+    smtp.rset()
     for to, message in messages:
         refused = smtp.sendmail("", [to], message.encode())
         assert not refused, refused
-print("ok three reports accepted, five foreign or forged addresses refused with 550 5.1.1")
+print("ok three reports accepted, five foreign or forged addresses refused with 550 5.1.1, "
+      "a second bounce address in one transaction deferred with 452 4.5.3")
 PY
 
 set +e
