@@ -1128,8 +1128,11 @@ class Parser {
     findings_.push_back(std::move(finding));
   }
 
-  // The first of our VERP addresses the bounce was delivered to decides. Later ones are not
-  // asked: a message whose envelope and headers disagree is refused on the first.
+  // The first of our VERP addresses the bounce was delivered to decides; failing those, the
+  // original message's envelope sender as the report quotes it (RFC 5965 3.2
+  // Original-Mail-From, the returned headers' Return-Path): a feedback loop or a relay may
+  // leave none on the report itself. Later ones are not asked: a message whose envelope and
+  // headers disagree is refused on the first.
   TokenAnswer first_token() const {
     static constexpr std::array<std::string_view, 6> kFields = {
         "delivered-to", "x-original-to", "envelope-to", "to", "x-envelope-to", "return-path"};
@@ -1138,16 +1141,33 @@ class Parser {
       if (!finding.recipient.empty()) reported.push_back(finding.recipient);
       if (!finding.original_recipient.empty()) reported.push_back(finding.original_recipient);
     }
+    std::vector<std::string> addresses;
     for (std::string_view name : kFields) {
       for (const Field& field : message_.top.fields) {
-        if (field.name != name) continue;
-        for (const std::string& address : all_addresses(field.value)) {
-          TokenAnswer answer = options_.verp_decoder(address, reported);
-          if (answer.check != TokenCheck::absent) return answer;
-        }
+        if (field.name == name) append_addresses(field.value, addresses);
       }
     }
+    for (const Part& part : message_.parts) {
+      if (part.type != "message/feedback-report") continue;
+      Headers fields;
+      parse_headers(part.body, fields);
+      append_addresses(fields.get("original-mail-from"), addresses);
+      break;
+    }
+    if (const Part* original = first_returned_message()) {
+      append_addresses(original->headers.get("return-path"), addresses);
+    }
+    for (const std::string& address : addresses) {
+      TokenAnswer answer = options_.verp_decoder(address, reported);
+      if (answer.check != TokenCheck::absent) return answer;
+    }
     return {};
+  }
+
+  static void append_addresses(std::string_view value, std::vector<std::string>& out) {
+    for_each_address(value, [&](std::string_view address) {
+      if (out.size() < bounce_findings_max) out.emplace_back(address);
+    });
   }
 
   // A valid token names the address we mailed, with a signature: it outranks what a

@@ -74,15 +74,16 @@ struct Finding {
 };
 
 struct ParseOptions {
-  // Given an address the bounce was delivered to (Delivered-To, X-Original-To, To...) and the
-  // addresses the report itself names (to tell a stale token from a forged one), says whether
-  // it is one of our VERP addresses and, when its token verifies, the recipient it stands for
-  // (see message/verp.h; the caller maps token to recipient). The first of our
-  // addresses decides. Valid: the message is about that recipient alone, whatever the report
-  // names (a forward, an alias). Refused: the findings keep what the report says, marked with
-  // the answer (Finding::token), so that they are counted and never recorded. No address of
-  // ours: the report's own recipients stand. Unset: recipients come from the report and the
-  // returned original headers only.
+  // Given an address the bounce was delivered to (Delivered-To, X-Original-To, To..., then
+  // the original's envelope sender the report quotes: ARF Original-Mail-From, the returned
+  // Return-Path) and the addresses the report itself names (to tell a stale token from a
+  // forged one), says whether it is one of our VERP addresses and, when its token verifies,
+  // the recipient it stands for (see message/verp.h; the caller maps token to recipient). The
+  // first of our addresses decides. Valid: the message is about that recipient alone,
+  // whatever the report names (a forward, an alias). Refused: the findings keep what the
+  // report says, marked with the answer (Finding::token), so that they are counted and never
+  // recorded. No address of ours: the report's own recipients stand. Unset: recipients come
+  // from the report and the returned original headers only.
   std::function<TokenAnswer(std::string_view address, const std::vector<std::string>& reported)>
       verp_decoder;
 };

@@ -7,8 +7,8 @@
 # with VERP, then RFC 3464 DSNs, an ARF complaint, a qmail bounce and an auto-reply built for
 # its VERP envelope senders, read by `hayate bounces ingest --job`: exactly the hard bounces
 # and the complaint are suppressed (the VERP token outranks a forwarded address in the DSN and
-# the other recipients a DSN names; a report to a forged token, another campaign's or one of
-# version 1 records nothing and is counted), and a third campaign skips them; with the
+# the other recipients a DSN names; a report or complaint to a forged token, another
+# campaign's or one of version 1 records nothing and is counted), and a third campaign skips them; with the
 # recipients file replaced or two rows swapped since, tokens of the changed rows map to nobody. (c) A run killed with SIGKILL
 # after a bounce: the next run of that output records it before checking its recipients.
 set -euo pipefail
@@ -303,8 +303,10 @@ I am away until Monday and will read your message when I return.
 """
 open(os.path.join(out, "..", "bounces.mbox"), "w").write(qmail + "\n" + vacation)
 
-# A single file: an ARF complaint (RFC 5965) about the message to u7.
-open(os.path.join(out, "..", "complaint.eml"), "w").write(f"""From: feedback@fbl.v.test
+# A single file: an ARF complaint (RFC 5965) about the message to u7; and in the Maildir, one
+# whose Original-Mail-From is a forged token and whose Original-Rcpt-To names u9.
+def complaint(mail_from, rcpt_to, original_for):
+    return f"""From: feedback@fbl.v.test
 To: fbl@example.com
 Subject: FW: Hi U7
 Date: Tue, 3 Nov 2026 15:00:00 +0000
@@ -323,8 +325,8 @@ Content-Type: message/feedback-report
 Feedback-Type: abuse
 User-Agent: ExampleFBL/1.0
 Version: 1
-Original-Mail-From: <{verp("u7@v.test")}>
-Original-Rcpt-To: <u7@v.test>
+Original-Mail-From: <{mail_from}>
+Original-Rcpt-To: <{rcpt_to}>
 Arrival-Date: Tue, 3 Nov 2026 14:05:09 +0000
 Source-IP: 192.0.2.1
 Reported-Domain: example.com
@@ -332,9 +334,13 @@ Reported-Domain: example.com
 --arf-boundary
 Content-Type: message/rfc822
 
-{sent["u7@v.test"][1]}
+{sent[original_for][1]}
 --arf-boundary--
-""")
+"""
+
+open(os.path.join(out, "..", "complaint.eml"), "w").write(
+    complaint(verp("u7@v.test"), "u7@v.test", "u7@v.test"))
+open(os.path.join(out, "new", "c.eml"), "w").write(complaint(forged, "u9@v.test", "u9@v.test"))
 PY
 cp "${dir}/suppression.db" "${dir}/before-ingest.db"
 
@@ -348,6 +354,7 @@ events=("1.eml u1@v.test bounce userunknown true 5.1.1 suppress - forwarded-u1@e
   "7.eml u8@v.test bounce userunknown true 5.1.1 bad_token other_campaign -"
   "8.eml u0@v.test bounce mailboxfull false 5.2.2 count_soft - -"
   "9.eml u8@v.test bounce userunknown true 5.1.1 bad_token old_version -"
+  "c.eml u9@v.test complaint abuse false  bad_token forged -"
   "bounces.mbox:1 u2@v.test bounce userunknown true 5.1.1 suppress - -"
   "complaint.eml u7@v.test complaint abuse false  suppress - -")
 assert_eq "(b) dry run: the events" "$(joined "${events[@]}")" \
@@ -357,8 +364,8 @@ for e in map(json.loads, open(sys.argv[1])):
     print(os.path.basename(e["file"]), e["recipient"], e["source"], e["reason"],
           str(e["hard"]).lower(), e["status"], e["effect"], e.get("token", "-"),
           e.get("reported_recipient", "-"))' "${dir}/dry.out" | paste -sd'|')"
-found="12 messages: 9 bounces, 1 complaint, 1 autoreply, 1 delay"
-bad_tokens="3 with a bad VERP token (1 forged, 1 another campaign's, 1 old format)"
+found="13 messages: 9 bounces, 2 complaints, 1 autoreply, 1 delay"
+bad_tokens="4 with a bad VERP token (2 forged, 1 another campaign's, 1 old format)"
 assert_contains "(b) dry run: summary on stderr" "hayate bounces ingest: ${found}; 4 would be \
 suppressed, 2 soft bounces would be counted, 1 not about the recipient, 0 without a recipient, \
 ${bad_tokens}" "$(cat "${dir}/dry.err")"

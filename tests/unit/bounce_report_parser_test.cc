@@ -166,6 +166,46 @@ TEST(BounceReportParser, TheFirstAddressOfOursDecides) {
   EXPECT_EQ(valid_first[0].token, TokenCheck::valid);
 }
 
+// A feedback loop sends its report to its own address; the original's envelope sender,
+// quoted as Original-Mail-From (RFC 5965 3.2) or in the returned headers' Return-Path, is
+// where our token is then. Valid: it names the recipient, also when the ISP redacted
+// Original-Rcpt-To. Refused: the complaint proves nothing about the address it names.
+TEST(BounceReportParser, TheOriginalEnvelopeSenderCarriesTheToken) {
+  const auto arf = [](std::string_view mail_from, std::string_view rcpt_to,
+                      std::string_view return_path) {
+    return std::string(
+               "From: fbl@isp.example\nTo: fbl@example.com\nSubject: abuse\n"
+               "Content-Type: multipart/report; report-type=feedback-report; boundary=x\n\n"
+               "--x\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+               "Version: 1\nOriginal-Mail-From: <") +
+           std::string(mail_from) + ">\nOriginal-Rcpt-To: <" + std::string(rcpt_to) +
+           ">\n\n--x\nContent-Type: message/rfc822\n\nReturn-Path: <" + std::string(return_path) +
+           ">\nFrom: news@example.com\nTo: redacted@isp.example\nSubject: hi\n\nbody\n--x--\n";
+  };
+  ParseOptions options;
+  options.verp_decoder = [](std::string_view address, const Reported&) {
+    if (address == "bounces+good@b.example") return answer(TokenCheck::valid, "reader@isp.example");
+    if (address == "bounces+bad@b.example") return answer(TokenCheck::forged);
+    return answer(TokenCheck::absent);
+  };
+  auto findings = parse_report(arf("bounces+good@b.example", "", "news@example.com"), options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, FindingKind::complaint);
+  EXPECT_EQ(findings[0].recipient, "reader@isp.example");
+  EXPECT_EQ(findings[0].token, TokenCheck::valid);
+  findings = parse_report(arf("bounces+bad@b.example", "victim@isp.example", ""), options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].recipient, "victim@isp.example");
+  EXPECT_EQ(findings[0].token, TokenCheck::forged);
+  findings = parse_report(arf("", "victim@isp.example", "bounces+bad@b.example"), options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].token, TokenCheck::forged);
+  findings = parse_report(arf("news@example.com", "reader@isp.example", ""), options);
+  ASSERT_EQ(findings.size(), 1u);  // no token of ours anywhere: the report stands
+  EXPECT_EQ(findings[0].recipient, "reader@isp.example");
+  EXPECT_EQ(findings[0].token, TokenCheck::absent);
+}
+
 // VERP mail goes one recipient per transaction: a report returned to a valid token is about
 // the address it was made for. Of several findings, the one naming it stays; the others name
 // addresses we never mailed and are dropped. When none names it (an alias expanded it), the
