@@ -2,6 +2,7 @@
 #include "campaign/bounce/ingest.h"
 
 #include "campaign/bounce/recording.h"
+#include "campaign/input/address.h"
 #include "campaign/input/campaign_input.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
@@ -20,8 +21,34 @@ std::string_view to_string(IngestEffect effect) {
       return "not_failure";
     case IngestEffect::no_recipient:
       return "no_recipient";
+    case IngestEffect::bad_token:
+      return "bad_token";
   }
   return "no_recipient";
+}
+
+void BadTokenCounts::add(bounce::TokenCheck check) {
+  switch (check) {
+    case bounce::TokenCheck::forged:
+      ++forged;
+      return;
+    case bounce::TokenCheck::stale:
+      ++stale;
+      return;
+    case bounce::TokenCheck::other_campaign:
+      ++other_campaign;
+      return;
+    case bounce::TokenCheck::old_version:
+      ++old_version;
+      return;
+    case bounce::TokenCheck::unchecked:
+      ++unchecked;
+      return;
+    case bounce::TokenCheck::absent:
+    case bounce::TokenCheck::valid:
+      break;
+  }
+  HAYATE_ASSERT(false && "not a refused token");
 }
 
 IngestDecision decide_finding(const bounce::Finding& finding) {
@@ -48,6 +75,8 @@ IngestDecision decide_finding(const bounce::Finding& finding) {
       break;
   }
   if (finding.recipient.empty()) decision.effect = IngestEffect::no_recipient;
+  // Whatever the report says, it came to an address we never gave out: nothing to record.
+  if (bounce::is_refused(finding.token)) decision.effect = IngestEffect::bad_token;
   return decision;
 }
 
@@ -87,26 +116,67 @@ void VerpRecipients::load_recipients() {
   if (const absl::Status& read = (*input)->csv().status(); !read.ok()) status_ = read;
 }
 
-std::optional<std::string> VerpRecipients::recipient(std::string_view address) {
+bounce::TokenAnswer VerpRecipients::check(std::string_view address,
+                                          const std::vector<std::string>& reported) {
+  bounce::TokenAnswer answer;
   VerpToken token;
   std::string error;
-  if (!verp_decode(key_, address, token, error) || token.campaign_tag != tag_) {
-    return std::nullopt;  // not ours, forged, or another campaign's
+  switch (verp_decode(key_, address, token, error)) {
+    case VerpDecodeResult::not_ours:
+      return answer;  // absent
+    case VerpDecodeResult::malformed:
+      answer.check = bounce::TokenCheck::forged;
+      return answer;
+    case VerpDecodeResult::version_1:
+      answer.check = bounce::TokenCheck::old_version;
+      return answer;
+    case VerpDecodeResult::token:
+      break;
+  }
+  if (token.campaign_tag != tag_) {
+    answer.check = bounce::TokenCheck::other_campaign;
+    return answer;
   }
   if (!loaded_) load_recipients();
-  if (token.sequence == 0 || token.sequence > ends_.size()) return std::nullopt;
-  const std::uint64_t start = token.sequence == 1 ? 0 : ends_[token.sequence - 2];
-  const std::uint64_t end = ends_[token.sequence - 1];
-  if (start == end) return std::nullopt;  // a rejected row: never sent
-  ++decoded_;
-  return addresses_.substr(start, end - start);
+  if (!status_.ok()) {
+    answer.check = bounce::TokenCheck::unchecked;
+    return answer;
+  }
+  // The row's address now: empty for a rejected row or one past the end.
+  std::string_view row_address;
+  if (token.sequence >= 1 && token.sequence <= ends_.size()) {
+    const std::uint64_t start = token.sequence == 1 ? 0 : ends_[token.sequence - 2];
+    row_address = std::string_view(addresses_).substr(start, ends_[token.sequence - 1] - start);
+  }
+  if (verp_verify(key_, token, row_address)) {
+    HAYATE_ASSERT(!row_address.empty());  // a token is made for someone
+    ++decoded_;
+    answer.check = bounce::TokenCheck::valid;
+    answer.recipient = std::string(row_address);
+    return answer;
+  }
+  // Made for another address than the row holds now, or forged: an address the report names
+  // may tell which. That is all the report is believed for: a stale token records nothing.
+  answer.check = bounce::TokenCheck::forged;
+  Address named;
+  std::string reason;
+  for (const std::string& candidate : reported) {
+    if (parse_address(candidate, named, reason) && verp_verify(key_, token, named.text)) {
+      answer.check = bounce::TokenCheck::stale;
+      break;
+    }
+  }
+  return answer;
 }
 
 BounceIngester::BounceIngester(std::string store_path, SuppressionPolicy policy,
                                VerpRecipients* verp, Printer dry_run_print)
     : store_path_(std::move(store_path)), policy_(policy), print_(std::move(dry_run_print)) {
   if (verp != nullptr) {
-    options_.verp_decoder = [verp](std::string_view address) { return verp->recipient(address); };
+    options_.verp_decoder = [verp](std::string_view address,
+                                   const std::vector<std::string>& reported) {
+      return verp->check(address, reported);
+    };
   }
 }
 
@@ -164,6 +234,10 @@ absl::Status BounceIngester::ingest(std::string_view source, std::string_view me
     }
     const IngestDecision decision = decide_finding(finding);
     switch (decision.effect) {
+      case IngestEffect::bad_token:
+        tally_.bad_tokens.add(finding.token);
+        if (print_) print_(source, finding, decision);
+        continue;
       case IngestEffect::not_failure:
         continue;
       case IngestEffect::no_recipient:

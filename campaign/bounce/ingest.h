@@ -31,6 +31,7 @@ enum class IngestEffect : std::uint8_t {
   not_recipient,  // a soft failure about us or our message (blocked, content...): no event
   not_failure,    // an auto-reply or a delay warning: no event
   no_recipient,   // nobody to record: the report names no recipient we could read
+  bad_token,      // the message came to our VERP address with a refused token: proves nothing
 };
 std::string_view to_string(IngestEffect effect);
 
@@ -44,15 +45,23 @@ struct IngestDecision {
 IngestDecision decide_finding(const bounce::Finding& finding);
 
 // A job's VERP tokens back to its recipients: the token's campaign tag must be the job's
-// (campaign_tag(id)) and its sequence a row of the job's recipients file as it is now (read
-// once, at the first such token: about 8 bytes plus the address a row). Tokens of other
-// campaigns, forged ones and rows that are no recipient give nothing.
+// (campaign_tag(id)), its sequence a row of the job's recipients file as it is now (read
+// once, at the first such token: about 8 bytes plus the address a row), and its MAC must
+// verify for that row's address, so that swapped rows or a replaced file never make a
+// bounce name someone it was not about. The one check both `bounces ingest` (through the
+// parser) and `bounces listen` (at RCPT) make.
 class VerpRecipients {
  public:
   // Loads the job and its VERP secret; FailedPrecondition when the job has no [verp].
   static absl::StatusOr<std::unique_ptr<VerpRecipients>> open(const std::string& job_path);
-  // The recipient that `address` (a bounce's To, Delivered-To...) stands for.
-  std::optional<std::string> recipient(std::string_view address);
+  // What `address` (a bounce's Delivered-To, To..., or an RCPT) says: absent when it is not a
+  // VERP address of ours; valid, with the recipient it stands for, when the token's MAC
+  // verifies for the address its row holds now; stale when it verifies instead for one of
+  // `reported` (what the report names): the row changed since the mailing; forged when it
+  // verifies for none, or does not decode; other_campaign; old_version (version 1 tokens
+  // name no address); unchecked when the recipients file cannot be read.
+  bounce::TokenAnswer check(std::string_view address,
+                            const std::vector<std::string>& reported = {});
   // Why tokens could not be mapped (the recipients file could not be read), or OK.
   const absl::Status& status() const { return status_; }
   std::uint64_t decoded() const { return decoded_; }
@@ -71,6 +80,17 @@ class VerpRecipients {
   std::uint64_t decoded_ = 0;
 };
 
+// Findings of messages that came to our VERP address with a refused token, by why.
+struct BadTokenCounts {
+  std::uint64_t forged = 0;
+  std::uint64_t stale = 0;
+  std::uint64_t other_campaign = 0;
+  std::uint64_t old_version = 0;
+  std::uint64_t unchecked = 0;
+  void add(bounce::TokenCheck check);
+  std::uint64_t total() const { return forged + stale + other_campaign + old_version + unchecked; }
+};
+
 struct IngestTally {
   std::uint64_t messages = 0;
   std::uint64_t bounces = 0;
@@ -83,10 +103,12 @@ struct IngestTally {
   std::uint64_t already_suppressed = 0;
   std::uint64_t soft_counted = 0;  // dry run: soft bounces that would be counted
   std::uint64_t invalid = 0;       // recipients the list refuses as addresses
+  BadTokenCounts bad_tokens;       // findings not recorded: their VERP token was refused
 };
 
 // Feeds messages into the list at `store_path` (opened, and created, at the first event).
-// A dry run opens nothing and hands each event to `print` instead.
+// A dry run opens nothing and hands each event to `print` instead, and each finding refused
+// for its token (effect bad_token).
 class BounceIngester {
  public:
   using Printer = std::function<void(std::string_view source, const bounce::Finding& finding,

@@ -1112,46 +1112,92 @@ class Parser {
     findings_.push_back(std::move(finding));
   }
 
-  // Our VERP address, where the bounce was delivered, names the recipient with a signature:
-  // it outranks what a forwarding or rewriting MTA reports.
-  void apply_verp() {
-    if (!options_.verp_decoder) return;
-    std::optional<std::string> recipient;
+  // The first of our VERP addresses the bounce was delivered to decides; failing those, the
+  // original message's envelope sender as the report quotes it (RFC 5965 3.2
+  // Original-Mail-From, the returned headers' Return-Path): a feedback loop or a relay may
+  // leave none on the report itself. Later ones are not asked: a message whose envelope and
+  // headers disagree is refused on the first.
+  TokenAnswer first_token() const {
     static constexpr std::array<std::string_view, 6> kFields = {
         "delivered-to", "x-original-to", "envelope-to", "to", "x-envelope-to", "return-path"};
+    std::vector<std::string> reported;
+    for (const Finding& finding : findings_) {
+      if (!finding.recipient.empty()) reported.push_back(finding.recipient);
+      if (!finding.original_recipient.empty()) reported.push_back(finding.original_recipient);
+    }
+    std::vector<std::string> addresses;
     for (std::string_view name : kFields) {
       for (const Field& field : message_.top.fields) {
-        if (field.name != name) continue;
-        for (const std::string& address : all_addresses(field.value)) {
-          recipient = options_.verp_decoder(address);
-          if (recipient) break;
-        }
-        if (recipient) break;
+        if (field.name == name) append_addresses(field.value, addresses);
       }
-      if (recipient) break;
     }
-    if (!recipient) {
-      // A token nobody vouches for: the recipient-less placeholder goes.
-      findings_.erase(std::remove_if(findings_.begin(), findings_.end(),
-                                     [](const Finding& f) { return f.recipient.empty(); }),
-                      findings_.end());
+    for (const Part& part : message_.parts) {
+      if (part.type != "message/feedback-report") continue;
+      Headers fields;
+      parse_headers(part.body, fields);
+      append_addresses(fields.get("original-mail-from"), addresses);
+      break;
+    }
+    if (const Part* original = first_returned_message()) {
+      append_addresses(original->headers.get("return-path"), addresses);
+    }
+    for (const std::string& address : addresses) {
+      TokenAnswer answer = options_.verp_decoder(address, reported);
+      if (answer.check != TokenCheck::absent) return answer;
+    }
+    return {};
+  }
+
+  static void append_addresses(std::string_view value, std::vector<std::string>& out) {
+    for_each_address(value, [&](std::string_view address) {
+      if (out.size() < bounce_findings_max) out.emplace_back(address);
+    });
+  }
+
+  // A valid token names the address we mailed, with a signature: it outranks what a
+  // forwarding or rewriting MTA reports. A refused one (forged, another campaign's...) makes
+  // the message proof of nothing, not even of the addresses the report names: anyone can
+  // write a report, and it came to an address we never gave out.
+  void apply_verp() {
+    if (!options_.verp_decoder) return;
+    const TokenAnswer answer = first_token();
+    if (answer.check == TokenCheck::absent) {
+      // No token of ours: the report's own recipients stand; the placeholder goes.
+      std::erase_if(findings_, [](const Finding& f) { return f.recipient.empty(); });
       return;
     }
-    // One envelope, one recipient: VERP messages are sent one recipient per transaction.
-    if (findings_.size() > 1) {
-      for (Finding& finding : findings_) {
-        if (same_address(finding.recipient, *recipient))
-          finding.recipient_source = RecipientSource::verp;
-      }
+    if (is_refused(answer.check)) {
+      for (Finding& finding : findings_) finding.token = answer.check;  // counted, not recorded
       return;
     }
-    if (findings_.empty()) return;
-    Finding& finding = findings_.front();
-    if (!finding.recipient.empty() && !same_address(finding.recipient, *recipient)) {
-      finding.reported_recipient = finding.recipient;
+    HAYATE_ASSERT(answer.check == TokenCheck::valid && !answer.recipient.empty());
+    keep_one_finding(answer.recipient);
+  }
+
+  // VERP messages go one recipient per transaction, so a report that came back to a token is
+  // about the address that token was made for, and only that one: one finding stays, the one
+  // naming that address, else the first failure (an alias or forward expanded it), else the
+  // first; the others are about addresses we never mailed and are dropped.
+  void keep_one_finding(const std::string& token_recipient) {
+    if (findings_.empty()) return;  // an ordinary message to our address: nothing reported
+    auto chosen = std::find_if(findings_.begin(), findings_.end(), [&](const Finding& f) {
+      return same_address(f.recipient, token_recipient);
+    });
+    if (chosen == findings_.end()) {
+      chosen = std::find_if(findings_.begin(), findings_.end(), [](const Finding& f) {
+        return f.kind == FindingKind::bounce || f.kind == FindingKind::complaint;
+      });
     }
-    finding.recipient = *recipient;
+    if (chosen == findings_.end()) chosen = findings_.begin();
+    Finding finding = std::move(*chosen);
+    findings_.clear();
+    if (!finding.recipient.empty() && !same_address(finding.recipient, token_recipient)) {
+      finding.reported_recipient = std::move(finding.recipient);
+    }
+    finding.recipient = token_recipient;
     finding.recipient_source = RecipientSource::verp;
+    finding.token = TokenCheck::valid;
+    findings_.push_back(std::move(finding));
   }
 
   const ParseOptions& options_;
@@ -1173,6 +1219,26 @@ std::string_view to_string(FindingKind kind) {
       return "delay";
   }
   return "bounce";
+}
+
+std::string_view to_string(TokenCheck check) {
+  switch (check) {
+    case TokenCheck::absent:
+      return "absent";
+    case TokenCheck::valid:
+      return "valid";
+    case TokenCheck::forged:
+      return "forged";
+    case TokenCheck::stale:
+      return "stale";
+    case TokenCheck::other_campaign:
+      return "other_campaign";
+    case TokenCheck::old_version:
+      return "old_version";
+    case TokenCheck::unchecked:
+      return "unchecked";
+  }
+  return "absent";
 }
 
 std::vector<Finding> parse_report(std::string_view message, const ParseOptions& options) {

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +31,30 @@ enum class RecipientSource : std::uint8_t {
   sender,            // the From of an auto-reply
 };
 
+// What a VERP decoder says of an address a bounce was delivered to (ParseOptions::verp_decoder).
+enum class TokenCheck : std::uint8_t {
+  absent,          // not one of our VERP addresses: it proves nothing either way
+  valid,           // our token, verified: it names the address we mailed
+  forged,          // our VERP address, but its token is malformed or verifies for no address
+                   // at hand (its row's, the report's)
+  stale,           // authentic, made for an address the report names that its row no longer
+                   // holds: the recipients file changed since the mailing
+  other_campaign,  // a token of another campaign: we cannot tell whom it names
+  old_version,     // an authentic token of a format that named a row, not an address
+  unchecked,       // the recipients a token is checked against could not be read
+};
+std::string_view to_string(TokenCheck check);
+// Our VERP address with a token that names nobody we can vouch for: the message it came to
+// proves nothing about any address.
+constexpr bool is_refused(TokenCheck check) {
+  return check != TokenCheck::absent && check != TokenCheck::valid;
+}
+
+struct TokenAnswer {
+  TokenCheck check = TokenCheck::absent;
+  std::string recipient;  // valid only: the address the token was made for
+};
+
 struct Finding {
   FindingKind kind = FindingKind::bounce;
   std::string recipient;           // addr-spec, no brackets: the address the report is about
@@ -46,14 +69,22 @@ struct Finding {
   std::string remote_mta;         // RFC 3464 2.3.5, type stripped, or empty
   std::string feedback_type;      // RFC 5965 3.1 (abuse, fraud...), complaints only
   Classification classification;  // reason, hard/soft, normalized status (classify.h)
+  TokenCheck token = TokenCheck::absent;  // what our VERP address the message came to said
 };
 
 struct ParseOptions {
-  // Given an address the bounce was delivered to (To, Delivered-To, X-Original-To...), returns
-  // the recipient our VERP token in it stands for, or nothing when it holds no valid token
-  // (see campaign/verp.h; the caller maps token to recipient). Unset: recipients come from
-  // the report and the returned original headers only.
-  std::function<std::optional<std::string>(std::string_view address)> verp_decoder;
+  // Given an address the bounce was delivered to (Delivered-To, X-Original-To, To..., then
+  // the original's envelope sender the report quotes: ARF Original-Mail-From, the returned
+  // Return-Path) and the addresses the report itself names (to tell a stale token from a
+  // forged one), says whether it is one of our VERP addresses and, when its token verifies,
+  // the recipient it stands for (see message/verp.h; the caller maps token to recipient). The
+  // first of our addresses decides. Valid: the message is about that recipient alone,
+  // whatever the report names (a forward, an alias). Refused: the findings keep what the
+  // report says, marked with the answer (Finding::token), so that they are counted and never
+  // recorded. No address of ours: the report's own recipients stand. Unset: recipients come
+  // from the report and the returned original headers only.
+  std::function<TokenAnswer(std::string_view address, const std::vector<std::string>& reported)>
+      verp_decoder;
 };
 
 // Every failed, delayed, complained-about or auto-replying recipient the message reports, in

@@ -40,10 +40,16 @@ spamdetected...), auto-replies and delays are counted, not recorded. It ends wit
 messages read, findings by kind, what the list gained. Messages are not moved or deleted:
 ingesting one twice counts its soft bounce twice.
   --job JOB.toml the list that job uses; with its [verp], tokens of that campaign name the
-                 recipient (mapped through the job's recipients file as it is now)
+                 recipient (its row in the job's recipients file as it is now, when the
+                 token was made for that row's address); a message to a VERP address whose
+                 token is forged, stale (its row changed), another campaign's or of the old
+                 format records nothing and is counted as "with a bad VERP token"
   --db PATH      the list (default ./suppression.db, created when needed)
   --dry-run      record nothing: print each event that would be recorded as a JSON line
-                 {"file","recipient","source","reason","hard","status","effect"}
+                 {"file","recipient","source","reason","hard","status","effect"}, with
+                 "reported_recipient" when the VERP token named another address than the
+                 report; and each finding refused for its token: effect "bad_token", "token"
+                 forged, stale, other_campaign, old_version or unchecked
 
 Exit codes: 0 (also when nothing was found), 64 usage, 65 a bad job file, 66 a PATH cannot be
 read (the others are still read), 73 the list cannot be opened or written, 75 another process
@@ -108,6 +114,19 @@ std::string ingest_summary(const IngestTally& tally, bool dry_run) {
   append(line, tally.not_recipient, " not about the recipient, ", tally.no_recipient,
          " without a recipient");
   if (tally.invalid > 0) append(line, ", ", tally.invalid, " not an address");
+  if (const BadTokenCounts& bad = tally.bad_tokens; bad.total() > 0) {
+    append(line, ", ", bad.total(), " with a bad VERP token (");
+    std::string_view separator;
+    for (const auto& [n, what] :
+         {std::pair{bad.forged, "forged"}, std::pair{bad.stale, "stale"},
+          std::pair{bad.other_campaign, "another campaign's"},
+          std::pair{bad.old_version, "old format"}, std::pair{bad.unchecked, "unchecked"}}) {
+      if (n == 0) continue;
+      append(line, separator, n, " ", what);
+      separator = ", ";
+    }
+    line += ')';
+  }
   return line;
 }
 
@@ -122,7 +141,16 @@ void print_event(std::string_view source, const bounce::Finding& finding,
   append_json_escaped(decision.reason, line);
   append(line, R"(","hard":)", decision.hard ? "true" : "false", R"(,"status":")",
          finding.classification.status.to_string(), R"(","effect":")", to_string(decision.effect),
-         "\"}\n");
+         '"');
+  if (!finding.reported_recipient.empty()) {
+    line += R"(,"reported_recipient":")";
+    append_json_escaped(finding.reported_recipient, line);
+    line += '"';
+  }
+  if (bounce::is_refused(finding.token)) {
+    append(line, R"(,"token":")", to_string(finding.token), '"');
+  }
+  line += "}\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
 }
 

@@ -9,8 +9,9 @@
 #include <string>
 
 #include "campaign/bounce/ingest.h"
-#include "campaign/run/exit_codes.h"
 #include "campaign/config/job.h"
+#include "campaign/run/exit_codes.h"
+#include "engine/assert.h"
 #include "engine/smtp/server/server.h"
 #include "engine/strings.h"
 
@@ -21,10 +22,11 @@ namespace {
 constexpr char kListenHelp[] = R"(hayate bounces listen ADDRESS --job JOB.toml [options]
 
 Receives bounces and complaints by SMTP: mail for the job's VERP addresses ([verp] prefix and
-domain) is accepted, parsed (DSN, ARF, the text bounces of common MTAs) and recorded in the
-job's suppression list before the 250 is given (a list that cannot be written gets 451, so the
-sender tries again); mail for any other address is refused with 550 5.1.1. Runs until SIGTERM
-or SIGINT, then prints what it recorded.
+domain) whose token verifies is accepted, one address a message (a second gets 452 4.5.3),
+parsed (DSN, ARF, the text bounces of common MTAs) and recorded in the job's suppression list
+before the 250 is given (a list that cannot be written gets 451, so the sender tries again);
+mail for any other address, a forged or stale token included, is refused with 550 5.1.1. Runs
+until SIGTERM or SIGINT, then prints what it recorded.
   ADDRESS              where to listen: 127.0.0.1:2526, [::1]:2526 (loopback unless
                        --allow-non-loopback; the MX of the VERP domain points here)
   --job JOB.toml       the campaign: its [verp] secret, domain and recipients, its list
@@ -76,18 +78,25 @@ std::string parse_listen(const std::vector<std::string_view>& args, ListenOption
   return {};
 }
 
-// RCPT: only this campaign's VERP addresses, at the VERP domain.
+// RCPT: only this campaign's VERP addresses, at the VERP domain, whose token verifies (the
+// check `bounces ingest` makes too): a forged or foreign token is refused before any data.
+// One such address a transaction: a message is about the one address its token names, so a
+// second is deferred (RFC 5321 4.5.3.1.10: 452, the client sends it in another transaction)
+// rather than have one report stand for two recipients.
 class VerpPolicy final : public smtp::server::Policy {
  public:
   VerpPolicy(std::string domain, VerpRecipients& verp) : domain_(std::move(domain)), verp_(verp) {}
 
-  smtp::server::Verdict check_recipient(const smtp::server::Envelope&,
+  smtp::server::Verdict check_recipient(const smtp::server::Envelope& envelope,
                                         std::string_view recipient) override {
     const std::size_t at = recipient.rfind('@');
-    if (at == std::string_view::npos ||
-        !equals_ignoring_case(recipient.substr(at + 1), domain_) ||
-        !verp_.recipient(recipient).has_value()) {
+    if (at == std::string_view::npos || !equals_ignoring_case(recipient.substr(at + 1), domain_) ||
+        verp_.check(recipient).check != bounce::TokenCheck::valid) {
       return smtp::server::Verdict::reject(550, "5.1.1", "no such bounce address here");
+    }
+    if (!envelope.recipients.empty()) {
+      return smtp::server::Verdict::reject(452, "4.5.3",
+                                           "one bounce address per message; send it again");
     }
     return smtp::server::Verdict::accept();
   }
@@ -105,6 +114,7 @@ class IngestStore final : public smtp::server::MessageStore {
   smtp::server::Verdict store(const smtp::server::ReceivedMessage& message) override {
     // The envelope recipient (our VERP address) as an MDA would add it: the parser finds the
     // token there even when the bounce's own headers name another address.
+    HAYATE_ASSERT(message.recipients.size() == 1);  // VerpPolicy takes one a transaction
     message_.clear();
     append(message_, "Delivered-To: ", message.recipients.front(), "\n", message.content);
     absl::Status status =

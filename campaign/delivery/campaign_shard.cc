@@ -193,7 +193,7 @@ void CampaignShard::connection_closed(const smtp::CloseReport& report, bool fail
 
 void CampaignShard::envelope_from(const Recipient& recipient, std::string& out) {
   if (const VerpKey* verp = context_.verp; verp != nullptr) {
-    append_verp_address(*verp, context_.verp_tag, recipient.sequence, out);
+    append_verp_address(*verp, context_.verp_tag, recipient.sequence, recipient.address(), out);
   } else {
     out.append(context_.job->envelope_from.text);
   }

@@ -1,7 +1,8 @@
-// VERP tokens: encoding (tag, varint sequence, truncated HMAC-SHA256, lower-case base32) and
-// decoding with a constant-time MAC check. Each thread keeps one OpenSSL HMAC context keyed
-// with the last secret it used, so an address costs one HMAC over 16 bytes and no allocation
-// beyond the returned string.
+// VERP tokens: encoding (version, tag, varint sequence, HMAC-SHA256 over those and the
+// recipient's address, truncated; lower-case base32), decoding, and a constant-time MAC check
+// against an address. Each thread keeps one OpenSSL HMAC context keyed with the last secret it
+// used, so an address costs one HMAC over about 40 bytes and no allocation beyond the returned
+// string.
 #include "campaign/message/verp.h"
 
 #include <fcntl.h>
@@ -88,6 +89,17 @@ bool read_varint(const std::uint8_t* bytes, std::size_t size, std::uint64_t& val
   return true;
 }
 
+// The signed bytes of a version 2 token: version, tag, varint; returns their count. The MAC
+// covers them and then the address. The varint is self-delimiting, so that input cannot be
+// read two ways; and it never equals a version 1 input (tag and varint alone, only its last
+// byte under 0x80), as a version 2 varint is followed by the address.
+std::size_t write_signed_bytes(const CampaignTag& tag, std::uint64_t sequence, std::uint8_t* out) {
+  out[0] = verp_token_version;
+  std::memcpy(out + verp_version_bytes, tag.data(), tag.size());
+  const std::size_t size = verp_version_bytes + tag.size();
+  return size + write_varint(sequence, out + size);
+}
+
 EVP_MAC* hmac_algorithm() {
   // Fetched once for the process (OpenSSL 3 providers); never freed, like OpenSSL's own tables.
   static EVP_MAC* const algorithm = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
@@ -124,6 +136,16 @@ std::string printable(std::string_view text) {
   }
   if (text.size() > quoted_bytes_max) out += "...";
   return out;
+}
+
+// The local part of "local@domain", "<local@domain>" or "local", surrounding blanks trimmed.
+std::string_view local_part_of(std::string_view text) {
+  text = hayate::trim(text, " \t");
+  if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
+    text = text.substr(1, text.size() - 2);
+  }
+  const std::size_t at = text.rfind('@');
+  return at == std::string_view::npos ? text : text.substr(0, at);
 }
 
 }  // namespace
@@ -238,7 +260,8 @@ absl::StatusOr<VerpKey> VerpKey::load(const std::string& secret_file, std::strin
   return key;
 }
 
-void VerpKey::compute_mac(const std::uint8_t* data, std::size_t size, std::uint8_t* mac) const {
+void VerpKey::compute_mac(const std::uint8_t* data, std::size_t size, std::string_view tail,
+                          std::uint8_t* mac) const {
   HAYATE_ASSERT(id_ != 0 && !secret_.empty());  // made by create(), not moved from
   ThreadMac& thread = thread_mac;
   if (thread.context == nullptr) {
@@ -262,18 +285,19 @@ void VerpKey::compute_mac(const std::uint8_t* data, std::size_t size, std::uint8
   }
   std::size_t mac_bytes = 0;
   HAYATE_ASSERT(EVP_MAC_update(thread.context, data, size) == 1);
+  HAYATE_ASSERT(EVP_MAC_update(thread.context, reinterpret_cast<const unsigned char*>(tail.data()),
+                               tail.size()) == 1);
   HAYATE_ASSERT(EVP_MAC_final(thread.context, mac, &mac_bytes, sha256_bytes) == 1 &&
                 mac_bytes == sha256_bytes);
 }
 
 void append_verp_address(const VerpKey& key, const CampaignTag& tag, std::uint64_t sequence,
-                         std::string& out) {
+                         std::string_view recipient, std::string& out) {
+  HAYATE_ASSERT(!recipient.empty());  // a token is made for someone
   std::uint8_t token[verp_token_bytes_max];
-  std::memcpy(token, tag.data(), tag.size());
-  std::size_t size = tag.size();
-  size += write_varint(sequence, token + size);
+  std::size_t size = write_signed_bytes(tag, sequence, token);
   std::uint8_t mac[sha256_bytes];
-  key.compute_mac(token, size, mac);
+  key.compute_mac(token, size, recipient, mac);
   std::memcpy(token + size, mac, verp_mac_bytes);  // RFC 2104 5: the leftmost bits
   size += verp_mac_bytes;
   HAYATE_ASSERT(size >= verp_token_bytes_min && size <= verp_token_bytes_max);
@@ -284,39 +308,35 @@ void append_verp_address(const VerpKey& key, const CampaignTag& tag, std::uint64
   hayate::append(out, '@', key.domain_);
 }
 
-std::string verp_address(const VerpKey& key, std::string_view campaign_id, std::uint64_t sequence) {
+std::string verp_address(const VerpKey& key, std::string_view campaign_id, std::uint64_t sequence,
+                         std::string_view recipient) {
   std::string address;
   address.reserve(key.prefix().size() + 2 + verp_token_characters_max + key.domain().size());
-  append_verp_address(key, campaign_tag(campaign_id), sequence, address);
+  append_verp_address(key, campaign_tag(campaign_id), sequence, recipient, address);
   return address;
 }
 
-bool verp_decode(const VerpKey& key, std::string_view address_or_local_part, VerpToken& token,
-                 std::string& error) {
-  std::string_view text = trim(address_or_local_part);
-  if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
-    text = text.substr(1, text.size() - 2);
-  }
-  const std::size_t at = text.rfind('@');
-  const std::string_view local = at == std::string_view::npos ? text : text.substr(0, at);
+VerpDecodeResult verp_decode(const VerpKey& key, std::string_view address_or_local_part,
+                             VerpToken& token, std::string& error) {
+  const std::string_view local = local_part_of(address_or_local_part);
   const std::size_t plus = local.rfind('+');
   if (plus == std::string_view::npos) {
     error = hayate::cat("'", printable(address_or_local_part), "' has no '+' in its local part");
-    return false;
+    return VerpDecodeResult::not_ours;
   }
   if (!hayate::equals_ignoring_case(local.substr(0, plus), key.prefix_)) {
     error = hayate::cat("'", printable(address_or_local_part), "' does not start with '",
                         key.prefix_, "+'");
-    return false;
+    return VerpDecodeResult::not_ours;
   }
   const std::string_view characters = local.substr(plus + 1);
-  // Lengths that base32 of 16 to 25 bytes can have, and nothing in between.
+  // Lengths that base32 of 16 to 25 bytes can have, and nothing in between (both versions).
   const std::size_t size = characters.size() * 5 / 8;
   if (size < verp_token_bytes_min || size > verp_token_bytes_max ||
       base32_characters(size) != characters.size()) {
     error = hayate::cat("token '", printable(characters), "' has ", characters.size(),
                         " characters; a VERP token has 26 to ", verp_token_characters_max);
-    return false;
+    return VerpDecodeResult::malformed;
   }
   std::uint8_t bytes[verp_token_bytes_max];
   std::uint32_t buffer = 0;
@@ -327,7 +347,7 @@ bool verp_decode(const VerpKey& key, std::string_view address_or_local_part, Ver
     if (value < 0) {
       error = hayate::cat("token '", printable(characters), "' has '",
                           printable(std::string_view(&c, 1)), "', which is not base32");
-      return false;
+      return VerpDecodeResult::malformed;
     }
     buffer = (buffer << 5) | static_cast<std::uint32_t>(value);
     bits += 5;
@@ -339,26 +359,45 @@ bool verp_decode(const VerpKey& key, std::string_view address_or_local_part, Ver
   HAYATE_ASSERT(written == size && bits < 5);
   if ((buffer & ((1u << bits) - 1)) != 0) {  // RFC 4648 3.5: pad bits are zero
     error = hayate::cat("token '", printable(characters), "' is not canonical base32");
-    return false;
+    return VerpDecodeResult::malformed;
   }
   const std::size_t signed_bytes = size - verp_mac_bytes;
+  // Version 1 signed its own bytes alone; checked first, so that its tokens are named as such
+  // whatever their first byte.
   std::uint8_t mac[sha256_bytes];
-  key.compute_mac(bytes, signed_bytes, mac);
-  if (CRYPTO_memcmp(mac, bytes + signed_bytes, verp_mac_bytes) != 0) {
+  key.compute_mac(bytes, signed_bytes, {}, mac);
+  if (CRYPTO_memcmp(mac, bytes + signed_bytes, verp_mac_bytes) == 0) {
     error = hayate::cat("token '", printable(characters),
-                        "' does not match its signature: forged, altered or from another secret");
-    return false;
+                        "' is of version 1, which names a row but not the address mailed: "
+                        "refused, as it cannot say whom the bounce is about");
+    return VerpDecodeResult::version_1;
   }
+  if (bytes[0] != verp_token_version) {
+    error = hayate::cat("token '", printable(characters), "' has version ",
+                        static_cast<unsigned>(bytes[0]), ", not ",
+                        static_cast<unsigned>(verp_token_version), ": forged or altered");
+    return VerpDecodeResult::malformed;
+  }
+  constexpr std::size_t sequence_start = verp_version_bytes + verp_campaign_tag_bytes;
   std::uint64_t sequence = 0;
-  if (!read_varint(bytes + verp_campaign_tag_bytes, signed_bytes - verp_campaign_tag_bytes,
-                   sequence)) {
-    // Signed with our secret but not as we encode: only a leaked secret makes this.
+  if (!read_varint(bytes + sequence_start, signed_bytes - sequence_start, sequence)) {
     error = hayate::cat("token '", printable(characters), "' has a malformed sequence number");
-    return false;
+    return VerpDecodeResult::malformed;
   }
-  std::memcpy(token.campaign_tag.data(), bytes, verp_campaign_tag_bytes);
+  std::memcpy(token.campaign_tag.data(), bytes + verp_version_bytes, verp_campaign_tag_bytes);
   token.sequence = sequence;
-  return true;
+  std::memcpy(token.mac.data(), bytes + signed_bytes, verp_mac_bytes);
+  error.clear();
+  return VerpDecodeResult::token;
+}
+
+bool verp_verify(const VerpKey& key, const VerpToken& token, std::string_view recipient) {
+  if (recipient.empty()) return false;
+  std::uint8_t signed_bytes[verp_token_bytes_max];
+  const std::size_t size = write_signed_bytes(token.campaign_tag, token.sequence, signed_bytes);
+  std::uint8_t mac[sha256_bytes];
+  key.compute_mac(signed_bytes, size, recipient, mac);
+  return CRYPTO_memcmp(mac, token.mac.data(), verp_mac_bytes) == 0;
 }
 
 }  // namespace hayate::campaign::message

@@ -1,7 +1,8 @@
-// libFuzzer target for campaign/verp: verp_decode on any bytes with a fixed key. Must not
-// crash; an accepted token must be the one the encoder writes for what it decoded (up to
-// case); and the first 8 bytes, as a sequence number, must round-trip through an address that
-// any other base32 character in its token makes invalid.
+// libFuzzer target for campaign/verp: verp_decode and verp_verify on any bytes with a fixed
+// key. Must not crash; every refusal says why; a decoded token verifies for an address exactly
+// when the encoder writes that token for it (up to case); and the first 8 bytes, as a sequence
+// number, must round-trip through an address made for the input, which verifies for that
+// input alone and which any other base32 character in its token makes invalid.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -14,15 +15,17 @@
 
 namespace {
 
+using hayate::campaign::VerpDecodeResult;
 using hayate::campaign::VerpKey;
 using hayate::campaign::VerpToken;
 
 const VerpKey& key() {
-  // The seeds in tests/fuzz/corpus/verp were made with this secret.
+  // The seeds in tests/fuzz/corpus/verp were made with this secret, for kRecipient.
   static const VerpKey key =
       *VerpKey::create("correct horse battery staple 42", "bounces", "bounce.example.com");
   return key;
 }
+constexpr std::string_view kRecipient = "ann@example.org";
 
 // The token part of an address or local part, as verp_decode finds it.
 std::string_view token_of(std::string_view text) {
@@ -34,28 +37,42 @@ std::string_view token_of(std::string_view text) {
   return text.substr(text.rfind('+') + 1);
 }
 
+bool accepted(std::string_view address, std::string_view recipient) {
+  VerpToken token;
+  std::string error;
+  return hayate::campaign::verp_decode(key(), address, token, error) == VerpDecodeResult::token &&
+         hayate::campaign::verp_verify(key(), token, recipient);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   VerpToken token;
   std::string error;
-  if (hayate::campaign::verp_decode(key(), input, token, error)) {
+  const VerpDecodeResult result = hayate::campaign::verp_decode(key(), input, token, error);
+  HAYATE_ASSERT((result == VerpDecodeResult::token) == error.empty());
+  if (result == VerpDecodeResult::token) {
     std::string address;
-    hayate::campaign::append_verp_address(key(), token.campaign_tag, token.sequence, address);
-    HAYATE_ASSERT(hayate::lower(token_of(input)) == token_of(address));
-  } else {
-    HAYATE_ASSERT(!error.empty());
+    hayate::campaign::append_verp_address(key(), token.campaign_tag, token.sequence, kRecipient,
+                                          address);
+    HAYATE_ASSERT(hayate::campaign::verp_verify(key(), token, kRecipient) ==
+                  (hayate::lower(token_of(input)) == token_of(address)));
   }
 
   std::uint64_t sequence = 0;
   if (size > 0) std::memcpy(&sequence, data, size < 8 ? size : 8);
-  const std::string address = hayate::campaign::verp_address(key(), input, sequence);
+  const std::string recipient = input.empty() ? std::string(kRecipient) : std::string(input);
+  const std::string address = hayate::campaign::verp_address(key(), input, sequence, recipient);
   HAYATE_ASSERT(address.find('@') <= hayate::limits::local_part_bytes_max);
   VerpToken decoded;
-  HAYATE_ASSERT(hayate::campaign::verp_decode(key(), address, decoded, error));
+  HAYATE_ASSERT(hayate::campaign::verp_decode(key(), address, decoded, error) ==
+                VerpDecodeResult::token);
   HAYATE_ASSERT(decoded.sequence == sequence &&
                 decoded.campaign_tag == hayate::campaign::campaign_tag(input));
+  HAYATE_ASSERT(hayate::campaign::verp_verify(key(), decoded, recipient));
+  HAYATE_ASSERT(!hayate::campaign::verp_verify(key(), decoded, recipient + "x"));
+  HAYATE_ASSERT(!hayate::campaign::verp_verify(key(), decoded, recipient.substr(1)));
   // Another character at one place (chosen by the input) is always refused.
   constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz234567";
   const std::size_t token_start = address.find('+') + 1;
@@ -64,6 +81,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string altered = address;
   const std::size_t current = alphabet.find(altered[position]);
   altered[position] = alphabet[(current + 1 + (size > 9 ? data[9] : 0) % 31) % 32];
-  HAYATE_ASSERT(!hayate::campaign::verp_decode(key(), altered, decoded, error));
+  HAYATE_ASSERT(!accepted(altered, recipient));
   return 0;
 }

@@ -6,8 +6,10 @@
 # campaign to the same list skips exactly them (the sink never sees them again). (b) A campaign
 # with VERP, then RFC 3464 DSNs, an ARF complaint, a qmail bounce and an auto-reply built for
 # its VERP envelope senders, read by `hayate bounces ingest --job`: exactly the hard bounces
-# and the complaint are suppressed (the VERP token outranks a forwarded address in the DSN, a
-# forged token is ignored), and a third campaign skips them. (c) A run killed with SIGKILL
+# and the complaint are suppressed (the VERP token outranks a forwarded address in the DSN and
+# the other recipients a DSN names; a report or complaint to a forged token, another
+# campaign's or one of version 1 records nothing and is counted), and a third campaign skips them; with the
+# recipients file replaced or two rows swapped since, tokens of the changed rows map to nobody. (c) A run killed with SIGKILL
 # after a bounce: the next run of that output records it before checking its recipients.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -125,8 +127,9 @@ wait_until_eq "maildir messages" $((30 + 30 + 10)) 10 maildir_count
 # The bounces, as receiving MTAs would send them to each recipient's VERP envelope sender.
 mkdir -p "${dir}/bounces/new" "${dir}/bounces/cur" "${dir}/bounces/tmp"
 "${HAYATE_PYTHON}" - "${dir}/maildir/new" "${dir}/bounces" <<'PY' || fail "building the DSNs"
-import os, sys
+import base64, hashlib, hmac, os, sys
 maildir, out = sys.argv[1], sys.argv[2]
+secret = b"another-secret-of-at-least-16-bytes"
 sent = {}  # recipient -> (VERP envelope sender, the message as stored)
 for name in os.listdir(maildir):
     data = open(os.path.join(maildir, name), "rb").read().decode().replace("\r\n", "\n")
@@ -190,8 +193,26 @@ Content-Type: text/rfc822-headers
 def verp(recipient):
     return sent[recipient][0]
 
+def leb128(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+def token_address(campaign_id, row, recipient, version=2):
+    """A VERP address as README.md's "VERP tokens" describes it, made without hayate; version 1
+    is the format before it (no version byte, a 5-byte tag, a MAC without the address)."""
+    tag = hashlib.sha256(campaign_id.encode()).digest()
+    signed = bytes([2]) + tag[:4] + leb128(row) if version == 2 else tag[:5] + leb128(row)
+    signed_address = signed + recipient.encode() if version == 2 else signed
+    mac = hmac.new(secret, signed_address, hashlib.sha256).digest()[:10]
+    token = base64.b32encode(signed + mac).decode().lower().rstrip("=")
+    return f"bounces+{token}@bounces.example.com"
+
+assert token_address("bounces-b", 9, "u8@v.test") == verp("u8@v.test"), "the README's format"
 forged = verp("u8@v.test")
-forged = forged[:12] + ("a" if forged[12] != "a" else "b") + forged[13:]  # one character off
+forged = forged[:20] + ("a" if forged[20] != "a" else "b") + forged[21:]  # one character off
 messages = {
     # u1 moved to another mailbox that no longer exists: the DSN names the forwarded address,
     # the VERP token the one we mailed.
@@ -212,12 +233,45 @@ messages = {
     "5.eml": dsn(verp("u9@v.test"), "u9@v.test", "failed", "5.7.1",
                  "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using "
                  "zen.spamhaus.org", "u9@v.test"),
-    # A forged token: not trusted, so the DSN's own recipient stands.
+    # A forged token: the message proves nothing, not even about the address its DSN names.
     "6.eml": dsn(forged, "stranger@elsewhere.test", "failed", "5.1.1",
                  "550 5.1.1 User unknown", "u8@v.test"),
+    # Another campaign's token (same secret), naming one of ours: proves nothing here either.
+    "7.eml": dsn(token_address("bounces-other", 9, "u8@v.test"), "u8@v.test", "failed", "5.1.1",
+                 "550 5.1.1 User unknown", "u8@v.test"),
+    # A version 1 token of this campaign for u8's row: it names the row, not the address, so
+    # it cannot say who was mailed; refused.
+    "9.eml": dsn(token_address("bounces-b", 9, "", version=1), "u8@v.test", "failed", "5.1.1",
+                 "550 5.1.1 User unknown", "u8@v.test"),
 }
+# u0's token, and a DSN that names u0 (mailbox full) and a bystander (unknown): VERP mail has
+# one recipient a message, so only the finding about u0 counts.
+two = dsn(verp("u0@v.test"), "bystander@elsewhere.test", "failed", "5.1.1",
+          "550 5.1.1 <bystander@elsewhere.test>: User unknown", "u0@v.test")
+messages["8.eml"] = two.replace("""
+--dsn-boundary
+Content-Description: Undelivered Message Headers""", """
+Final-Recipient: rfc822; u0@v.test
+Action: failed
+Status: 5.2.2
+Diagnostic-Code: smtp; 552 5.2.2 <u0@v.test>: Mailbox full
+
+--dsn-boundary
+Content-Description: Undelivered Message Headers""")
+assert messages["8.eml"] != two
 for name, text in messages.items():
     open(os.path.join(out, "new", name), "w").write(text)
+
+# For a recipients file changed after the mailing: u0's token naming u0, u3's naming u3, and
+# u9's naming the address it was forwarded to.
+changed = os.path.join(out, "..", "changed")
+for sub in ("new", "cur", "tmp"):
+    os.makedirs(os.path.join(changed, sub))
+for name, (recipient, named) in {"s1.eml": ("u0@v.test", "u0@v.test"),
+                                  "s2.eml": ("u3@v.test", "u3@v.test"),
+                                  "s3.eml": ("u9@v.test", "forwarded-u9@elsewhere.test")}.items():
+    open(os.path.join(changed, "new", name), "w").write(
+        dsn(verp(recipient), named, "failed", "5.1.1", "550 5.1.1 User unknown", recipient))
 
 # An mbox: qmail's plain-text bounce (through VERP) and a vacation reply.
 qmail = f"""From MAILER-DAEMON Tue Nov  3 14:05:09 2026
@@ -249,8 +303,10 @@ I am away until Monday and will read your message when I return.
 """
 open(os.path.join(out, "..", "bounces.mbox"), "w").write(qmail + "\n" + vacation)
 
-# A single file: an ARF complaint (RFC 5965) about the message to u7.
-open(os.path.join(out, "..", "complaint.eml"), "w").write(f"""From: feedback@fbl.v.test
+# A single file: an ARF complaint (RFC 5965) about the message to u7; and in the Maildir, one
+# whose Original-Mail-From is a forged token and whose Original-Rcpt-To names u9.
+def complaint(mail_from, rcpt_to, original_for):
+    return f"""From: feedback@fbl.v.test
 To: fbl@example.com
 Subject: FW: Hi U7
 Date: Tue, 3 Nov 2026 15:00:00 +0000
@@ -269,8 +325,8 @@ Content-Type: message/feedback-report
 Feedback-Type: abuse
 User-Agent: ExampleFBL/1.0
 Version: 1
-Original-Mail-From: <{verp("u7@v.test")}>
-Original-Rcpt-To: <u7@v.test>
+Original-Mail-From: <{mail_from}>
+Original-Rcpt-To: <{rcpt_to}>
 Arrival-Date: Tue, 3 Nov 2026 14:05:09 +0000
 Source-IP: 192.0.2.1
 Reported-Domain: example.com
@@ -278,31 +334,41 @@ Reported-Domain: example.com
 --arf-boundary
 Content-Type: message/rfc822
 
-{sent["u7@v.test"][1]}
+{sent[original_for][1]}
 --arf-boundary--
-""")
+"""
+
+open(os.path.join(out, "..", "complaint.eml"), "w").write(
+    complaint(verp("u7@v.test"), "u7@v.test", "u7@v.test"))
+open(os.path.join(out, "new", "c.eml"), "w").write(complaint(forged, "u9@v.test", "u9@v.test"))
 PY
 cp "${dir}/suppression.db" "${dir}/before-ingest.db"
 
 run_hayate dry bounces ingest "${dir}/bounces" "${dir}/bounces.mbox" "${dir}/complaint.eml" \
   --job "${dir}/b/job.toml" --dry-run
 assert_eq "(b) dry run: exit" 0 "${HAYATE_EXIT}"
-events=("1.eml u1@v.test bounce userunknown true 5.1.1 suppress"
-  "2.eml u5@v.test bounce userunknown true 5.1.1 suppress"
-  "3.eml u6@v.test bounce mailboxfull false 5.2.2 count_soft"
-  "6.eml stranger@elsewhere.test bounce userunknown true 5.1.1 suppress"
-  "bounces.mbox:1 u2@v.test bounce userunknown true 5.1.1 suppress"
-  "complaint.eml u7@v.test complaint abuse false  suppress")
+events=("1.eml u1@v.test bounce userunknown true 5.1.1 suppress - forwarded-u1@elsewhere.test"
+  "2.eml u5@v.test bounce userunknown true 5.1.1 suppress - -"
+  "3.eml u6@v.test bounce mailboxfull false 5.2.2 count_soft - -"
+  "6.eml stranger@elsewhere.test bounce userunknown true 5.1.1 bad_token forged -"
+  "7.eml u8@v.test bounce userunknown true 5.1.1 bad_token other_campaign -"
+  "8.eml u0@v.test bounce mailboxfull false 5.2.2 count_soft - -"
+  "9.eml u8@v.test bounce userunknown true 5.1.1 bad_token old_version -"
+  "c.eml u9@v.test complaint abuse false  bad_token forged -"
+  "bounces.mbox:1 u2@v.test bounce userunknown true 5.1.1 suppress - -"
+  "complaint.eml u7@v.test complaint abuse false  suppress - -")
 assert_eq "(b) dry run: the events" "$(joined "${events[@]}")" \
   "$("${HAYATE_PYTHON}" -c '
 import json, os, sys
 for e in map(json.loads, open(sys.argv[1])):
     print(os.path.basename(e["file"]), e["recipient"], e["source"], e["reason"],
-          str(e["hard"]).lower(), e["status"], e["effect"])' "${dir}/dry.out" | paste -sd'|')"
-found="9 messages: 6 bounces, 1 complaint, 1 autoreply, 1 delay"
-assert_contains "(b) dry run: summary on stderr" "hayate bounces ingest: ${found}; 5 would be \
-suppressed, 1 soft bounce would be counted, 1 not about the recipient, 0 without a recipient" \
-  "$(cat "${dir}/dry.err")"
+          str(e["hard"]).lower(), e["status"], e["effect"], e.get("token", "-"),
+          e.get("reported_recipient", "-"))' "${dir}/dry.out" | paste -sd'|')"
+found="13 messages: 9 bounces, 2 complaints, 1 autoreply, 1 delay"
+bad_tokens="4 with a bad VERP token (2 forged, 1 another campaign's, 1 old format)"
+assert_contains "(b) dry run: summary on stderr" "hayate bounces ingest: ${found}; 4 would be \
+suppressed, 2 soft bounces would be counted, 1 not about the recipient, 0 without a recipient, \
+${bad_tokens}" "$(cat "${dir}/dry.err")"
 cmp -s "${dir}/suppression.db" "${dir}/before-ingest.db" || fail "(b) the dry run changed the list"
 
 run_hayate ingest bounces ingest "${dir}/bounces" "${dir}/bounces.mbox" "${dir}/nonexistent" \
@@ -310,11 +376,11 @@ run_hayate ingest bounces ingest "${dir}/bounces" "${dir}/bounces.mbox" "${dir}/
 assert_eq "(b) ingest with an unreadable path: exit" 66 "${HAYATE_EXIT}"
 assert_contains "(b) ingest names the unreadable path" "${dir}/nonexistent" \
   "$(cat "${dir}/ingest.err")"
-assert_eq "(b) ingest: one summary line" "hayate bounces ingest: ${found}; 5 suppressed, 1 soft \
-bounce counted, 0 already suppressed, 1 not about the recipient, 0 without a recipient \
-(${dir}/b/../suppression.db)" "$(cat "${dir}/ingest.out")"
-ingested=("stranger@elsewhere.test bounce userunknown" "u1@v.test bounce userunknown"
-  "u2@v.test bounce userunknown" "u5@v.test bounce userunknown" "u7@v.test complaint abuse")
+assert_eq "(b) ingest: one summary line" "hayate bounces ingest: ${found}; 4 suppressed, 2 soft \
+bounces counted, 0 already suppressed, 1 not about the recipient, 0 without a recipient, \
+${bad_tokens} (${dir}/b/../suppression.db)" "$(cat "${dir}/ingest.out")"
+ingested=("u1@v.test bounce userunknown" "u2@v.test bounce userunknown"
+  "u5@v.test bounce userunknown" "u7@v.test complaint abuse")
 assert_eq "(b) the list after ingest" "$(joined "${hard_bounces[@]}" "${ingested[@]}")" \
   "$(list_addresses | paste -sd'|')"
 
@@ -328,6 +394,39 @@ assert_eq "(b) third campaign: suppressed exactly those" "u1@v.test,u2@v.test,u5
     sed 's/.*"recipient":"\([^"]*\)".*/\1/' | sort | paste -sd,)"
 wait_until_eq "maildir messages" $((30 + 30 + 10 + 6)) 10 maildir_count
 stop_process "${sink_pid}"
+
+# --- (b) the recipients file changed after the mailing ------------------------------------
+# A token names a row and, through its MAC, the address mailed: once that row holds someone
+# else it maps to nobody. Replaced by other addresses: nothing is recorded. Rows 1 and 10 (u0
+# and u9) swapped: only the bounce for u3, whose row did not change, is.
+for variant in replaced swapped; do
+  mkdir -p "${dir}/b-${variant}"
+  cp "${dir}/b/job.toml" "${dir}/b/verp.key" "${dir}/b/body.txt" "${dir}/b-${variant}/"
+done
+csv="email,first_name"
+for i in $(seq 0 9); do csv+=$'\n'"new${i}@v.test,N${i}"; done
+printf '%s\n' "${csv}" >"${dir}/b-replaced/recipients.csv"
+csv="email,first_name"$'\n'"u9@v.test,U9"
+for i in $(seq 1 8); do csv+=$'\n'"u${i}@v.test,U${i}"; done
+printf '%s\n%s\n' "${csv}" "u0@v.test,U0" >"${dir}/b-swapped/recipients.csv"
+changed_found="3 messages: 3 bounces, 0 complaints, 0 autoreplies, 0 delays"
+run_hayate replaced bounces ingest "${dir}/changed" --job "${dir}/b-replaced/job.toml"
+assert_eq "(b) replaced file: exit" 0 "${HAYATE_EXIT}"
+assert_eq "(b) replaced file: nothing recorded, the tokens counted" \
+  "hayate bounces ingest: ${changed_found}; 0 suppressed, 0 soft bounces counted, 0 already \
+suppressed, 0 not about the recipient, 0 without a recipient, 3 with a bad VERP token (1 forged, \
+2 stale) (${dir}/b-replaced/../suppression.db)" "$(cat "${dir}/replaced.out")"
+run_hayate swapped bounces ingest "${dir}/changed" --job "${dir}/b-swapped/job.toml"
+assert_eq "(b) swapped rows: exit" 0 "${HAYATE_EXIT}"
+assert_eq "(b) swapped rows: u3's bounce recorded, u0's and u9's counted" \
+  "hayate bounces ingest: ${changed_found}; 1 suppressed, 0 soft bounces counted, 0 already \
+suppressed, 0 not about the recipient, 0 without a recipient, 2 with a bad VERP token (1 forged, \
+1 stale) (${dir}/b-swapped/../suppression.db)" "$(cat "${dir}/swapped.out")"
+assert_eq "(b) the list after the changed files: u3 only" \
+  "$(joined "${hard_bounces[@]}" "u1@v.test bounce userunknown" "u2@v.test bounce userunknown" \
+    "u3@v.test bounce userunknown" "u5@v.test bounce userunknown" "u7@v.test complaint abuse")" \
+  "$(list_addresses | paste -sd'|')"
+
 assert_eq "sink: bounce recipients refused only by the first campaign" 5 \
   "$(json_get "${dir}/sink.json" rcpt_bounce)"
 assert_eq "sink: messages" $((30 + 30 + 10 + 6)) "$(json_get "${dir}/sink.json" messages)"

@@ -1,7 +1,9 @@
 // Tests of campaign/bounce_ingest: what each kind of finding does to the suppression list, a
-// job's VERP tokens mapped back to its recipients (rejected rows, other campaigns, forged and
-// out-of-range tokens), a dry run that touches nothing, and the real-world corpus of
-// tests/data/bounces ingested into a list whose entries match the decisions one for one.
+// job's VERP tokens mapped back to its recipients (rejected rows, other campaigns, forged,
+// out-of-range and version 1 tokens, rows swapped or a file replaced since the mailing),
+// reports to a bad token recorded never, a dry run that touches nothing, and the real-world
+// corpus of tests/data/bounces ingested into a list whose entries match the decisions one for
+// one.
 #include "campaign/bounce/ingest.h"
 
 #include <gtest/gtest.h>
@@ -85,12 +87,14 @@ class TempDir {
 
 constexpr std::string_view kSecret = "a-verp-secret-of-32-bytes-at-least";
 
+constexpr std::string_view kRecipients =
+    "email,name\nann@a.test,Ann\nnot an address,X\nbob@b.test,Bob\nCid@C.test,Cid\n";
+
 // A job "spring" with [verp]; row 2 is not an address (rejected), row 4 has the
 // case-preserved local part.
-std::string write_job(const TempDir& dir, bool with_verp = true) {
-  dir.write("recipients.csv",
-            "email,name\nann@a.test,Ann\nnot an address,X\nbob@b.test,Bob\n"
-            "Cid@C.test,Cid\n");
+std::string write_job(const TempDir& dir, bool with_verp = true,
+                      std::string_view recipients = kRecipients) {
+  dir.write("recipients.csv", recipients);
   dir.write("body.txt", "Hello {{name}}\n");
   dir.write("verp.key", cat(kSecret, "\n"));
   return dir.write("job.toml", cat(R"([campaign]
@@ -108,31 +112,103 @@ secret_file = "verp.key"
                                              : ""));
 }
 
-std::string token_address(std::string_view campaign, std::uint64_t sequence) {
+// The address a campaign's message to `recipient` on row `sequence` went out with.
+std::string token_address(std::string_view campaign, std::uint64_t sequence,
+                          std::string_view recipient) {
   absl::StatusOr<VerpKey> key = VerpKey::create(kSecret, "bounces", "bounces.example.com");
   HAYATE_ASSERT(key.ok());
-  return verp_address(*key, campaign, sequence);
+  return verp_address(*key, campaign, sequence, recipient);
+}
+
+std::optional<std::string> mapped(VerpRecipients& verp, std::string_view address) {
+  const bounce::TokenAnswer answer = verp.check(address);
+  EXPECT_EQ(answer.check == bounce::TokenCheck::valid, !answer.recipient.empty()) << address;
+  if (answer.check != bounce::TokenCheck::valid) return std::nullopt;
+  return answer.recipient;
 }
 
 TEST(VerpRecipients, TokensOfTheJobNameItsRows) {
   TempDir dir;
   absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
   ASSERT_TRUE(verp.ok()) << verp.status();
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 1)), "ann@a.test");
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 3)), "bob@b.test");
+  VerpRecipients& v = **verp;
+  EXPECT_EQ(mapped(v, token_address("spring", 1, "ann@a.test")), "ann@a.test");
+  EXPECT_EQ(mapped(v, token_address("spring", 3, "bob@b.test")), "bob@b.test");
   // As hayate sends it: the domain normalized, the local part as written.
-  EXPECT_EQ((*verp)->recipient(cat("<", token_address("spring", 4), ">")), "Cid@c.test");
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 2)), std::nullopt);  // rejected row
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 5)), std::nullopt);  // past the end
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 0)), std::nullopt);
-  EXPECT_EQ((*verp)->recipient(token_address("autumn", 1)), std::nullopt);  // another campaign
-  std::string forged = token_address("spring", 1);
-  forged[10] = forged[10] == 'a' ? 'b' : 'a';
-  EXPECT_EQ((*verp)->recipient(forged), std::nullopt);
-  EXPECT_EQ((*verp)->recipient("ann@a.test"), std::nullopt);
-  EXPECT_EQ((*verp)->recipient(""), std::nullopt);
-  EXPECT_EQ((*verp)->decoded(), 3u);
-  EXPECT_TRUE((*verp)->status().ok());
+  EXPECT_EQ(mapped(v, cat("<", token_address("spring", 4, "Cid@c.test"), ">")), "Cid@c.test");
+  EXPECT_EQ(mapped(v, token_address("spring", 4, "cid@c.test")), std::nullopt);
+  EXPECT_EQ(mapped(v, token_address("spring", 2, "x@x.test")), std::nullopt);  // rejected row
+  EXPECT_EQ(mapped(v, token_address("spring", 5, "x@x.test")), std::nullopt);  // past the end
+  EXPECT_EQ(mapped(v, token_address("spring", 0, "x@x.test")), std::nullopt);
+  EXPECT_EQ(mapped(v, token_address("autumn", 1, "ann@a.test")), std::nullopt);  // another
+  std::string forged = token_address("spring", 1, "ann@a.test");
+  forged[20] = forged[20] == 'a' ? 'b' : 'a';  // a MAC character
+  EXPECT_EQ(mapped(v, forged), std::nullopt);
+  EXPECT_EQ(mapped(v, "ann@a.test"), std::nullopt);
+  EXPECT_EQ(mapped(v, ""), std::nullopt);
+  EXPECT_EQ(v.decoded(), 3u);
+  EXPECT_TRUE(v.status().ok());
+}
+
+// Why an address is refused: not ours at all (absent: the report stands), or ours with a
+// token that names nobody (refused: the message proves nothing).
+TEST(VerpRecipients, WhyATokenIsRefused) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
+  ASSERT_TRUE(verp.ok()) << verp.status();
+  VerpRecipients& v = **verp;
+  using bounce::TokenCheck;
+  std::string forged = token_address("spring", 1, "ann@a.test");
+  forged[20] = forged[20] == 'a' ? 'b' : 'a';  // a MAC character
+  EXPECT_EQ(v.check(forged).check, TokenCheck::forged);
+  EXPECT_EQ(v.check("bounces+abc@bounces.example.com").check, TokenCheck::forged);
+  EXPECT_EQ(v.check("BOUNCES+@bounces.example.com").check, TokenCheck::forged);
+  EXPECT_EQ(v.check(token_address("spring", 2, "x@x.test")).check, TokenCheck::forged);
+  EXPECT_EQ(v.check(token_address("spring", 5, "x@x.test")).check, TokenCheck::forged);
+  EXPECT_EQ(v.check(token_address("autumn", 1, "ann@a.test")).check, TokenCheck::other_campaign);
+  // The tag is read before the MAC can be checked (it says whose recipients to check against):
+  // a token whose tag was altered reads as another campaign's; refused all the same.
+  std::string retagged = token_address("spring", 1, "ann@a.test");
+  retagged[10] = retagged[10] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(v.check(retagged).check, TokenCheck::other_campaign);
+  // Version 1 (Python: base32(sha256("spring")[:5] + leb128(1) + HMAC of those[:10])).
+  EXPECT_EQ(v.check("bounces+mivestj6af4eikjly5azehvy5i@bounces.example.com").check,
+            TokenCheck::old_version);
+  EXPECT_EQ(v.check("ann@a.test").check, TokenCheck::absent);
+  EXPECT_EQ(v.check("news+abc@bounces.example.com").check, TokenCheck::absent);
+  EXPECT_EQ(v.check("").check, TokenCheck::absent);
+  EXPECT_EQ(v.check(token_address("spring", 1, "ann@a.test")).check, TokenCheck::valid);
+}
+
+// A token names a row, and its MAC the address that row held when it was mailed. After the
+// rows were swapped or the file replaced it maps to nobody: stale when an address the report
+// names is the one it was made for (the file changed), forged when nothing at hand verifies.
+TEST(VerpRecipients, SwappedRowsOrAReplacedFileMapToNobody) {
+  using bounce::TokenCheck;
+  const std::string ann_token = token_address("spring", 1, "ann@a.test");
+  const std::string bob_token = token_address("spring", 3, "bob@b.test");
+  const std::string cid_token = token_address("spring", 4, "Cid@c.test");
+  TempDir swapped_dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> swapped = VerpRecipients::open(
+      write_job(swapped_dir, true,
+                "email,name\nbob@b.test,Bob\nnot an address,X\nann@a.test,Ann\nCid@C.test,Cid\n"));
+  ASSERT_TRUE(swapped.ok()) << swapped.status();
+  VerpRecipients& v = **swapped;
+  EXPECT_EQ(v.check(ann_token).check, TokenCheck::forged);
+  EXPECT_EQ(v.check(ann_token, {"ann@a.test"}).check, TokenCheck::stale);
+  EXPECT_EQ(v.check(ann_token, {"someone@else.test", "ann@A.TEST"}).check, TokenCheck::stale);
+  EXPECT_EQ(v.check(ann_token, {"bob@b.test"}).check, TokenCheck::forged);  // the row's now
+  EXPECT_EQ(v.check(bob_token, {"bob@b.test"}).check, TokenCheck::stale);
+  EXPECT_EQ(mapped(v, cid_token), "Cid@c.test");  // a row that kept its recipient still maps
+  EXPECT_EQ(v.decoded(), 1u);
+
+  TempDir replaced_dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> replaced =
+      VerpRecipients::open(write_job(replaced_dir, true, "email,name\nzoe@z.test,Zoe\n"));
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_EQ((*replaced)->check(ann_token).check, TokenCheck::forged);
+  EXPECT_EQ((*replaced)->check(cid_token, {"Cid@c.test"}).check, TokenCheck::stale);  // gone
+  EXPECT_EQ((*replaced)->decoded(), 0u);
 }
 
 TEST(VerpRecipients, AJobWithoutVerpOrAMissingList) {
@@ -148,7 +224,8 @@ TEST(VerpRecipients, AJobWithoutVerpOrAMissingList) {
   verp = VerpRecipients::open(job);
   ASSERT_TRUE(verp.ok());
   std::filesystem::remove(other.file("recipients.csv"));  // gone before the first token
-  EXPECT_EQ((*verp)->recipient(token_address("spring", 1)), std::nullopt);
+  EXPECT_EQ((*verp)->check(token_address("spring", 1, "ann@a.test")).check,
+            bounce::TokenCheck::unchecked);
   EXPECT_FALSE((*verp)->status().ok());
 }
 
@@ -169,8 +246,8 @@ TEST(BounceIngester, VerpOutranksTheReportAndADryRunTouchesNothing) {
   absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
   ASSERT_TRUE(verp.ok());
   const std::string db = dir.file("list.db");
-  const std::string moved =
-      dsn(token_address("spring", 3), "bob.forwarded@elsewhere.test", "5.1.1", "550 5.1.1 no");
+  const std::string moved = dsn(token_address("spring", 3, "bob@b.test"),
+                                "bob.forwarded@elsewhere.test", "5.1.1", "550 5.1.1 no");
   const std::string full = dsn("news@example.com", "ann@a.test", "5.2.2", "552 5.2.2 Mailbox full");
 
   std::vector<std::string> printed;
@@ -209,6 +286,98 @@ TEST(BounceIngester, VerpOutranksTheReportAndADryRunTouchesNothing) {
   EXPECT_EQ((*ann)->reason, "mailboxfull");
   EXPECT_EQ((*ann)->first_seen_unix_s, 1000);  // the soft history's first
   EXPECT_EQ((*ann)->last_seen_unix_s, 2000);
+}
+
+// A report that came to our VERP address with a forged token, or another campaign's, names
+// an address anyone could have written: nothing is recorded, it is counted by why.
+TEST(BounceIngester, ABadTokenRecordsNothing) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
+  ASSERT_TRUE(verp.ok());
+  std::string forged = token_address("spring", 1, "ann@a.test");
+  forged[20] = forged[20] == 'a' ? 'b' : 'a';  // a MAC character
+  const std::string db = dir.file("list.db");
+  const std::string victim_forged = dsn(forged, "ann@a.test", "5.1.1", "550 5.1.1 unknown");
+  const std::string victim_other =
+      dsn(token_address("autumn", 3, "bob@b.test"), "bob@b.test", "5.1.1", "550 5.1.1 unknown");
+  std::vector<std::string> printed;
+  BounceIngester dry(
+      db, {}, verp->get(),
+      [&](std::string_view source, const bounce::Finding& f, const IngestDecision& d) {
+        printed.push_back(cat(source, " ", f.recipient, " ", to_string(d.effect), " ",
+                              bounce::to_string(f.token)));
+      });
+  ASSERT_TRUE(dry.ingest("m1", victim_forged, 1000).ok());
+  ASSERT_TRUE(dry.ingest("m2", victim_other, 1000).ok());
+  ASSERT_TRUE(dry.finish().ok());
+  EXPECT_EQ(printed, (std::vector<std::string>{"m1 ann@a.test bad_token forged",
+                                               "m2 bob@b.test bad_token other_campaign"}));
+  EXPECT_EQ(dry.tally().suppressed, 0u);
+
+  BounceIngester ingester(db, {}, verp->get());
+  ASSERT_TRUE(ingester.ingest("m1", victim_forged, 1000).ok());
+  ASSERT_TRUE(ingester.ingest("m2", victim_other, 1000).ok());
+  ASSERT_TRUE(ingester.finish().ok());
+  const IngestTally& tally = ingester.tally();
+  EXPECT_EQ(tally.bounces, 2u);
+  EXPECT_EQ(tally.suppressed + tally.soft_counted + tally.already_suppressed, 0u);
+  EXPECT_EQ(tally.bad_tokens.forged, 1u);
+  EXPECT_EQ(tally.bad_tokens.other_campaign, 1u);
+  EXPECT_EQ(tally.bad_tokens.total(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(db));  // not even opened
+}
+
+// A valid token whose report names another address: the token's address is the one we
+// mailed, so it is the one recorded; the address the report names never is (a forward target,
+// or anyone the sender of the report chose).
+TEST(BounceIngester, AValidTokenRecordsItsAddressNotTheReports) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(write_job(dir));
+  ASSERT_TRUE(verp.ok());
+  const std::string db = dir.file("list.db");
+  std::string two =
+      dsn(token_address("spring", 3, "bob@b.test"), "bystander@x.test", "5.1.1", "550 unknown");
+  two.insert(two.find("--b--"),
+             "\nFinal-Recipient: rfc822; bob@b.test\nAction: failed\n"
+             "Status: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 full\n");
+  BounceIngester ingester(db, SuppressionPolicy{3, 7}, verp->get());
+  ASSERT_TRUE(ingester.ingest("m1", two, 1000).ok());
+  ASSERT_TRUE(ingester.finish().ok());
+  EXPECT_EQ(ingester.tally().bounces, 1u);  // the one about bob
+  EXPECT_EQ(ingester.tally().soft_counted, 1u);
+  EXPECT_EQ(ingester.tally().suppressed, 0u);
+  absl::StatusOr<std::unique_ptr<SuppressionStore>> store = SuppressionStore::open(db, {}, false);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->count(), 0u);
+  EXPECT_EQ(*(*store)->soft_bounce_rows(), 1u);
+}
+
+// The recipients file changed after the mailing (rows 1 and 3 swapped): a bounce for Ann's
+// message must not suppress Bob, who holds her row now, nor Ann, whose row no longer vouches
+// for her. It is counted stale.
+TEST(BounceIngester, ASwappedRowSuppressesNobody) {
+  TempDir dir;
+  const std::string job =
+      write_job(dir, true, "email,name\nbob@b.test,Bob\nnot an address,X\nann@a.test,Ann\n");
+  absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(job);
+  ASSERT_TRUE(verp.ok());
+  const std::string db = dir.file("list.db");
+  BounceIngester ingester(db, {}, verp->get());
+  const std::string ann_token = token_address("spring", 1, "ann@a.test");
+  ASSERT_TRUE(ingester.ingest("m1", dsn(ann_token, "ann@a.test", "5.1.1", "550 no"), 9).ok());
+  // Qmail-like text that names nobody: the token alone could have told.
+  ASSERT_TRUE(ingester
+                  .ingest("m2",
+                          cat("From: MAILER-DAEMON@mx.a.test\nTo: ", ann_token,
+                              "\nSubject: failure notice\n\nSorry, no mailbox here by that name. "
+                              "(#5.1.1)\n"),
+                          9)
+                  .ok());
+  ASSERT_TRUE(ingester.finish().ok());
+  EXPECT_EQ(ingester.tally().bad_tokens.stale, 1u);
+  EXPECT_EQ(ingester.tally().bad_tokens.forged, 1u);  // nothing at hand to tell
+  EXPECT_EQ(ingester.tally().suppressed, 0u);
+  EXPECT_FALSE(std::filesystem::exists(db));
 }
 
 TEST(BounceIngester, CommitsInBatchesSoOthersCanWrite) {

@@ -58,13 +58,21 @@ TEST(BounceReportParser, DeliveryStatusNotification) {
   EXPECT_FALSE(b.classification.hard);
 }
 
+using Reported = std::vector<std::string>;  // what the report names, for the decoder
+
+TokenAnswer answer(TokenCheck check, std::string recipient = {}) {
+  return TokenAnswer{check, std::move(recipient)};
+}
+
 TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   ParseOptions options;
   std::vector<std::string> asked;
-  options.verp_decoder = [&](std::string_view address) -> std::optional<std::string> {
+  options.verp_decoder = [&](std::string_view address, const Reported&) {
     asked.emplace_back(address);
-    if (address == "bounces+tok@bounce.example.com") return std::string("real@example.org");
-    return std::nullopt;
+    if (address == "bounces+tok@bounce.example.com") {
+      return answer(TokenCheck::valid, "real@example.org");
+    }
+    return answer(TokenCheck::absent);
   };
   // A text bounce that names nobody: only VERP can tell.
   const std::string message =
@@ -74,14 +82,17 @@ TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].recipient, "real@example.org");
   EXPECT_EQ(findings[0].recipient_source, RecipientSource::verp);
+  EXPECT_EQ(findings[0].token, TokenCheck::valid);
   EXPECT_EQ(findings[0].classification.reason, Reason::mailboxfull);
   EXPECT_EQ(asked, std::vector<std::string>{"bounces+tok@bounce.example.com"});
-  // Without a valid token the recipient-less finding is dropped.
-  options.verp_decoder = [](std::string_view) -> std::optional<std::string> { return {}; };
+  // Without an address of ours the recipient-less finding is dropped.
+  options.verp_decoder = [](std::string_view, const Reported&) {
+    return answer(TokenCheck::absent);
+  };
   EXPECT_TRUE(parse_report(message, options).empty());
   // A DSN naming another address (a forward): VERP wins, the report's name is kept.
-  options.verp_decoder = [](std::string_view) -> std::optional<std::string> {
-    return std::string("real@example.org");
+  options.verp_decoder = [](std::string_view, const Reported&) {
+    return answer(TokenCheck::valid, "real@example.org");
   };
   const std::string one_recipient =
       std::string(kDsn).substr(0, std::string(kDsn).find("Final-Recipient: rfc822; b@")) +
@@ -90,6 +101,136 @@ TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_EQ(forwarded[0].recipient, "real@example.org");
   EXPECT_EQ(forwarded[0].reported_recipient, "a@example.net");
+}
+
+// A report that came to our VERP address with a token that does not verify proves nothing:
+// its findings keep what the report says, marked, and the placeholder of a text bounce stays
+// so that the message is counted.
+TEST(BounceReportParser, ARefusedTokenMarksEveryFinding) {
+  for (TokenCheck refused : {TokenCheck::forged, TokenCheck::stale, TokenCheck::other_campaign,
+                             TokenCheck::old_version, TokenCheck::unchecked}) {
+    ParseOptions options;
+    options.verp_decoder = [&](std::string_view, const Reported&) { return answer(refused); };
+    const auto dsn = parse_report(kDsn, options);
+    ASSERT_EQ(dsn.size(), 2u);
+    EXPECT_EQ(dsn[0].recipient, "a@example.net");  // as reported, not a VERP mapping
+    EXPECT_EQ(dsn[0].recipient_source, RecipientSource::dsn);
+    for (const Finding& finding : dsn) EXPECT_EQ(finding.token, refused);
+    const auto text = parse_report(
+        "From: MAILER-DAEMON@mx.example.com\nTo: bounces+bad@bounce.example.com\n"
+        "Subject: failure notice\n\nYour message could not be delivered: mailbox full.\n",
+        options);
+    ASSERT_EQ(text.size(), 1u);
+    EXPECT_EQ(text[0].recipient, "");
+    EXPECT_EQ(text[0].token, refused);
+    EXPECT_TRUE(is_refused(refused));
+  }
+  EXPECT_FALSE(is_refused(TokenCheck::absent));
+  EXPECT_FALSE(is_refused(TokenCheck::valid));
+}
+
+// The decoder hears the addresses the report names (Final- and Original-Recipient), so that
+// it can tell a token made for one of them from a forged one.
+TEST(BounceReportParser, TheDecoderHearsWhatTheReportNames) {
+  ParseOptions options;
+  Reported heard;
+  options.verp_decoder = [&](std::string_view, const Reported& reported) {
+    heard = reported;
+    return answer(TokenCheck::stale);
+  };
+  ASSERT_EQ(parse_report(kDsn, options).size(), 2u);
+  EXPECT_EQ(heard, (Reported{"a@example.net", "A@Example.net", "b@example.net"}));
+}
+
+// The first of our addresses decides, in the order Delivered-To, X-Original-To, Envelope-To,
+// To...: a forged token in the envelope is not rescued by a valid one in the headers, and
+// addresses that are not ours are passed over.
+TEST(BounceReportParser, TheFirstAddressOfOursDecides) {
+  ParseOptions options;
+  options.verp_decoder = [](std::string_view address, const Reported&) {
+    if (address == "bounces+good@b.example") return answer(TokenCheck::valid, "a@example.net");
+    if (address == "bounces+bad@b.example") return answer(TokenCheck::forged);
+    return answer(TokenCheck::absent);
+  };
+  const std::string body = std::string(kDsn).substr(std::string(kDsn).find("Subject:"));
+  const auto forged_first = parse_report(
+      "Delivered-To: bounces+bad@b.example\r\nTo: bounces+good@b.example\r\n" + body, options);
+  ASSERT_EQ(forged_first.size(), 2u);
+  EXPECT_EQ(forged_first[0].token, TokenCheck::forged);
+  const auto valid_first = parse_report(
+      "Delivered-To: postmaster@b.example\r\nTo: bounces+good@b.example, bounces+bad@b.example"
+      "\r\n" +
+          body,
+      options);
+  ASSERT_EQ(valid_first.size(), 1u);
+  EXPECT_EQ(valid_first[0].token, TokenCheck::valid);
+}
+
+// A feedback loop sends its report to its own address; the original's envelope sender,
+// quoted as Original-Mail-From (RFC 5965 3.2) or in the returned headers' Return-Path, is
+// where our token is then. Valid: it names the recipient, also when the ISP redacted
+// Original-Rcpt-To. Refused: the complaint proves nothing about the address it names.
+TEST(BounceReportParser, TheOriginalEnvelopeSenderCarriesTheToken) {
+  const auto arf = [](std::string_view mail_from, std::string_view rcpt_to,
+                      std::string_view return_path) {
+    return std::string(
+               "From: fbl@isp.example\nTo: fbl@example.com\nSubject: abuse\n"
+               "Content-Type: multipart/report; report-type=feedback-report; boundary=x\n\n"
+               "--x\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+               "Version: 1\nOriginal-Mail-From: <") +
+           std::string(mail_from) + ">\nOriginal-Rcpt-To: <" + std::string(rcpt_to) +
+           ">\n\n--x\nContent-Type: message/rfc822\n\nReturn-Path: <" + std::string(return_path) +
+           ">\nFrom: news@example.com\nTo: redacted@isp.example\nSubject: hi\n\nbody\n--x--\n";
+  };
+  ParseOptions options;
+  options.verp_decoder = [](std::string_view address, const Reported&) {
+    if (address == "bounces+good@b.example") return answer(TokenCheck::valid, "reader@isp.example");
+    if (address == "bounces+bad@b.example") return answer(TokenCheck::forged);
+    return answer(TokenCheck::absent);
+  };
+  auto findings = parse_report(arf("bounces+good@b.example", "", "news@example.com"), options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, FindingKind::complaint);
+  EXPECT_EQ(findings[0].recipient, "reader@isp.example");
+  EXPECT_EQ(findings[0].token, TokenCheck::valid);
+  findings = parse_report(arf("bounces+bad@b.example", "victim@isp.example", ""), options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].recipient, "victim@isp.example");
+  EXPECT_EQ(findings[0].token, TokenCheck::forged);
+  findings = parse_report(arf("", "victim@isp.example", "bounces+bad@b.example"), options);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].token, TokenCheck::forged);
+  findings = parse_report(arf("news@example.com", "reader@isp.example", ""), options);
+  ASSERT_EQ(findings.size(), 1u);  // no token of ours anywhere: the report stands
+  EXPECT_EQ(findings[0].recipient, "reader@isp.example");
+  EXPECT_EQ(findings[0].token, TokenCheck::absent);
+}
+
+// VERP mail goes one recipient per transaction: a report returned to a valid token is about
+// the address it was made for. Of several findings, the one naming it stays; the others name
+// addresses we never mailed and are dropped. When none names it (an alias expanded it), the
+// first failure stands for it, the address the report gave kept beside it.
+TEST(BounceReportParser, AValidTokenKeepsOneFindingAboutItsAddress) {
+  ParseOptions options;
+  options.verp_decoder = [](std::string_view, const Reported&) {
+    return answer(TokenCheck::valid, "B@example.net");
+  };
+  const auto named = parse_report(kDsn, options);  // a@ failed, b@ delayed
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0].recipient, "B@example.net");
+  EXPECT_EQ(named[0].kind, FindingKind::delay);
+  EXPECT_EQ(named[0].reported_recipient, "");  // the same address, in another case
+  EXPECT_EQ(named[0].recipient_source, RecipientSource::verp);
+
+  options.verp_decoder = [](std::string_view, const Reported&) {
+    return answer(TokenCheck::valid, "mailed@example.org");
+  };
+  const auto expanded = parse_report(kDsn, options);
+  ASSERT_EQ(expanded.size(), 1u);
+  EXPECT_EQ(expanded[0].recipient, "mailed@example.org");
+  EXPECT_EQ(expanded[0].reported_recipient, "a@example.net");
+  EXPECT_EQ(expanded[0].kind, FindingKind::bounce);
+  EXPECT_EQ(expanded[0].classification.reason, Reason::userunknown);
 }
 
 TEST(BounceReportParser, ComplaintAutoreplyAndOrdinaryMail) {
