@@ -14,7 +14,8 @@ readonly PACKAGES=(
   # hostile server replies); the suppression list is an SQLite database (WAL, one file).
   libre2-dev libsqlite3-dev
   # Fuzzers: libFuzzer's runtime is only a Recommends of clang, and we install without those.
-  clang libclang-rt-dev
+  # clang-format: scripts/test.sh checks that every source is formatted (.clang-format).
+  clang libclang-rt-dev clang-format
   # Real third-party peers for tests/integration: Postfix (smtp-sink, smtpd with STARTTLS,
   # implicit TLS), dnsmasq, aiosmtpd (also SMTP AUTH); openssl makes the test CA and is a client.
   postfix dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl openssl

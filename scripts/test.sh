@@ -5,6 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/install-deps.sh"
+# The house style, checked before anything is built: every source clang-formatted, and no
+# function longer than 120 lines (STYLE.md 7).
+bash "$root/scripts/format.sh" --check
+python3 "$root/scripts/function_lengths.py" "$root/engine" "$root/campaign" "$root/tools"
 export HAYATE_BUILD_DIR=${HAYATE_BUILD_DIR:-$root/build}
 bash "$root/scripts/build.sh" -DHAYATE_WERROR=ON
 cd "$HAYATE_BUILD_DIR"
