@@ -820,7 +820,7 @@ TEST(MetricsServer, ASilentClientGets408AndDoesNotBlockOthers) {
 
 TEST(MetricsServer, ManyClientsAtOnceAreAllServed) {
   MetricsServerOptions options;
-  options.connections_max = 4;  // the rest wait in the backlog
+  options.connections_max = 4;  // the rest wait in the backlog: none is slow to ask
   auto server = start_server([] { return std::string(100'000, '#') + "\n"; }, options);
   ASSERT_NE(server, nullptr);
   constexpr int kClients = 24;
@@ -839,6 +839,25 @@ TEST(MetricsServer, ManyClientsAtOnceAreAllServed) {
   for (std::thread& client : clients) client.join();
   EXPECT_EQ(good.load(), kClients);
   EXPECT_EQ(server->responses_sent(), static_cast<std::uint64_t>(kClients));
+}
+
+// Clients that connect and say nothing hold every slot and more wait in the backlog; a scrape
+// is still answered well before their read deadline, as the oldest of them make room.
+TEST(MetricsServer, IdleSocketsCannotKeepAScrapeWaiting) {
+  MetricsServerOptions options;
+  options.connections_max = 4;
+  options.read_timeout_ms = 5000;
+  auto server = start_server([] { return std::string("x 1\n"); }, options);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(connect_to(server->port()));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(exchange(server->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").substr(0, 15),
+            "HTTP/1.1 200 OK");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1500));
+  // The oldest idle client was closed to make room, with a 408.
+  EXPECT_EQ(read_until_eof(idle.front()).substr(0, 28), "HTTP/1.1 408 Request Timeout");
+  for (int fd : idle) close(fd);
 }
 
 TEST(MetricsServer, StopReturnsQuicklyWhileAClientHoldsAConnection) {
