@@ -205,13 +205,19 @@ absl::Status parse_listen_address(std::string_view text, bool allow_non_loopback
   if (!allow_non_loopback && !is_loopback(address.storage)) {
     return absl::InvalidArgumentError(
         cat("metrics listen address \"", text,
-            "\" is not a loopback address; metrics stay on 127.0.0.0/8 or ::1 unless the "
-            "option allowing other addresses is given"));
+            "\" is not a loopback address; metrics reveal campaign names and volumes, so they "
+            "are served on 127.0.0.0/8 or ::1 only"));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::Status check_metrics_listen_address(std::string_view listen_address,
+                                          bool allow_non_loopback) {
+  dns::SocketAddress address;
+  return parse_listen_address(listen_address, allow_non_loopback, address);
+}
 
 HttpVerdict examine_http_request(std::string_view received, std::size_t request_bytes_max) {
   HAYATE_ASSERT(request_bytes_max > 0);

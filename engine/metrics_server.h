@@ -47,6 +47,10 @@ struct HttpVerdict {
 };
 HttpVerdict examine_http_request(std::string_view received, std::size_t request_bytes_max);
 
+// Whether `listen_address` is one MetricsServer::start would take (the same syntax, loopback
+// unless allowed), without binding it: for checking a command line before a run starts.
+absl::Status check_metrics_listen_address(std::string_view listen_address, bool allow_non_loopback);
+
 // The whole response for `status` (Connection: close). `body` is used for 200 only; for HEAD
 // the Content-Length is the body's but the body is left out (RFC 9110 9.3.2).
 std::string make_http_response(int status, std::string_view body, bool head);

@@ -16,6 +16,7 @@
 #include "campaign/message/dkim.h"
 #include "campaign/run/runner.h"
 #include "campaign/cli/bounces_command.h"
+#include "engine/metrics_server.h"
 #include "engine/strings.h"
 
 namespace {
@@ -145,7 +146,14 @@ int run_command(Arguments args) {
       {"--out", "--out needs a directory", set_text(options.out_dir)},
       {"--quiet", {}, set_to(options.quiet, true)},
       {"-q", {}, set_to(options.quiet, true)},
-      {"--metrics-listen", "--metrics-listen needs a value", set_text(options.metrics_listen)},
+      {"--metrics-listen", "--metrics-listen needs a value",
+       [&](std::string_view value) -> ArgumentResult {
+         // Checked now, so that a typo is a usage error before anything starts.
+         const absl::Status status = hayate::check_metrics_listen_address(value, false);
+         if (!status.ok()) return cat("--metrics-listen: ", status.message());
+         options.metrics_listen = std::string(value);
+         return {};
+       }},
       {"--metrics-file", "--metrics-file needs a value", set_text(options.metrics_file)},
       {"--force", {}, set_to(options.force, true)},
       {"--no-journal", {}, set_to(options.no_journal, true)},

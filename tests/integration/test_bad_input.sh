@@ -112,6 +112,19 @@ assert_contains "--help: stdout" "Example:" "$(out_of --help)"
 assert_contains "--help: exit codes listed" "65 bad job or data" "$(out_of --help)"
 expect_exit "--version" 0 -- --version
 assert_contains "--version: stdout" "hayate " "$(out_of --version)"
+# --metrics-listen is checked before the run starts: metrics stay on loopback, and run has no
+# option that allows more.
+expect_exit "run: --metrics-listen on a public address" 64 \
+  "--metrics-listen: metrics listen address \"0.0.0.0:9464\" is not a loopback address" \
+  "served on 127.0.0.0/8 or ::1 only" "Try 'hayate --help'" -- \
+  run "${dir}/job.toml" --metrics-listen 0.0.0.0:9464
+if grep -q "option" "${dir}/run: --metrics-listen on a public address.err"; then
+  fail "run: --metrics-listen: the message names an option:" \
+    "$(err_of "run: --metrics-listen on a public address")"
+fi
+expect_exit "run: --metrics-listen without a port" 64 \
+  "--metrics-listen: metrics listen address \"localhost\": no port" -- \
+  run "${dir}/job.toml" --metrics-listen=localhost
 
 # ---------------------------------------------------------------------------------------------
 # 2. Bad jobs: 65 from run, check and preview alike, the message naming file:line, nothing

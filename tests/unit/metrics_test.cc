@@ -954,6 +954,21 @@ TEST(MetricsServer, BadAndNonLoopbackAddressesAreRefused) {
             "metrics listen address 192.0.2.1:9464 is not an address of this host");
 }
 
+// A command line is checked before anything starts, with the messages start() would give.
+TEST(MetricsServer, CheckListenAddressBindsNothing) {
+  EXPECT_TRUE(check_metrics_listen_address("127.0.0.1:9464", false).ok());
+  EXPECT_TRUE(check_metrics_listen_address("[::1]:0", false).ok());
+  const absl::Status public_address = check_metrics_listen_address("0.0.0.0:9464", false);
+  EXPECT_EQ(public_address.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(public_address.message()),
+            "metrics listen address \"0.0.0.0:9464\" is not a loopback address; metrics reveal "
+            "campaign names and volumes, so they are served on 127.0.0.0/8 or ::1 only");
+  EXPECT_TRUE(check_metrics_listen_address("0.0.0.0:9464", true).ok());
+  EXPECT_EQ(
+      std::string(check_metrics_listen_address("localhost", false).message()),
+      "metrics listen address \"localhost\": no port (expected 127.0.0.1:PORT or [::1]:PORT)");
+}
+
 TEST(MetricsServer, LocalhostAndOtherLoopbackForms) {
   for (std::string_view address : {"localhost:0", "127.0.0.2:0", "[::1]:0"}) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> server =
