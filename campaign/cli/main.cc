@@ -68,8 +68,9 @@ Example:
 
 constexpr char kCheckHelp[] = R"(hayate check JOB.toml [--strict]
 
-Loads the job file, compiles the templates, reads every recipient row and reports what would
-be rejected. Sends nothing. Exit 0 when all is well, 65 when the job or any row is bad.
+Loads the job file, compiles the templates, loads the shaping rules and the secrets, reads
+every recipient row and reports what would be rejected. Sends nothing. Exit 0 when all is
+well, 65 when the job, its rules or any row is bad.
 
 Then checks forward-confirmed reverse DNS with the job's [dns] servers (5 s at most): the
 ehlo name of each [[sources]] entry must resolve to its address and the address's PTR must be

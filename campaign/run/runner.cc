@@ -1170,9 +1170,13 @@ int check_campaign(const std::string& job_path, bool strict) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
-  // The secrets a run would load: the CA file and the VERP key.
+  // What a run loads before it sends: the CA file, the VERP key and the shaping rules.
   if (absl::Status status = load_secrets(input.job()); !status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::data_error;
+  }
+  if (absl::StatusOr<ShapingRules> rules = load_job_rules(input.job()); !rules.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
     return exit_code::data_error;
   }
   Recipient recipient;

@@ -234,6 +234,16 @@ sed -i 's/^subject = .*/subject = "Hi {{frist_name}}"/' "${dir}/subject-field/jo
 expect_bad_job "subject with a missing field" "${dir}/subject-field/job.toml" \
   "${dir}/subject-field/job.toml:5: unknown field 'frist_name'" "did you mean 'first_name'?"
 
+# A typo in the [shaping] rules file fails check as it fails run.
+bad_case shaping-typo $'[shaping]\nrules = "rules.toml"'
+printf '[destination.default]\nconections_max = 5\n' >"${dir}/shaping-typo/rules.toml"
+for command in check run; do
+  args=("${command}" "${dir}/shaping-typo/job.toml")
+  [[ "${command}" == run ]] && args+=(--out "${dir}/shaping-typo.out")
+  expect_exit "shaping rules typo (${command})" 65 "${dir}/shaping-typo/rules.toml:2" \
+    "unknown key 'conections_max'" -- "${args[@]}"
+done
+
 stop_process "${refuse_sink_pid}"
 refuse_stats="${dir}/refuse-sink.json"
 assert_eq "refused jobs: sink messages" 0 "$(sink_counter "${refuse_stats}" messages)"
