@@ -70,14 +70,16 @@ constexpr char kCheckHelp[] = R"(hayate check JOB.toml [--strict]
 
 Loads the job file, compiles the templates, loads the shaping rules and the secrets, reads
 every recipient row and reports what would be rejected. Sends nothing. Exit 0 when all is
-well, 65 when the job, its rules or any row is bad.
+well, 65 when the job, its rules or any row is bad. A password, VERP or DKIM key file that
+group or others can read or write is a warning on stderr.
 
 Then checks forward-confirmed reverse DNS with the job's [dns] servers (5 s at most): the
 ehlo name of each [[sources]] entry must resolve to its address and the address's PTR must be
 that name (without [[sources]]: that [delivery] helo resolves). Mismatches are warnings on
 stderr and leave the exit code alone.
 
-  --strict    a mismatch fails the check (65); a DNS server that did not answer, 75
+  --strict    a mismatch or a secret file open to others fails the check (65); a DNS
+              server that did not answer, 75
 
 Example:
   hayate check examples/demo/job.toml

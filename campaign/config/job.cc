@@ -1614,6 +1614,7 @@ absl::Status JobReader::read_relay(const toml::table& table) {
                       cat("[relay] password_file ", path, ": the first line (the password) is empty"));
     }
     relay.password = std::move(password);
+    relay.password_file = path;
   }
   if (const toml::node* node = table.get("allow_plaintext_auth")) {
     const toml::value<bool>* allow = node->as_boolean();

@@ -43,6 +43,7 @@
 #include "campaign/output/summary.h"
 #include "engine/metrics_server.h"
 #include "campaign/config/schedule.h"
+#include "campaign/config/secret_files.h"
 #include "campaign/bounce/suppression.h"
 #include "engine/limits.h"
 #include "engine/net/tls.h"
@@ -786,6 +787,9 @@ int CampaignRun::load_sending_setup() {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return exit_code::data_error;
   }
+  for (const std::string& warning : loose_secret_files(job())) {
+    std::fprintf(stderr, "hayate: warning: %s\n", warning.c_str());
+  }
   absl::StatusOr<ShapingRules> rules = load_job_rules(job());
   if (!rules.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
@@ -1179,6 +1183,10 @@ int check_campaign(const std::string& job_path, bool strict) {
     std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
     return exit_code::data_error;
   }
+  const std::vector<std::string> loose_secrets = loose_secret_files(input.job());
+  for (const std::string& warning : loose_secrets) {
+    std::fprintf(stderr, "hayate: warning: %s\n", warning.c_str());
+  }
   Recipient recipient;
   std::string reason;
   std::string raw_email;
@@ -1211,7 +1219,8 @@ int check_campaign(const std::string& job_path, bool strict) {
               input.job().id.c_str(), static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
-  return rejected > 0 ? exit_code::data_error : dns_code;
+  if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
+  return dns_code;
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {

@@ -244,6 +244,23 @@ for command in check run; do
     "unknown key 'conections_max'" -- "${args[@]}"
 done
 
+# Secret files others can read: a warning naming the file and its mode; --strict fails.
+bad_case loose-secrets $'[verp]\ndomain = "bounces.example.test"\nsecret_file = "verp.key"'
+printf 'a-secret-of-at-least-16-bytes\n' >"${dir}/loose-secrets/verp.key"
+chmod 644 "${dir}/loose-secrets/verp.key"
+key="${dir}/loose-secrets/verp.key"
+expect_exit "secret file readable by others (check)" 0 \
+  "hayate: warning: [verp] secret_file ${key} is readable by group or others (mode 0644)" \
+  "; chmod 600 ${key}" -- check "${dir}/loose-secrets/job.toml"
+expect_exit "secret file readable by others (check --strict)" 65 "(mode 0644)" -- \
+  check --strict "${dir}/loose-secrets/job.toml"
+chmod 600 "${dir}/loose-secrets/verp.key"
+expect_exit "private secret file (check --strict)" 0 -- \
+  check --strict "${dir}/loose-secrets/job.toml"
+if grep -q "warning" "${dir}/private secret file (check --strict).err"; then
+  fail "a private secret file was warned about: $(err_of "private secret file (check --strict)")"
+fi
+
 stop_process "${refuse_sink_pid}"
 refuse_stats="${dir}/refuse-sink.json"
 assert_eq "refused jobs: sink messages" 0 "$(sink_counter "${refuse_stats}" messages)"
