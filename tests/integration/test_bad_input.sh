@@ -234,6 +234,16 @@ sed -i 's/^subject = .*/subject = "Hi {{frist_name}}"/' "${dir}/subject-field/jo
 expect_bad_job "subject with a missing field" "${dir}/subject-field/job.toml" \
   "${dir}/subject-field/job.toml:5: unknown field 'frist_name'" "did you mean 'first_name'?"
 
+# [campaign.headers] that would reach every recipient, or forge what servers and signers add.
+bad_case header-bcc $'[campaign.headers]\n"X-Campaign" = "nl"\nBcc = "audit@example.org"'
+expect_bad_job "a Bcc header" "${dir}/header-bcc/job.toml" \
+  "${dir}/header-bcc/job.toml:11:1: [campaign.headers] 'Bcc' would go to every recipient" \
+  "hayate sends to the recipients file only"
+bad_case header-dkim $'[campaign.headers]\n"DKIM-Signature" = "v=1; d=example.com"'
+expect_bad_job "a DKIM-Signature header" "${dir}/header-dkim/job.toml" \
+  "${dir}/header-dkim/job.toml:10:1: [campaign.headers] 'DKIM-Signature' is written when" \
+  "sign with a [[dkim]] table"
+
 # A typo in the [shaping] rules file fails check as it fails run.
 bad_case shaping-typo $'[shaping]\nrules = "rules.toml"'
 printf '[destination.default]\nconections_max = 5\n' >"${dir}/shaping-typo/rules.toml"
