@@ -125,6 +125,27 @@ fi
 expect_exit "run: --metrics-listen without a port" 64 \
   "--metrics-listen: metrics listen address \"localhost\": no port" -- \
   run "${dir}/job.toml" --metrics-listen=localhost
+# An address may start with '-' (RFC 5321 4.1.2); after "--" it is one, before it a usage error
+# that says so.
+expect_exit "suppress: address that looks like an option" 64 \
+  "'-2@example.com' starts with '-', so it reads as an option" \
+  "hayate suppress add -- -2@example.com" -- suppress add --db "${dir}/dash.db" -2@example.com
+[[ ! -e "${dir}/dash.db" ]] || fail "suppress: a usage error created ${dir}/dash.db"
+expect_exit "suppress: address after --" 0 "added 1" -- \
+  suppress add --db "${dir}/dash.db" --reason "asked by mail" -- -2@example.com
+expect_exit "suppress: list shows it" 0 -- suppress list --db "${dir}/dash.db"
+assert_contains "suppress: list shows it" $'-2@example.com\tmanual\tasked by mail' \
+  "$(out_of "suppress: list shows it")"
+expect_exit "suppress: --help after -- is an operand" 65 \
+  "'--help' is not an address or @domain" -- suppress add --db "${dir}/dash.db" -- --help
+expect_exit "suppress: remove after --" 0 "removed 1" -- \
+  suppress remove --db "${dir}/dash.db" -- -2@example.com
+expect_exit "bounces classify: path that looks like an option" 64 \
+  "unknown option -mailbox (a PATH that starts with '-' goes after '--')" -- \
+  bounces classify -mailbox
+expect_exit "bounces listen: address that looks like an option" 64 \
+  "unknown option -x (an ADDRESS that starts with '-' goes after '--')" -- \
+  bounces listen -x --job "${dir}/job.toml"
 
 # ---------------------------------------------------------------------------------------------
 # 2. Bad jobs: 65 from run, check and preview alike, the message naming file:line, nothing
