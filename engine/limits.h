@@ -76,6 +76,29 @@ inline constexpr std::uint32_t server_drain_timeout_ms = 2000;  // stop: time to
 inline constexpr std::uint32_t server_idle_timeout_ms = 300'000;
 static_assert(server_command_line_bytes_max >= 512);
 static_assert(server_recipients_per_transaction_max >= 100);
+
+// `hayate bounces listen` (campaign/cli/bounces_listen.cc): the engine's server facing the
+// Internet, where anyone may connect and bounces are small, so every abuse limit is on and
+// strict (its command line can change each). hayate-sink leaves them off: a benchmark sink
+// must not be the bottleneck. Beyond a connection cap the client gets 421 and is closed;
+// beyond a deadline, 421 4.4.2 and closed.
+inline constexpr std::uint32_t bounce_listen_message_bytes_max = 4u << 20;  // SIZE; bigger: 552
+// Message content buffered by all sessions together; a message that would go beyond it gets
+// 452 4.3.1 after its final dot, and its sender tries again later.
+inline constexpr std::uint32_t bounce_listen_content_bytes_budget = 32u << 20;
+inline constexpr std::uint32_t bounce_listen_connections_max = 128;
+inline constexpr std::uint32_t bounce_listen_connections_per_ip_max = 16;
+// Replies waiting for a client that does not read them: a few hundred is plenty.
+inline constexpr std::uint32_t bounce_listen_output_bytes_max = 64u << 10;
+inline constexpr std::uint32_t bounce_listen_session_timeout_ms = 600'000;  // accept to close
+// From the end of one command to the end of the next: trickled bytes do not extend it.
+inline constexpr std::uint32_t bounce_listen_command_timeout_ms = 60'000;
+// From 354 to the final dot: at least 14 KB/s for a message of the maximum size.
+inline constexpr std::uint32_t bounce_listen_data_timeout_ms = 300'000;
+static_assert(bounce_listen_message_bytes_max <= bounce_listen_content_bytes_budget);
+static_assert(bounce_listen_connections_per_ip_max <= bounce_listen_connections_max);
+static_assert(bounce_listen_connections_max <= server_connections_per_thread_max);
+static_assert(bounce_listen_data_timeout_ms <= bounce_listen_session_timeout_ms);
 static_assert((server_recv_buffers & (server_recv_buffers - 1)) == 0, "buffer ring: power of 2");
 static_assert(server_recv_buffers <= 32768, "buffer ids are 16 bits");
 

@@ -196,13 +196,19 @@ absl::Status parse_listen_address(std::string_view text, bool allow_non_loopback
   if (!allow_non_loopback && !is_loopback(address.storage)) {
     return absl::InvalidArgumentError(
         cat("metrics listen address \"", text,
-            "\" is not a loopback address; metrics stay on 127.0.0.0/8 or ::1 unless the "
-            "option allowing other addresses is given"));
+            "\" is not a loopback address; metrics reveal campaign names and volumes, so they "
+            "are served on 127.0.0.0/8 or ::1 only"));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::Status check_metrics_listen_address(std::string_view listen_address,
+                                          bool allow_non_loopback) {
+  dns::SocketAddress address;
+  return parse_listen_address(listen_address, allow_non_loopback, address);
+}
 
 HttpVerdict examine_http_request(std::string_view received, std::size_t request_bytes_max) {
   HAYATE_ASSERT(request_bytes_max > 0);
@@ -270,6 +276,7 @@ struct MetricsServer::Connection {
   std::string input;
   std::string output;
   std::size_t written_bytes = 0;
+  std::int64_t accepted_ms = 0;
   std::int64_t deadline_ms = 0;
 
   // A closed connection keeps fd -1 until serve() erases it.
@@ -289,6 +296,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::start(
     const MetricsServerOptions& options) {
   HAYATE_ASSERT(render != nullptr);
   HAYATE_ASSERT(options.request_bytes_max > 0 && options.connections_max > 0);
+  HAYATE_ASSERT(options.slow_request_ms < options.read_timeout_ms);
   dns::SocketAddress address;
   if (absl::Status status =
           parse_listen_address(listen_address, options.allow_non_loopback, address);
@@ -368,11 +376,25 @@ void MetricsServer::serve() {
     std::int64_t now_ms = steady_ms();
     poll_fds.clear();
     poll_fds.push_back(pollfd{wake_fd_, POLLIN, 0});
+    // Full: accept only when a slow request can make room, or once one can.
+    std::int64_t room_at_ms = now_ms;
+    if (connections.size() >= options_.connections_max) {
+      room_at_ms = -1;
+      for (const Connection& connection : connections) {
+        if (connection.state == Connection::State::reading) {
+          room_at_ms = connection.accepted_ms + options_.slow_request_ms;
+          break;  // in accept order: the first reader is the oldest
+        }
+      }
+    }
     const bool accepting =
-        connections.size() < options_.connections_max && now_ms >= accept_paused_until_ms;
+        now_ms >= accept_paused_until_ms && room_at_ms >= 0 && now_ms >= room_at_ms;
     poll_fds.push_back(pollfd{accepting ? listen_fd_ : -1, POLLIN, 0});  // -1: ignored
     std::int64_t timeout_ms =
         now_ms < accept_paused_until_ms ? accept_paused_until_ms - now_ms : -1;
+    if (room_at_ms > now_ms) {
+      timeout_ms = timeout_ms < 0 ? room_at_ms - now_ms : std::min(timeout_ms, room_at_ms - now_ms);
+    }
     for (const Connection& connection : connections) {
       const short events = connection.state == Connection::State::writing ? POLLOUT : POLLIN;
       poll_fds.push_back(pollfd{connection.fd, events, 0});
@@ -418,11 +440,16 @@ void MetricsServer::advance(Connection& connection, short revents, std::int64_t 
 
 void MetricsServer::accept_connections(std::vector<Connection>& connections, std::int64_t now_ms,
                                        std::int64_t& accept_paused_until_ms) {
-  while (connections.size() < options_.connections_max) {
+  while (true) {
+    const bool full = connections.size() >= options_.connections_max;
+    const std::size_t slow = full ? find_slow_request(connections, now_ms) : 0;
+    if (full && slow == connections.size()) return;  // wait for room
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      if (full) evict(connections, slow);
       Connection connection;
       connection.fd = fd;
+      connection.accepted_ms = now_ms;
       connection.deadline_ms = now_ms + options_.read_timeout_ms;
       connections.push_back(std::move(connection));
       continue;
@@ -433,6 +460,31 @@ void MetricsServer::accept_connections(std::vector<Connection>& connections, std
     }
     return;
   }
+}
+
+// The index of the oldest connection still reading its request after slow_request_ms, or
+// connections.size() when there is none. A scraper sends its request as soon as it connects,
+// so only a client that holds a socket open without asking is that slow.
+std::size_t MetricsServer::find_slow_request(const std::vector<Connection>& connections,
+                                             std::int64_t now_ms) const {
+  for (std::size_t i = 0; i < connections.size(); ++i) {  // in accept order, oldest first
+    const Connection& connection = connections[i];
+    if (connection.fd < 0 || connection.state != Connection::State::reading) continue;
+    return now_ms - connection.accepted_ms >= options_.slow_request_ms ? i : connections.size();
+  }
+  return connections.size();
+}
+
+// Closes a slow request's connection to make room, with a 408 if the socket takes it at once.
+void MetricsServer::evict(std::vector<Connection>& connections, std::size_t index) {
+  HAYATE_ASSERT(index < connections.size());
+  Connection& connection = connections[index];
+  HAYATE_ASSERT(connection.fd >= 0 && connection.state == Connection::State::reading);
+  static const std::string timeout_response = make_http_response(408, {}, false);
+  [[maybe_unused]] const ssize_t sent = send(connection.fd, timeout_response.data(),
+                                             timeout_response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  connection.close_socket();
+  connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
 // Sends what is left of the response; once it is all out, shuts our side down and waits for

@@ -24,14 +24,18 @@ inline constexpr std::string_view metrics_content_type = "text/plain; version=0.
 struct MetricsServerOptions {
   // Metrics reveal campaign names and volumes: loopback only unless the operator says so.
   bool allow_non_loopback = false;
-  // From accept to a complete request; a slow or silent client gets 408 and is closed.
+  // From accept to a complete request, however the bytes trickle in; a slow or silent client
+  // gets 408 and is closed.
   std::uint32_t read_timeout_ms = 2000;
   // Writing the response and waiting for the client to close (see the .cc for why).
   std::uint32_t write_timeout_ms = 2000;
   // Request line and headers, CRLF CRLF included. Larger: 431 (RFC 6585 5).
   std::size_t request_bytes_max = 8192;
-  // Connections served at once; more wait in the listen backlog.
-  std::uint32_t connections_max = 16;
+  // Connections served at once. When all are taken, a new connection closes the oldest one
+  // still reading its request after slow_request_ms (408), so that clients holding idle
+  // sockets cannot keep a scrape waiting; when none is that old, new ones wait in the backlog.
+  std::uint32_t connections_max = 64;
+  std::uint32_t slow_request_ms = 100;
 };
 
 // What the server makes of the bytes received so far on a connection. Pure, for tests.
@@ -42,6 +46,10 @@ struct HttpVerdict {
   bool head = false;  // HEAD /metrics: the headers of a 200, no body
 };
 HttpVerdict examine_http_request(std::string_view received, std::size_t request_bytes_max);
+
+// Whether `listen_address` is one MetricsServer::start would take (the same syntax, loopback
+// unless allowed), without binding it: for checking a command line before a run starts.
+absl::Status check_metrics_listen_address(std::string_view listen_address, bool allow_non_loopback);
 
 // The whole response for `status` (Connection: close). `body` is used for 200 only; for HEAD
 // the Content-Length is the body's but the body is left out (RFC 9110 9.3.2).
@@ -81,6 +89,9 @@ class MetricsServer {
   // serve()'s steps on its own thread, once poll(2) says what is ready.
   void accept_connections(std::vector<Connection>& connections, std::int64_t now_ms,
                           std::int64_t& accept_paused_until_ms);
+  std::size_t find_slow_request(const std::vector<Connection>& connections,
+                                std::int64_t now_ms) const;
+  void evict(std::vector<Connection>& connections, std::size_t index);
   void advance(Connection& connection, short revents, std::int64_t now_ms);
   void on_readable(Connection& connection, std::int64_t now_ms);
   void respond(Connection& connection, HttpVerdict verdict, std::int64_t now_ms);

@@ -31,7 +31,8 @@ classify reads bounce messages and prints, for each recipient a message reports,
 kind is bounce, complaint (ARF), autoreply (vacation) or delay (still being retried); reason
 is one of the words of the README's "Bounces" section; hard means suppress at once. PATH is a
 Maildir (cur/ and new/), an mbox file, a message file or a folder of message files; a message
-of an mbox is named "FILE:N". Messages that report nothing print nothing.
+of an mbox is named "FILE:N". Messages that report nothing print nothing. Words after -- are
+PATHs even when they start with '-'.
 
 ingest records the same findings in the suppression list: a hard bounce or a complaint
 suppresses the address, a soft bounce about the recipient (mailboxfull, suspend...) counts
@@ -250,7 +251,7 @@ std::string parse_ingest(const std::vector<std::string_view>& args, IngestOption
     } else if (!operands_only && arg == "--") {
       operands_only = true;
     } else if (!operands_only && arg.size() > 1 && arg[0] == '-') {
-      return cat("unknown option ", arg);
+      return cat("unknown option ", arg, " (a PATH that starts with '-' goes after '--')");
     } else {
       options.paths.emplace_back(arg);
     }
@@ -264,6 +265,7 @@ std::string parse_ingest(const std::vector<std::string_view>& args, IngestOption
 
 int bounces_command(const std::vector<std::string_view>& args) {
   for (std::string_view arg : args) {
+    if (arg == "--") break;  // operands follow, whatever they look like
     if ((arg == "--help" || arg == "-h") && (args.empty() || args[0] != "listen")) {
       std::fputs(kBouncesHelp, stdout);
       return exit_code::ok;
@@ -298,7 +300,8 @@ int bounces_command(const std::vector<std::string_view>& args) {
     }
     if (!args[i].empty() && args[i][0] == '-') {
       std::fprintf(stderr,
-                   "hayate bounces classify: unknown option %.*s\nTry 'hayate bounces --help'.\n",
+                   "hayate bounces classify: unknown option %.*s (a PATH that starts with '-' "
+                   "goes after '--')\nTry 'hayate bounces --help'.\n",
                    static_cast<int>(args[i].size()), args[i].data());
       return exit_code::usage;
     }

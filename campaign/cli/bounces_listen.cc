@@ -3,15 +3,19 @@
 // complaint in the job's suppression list before it answers 250.
 #include "campaign/cli/bounces_listen.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "campaign/bounce/ingest.h"
 #include "campaign/config/job.h"
 #include "campaign/run/exit_codes.h"
 #include "engine/assert.h"
+#include "engine/limits.h"
 #include "engine/smtp/server/server.h"
 #include "engine/strings.h"
 
@@ -34,6 +38,17 @@ until SIGTERM or SIGINT, then prints what it recorded.
   --allow-non-loopback listen on a public address
   --exit-after N       stop after N messages were accepted (tests)
 
+Limits (anyone may connect, and bounces are small): beyond a connection cap a client gets 421
+and is closed; past a deadline, 421 4.4.2 and closed, however many bytes it trickles.
+  --message-bytes-max N       the largest message, announced in SIZE (default 4194304);
+                              larger: 552
+  --connections-max N         connections at once (default 128)
+  --connections-per-ip-max N  connections at once from one address (default 16)
+  --session-timeout DURATION  from connect to close (default 10m)
+  --command-timeout DURATION  for each command, from the end of the one before (default 1m)
+  --data-timeout DURATION     for a message, from 354 to the final dot (default 5m)
+DURATION is "500ms", "30s", "5m" or a number of seconds.
+
 Example:
   hayate bounces listen 127.0.0.1:2526 --job campaigns/nov/job.toml
 )";
@@ -44,29 +59,88 @@ struct ListenOptions {
   std::string domain;
   bool allow_non_loopback = false;
   std::uint64_t exit_after = 0;
+  std::uint64_t message_bytes_max = limits::bounce_listen_message_bytes_max;
+  std::uint64_t connections_max = limits::bounce_listen_connections_max;
+  std::uint64_t connections_per_ip_max = limits::bounce_listen_connections_per_ip_max;
+  std::uint64_t session_timeout_ms = limits::bounce_listen_session_timeout_ms;
+  std::uint64_t command_timeout_ms = limits::bounce_listen_command_timeout_ms;
+  std::uint64_t data_timeout_ms = limits::bounce_listen_data_timeout_ms;
 };
 
+// A number from 1 to `max`, or why not.
+std::string parse_count(std::string_view option, std::string_view text, std::uint64_t max,
+                        std::uint64_t& out) {
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || value > max) {
+      return cat(option, " takes a number from 1 to ", max, ", not '", text, "'");
+    }
+    value = value * 10 + std::uint64_t(c - '0');
+  }
+  if (text.empty() || value == 0 || value > max) {
+    return cat(option, " takes a number from 1 to ", max, ", not '", text, "'");
+  }
+  out = value;
+  return {};
+}
+
+// A duration from 1 ms to a day (timers count milliseconds in 32 bits), or why not.
+std::string parse_timeout(std::string_view option, std::string_view text, std::uint64_t& out) {
+  std::uint64_t value_ms = 0;
+  if (!parse_duration_ms(text, value_ms) || value_ms == 0 || value_ms > 86'400'000) {
+    return cat(option, " takes a duration from 1ms to 1d (\"30s\", \"5m\"), not '", text, "'");
+  }
+  out = value_ms;
+  return {};
+}
+
 std::string parse_listen(const std::vector<std::string_view>& args, ListenOptions& options) {
+  struct Counted {
+    std::string_view option;
+    std::uint64_t max;
+    std::uint64_t* out;
+  };
+  const Counted counts[] = {
+      {"--exit-after", std::numeric_limits<std::uint32_t>::max(), &options.exit_after},
+      {"--message-bytes-max", 1ull << 30, &options.message_bytes_max},
+      {"--connections-max", limits::server_connections_per_thread_max, &options.connections_max},
+      {"--connections-per-ip-max", limits::server_connections_per_thread_max,
+       &options.connections_per_ip_max},
+  };
+  const std::pair<std::string_view, std::uint64_t*> timeouts[] = {
+      {"--session-timeout", &options.session_timeout_ms},
+      {"--command-timeout", &options.command_timeout_ms},
+      {"--data-timeout", &options.data_timeout_ms},
+  };
+  bool operands_only = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
-    if (arg == "--job" || arg == "--domain" || arg == "--exit-after") {
+    const auto count = std::find_if(std::begin(counts), std::end(counts),
+                                    [&](const Counted& known) { return known.option == arg; });
+    const auto timeout = std::find_if(std::begin(timeouts), std::end(timeouts),
+                                      [&](const auto& known) { return known.first == arg; });
+    const bool takes_value = arg == "--job" || arg == "--domain" || count != std::end(counts) ||
+                             timeout != std::end(timeouts);
+    if (!operands_only && takes_value) {
       if (i + 1 == args.size()) return cat(arg, " needs a value");
       const std::string_view value = args[++i];
+      std::string error;
       if (arg == "--job") {
         options.job_path = std::string(value);
       } else if (arg == "--domain") {
         options.domain = std::string(value);
+      } else if (count != std::end(counts)) {
+        error = parse_count(arg, value, count->max, *count->out);
       } else {
-        try {
-          options.exit_after = std::stoull(std::string(value));
-        } catch (...) {
-          return cat("--exit-after takes a number, not '", value, "'");
-        }
+        error = parse_timeout(arg, value, *timeout->second);
       }
-    } else if (arg == "--allow-non-loopback") {
+      if (!error.empty()) return error;
+    } else if (!operands_only && arg == "--allow-non-loopback") {
       options.allow_non_loopback = true;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return cat("unknown option ", arg);
+    } else if (!operands_only && arg == "--") {
+      operands_only = true;
+    } else if (!operands_only && arg.size() > 1 && arg[0] == '-') {
+      return cat("unknown option ", arg, " (an ADDRESS that starts with '-' goes after '--')");
     } else if (options.address.empty()) {
       options.address = std::string(arg);
     } else {
@@ -75,6 +149,9 @@ std::string parse_listen(const std::vector<std::string_view>& args, ListenOption
   }
   if (options.address.empty()) return "no ADDRESS given";
   if (options.job_path.empty()) return "--job is needed (its VERP secret tells our addresses)";
+  if (options.connections_per_ip_max > options.connections_max) {
+    return "--connections-per-ip-max cannot be above --connections-max";
+  }
   return {};
 }
 
@@ -149,6 +226,7 @@ class ListenHooks final : public smtp::server::ServerHooks {
 
 int bounces_listen_command(const std::vector<std::string_view>& args) {
   for (std::string_view arg : args) {
+    if (arg == "--") break;  // operands follow, whatever they look like
     if (arg == "--help" || arg == "-h") {
       std::fputs(kListenHelp, stdout);
       return exit_code::ok;
@@ -192,6 +270,16 @@ int bounces_listen_command(const std::vector<std::string_view>& args) {
   config.exit_after_messages = options.exit_after;
   config.log_name = "hayate bounces listen";
   config.session.hostname = domain;
+  config.session.message_bytes_max = options.message_bytes_max;
+  // Room for the largest message twice over (a reservation runs a read ahead of the content).
+  config.session.content_bytes_budget = std::max<std::uint64_t>(
+      limits::bounce_listen_content_bytes_budget, 2 * options.message_bytes_max);
+  config.connections_max = std::uint32_t(options.connections_max);
+  config.connections_per_ip_max = std::uint32_t(options.connections_per_ip_max);
+  config.session_timeout_ms = std::uint32_t(options.session_timeout_ms);
+  config.command_timeout_ms = std::uint32_t(options.command_timeout_ms);
+  config.data_timeout_ms = std::uint32_t(options.data_timeout_ms);
+  config.output_bytes_max = limits::bounce_listen_output_bytes_max;
   smtp::server::block_stop_signals();
   absl::StatusOr<std::unique_ptr<smtp::server::Server>> server =
       smtp::server::Server::open(config);

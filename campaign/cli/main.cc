@@ -16,6 +16,7 @@
 #include "campaign/message/dkim.h"
 #include "campaign/run/runner.h"
 #include "campaign/cli/bounces_command.h"
+#include "engine/metrics_server.h"
 #include "engine/strings.h"
 
 namespace {
@@ -67,15 +68,18 @@ Example:
 
 constexpr char kCheckHelp[] = R"(hayate check JOB.toml [--strict]
 
-Loads the job file, compiles the templates, reads every recipient row and reports what would
-be rejected. Sends nothing. Exit 0 when all is well, 65 when the job or any row is bad.
+Loads the job file, compiles the templates, loads the shaping rules and the secrets, reads
+every recipient row and reports what would be rejected. Sends nothing. Exit 0 when all is
+well, 65 when the job, its rules or any row is bad. A password, VERP or DKIM key file that
+group or others can read or write is a warning on stderr.
 
 Then checks forward-confirmed reverse DNS with the job's [dns] servers (5 s at most): the
 ehlo name of each [[sources]] entry must resolve to its address and the address's PTR must be
 that name (without [[sources]]: that [delivery] helo resolves). Mismatches are warnings on
 stderr and leave the exit code alone.
 
-  --strict    a mismatch fails the check (65); a DNS server that did not answer, 75
+  --strict    a mismatch or a secret file open to others fails the check (65); a DNS
+              server that did not answer, 75
 
 Example:
   hayate check examples/demo/job.toml
@@ -145,7 +149,14 @@ int run_command(Arguments args) {
       {"--out", "--out needs a directory", set_text(options.out_dir)},
       {"--quiet", {}, set_to(options.quiet, true)},
       {"-q", {}, set_to(options.quiet, true)},
-      {"--metrics-listen", "--metrics-listen needs a value", set_text(options.metrics_listen)},
+      {"--metrics-listen", "--metrics-listen needs a value",
+       [&](std::string_view value) -> ArgumentResult {
+         // Checked now, so that a typo is a usage error before anything starts.
+         const absl::Status status = hayate::check_metrics_listen_address(value, false);
+         if (!status.ok()) return cat("--metrics-listen: ", status.message());
+         options.metrics_listen = std::string(value);
+         return {};
+       }},
       {"--metrics-file", "--metrics-file needs a value", set_text(options.metrics_file)},
       {"--force", {}, set_to(options.force, true)},
       {"--no-journal", {}, set_to(options.no_journal, true)},

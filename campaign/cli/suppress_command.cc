@@ -32,7 +32,8 @@ and complaints land here at once, soft bounces after N within M days (the job's
 
   add ADDRESS|@DOMAIN... [--reason TEXT] [--source S]
                         suppress addresses, or every address of a domain (@example.com);
-                        S is manual (default), bounce, complaint, unsubscribe or import
+                        S is manual (default), bounce, complaint, unsubscribe or import.
+                        Words after -- are addresses even when they start with '-'
   remove ADDRESS|@DOMAIN...   take them off the list (and forget their soft bounces)
   list [--json]         every entry, sorted; --json: one JSON object a line
   import FILE.csv [--source S]
@@ -51,6 +52,7 @@ part as written (RFC 5321 2.4: only the receiving server may fold its case).
 Examples:
   hayate suppress add alice@example.com --reason "asked by phone"
   hayate suppress add @defunct-company.example --job campaigns/nov/job.toml
+  hayate suppress add --reason "asked by mail" -- -dash@example.com
   hayate suppress import unsubscribes.csv --source unsubscribe
   hayate suppress list --json | jq -r 'select(.source == "complaint") | .address'
   hayate suppress export - > suppression-backup.csv
@@ -89,10 +91,31 @@ struct Options {
   bool json = false;
 };
 
-// Parses the words after "suppress"; an error message when they make no sense.
+// A word that starts with '-' but is no option: an address such as -2@example.com is legal
+// (RFC 5321 4.1.2: a local part may start with '-'), so say how to give it.
+std::string unknown_option(std::string_view arg, const Options& options) {
+  const std::string command = options.subcommand.empty() ? "add" : options.subcommand;
+  if (arg.find('@') != std::string_view::npos) {
+    return cat("'", arg, "' starts with '-', so it reads as an option; give addresses after '--': ",
+               "hayate suppress ", command, " -- ", arg);
+  }
+  return cat("unknown option: ", arg, " (an operand that starts with '-' goes after '--')");
+}
+
+// Parses the words after "suppress"; an error message when they make no sense. "--" ends the
+// options: every word after it is a subcommand or an operand, whatever it starts with.
 std::string parse_options(const std::vector<std::string_view>& args, Options& options) {
+  bool operands_only = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
+    if (operands_only) {
+      if (options.subcommand.empty()) {
+        options.subcommand = std::string(arg);
+      } else {
+        options.operands.emplace_back(arg);
+      }
+      continue;
+    }
     const auto value = [&](std::string& out) -> std::string {
       if (i + 1 == args.size()) return cat(arg, " needs a value");
       out = std::string(args[++i]);
@@ -116,8 +139,10 @@ std::string parse_options(const std::vector<std::string_view>& args, Options& op
       options.source = source;
     } else if (arg == "--json") {
       options.json = true;
+    } else if (arg == "--") {
+      operands_only = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
-      error = cat("unknown option: ", arg);
+      error = unknown_option(arg, options);
     } else if (options.subcommand.empty()) {
       options.subcommand = std::string(arg);
     } else {
@@ -270,6 +295,7 @@ int add_or_remove(SuppressionStore& store, const Options& options) {
 
 int suppress_command(std::vector<std::string_view> args) {
   for (std::string_view arg : args) {
+    if (arg == "--") break;  // operands follow, whatever they look like
     if (arg == "--help" || arg == "-h" || arg == "help") {
       std::fputs(kSuppressHelp, stdout);
       return exit_code::ok;

@@ -92,24 +92,49 @@ constexpr std::array<std::string_view, 1> domain_keys = {"tls"};
 constexpr std::array<std::string_view, 7> relay_keys = {
     "host", "port", "tls", "implicit_tls", "username", "password_file", "allow_plaintext_auth"};
 
-// Headers the message composer writes itself (campaign/message/message.h); a second copy from
-// [campaign.headers] would make the message ambiguous (RFC 5322 3.6: at most one of each).
+// Headers [campaign.headers] may not set, and why (the error reads "[campaign.headers] 'NAME'
+// WHY"). The message composer writes some itself (campaign/message/message.h), and a second
+// copy would make the message ambiguous (RFC 5322 3.6: at most one of each); others would
+// mislead every recipient or the servers on the way. A name ending in '-' covers every header
+// that starts with it. The first match is the one reported.
 struct ReservedHeader {
   std::string_view name;
-  std::string_view hint;
+  std::string_view why;
 };
-constexpr std::array<ReservedHeader, 9> reserved_headers = {{
-    {"From", "set it with [campaign] from"},
-    {"To", "it is each recipient's address"},
-    {"Subject", "set it with [campaign] subject"},
-    {"Date", "hayate writes it"},
-    {"Message-ID", "hayate writes it"},
-    {"MIME-Version", "hayate writes it"},
-    {"Content-Type", "hayate writes it from text and html"},
-    {"Content-Transfer-Encoding", "hayate writes it"},
+constexpr std::array<ReservedHeader, 17> reserved_headers = {{
+    {"From", "would duplicate a header hayate writes; set it with [campaign] from"},
+    {"To", "would duplicate a header hayate writes; it is each recipient's address"},
+    {"Subject", "would duplicate a header hayate writes; set it with [campaign] subject"},
+    {"Date", "would duplicate a header hayate writes; hayate writes it"},
+    {"Message-ID", "would duplicate a header hayate writes; hayate writes it"},
+    {"MIME-Version", "would duplicate a header hayate writes; hayate writes it"},
+    {"Content-Type", "would duplicate a header hayate writes; hayate writes it from text and html"},
+    {"Content-Transfer-Encoding", "would duplicate a header hayate writes; hayate writes it"},
+    // RFC 2045 9: every Content-* header describes the MIME body, which the composer builds.
+    {"Content-", "would describe a MIME body hayate builds from text and html (RFC 2045 9)"},
     // RFC 5321 4.4: Return-Path is added by the final delivery server, never by a sender.
-    {"Return-Path", "the receiving server adds it from envelope_from"},
+    {"Return-Path",
+     "would duplicate a header hayate writes; the receiving server adds it from envelope_from"},
+    // RFC 5322 3.6.3: Bcc and Cc are shown to recipients; hayate sends each message to one row.
+    {"Bcc",
+     "would go to every recipient with the message, showing them the addresses it names; "
+     "hayate sends to the recipients file only"},
+    {"Cc",
+     "would show every recipient addresses this message is not sent to; hayate sends to the "
+     "recipients file only"},
+    {"DKIM-Signature", "is written when the message is signed; sign with a [[dkim]] table"},
+    // Trace and delivery headers: added by the servers a message passes, never by its sender.
+    {"Received", "is a trace header that each receiving server adds (RFC 5321 4.4)"},
+    {"Delivered-To", "is added at final delivery; a receiver would take the message for a loop"},
+    {"Authentication-Results", "is the receiving server's verdict (RFC 8601), not the sender's"},
+    {"ARC-", "is added by the servers that forward a message (RFC 8617)"},
 }};
+
+bool is_reserved(const ReservedHeader& reserved, std::string_view name) {
+  if (!reserved.name.ends_with('-')) return hayate::equals_ignoring_case(name, reserved.name);
+  return name.size() > reserved.name.size() &&
+         hayate::equals_ignoring_case(name.substr(0, reserved.name.size()), reserved.name);
+}
 
 using hayate::append;
 using hayate::cat;
@@ -1247,9 +1272,8 @@ absl::Status JobReader::read_headers(const toml::table& table) {
                                  "printable ASCII except ':' and space)"));
     }
     for (const ReservedHeader& reserved : reserved_headers) {
-      if (hayate::equals_ignoring_case(name, reserved.name)) {
-        return error_at(where, cat("[campaign.headers] '", name,
-                                   "' would duplicate a header hayate writes; ", reserved.hint));
+      if (is_reserved(reserved, name)) {
+        return error_at(where, cat("[campaign.headers] '", name, "' ", reserved.why));
       }
     }
     if (!job_.reply_to.empty() && hayate::equals_ignoring_case(name, "Reply-To")) {
@@ -1606,6 +1630,7 @@ absl::Status JobReader::read_relay(const toml::table& table) {
                       cat("[relay] password_file ", path, ": the first line (the password) is empty"));
     }
     relay.password = std::move(password);
+    relay.password_file = path;
   }
   if (const toml::node* node = table.get("allow_plaintext_auth")) {
     const toml::value<bool>* allow = node->as_boolean();

@@ -36,6 +36,7 @@ struct Route {
   // SMTP AUTH, for a relay ([relay], which becomes the "*" route).
   std::string username;
   std::string password;     // read from password_file; never logged
+  std::string password_file;  // resolved; its permissions are checked (config/secret_files.h)
   bool allow_plaintext_auth = false;
   bool relay = false;
 };

@@ -43,6 +43,7 @@
 #include "campaign/output/summary.h"
 #include "engine/metrics_server.h"
 #include "campaign/config/schedule.h"
+#include "campaign/config/secret_files.h"
 #include "campaign/bounce/suppression.h"
 #include "campaign/limits.h"
 #include "engine/net/tls.h"
@@ -786,6 +787,9 @@ int CampaignRun::load_sending_setup() {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return exit_code::data_error;
   }
+  for (const std::string& warning : loose_secret_files(job())) {
+    std::fprintf(stderr, "hayate: warning: %s\n", warning.c_str());
+  }
   absl::StatusOr<ShapingRules> rules = load_job_rules(job());
   if (!rules.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
@@ -1170,10 +1174,18 @@ int check_campaign(const std::string& job_path, bool strict) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
-  // The secrets a run would load: the CA file and the VERP key.
+  // What a run loads before it sends: the CA file, the VERP key and the shaping rules.
   if (absl::Status status = load_secrets(input.job()); !status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return exit_code::data_error;
+  }
+  if (absl::StatusOr<ShapingRules> rules = load_job_rules(input.job()); !rules.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(rules.status().message()).c_str());
+    return exit_code::data_error;
+  }
+  const std::vector<std::string> loose_secrets = loose_secret_files(input.job());
+  for (const std::string& warning : loose_secrets) {
+    std::fprintf(stderr, "hayate: warning: %s\n", warning.c_str());
   }
   Recipient recipient;
   std::string reason;
@@ -1207,7 +1219,8 @@ int check_campaign(const std::string& job_path, bool strict) {
               input.job().id.c_str(), static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
-  return rejected > 0 ? exit_code::data_error : dns_code;
+  if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
+  return dns_code;
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {

@@ -85,6 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.pipelining = (flags & 1) != 0;
   config.message_bytes_max = kMessageBytesMax;
   config.greeting_delay_ms = (flags & 2) != 0 ? 10 : 0;
+  config.content_bytes_budget = (flags & 16) != 0 ? 200 : 0;  // less than one message
   ServerStats stats;
   EveryVerdictPolicy policy;
   CheckingStore store((flags & 4) != 0, (flags & 8) != 0);
@@ -112,6 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     input.remove_prefix(length);
     settle();
   }
+  HAYATE_ASSERT(environment.content_bytes_reserved() <= config.content_bytes_budget);
+  session.release();  // the connection is gone: its share of the budget comes back
+  HAYATE_ASSERT(environment.content_bytes_reserved() == 0);
   const hayate::smtp::server::ServerStatsSnapshot counts = stats.snapshot();
   HAYATE_ASSERT(counts[ServerCounter::recipients_delivered] <= counts[ServerCounter::recipients]);
   HAYATE_ASSERT(counts[ServerCounter::bytes] <= counts[ServerCounter::messages] * kMessageBytesMax);

@@ -112,6 +112,40 @@ assert_contains "--help: stdout" "Example:" "$(out_of --help)"
 assert_contains "--help: exit codes listed" "65 bad job or data" "$(out_of --help)"
 expect_exit "--version" 0 -- --version
 assert_contains "--version: stdout" "hayate " "$(out_of --version)"
+# --metrics-listen is checked before the run starts: metrics stay on loopback, and run has no
+# option that allows more.
+expect_exit "run: --metrics-listen on a public address" 64 \
+  "--metrics-listen: metrics listen address \"0.0.0.0:9464\" is not a loopback address" \
+  "served on 127.0.0.0/8 or ::1 only" "Try 'hayate --help'" -- \
+  run "${dir}/job.toml" --metrics-listen 0.0.0.0:9464
+if grep -q "option" "${dir}/run: --metrics-listen on a public address.err"; then
+  fail "run: --metrics-listen: the message names an option:" \
+    "$(err_of "run: --metrics-listen on a public address")"
+fi
+expect_exit "run: --metrics-listen without a port" 64 \
+  "--metrics-listen: metrics listen address \"localhost\": no port" -- \
+  run "${dir}/job.toml" --metrics-listen=localhost
+# An address may start with '-' (RFC 5321 4.1.2); after "--" it is one, before it a usage error
+# that says so.
+expect_exit "suppress: address that looks like an option" 64 \
+  "'-2@example.com' starts with '-', so it reads as an option" \
+  "hayate suppress add -- -2@example.com" -- suppress add --db "${dir}/dash.db" -2@example.com
+[[ ! -e "${dir}/dash.db" ]] || fail "suppress: a usage error created ${dir}/dash.db"
+expect_exit "suppress: address after --" 0 "added 1" -- \
+  suppress add --db "${dir}/dash.db" --reason "asked by mail" -- -2@example.com
+expect_exit "suppress: list shows it" 0 -- suppress list --db "${dir}/dash.db"
+assert_contains "suppress: list shows it" $'-2@example.com\tmanual\tasked by mail' \
+  "$(out_of "suppress: list shows it")"
+expect_exit "suppress: --help after -- is an operand" 65 \
+  "'--help' is not an address or @domain" -- suppress add --db "${dir}/dash.db" -- --help
+expect_exit "suppress: remove after --" 0 "removed 1" -- \
+  suppress remove --db "${dir}/dash.db" -- -2@example.com
+expect_exit "bounces classify: path that looks like an option" 64 \
+  "unknown option -mailbox (a PATH that starts with '-' goes after '--')" -- \
+  bounces classify -mailbox
+expect_exit "bounces listen: address that looks like an option" 64 \
+  "unknown option -x (an ADDRESS that starts with '-' goes after '--')" -- \
+  bounces listen -x --job "${dir}/job.toml"
 
 # ---------------------------------------------------------------------------------------------
 # 2. Bad jobs: 65 from run, check and preview alike, the message naming file:line, nothing
@@ -220,6 +254,43 @@ bad_case subject-field
 sed -i 's/^subject = .*/subject = "Hi {{frist_name}}"/' "${dir}/subject-field/job.toml"
 expect_bad_job "subject with a missing field" "${dir}/subject-field/job.toml" \
   "${dir}/subject-field/job.toml:5: unknown field 'frist_name'" "did you mean 'first_name'?"
+
+# [campaign.headers] that would reach every recipient, or forge what servers and signers add.
+bad_case header-bcc $'[campaign.headers]\n"X-Campaign" = "nl"\nBcc = "audit@example.org"'
+expect_bad_job "a Bcc header" "${dir}/header-bcc/job.toml" \
+  "${dir}/header-bcc/job.toml:11:1: [campaign.headers] 'Bcc' would go to every recipient" \
+  "hayate sends to the recipients file only"
+bad_case header-dkim $'[campaign.headers]\n"DKIM-Signature" = "v=1; d=example.com"'
+expect_bad_job "a DKIM-Signature header" "${dir}/header-dkim/job.toml" \
+  "${dir}/header-dkim/job.toml:10:1: [campaign.headers] 'DKIM-Signature' is written when" \
+  "sign with a [[dkim]] table"
+
+# A typo in the [shaping] rules file fails check as it fails run.
+bad_case shaping-typo $'[shaping]\nrules = "rules.toml"'
+printf '[destination.default]\nconections_max = 5\n' >"${dir}/shaping-typo/rules.toml"
+for command in check run; do
+  args=("${command}" "${dir}/shaping-typo/job.toml")
+  [[ "${command}" == run ]] && args+=(--out "${dir}/shaping-typo.out")
+  expect_exit "shaping rules typo (${command})" 65 "${dir}/shaping-typo/rules.toml:2" \
+    "unknown key 'conections_max'" -- "${args[@]}"
+done
+
+# Secret files others can read: a warning naming the file and its mode; --strict fails.
+bad_case loose-secrets $'[verp]\ndomain = "bounces.example.test"\nsecret_file = "verp.key"'
+printf 'a-secret-of-at-least-16-bytes\n' >"${dir}/loose-secrets/verp.key"
+chmod 644 "${dir}/loose-secrets/verp.key"
+key="${dir}/loose-secrets/verp.key"
+expect_exit "secret file readable by others (check)" 0 \
+  "hayate: warning: [verp] secret_file ${key} is readable by group or others (mode 0644)" \
+  "; chmod 600 ${key}" -- check "${dir}/loose-secrets/job.toml"
+expect_exit "secret file readable by others (check --strict)" 65 "(mode 0644)" -- \
+  check --strict "${dir}/loose-secrets/job.toml"
+chmod 600 "${dir}/loose-secrets/verp.key"
+expect_exit "private secret file (check --strict)" 0 -- \
+  check --strict "${dir}/loose-secrets/job.toml"
+if grep -q "warning" "${dir}/private secret file (check --strict).err"; then
+  fail "a private secret file was warned about: $(err_of "private secret file (check --strict)")"
+fi
 
 stop_process "${refuse_sink_pid}"
 refuse_stats="${dir}/refuse-sink.json"

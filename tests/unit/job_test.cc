@@ -704,6 +704,33 @@ TEST_F(JobTest, Headers) {
                                  "' would duplicate a header hayate writes; "))
         << name;
   }
+  // Headers that would reach every recipient or fool the servers on the way.
+  EXPECT_EQ(error(headers_table + "Bcc = \"audit@example.org\"\n"),
+            "job.toml:8:1: [campaign.headers] 'Bcc' would go to every recipient with the message, "
+            "showing them the addresses it names; hayate sends to the recipients file only");
+  EXPECT_EQ(error(headers_table + "X-Tag = \"a\"\ncc = \"boss@example.org\"\n"),
+            "job.toml:9:1: [campaign.headers] 'cc' would show every recipient addresses this "
+            "message is not sent to; hayate sends to the recipients file only");
+  EXPECT_EQ(error(headers_table + "Received = \"from x by y\"\n"),
+            "job.toml:8:1: [campaign.headers] 'Received' is a trace header that each receiving "
+            "server adds (RFC 5321 4.4)");
+  EXPECT_EQ(error(headers_table + "DKIM-Signature = \"v=1; d=example.com\"\n"),
+            "job.toml:8:1: [campaign.headers] 'DKIM-Signature' is written when the message is "
+            "signed; sign with a [[dkim]] table");
+  EXPECT_EQ(error(headers_table + "Content-Disposition = \"attachment\"\n"),
+            "job.toml:8:1: [campaign.headers] 'Content-Disposition' would describe a MIME body "
+            "hayate builds from text and html (RFC 2045 9)");
+  for (std::string_view name : {"content-id", "CONTENT-LANGUAGE", "Delivered-To",
+                                "Authentication-Results", "ARC-Seal", "arc-message-signature"}) {
+    EXPECT_TRUE(error(headers_table + "\"" + std::string(name) + "\" = \"x\"\n")
+                    .starts_with("job.toml:8:1: [campaign.headers] '" + std::string(name) + "' "))
+        << name;
+  }
+  // Names that only look alike are the user's.
+  EXPECT_EQ(load_ok(headers_table + "X-Content-Id = \"a\"\nContents = \"b\"\nX-Bcc = \"c\"\n"
+                                    "Received-SPF-Note = \"d\"\n")
+                .headers.size(),
+            4u);
   EXPECT_EQ(error(std::string(kBase) + "reply_to = \"r@example.com\"\n[campaign.headers]\n"
                                        "reply-to = \"s@example.com\"\n"),
             "job.toml:9:1: [campaign.headers] 'Reply-To' duplicates [campaign] reply_to");

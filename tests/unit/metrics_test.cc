@@ -820,7 +820,7 @@ TEST(MetricsServer, ASilentClientGets408AndDoesNotBlockOthers) {
 
 TEST(MetricsServer, ManyClientsAtOnceAreAllServed) {
   MetricsServerOptions options;
-  options.connections_max = 4;  // the rest wait in the backlog
+  options.connections_max = 4;  // the rest wait in the backlog: none is slow to ask
   auto server = start_server([] { return std::string(100'000, '#') + "\n"; }, options);
   ASSERT_NE(server, nullptr);
   constexpr int kClients = 24;
@@ -839,6 +839,25 @@ TEST(MetricsServer, ManyClientsAtOnceAreAllServed) {
   for (std::thread& client : clients) client.join();
   EXPECT_EQ(good.load(), kClients);
   EXPECT_EQ(server->responses_sent(), static_cast<std::uint64_t>(kClients));
+}
+
+// Clients that connect and say nothing hold every slot and more wait in the backlog; a scrape
+// is still answered well before their read deadline, as the oldest of them make room.
+TEST(MetricsServer, IdleSocketsCannotKeepAScrapeWaiting) {
+  MetricsServerOptions options;
+  options.connections_max = 4;
+  options.read_timeout_ms = 5000;
+  auto server = start_server([] { return std::string("x 1\n"); }, options);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(connect_to(server->port()));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(exchange(server->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").substr(0, 15),
+            "HTTP/1.1 200 OK");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1500));
+  // The oldest idle client was closed to make room, with a 408.
+  EXPECT_EQ(read_until_eof(idle.front()).substr(0, 28), "HTTP/1.1 408 Request Timeout");
+  for (int fd : idle) close(fd);
 }
 
 TEST(MetricsServer, StopReturnsQuicklyWhileAClientHoldsAConnection) {
@@ -933,6 +952,21 @@ TEST(MetricsServer, BadAndNonLoopbackAddressesAreRefused) {
   ASSERT_FALSE(foreign.ok());
   EXPECT_EQ(std::string(foreign.status().message()),
             "metrics listen address 192.0.2.1:9464 is not an address of this host");
+}
+
+// A command line is checked before anything starts, with the messages start() would give.
+TEST(MetricsServer, CheckListenAddressBindsNothing) {
+  EXPECT_TRUE(check_metrics_listen_address("127.0.0.1:9464", false).ok());
+  EXPECT_TRUE(check_metrics_listen_address("[::1]:0", false).ok());
+  const absl::Status public_address = check_metrics_listen_address("0.0.0.0:9464", false);
+  EXPECT_EQ(public_address.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(public_address.message()),
+            "metrics listen address \"0.0.0.0:9464\" is not a loopback address; metrics reveal "
+            "campaign names and volumes, so they are served on 127.0.0.0/8 or ::1 only");
+  EXPECT_TRUE(check_metrics_listen_address("0.0.0.0:9464", true).ok());
+  EXPECT_EQ(
+      std::string(check_metrics_listen_address("localhost", false).message()),
+      "metrics listen address \"localhost\": no port (expected 127.0.0.1:PORT or [::1]:PORT)");
 }
 
 TEST(MetricsServer, LocalhostAndOtherLoopbackForms) {

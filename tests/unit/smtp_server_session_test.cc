@@ -342,6 +342,80 @@ TEST(SmtpServerSession, SizeExceededAtMailAndAfterTheData) {
   EXPECT_EQ(server.store().messages.at(0).size_bytes, 20u);
 }
 
+// Two sessions of one thread share the content budget: a message that would go beyond it is
+// no longer buffered and gets 452 4.3.1; a share comes back when its transaction ends, and when
+// its connection is lost in the middle of a message.
+TEST(SmtpServerSession, ContentBudgetIsSharedAndGivenBack) {
+  SessionConfig config;
+  config.message_bytes_max = 1000;
+  config.content_bytes_budget = 1500;
+  ServerStats stats;
+  DomainPolicy policy;
+  CollectingStore store;
+  SessionEnvironment environment(config, stats, policy, store, 0);
+  Session first(environment);
+  Session second(environment);
+  const auto take = [](Session& session) {
+    std::string output;
+    output.swap(session.output());
+    return output;
+  };
+  const std::string envelope = "MAIL FROM:<>\r\nRCPT TO:<a@bounces.example.com>\r\nDATA\r\n";
+  const std::string body = std::string(798, 'x') + "\r\n";  // 800 bytes: fits one, not two
+  first.start();
+  second.start();
+  first.feed("EHLO c\r\n" + envelope);
+  second.feed("EHLO c\r\n" + envelope);
+  take(first);
+  take(second);
+  first.feed(body);
+  EXPECT_GE(environment.content_bytes_reserved(), 800u);
+  second.feed(body);  // 700 left: not enough
+  first.feed(".\r\n");
+  EXPECT_EQ(take(first), "250 2.0.0 Ok: queued as 000000000000\r\n");
+  second.feed(".\r\n");
+  EXPECT_EQ(take(second), "452 4.3.1 Insufficient system storage, try again later\r\n");
+  EXPECT_EQ(stats.get(ServerCounter::data_over_budget), 1u);
+  EXPECT_EQ(stats.get(ServerCounter::data_rejected), 1u);
+  EXPECT_EQ(environment.content_bytes_reserved(), 0u);
+  ASSERT_EQ(store.messages.size(), 1u);
+  EXPECT_EQ(store.messages[0].content, std::string(798, 'x') + "\n");
+
+  // Once first's share is back, second's next message fits.
+  second.feed(envelope + body + ".\r\n");
+  EXPECT_EQ(take(second), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" + std::string(kGoAhead) +
+                              "250 2.0.0 Ok: queued as 000000000001\r\n");
+  EXPECT_EQ(environment.content_bytes_reserved(), 0u);
+
+  // A message cut off by a lost connection gives its share back.
+  first.feed(envelope + body);
+  EXPECT_GE(environment.content_bytes_reserved(), 800u);
+  first.release();
+  EXPECT_EQ(environment.content_bytes_reserved(), 0u);
+}
+
+// The shell's per-command deadline restarts when a command line or a message ends, never on
+// the bytes of an unfinished one.
+TEST(SmtpServerSession, InputsCompletedCountsLinesAndMessagesNotBytes) {
+  Harness server;
+  server.start();
+  EXPECT_EQ(server.session().inputs_completed(), 0u);
+  server.feed("N");
+  server.feed("O");
+  server.feed("OP");
+  EXPECT_EQ(server.session().inputs_completed(), 0u);
+  server.feed("\r\nHELO c\r\n");
+  EXPECT_EQ(server.session().inputs_completed(), 2u);
+  server.feed("MAIL FROM:<>\r\nRCPT TO:<a@bounces.example.com>\r\nDATA\r\nabc\r\n");
+  EXPECT_EQ(server.session().inputs_completed(), 5u);  // the content is not a command
+  server.feed("def\r\n.\r\n");
+  EXPECT_EQ(server.session().inputs_completed(), 6u);
+  server.feed(std::string(3000, 'L'));  // a line too long, still unfinished
+  EXPECT_EQ(server.session().inputs_completed(), 6u);
+  EXPECT_EQ(server.feed("\r\n"), "500 5.5.0 Line too long\r\n");
+  EXPECT_EQ(server.session().inputs_completed(), 7u);
+}
+
 TEST(SmtpServerSession, TooManyRecipientsNeverReachThePolicy) {
   Harness server;
   server.start();

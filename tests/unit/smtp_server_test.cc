@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -100,7 +101,8 @@ class TestHooks final : public ServerHooks {
 // A server running in its own thread for the length of a test.
 class RunningServer {
  public:
-  explicit RunningServer(std::uint32_t threads, std::uint32_t idle_timeout_ms = 0)
+  explicit RunningServer(std::uint32_t threads, std::uint32_t idle_timeout_ms = 0,
+                         const std::function<void(ServerConfig&)>& adjust = {})
       : hooks_(threads) {
     ServerConfig config;
     absl::StatusOr<ListenAddress> listen = parse_listen_address("127.0.0.1:0", false);
@@ -111,6 +113,7 @@ class RunningServer {
     config.session.message_bytes_max = 4096;
     config.log_name = "smtp_server_test";
     config.idle_timeout_ms = idle_timeout_ms;
+    if (adjust) adjust(config);
     absl::StatusOr<std::unique_ptr<Server>> server = Server::open(config);
     EXPECT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -144,8 +147,15 @@ class RunningServer {
 // A blocking client socket with a deadline on every read.
 class Client {
  public:
-  explicit Client(std::uint16_t port) {
+  // `source`: the local address to connect from (any of 127.0.0.0/8 works on Linux).
+  explicit Client(std::uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return;
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
@@ -386,6 +396,106 @@ TEST(SmtpServer, SilentClientsGet421AndAreClosed) {
   ASSERT_TRUE(talking.send_all("QUIT\r\n"));
   EXPECT_EQ(talking.read_until("\r\n"), "221 2.0.0 Bye\r\n");
   EXPECT_EQ(server.server().stats()[ServerCounter::sessions_timed_out], 1u);
+}
+
+// A client that keeps talking is still cut at the session's deadline.
+TEST(SmtpServer, SessionDeadlineCutsABusyClient) {
+  RunningServer server(1, 0, [](ServerConfig& config) { config.session_timeout_ms = 300; });
+  const auto started = std::chrono::steady_clock::now();
+  Client busy(server.port());
+  ASSERT_TRUE(busy.connected());
+  EXPECT_EQ(busy.read_until("\r\n"), "220 bounces.example.com ESMTP hayate\r\n");
+  std::string replies;
+  for (int i = 0; i < 100 && !busy.closed(); ++i) {  // 5 s at most
+    if (!busy.send_all("NOOP\r\n")) break;
+    replies += busy.read_until("\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  replies += busy.read_until("never");
+  EXPECT_TRUE(replies.ends_with("421 4.4.2 bounces.example.com Error: timeout exceeded\r\n"))
+      << replies;
+  EXPECT_TRUE(busy.closed());
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(waited, std::chrono::milliseconds(300));
+  EXPECT_LT(waited, std::chrono::milliseconds(3000));
+  EXPECT_EQ(server.server().stats()[ServerCounter::sessions_too_slow], 1u);
+  EXPECT_EQ(server.server().stats()[ServerCounter::sessions_timed_out], 0u);
+}
+
+// A byte every 50 ms keeps a connection from being idle, but does not extend the command's
+// deadline; a client that finishes its commands in time goes on.
+TEST(SmtpServer, CommandDeadlineCutsATrickle) {
+  RunningServer server(1, 0, [](ServerConfig& config) {
+    config.command_timeout_ms = 400;
+    config.data_timeout_ms = 400;
+  });
+  Client trickle(server.port());
+  Client prompt(server.port());
+  Client slow_data(server.port());
+  ASSERT_TRUE(trickle.connected() && prompt.connected() && slow_data.connected());
+  EXPECT_EQ(trickle.read_until("\r\n"), "220 bounces.example.com ESMTP hayate\r\n");
+  EXPECT_EQ(prompt.read_until("\r\n"), "220 bounces.example.com ESMTP hayate\r\n");
+  EXPECT_EQ(slow_data.read_until("\r\n"), "220 bounces.example.com ESMTP hayate\r\n");
+  ASSERT_TRUE(
+      slow_data.send_all("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@bounces.example.com>\r\n"
+                         "DATA\r\n"));
+  EXPECT_TRUE(slow_data.read_until("<CR><LF>.<CR><LF>\r\n")
+                  .ends_with("354 End data with "
+                             "<CR><LF>.<CR><LF>\r\n"));
+  // 1 s of this: the deadlines are 400 ms, checked every 100 ms.
+  const std::string command = "NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP\r\n";
+  for (std::size_t i = 0; i < 20; ++i) {
+    ASSERT_TRUE(prompt.send_all("NOOP\r\n"));
+    EXPECT_EQ(prompt.read_until("\r\n"), "250 2.0.0 Ok\r\n");
+    trickle.send_all(command.substr(i, 1));
+    slow_data.send_all("x");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(trickle.read_until("never"),
+            "421 4.4.2 bounces.example.com Error: timeout exceeded\r\n");
+  EXPECT_TRUE(trickle.closed());
+  EXPECT_EQ(slow_data.read_until("never"),
+            "421 4.4.2 bounces.example.com Error: timeout exceeded\r\n");
+  EXPECT_TRUE(slow_data.closed());
+  EXPECT_FALSE(prompt.closed());
+  ASSERT_TRUE(prompt.send_all("QUIT\r\n"));
+  EXPECT_EQ(prompt.read_until("\r\n"), "221 2.0.0 Bye\r\n");
+  EXPECT_EQ(server.server().stats()[ServerCounter::sessions_too_slow], 2u);
+  EXPECT_TRUE(server.messages().empty());
+}
+
+// One client address may hold two connections, all addresses together three; the rest get
+// 421 and are closed, and a closed connection makes room again.
+TEST(SmtpServer, ConnectionCapsPerAddressAndInAll) {
+  RunningServer server(2, 0, [](ServerConfig& config) {
+    config.connections_max = 3;
+    config.connections_per_ip_max = 2;
+  });
+  constexpr std::string_view kGreeting = "220 bounces.example.com ESMTP hayate\r\n";
+  auto first = std::make_unique<Client>(server.port(), "127.0.0.1");
+  Client second(server.port(), "127.0.0.1");
+  EXPECT_EQ(first->read_until("\r\n"), kGreeting);
+  EXPECT_EQ(second.read_until("\r\n"), kGreeting);
+  Client third(server.port(), "127.0.0.1");
+  EXPECT_EQ(third.read_until("never"),
+            "421 4.7.0 Too many connections from your address, try again later\r\n");
+  EXPECT_TRUE(third.closed());
+  Client other(server.port(), "127.0.0.2");
+  EXPECT_EQ(other.read_until("\r\n"), kGreeting);
+  Client fourth_in_all(server.port(), "127.0.0.3");
+  EXPECT_EQ(fourth_in_all.read_until("never"),
+            "421 4.3.2 Too many connections, try again later\r\n");
+  EXPECT_TRUE(fourth_in_all.closed());
+  EXPECT_EQ(server.server().stats()[ServerCounter::connections_refused], 2u);
+
+  first.reset();  // the server sees the close a moment later
+  std::string greeting;
+  for (int attempt = 0; attempt < 100 && greeting != kGreeting; ++attempt) {  // 5 s at most
+    Client again(server.port(), "127.0.0.1");
+    greeting = again.read_until("\r\n");
+    if (greeting != kGreeting) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(greeting, kGreeting);
 }
 
 TEST(SmtpServer, APortInUseIsRefused) {

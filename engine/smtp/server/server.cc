@@ -3,6 +3,7 @@
 // replies it produced leave in one send. user_data is a tag: operation, slot, generation.
 #include "engine/smtp/server/server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/tcp.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -20,8 +22,10 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/strings.h"
@@ -33,7 +37,6 @@ using limits::server_completion_entries;
 using limits::server_connections_per_thread_max;
 using limits::server_drain_timeout_ms;
 using limits::server_listen_backlog;
-using limits::server_output_bytes_max;
 using limits::server_recv_buffer_bytes;
 using limits::server_recv_buffers;
 using limits::server_ring_entries;
@@ -50,8 +53,28 @@ enum class Op : std::uint8_t {
   signal,          // thread 0's signalfd
   tick,            // thread 0: ServerHooks::tick
   drain_deadline,  // stop: give up waiting for replies in flight
-  idle_sweep,      // close the connections idle longer than idle_timeout_ms
+  idle_sweep,      // close the connections idle or slow beyond their timeouts
 };
+
+// A client's address, IPv4 as IPv4-mapped IPv6 (RFC 4291 2.5.5.2), for connections_per_ip_max.
+using PeerKey = std::array<std::uint8_t, 16>;
+
+// The peer of an accepted socket; false when the kernel cannot say (it then counts as no one).
+bool peer_key(int fd, PeerKey& key) {
+  sockaddr_storage peer{};
+  socklen_t length = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return false;
+  key = {};
+  if (peer.ss_family == AF_INET6) {
+    std::memcpy(key.data(), &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, 16);
+    return true;
+  }
+  if (peer.ss_family != AF_INET) return false;
+  key[10] = 0xff;
+  key[11] = 0xff;
+  std::memcpy(key.data() + 12, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, 4);
+  return true;
+}
 
 constexpr std::uint32_t slot_bits = 24;
 static_assert(server_connections_per_thread_max <= (1u << slot_bits));
@@ -97,6 +120,12 @@ struct Server::Shared {
   std::unique_ptr<ServerStats[]> stats;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> messages_total{0};
+  std::atomic<std::uint32_t> connections_open{0};  // counted with connections_max only
+  // Connections open per client address, with connections_per_ip_max only. A lock, taken
+  // once at accept and once at close: the threads share one count per client, and the
+  // servers that set the cap do not accept at a benchmark's rate.
+  std::mutex peers_mutex;
+  absl::flat_hash_map<PeerKey, std::uint32_t> connections_per_peer;
 
   void request_stop() {
     if (stopping.exchange(true)) return;
@@ -131,6 +160,12 @@ struct Connection {
   std::string sending;  // the bytes of the send in flight (swapped with the session's output)
   std::size_t sent_bytes = 0;
   std::uint64_t active_ms = 0;  // when bytes last came in or went out (monotonic)
+  std::uint64_t accepted_ms = 0;
+  std::uint64_t waiting_since_ms = 0;  // since the session's last complete input (or our delay)
+  std::uint64_t inputs_seen = 0;       // the session's inputs_completed() then
+  bool counted_open = false;           // in Shared::connections_open
+  bool counted_peer = false;           // in Shared::connections_per_peer[peer]
+  PeerKey peer{};
   __kernel_timespec timer{};
   Session session;
 };
@@ -159,7 +194,11 @@ class Worker {
   void arm_timeout(Op op, __kernel_timespec& timespec, std::uint32_t ms);
   void handle(std::uint64_t tag, int result, std::uint32_t flags);
   void on_accept(int result, std::uint32_t flags);
-  void sweep_idle();
+  bool admit(Connection& connection);
+  void refuse(int fd, std::string_view reply);
+  void uncount(Connection& connection);
+  bool too_slow(const Connection& connection) const;
+  void sweep_timeouts();
   void on_recv(Connection& connection, int result, std::uint32_t flags);
   void on_send(Connection& connection, int result);
   void on_timer(Connection& connection, int result);
@@ -332,9 +371,16 @@ absl::Status Worker::run() {
     arm_timeout(Op::tick, tick_timespec_, config_.tick_interval_ms);
   }
   now_ms_ = monotonic_ms();
-  if (config_.idle_timeout_ms > 0) {
-    // A few sweeps per period: a connection closes between 1 and 1.25 timeouts of silence.
-    sweep_interval_ms_ = std::clamp(config_.idle_timeout_ms / 4, 10u, 1000u);
+  std::uint32_t shortest_timeout_ms = 0;
+  for (const std::uint32_t timeout_ms : {config_.idle_timeout_ms, config_.session_timeout_ms,
+                                         config_.command_timeout_ms, config_.data_timeout_ms}) {
+    if (timeout_ms > 0 && (shortest_timeout_ms == 0 || timeout_ms < shortest_timeout_ms)) {
+      shortest_timeout_ms = timeout_ms;
+    }
+  }
+  if (shortest_timeout_ms > 0) {
+    // A few sweeps per period: a connection closes between 1 and 1.25 timeouts.
+    sweep_interval_ms_ = std::clamp(shortest_timeout_ms / 4, 10u, 1000u);
     arm_timeout(Op::idle_sweep, sweep_timespec_, sweep_interval_ms_);
   }
   if (shared_.stopping.load()) {
@@ -423,7 +469,7 @@ void Worker::handle(std::uint64_t tag, int result, std::uint32_t flags) {
       return;
     case Op::idle_sweep:
       if (draining_) return;
-      sweep_idle();
+      sweep_timeouts();
       arm_timeout(Op::idle_sweep, sweep_timespec_, sweep_interval_ms_);
       return;
     case Op::drain_deadline:
@@ -464,25 +510,78 @@ void Worker::on_accept(int result, std::uint32_t flags) {
     ::close(fd);
     return;
   }
+  // RFC 5321 3.8: 421 when the service cannot take the session.
+  static constexpr std::string_view kBusy = "421 4.3.2 Too many connections, try again later\r\n";
   Connection* connection = allocate_connection();
-  if (connection == nullptr) {
-    // RFC 5321 3.8: 421 when the service cannot take the session.
-    static constexpr char kBusy[] = "421 4.3.2 Too many connections, try again later\r\n";
-    shared_.stats[index_].add(ServerCounter::connections_refused);
-    [[maybe_unused]] const ssize_t sent =
-        ::send(fd, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    ::close(fd);
-    return;
-  }
+  if (connection == nullptr) return refuse(fd, kBusy);
   HAYATE_ASSERT(connection->fd < 0 && !connection->recv_armed && !connection->send_in_flight);
+  HAYATE_ASSERT(!connection->counted_open && !connection->counted_peer);
   connection->fd = fd;
+  if (!admit(*connection)) return;
   connection->closing = false;
   connection->sent_bytes = 0;
   connection->sending.clear();
   connection->active_ms = now_ms_;
+  connection->accepted_ms = now_ms_;
+  connection->waiting_since_ms = now_ms_;
+  connection->inputs_seen = 0;
   connection->session.start();
   arm_recv(*connection);
   after_session(*connection);
+}
+
+// The connection caps of ServerConfig. A connection beyond one gets 421 and is closed; its
+// slot goes back to the free list.
+bool Worker::admit(Connection& connection) {
+  std::string_view refusal;
+  if (config_.connections_max > 0) {
+    connection.counted_open = true;
+    if (shared_.connections_open.fetch_add(1) >= config_.connections_max) {
+      refusal = "421 4.3.2 Too many connections, try again later\r\n";
+    }
+  }
+  if (refusal.empty() && config_.connections_per_ip_max > 0 &&
+      peer_key(connection.fd, connection.peer)) {
+    std::lock_guard<std::mutex> lock(shared_.peers_mutex);
+    std::uint32_t& open = shared_.connections_per_peer[connection.peer];
+    if (open >= config_.connections_per_ip_max) {
+      refusal = "421 4.7.0 Too many connections from your address, try again later\r\n";
+    } else {
+      ++open;
+      connection.counted_peer = true;
+    }
+  }
+  if (refusal.empty()) return true;
+  const int fd = connection.fd;
+  uncount(connection);
+  connection.fd = -1;
+  free_slots_.push_back(connection.slot);
+  --live_connections_;
+  refuse(fd, refusal);
+  return false;
+}
+
+// A reply the kernel can take at once (the socket is new, its buffer empty), then close.
+void Worker::refuse(int fd, std::string_view reply) {
+  shared_.stats[index_].add(ServerCounter::connections_refused);
+  [[maybe_unused]] const ssize_t sent =
+      ::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::close(fd);
+}
+
+void Worker::uncount(Connection& connection) {
+  if (connection.counted_open) {
+    HAYATE_ASSERT(shared_.connections_open.load() > 0);
+    shared_.connections_open.fetch_sub(1);
+    connection.counted_open = false;
+  }
+  if (connection.counted_peer) {
+    std::lock_guard<std::mutex> lock(shared_.peers_mutex);
+    const auto found = shared_.connections_per_peer.find(connection.peer);
+    HAYATE_ASSERT(found != shared_.connections_per_peer.end() && found->second > 0);
+    if (--found->second == 0) shared_.connections_per_peer.erase(found);
+    connection.counted_peer = false;
+  }
 }
 
 void Worker::on_recv(Connection& connection, int result, std::uint32_t flags) {
@@ -498,7 +597,11 @@ void Worker::on_recv(Connection& connection, int result, std::uint32_t flags) {
           buffers_ + std::size_t(buffer_id) * server_recv_buffer_bytes, std::size_t(result)));
     }
     return_buffer(buffer_id);  // the session copied what it keeps
-    if (connection.session.output().size() > server_output_bytes_max) begin_close(connection);
+    if (connection.session.inputs_completed() != connection.inputs_seen) {
+      connection.inputs_seen = connection.session.inputs_completed();
+      connection.waiting_since_ms = now_ms_;  // the next command's deadline starts now
+    }
+    if (connection.session.output().size() > config_.output_bytes_max) begin_close(connection);
     if (!connection.recv_armed && !connection.closing) arm_recv(connection);
     if (!connection.closing) after_session(connection);
     maybe_release(connection);
@@ -586,6 +689,7 @@ void Worker::on_send(Connection& connection, int result) {
 void Worker::on_timer(Connection& connection, int result) {
   connection.timer_armed = false;
   connection.active_ms = now_ms_;  // the delay was ours, not the client's silence
+  connection.waiting_since_ms = now_ms_;
   if (!connection.closing && !draining_ && result == -ETIME) {
     connection.session.resume();
     after_session(connection);
@@ -593,12 +697,28 @@ void Worker::on_timer(Connection& connection, int result) {
   maybe_release(connection);
 }
 
-void Worker::sweep_idle() {
+// Past the session's deadline, or the current command's (or message's): the client may be
+// sending, but too slowly to be served.
+bool Worker::too_slow(const Connection& connection) const {
+  if (config_.session_timeout_ms > 0 &&
+      now_ms_ - connection.accepted_ms >= config_.session_timeout_ms) {
+    return true;
+  }
+  const std::uint32_t timeout_ms =
+      connection.session.in_data() ? config_.data_timeout_ms : config_.command_timeout_ms;
+  return timeout_ms > 0 && now_ms_ - connection.waiting_since_ms >= timeout_ms;
+}
+
+void Worker::sweep_timeouts() {
   for (auto& slot : connections_) {
     Connection& connection = *slot;
     if (connection.fd < 0 || connection.closing || connection.timer_armed) continue;
-    if (now_ms_ - connection.active_ms < config_.idle_timeout_ms) continue;
-    shared_.stats[index_].add(ServerCounter::sessions_timed_out);
+    const bool idle =
+        config_.idle_timeout_ms > 0 && now_ms_ - connection.active_ms >= config_.idle_timeout_ms;
+    const bool slow = !idle && too_slow(connection);
+    if (!idle && !slow) continue;
+    shared_.stats[index_].add(idle ? ServerCounter::sessions_timed_out
+                                   : ServerCounter::sessions_too_slow);
     if (connection.send_in_flight) {
       begin_close(connection);  // a client that stopped reading: no room for a 421 either
     } else {
@@ -633,6 +753,8 @@ void Worker::maybe_release(Connection& connection) {
   connection.fd = -1;
   ++connection.generation;
   connection.sending.clear();
+  connection.session.release();
+  uncount(connection);
   free_slots_.push_back(connection.slot);
   --live_connections_;
   if (draining_ && live_connections_ == 0) done_ = true;

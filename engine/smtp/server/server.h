@@ -48,6 +48,20 @@ struct ServerConfig {
   // A client silent this long (nothing read, nothing sent to it) gets 421 4.4.2 and is closed;
   // checked a few times per period. 0: never (a test sink waits for whatever the test does).
   std::uint32_t idle_timeout_ms = limits::server_idle_timeout_ms;
+  // Limits against clients that hold the server's resources on purpose (engine/limits.h has
+  // the strict values of the bounce listener). 0: none, as a benchmark sink wants. A client
+  // past a deadline gets 421 4.4.2 and is closed, as a silent one; trickled bytes extend the
+  // idle timeout but none of these.
+  std::uint32_t session_timeout_ms = 0;  // from accept to close
+  std::uint32_t command_timeout_ms = 0;  // from the end of one command line to the end of the next
+  std::uint32_t data_timeout_ms = 0;     // from 354 to the final dot
+  // Connections open at once, all threads together, and from one client address (an IPv6
+  // address counts whole). A connection beyond either cap gets 421 and is closed at once.
+  std::uint32_t connections_max = 0;
+  std::uint32_t connections_per_ip_max = 0;
+  // Replies waiting behind a send that cannot complete (a client that writes and never
+  // reads): beyond this the connection is closed.
+  std::uint32_t output_bytes_max = limits::server_output_bytes_max;
   std::string log_name = "hayate";  // prefix of the few lines written to stderr
 };
 

@@ -3,6 +3,7 @@
 // one send; only delayed verdicts and lock-step mode make it stop early.
 #include "engine/smtp/server/session.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/assert.h"
@@ -39,6 +40,7 @@ constexpr std::string_view kNeedRcpt = "503 5.5.1 Need RCPT command\r\n";
 constexpr std::string_view kNoValidRecipients = "554 5.5.1 No valid recipients\r\n";
 constexpr std::string_view kTooBig = "552 5.3.4 Message size exceeds fixed limit\r\n";
 constexpr std::string_view kTooManyRecipients = "452 4.5.3 Too many recipients\r\n";
+constexpr std::string_view kNoRoom = "452 4.3.1 Insufficient system storage, try again later\r\n";
 
 constexpr std::size_t queue_id_bytes = 12;
 
@@ -118,6 +120,18 @@ SessionEnvironment::SessionEnvironment(const SessionConfig& config, ServerStats&
          "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
 }
 
+bool SessionEnvironment::reserve_content(std::uint64_t bytes) {
+  HAYATE_ASSERT(config_.content_bytes_budget > 0);
+  if (bytes > config_.content_bytes_budget - content_bytes_reserved_) return false;
+  content_bytes_reserved_ += bytes;
+  return true;
+}
+
+void SessionEnvironment::release_content(std::uint64_t bytes) {
+  HAYATE_ASSERT(bytes <= content_bytes_reserved_);
+  content_bytes_reserved_ -= bytes;
+}
+
 void SessionEnvironment::peek_queue_id(char (&id)[12]) const {
   static constexpr char kHex[] = "0123456789ABCDEF";
   const std::uint64_t sequence = queue_ids_issued_;
@@ -146,6 +160,7 @@ void Session::start() {
   pending_.clear();
   pending_offset_ = 0;
   output_.clear();
+  inputs_completed_ = 0;
   close_after_delayed_reply_ = false;
   client_name_.clear();
   delayed_reply_.clear();
@@ -202,6 +217,13 @@ void Session::time_out() {
   close_silently();
 }
 
+void Session::release() {
+  reset_transaction();
+  close_silently();
+  if (pending_.capacity() > limits::server_content_capacity_kept_max) std::string().swap(pending_);
+  HAYATE_ASSERT(content_bytes_reserved_ == 0);
+}
+
 void Session::queue_pending(std::string_view input) {
   if (input.empty()) return;
   if (pending_.size() - pending_offset_ + input.size() > limits::server_pending_input_bytes_max) {
@@ -248,15 +270,12 @@ std::size_t Session::process(std::string_view input) {
   std::size_t i = 0;
   while (i < size && action_ == Action::read && state_ != State::closed) {
     if (state_ == State::data) {
-      std::string* content = keeping_content_ ? &content_ : nullptr;
-      const DataReader::Result result = data_reader_.feed(input.substr(i), content);
-      i += result.consumed_bytes;
-      if (keeping_content_ &&
-          data_reader_.content_bytes() > environment_.config().message_bytes_max) {
-        keeping_content_ = false;  // it will be refused; stop buffering it
-        content_.clear();
-      }
-      if (result.complete) {
+      std::size_t consumed_bytes = 0;
+      bool complete = false;
+      buffer_content(input.substr(i), consumed_bytes, complete);
+      i += consumed_bytes;
+      if (complete) {
+        ++inputs_completed_;
         finish_message();
         after_reply(i < size);
       }
@@ -268,6 +287,7 @@ std::size_t Session::process(std::string_view input) {
       if (!found) return size;
       i = std::size_t(static_cast<const char*>(found) - data) + 1;
       discarding_line_ = false;
+      ++inputs_completed_;
       environment_.stats().add(ServerCounter::lines_too_long);
       reply(kLineTooLong);
       after_reply(i < size);
@@ -287,6 +307,7 @@ std::size_t Session::process(std::string_view input) {
     const std::size_t end = std::size_t(static_cast<const char*>(found) - data);
     std::string_view line = input.substr(i, end - i);
     i = end + 1;
+    ++inputs_completed_;
     const bool too_long = line_.size() + line.size() > limits::server_command_line_bytes_max + 1;
     if (!line_.empty() && !too_long) {
       line_.append(line);
@@ -304,6 +325,56 @@ std::size_t Session::process(std::string_view input) {
   }
   HAYATE_ASSERT(i <= size);
   return i;
+}
+
+// Feeds DATA's content to the reader, buffering it while the message can still be accepted:
+// within the size limit and, with a budget, within the share of it this session could get.
+void Session::buffer_content(std::string_view input, std::size_t& consumed_bytes, bool& complete) {
+  const SessionConfig& config = environment_.config();
+  if (keeping_content_ && config.content_bytes_budget > 0) {
+    // The content grows by at most the input and the CR the reader may hold back from the
+    // read before (unstuffing and CRLF to LF only shrink it), so reserve that first; doubling,
+    // so that a message asks a few times rather than at every read.
+    const std::uint64_t needed = content_.size() + input.size() + 1;
+    if (needed > content_bytes_reserved_) {
+      const std::uint64_t doubled =
+          std::min<std::uint64_t>(2 * content_bytes_reserved_, config.message_bytes_max);
+      const std::uint64_t wanted = std::max(needed, doubled);
+      if (environment_.reserve_content(wanted - content_bytes_reserved_)) {
+        content_bytes_reserved_ = wanted;
+      } else if (wanted > needed &&
+                 environment_.reserve_content(needed - content_bytes_reserved_)) {
+        content_bytes_reserved_ = needed;
+      } else {
+        over_budget_ = true;  // refused after the final dot; the rest is only counted
+        stop_keeping_content();
+      }
+    }
+  }
+  const DataReader::Result result =
+      data_reader_.feed(input, keeping_content_ ? &content_ : nullptr);
+  consumed_bytes = result.consumed_bytes;
+  complete = result.complete;
+  HAYATE_ASSERT(!keeping_content_ || config.content_bytes_budget == 0 ||
+                content_.size() <= content_bytes_reserved_);
+  if (keeping_content_ && data_reader_.content_bytes() > config.message_bytes_max) {
+    stop_keeping_content();  // it will be refused (552); stop buffering it
+  }
+}
+
+// Empties the content buffer and gives back this session's share of the budget. With a budget
+// the memory goes too (what is not counted must not be held); without one, a buffer of
+// moderate size is kept for the next message.
+void Session::stop_keeping_content() {
+  keeping_content_ = false;
+  if (environment_.config().content_bytes_budget > 0 ||
+      content_.capacity() > limits::server_content_capacity_kept_max) {
+    std::string().swap(content_);
+  } else {
+    content_.clear();
+  }
+  if (content_bytes_reserved_ > 0) environment_.release_content(content_bytes_reserved_);
+  content_bytes_reserved_ = 0;
 }
 
 void Session::handle_command(std::string_view line) {
@@ -475,6 +546,13 @@ void Session::finish_message() {
     reset_transaction();
     return;
   }
+  if (over_budget_) {
+    stats.add(ServerCounter::data_over_budget);
+    stats.add(ServerCounter::data_rejected);
+    reply(kNoRoom);
+    reset_transaction();
+    return;
+  }
   char queue_id[queue_id_bytes];
   environment_.peek_queue_id(queue_id);
   const ReceivedMessage message{std::string_view(queue_id, sizeof queue_id),
@@ -539,16 +617,12 @@ Envelope Session::envelope() const {
 
 void Session::reset_transaction() {
   mail_given_ = false;
-  keeping_content_ = false;
+  over_budget_ = false;
   rcpt_attempts_ = 0;
   rcpt_accepted_ = 0;
   parameters_ = MailParameters{};
   sender_.clear();
-  if (content_.capacity() > limits::server_content_capacity_kept_max) {
-    std::string().swap(content_);
-  } else {
-    content_.clear();
-  }
+  stop_keeping_content();
 }
 
 }  // namespace hayate::smtp::server

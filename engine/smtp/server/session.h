@@ -50,6 +50,11 @@ struct SessionConfig {
   bool pipelining = true;                         // RFC 2920; off: lock-step replies
   std::uint64_t message_bytes_max = 50ull << 20;  // RFC 1870 SIZE announced; bigger: 552
   std::uint32_t greeting_delay_ms = 0;            // hold the 220 (early talkers wait behind it)
+  // Message content buffered by all the sessions of a thread together (buffer capacity, as
+  // allocated). A message that would go beyond it is no longer buffered and gets 452 4.3.1
+  // after its final dot (RFC 5321 4.2.5: insufficient storage; the client retries). 0: none,
+  // and each session keeps its buffer between messages (up to a limit) to save allocations.
+  std::uint64_t content_bytes_budget = 0;
 };
 
 // What a hook decides about a MAIL, a RCPT or a message: the reply the client gets.
@@ -153,6 +158,13 @@ class SessionEnvironment {
   std::string_view ehlo_reply() const { return ehlo_reply_; }
   std::string_view timeout_reply() const { return timeout_reply_; }
 
+  // The share of SessionConfig::content_bytes_budget the sessions hold. A session asks for
+  // more before it buffers beyond what it holds, and gives back all of it when its
+  // transaction ends; `reserve` says no once the budget would be exceeded.
+  bool reserve_content(std::uint64_t bytes);
+  void release_content(std::uint64_t bytes);
+  std::uint64_t content_bytes_reserved() const { return content_bytes_reserved_; }
+
   // The id the next accepted message gets: 12 uppercase hex digits, thread index then
   // sequence number, unique within a run of the server.
   void peek_queue_id(char (&id)[12]) const;
@@ -167,6 +179,7 @@ class SessionEnvironment {
   const bool keeps_content_;
   const std::uint32_t thread_index_;
   std::uint64_t queue_ids_issued_ = 0;
+  std::uint64_t content_bytes_reserved_ = 0;
   std::string greeting_;
   std::string helo_reply_;
   std::string ehlo_reply_;
@@ -202,6 +215,10 @@ class Session {
   // closes (action close_after_flush). Nothing happens to a session already closing.
   void time_out();
 
+  // The connection is gone: gives back what the session holds (its share of the content
+  // budget, a large buffer). start() makes it usable again.
+  void release();
+
   Action action() const { return action_; }
   std::uint32_t delay_ms() const { return delay_ms_; }
 
@@ -210,6 +227,10 @@ class Session {
   std::string& output() { return output_; }
 
   bool in_data() const { return state_ == State::data; }
+
+  // Command lines and message contents read to their end since start(). The shell watches it
+  // to tell a client that makes progress from one that trickles bytes of one command forever.
+  std::uint64_t inputs_completed() const { return inputs_completed_; }
 
  private:
   enum class State : std::uint8_t { command, data, closed };
@@ -228,6 +249,8 @@ class Session {
   void answer(const Verdict& verdict, std::string_view accepted_reply);
   Envelope envelope() const;
   void reset_transaction();
+  void buffer_content(std::string_view input, std::size_t& consumed_bytes, bool& complete);
+  void stop_keeping_content();
   void close_silently();
   void reply(std::string_view text) { output_.append(text); }
 
@@ -245,6 +268,8 @@ class Session {
   // Transaction (RFC 5321 3.3): MAIL, RCPTs, DATA.
   bool mail_given_ = false;
   bool keeping_content_ = false;
+  bool over_budget_ = false;                  // this message went beyond content_bytes_budget
+  std::uint64_t content_bytes_reserved_ = 0;  // this session's share of the budget
   std::uint32_t rcpt_attempts_ = 0;
   std::uint32_t rcpt_accepted_ = 0;
   MailParameters parameters_;
@@ -257,6 +282,7 @@ class Session {
   std::string pending_;  // input received while the action was not `read`
   std::size_t pending_offset_ = 0;
   std::string output_;
+  std::uint64_t inputs_completed_ = 0;
 };
 
 }  // namespace hayate::smtp::server

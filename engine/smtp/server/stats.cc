@@ -22,6 +22,8 @@ constexpr std::array<std::string_view, server_counters_count> kCounterNames = {
     "lines_too_long",
     "connections_refused",
     "sessions_timed_out",
+    "sessions_too_slow",
+    "data_over_budget",
 };
 
 }  // namespace

@@ -25,8 +25,10 @@ enum class ServerCounter : std::uint8_t {
   data_too_big,          // 552: larger than SessionConfig::message_bytes_max
   commands_unknown,      // 500 5.5.2
   lines_too_long,        // 500 5.5.0
-  connections_refused,   // 421 at accept: the thread's connection slots were all taken
+  connections_refused,   // 421 at accept: no slot left, or a ServerConfig connection cap reached
   sessions_timed_out,    // 421 4.4.2: the client was silent longer than the idle timeout
+  sessions_too_slow,     // 421 4.4.2: the session, a command or a message outlasted its deadline
+  data_over_budget,      // 452 4.3.1: beyond SessionConfig::content_bytes_budget
   count_,
 };
 
