@@ -50,16 +50,15 @@ absl::Status check_output_file(int fd, const std::string& path) {
     return absl::InternalError(cat("cannot stat ", path, ": ", errno_text(errno)));
   }
   if (!S_ISREG(info.st_mode)) {
-    return absl::PermissionDeniedError(
-        cat(path, " is ", file_type_name(info.st_mode),
-            ", not a regular file: refusing to write "
-            "to it (remove it, or choose another output directory)"));
+    return absl::PermissionDeniedError(cat(path, " is ", file_type_name(info.st_mode),
+                                           ", not a regular file: refusing to write "
+                                           "to it (remove it, or write elsewhere)"));
   }
   if (info.st_nlink > 1) {
     return absl::PermissionDeniedError(
         cat(path, " has ", static_cast<std::uint64_t>(info.st_nlink),
             " hard links: refusing to write to a file that also lives under another name "
-            "(remove it, or choose another output directory)"));
+            "(remove it, or write elsewhere)"));
   }
   return absl::OkStatus();
 }
@@ -73,9 +72,7 @@ absl::Status clear_nonblocking(int fd, const std::string& path) {
 }
 
 std::string link_refused(const std::string& path) {
-  return cat(path,
-             " is a symbolic link: refusing to follow it (remove it, or choose another "
-             "output directory)");
+  return cat(path, " is a symbolic link: refusing to follow it (remove it, or write elsewhere)");
 }
 
 // ".NAME.0123456789abcdef.tmp": hidden, unique, and never ending in the name's own suffix (a
@@ -238,14 +235,7 @@ absl::Status Directory::replace_file(std::string_view name, mode_t mode,
   HAYATE_ASSERT(is_plain_name(name));
   const std::string path = path_of(name);
   const std::string name_text(name);
-  // rename(2) replaces a link rather than writing through it, but a link where an output
-  // belongs is someone's plan: say so instead of quietly removing it.
-  struct stat existing {};
-  if (stat_file(name, existing) && !S_ISREG(existing.st_mode)) {
-    if (S_ISLNK(existing.st_mode)) return absl::PermissionDeniedError(link_refused(path));
-    return absl::PermissionDeniedError(cat(path, " is ", file_type_name(existing.st_mode),
-                                           ", not a regular file: refusing to replace it"));
-  }
+  if (absl::Status status = check_replaceable(name); !status.ok()) return status;
   std::string temporary;
   UniqueFd fd;
   for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
@@ -276,6 +266,17 @@ absl::Status Directory::replace_file(std::string_view name, mode_t mode,
     return status;
   }
   return durable ? sync() : absl::OkStatus();
+}
+
+absl::Status Directory::check_replaceable(std::string_view name) const {
+  // rename(2) replaces a link rather than writing through it, but a link where an output
+  // belongs is someone's plan: say so instead of quietly removing it.
+  struct stat existing {};
+  if (!stat_file(name, existing) || S_ISREG(existing.st_mode)) return absl::OkStatus();
+  const std::string path = path_of(name);
+  if (S_ISLNK(existing.st_mode)) return absl::PermissionDeniedError(link_refused(path));
+  return absl::PermissionDeniedError(cat(path, " is ", file_type_name(existing.st_mode),
+                                         ", not a regular file: refusing to replace it"));
 }
 
 absl::Status Directory::replace_file(std::string_view name, std::string_view content, mode_t mode,

@@ -90,6 +90,8 @@ class Directory {
                             bool durable = false) const;
   absl::Status replace_file(std::string_view name, std::string_view content, mode_t mode,
                             bool durable = false) const;
+  // What replace_file would refuse at `name` now: a run checks before it sends anything.
+  absl::Status check_replaceable(std::string_view name) const;
   // Removes `name` (the link itself, never what it points to). A missing file is no error.
   absl::Status remove_file(std::string_view name) const;
   // Makes the directory's entries durable (new and renamed files).
