@@ -229,14 +229,10 @@ bool Directory::stat_file(std::string_view name, struct stat& info) const {
   return fstatat(fd_.get(), name_text.c_str(), &info, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-absl::Status Directory::replace_file(std::string_view name, mode_t mode,
-                                     const std::function<absl::Status(int fd)>& fill,
-                                     bool durable) const {
+absl::StatusOr<UniqueFd> Directory::create_temporary(std::string_view name, mode_t mode,
+                                                     std::string& temporary) const {
   HAYATE_ASSERT(is_plain_name(name));
-  const std::string path = path_of(name);
-  const std::string name_text(name);
   if (absl::Status status = check_replaceable(name); !status.ok()) return status;
-  std::string temporary;
   UniqueFd fd;
   for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
     temporary = temporary_name(name);
@@ -246,25 +242,47 @@ absl::Status Directory::replace_file(std::string_view name, mode_t mode,
   }
   if (!fd) {
     const int error = errno;
-    return open_error(error, cat("cannot create a temporary file in ", path_, " for ", path, ": ",
-                                 errno_text(error)));
+    return open_error(error, cat("cannot create a temporary file in ", path_, " for ",
+                                 path_of(name), ": ", errno_text(error)));
   }
-  absl::Status status = fill(fd.get());
-  if (status.ok() && durable && fdatasync(fd.get()) != 0) {
-    status = absl::InternalError(cat("cannot write ", path, ": ", errno_text(errno)));
-  }
-  if (status.ok() && ::close(fd.release()) != 0) {
-    status = absl::InternalError(cat("cannot write ", path, ": ", errno_text(errno)));
-  }
-  fd.reset();
-  if (status.ok() && renameat(fd_.get(), temporary.c_str(), fd_.get(), name_text.c_str()) != 0) {
+  return fd;
+}
+
+absl::Status Directory::commit_temporary(const std::string& temporary,
+                                         std::string_view name) const {
+  const std::string name_text(name);
+  if (renameat(fd_.get(), temporary.c_str(), fd_.get(), name_text.c_str()) != 0) {
     const int error = errno;
-    status = open_error(error, cat("cannot write ", path, ": ", errno_text(error)));
+    discard_temporary(temporary);
+    return open_error(error, cat("cannot write ", path_of(name), ": ", errno_text(error)));
   }
+  return absl::OkStatus();
+}
+
+void Directory::discard_temporary(const std::string& temporary) const {
+  unlinkat(fd_.get(), temporary.c_str(), 0);
+}
+
+absl::Status Directory::replace_file(std::string_view name, mode_t mode,
+                                     const std::function<absl::Status(int fd)>& fill,
+                                     bool durable) const {
+  const std::string path = path_of(name);
+  std::string temporary;
+  absl::StatusOr<UniqueFd> fd = create_temporary(name, mode, temporary);
+  if (!fd.ok()) return fd.status();
+  absl::Status status = fill(fd->get());
+  if (status.ok() && durable && fdatasync(fd->get()) != 0) {
+    status = absl::InternalError(cat("cannot write ", path, ": ", errno_text(errno)));
+  }
+  if (status.ok() && ::close(fd->release()) != 0) {
+    status = absl::InternalError(cat("cannot write ", path, ": ", errno_text(errno)));
+  }
+  fd->reset();
   if (!status.ok()) {
-    unlinkat(fd_.get(), temporary.c_str(), 0);
+    discard_temporary(temporary);
     return status;
   }
+  if (absl::Status renamed = commit_temporary(temporary, name); !renamed.ok()) return renamed;
   return durable ? sync() : absl::OkStatus();
 }
 

@@ -92,6 +92,13 @@ class Directory {
                             bool durable = false) const;
   // What replace_file would refuse at `name` now: a run checks before it sends anything.
   absl::Status check_replaceable(std::string_view name) const;
+  // replace_file in steps, for a writer that fills the file piece by piece: a new file under
+  // a fresh temporary name (in `temporary`), then commit_temporary renames it over `name`
+  // (removing it if that fails) or discard_temporary removes it.
+  absl::StatusOr<UniqueFd> create_temporary(std::string_view name, mode_t mode,
+                                            std::string& temporary) const;
+  absl::Status commit_temporary(const std::string& temporary, std::string_view name) const;
+  void discard_temporary(const std::string& temporary) const;
   // Removes `name` (the link itself, never what it points to). A missing file is no error.
   absl::Status remove_file(std::string_view name) const;
   // Makes the directory's entries durable (new and renamed files).

@@ -141,3 +141,28 @@ assert_eq "resume with a link: exit" 73 "${HAYATE_EXIT}"
 assert_contains "resume with a link: stderr" "${out}/summary.json is a symbolic link" \
   "$(cat "${dir}/resume with a link.err")"
 assert_precious "resume with a link"
+
+# ---------------------------------------------------------------------------------------------
+# 3. suppress export: the list's addresses in a file of the owner's only, never written
+# through a link planted at the target or at the old fixed temporary name.
+db="${dir}/suppression.db"
+run_bounded "suppress add" suppress add carol@example.test --reason "asked" --db "${db}"
+assert_eq "suppress add: exit" 0 "${HAYATE_EXIT}"
+run_bounded "export" suppress export "${dir}/export.csv" --db "${db}"
+assert_eq "export: exit" 0 "${HAYATE_EXIT}"
+assert_eq "export: mode" 600 "$(stat -c %a "${dir}/export.csv")"
+assert_contains "export: the entry" "carol@example.test,asked,manual" "$(cat "${dir}/export.csv")"
+
+reset_precious
+ln -s "${precious}" "${dir}/linked-export.csv"
+run_bounded "export to a link" suppress export "${dir}/linked-export.csv" --db "${db}"
+assert_eq "export to a link: exit" 73 "${HAYATE_EXIT}"
+assert_contains "export to a link: stderr" "${dir}/linked-export.csv is a symbolic link" \
+  "$(cat "${dir}/export to a link.err")"
+assert_precious "export to a link"
+
+reset_precious
+ln -s "${precious}" "${dir}/export.csv.tmp"
+run_bounded "export beside a planted .tmp" suppress export "${dir}/export.csv" --db "${db}"
+assert_eq "export beside a planted .tmp: exit" 0 "${HAYATE_EXIT}"
+assert_precious "export beside a planted .tmp"
