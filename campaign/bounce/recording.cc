@@ -270,13 +270,10 @@ bool parse_delivery_line(std::string_view line, DeliveryLine& out) {
   return i == line.size() && have_type && have_recipient;
 }
 
-absl::Status read_bounce_events(const std::string& path, std::uint64_t offset,
-                                std::vector<BounceEvent>& events) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::OkStatus();  // no run has written a line yet
-    return absl::UnavailableError(cat("cannot read ", path, ": ", std::strerror(errno)));
-  }
+namespace {
+
+absl::Status read_bounce_events_from(int fd, const std::string& path, std::uint64_t offset,
+                                     std::vector<BounceEvent>& events) {
   std::string buffer(1 << 20, '\0');
   std::string line;  // a line that straddles two reads
   DeliveryLine parsed;
@@ -292,9 +289,7 @@ absl::Status read_bounce_events(const std::string& path, std::uint64_t offset,
     const ssize_t got = pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(position));
     if (got < 0) {
       if (errno == EINTR) continue;
-      const std::string error = std::strerror(errno);
-      close(fd);
-      return absl::UnavailableError(cat("cannot read ", path, ": ", error));
+      return absl::UnavailableError(cat("cannot read ", path, ": ", std::strerror(errno)));
     }
     if (got == 0) break;
     position += static_cast<std::uint64_t>(got);
@@ -315,8 +310,29 @@ absl::Status read_bounce_events(const std::string& path, std::uint64_t offset,
       line.append(chunk);
     }
   }
-  close(fd);
   return absl::OkStatus();  // what is left in `line` is a torn last line: never complete
+}
+
+}  // namespace
+
+absl::Status read_bounce_events(const std::string& path, std::uint64_t offset,
+                                std::vector<BounceEvent>& events) {
+  absl::StatusOr<UniqueFd> fd = open_regular_file(path, "the delivery log");
+  if (!fd.ok() && fd.status().code() == absl::StatusCode::kNotFound) {
+    return absl::OkStatus();  // no run has written a line yet
+  }
+  if (!fd.ok()) return absl::UnavailableError(fd.status().message());
+  return read_bounce_events_from(fd->get(), path, offset, events);
+}
+
+absl::Status read_bounce_events(const Directory& directory, std::string_view name,
+                                std::uint64_t offset, std::vector<BounceEvent>& events) {
+  absl::StatusOr<UniqueFd> fd = directory.open_for_reading(name);
+  if (!fd.ok() && fd.status().code() == absl::StatusCode::kNotFound) {
+    return absl::OkStatus();  // no run has written a line yet
+  }
+  if (!fd.ok()) return absl::UnavailableError(fd.status().message());
+  return read_bounce_events_from(fd->get(), directory.path_of(name), offset, events);
 }
 
 absl::StatusOr<RecordTally> record_bounce_events(const std::string& path, SuppressionPolicy policy,
@@ -358,7 +374,7 @@ absl::StatusOr<RecordTally> record_bounce_events(const std::string& path, Suppre
   return tally;
 }
 
-RunBounceRecorder::RunBounceRecorder(const JobConfig& job, std::string out_dir)
+RunBounceRecorder::RunBounceRecorder(const JobConfig& job, Directory out_dir)
     : enabled_(job.suppression.enabled),
       store_path_(job.suppression.path),
       policy_{job.suppression.soft_bounce_count, job.suppression.soft_bounce_days},
@@ -371,9 +387,9 @@ struct FilePosition {
   std::uint64_t inode = 0;  // 0: the file does not exist
 };
 
-FilePosition file_position(const std::string& path) {
+FilePosition file_position(const Directory& directory, std::string_view name) {
   struct stat info {};
-  if (stat(path.c_str(), &info) != 0) return {};
+  if (!directory.stat_file(name, info)) return {};
   return {static_cast<std::uint64_t>(info.st_size), static_cast<std::uint64_t>(info.st_ino)};
 }
 
@@ -381,7 +397,7 @@ FilePosition file_position(const std::string& path) {
 
 std::uint64_t RunBounceRecorder::read_offset(std::uint64_t offset, std::uint64_t inode,
                                              std::vector<std::string>& warnings) const {
-  const FilePosition now = file_position(deliveries_path());
+  const FilePosition now = file_position(out_dir_, deliveries_name);
   if (inode != 0 && now.inode != 0 && (now.inode != inode || now.size < offset)) {
     warnings.push_back(cat(deliveries_path(),
                            " was rotated: its bounces are read from the start of the new file; "
@@ -392,32 +408,31 @@ std::uint64_t RunBounceRecorder::read_offset(std::uint64_t offset, std::uint64_t
 }
 
 absl::Status RunBounceRecorder::write_marker(std::uint64_t offset, std::uint64_t inode) const {
-  const std::string temporary = marker_path() + ".tmp";
-  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::UnavailableError(cat("cannot write ", temporary, ": ", std::strerror(errno)));
-  }
-  const bool written = write_fully(fd, cat(offset, " ", inode, "\n")) && fsync(fd) == 0;
-  close(fd);
-  if (!written || std::rename(temporary.c_str(), marker_path().c_str()) != 0) {
-    return absl::UnavailableError(cat("cannot write ", marker_path(), ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  const absl::Status status = out_dir_.replace_file(marker_name, cat(offset, " ", inode, "\n"),
+                                                    private_file_mode, /*durable=*/true);
+  return status.ok() ? status : absl::UnavailableError(status.message());
 }
 
 std::vector<std::string> RunBounceRecorder::begin() {
   std::vector<std::string> warnings;
   if (!enabled_) return warnings;
-  if (FILE* marker = std::fopen(marker_path().c_str(), "r"); marker != nullptr) {
+  absl::StatusOr<UniqueFd> marker = out_dir_.open_for_reading(marker_name);
+  if (!marker.ok() && marker.status().code() != absl::StatusCode::kNotFound) {
+    warnings.push_back(cat(marker.status().message(),
+                           "; the bounces of an earlier run, if any, are not recorded"));
+  }
+  if (marker.ok()) {
     // An earlier run stopped before recording its bounces: record them now, before this run
     // checks its recipients against the list. A damaged marker: every line is read again.
+    char text[64] = {};
+    const ssize_t got = pread(marker->get(), text, sizeof text - 1, 0);
+    marker->reset();
     unsigned long long offset = 0, inode = 0;
-    if (std::fscanf(marker, "%llu %llu", &offset, &inode) != 2) offset = inode = 0;
-    std::fclose(marker);
+    if (got <= 0 || std::sscanf(text, "%llu %llu", &offset, &inode) != 2) offset = inode = 0;
     read_from_ = read_offset(offset, inode, warnings);
     read_from_inode_ = inode;
     std::vector<BounceEvent> events;
-    absl::Status status = read_bounce_events(deliveries_path(), read_from_, events);
+    absl::Status status = read_bounce_events(out_dir_, deliveries_name, read_from_, events);
     absl::StatusOr<RecordTally> tally = RecordTally{};
     if (status.ok()) tally = record_bounce_events(store_path_, policy_, events);
     if (status.ok() && !tally.ok()) status = tally.status();
@@ -434,7 +449,7 @@ std::vector<std::string> RunBounceRecorder::begin() {
                              " suppressed)"));
     }
   }
-  const FilePosition start = file_position(deliveries_path());
+  const FilePosition start = file_position(out_dir_, deliveries_name);
   read_from_ = start.size;
   read_from_inode_ = start.inode;
   if (absl::Status status = write_marker(start.size, start.inode); !status.ok()) {
@@ -459,14 +474,15 @@ absl::StatusOr<RecordTally> RunBounceRecorder::finish(std::vector<std::string>& 
   std::vector<BounceEvent> events;
   if (read_back_) {
     const std::uint64_t offset = read_offset(read_from_, read_from_inode_, warnings);
-    if (absl::Status status = read_bounce_events(deliveries_path(), offset, events); !status.ok()) {
+    if (absl::Status status = read_bounce_events(out_dir_, deliveries_name, offset, events);
+        !status.ok()) {
       return status;
     }
   } else {
     events.swap(events_);
   }
   absl::StatusOr<RecordTally> tally = record_bounce_events(store_path_, policy_, events);
-  if (tally.ok()) std::remove(marker_path().c_str());  // recorded: nothing is pending
+  if (tally.ok()) (void)out_dir_.remove_file(marker_name);  // recorded: nothing is pending
   return tally;
 }
 

@@ -16,6 +16,7 @@
 #include "campaign/output/outcome.h"
 #include "campaign/config/job.h"
 #include "campaign/bounce/suppression.h"
+#include "engine/files.h"
 
 namespace hayate::campaign::inline bounce {
 
@@ -79,6 +80,9 @@ bool parse_delivery_line(std::string_view line, DeliveryLine& out);
 // wrote, or several runs that died before recording theirs). A torn last line is skipped.
 absl::Status read_bounce_events(const std::string& path, std::uint64_t offset,
                                 std::vector<BounceEvent>& events);
+// The same for `name` in `directory`, never through a symbolic link.
+absl::Status read_bounce_events(const Directory& directory, std::string_view name,
+                                std::uint64_t offset, std::vector<BounceEvent>& events);
 
 struct RecordTally {
   std::uint64_t events = 0;
@@ -103,8 +107,8 @@ absl::StatusOr<RecordTally> record_bounce_events(const std::string& path, Suppre
 // since (another inode) is read from its start; lines moved to the rotated file are lost.
 class RunBounceRecorder {
  public:
-  // Does nothing when the job's [suppression] is off.
-  RunBounceRecorder(const JobConfig& job, std::string out_dir);
+  // Does nothing when the job's [suppression] is off. `out_dir` is the run's output directory.
+  RunBounceRecorder(const JobConfig& job, Directory out_dir);
   // Recovers and marks, as above. Failures are warnings (returned to print): the run goes on,
   // and finish() reads every line since the older marker.
   std::vector<std::string> begin();
@@ -120,13 +124,14 @@ class RunBounceRecorder {
   std::uint64_t read_offset(std::uint64_t offset, std::uint64_t inode,
                             std::vector<std::string>& warnings) const;
   absl::Status write_marker(std::uint64_t offset, std::uint64_t inode) const;
-  std::string deliveries_path() const { return out_dir_ + "/deliveries.jsonl"; }
-  std::string marker_path() const { return out_dir_ + "/bounces.pending"; }
+  static constexpr std::string_view deliveries_name = "deliveries.jsonl";
+  static constexpr std::string_view marker_name = "bounces.pending";
+  std::string deliveries_path() const { return out_dir_.path_of(deliveries_name); }
 
   bool enabled_ = false;
   std::string store_path_;
   SuppressionPolicy policy_;
-  std::string out_dir_;
+  Directory out_dir_;
   bool read_back_ = false;  // finish() reads deliveries.jsonl from read_from_ instead
   std::uint64_t read_from_ = 0;
   std::uint64_t read_from_inode_ = 0;

@@ -16,6 +16,7 @@
 #include "campaign/run/exit_codes.h"
 #include "campaign/config/job.h"
 #include "campaign/bounce/suppression.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 
@@ -216,25 +217,34 @@ int export_entries(SuppressionStore& store, const std::string& target) {
     absl::StatusOr<std::uint64_t> written = store.export_csv(STDOUT_FILENO);
     return written.ok() ? exit_code::ok : status_exit_code(written.status());
   }
-  // Written beside the target and renamed over it: a reader never sees half an export.
-  const std::string temporary = target + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    std::fprintf(stderr, "hayate suppress: cannot write %s: %s\n", temporary.c_str(),
-                 std::strerror(errno));
+  // Written to a fresh temporary name beside the target and renamed over it: a reader never
+  // sees half an export, and a link planted at either name is never written through. The
+  // addresses are personal data: the owner's only.
+  std::string name;
+  absl::StatusOr<Directory> directory = Directory::open_parent(target, name);
+  if (!directory.ok()) {
+    std::fprintf(stderr, "hayate suppress: cannot write %s: %s\n", target.c_str(),
+                 std::string(directory.status().message()).c_str());
     return exit_code::cannot_create;
   }
-  absl::StatusOr<std::uint64_t> written = store.export_csv(fd);
-  const bool closed = ::close(fd) == 0;
-  if (!written.ok() || !closed || std::rename(temporary.c_str(), target.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    if (!written.ok()) return status_exit_code(written.status());
-    std::fprintf(stderr, "hayate suppress: cannot write %s: %s\n", target.c_str(),
-                 std::strerror(errno));
+  absl::Status list_status;  // the list could not be read: its own exit code
+  std::uint64_t entries = 0;
+  const absl::Status status = directory->replace_file(name, private_file_mode, [&](int fd) {
+    absl::StatusOr<std::uint64_t> written = store.export_csv(fd);
+    if (!written.ok()) {
+      list_status = written.status();
+      return written.status();
+    }
+    entries = *written;
+    return absl::OkStatus();
+  });
+  if (!list_status.ok()) return status_exit_code(list_status);
+  if (!status.ok()) {
+    std::fprintf(stderr, "hayate suppress: %s\n", std::string(status.message()).c_str());
     return exit_code::cannot_create;
   }
   std::fprintf(stderr, "hayate suppress: exported %llu entries to %s\n",
-               static_cast<unsigned long long>(*written), target.c_str());
+               static_cast<unsigned long long>(entries), target.c_str());
   return exit_code::ok;
 }
 

@@ -186,7 +186,7 @@ std::string DomainReport::render_csv() const {
 }
 
 absl::Status DomainReport::write_csv(const std::string& path) const {
-  return write_file_atomically(path, render_csv());
+  return write_file_atomically(path, render_csv(), private_file_mode);
 }
 
 std::string DomainReport::render_table(std::size_t rows_max) const {

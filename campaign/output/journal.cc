@@ -150,18 +150,6 @@ std::int64_t steady_ns() {
 
 std::string errno_text(int error) { return std::strerror(error); }
 
-// Makes the directory entry of a new file durable (fsync of the file alone does not).
-bool sync_parent_directory(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  const std::string directory =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // The file, read-only, for replay: memory-mapped so a journal of any size costs page cache,
 // not heap.
 class MappedFile {
@@ -556,22 +544,35 @@ absl::StatusOr<JournalState> parse_journal(std::string_view bytes, const Journal
   return state;
 }
 
-absl::StatusOr<JournalState> replay_journal(const std::string& path,
-                                            const JournalIdentity* expected, bool force) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(hayate::cat("cannot read ", path, ": ", errno_text(errno)));
-  }
+namespace {
+
+absl::StatusOr<JournalState> replay_open_journal(const UniqueFd& fd, const std::string& path,
+                                                 const JournalIdentity* expected, bool force) {
   struct stat info {};
   MappedFile file;
-  absl::Status status = fstat(fd, &info) == 0
-                            ? file.map(fd, static_cast<std::size_t>(info.st_size))
+  absl::Status status = fstat(fd.get(), &info) == 0
+                            ? file.map(fd.get(), static_cast<std::size_t>(info.st_size))
                             : absl::InternalError(hayate::cat("fstat: ", errno_text(errno)));
-  ::close(fd);
   if (!status.ok()) return with_path(path, status);
   absl::StatusOr<JournalState> state = parse_journal(file.bytes(), expected, force);
   if (!state.ok()) return with_path(path, state.status());
   return state;
+}
+
+}  // namespace
+
+absl::StatusOr<JournalState> replay_journal(const std::string& path,
+                                            const JournalIdentity* expected, bool force) {
+  absl::StatusOr<UniqueFd> fd = open_regular_file(path, "the journal");
+  if (!fd.ok()) return absl::NotFoundError(fd.status().message());
+  return replay_open_journal(*fd, path, expected, force);
+}
+
+absl::StatusOr<JournalState> replay_journal(const Directory& directory, std::string_view name,
+                                            const JournalIdentity* expected, bool force) {
+  absl::StatusOr<UniqueFd> fd = directory.open_for_reading(name);
+  if (!fd.ok()) return absl::NotFoundError(fd.status().message());
+  return replay_open_journal(*fd, directory.path_of(name), expected, force);
 }
 
 // ---- Fingerprint -------------------------------------------------------------------------------
@@ -582,25 +583,22 @@ absl::StatusOr<JournalFingerprint> journal_fingerprint(const std::vector<std::st
   HAYATE_ASSERT(context != nullptr && EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) == 1);
   std::vector<char> buffer(64 * 1024);
   for (const std::string& path : paths) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      return absl::NotFoundError(hayate::cat("cannot read ", path, ": ", errno_text(errno)));
-    }
+    // A regular file only: a FIFO would block this second open of an input for ever.
+    absl::StatusOr<UniqueFd> opened = open_regular_file(path, "an input");
+    if (!opened.ok()) return absl::NotFoundError(opened.status().message());
+    const int fd = opened->get();
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     std::uint64_t length = 0;
     while (true) {
       const ssize_t got = ::read(fd, buffer.data(), buffer.size());
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) {
-        const int error = errno;
-        ::close(fd);
-        return absl::InternalError(hayate::cat("cannot read ", path, ": ", errno_text(error)));
+        return absl::InternalError(hayate::cat("cannot read ", path, ": ", errno_text(errno)));
       }
       if (got == 0) break;
       EVP_DigestUpdate(context.get(), buffer.data(), static_cast<std::size_t>(got));
       length += static_cast<std::uint64_t>(got);
     }
-    ::close(fd);
     std::uint8_t length_bytes[8];
     put_u64(length_bytes, length);  // after the bytes: no two lists of files hash alike
     EVP_DigestUpdate(context.get(), length_bytes, sizeof(length_bytes));
@@ -916,9 +914,20 @@ bool is_unfinished_header(std::string_view bytes) {
 
 absl::StatusOr<OpenedJournal> open_journal(const std::string& path, const JournalIdentity& identity,
                                            const JournalOptions& options) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return absl::InternalError(hayate::cat("cannot open ", path, ": ", errno_text(errno)));
+  std::string name;
+  absl::StatusOr<Directory> directory = Directory::open_parent(path, name);
+  if (!directory.ok()) return absl::InternalError(directory.status().message());
+  return open_journal(*directory, name, identity, options);
+}
+
+absl::StatusOr<OpenedJournal> open_journal(const Directory& directory, std::string_view name,
+                                           const JournalIdentity& identity,
+                                           const JournalOptions& options) {
+  const std::string path = directory.path_of(name);
+  absl::StatusOr<UniqueFd> file_fd = directory.open_file(name, O_RDWR | O_CREAT, private_file_mode);
+  // Never kUnavailable or kFailedPrecondition here: those say "locked" and "other inputs".
+  if (!file_fd.ok()) return absl::InternalError(file_fd.status().message());
+  const int fd = file_fd->release();
   auto fail = [&](absl::Status status) {
     ::close(fd);
     return status;
@@ -953,7 +962,7 @@ absl::StatusOr<OpenedJournal> open_journal(const std::string& path, const Journa
     if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0) return io_error("truncate");
     if (!write_through(options.io, fd, header)) return io_error("write");
     if (options.io.datasync(fd) != 0) return io_error("sync");
-    if (!sync_parent_directory(path)) return io_error("sync the directory of");
+    if (!directory.sync().ok()) return io_error("sync the directory of");
   } else {
     absl::StatusOr<JournalState> state = parse_journal(file.bytes(), &identity, options.force);
     if (!state.ok()) return fail(with_path(path, state.status()));

@@ -57,6 +57,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "campaign/output/outcome.h"
+#include "engine/files.h"
 
 namespace hayate::campaign::inline output {
 
@@ -241,8 +242,12 @@ struct JournalState {
 absl::StatusOr<JournalState> parse_journal(std::string_view bytes, const JournalIdentity* expected,
                                            bool force);
 // The same over a file, read-only (memory-mapped; nothing is changed or locked). Errors start
-// with the path.
+// with the path. Anything but a regular file is refused (a FIFO would block the open).
 absl::StatusOr<JournalState> replay_journal(const std::string& path,
+                                            const JournalIdentity* expected = nullptr,
+                                            bool force = false);
+// The same for `name` in `directory`, never through a symbolic link.
+absl::StatusOr<JournalState> replay_journal(const Directory& directory, std::string_view name,
                                             const JournalIdentity* expected = nullptr,
                                             bool force = false);
 
@@ -332,8 +337,8 @@ class JournalWriter {
 
  private:
   friend class JournalProducer;
-  friend absl::StatusOr<OpenedJournal> open_journal(const std::string&, const JournalIdentity&,
-                                                    const JournalOptions&);
+  friend absl::StatusOr<OpenedJournal> open_journal(const Directory&, std::string_view,
+                                                    const JournalIdentity&, const JournalOptions&);
   JournalWriter(std::string path, int fd, std::uint32_t salt, JournalOptions options,
                 std::uint32_t run, std::uint64_t last_batch);
   void start();
@@ -397,6 +402,11 @@ struct OpenedJournal {
 // (errors as parse_journal, plus: damage inside committed data unless options.force), a torn
 // tail is cut off, and appends continue after the last valid record. The file is locked
 // (flock) for the writer's life: a second run fails with kUnavailable. Writes run_started.
+// The file is `name` in `directory` (Directory::open_file: never through a link, a new one
+// private_file_mode, as it lists which recipients were mailed); a path opens its directory.
+absl::StatusOr<OpenedJournal> open_journal(const Directory& directory, std::string_view name,
+                                           const JournalIdentity& identity,
+                                           const JournalOptions& options = {});
 absl::StatusOr<OpenedJournal> open_journal(const std::string& path, const JournalIdentity& identity,
                                            const JournalOptions& options = {});
 

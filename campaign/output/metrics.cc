@@ -210,36 +210,21 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
   return out.take();
 }
 
-absl::Status write_file_atomically(const std::string& path, std::string_view content) {
-  const std::string temporary = path + ".tmp";
-  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::UnavailableError(cat("cannot write ", temporary, ": ", std::strerror(errno)));
+absl::Status write_file_atomically(const std::string& path, std::string_view content, mode_t mode) {
+  std::string name;
+  absl::StatusOr<Directory> directory = Directory::open_parent(path, name);
+  if (!directory.ok()) {
+    return absl::Status(directory.status().code(),
+                        cat("cannot write ", path, ": ", directory.status().message()));
   }
-  std::size_t written = 0;
-  int error = 0;
-  while (written < content.size()) {
-    const ssize_t result = write(fd, content.data() + written, content.size() - written);
-    if (result < 0 && errno == EINTR) continue;
-    if (result <= 0) {
-      error = result < 0 ? errno : ENOSPC;
-      break;
-    }
-    written += static_cast<std::size_t>(result);
-  }
-  if (close(fd) != 0 && error == 0) error = errno;
-  if (error == 0 && std::rename(temporary.c_str(), path.c_str()) != 0) error = errno;
-  if (error != 0) {
-    unlink(temporary.c_str());
-    return absl::UnavailableError(cat("cannot write ", path, ": ", std::strerror(error)));
-  }
-  return absl::OkStatus();
+  return directory->replace_file(name, content, mode);
 }
 
 absl::Status write_metrics_file(const std::string& path, const MetricsSnapshot& snapshot) {
   const std::string text = render_prometheus(snapshot);
   HAYATE_ASSERT(!text.empty() && text.back() == '\n');  // the textfile collector needs it
-  return write_file_atomically(path, text);
+  // Readable by others: node_exporter seldom runs as the user that sends.
+  return write_file_atomically(path, text, 0644);
 }
 
 }  // namespace hayate::campaign::output

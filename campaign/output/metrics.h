@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/files.h"
 
 namespace hayate::campaign::inline output {
 
@@ -86,15 +87,18 @@ std::string render_prometheus(const MetricsSnapshot& snapshot);
 // \\, \" and \n; invalid UTF-8 becomes U+FFFD (the format requires UTF-8).
 void append_label_value(std::string_view value, std::string& out);
 
-// Writes the rendered snapshot to `path` atomically: a temporary file beside it ("PATH.tmp"),
-// then rename(2), so a reader never sees half a file. For node_exporter's textfile collector
-// the name must end in ".prom" (the collector reads only those; the temporary name does
-// not, so it is never read) and the directory is the collector's --collector.textfile.directory.
-// One writer per path. No fsync: a file lost in a crash is rewritten at the next interval.
+// Writes the rendered snapshot to `path` atomically: a new temporary file beside it (a fresh
+// hidden name ending in ".tmp", created with O_EXCL), then rename(2), so a reader never sees
+// half a file. For node_exporter's textfile collector the name must end in ".prom" (the
+// collector reads only those; the temporary name does not, so it is never read) and the
+// directory is the collector's --collector.textfile.directory. A symbolic link at `path` is
+// refused. Mode 0644: the collector often runs as another user. No fsync: a file lost in a
+// crash is rewritten at the next interval.
 absl::Status write_metrics_file(const std::string& path, const MetricsSnapshot& snapshot);
 
-// Writes `content` to `path` through "PATH.tmp" and rename(2).
-absl::Status write_file_atomically(const std::string& path, std::string_view content);
+// Writes `content` to `path` through a fresh temporary file and rename(2)
+// (Directory::replace_file in the directory of `path`); new files get `mode`.
+absl::Status write_file_atomically(const std::string& path, std::string_view content, mode_t mode);
 
 // The latest snapshot, shared between the thread that publishes it and the metrics server's
 // thread that renders it.

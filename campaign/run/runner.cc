@@ -38,6 +38,7 @@
 #include "campaign/output/journal.h"
 #include "campaign/delivery/shaping_rules.h"
 #include "campaign/delivery/warmup.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 #include "campaign/output/metrics.h"
 #include "campaign/output/summary.h"
@@ -59,41 +60,6 @@ double monotonic_seconds() {
 }
 
 std::int64_t monotonic_ms() { return static_cast<std::int64_t>(monotonic_seconds() * 1000); }
-
-bool make_directories(const std::string& path, std::string& error) {
-  std::string partial;
-  for (std::size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || (path[i] == '/' && i > 0)) {
-      partial = path.substr(0, i);
-      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        error = absl::StrCat("cannot create ", partial, ": ", std::strerror(errno));
-        return false;
-      }
-    }
-  }
-  struct stat info{};
-  if (stat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    error = absl::StrCat(path, " is not a directory");
-    return false;
-  }
-  return true;
-}
-
-bool write_file(const std::string& path, std::string_view content, std::string& error) {
-  const std::string temporary = path + ".tmp";
-  FILE* file = std::fopen(temporary.c_str(), "w");
-  if (file == nullptr) {
-    error = absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno));
-    return false;
-  }
-  const bool written = std::fwrite(content.data(), 1, content.size(), file) == content.size();
-  const bool closed = std::fclose(file) == 0;
-  if (!written || !closed || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    error = absl::StrCat("cannot write ", path, ": ", std::strerror(errno));
-    return false;
-  }
-  return true;
-}
 
 double wall_seconds() {
   timespec now{};
@@ -183,7 +149,8 @@ class RunMonitor {
     const JournalWriter* journal = nullptr;  // its write latency goes into the metrics
     const JobConfig* job = nullptr;
     double started_wall_s = 0;
-    std::vector<std::pair<int, std::string>> logs;  // reopened on SIGHUP
+    const Directory* out_dir = nullptr;
+    std::vector<std::pair<int, std::string>> logs;  // descriptor and name, reopened on SIGHUP
     std::atomic<std::uint64_t>* recipients_read = nullptr;
     std::atomic<std::uint64_t>* bytes_read = nullptr;
     std::uint64_t bytes_total = 0;
@@ -216,15 +183,20 @@ class RunMonitor {
     sigaddset(&set, SIGHUP);
     return set;
   }
-  // SIGHUP (logrotate): deliveries.jsonl and accounting.csv are opened again by path and the
-  // new descriptors take the old numbers (dup2), so every writer goes on into the new files.
+  // SIGHUP (logrotate): deliveries.jsonl and accounting.csv are opened again by name in the
+  // output directory (never through a link) and the new descriptors take the old numbers
+  // (dup3), so every writer goes on into the new files.
   void reopen_logs() {
-    for (const auto& [fd, path] : progress_.logs) {
-      const int fresh = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fresh < 0 || dup3(fresh, fd, O_CLOEXEC) < 0) {
-        std::fprintf(stderr, "hayate: cannot reopen %s: %s\n", path.c_str(), std::strerror(errno));
+    for (const auto& [fd, name] : progress_.logs) {
+      absl::StatusOr<UniqueFd> fresh =
+          progress_.out_dir->open_file(name, O_WRONLY | O_CREAT | O_APPEND, private_file_mode);
+      if (!fresh.ok()) {
+        std::fprintf(stderr, "hayate: cannot reopen: %s\n",
+                     std::string(fresh.status().message()).c_str());
+      } else if (dup3(fresh->get(), fd, O_CLOEXEC) < 0) {
+        std::fprintf(stderr, "hayate: cannot reopen %s: %s\n",
+                     progress_.out_dir->path_of(name).c_str(), std::strerror(errno));
       }
-      if (fresh >= 0) close(fresh);
     }
   }
 
@@ -396,13 +368,14 @@ std::unique_ptr<CampaignInput> open_input(const std::string& job_path) {
 
 // One run per campaign output at a time: two cron ticks must never send the same campaign.
 // The lock lives as long as this process (the descriptor is never closed before exit).
-int lock_output_directory(const std::string& out_dir) {
-  const std::string lock_path = out_dir + "/.lock";
-  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) {
-    std::fprintf(stderr, "hayate: cannot create %s: %s\n", lock_path.c_str(), std::strerror(errno));
+int lock_output_directory(const Directory& out_dir) {
+  const std::string lock_path = out_dir.path_of(".lock");
+  absl::StatusOr<UniqueFd> opened = out_dir.open_file(".lock", O_RDWR | O_CREAT, 0644);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
     return exit_code::cannot_create;
   }
+  const int lock_fd = opened->release();
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     char holder[32] = {};
     (void)pread(lock_fd, holder, sizeof(holder) - 1, 0);
@@ -419,9 +392,8 @@ int lock_output_directory(const std::string& out_dir) {
 }
 
 // The journal of earlier runs (created when there is none), or an exit code after saying why.
-int open_campaign_journal(const JobConfig& job, const std::string& out_dir,
-                          const RunOptions& options, RunStop& stop,
-                          std::optional<OpenedJournal>& opened) {
+int open_campaign_journal(const JobConfig& job, const Directory& out_dir, const RunOptions& options,
+                          RunStop& stop, std::optional<OpenedJournal>& opened) {
   std::vector<std::string> inputs = {job.job_path, job.recipients_path};
   if (!job.text_path.empty()) inputs.push_back(job.text_path);
   if (!job.html_path.empty()) inputs.push_back(job.html_path);
@@ -439,9 +411,8 @@ int open_campaign_journal(const JobConfig& job, const std::string& out_dir,
     int level = 0;
     stop.level.compare_exchange_strong(level, 1);
   };
-  absl::StatusOr<OpenedJournal> journal =
-      open_journal(out_dir + "/" + journal_file_name, JournalIdentity{job.id, *fingerprint},
-                   journal_options);
+  absl::StatusOr<OpenedJournal> journal = open_journal(
+      out_dir, journal_file_name, JournalIdentity{job.id, *fingerprint}, journal_options);
   if (!journal.ok()) {
     const absl::Status& status = journal.status();
     const bool changed = status.code() == absl::StatusCode::kFailedPrecondition;
@@ -500,19 +471,36 @@ struct OutputFiles {
   int accounting = -1;  // O_APPEND, header once
 };
 
-bool open_output_files(const std::string& out_dir, OutputFiles& files) {
-  files.deliveries = open((out_dir + "/deliveries.jsonl").c_str(),
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  files.rejects =
-      open((out_dir + "/rejects.csv").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  files.accounting = open((out_dir + "/accounting.csv").c_str(),
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+// The logs hold recipients' addresses: new ones are the owner's only (private_file_mode).
+bool open_output_files(const Directory& out_dir, OutputFiles& files) {
+  // Written at the end, by rename: refused now, before anything is sent, if they cannot be.
+  for (std::string_view name : {"summary.json", "domains.csv"}) {
+    if (absl::Status status = out_dir.check_replaceable(name); !status.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+      return false;
+    }
+  }
+  const struct {
+    std::string_view name;
+    int flags;
+    int* fd;
+  } wanted[] = {
+      {"deliveries.jsonl", O_WRONLY | O_CREAT | O_APPEND, &files.deliveries},
+      {"rejects.csv", O_WRONLY | O_CREAT | O_TRUNC, &files.rejects},
+      {"accounting.csv", O_WRONLY | O_CREAT | O_APPEND, &files.accounting},
+  };
+  for (const auto& file : wanted) {
+    absl::StatusOr<UniqueFd> opened = out_dir.open_file(file.name, file.flags, private_file_mode);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+      return false;
+    }
+    *file.fd = opened->release();
+  }
   struct stat accounting{};
-  const bool accounting_new =
-      files.accounting >= 0 && fstat(files.accounting, &accounting) == 0 && accounting.st_size == 0;
-  if (files.deliveries < 0 || files.rejects < 0 || files.accounting < 0 ||
-      (accounting_new && !write_accounting_header(files.accounting).ok())) {
-    std::fprintf(stderr, "hayate: cannot create files in %s: %s\n", out_dir.c_str(),
+  const bool accounting_new = fstat(files.accounting, &accounting) == 0 && accounting.st_size == 0;
+  if (accounting_new && !write_accounting_header(files.accounting).ok()) {
+    std::fprintf(stderr, "hayate: cannot write %s: %s\n", out_dir.path_of("accounting.csv").c_str(),
                  std::strerror(errno));
     return false;
   }
@@ -711,6 +699,7 @@ class CampaignRun {
   // open()
   std::unique_ptr<CampaignInput> input_;
   std::string out_dir_;
+  std::optional<Directory> out_;  // out_dir_, held open: every output is opened under it
   std::optional<VerpKey> verp_;
   std::optional<ShapingRules> rules_;
   std::vector<SendingSource> sources_;
@@ -771,12 +760,14 @@ int CampaignRun::open_job() {
     return exit_code::temporary;
   }
   out_dir_ = options_.out_dir.empty() ? absl::StrCat(job().id, ".out") : options_.out_dir;
-  std::string error;
-  if (!make_directories(out_dir_, error)) {
-    std::fprintf(stderr, "hayate: %s\n", error.c_str());
+  absl::StatusOr<Directory> out = Directory::create(out_dir_, 0755);
+  if (!out.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(out.status().message()).c_str());
     return exit_code::cannot_create;
   }
-  return lock_output_directory(out_dir_);
+  out_.emplace(std::move(*out));
+  out_dir_ = out_->path();
+  return lock_output_directory(*out_);
 }
 
 // What sending needs beside the job: the CA file and the VERP secret (read before anything is
@@ -820,7 +811,7 @@ int CampaignRun::open_records() {
   // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
   // --no-journal (benchmarks only) runs without: nothing is recorded, nothing can resume.
   if (!options_.no_journal) {
-    if (const int code = open_campaign_journal(job(), out_dir_, options_, stop_, opened_journal_);
+    if (const int code = open_campaign_journal(job(), *out_, options_, stop_, opened_journal_);
         code != exit_code::ok) {
       return code;
     }
@@ -828,12 +819,27 @@ int CampaignRun::open_records() {
   journal_ = opened_journal_ ? opened_journal_->writer.get() : nullptr;
   resuming_ = opened_journal_ && !opened_journal_->created;
   // Bounces an earlier run of this output left unrecorded go on the list before it is read.
-  bounce_recorder_.emplace(job(), out_dir_);
+  absl::StatusOr<Directory> recorder_dir = out_->duplicate();
+  if (!recorder_dir.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(recorder_dir.status().message()).c_str());
+    return exit_code::cannot_create;
+  }
+  bounce_recorder_.emplace(job(), std::move(*recorder_dir));
   for (const std::string& note : bounce_recorder_->begin()) {
     std::fprintf(stderr, "hayate: %s\n", note.c_str());
   }
   if (const int code = open_suppression(job(), suppression_); code != exit_code::ok) return code;
-  if (!open_output_files(out_dir_, files_)) return exit_code::cannot_create;
+  if (!open_output_files(*out_, files_)) return exit_code::cannot_create;
+  if (!options_.metrics_file.empty()) {  // written at the end: refused now if it cannot be
+    std::string name;
+    absl::StatusOr<Directory> metrics_dir = Directory::open_parent(options_.metrics_file, name);
+    const absl::Status status =
+        metrics_dir.ok() ? metrics_dir->check_replaceable(name) : metrics_dir.status();
+    if (!status.ok()) {
+      std::fprintf(stderr, "hayate: --metrics-file: %s\n", std::string(status.message()).c_str());
+      return exit_code::cannot_create;
+    }
+  }
   return exit_code::ok;
 }
 
@@ -894,13 +900,14 @@ void CampaignRun::build_context() {
 }
 
 int CampaignRun::start_shards() {
-  shaping_fd_ = ::open((out_dir_ + "/shaping.jsonl").c_str(),
-                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (shaping_fd_ < 0) {
-    std::fprintf(stderr, "hayate: cannot create %s/shaping.jsonl: %s\n", out_dir_.c_str(),
-                 std::strerror(errno));
+  // Replies quote recipients' addresses: the owner's only, as the other logs.
+  absl::StatusOr<UniqueFd> shaping =
+      out_->open_file("shaping.jsonl", O_WRONLY | O_CREAT | O_APPEND, private_file_mode);
+  if (!shaping.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(shaping.status().message()).c_str());
     return exit_code::cannot_create;
   }
+  shaping_fd_ = shaping->release();
   shaping_log_.emplace(shaping_fd_, !options_.quiet);
   context_.shaping_log = &*shaping_log_;
   for (std::uint32_t i = 0; i < shard_count_; ++i) {
@@ -943,8 +950,8 @@ void CampaignRun::start_monitor() {
       progress.metrics = &metrics_board_;
     }
   }
-  progress.logs = {{files_.deliveries, out_dir_ + "/deliveries.jsonl"},
-                   {files_.accounting, out_dir_ + "/accounting.csv"}};
+  progress.out_dir = &*out_;
+  progress.logs = {{files_.deliveries, "deliveries.jsonl"}, {files_.accounting, "accounting.csv"}};
   monitor_.emplace(stop_, shards_, options_.quiet, progress, job.schedule);
 }
 
@@ -1027,7 +1034,9 @@ void CampaignRun::join_shards() {
 void CampaignRun::write_records() {
   shards_.clear();  // flushes the shards' logs
   close(shaping_fd_);
-  if (absl::Status status = domains_.write_csv(out_dir_ + "/domains.csv"); !status.ok()) {
+  if (absl::Status status =
+          out_->replace_file("domains.csv", domains_.render_csv(), private_file_mode);
+      !status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     output_ok_ = false;
   }
@@ -1073,9 +1082,9 @@ void CampaignRun::close_journal(RunEnd& end, int code) {
                             .suppressed = streamed_.suppressed};
   if (journal_ != nullptr) {
     journal_stats_ = journal_->stats();
-    const std::string journal_path = journal_->path();
     end.journal_close_failed = !journal_->close(code).ok();
-    if (absl::StatusOr<JournalState> final_state = replay_journal(journal_path, nullptr, true);
+    if (absl::StatusOr<JournalState> final_state =
+            replay_journal(*out_, journal_file_name, nullptr, true);
         final_state.ok()) {
       all_runs_ = final_state->counts;
     }
@@ -1101,9 +1110,10 @@ void CampaignRun::write_summary(RunEnd& end, int code) {
   summary.duration_s = duration_s_;
   summary.messages_per_second = rate_;
   summary.exit_code = code;
-  std::string error;
-  if (!write_file(out_dir_ + "/summary.json", render_summary(summary), error)) {
-    std::fprintf(stderr, "hayate: %s\n", error.c_str());
+  if (absl::Status status =
+          out_->replace_file("summary.json", render_summary(summary), private_file_mode);
+      !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     end.summary_failed = true;
   }
 }

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -251,6 +252,12 @@ class TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
   const std::string& path() const { return path_; }
+  // The directory, opened as a run opens its output directory.
+  Directory opened() const {
+    absl::StatusOr<Directory> directory = Directory::open(path_);
+    HAYATE_ASSERT(directory.ok());
+    return std::move(*directory);
+  }
   std::string file(std::string_view name) const { return cat(path_, "/", name); }
   void append(std::string_view name, std::string_view content) const {
     std::ofstream out(file(name), std::ios::binary | std::ios::app);
@@ -355,7 +362,7 @@ std::uint64_t entries(const TempDir& dir) {
 TEST(RunBounceRecorder, KeptEventsRecordedAndTheMarkerRemoved) {
   TempDir dir;
   dir.append("deliveries.jsonl", bounce_line("earlier@d.test", "userunknown", true));
-  RunBounceRecorder recorder(job_with_list(dir), dir.path());
+  RunBounceRecorder recorder(job_with_list(dir), dir.opened());
   EXPECT_TRUE(recorder.begin().empty());
   ASSERT_TRUE(dir.exists("bounces.pending"));
   std::ifstream marker(dir.file("bounces.pending"));
@@ -380,7 +387,7 @@ TEST(RunBounceRecorder, AKilledRunsBouncesAreRecordedByTheNext) {
   TempDir dir;
   dir.append("deliveries.jsonl", bounce_line("before@d.test", "userunknown", true));
   {
-    RunBounceRecorder killed(job_with_list(dir), dir.path());
+    RunBounceRecorder killed(job_with_list(dir), dir.opened());
     EXPECT_TRUE(killed.begin().empty());
     dir.append("deliveries.jsonl", bounce_line("k1@d.test", "userunknown", true));
     dir.append("deliveries.jsonl", bounce_line("k2@d.test", "suspend", false));
@@ -388,7 +395,7 @@ TEST(RunBounceRecorder, AKilledRunsBouncesAreRecordedByTheNext) {
   }
   ASSERT_TRUE(dir.exists("bounces.pending"));
   EXPECT_FALSE(dir.exists("suppression.db"));
-  RunBounceRecorder next(job_with_list(dir), dir.path());
+  RunBounceRecorder next(job_with_list(dir), dir.opened());
   const std::vector<std::string> notes = next.begin();
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0],
@@ -408,7 +415,7 @@ TEST(RunBounceRecorder, AKilledRunsBouncesAreRecordedByTheNext) {
 TEST(RunBounceRecorder, AShardThatDroppedEventsMakesTheRunReadItsLinesBack) {
   TempDir dir;
   dir.append("deliveries.jsonl", bounce_line("before@d.test", "userunknown", true));
-  RunBounceRecorder recorder(job_with_list(dir), dir.path());
+  RunBounceRecorder recorder(job_with_list(dir), dir.opened());
   recorder.begin();
   dir.append("deliveries.jsonl", bounce_line("r1@d.test", "userunknown", true));
   dir.append("deliveries.jsonl", bounce_line("r2@d.test", "hasmoved", true));
@@ -427,22 +434,40 @@ TEST(RunBounceRecorder, ARotatedLogIsReadFromItsStart) {
   dir.append("deliveries.jsonl", bounce_line("old1@d.test", "userunknown", true));
   dir.append("deliveries.jsonl", bounce_line("old2@d.test", "userunknown", true));
   {
-    RunBounceRecorder killed(job_with_list(dir), dir.path());
+    RunBounceRecorder killed(job_with_list(dir), dir.opened());
     killed.begin();
   }
   // logrotate moved the file away; the run went on into a new one, then was killed.
   std::filesystem::rename(dir.file("deliveries.jsonl"), dir.file("deliveries.jsonl.1"));
   dir.append("deliveries.jsonl", bounce_line("new@d.test", "userunknown", true));
-  RunBounceRecorder next(job_with_list(dir), dir.path());
+  RunBounceRecorder next(job_with_list(dir), dir.opened());
   const std::vector<std::string> notes = next.begin();
   ASSERT_EQ(notes.size(), 2u);
   EXPECT_NE(notes[0].find("was rotated"), std::string::npos) << notes[0];
   EXPECT_EQ(entries(dir), 1u);
 }
 
+// A link planted as the marker is neither read nor written through: the run says so and goes
+// on, and the file it points to keeps its bytes.
+TEST(RunBounceRecorder, NeverFollowsALinkPlantedAsTheMarker) {
+  TempDir dir;
+  dir.append("precious", "keep me\n");
+  std::filesystem::create_symlink(dir.file("precious"), dir.file("bounces.pending"));
+  RunBounceRecorder recorder(job_with_list(dir), dir.opened());
+  const std::vector<std::string> notes = recorder.begin();
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_NE(notes[0].find(dir.file("bounces.pending") + " is a symbolic link"), std::string::npos)
+      << notes[0];
+  EXPECT_NE(notes[1].find("if this run is killed, its bounces are lost"), std::string::npos)
+      << notes[1];
+  std::ifstream precious(dir.file("precious"));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(precious), {}), "keep me\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.file("bounces.pending")));
+}
+
 TEST(RunBounceRecorder, NothingWhenTheListIsOff) {
   TempDir dir;
-  RunBounceRecorder recorder(job_with_list(dir, false), dir.path());
+  RunBounceRecorder recorder(job_with_list(dir, false), dir.opened());
   EXPECT_FALSE(recorder.enabled());
   EXPECT_TRUE(recorder.begin().empty());
   recorder.add({{"a@d.test", Reason::userunknown, true, 100}}, true);
@@ -457,7 +482,7 @@ TEST(RunBounceRecorder, AListThatCannotBeWrittenKeepsTheMarker) {
   JobConfig job = job_with_list(dir);
   dir.append("not-a-list.db", "this is not a database, and long enough to be read as one....\n");
   job.suppression.path = dir.file("not-a-list.db");
-  RunBounceRecorder recorder(job, dir.path());
+  RunBounceRecorder recorder(job, dir.opened());
   recorder.begin();
   recorder.add({{"a@d.test", Reason::userunknown, true, 100}}, true);
   std::vector<std::string> warnings;

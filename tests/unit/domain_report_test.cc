@@ -5,6 +5,7 @@
 #include "campaign/output/domain_report.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -159,6 +160,9 @@ TEST(DomainCsv, WrittenAtomicallyAndReadBack) {
   text << in.rdbuf();
   EXPECT_EQ(text.str(), report.render_csv());
   EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);
+  struct stat info {};
+  ASSERT_EQ(stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);  // recipients' domains: the owner's only
 
   absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::open(path);
   ASSERT_TRUE(reader.ok()) << reader.status();

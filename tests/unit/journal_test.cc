@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -633,6 +634,31 @@ TEST(JournalWriter, SecondOpenIsRefusedWhileLocked) {
   EXPECT_TRUE(open_journal(path, identity(), fast_options()).ok());
 }
 
+// journal.bin lists which recipients were mailed: the owner's alone. A link planted in its place
+// is refused (with a code that reads neither "locked" nor "other inputs"), its target untouched.
+TEST(JournalWriter, NewJournalIsPrivateAndALinkIsRefused) {
+  TempDir dir;
+  const mode_t old_mask = umask(022);
+  absl::StatusOr<OpenedJournal> opened =
+      open_journal(dir.file(journal_file_name), identity(), fast_options());
+  umask(old_mask);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_TRUE(opened->writer->close(0).ok());
+  struct stat info {};
+  ASSERT_EQ(stat(dir.file(journal_file_name).c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+
+  TempDir planted;
+  write_file(planted.file("precious"), "keep me\n");
+  std::filesystem::create_symlink(planted.file("precious"), planted.file(journal_file_name));
+  absl::StatusOr<OpenedJournal> refused =
+      open_journal(planted.file(journal_file_name), identity(), fast_options());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(refused.status().message().find("is a symbolic link"), std::string::npos);
+  EXPECT_EQ(read_file(planted.file("precious")), "keep me\n");
+}
+
 TEST(JournalWriter, OpenRefusesForeignFilesAndRedoesUnfinishedHeaders) {
   TempDir dir;
   const std::string path = dir.file(journal_file_name);
@@ -658,7 +684,7 @@ TEST(JournalWriter, OpenRefusesForeignFilesAndRedoesUnfinishedHeaders) {
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(replay_journal(dir.file("missing.bin")).status().message(),
-            "cannot read " + dir.file("missing.bin") + ": No such file or directory");
+            dir.file("missing.bin") + ": cannot open the journal: No such file or directory");
 }
 
 // ---- Torn tails and damage ---------------------------------------------------------------------
@@ -1123,7 +1149,14 @@ TEST(JournalFingerprint, StreamsFilesAndSeparatesThem) {
   absl::StatusOr<JournalFingerprint> missing = journal_fingerprint({dir.file("nope.csv")});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
-            "cannot read " + dir.file("nope.csv") + ": No such file or directory");
+            dir.file("nope.csv") + ": cannot open an input: No such file or directory");
+  // A FIFO in place of an input: refused at once, never waited on (a second open of a FIFO
+  // blocks until a writer comes).
+  ASSERT_EQ(mkfifo(dir.file("fifo.csv").c_str(), 0600), 0);
+  absl::StatusOr<JournalFingerprint> fifo = journal_fingerprint({dir.file("fifo.csv")});
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_EQ(fifo.status().message(),
+            dir.file("fifo.csv") + ": an input is a FIFO, not a regular file");
 
   // A file bigger than the read buffer, against a one-shot hash of the same framing.
   std::string big(5'000'003, '\0');

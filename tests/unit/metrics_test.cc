@@ -503,6 +503,20 @@ TEST(MetricsFile, ReplacesTheFileAtomicallyUnderAConcurrentReader) {
   EXPECT_EQ(read_whole_file(path), small_text);
 }
 
+// A symbolic link where the metrics file belongs is refused, and its target keeps its bytes.
+TEST(MetricsFile, ALinkAtThePathIsRefused) {
+  TempDirectory directory;
+  const std::string target = directory.path() + "/precious";
+  const std::string path = directory.path() + "/hayate.prom";
+  std::ofstream(target) << "keep me\n";
+  ASSERT_EQ(symlink(target.c_str(), path.c_str()), 0);
+  const absl::Status status = write_metrics_file(path, sample_snapshot());
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(std::string(status.message()).find(path + " is a symbolic link"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(read_whole_file(target), "keep me\n");
+}
+
 TEST(MetricsFile, UnwritableDirectoryIsAnErrorNamingThePath) {
   const absl::Status status =
       write_metrics_file("/nonexistent-directory-of-hayate/x.prom", MetricsSnapshot{});

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 
 namespace hayate::gen {
 namespace {
@@ -189,7 +191,8 @@ class DomainChooser {
   std::vector<double> cumulative_;
 };
 
-// A file written through a large buffer into DIR/NAME.tmp and renamed to DIR/NAME when
+// A file written through a large buffer into a fresh temporary name beside DIR/NAME (created
+// exclusively: a link planted there is never written through) and renamed to DIR/NAME when
 // complete, so that an interrupted run never leaves a short file under the final name.
 class OutputFile {
  public:
@@ -199,15 +202,18 @@ class OutputFile {
   ~OutputFile() {
     if (fd_ >= 0) {
       ::close(fd_);
-      ::unlink(temporary_path_.c_str());
+      directory_->discard_temporary(temporary_name_);
     }
   }
 
   absl::Status open(const std::filesystem::path& path) {
     final_path_ = path.string();
-    temporary_path_ = final_path_ + ".tmp";
-    fd_ = ::open(temporary_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) return error("cannot create");
+    absl::StatusOr<Directory> directory = Directory::open_parent(final_path_, name_);
+    if (!directory.ok()) return directory.status();
+    directory_.emplace(std::move(*directory));
+    absl::StatusOr<UniqueFd> fd = directory_->create_temporary(name_, 0644, temporary_name_);
+    if (!fd.ok()) return fd.status();
+    fd_ = fd->release();
     buffer_.reserve(write_buffer_bytes);
     return absl::OkStatus();
   }
@@ -237,15 +243,11 @@ class OutputFile {
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) {
-      ::unlink(temporary_path_.c_str());
-      return error("cannot write");
-    }
-    if (::rename(temporary_path_.c_str(), final_path_.c_str()) != 0) {
-      const absl::Status status = error("cannot rename to");
-      ::unlink(temporary_path_.c_str());
+      const absl::Status status = error("cannot write");
+      directory_->discard_temporary(temporary_name_);
       return status;
     }
-    return absl::OkStatus();
+    return directory_->commit_temporary(temporary_name_, name_);
   }
 
  private:
@@ -256,7 +258,9 @@ class OutputFile {
 
   int fd_ = -1;
   std::string final_path_;
-  std::string temporary_path_;
+  std::optional<Directory> directory_;  // where final_path_ is, as `name_`
+  std::string name_;
+  std::string temporary_name_;
   std::string buffer_;
   std::uint64_t bytes_written_ = 0;
 };

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "engine/limits.h"
 #include "engine/smtp/server/listen_address.h"
 #include "engine/smtp/server/server.h"
@@ -206,11 +207,12 @@ void raise_descriptor_limit() {
   }
 }
 
-bool write_pid_file(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr) return false;
-  const bool written = std::fprintf(file, "%d\n", int(::getpid())) > 0;
-  return std::fclose(file) == 0 && written;
+// Through a rename, never by opening PATH: a link planted there is not written through.
+absl::Status write_pid_file(const std::string& path) {
+  std::string name;
+  absl::StatusOr<Directory> directory = Directory::open_parent(path, name);
+  if (!directory.ok()) return directory.status();
+  return directory->replace_file(name, absl::StrCat(::getpid(), "\n"), 0644);
 }
 
 // What the sink gives the server: per thread its fault modes, counters and Maildir writer;
@@ -278,10 +280,12 @@ int run(int argc, char** argv) {
                (*server)->address().to_string().c_str(), config.threads,
                config.threads == 1 ? "" : "s", config.session.pipelining ? "on" : "off",
                options.maildir.empty() ? "" : ", maildir ", options.maildir.c_str());
-  if (!options.pid_file.empty() && !write_pid_file(options.pid_file)) {
-    std::fprintf(stderr, "hayate-sink: cannot write pid file %s: %s\n", options.pid_file.c_str(),
-                 std::strerror(errno));
-    return exit_cant_create;
+  if (!options.pid_file.empty()) {
+    if (absl::Status written = write_pid_file(options.pid_file); !written.ok()) {
+      std::fprintf(stderr, "hayate-sink: cannot write pid file %s: %s\n", options.pid_file.c_str(),
+                   std::string(written.message()).c_str());
+      return exit_cant_create;
+    }
   }
 
   SinkHooks hooks(options, **server);

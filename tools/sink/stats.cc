@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "tools/sink/absl_views.h"
 
 namespace hayate::sink {
@@ -126,23 +127,14 @@ std::string stats_to_text(const StatsSnapshot& stats) {
 }
 
 absl::Status write_stats_file(const std::string& path, const StatsSnapshot& stats) {
-  const std::string temporary = path + ".tmp";
-  const std::string json = stats_to_json(stats) + "\n";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("stats file ", temporary, ": ", std::strerror(errno)));
-  }
-  const ssize_t written = ::write(fd, json.data(), json.size());
-  const int write_errno = errno;
-  ::close(fd);
-  if (written != ssize_t(json.size())) {
-    ::unlink(temporary.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("stats file ", temporary, ": ", std::strerror(write_errno)));
-  }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("stats file ", path, ": ", std::strerror(errno)));
+  // A fresh temporary name and a rename, never a fixed PATH.tmp that a link could take.
+  std::string name;
+  absl::StatusOr<Directory> directory = Directory::open_parent(path, name);
+  absl::Status status = directory.ok()
+                            ? directory->replace_file(name, stats_to_json(stats) + "\n", 0644)
+                            : directory.status();
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("stats file ", path, ": ", status.message()));
   }
   return absl::OkStatus();
 }
