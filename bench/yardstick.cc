@@ -96,10 +96,11 @@ class Client {
     getrusage(RUSAGE_SELF, &usage);
     const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-    std::printf("messages=%ld failed=%ld seconds=%.3f msgs_per_s=%.0f cpu_s=%.3f "
-                "cpu_us_per_message=%.2f body_bytes=%zu\n",
-                answered_, failed_, seconds, static_cast<double>(answered_) / seconds, cpu,
-                cpu * 1e6 / static_cast<double>(answered_ > 0 ? answered_ : 1), body_.size());
+    std::printf(
+        "messages=%ld failed=%ld seconds=%.3f msgs_per_s=%.0f cpu_s=%.3f "
+        "cpu_us_per_message=%.2f body_bytes=%zu\n",
+        answered_, failed_, seconds, static_cast<double>(answered_) / seconds, cpu,
+        cpu * 1e6 / static_cast<double>(answered_ > 0 ? answered_ : 1), body_.size());
     return failed_ == 0 ? 0 : 1;
   }
 

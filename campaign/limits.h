@@ -32,13 +32,13 @@ static_assert(recipients_pending_max > shards_max * recipients_per_batch);
 
 // Bounce messages (campaign/bounce/report_parser.h): a hostile or broken message is read up
 // to these caps and no further; what lies beyond them is ignored, never an error.
-inline constexpr std::uint32_t bounce_message_bytes_max = 16 << 20;  // read of one message
+inline constexpr std::uint32_t bounce_message_bytes_max = 16 << 20;   // read of one message
 inline constexpr std::uint32_t bounce_header_bytes_max = 256 * 1024;  // one header block
 inline constexpr std::uint32_t bounce_header_fields_max = 1024;       // per header block
 inline constexpr std::uint32_t bounce_mime_depth_max = 8;    // nested multiparts and messages
 inline constexpr std::uint32_t bounce_mime_parts_max = 256;  // parts of one message, in all
 inline constexpr std::uint32_t bounce_decoded_bytes_max = 16 << 20;  // base64/QP output, in all
-inline constexpr std::uint32_t bounce_findings_max = 1024;   // failed recipients per message
+inline constexpr std::uint32_t bounce_findings_max = 1024;         // failed recipients per message
 inline constexpr std::uint32_t bounce_text_bytes_max = 64 * 1024;  // report text searched
 static_assert(bounce_header_bytes_max <= bounce_message_bytes_max);
 static_assert(bounce_text_bytes_max <= bounce_decoded_bytes_max);

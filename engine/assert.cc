@@ -6,8 +6,8 @@
 
 namespace hayate::detail {
 void assert_failed(const char* condition, const char* file, int line) {
-  std::fprintf(stderr, "hayate: internal error: assertion '%s' failed at %s:%d\n", condition,
-               file, line);
+  std::fprintf(stderr, "hayate: internal error: assertion '%s' failed at %s:%d\n", condition, file,
+               line);
   std::abort();
 }
 }  // namespace hayate::detail

@@ -6,9 +6,9 @@ namespace hayate::detail {
 [[noreturn]] void assert_failed(const char* condition, const char* file, int line);
 }  // namespace hayate::detail
 
-#define HAYATE_ASSERT(condition)                                               \
-  do {                                                                         \
-    if (__builtin_expect(!(condition), 0)) {                                   \
-      ::hayate::detail::assert_failed(#condition, __FILE__, __LINE__);         \
-    }                                                                          \
+#define HAYATE_ASSERT(condition)                                       \
+  do {                                                                 \
+    if (__builtin_expect(!(condition), 0)) {                           \
+      ::hayate::detail::assert_failed(#condition, __FILE__, __LINE__); \
+    }                                                                  \
   } while (0)

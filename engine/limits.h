@@ -40,9 +40,9 @@ static_assert(data_timeout_ms >= 600'000, "RFC 5321 4.5.3.2.6 minimum");
 
 // Shards and rings.
 inline constexpr std::uint32_t shards_max = 256;
-inline constexpr std::uint32_t ring_entries = 4096;              // SQ size per shard
-inline constexpr std::uint32_t recv_buffer_bytes = 16384;        // one provided buffer
-inline constexpr std::uint32_t recv_buffers_per_shard = 4096;    // power of two (buffer ring)
+inline constexpr std::uint32_t ring_entries = 4096;            // SQ size per shard
+inline constexpr std::uint32_t recv_buffer_bytes = 16384;      // one provided buffer
+inline constexpr std::uint32_t recv_buffers_per_shard = 4096;  // power of two (buffer ring)
 static_assert((recv_buffers_per_shard & (recv_buffers_per_shard - 1)) == 0);
 static_assert(recv_buffer_bytes >= reply_line_bytes_max);
 
@@ -105,10 +105,10 @@ static_assert(server_recv_buffers <= 32768, "buffer ids are 16 bits");
 // DNS.
 inline constexpr std::uint32_t dns_timeout_ms = 5'000;
 inline constexpr std::uint32_t dns_tries = 3;
-inline constexpr std::uint32_t mx_hosts_max = 16;          // more MX records are ignored
+inline constexpr std::uint32_t mx_hosts_max = 16;  // more MX records are ignored
 inline constexpr std::uint32_t addresses_per_host_max = 8;
-inline constexpr std::uint32_t ptr_names_max = 8;          // more PTR records are ignored
-inline constexpr std::uint32_t dns_negative_ttl_s = 300;   // cache of failures
+inline constexpr std::uint32_t ptr_names_max = 8;         // more PTR records are ignored
+inline constexpr std::uint32_t dns_negative_ttl_s = 300;  // cache of failures
 inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 // Lookups a shard has in flight at once; more wait their turn. Thousands of new domains at
 // the start of a run would otherwise overflow the UDP receive buffers (the server's or ours)

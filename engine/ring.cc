@@ -29,9 +29,8 @@ absl::Status Ring::init(std::uint32_t entries) {
   // only when the loop asks for events, in one batch, instead of interrupting the thread. The
   // ring is created here (main thread) but disabled until the shard thread enables it, which
   // makes that thread the single issuer.
-  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-                 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                 IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+                 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
   params.cq_entries = entries * 4;
   int result = io_uring_queue_init_params(entries, &ring_, &params);
   if (result == -EINVAL) {  // an older kernel without those flags
@@ -86,8 +85,8 @@ absl::Status Ring::setup_buffers(std::uint32_t count, std::uint32_t size_bytes) 
   HAYATE_ASSERT(buffer_ring_ == nullptr);
   HAYATE_ASSERT(count > 0 && count <= 32768 && (count & (count - 1)) == 0);
   buffer_ring_bytes_ = count * sizeof(io_uring_buf);
-  void* mapped = mmap(nullptr, buffer_ring_bytes_, PROT_READ | PROT_WRITE,
-                      MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* mapped =
+      mmap(nullptr, buffer_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mapped == MAP_FAILED) return absl::ResourceExhaustedError("mmap for the buffer ring");
   buffer_ring_ = static_cast<io_uring_buf_ring*>(mapped);
   io_uring_buf_ring_init(buffer_ring_);

@@ -12,8 +12,8 @@
 #include <cstring>
 
 #include "campaign/bounce/classify.h"
-#include "engine/assert.h"
 #include "campaign/limits.h"
+#include "engine/assert.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 

@@ -13,9 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "campaign/bounce/reason.h"
-#include "campaign/output/outcome.h"
-#include "campaign/config/job.h"
 #include "campaign/bounce/suppression.h"
+#include "campaign/config/job.h"
+#include "campaign/output/outcome.h"
 #include "engine/files.h"
 
 namespace hayate::campaign::inline bounce {

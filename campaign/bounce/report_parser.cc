@@ -736,8 +736,8 @@ bool find_remote_status(std::string_view text, smtp::EnhancedCode& code) {
         (text[j] == ' ' || text[j] == '-' || text[j] == '\'' || text[j] == '"' || text[j] == '#')) {
       ++j;
     }
-    if (j < text.size() && text[j] == text[i] && smtp::find_enhanced_code(text.substr(j, 12), code) &&
-        code.klass == reply / 100) {
+    if (j < text.size() && text[j] == text[i] &&
+        smtp::find_enhanced_code(text.substr(j, 12), code) && code.klass == reply / 100) {
       return true;
     }
   }

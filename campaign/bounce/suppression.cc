@@ -11,9 +11,9 @@
 
 #include "absl/hash/hash.h"
 #include "absl/time/time.h"
-#include "campaign/output/accounting.h"
 #include "campaign/input/address.h"
 #include "campaign/input/csv_reader.h"
+#include "campaign/output/accounting.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"

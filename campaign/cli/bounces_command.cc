@@ -9,13 +9,13 @@
 #include <memory>
 #include <string>
 
+#include "campaign/bounce/ingest.h"
 #include "campaign/bounce/mailbox.h"
 #include "campaign/bounce/report_parser.h"
-#include "campaign/bounce/ingest.h"
 #include "campaign/cli/bounces_listen.h"
+#include "campaign/config/job.h"
 #include "campaign/output/delivery_log.h"
 #include "campaign/run/exit_codes.h"
-#include "campaign/config/job.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::cli {

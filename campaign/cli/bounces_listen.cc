@@ -240,7 +240,8 @@ int bounces_listen_command(const std::vector<std::string_view>& args) {
   }
   absl::StatusOr<JobConfig> job = load_job(options.job_path);
   if (!job.ok()) {
-    std::fprintf(stderr, "hayate bounces listen: %s\n", std::string(job.status().message()).c_str());
+    std::fprintf(stderr, "hayate bounces listen: %s\n",
+                 std::string(job.status().message()).c_str());
     return exit_code::data_error;
   }
   if (!job->verp) {
@@ -253,7 +254,8 @@ int bounces_listen_command(const std::vector<std::string_view>& args) {
   const std::string domain = options.domain.empty() ? job->verp->domain : options.domain;
   absl::StatusOr<std::unique_ptr<VerpRecipients>> verp = VerpRecipients::open(options.job_path);
   if (!verp.ok()) {
-    std::fprintf(stderr, "hayate bounces listen: %s\n", std::string(verp.status().message()).c_str());
+    std::fprintf(stderr, "hayate bounces listen: %s\n",
+                 std::string(verp.status().message()).c_str());
     return exit_code::data_error;
   }
   absl::StatusOr<smtp::server::ListenAddress> address =
@@ -281,8 +283,7 @@ int bounces_listen_command(const std::vector<std::string_view>& args) {
   config.data_timeout_ms = std::uint32_t(options.data_timeout_ms);
   config.output_bytes_max = limits::bounce_listen_output_bytes_max;
   smtp::server::block_stop_signals();
-  absl::StatusOr<std::unique_ptr<smtp::server::Server>> server =
-      smtp::server::Server::open(config);
+  absl::StatusOr<std::unique_ptr<smtp::server::Server>> server = smtp::server::Server::open(config);
   if (!server.ok()) {
     std::fprintf(stderr, "hayate bounces listen: %s\n",
                  std::string(server.status().message()).c_str());

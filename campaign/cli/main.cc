@@ -10,12 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "campaign/cli/bounces_command.h"
 #include "campaign/cli/command_line.h"
 #include "campaign/cli/suppress_command.h"
-#include "campaign/run/exit_codes.h"
 #include "campaign/message/dkim.h"
+#include "campaign/run/exit_codes.h"
 #include "campaign/run/runner.h"
-#include "campaign/cli/bounces_command.h"
 #include "engine/metrics_server.h"
 #include "engine/strings.h"
 

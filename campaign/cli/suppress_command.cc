@@ -12,10 +12,10 @@
 #include <optional>
 #include <string>
 
+#include "campaign/bounce/suppression.h"
+#include "campaign/config/job.h"
 #include "campaign/output/delivery_log.h"
 #include "campaign/run/exit_codes.h"
-#include "campaign/config/job.h"
-#include "campaign/bounce/suppression.h"
 #include "engine/files.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"

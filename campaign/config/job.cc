@@ -14,8 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <span>
@@ -23,13 +23,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "campaign/message/message.h"
 #include "campaign/bounce/suppression.h"
 #include "campaign/config/toml_names.h"
 #include "campaign/config/toml_values.h"
+#include "campaign/limits.h"
+#include "campaign/message/message.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
-#include "campaign/limits.h"
 
 // The installed toml++ is a compiled library built with exceptions (its symbols live in
 // toml::v3::ex), so parse errors arrive as toml::parse_error and must be caught.
@@ -57,17 +57,25 @@ static_assert(retry_delay_ms_max <= std::numeric_limits<std::uint32_t>::max());
 static_assert(timeout_ms_max <= std::numeric_limits<std::uint32_t>::max());
 
 constexpr std::array<std::string_view, 12> table_names = {
-    "campaign", "delivery", "routes",  "dns",     "domains", "relay",
+    "campaign", "delivery", "routes",   "dns",     "domains", "relay",
     "verp",     "dkim",     "schedule", "shaping", "sources", "suppression"};
 constexpr std::array<std::string_view, 7> dkim_keys = {
     "domain", "selector", "key", "algorithm", "canonicalization", "headers", "oversign"};
 constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
 constexpr std::array<std::string_view, 5> schedule_keys = {"start_at", "stop_at", "windows", "days",
                                                            "timezone"};
-constexpr std::array<std::string_view, 12> campaign_keys = {
-    "id",      "recipients", "from",    "envelope_from",    "reply_to",
-    "subject", "text",       "html",    "headers",          "list_unsubscribe",
-    "list_unsubscribe_mailto", "feedback_id"};
+constexpr std::array<std::string_view, 12> campaign_keys = {"id",
+                                                            "recipients",
+                                                            "from",
+                                                            "envelope_from",
+                                                            "reply_to",
+                                                            "subject",
+                                                            "text",
+                                                            "html",
+                                                            "headers",
+                                                            "list_unsubscribe",
+                                                            "list_unsubscribe_mailto",
+                                                            "feedback_id"};
 constexpr std::array<std::string_view, 18> delivery_keys = {"helo",
                                                             "tls",
                                                             "ca_file",
@@ -391,8 +399,7 @@ class JobReader {
   absl::Status read_header_names(const toml::table& table, std::string_view label,
                                  std::string_view key, std::vector<std::string>& names) const;
   absl::Status read_unsubscribe(const toml::table& table);
-  absl::Status read_tls_mode(const toml::node& node, std::string_view label,
-                             TlsMode& mode) const;
+  absl::Status read_tls_mode(const toml::node& node, std::string_view label, TlsMode& mode) const;
   absl::Status read_route_table(const toml::table& table, std::string_view label,
                                 Route& route) const;
   absl::Status read_domain_key(const toml::key& key, std::string_view table_name,
@@ -532,8 +539,8 @@ absl::Status JobReader::find_string(const toml::table& table, std::string_view t
   if (node == nullptr) return absl::OkStatus();
   value = node->as_string();
   if (value == nullptr) {
-    return error_at(
-        *node, cat("[", table_name, "] ", key, " must be a string, got ", toml_type_name(node->type())));
+    return error_at(*node, cat("[", table_name, "] ", key, " must be a string, got ",
+                               toml_type_name(node->type())));
   }
   return absl::OkStatus();
 }
@@ -563,10 +570,9 @@ absl::Status JobReader::read_backoff(const toml::table& delivery) {
     const toml::node* node = delivery.get(key);
     if (node == nullptr) continue;
     std::uint64_t duration_ms = 0;
-    if (absl::Status status = read_duration(*node, cat("[delivery] ", key),
-                                            std::string_view(key) == "max_age" ? max_age_ms_max
-                                                                               : retry_delay_ms_max,
-                                            duration_ms);
+    if (absl::Status status = read_duration(
+            *node, cat("[delivery] ", key),
+            std::string_view(key) == "max_age" ? max_age_ms_max : retry_delay_ms_max, duration_ms);
         !status.ok()) {
       return status;
     }
@@ -581,8 +587,9 @@ absl::Status JobReader::read_backoff(const toml::table& delivery) {
   if (const toml::node* node = delivery.get("retry_factor")) {
     const std::optional<double> factor = node->value<double>();
     if (!factor || !(*factor >= 1 && *factor <= 10)) {
-      return error_at(*node, "[delivery] retry_factor must be a number from 1 to 10 (2 doubles "
-                             "each delay)");
+      return error_at(*node,
+                      "[delivery] retry_factor must be a number from 1 to 10 (2 doubles "
+                      "each delay)");
     }
     backoff.factor = *factor;
   }
@@ -595,8 +602,9 @@ absl::Status JobReader::read_backoff(const toml::table& delivery) {
     } else if (jitter == "decorrelated") {
       backoff.jitter = shaping::Jitter::decorrelated;
     } else {
-      return error_at(*node, "[delivery] retry_jitter must be \"none\", \"full\" or "
-                             "\"decorrelated\"");
+      return error_at(*node,
+                      "[delivery] retry_jitter must be \"none\", \"full\" or "
+                      "\"decorrelated\"");
     }
   }
   return absl::OkStatus();
@@ -790,8 +798,8 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
   if (const toml::node* node = table.get("headers")) {
     const toml::table* headers = node->as_table();
     if (headers == nullptr) {
-      return error_at(*node,
-                      cat("[campaign] headers must be a table, got ", toml_type_name(node->type())));
+      return error_at(
+          *node, cat("[campaign] headers must be a table, got ", toml_type_name(node->type())));
     }
     if (absl::Status status = read_headers(*headers); !status.ok()) return status;
   }
@@ -829,8 +837,8 @@ absl::Status JobReader::read_unsubscribe(const toml::table& table) {
     for (const auto& [name, header_value] : job_.headers) {
       if (hayate::equals_ignoring_case(name, field.header) ||
           (field.uri && hayate::equals_ignoring_case(name, "List-Unsubscribe-Post"))) {
-        return error_at(*value, cat(label, " writes the ", name,
-                                    " header; remove it from [campaign.headers]"));
+        return error_at(
+            *value, cat(label, " writes the ", name, " header; remove it from [campaign.headers]"));
       }
     }
     *field.out = value->get();
@@ -839,8 +847,8 @@ absl::Status JobReader::read_unsubscribe(const toml::table& table) {
 }
 
 absl::Status JobReader::read_header_names(const toml::table& table, std::string_view label,
-                                           std::string_view key,
-                                           std::vector<std::string>& names) const {
+                                          std::string_view key,
+                                          std::vector<std::string>& names) const {
   const toml::node* node = table.get(key);
   if (node == nullptr) return absl::OkStatus();
   const toml::array* array = node->as_array();
@@ -900,8 +908,9 @@ absl::Status JobReader::read_dkim(const toml::node& node) {
     }
     if (value != nullptr &&
         !parse_dkim_canonicalization(value->get(), config.header_canon, config.body_canon)) {
-      return error_at(*value, "[[dkim]] canonicalization must be like \"relaxed/relaxed\" or "
-                              "\"relaxed/simple\" (header/body)");
+      return error_at(*value,
+                      "[[dkim]] canonicalization must be like \"relaxed/relaxed\" or "
+                      "\"relaxed/simple\" (header/body)");
     }
     if (absl::Status status = read_header_names(table, "[dkim]", "headers", config.headers);
         !status.ok()) {
@@ -1020,8 +1029,7 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
 // [shaping] and [[sources]]: where the job's shaping rules are, and the local addresses mail
 // leaves from. Checked here; the rules file is read by campaign/delivery/shaping_rules.h.
 absl::Status JobReader::read_shaping(const toml::table& root) {
-  job_.warmup_state_path =
-      (std::filesystem::path(job_.base_dir) / "hayate-warmup.state").string();
+  job_.warmup_state_path = (std::filesystem::path(job_.base_dir) / "hayate-warmup.state").string();
   const toml::table* shaping = nullptr;
   if (absl::Status status = find_table(root, "shaping", shaping); !status.ok()) return status;
   if (shaping != nullptr) {
@@ -1156,16 +1164,16 @@ absl::Status JobReader::read_source(const toml::table& table, JobConfig::Source&
 
 // [suppression]: where the list lives and the soft-bounce policy. The file need not exist:
 // a run creates it.
-constexpr std::array<std::string_view, 4> suppression_keys = {"enabled", "path",
-                                                              "soft_bounce_count",
-                                                              "soft_bounce_days"};
+constexpr std::array<std::string_view, 4> suppression_keys = {
+    "enabled", "path", "soft_bounce_count", "soft_bounce_days"};
 absl::Status JobReader::read_suppression(const toml::node* node) {
   JobConfig::Suppression& suppression = job_.suppression;
   suppression.path = (std::filesystem::path(job_.base_dir) / "suppression.db").string();
   if (node == nullptr) return absl::OkStatus();
   const toml::table* table = node->as_table();
   if (table == nullptr) {
-    return error_at(*node, cat("[suppression] must be a table, got ", toml_type_name(node->type())));
+    return error_at(*node,
+                    cat("[suppression] must be a table, got ", toml_type_name(node->type())));
   }
   if (absl::Status status = check_keys(*table, "suppression", suppression_keys); !status.ok()) {
     return status;
@@ -1189,9 +1197,8 @@ absl::Status JobReader::read_suppression(const toml::node* node) {
       return error_at(*path, cat("[suppression] path must not contain ", problem));
     }
     const std::filesystem::path relative(text);
-    suppression.path = relative.is_absolute()
-                           ? text
-                           : (std::filesystem::path(job_.base_dir) / relative).string();
+    suppression.path =
+        relative.is_absolute() ? text : (std::filesystem::path(job_.base_dir) / relative).string();
   }
   std::int64_t value = 0;
   bool present = false;
@@ -1472,14 +1479,15 @@ absl::Status JobReader::read_domain_key(const toml::key& key, std::string_view t
 }
 
 // implicit_tls = true | false; without it, port 465 means implicit TLS (RFC 8314 3.3).
-absl::Status read_implicit_tls(const toml::table& table, std::string_view label, Route& route,
-                               const std::function<absl::Status(const toml::node&, std::string)>&
-                                   error_at) {
+absl::Status read_implicit_tls(
+    const toml::table& table, std::string_view label, Route& route,
+    const std::function<absl::Status(const toml::node&, std::string)>& error_at) {
   route.implicit_tls = route.endpoint.port == 465;
   const toml::node* node = table.get("implicit_tls");
   if (node == nullptr) return absl::OkStatus();
   const toml::value<bool>* value = node->as_boolean();
-  if (value == nullptr) return error_at(*node, cat("[", label, "] implicit_tls must be true or false"));
+  if (value == nullptr)
+    return error_at(*node, cat("[", label, "] implicit_tls must be true or false"));
   route.implicit_tls = value->get();
   return absl::OkStatus();
 }
@@ -1493,8 +1501,7 @@ absl::Status JobReader::read_route_table(const toml::table& table, std::string_v
     return status;
   }
   std::string reason;
-  if (!parse_endpoint(host->get(), smtp_port, /*allow_host_name=*/true, route.endpoint,
-                      reason)) {
+  if (!parse_endpoint(host->get(), smtp_port, /*allow_host_name=*/true, route.endpoint, reason)) {
     return error_at(*host, cat("[", label, "] host \"", escape_for_message(host->get()),
                                "\" is not a host name or address: ", reason));
   }
@@ -1626,8 +1633,8 @@ absl::Status JobReader::read_relay(const toml::table& table) {
       return error_at(*password_file, cat("[relay] password_file ", path, ": cannot read it"));
     }
     if (password.empty()) {
-      return error_at(*password_file,
-                      cat("[relay] password_file ", path, ": the first line (the password) is empty"));
+      return error_at(*password_file, cat("[relay] password_file ", path,
+                                          ": the first line (the password) is empty"));
     }
     relay.password = std::move(password);
     relay.password_file = path;
@@ -1728,8 +1735,8 @@ absl::Status JobReader::read_dns(const toml::table& table) {
   if (node == nullptr) return absl::OkStatus();
   const toml::array* servers = node->as_array();
   if (servers == nullptr) {
-    return error_at(
-        *node, cat("[dns] servers must be an array of strings, got ", toml_type_name(node->type())));
+    return error_at(*node, cat("[dns] servers must be an array of strings, got ",
+                               toml_type_name(node->type())));
   }
   if (servers->size() > dns_servers_max) {
     return error_at(*node, cat("[dns] servers has ", servers->size(), " entries; at most ",
@@ -1739,8 +1746,8 @@ absl::Status JobReader::read_dns(const toml::table& table) {
     const toml::node& element = *servers->get(i);
     const toml::value<std::string>* text = element.as_string();
     if (text == nullptr) {
-      return error_at(
-          element, cat("[dns] servers[", i, "] must be a string, got ", toml_type_name(element.type())));
+      return error_at(element, cat("[dns] servers[", i, "] must be a string, got ",
+                                   toml_type_name(element.type())));
     }
     Endpoint endpoint;
     std::string reason;

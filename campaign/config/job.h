@@ -10,16 +10,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/limits.h"
-#include "engine/shaping/backoff.h"
+#include "campaign/config/schedule.h"
 #include "campaign/input/address.h"
 #include "campaign/message/dkim.h"
-#include "campaign/config/schedule.h"
+#include "engine/limits.h"
+#include "engine/shaping/backoff.h"
 
 namespace hayate::campaign::inline config {
 
 struct Endpoint {
-  std::string host;         // an IP literal or a host name (resolved with A/AAAA)
+  std::string host;  // an IP literal or a host name (resolved with A/AAAA)
   std::uint16_t port = 25;
 };
 
@@ -29,13 +29,13 @@ struct Endpoint {
 enum class TlsMode : std::uint8_t { opportunistic, required, disabled };
 
 struct Route {
-  std::string domain;       // lower case; "*" matches every domain
+  std::string domain;  // lower case; "*" matches every domain
   Endpoint endpoint;
   bool implicit_tls = false;   // TLS from the first byte (RFC 8314); default on for port 465
   std::optional<TlsMode> tls;  // unset: the domain's or [delivery] policy
   // SMTP AUTH, for a relay ([relay], which becomes the "*" route).
   std::string username;
-  std::string password;     // read from password_file; never logged
+  std::string password;       // read from password_file; never logged
   std::string password_file;  // resolved; its permissions are checked (config/secret_files.h)
   bool allow_plaintext_auth = false;
   bool relay = false;
@@ -43,26 +43,26 @@ struct Route {
 
 // [domains."example.com"]: settings for one destination domain.
 struct DomainPolicy {
-  std::string domain;       // lower-case A-label
+  std::string domain;  // lower-case A-label
   std::optional<TlsMode> tls;
 };
 
 struct JobConfig {
-  std::string job_path;     // as given
-  std::string base_dir;     // directory of the job file; relative paths resolve against it
+  std::string job_path;  // as given
+  std::string base_dir;  // directory of the job file; relative paths resolve against it
 
   // [campaign]
-  std::string id;                     // [A-Za-z0-9._-]{1,64}
-  std::string recipients_path;        // resolved against base_dir
-  std::string from;                   // header value as written
+  std::string id;               // [A-Za-z0-9._-]{1,64}
+  std::string recipients_path;  // resolved against base_dir
+  std::string from;             // header value as written
   std::string from_display_name;
-  Address from_address;               // parsed from `from`
-  Address envelope_from;              // `envelope_from`, default: from_address
-  std::string subject;                // template source
-  std::uint32_t subject_line = 0;     // line of `subject` in the job file
-  std::string text_path;              // resolved; empty when absent
-  std::string html_path;              // resolved; empty when absent
-  std::string reply_to;               // optional header value
+  Address from_address;            // parsed from `from`
+  Address envelope_from;           // `envelope_from`, default: from_address
+  std::string subject;             // template source
+  std::uint32_t subject_line = 0;  // line of `subject` in the job file
+  std::string text_path;           // resolved; empty when absent
+  std::string html_path;           // resolved; empty when absent
+  std::string reply_to;            // optional header value
   std::vector<std::pair<std::string, std::string>> headers;  // [campaign.headers], templated
   // List-Unsubscribe (RFC 2369, RFC 8058) and Feedback-ID: template sources, may be empty.
   std::string list_unsubscribe;         // https URL; adds List-Unsubscribe-Post (one-click)
@@ -70,12 +70,12 @@ struct JobConfig {
   std::string feedback_id;
 
   // [delivery]
-  std::string helo;                   // default: the host's name
+  std::string helo;  // default: the host's name
   std::uint32_t connections_max = 2000;
   std::uint32_t connections_per_domain = 20;
   std::uint32_t messages_per_connection = 1000;
-  std::uint32_t shards = 0;           // 0: one per core
-  std::uint16_t port = 25;            // SMTP port of MX hosts (routes carry their own)
+  std::uint32_t shards = 0;  // 0: one per core
+  std::uint16_t port = 25;   // SMTP port of MX hosts (routes carry their own)
   std::uint32_t connect_timeout_ms = limits::connect_timeout_ms;
   std::uint32_t command_timeout_ms = limits::command_timeout_ms;  // greeting, EHLO, MAIL, RCPT
   std::uint32_t data_timeout_ms = limits::data_timeout_ms;        // DATA, body and final dot
@@ -87,9 +87,9 @@ struct JobConfig {
   std::vector<std::uint32_t> retry_schedule_ms;  // given and empty: no retry at all
   shaping::BackoffConfig retry_backoff{300'000, 2, 3'600'000, 3 * 86'400'000LL,
                                        shaping::Jitter::full};
-  std::uint64_t deadline_ms = 3'600'000;        // retries stop this long after the start
+  std::uint64_t deadline_ms = 3'600'000;  // retries stop this long after the start
   TlsMode tls = TlsMode::opportunistic;
-  std::string ca_file;                // extra trust anchors (PEM), resolved; empty: none
+  std::string ca_file;  // extra trust anchors (PEM), resolved; empty: none
 
   // [routes]: exact domains first, then "*"
   std::vector<Route> routes;
@@ -117,11 +117,11 @@ struct JobConfig {
   // [shaping] and [[sources]] (README.md "Shaping rules"); the rules file itself is loaded by
   // campaign/delivery/shaping_rules.h, with the pools named here.
   struct Source {
-    std::string name;          // [a-z0-9_-]{1,64}, for logs and the warm-up state
-    std::string address;       // canonical IPv4 or IPv6 literal, bound before connect
-    std::string ehlo;          // default: [delivery] helo
+    std::string name;     // [a-z0-9_-]{1,64}, for logs and the warm-up state
+    std::string address;  // canonical IPv4 or IPv6 literal, bound before connect
+    std::string ehlo;     // default: [delivery] helo
     std::string pool = "default";
-    bool warmup = false;       // a new IP: capped daily per provider by the warm-up schedule
+    bool warmup = false;  // a new IP: capped daily per provider by the warm-up schedule
   };
   std::string shaping_rules_path;  // resolved; empty: the shipped rules alone
   bool shaping_rollup = true;      // MX rollup (campaign/delivery/shaping_rules.h RulesOptions)
@@ -130,9 +130,9 @@ struct JobConfig {
   // [suppression]: the list a run checks every recipient against (campaign/bounce/suppression.h).
   struct Suppression {
     bool enabled = true;
-    std::string path;                    // resolved; default "suppression.db" beside the job
-    std::uint32_t soft_bounce_count = 3; // soft bounces that suppress...
-    std::uint32_t soft_bounce_days = 7;  // ...when they fall within this many days
+    std::string path;                     // resolved; default "suppression.db" beside the job
+    std::uint32_t soft_bounce_count = 3;  // soft bounces that suppress...
+    std::uint32_t soft_bounce_days = 7;   // ...when they fall within this many days
   };
   Suppression suppression;
 };

@@ -13,7 +13,7 @@ namespace {
 
 void check_file(std::string_view label, const std::string& path,
                 std::vector<std::string>& warnings) {
-  struct stat status{};
+  struct stat status {};
   if (path.empty() || ::stat(path.c_str(), &status) != 0) return;
   const unsigned mode = status.st_mode & 07777;
   const bool readable = (mode & (S_IRGRP | S_IROTH)) != 0;

@@ -2,12 +2,12 @@
 // a value has ("an integer"), and which known key a misspelled one most likely meant.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <toml++/toml.h>
 
 namespace hayate::campaign::inline config {
 

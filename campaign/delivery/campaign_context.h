@@ -45,11 +45,11 @@ struct RunStop {
 
 // A local address mail may be sent from ([[sources]]), resolved once for every shard.
 struct SendingSource {
-  std::string name;             // empty when the job names none
-  dns::SocketAddress address;   // length 0: the kernel picks (no [[sources]])
+  std::string name;            // empty when the job names none
+  dns::SocketAddress address;  // length 0: the kernel picks (no [[sources]])
   std::string helo;
   std::string pool = "default";
-  bool warmup = false;          // capped daily per provider by its warm-up schedule
+  bool warmup = false;  // capped daily per provider by its warm-up schedule
 };
 
 // Throttle state changes of every shard, to OUT/shaping.jsonl and (unless quiet) stderr. Rare
@@ -68,12 +68,12 @@ class ShapingEventLog {
 // Read-only state shared by every shard of a run.
 struct CampaignContext {
   const JobConfig* job = nullptr;
-  MessageInputs message_inputs;           // templates are immutable and shared
+  MessageInputs message_inputs;  // templates are immutable and shared
   int deliveries_fd = -1;
-  int accounting_fd = -1;                 // accounting.csv, O_APPEND, header written
+  int accounting_fd = -1;  // accounting.csv, O_APPEND, header written
   AccountingContext accounting;
   std::atomic<std::int64_t>* recipients_pending = nullptr;  // inside shards; the reader waits
-  std::int64_t deadline_ms = 0;           // monotonic; retries end here
+  std::int64_t deadline_ms = 0;                             // monotonic; retries end here
   // The campaign's first run began then (wall clock; this run's start on a first run): a
   // recipient's age, for max_age, counts from it.
   std::int64_t campaign_started_unix_ms = 0;
@@ -81,18 +81,18 @@ struct CampaignContext {
   std::uint32_t connections_per_site = 1;  // connections_per_domain, shared out among shards
   RunAbort* abort = nullptr;
   RunStop* stop = nullptr;
-  JournalWriter* journal = nullptr;       // outcomes recorded for crash-safe resume
-  const VerpKey* verp = nullptr;          // per-recipient envelope senders, when configured
-  const ShapingRules* rules = nullptr;    // destinations and reply rules; never null in a run
-  std::vector<SendingSource> sources;     // at least one
-  std::uint32_t shard_count = 1;          // each shard holds 1/shard_count of every limit
+  JournalWriter* journal = nullptr;     // outcomes recorded for crash-safe resume
+  const VerpKey* verp = nullptr;        // per-recipient envelope senders, when configured
+  const ShapingRules* rules = nullptr;  // destinations and reply rules; never null in a run
+  std::vector<SendingSource> sources;   // at least one
+  std::uint32_t shard_count = 1;        // each shard holds 1/shard_count of every limit
   // What the shards may send today per source × destination under warm-up (indexes: source,
   // destination), all together; nullopt: no cap. Each shard takes its share_of it.
   std::vector<std::vector<std::optional<std::uint64_t>>> warmup_remaining;
   ShapingEventLog* shaping_log = nullptr;
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers;  // shared, read-only
   CampaignTag verp_tag{};
-  bool keep_bounce_events = false;        // for the suppression list ([suppression] enabled)
+  bool keep_bounce_events = false;  // for the suppression list ([suppression] enabled)
 };
 
 }  // namespace hayate::campaign::delivery

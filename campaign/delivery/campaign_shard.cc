@@ -9,10 +9,10 @@
 
 #include "campaign/delivery/domain_queue.h"
 #include "campaign/delivery/site.h"
+#include "campaign/limits.h"
 #include "campaign/output/journal.h"
 #include "campaign/output/metrics.h"
 #include "engine/assert.h"
-#include "campaign/limits.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 
@@ -20,8 +20,7 @@ namespace hayate::campaign::inline delivery {
 
 namespace {
 
-OutcomeWriter::Options outcome_options(const CampaignContext& context,
-                                       JournalProducer* journal) {
+OutcomeWriter::Options outcome_options(const CampaignContext& context, JournalProducer* journal) {
   OutcomeWriter::Options options;
   options.deliveries_fd = context.deliveries_fd;
   options.accounting_fd = context.accounting_fd;
@@ -85,7 +84,8 @@ void CampaignShard::on_start(Shard&) {
   }
   resolver_ = dns::Resolver::create(options, socket_watcher_, resolver_error_);
   // The runner loaded the same CA file before starting: it cannot fail here.
-  absl::StatusOr<std::unique_ptr<net::TlsContext>> tls = net::TlsContext::create(context_.job->ca_file);
+  absl::StatusOr<std::unique_ptr<net::TlsContext>> tls =
+      net::TlsContext::create(context_.job->ca_file);
   HAYATE_ASSERT(tls.ok());
   tls_context_ = std::move(*tls);
   // A resolver that cannot start is reported per domain (as a temporary DNS failure) below.
@@ -103,8 +103,12 @@ void CampaignShard::take_batch(RecipientBatch& batch) {
     std::string_view domain = recipient.domain();
     auto found = domains_.find(absl::string_view(domain.data(), domain.size()));
     if (found == domains_.end()) {
-      const DomainQueueServices services{*this,         *this,        *this,
-                                         judge_,        *context_.job, *context_.rules,
+      const DomainQueueServices services{*this,
+                                         *this,
+                                         *this,
+                                         judge_,
+                                         *context_.job,
+                                         *context_.rules,
                                          context_.campaign_started_unix_ms};
       found = domains_
                   .emplace(std::string(domain),
@@ -137,15 +141,15 @@ Site* CampaignShard::find_site(const std::string& key) {
 }
 
 Site* CampaignShard::make_site(const std::string& key, std::vector<Target> targets,
-                              SiteSecurity security, const Destination& destination, bool route) {
+                               SiteSecurity security, const Destination& destination, bool route) {
   std::vector<Lane> lanes = throttles_.lanes_for(key, destination, route, now_ms());
   if (lanes.empty()) {  // the destination's pool has no source: send from any
     return make_site(key, std::move(targets), security, context_.rules->destinations[0], route);
   }
   const SiteServices services{*this, *this, *this, throttles_, judge_, *context_.job};
-  auto site = std::make_unique<Site>(services, key, std::move(targets),
-                                     context_.connections_per_site, security, destination,
-                                     std::move(lanes));
+  auto site =
+      std::make_unique<Site>(services, key, std::move(targets), context_.connections_per_site,
+                             security, destination, std::move(lanes));
   Site* pointer = site.get();
   HAYATE_ASSERT(sites_.emplace(key, std::move(site)).second);
   return pointer;
@@ -273,8 +277,7 @@ void CampaignShard::sweep(std::int64_t now_ms) {
   unix_time_s_ = time(nullptr);
   for (auto& [key, site] : sites_) site->check_timeouts(now_ms);
   throttles_.poll(now_ms);
-  board_.publish(ShardSnapshot{final_counters(),
-                               outcomes_.report().top(metrics_destinations_max),
+  board_.publish(ShardSnapshot{final_counters(), outcomes_.report().top(metrics_destinations_max),
                                throttles_.views(now_ms)});
 }
 
@@ -309,9 +312,10 @@ void CampaignShard::handle_run_events(std::int64_t now_ms) {
     // An output cannot be written (disk full?): sending more would leave mail unaccounted.
     int none = 0;
     if (context_.stop->level.compare_exchange_strong(none, 1)) {
-      std::fputs("hayate: cannot write the delivery logs (disk full or an I/O error); finishing "
-                 "what is in flight\n",
-                 stderr);
+      std::fputs(
+          "hayate: cannot write the delivery logs (disk full or an I/O error); finishing "
+          "what is in flight\n",
+          stderr);
     }
   }
   if (const int level = stop_level(); level > stop_handled_) {

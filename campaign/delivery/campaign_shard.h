@@ -28,10 +28,10 @@
 #include "campaign/message/message.h"
 #include "campaign/output/domain_report.h"
 #include "campaign/output/outcome_writer.h"
-#include "engine/shaping/circuit_breaker.h"
 #include "engine/dns/resolver.h"
 #include "engine/dns/ring_socket_watcher.h"
 #include "engine/net/tls.h"
+#include "engine/shaping/circuit_breaker.h"
 #include "engine/shard.h"
 #include "engine/spsc_queue.h"
 
@@ -40,8 +40,8 @@ namespace hayate::campaign::inline delivery {
 struct ShardCounters {
   std::uint64_t delivered = 0;
   std::uint64_t bounced = 0;
-  std::uint64_t deferred = 0;            // still deferred when the run ended
-  std::uint64_t attempts_deferred = 0;   // temporary failures that were retried
+  std::uint64_t deferred = 0;           // still deferred when the run ended
+  std::uint64_t attempts_deferred = 0;  // temporary failures that were retried
   std::uint64_t connections_opened = 0;
   std::uint64_t connections_failed = 0;  // ended before a positive greeting
   std::uint64_t servers_greeted = 0;     // connections that got a positive greeting
@@ -50,8 +50,8 @@ struct ShardCounters {
   std::uint64_t tls_handshakes = 0;
   std::uint64_t tls_resumptions = 0;
   std::uint64_t tls_failures = 0;
-  std::uint64_t not_attempted = 0;       // left waiting when a signal stopped the run
-  std::uint64_t possible_duplicates = 0; // lost after the final dot went out (RFC 1047)
+  std::uint64_t not_attempted = 0;        // left waiting when a signal stopped the run
+  std::uint64_t possible_duplicates = 0;  // lost after the final dot went out (RFC 1047)
   void add(const ShardCounters& other);
 };
 
@@ -134,9 +134,7 @@ class CampaignShard final : public ShardHandler,
   std::int64_t unix_time_ms() const override;
   double uniform_random() override { return absl::Uniform<double>(random_, 0.0, 1.0); }
   bool input_ended() const override { return input_ended_; }
-  int stop_level() const override {
-    return context_.stop->level.load(std::memory_order_relaxed);
-  }
+  int stop_level() const override { return context_.stop->level.load(std::memory_order_relaxed); }
   bool aborted() const override {
     return context_.abort->requested.load(std::memory_order_relaxed);
   }
@@ -159,8 +157,7 @@ class CampaignShard final : public ShardHandler,
   // MessageSource
   std::uint64_t next_transaction_id() override { return ++transaction_ids_; }
   void envelope_from(const Recipient& recipient, std::string& out) override;
-  void append_message(const Recipient& recipient, bool eightbit_allowed,
-                      std::string& out) override;
+  void append_message(const Recipient& recipient, bool eightbit_allowed, std::string& out) override;
 
   // Router
   Site* find_site(const std::string& key) override;
@@ -195,7 +192,7 @@ class CampaignShard final : public ShardHandler,
   MessageComposer composer_;
   DkimContext dkim_;  // per shard: hashing contexts and the body-hash cache
   std::string signatures_;
-  std::string message_;  // the message being composed, before dot-stuffing
+  std::string message_;                   // the message being composed, before dot-stuffing
   std::vector<std::string_view> fields_;  // the recipient's fields, reused for every message
   JournalProducer* journal_ = nullptr;
   OutcomeWriter outcomes_;
@@ -216,8 +213,7 @@ class CampaignShard final : public ShardHandler,
   using Wakeup = std::pair<std::int64_t, DomainQueue*>;
   std::priority_queue<Wakeup, std::vector<Wakeup>, std::greater<Wakeup>> wakeups_;
   using SiteWakeup = std::pair<std::int64_t, Site*>;
-  std::priority_queue<SiteWakeup, std::vector<SiteWakeup>, std::greater<SiteWakeup>>
-      site_wakeups_;
+  std::priority_queue<SiteWakeup, std::vector<SiteWakeup>, std::greater<SiteWakeup>> site_wakeups_;
   absl::flat_hash_map<std::string, std::unique_ptr<shaping::CircuitBreaker>> breakers_;
   std::uint64_t recipients_held_ = 0;
   std::int64_t finished_unreported_ = 0;

@@ -25,10 +25,10 @@ struct Target;
 // Time, randomness, the run's stop and abort, and when to look at a queue or a site again.
 class RunControl {
  public:
-  virtual std::int64_t now_ms() const = 0;       // monotonic, the shard's clock
+  virtual std::int64_t now_ms() const = 0;        // monotonic, the shard's clock
   virtual std::int64_t unix_time_ms() const = 0;  // wall clock
-  virtual double uniform_random() = 0;           // in [0, 1): retry jitter
-  virtual bool input_ended() const = 0;          // no more recipients will arrive
+  virtual double uniform_random() = 0;            // in [0, 1): retry jitter
+  virtual bool input_ended() const = 0;           // no more recipients will arrive
   // A stop asked by a signal: 0 none, 1 drain (no new transaction), 2 now.
   virtual int stop_level() const = 0;
   virtual bool aborted() const = 0;

@@ -158,8 +158,8 @@ void DomainQueue::on_route_answer(const dns::HostAnswer& answer) {
     resolution_ = Resolution::unresolved;  // looked up again at the next attempt
     const bool permanent = answer.outcome == dns::Outcome::no_domain;
     text_ = absl::StrCat("route host ", route->endpoint.host, ": ", answer.error);
-    const smtp::EnhancedCode code = permanent ? smtp::EnhancedCode{5, 4, 4}
-                                              : smtp::EnhancedCode{4, 4, 3};
+    const smtp::EnhancedCode code =
+        permanent ? smtp::EnhancedCode{5, 4, 4} : smtp::EnhancedCode{4, 4, 3};
     fail_ready(Attempt{Stage::dns, 0, code, text_, "", -1});
   }
   run_.mark_dirty(this);
@@ -306,7 +306,7 @@ void DomainQueue::abandon() {
 
 void DomainQueue::expire_waiting() {
   const Attempt attempt{Stage::retry, 0, {}, "the run's deadline passed before the next retry",
-                        "", -1};
+                        "",           -1};
   for (Recipient& recipient : waiting_) end_deferred(recipient, attempt);
   waiting_.clear();
   earliest_wakeup_ms_ = 0;

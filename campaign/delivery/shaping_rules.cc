@@ -20,9 +20,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "campaign/input/address.h"
 #include "campaign/config/toml_names.h"
 #include "campaign/config/toml_values.h"
+#include "campaign/input/address.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
 #include "engine/smtp/reply_parser.h"
@@ -85,7 +85,6 @@ constexpr std::array<ActionName, 5> action_names = {{
     {"retry", ReplyAction::retry},
     {"bounce", ReplyAction::bounce},
 }};
-
 
 bool is_before(const toml::source_position& a, const toml::source_position& b) {
   return a.line < b.line || (a.line == b.line && a.column < b.column);
@@ -241,7 +240,8 @@ absl::Status RulesBuilder::check_keys(const RulesFile& file, const toml::table& 
   if (first_unknown == nullptr) return absl::OkStatus();
   std::string message =
       cat("unknown key '", escape_for_message(first_unknown->str()), "' in ", label);
-  if (std::optional<std::string_view> suggestion = nearest_known_name(first_unknown->str(), known)) {
+  if (std::optional<std::string_view> suggestion =
+          nearest_known_name(first_unknown->str(), known)) {
     append(message, "; did you mean '", *suggestion, "'?");
   }
   return error_at(file, first_unknown->source().begin, message);

@@ -80,8 +80,7 @@ std::size_t Site::pick_lane(std::int64_t now_ms) {
     const std::size_t lane = (next_lane_ + i) % lanes_.size();
     const Lane& candidate = lanes_[lane];
     // Not for a pace interval more than a second away: the connection would sit idle.
-    if (candidate.may_open_connection(now_ms) &&
-        candidate.next_send_ms(now_ms) <= now_ms + 1000) {
+    if (candidate.may_open_connection(now_ms) && candidate.next_send_ms(now_ms) <= now_ms + 1000) {
       next_lane_ = lane + 1;
       return lane;
     }
@@ -124,8 +123,7 @@ std::size_t Site::connections_wanted() const {
   // Enough connections for the ready recipients at a few per connection; and, when the server
   // is slow to answer (latency alone, no refusal), enough to send what is ready within about
   // a second: a connection carries about one transaction per round of replies.
-  std::size_t wanted =
-      (ready + recipients_per_new_connection - 1) / recipients_per_new_connection;
+  std::size_t wanted = (ready + recipients_per_new_connection - 1) / recipients_per_new_connection;
   if (latency_ms_ > slow_reply_ms) {
     wanted = std::max<std::size_t>(
         wanted, static_cast<std::size_t>(static_cast<double>(ready) * latency_ms_ / 1000.0) + 1);
@@ -199,7 +197,7 @@ smtp::ConnectionOptions Site::connection_options(const Lane& lane, const Target&
   using Policy = smtp::ClientSession::TlsPolicy;
   const bool tls_off =
       security_.tls == TlsMode::disabled || (tls_fallback_ && !security_.implicit_tls);
-  options.tls = tls_off                                ? Policy::disabled
+  options.tls = tls_off                              ? Policy::disabled
                 : security_.tls == TlsMode::required ? Policy::required
                                                      : Policy::opportunistic;
   options.implicit_tls = security_.implicit_tls && security_.tls != TlsMode::disabled;
@@ -277,9 +275,8 @@ bool Site::next_transaction(smtp::Connection& connection, smtp::Transaction& tra
   messages_.append_message(recipient, transaction.body_8bitmime, message);
   HAYATE_ASSERT(message.size() >= 3);
   transaction.size_bytes = message.size() - 3;  // the final ".\r\n" is not the message's
-  in_flight_.emplace(transaction.id,
-                     InFlight{std::move(recipient), domain, run_.now_ms(), target_of(connection),
-                              lane, std::move(message)});
+  in_flight_.emplace(transaction.id, InFlight{std::move(recipient), domain, run_.now_ms(),
+                                              target_of(connection), lane, std::move(message)});
   return true;
 }
 
@@ -308,9 +305,12 @@ void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& tran
     in_flight.domain->requeue(std::move(in_flight.recipient));
     return;
   }
-  Attempt attempt{stage_of(outcome.stage),         outcome.code,
-                  outcome.enhanced,                outcome.text,
-                  targets_[in_flight.target].label, run_.now_ms() - in_flight.started_ms};
+  Attempt attempt{stage_of(outcome.stage),
+                  outcome.code,
+                  outcome.enhanced,
+                  outcome.text,
+                  targets_[in_flight.target].label,
+                  run_.now_ms() - in_flight.started_ms};
   if (attempt.code == 0 && !attempt.enhanced.present()) {
     attempt.enhanced = connection_failure_code(attempt.stage);
   }
@@ -444,15 +444,15 @@ void Site::on_closed(smtp::Connection& connection, const smtp::CloseReport& repo
   if (report.auth_rejected) {
     opener_.connection_closed(report, true);
     // RFC 4954 6: the credentials are wrong; no connection anywhere will do better.
-    run_.abort_run(cat("the relay ", targets_[target].label, " refused the credentials: ",
-                       report.reason));
+    run_.abort_run(
+        cat("the relay ", targets_[target].label, " refused the credentials: ", report.reason));
     run_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
     return;
   }
   if (!report.ready && report.failure_code >= 400 && report.failure_code < 500) {
     // A 421 at the greeting or EHLO ("too many connections"): the reply rules decide whether
     // it is about concurrency. (Later replies reached them through the recipients' outcomes.)
-    const Attempt attempt{Stage::connect, report.failure_code, report.failure_enhanced,
+    const Attempt attempt{Stage::connect, report.failure_code,    report.failure_enhanced,
                           report.reason,  targets_[target].label, -1};
     Verdict verdict = judge_.judge(attempt, &destination_, run_.now_ms());
     if (verdict.rule != nullptr) apply_shaping(lane, attempt, verdict);

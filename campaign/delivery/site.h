@@ -85,9 +85,9 @@ class Site final : public smtp::ConnectionOwner {
     Recipient recipient;
     DomainQueue* domain = nullptr;
     std::int64_t started_ms = 0;
-    std::uint32_t target = 0;       // index into targets_
-    std::uint32_t lane = 0;         // index into lanes_
-    std::string message;            // rendered, signed and dot-stuffed; empty once sent
+    std::uint32_t target = 0;  // index into targets_
+    std::uint32_t lane = 0;    // index into lanes_
+    std::string message;       // rendered, signed and dot-stuffed; empty once sent
   };
 
   void open_connection(std::uint32_t lane, std::size_t target);

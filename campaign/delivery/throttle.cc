@@ -49,9 +49,12 @@ shaping::AimdConfig rate_config(const ThrottleLimits& limits, double ceiling_per
 
 int severity(shaping::AimdState state) {
   switch (state) {
-    case shaping::AimdState::normal: return 0;
-    case shaping::AimdState::recovering: return 1;
-    case shaping::AimdState::throttled: return 2;
+    case shaping::AimdState::normal:
+      return 0;
+    case shaping::AimdState::recovering:
+      return 1;
+    case shaping::AimdState::throttled:
+      return 2;
   }
   return 0;
 }
@@ -60,10 +63,14 @@ int severity(shaping::AimdState state) {
 
 const char* throttle_event_name(ThrottleEventType type) {
   switch (type) {
-    case ThrottleEventType::throttled: return "throttled";
-    case ThrottleEventType::suspended: return "suspended";
-    case ThrottleEventType::recovered: return "recovered";
-    case ThrottleEventType::resumed: return "resumed";
+    case ThrottleEventType::throttled:
+      return "throttled";
+    case ThrottleEventType::suspended:
+      return "suspended";
+    case ThrottleEventType::recovered:
+      return "recovered";
+    case ThrottleEventType::resumed:
+      return "resumed";
   }
   return "unknown";
 }
@@ -164,8 +171,8 @@ ThrottleEvent Throttle::event(ThrottleEventType type) const {
 }
 
 std::optional<ThrottleEvent> Throttle::on_clean_reply(std::int64_t now_ms) {
-  const bool was_shaped = severity(connection_aimd_.state()) > 0 ||
-                          (rate_aimd_ && severity(rate_aimd_->state()) > 0);
+  const bool was_shaped =
+      severity(connection_aimd_.state()) > 0 || (rate_aimd_ && severity(rate_aimd_->state()) > 0);
   if (!was_shaped) return std::nullopt;
   ThrottleEvent result = event(ThrottleEventType::recovered);
   connection_aimd_.on_success(now_ms);
@@ -176,8 +183,8 @@ std::optional<ThrottleEvent> Throttle::on_clean_reply(std::int64_t now_ms) {
       rate_aimd_.reset();
     }
   }
-  const bool shaped = severity(connection_aimd_.state()) > 0 ||
-                      (rate_aimd_ && severity(rate_aimd_->state()) > 0);
+  const bool shaped =
+      severity(connection_aimd_.state()) > 0 || (rate_aimd_ && severity(rate_aimd_->state()) > 0);
   if (shaped) return std::nullopt;  // still climbing: one event when it is back
   ++recoveries_;
   result.rate_per_second_after = rate_per_second();
@@ -186,7 +193,7 @@ std::optional<ThrottleEvent> Throttle::on_clean_reply(std::int64_t now_ms) {
 }
 
 std::optional<ThrottleEvent> Throttle::on_throttle(std::int64_t now_ms, std::int64_t pause_ms,
-                                                  bool cut_rate) {
+                                                   bool cut_rate) {
   ThrottleEvent result = event(ThrottleEventType::throttled);
   if (!rate_aimd_ && cut_rate) {
     // No pace was configured: cut from the pace observed until now.
@@ -231,20 +238,25 @@ std::optional<ThrottleEvent> Throttle::poll(std::int64_t now_ms) {
 
 const char* shaping_state_name(ShapingState state) {
   switch (state) {
-    case ShapingState::normal: return "normal";
-    case ShapingState::recovering: return "recovering";
-    case ShapingState::throttled: return "throttled";
-    case ShapingState::suspended: return "suspended";
+    case ShapingState::normal:
+      return "normal";
+    case ShapingState::recovering:
+      return "recovering";
+    case ShapingState::throttled:
+      return "throttled";
+    case ShapingState::suspended:
+      return "suspended";
   }
   return "normal";
 }
 
 ShapingState Throttle::state(std::int64_t now_ms) const {
   if (suspended(now_ms)) return ShapingState::suspended;
-  const int worst = std::max(severity(connection_aimd_.state()),
-                             rate_aimd_ ? severity(rate_aimd_->state()) : 0);
-  return worst == 2 ? ShapingState::throttled
-                    : worst == 1 ? ShapingState::recovering : ShapingState::normal;
+  const int worst =
+      std::max(severity(connection_aimd_.state()), rate_aimd_ ? severity(rate_aimd_->state()) : 0);
+  return worst == 2   ? ShapingState::throttled
+         : worst == 1 ? ShapingState::recovering
+                      : ShapingState::normal;
 }
 
 bool Throttle::shaped(std::int64_t now_ms) const { return state(now_ms) != ShapingState::normal; }

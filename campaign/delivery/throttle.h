@@ -16,9 +16,9 @@
 namespace hayate::campaign::inline delivery {
 
 struct ThrottleLimits {
-  std::uint32_t connections_max = 1;         // this shard's share, at least 1
-  shaping::Rate rate;                        // this shard's share; unlimited: none configured
-  shaping::Rate rate_min{1, 60'000};         // a throttle never paces slower than this
+  std::uint32_t connections_max = 1;  // this shard's share, at least 1
+  shaping::Rate rate;                 // this shard's share; unlimited: none configured
+  shaping::Rate rate_min{1, 60'000};  // a throttle never paces slower than this
   std::uint32_t messages_per_connection = 100;
   double throttle_factor = 0.5;
   std::int64_t throttle_cooldown_ms = 600'000;
@@ -119,8 +119,8 @@ class Throttle {
   // Sends in each of the last observation_seconds seconds, for observed_rate_per_second.
   static constexpr std::size_t observation_seconds = 10;
   std::uint32_t sent_per_second_[observation_seconds] = {};
-  std::int64_t last_second_ = 0;        // the second (now_ms / 1000) of the newest bucket
-  std::int64_t first_sent_ms_ = -1;     // the first send; -1: none yet
+  std::int64_t last_second_ = 0;     // the second (now_ms / 1000) of the newest bucket
+  std::int64_t first_sent_ms_ = -1;  // the first send; -1: none yet
   std::uint64_t throttles_ = 0;
   std::uint64_t suspensions_ = 0;
   std::uint64_t recoveries_ = 0;

@@ -72,9 +72,9 @@ std::vector<Lane> ThrottleTable::lanes_for(const std::string& site_key,
       continue;
     }
     const std::string& name = named ? destination.name : site_key;
-    lanes.push_back(Lane{source_throttle(cat(name, "|", source.name), name, destination, i,
-                                         route, now_ms),
-                         &source, nullptr});
+    lanes.push_back(
+        Lane{source_throttle(cat(name, "|", source.name), name, destination, i, route, now_ms),
+             &source, nullptr});
   }
   if (Throttle* shared = shared_throttle(destination, now_ms); shared != nullptr) {
     for (Lane& lane : lanes) lane.shared = shared;
@@ -115,16 +115,15 @@ Throttle* ThrottleTable::source_throttle(const std::string& key, const std::stri
       limits.warmup_remaining = share_of(*remaining, shards, shard_index_);
     }
   }
-  auto throttle =
-      std::make_unique<Throttle>(name, context_.sources[source].name, limits, now_ms);
+  auto throttle = std::make_unique<Throttle>(name, context_.sources[source].name, limits, now_ms);
   if (limits.warmup_remaining) warmup_throttles_.emplace_back(throttle.get(), source);
   return throttles_.emplace(key, std::move(throttle)).first->second.get();
 }
 
 Throttle* ThrottleTable::shared_throttle(const Destination& destination, std::int64_t now_ms) {
   const bool named = destination.index != 0;
-  if (!named || (destination.destination_connections_max == 0 &&
-                 destination.destination_rate.unlimited())) {
+  if (!named ||
+      (destination.destination_connections_max == 0 && destination.destination_rate.unlimited())) {
     return nullptr;
   }
   // Caps for all sources together: one more throttle, shared by every lane.
@@ -142,14 +141,12 @@ Throttle* ThrottleTable::shared_throttle(const Destination& destination, std::in
     limits.rate.period_ms *= shards;
   }
   limits.rate_min = destination.rate_min;
-  return throttles_
-      .emplace(key, std::make_unique<Throttle>(destination.name, "*", limits, now_ms))
+  return throttles_.emplace(key, std::make_unique<Throttle>(destination.name, "*", limits, now_ms))
       .first->second.get();
 }
 
 void ThrottleTable::report(const Throttle& throttle, const ThrottleEvent& event,
-                           const ReplyRule* rule, const Attempt* cause,
-                           std::int64_t now_ms) const {
+                           const ReplyRule* rule, const Attempt* cause, std::int64_t now_ms) const {
   if (context_.shaping_log == nullptr) return;
   std::string json = cat("{\"time_unix_ms\":", unix_time_ms(), ",\"event\":\"",
                          throttle_event_name(event.type), "\",\"destination\":");

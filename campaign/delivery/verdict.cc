@@ -48,9 +48,12 @@ smtp::EnhancedCode connection_failure_code(Stage stage) {
 
 OutcomeType Verdict::outcome_type() const {
   switch (disposition) {
-    case Disposition::delivered: return OutcomeType::delivered;
-    case Disposition::deferred: return OutcomeType::deferred;
-    case Disposition::bounced: return OutcomeType::bounced;
+    case Disposition::delivered:
+      return OutcomeType::delivered;
+    case Disposition::deferred:
+      return OutcomeType::deferred;
+    case Disposition::bounced:
+      return OutcomeType::bounced;
   }
   return OutcomeType::deferred;
 }
@@ -70,8 +73,7 @@ Verdict Judge::judge(const Attempt& attempt, const Destination* destination,
     verdict.rule = rules_->match_reply(*destination, attempt.code, enhanced_text_, rules_text_);
   }
   if (const ReplyRule* rule = verdict.rule; rule != nullptr) {
-    verdict.about_connections =
-        rule->action == ReplyAction::throttle && before_mail(attempt.stage);
+    verdict.about_connections = rule->action == ReplyAction::throttle && before_mail(attempt.stage);
     permanent = rule->action == ReplyAction::bounce;
     if (!permanent) {
       // A retry rule waits the rule's delay, or what the server asked for when it says.
@@ -89,10 +91,9 @@ Verdict Judge::judge(const Attempt& attempt, const Destination* destination,
   // session could carry mail (a 554 greeting, a refused EHLO) is about us or the server,
   // never about an address: deferred, as Postfix does by default (smtp_skip_5xx_greeting).
   const bool refused_session = before_mail(attempt.stage) && attempt.code >= 500;
-  const bool bounced = !refused_session &&
-                       (permanent || attempt.code >= 500 ||
-                        (attempt.code == 0 && attempt.enhanced.klass == 5) ||
-                        attempt.stage == Stage::expired);
+  const bool bounced = !refused_session && (permanent || attempt.code >= 500 ||
+                                            (attempt.code == 0 && attempt.enhanced.klass == 5) ||
+                                            attempt.stage == Stage::expired);
   verdict.disposition = bounced ? Disposition::bounced : Disposition::deferred;
   const FailureClass why = classify_failure(verdict.disposition, attempt);
   verdict.reason = why.reason;
@@ -101,8 +102,8 @@ Verdict Judge::judge(const Attempt& attempt, const Destination* destination,
   return verdict;
 }
 
-NextTry Judge::next_try(const Verdict& verdict, const RetryHistory& history,
-                        std::int64_t now_ms, shaping::UniformRandom random) const {
+NextTry Judge::next_try(const Verdict& verdict, const RetryHistory& history, std::int64_t now_ms,
+                        shaping::UniformRandom random) const {
   HAYATE_ASSERT(verdict.disposition == Disposition::deferred);
   HAYATE_ASSERT(history.attempts > 0);
   const JobConfig& job = *job_;
@@ -111,8 +112,8 @@ NextTry Judge::next_try(const Verdict& verdict, const RetryHistory& history,
   bool final = false;
   if (!job.retry_schedule_given) {
     const shaping::RetryDecision retry =
-        shaping::next_retry(job.retry_backoff, history.attempts, history.first_attempt_ms,
-                            now_ms, history.previous_delay_ms, random);
+        shaping::next_retry(job.retry_backoff, history.attempts, history.first_attempt_ms, now_ms,
+                            history.previous_delay_ms, random);
     if (retry.expired) return NextTry{NextTry::Kind::expired, 0, 0};
     next.at_ms = retry.retry_at_ms;
     next.delay_ms = static_cast<std::uint32_t>(std::min<std::int64_t>(retry.delay_ms, UINT32_MAX));
@@ -134,8 +135,8 @@ Attempt Judge::expired_attempt(const Attempt& last, std::string& text_storage) {
   text_storage = "expired: no delivery within max_age; last error: ";
   if (last.code != 0) append(text_storage, last.code, " ");
   append(text_storage, last.text);
-  return Attempt{Stage::expired, 0, smtp::EnhancedCode{4, 4, 7}, text_storage, last.mx,
-                 last.latency_ms};
+  return Attempt{Stage::expired, 0,       smtp::EnhancedCode{4, 4, 7},
+                 text_storage,   last.mx, last.latency_ms};
 }
 
 FailureClass classify_failure(Disposition disposition, const Attempt& attempt) {

@@ -59,15 +59,15 @@ struct Verdict {
 // When a deferred recipient is tried again.
 struct NextTry {
   enum class Kind : std::uint8_t { retry, final, expired } kind = Kind::retry;
-  std::int64_t at_ms = 0;        // retry: shard clock
-  std::uint32_t delay_ms = 0;    // retry: the backoff's delay, its next call's previous delay
+  std::int64_t at_ms = 0;      // retry: shard clock
+  std::uint32_t delay_ms = 0;  // retry: the backoff's delay, its next call's previous delay
 };
 
 // Where a recipient stands in its retry schedule.
 struct RetryHistory {
-  std::uint32_t attempts = 0;          // made so far, this one included
+  std::uint32_t attempts = 0;  // made so far, this one included
   std::uint32_t previous_delay_ms = 0;
-  std::int64_t first_attempt_ms = 0;   // shard clock (may be before the run began)
+  std::int64_t first_attempt_ms = 0;  // shard clock (may be before the run began)
 };
 
 // The verdicts of one shard: the job's retry policy and the shaping rules, read-only.
@@ -78,8 +78,7 @@ class Judge {
 
   // The verdict on `attempt`. `destination`: where the reply came from, for the reply rules
   // (null: none apply, as for DNS answers and our own reasons).
-  Verdict judge(const Attempt& attempt, const Destination* destination,
-                std::int64_t now_ms) const;
+  Verdict judge(const Attempt& attempt, const Destination* destination, std::int64_t now_ms) const;
 
   // After a deferral: retry at a time (the backoff or retry_schedule, never before
   // verdict.retry_not_before_ms), or final (no retry left, or none before the run's deadline),

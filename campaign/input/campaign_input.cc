@@ -69,8 +69,8 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
   auto email = std::find(columns.begin(), columns.end(), "email");
   if (email == columns.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        config.recipients_path, ":1: the header has no 'email' column (columns: ",
-        absl::StrJoin(columns, ", "), ")"));
+        config.recipients_path,
+        ":1: the header has no 'email' column (columns: ", absl::StrJoin(columns, ", "), ")"));
   }
   input->email_column_ = static_cast<std::size_t>(email - columns.begin());
 

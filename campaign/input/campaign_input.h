@@ -11,11 +11,11 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "campaign/input/csv_reader.h"
-#include "campaign/message/dkim.h"
 #include "campaign/config/job.h"
-#include "campaign/message/message.h"
+#include "campaign/input/csv_reader.h"
 #include "campaign/input/recipient.h"
+#include "campaign/message/dkim.h"
+#include "campaign/message/message.h"
 #include "campaign/message/template.h"
 
 namespace hayate::campaign::inline input {
@@ -56,7 +56,7 @@ class CampaignInput {
   std::optional<Template> list_unsubscribe_;
   std::optional<Template> list_unsubscribe_mailto_;
   std::optional<Template> feedback_id_;
-  MessageInputs message_inputs_;   // built once the templates are in place
+  MessageInputs message_inputs_;  // built once the templates are in place
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers_;
   std::vector<std::string_view> fields_;  // scratch for row checks
   std::string scratch_;

@@ -12,11 +12,11 @@
 namespace hayate::campaign::inline input {
 
 struct Recipient {
-  std::uint64_t line = 0;          // CSV line where the row starts
-  std::uint64_t sequence = 0;      // 1-based record number (Message-ID, preview --row)
-  std::string data;                // address, then every field, back to back
-  std::vector<std::uint32_t> ends; // ends[0]: end of the address; ends[i+1]: end of field i
-  std::uint32_t domain_offset = 0; // start of the domain within the address
+  std::uint64_t line = 0;           // CSV line where the row starts
+  std::uint64_t sequence = 0;       // 1-based record number (Message-ID, preview --row)
+  std::string data;                 // address, then every field, back to back
+  std::vector<std::uint32_t> ends;  // ends[0]: end of the address; ends[i+1]: end of field i
+  std::uint32_t domain_offset = 0;  // start of the domain within the address
   std::uint32_t attempts = 0;
   std::uint32_t retry_delay_ms = 0;  // the last backoff delay (decorrelated jitter grows it)
   bool needs_smtputf8 = false;

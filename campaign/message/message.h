@@ -132,7 +132,8 @@ void append_rfc5322_date(std::int64_t unix_time_s, std::string& out);
 
 // "Name: value" CRLF for an unstructured field (RFC 5322 3.2.5). Printable ASCII is folded at
 // whitespace before 78 columns (RFC 5322 2.1.1); anything else (non-ASCII, control
-// characters, a word that would pass 998 octets, text that looks like an encoded-word) becomes RFC 2047
+// characters, a word that would pass 998 octets, text that looks like an encoded-word) becomes RFC
+// 2047
 // "=?UTF-8?B?...?=" encoded-words of at most 75 characters, one UTF-8 character never split
 // between two words, on folded lines of at most 78 characters. `value` has no CR or LF.
 void append_unstructured_header(std::string_view name, std::string_view value, std::string& out);

@@ -32,8 +32,8 @@ class Template {
   // Errors say "source_name:line: what", e.g. an unknown field (naming the known columns),
   // an unclosed tag or section, a mismatched {{/x}}.
   static absl::StatusOr<Template> compile(std::string_view source, std::string_view source_name,
-                                          const std::vector<std::string>& columns,
-                                          Escape escape, std::uint32_t first_line = 1);
+                                          const std::vector<std::string>& columns, Escape escape,
+                                          std::uint32_t first_line = 1);
 
   // Appends the rendering to `out`. fields[i] is the value of columns[i] given to compile;
   // fields.size() must equal columns.size().

@@ -39,7 +39,8 @@ void append_text_field(std::string_view value, std::string& out) {
     const auto c = static_cast<unsigned char>(value[i]);
     if (c != 0 && c < 0x80) {
       repaired += value[i];
-    } else if (const std::size_t length = c == 0 ? 0 : hayate::utf8_sequence_length(value, i); length > 0) {
+    } else if (const std::size_t length = c == 0 ? 0 : hayate::utf8_sequence_length(value, i);
+               length > 0) {
       repaired.append(value.substr(i, length));
       i += length - 1;
     } else {

@@ -44,8 +44,8 @@ void DeliveryLog::append(const OutcomeRecord& record) {
                 utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
                 utc.tm_sec, now.tv_nsec / 1'000'000);
   std::string& out = writer_.buffer();
-  absl::StrAppend(&out, "{\"time\":\"", time_text, "\",\"type\":\"",
-                  outcome_type_name(record.type), "\",\"recipient\":\"");
+  absl::StrAppend(&out, "{\"time\":\"", time_text, "\",\"type\":\"", outcome_type_name(record.type),
+                  "\",\"recipient\":\"");
   append_json_escaped(record.recipient, out);
   out.append("\",\"domain\":\"");
   append_json_escaped(record.domain, out);

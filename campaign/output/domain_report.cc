@@ -158,10 +158,9 @@ std::vector<std::pair<std::string, DomainCounts>> DomainReport::top(std::size_t 
   entries.reserve(domains_.size());
   for (const auto& entry : domains_) entries.push_back(&entry);
   const std::size_t count = std::min(count_max, entries.size());
-  std::partial_sort(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(count),
-                    entries.end(), [](Entry a, Entry b) {
-                      return before_in_report(a->first, a->second, b->first, b->second);
-                    });
+  std::partial_sort(
+      entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(count), entries.end(),
+      [](Entry a, Entry b) { return before_in_report(a->first, a->second, b->first, b->second); });
   std::vector<std::pair<std::string, DomainCounts>> rows;
   rows.reserve(count);
   for (std::size_t i = 0; i < count; ++i) rows.emplace_back(entries[i]->first, entries[i]->second);
@@ -175,8 +174,8 @@ std::string DomainReport::render_csv() const {
   for (const auto& [domain, counts] : sorted()) {
     append_csv_field(domain, out);
     append(out, ",", counts.recipients(), ",", counts.delivered, ",", counts.bounced, ",",
-           counts.deferred, ",", counts.rejected, ",", counts.suppressed, ",", counts.attempts,
-           ",", format_mean(counts.mean_latency_ms(), ""), ",");
+           counts.deferred, ",", counts.rejected, ",", counts.suppressed, ",", counts.attempts, ",",
+           format_mean(counts.mean_latency_ms(), ""), ",");
     if (const BounceReasonCounts* reasons = bounce_reasons(domain)) {
       append(out, reasons->render_cell());
     }
@@ -222,14 +221,11 @@ std::string DomainReport::render_table(std::size_t rows_max) const {
   for (std::size_t c = 0; c < columns; ++c) widths[c] = headers[c].size();
   for (const TableRow& row : rows) {
     const DomainCounts& counts = row.counts;
-    std::array<std::string, kColumns> line = {std::to_string(counts.recipients()),
-                                              std::to_string(counts.delivered),
-                                              std::to_string(counts.bounced),
-                                              std::to_string(counts.deferred),
-                                              std::to_string(counts.rejected),
-                                              std::to_string(counts.suppressed),
-                                              std::to_string(counts.attempts),
-                                              format_mean(counts.mean_latency_ms(), "-")};
+    std::array<std::string, kColumns> line = {
+        std::to_string(counts.recipients()), std::to_string(counts.delivered),
+        std::to_string(counts.bounced),      std::to_string(counts.deferred),
+        std::to_string(counts.rejected),     std::to_string(counts.suppressed),
+        std::to_string(counts.attempts),     format_mean(counts.mean_latency_ms(), "-")};
     if (!show_suppressed) {
       std::move(line.begin() + kSuppressedColumn + 1, line.end(), line.begin() + kSuppressedColumn);
     }

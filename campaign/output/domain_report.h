@@ -23,10 +23,10 @@ inline constexpr std::size_t domain_table_columns_max = 100;
 struct DomainCounts {
   std::uint64_t delivered = 0;
   std::uint64_t bounced = 0;
-  std::uint64_t deferred = 0;  // still deferred when the run ended
-  std::uint64_t rejected = 0;  // rows refused on input
+  std::uint64_t deferred = 0;    // still deferred when the run ended
+  std::uint64_t rejected = 0;    // rows refused on input
   std::uint64_t suppressed = 0;  // on the suppression list: never attempted
-  std::uint64_t attempts = 0;  // delivery attempts, retries included
+  std::uint64_t attempts = 0;    // delivery attempts, retries included
   std::uint64_t latency_samples = 0;
   std::uint64_t latency_sum_ms = 0;
 

@@ -13,8 +13,8 @@
 #include <cstring>
 
 #include "engine/assert.h"
-#include "engine/utf8.h"
 #include "engine/strings.h"
+#include "engine/utf8.h"
 
 namespace hayate::campaign::inline output {
 
@@ -190,8 +190,8 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
     out.family("hayate_destination_shaping_state", "gauge",
                "1 for the state each throttled destination is in now.");
     for (const ShapingCounts& shaping : snapshot.shaping) {
-      out.sample("hayate_destination_shaping_state", std::uint64_t{1}, "destination", shaping.destination,
-                 "state", shaping.state);
+      out.sample("hayate_destination_shaping_state", std::uint64_t{1}, "destination",
+                 shaping.destination, "state", shaping.state);
     }
   }
   if (snapshot.journal_write_latency) {

@@ -69,7 +69,7 @@ struct MetricsSnapshot {
   std::vector<std::uint64_t> shard_recipients_pending;  // by shard index; may be empty
   // At most metrics_destinations_max are rendered, in the order given.
   std::vector<DestinationCounts> destinations;
-  std::vector<ShapingCounts> shaping;                    // destinations ever throttled
+  std::vector<ShapingCounts> shaping;                   // destinations ever throttled
   std::optional<LatencySummary> journal_write_latency;  // deliveries journal writes
   double start_time_unix_s = 0;                         // when the run began (wall clock)
   double elapsed_s = 0;                                 // since then (monotonic)

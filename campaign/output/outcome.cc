@@ -8,11 +8,16 @@ namespace hayate::campaign::inline output {
 
 const char* outcome_type_name(OutcomeType type) {
   switch (type) {
-    case OutcomeType::delivered: return "delivered";
-    case OutcomeType::deferred: return "deferred";
-    case OutcomeType::bounced: return "bounced";
-    case OutcomeType::rejected: return "rejected";
-    case OutcomeType::suppressed: return "suppressed";
+    case OutcomeType::delivered:
+      return "delivered";
+    case OutcomeType::deferred:
+      return "deferred";
+    case OutcomeType::bounced:
+      return "bounced";
+    case OutcomeType::rejected:
+      return "rejected";
+    case OutcomeType::suppressed:
+      return "suppressed";
   }
   return "unknown";
 }
@@ -37,12 +42,18 @@ HAYATE_SAME_STAGE(quit);
 
 std::string_view stage_name(Stage stage) {
   switch (stage) {
-    case Stage::input: return "input";
-    case Stage::suppression: return "suppression";
-    case Stage::dns: return "dns";
-    case Stage::expired: return "expired";
-    case Stage::retry: return "retry";
-    case Stage::aborted: return "aborted";
+    case Stage::input:
+      return "input";
+    case Stage::suppression:
+      return "suppression";
+    case Stage::dns:
+      return "dns";
+    case Stage::expired:
+      return "expired";
+    case Stage::retry:
+      return "retry";
+    case Stage::aborted:
+      return "aborted";
     default:
       HAYATE_ASSERT(stage <= Stage::quit);
       return smtp::stage_name(static_cast<smtp::Stage>(stage));

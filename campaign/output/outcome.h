@@ -25,8 +25,25 @@ const char* outcome_type_name(OutcomeType type);
 // recipient past max_age, a retry the run's deadline cut off, a run aborted (a relay refused
 // our credentials).
 enum class Stage : std::uint8_t {
-  connect, greeting, ehlo, helo, starttls, tls, auth, mail, rcpt, data, body, rset, quit,
-  input, suppression, dns, expired, retry, aborted
+  connect,
+  greeting,
+  ehlo,
+  helo,
+  starttls,
+  tls,
+  auth,
+  mail,
+  rcpt,
+  data,
+  body,
+  rset,
+  quit,
+  input,
+  suppression,
+  dns,
+  expired,
+  retry,
+  aborted
 };
 // The word deliveries.jsonl and the tools use: "rcpt", "expired"...
 std::string_view stage_name(Stage stage);
@@ -40,19 +57,19 @@ struct OutcomeRecord {
   std::string_view envelope_from;  // MAIL FROM (the VERP address when VERP is on)
   std::string_view source_ip;      // the connection's local address; empty: unknown
   Stage stage = Stage::rcpt;
-  std::uint16_t code = 0;          // the server's reply code; 0: no reply
-  smtp::EnhancedCode enhanced;     // absent when neither the server nor we gave one
-  std::string_view reply;          // the server's text, or our reason
+  std::uint16_t code = 0;       // the server's reply code; 0: no reply
+  smtp::EnhancedCode enhanced;  // absent when neither the server nor we gave one
+  std::string_view reply;       // the server's text, or our reason
   // Bounced and deferred outcomes: why (a bounce/reason.h word) and whether the address is
   // condemned; decided once by the verdict. classified false: no "reason" in the line.
   bool classified = false;
   bounce::Reason reason = bounce::Reason::undefined;
   bool hard = false;
   std::uint32_t attempt = 0;
-  std::int64_t latency_ms = -1;    // -1: not measured
-  std::uint64_t line = 0;          // CSV line
-  std::uint64_t sequence = 0;      // CSV record number (the journal's key)
-  bool final = true;               // no further attempt in this run
+  std::int64_t latency_ms = -1;  // -1: not measured
+  std::uint64_t line = 0;        // CSV line
+  std::uint64_t sequence = 0;    // CSV record number (the journal's key)
+  bool final = true;             // no further attempt in this run
   // The connection was lost after the final dot went out (RFC 1047): the server may have the
   // message, and a retry may deliver it twice.
   bool possible_duplicate = false;

@@ -1,8 +1,8 @@
 // The fan-out of outcome records to every output.
 #include "campaign/output/outcome_writer.h"
 
-#include "engine/assert.h"
 #include "campaign/limits.h"
+#include "engine/assert.h"
 
 namespace hayate::campaign::inline output {
 
@@ -23,7 +23,8 @@ void OutcomeWriter::write(const OutcomeRecord& record, std::int64_t now_unix_s) 
   if (journal_ != nullptr && record.sequence != 0) {
     JournalRecord entry{journal_record_type(record.type, record.final), record.sequence,
                         record.attempt, 0};
-    if (entry.type == JournalRecordType::attempt_deferred) entry.time_unix_ms = record.next_try_unix_ms;
+    if (entry.type == JournalRecordType::attempt_deferred)
+      entry.time_unix_ms = record.next_try_unix_ms;
     journal_->append(entry);  // false once the journal failed: the run is draining then
   }
   accounting_.append(record);

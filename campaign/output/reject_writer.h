@@ -18,8 +18,7 @@ class RejectWriter {
  public:
   // `source`: the recipients file, named in rejects.csv. `journal` may be null.
   RejectWriter(int rejects_fd, int deliveries_fd, int accounting_fd,
-               const AccountingContext& accounting, JournalProducer* journal,
-               std::string source);
+               const AccountingContext& accounting, JournalProducer* journal, std::string source);
 
   // Row `sequence` at `line` was refused for `reason`. rejects.csv lists every refused row on
   // every run; the outputs and the journal hear of it once (`first_time`).

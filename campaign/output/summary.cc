@@ -48,10 +48,9 @@ std::string render_summary(const RunSummary& summary) {
       summary.attempts_deferred, summary.domains, summary.connections, summary.connections_failed,
       summary.message_bytes, summary.shards, summary.tls_handshakes, summary.tls_resumptions,
       summary.tls_failures, summary.not_attempted, summary.possible_duplicates,
-      summary.stopped_by_signal ? "true" : "false",
-      summary.resumed ? "true" : "false", summary.skipped_as_final_before,
-      summary.all_runs.delivered, summary.all_runs.bounced, summary.all_runs.deferred,
-      summary.all_runs.rejected, summary.all_runs.suppressed,
+      summary.stopped_by_signal ? "true" : "false", summary.resumed ? "true" : "false",
+      summary.skipped_as_final_before, summary.all_runs.delivered, summary.all_runs.bounced,
+      summary.all_runs.deferred, summary.all_runs.rejected, summary.all_runs.suppressed,
       summary.suppression_recorded.suppressed, summary.suppression_recorded.soft_counted,
       summary.suppression_recorded.already_suppressed, render_shaping(summary.shaping),
       summary.duration_s, summary.messages_per_second, summary.exit_code);

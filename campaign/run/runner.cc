@@ -3,8 +3,6 @@
 // summary.json, a line on stderr and an exit code.
 #include "campaign/run/runner.h"
 
-#include "campaign/output/reject_writer.h"
-
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,27 +25,28 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "campaign/bounce/recording.h"
-#include "campaign/input/campaign_input.h"
-#include "campaign/delivery/campaign_shard.h"
-#include "campaign/output/delivery_log.h"
-#include "campaign/output/accounting.h"
-#include "campaign/output/domain_report.h"
-#include "campaign/run/fcrdns.h"
-#include "campaign/run/exit_codes.h"
-#include "campaign/run/run_exit_code.h"
-#include "campaign/output/journal.h"
-#include "campaign/delivery/shaping_rules.h"
-#include "campaign/delivery/warmup.h"
-#include "engine/files.h"
-#include "engine/strings.h"
-#include "campaign/output/metrics.h"
-#include "campaign/output/summary.h"
-#include "engine/metrics_server.h"
+#include "campaign/bounce/suppression.h"
 #include "campaign/config/schedule.h"
 #include "campaign/config/secret_files.h"
-#include "campaign/bounce/suppression.h"
+#include "campaign/delivery/campaign_shard.h"
+#include "campaign/delivery/shaping_rules.h"
+#include "campaign/delivery/warmup.h"
+#include "campaign/input/campaign_input.h"
 #include "campaign/limits.h"
+#include "campaign/output/accounting.h"
+#include "campaign/output/delivery_log.h"
+#include "campaign/output/domain_report.h"
+#include "campaign/output/journal.h"
+#include "campaign/output/metrics.h"
+#include "campaign/output/reject_writer.h"
+#include "campaign/output/summary.h"
+#include "campaign/run/exit_codes.h"
+#include "campaign/run/fcrdns.h"
+#include "campaign/run/run_exit_code.h"
+#include "engine/files.h"
+#include "engine/metrics_server.h"
 #include "engine/net/tls.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign::inline run {
 
@@ -145,7 +144,7 @@ class RunMonitor {
  public:
   struct Progress {
     bool enabled = false;
-    MetricsBoard* metrics = nullptr;  // refreshed once a second when given
+    MetricsBoard* metrics = nullptr;         // refreshed once a second when given
     const JournalWriter* journal = nullptr;  // its write latency goes into the metrics
     const JobConfig* job = nullptr;
     double started_wall_s = 0;
@@ -220,8 +219,7 @@ class RunMonitor {
     }
     MetricsSnapshot snapshot = snapshot_from(
         *progress_.job, totals, 0, progress_.recipients_read->load(std::memory_order_relaxed),
-        progress_.started_wall_s, monotonic_seconds() - progress_.started_s, connections,
-        pending);
+        progress_.started_wall_s, monotonic_seconds() - progress_.started_s, connections, pending);
     snapshot.destinations = std::move(destinations);
     keep_top_destinations(snapshot.destinations);
     snapshot.shaping = shaping_counts(merge_shaping(std::move(shaping)));
@@ -255,7 +253,8 @@ class RunMonitor {
       const double total_estimate = static_cast<double>(read) / fraction;
       const double left_s = (total_estimate - static_cast<double>(done)) / rate;
       if (left_s >= 0 && left_s < 360000) {
-        eta = absl::StrFormat("%d:%02d", static_cast<int>(left_s) / 60, static_cast<int>(left_s) % 60);
+        eta = absl::StrFormat("%d:%02d", static_cast<int>(left_s) / 60,
+                              static_cast<int>(left_s) % 60);
       }
     }
     // The most throttled destinations, refreshed with the shards' boards (once a second).
@@ -274,7 +273,8 @@ class RunMonitor {
                  "%llu deferred, %llu retrying | %llu connections | ETA %s%s",
                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(read),
                  fraction * 100, rate, static_cast<unsigned long long>(bounced),
-                 static_cast<unsigned long long>(deferred), static_cast<unsigned long long>(retrying),
+                 static_cast<unsigned long long>(deferred),
+                 static_cast<unsigned long long>(retrying),
                  static_cast<unsigned long long>(connections), eta.c_str(), throttled.c_str());
   }
 
@@ -314,9 +314,10 @@ class RunMonitor {
         stop_.level.store(level);
         if (level == 1) drain_started_s = monotonic_seconds();
         if (progress_.enabled) std::fputs("\r\033[K", stderr);
-        std::fprintf(stderr, level == 1 ? "hayate: %s: finishing the transactions in flight; "
-                                          "signal again to stop at once\n"
-                                        : "hayate: %s: stopping now\n",
+        std::fprintf(stderr,
+                     level == 1 ? "hayate: %s: finishing the transactions in flight; "
+                                  "signal again to stop at once\n"
+                                : "hayate: %s: stopping now\n",
                      strsignal(signal));
       } else if (stop_.level.load() == 1 &&
                  monotonic_seconds() - drain_started_s > drain_timeout_s) {
@@ -416,9 +417,9 @@ int open_campaign_journal(const JobConfig& job, const Directory& out_dir, const 
   if (!journal.ok()) {
     const absl::Status& status = journal.status();
     const bool changed = status.code() == absl::StatusCode::kFailedPrecondition;
-    std::fprintf(stderr, "hayate: %s%s\n", std::string(status.message()).c_str(),
-                 changed ? " (run with --force to resume anyway, or use a new --out directory)"
-                         : "");
+    std::fprintf(
+        stderr, "hayate: %s%s\n", std::string(status.message()).c_str(),
+        changed ? " (run with --force to resume anyway, or use a new --out directory)" : "");
     return status.code() == absl::StatusCode::kUnavailable ? exit_code::locked
            : changed                                       ? exit_code::data_error
                                                            : exit_code::cannot_create;
@@ -445,11 +446,10 @@ int open_suppression(const JobConfig& job, std::unique_ptr<SuppressionChecker>& 
   if (!job.suppression.enabled) return exit_code::ok;
   // Rows of the recipients file, overestimated (32 bytes a row): the checker's filter is
   // worth building only for many recipients.
-  struct stat recipients_file{};
-  const std::uint64_t rows_expected =
-      stat(job.recipients_path.c_str(), &recipients_file) == 0
-          ? static_cast<std::uint64_t>(recipients_file.st_size) / 32
-          : 0;
+  struct stat recipients_file {};
+  const std::uint64_t rows_expected = stat(job.recipients_path.c_str(), &recipients_file) == 0
+                                          ? static_cast<std::uint64_t>(recipients_file.st_size) / 32
+                                          : 0;
   absl::StatusOr<std::unique_ptr<SuppressionChecker>> opened = SuppressionChecker::open(
       job.suppression.path,
       SuppressionPolicy{job.suppression.soft_bounce_count, job.suppression.soft_bounce_days},
@@ -497,7 +497,7 @@ bool open_output_files(const Directory& out_dir, OutputFiles& files) {
     }
     *file.fd = opened->release();
   }
-  struct stat accounting{};
+  struct stat accounting {};
   const bool accounting_new = fstat(files.accounting, &accounting) == 0 && accounting.st_size == 0;
   if (accounting_new && !write_accounting_header(files.accounting).ok()) {
     std::fprintf(stderr, "hayate: cannot write %s: %s\n", out_dir.path_of("accounting.csv").c_str(),
@@ -519,8 +519,7 @@ struct StreamTotals {
 // (final before), or a suppressed recipient (checked here, before any shard sees it). Ends at
 // the end of the file or when the run is asked to stop.
 StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier,
-                               RejectWriter& rejects,
-                               SuppressionChecker* suppression,
+                               RejectWriter& rejects, SuppressionChecker* suppression,
                                std::vector<std::unique_ptr<CampaignShard>>& shards,
                                const RunStop& stop, std::atomic<std::int64_t>& pending,
                                std::atomic<std::uint64_t>& recipients_read,
@@ -589,8 +588,8 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a signal ends the wait
       held = pending.load();
     }
-    const auto index = static_cast<std::uint32_t>(
-        std::hash<std::string_view>{}(recipient.domain()) % shard_count);
+    const auto index =
+        static_cast<std::uint32_t>(std::hash<std::string_view>{}(recipient.domain()) % shard_count);
     BatchPointer& batch = batches[index];
     if (!batch) {
       batch = std::make_unique<RecipientBatch>();
@@ -643,9 +642,8 @@ absl::Status sending_sources(const JobConfig& job, std::vector<SendingSource>& s
     SendingSource sending;
     sending.name = source.name;
     if (!dns::SocketAddress::parse(source.address, 0, sending.address)) {
-      return absl::InvalidArgumentError(
-          cat(job.job_path, ": [[sources]] ", source.name, ": '", source.address,
-              "' is not an IP address"));
+      return absl::InvalidArgumentError(cat(job.job_path, ": [[sources]] ", source.name, ": '",
+                                            source.address, "' is not an IP address"));
     }
     sending.helo = source.ehlo;
     sending.pool = source.pool;
@@ -930,7 +928,7 @@ void CampaignRun::start_monitor() {
                           (options_.progress == RunOptions::Progress::automatic && isatty(2)));
   progress.recipients_read = &recipients_read_;
   progress.bytes_read = &bytes_read_;
-  struct stat recipients_file{};
+  struct stat recipients_file {};
   if (stat(job.recipients_path.c_str(), &recipients_file) == 0) {
     progress.bytes_total = static_cast<std::uint64_t>(recipients_file.st_size);
   }
@@ -1225,8 +1223,8 @@ int check_campaign(const std::string& job_path, bool strict) {
     std::fprintf(stderr, "... and %llu more rejected rows\n",
                  static_cast<unsigned long long>(rejected - 20));
   }
-  std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n",
-              input.job().id.c_str(), static_cast<unsigned long long>(recipients), domains.size(),
+  std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n", input.job().id.c_str(),
+              static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
   if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;

@@ -11,9 +11,9 @@ namespace hayate::campaign::inline run {
 
 struct RunOptions {
   std::string job_path;
-  std::string out_dir;   // empty: "./<campaign id>.out"
-  bool quiet = false;    // only errors on stderr
-  bool force = false;    // resume although the job or the recipients changed
+  std::string out_dir;      // empty: "./<campaign id>.out"
+  bool quiet = false;       // only errors on stderr
+  bool force = false;       // resume although the job or the recipients changed
   bool no_journal = false;  // benchmarks: no journal, so no resume after a crash
   // A live progress line on stderr: by default only when stderr is a terminal.
   enum class Progress { automatic, always, never } progress = Progress::automatic;

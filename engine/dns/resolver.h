@@ -73,11 +73,11 @@ class SocketWatcher {
 };
 
 struct ResolverOptions {
-  std::vector<SocketAddress> servers;  // empty: /etc/resolv.conf
+  std::vector<SocketAddress> servers;                 // empty: /etc/resolv.conf
   std::uint32_t timeout_ms = limits::dns_timeout_ms;  // c-ares doubles it on each round
   std::uint32_t tries = limits::dns_tries;            // rounds over the servers
-  std::function<std::int64_t()> clock_ms;  // cache expiry clock; empty: steady_clock
-  std::uint64_t random_seed = 0;           // shuffles of equal MX preferences; 0: random
+  std::function<std::int64_t()> clock_ms;             // cache expiry clock; empty: steady_clock
+  std::uint64_t random_seed = 0;                      // shuffles of equal MX preferences; 0: random
 };
 
 // Capacity of each answer cache (MX answers, host answers). When one is full, expired entries

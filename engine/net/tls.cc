@@ -76,7 +76,7 @@ TlsStream::TlsStream(TlsContext& context, std::string server_name, bool verify,
   network_in_ = BIO_new(BIO_s_mem());
   network_out_ = BIO_new(BIO_s_mem());
   HAYATE_ASSERT(network_in_ != nullptr && network_out_ != nullptr);
-  BIO_set_mem_eof_return(network_in_, -1);  // empty means "wait for more", not end of stream
+  BIO_set_mem_eof_return(network_in_, -1);       // empty means "wait for more", not end of stream
   SSL_set_bio(ssl_, network_in_, network_out_);  // ssl_ owns both now
   SSL_set_connect_state(ssl_);
   if (!server_name.empty() && !is_ip_literal(server_name)) {

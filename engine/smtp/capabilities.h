@@ -9,18 +9,18 @@
 namespace hayate::smtp {
 
 struct Capabilities {
-  bool pipelining = false;            // RFC 2920
-  bool size = false;                  // RFC 1870
-  std::uint64_t size_max_bytes = 0;   // 0: no limit announced
-  bool eightbitmime = false;          // RFC 6152
-  bool smtputf8 = false;              // RFC 6531
-  bool enhancedstatuscodes = false;   // RFC 2034
-  bool starttls = false;              // RFC 3207
-  bool chunking = false;              // RFC 3030
-  bool dsn = false;                   // RFC 3461
-  bool auth_plain = false;            // RFC 4954
+  bool pipelining = false;           // RFC 2920
+  bool size = false;                 // RFC 1870
+  std::uint64_t size_max_bytes = 0;  // 0: no limit announced
+  bool eightbitmime = false;         // RFC 6152
+  bool smtputf8 = false;             // RFC 6531
+  bool enhancedstatuscodes = false;  // RFC 2034
+  bool starttls = false;             // RFC 3207
+  bool chunking = false;             // RFC 3030
+  bool dsn = false;                  // RFC 3461
+  bool auth_plain = false;           // RFC 4954
   bool auth_login = false;
-  std::string auth_mechanisms;        // the AUTH line's mechanisms, upper case, space separated
+  std::string auth_mechanisms;  // the AUTH line's mechanisms, upper case, space separated
 };
 
 // Reads the keyword lines of a positive EHLO reply (the first line is the greeting and is

@@ -22,8 +22,7 @@ constexpr std::uint8_t operation_send = 3;
 }  // namespace
 
 ClientConnection* ClientConnection::open(Shard& shard, const dns::SocketAddress& address,
-                                         const ConnectionOptions& options,
-                                         ConnectionOwner& owner) {
+                                         const ConnectionOptions& options, ConnectionOwner& owner) {
   auto* connection = new ClientConnection(shard, address, options, owner);
   if (!connection->start_connect()) {
     connection->finish_if_done();  // reports on_closed and deletes the connection
@@ -39,11 +38,10 @@ ClientConnection::ClientConnection(Shard& shard, const dns::SocketAddress& addre
       address_text_(address.to_string()),
       options_(options),
       owner_(owner),
-      session_(
-          ClientSession::Options{options.helo_name, options.use_pipelining, options.tls,
-                                 options.implicit_tls, options.auth_username,
-                                 options.auth_password, options.allow_plaintext_auth},
-          *this) {
+      session_(ClientSession::Options{options.helo_name, options.use_pipelining, options.tls,
+                                      options.implicit_tls, options.auth_username,
+                                      options.auth_password, options.allow_plaintext_auth},
+               *this) {
   HAYATE_ASSERT(options.tls_context != nullptr ||
                 (options.tls == ClientSession::TlsPolicy::disabled && !options.implicit_tls));
 }
@@ -177,8 +175,8 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
         HAYATE_ASSERT(cqe.flags & IORING_CQE_F_BUFFER);
         const auto buffer_id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
         if (!closing_) {
-          receive(std::string_view(shard_.ring().buffer(buffer_id),
-                                   static_cast<std::size_t>(cqe.res)));
+          receive(
+              std::string_view(shard_.ring().buffer(buffer_id), static_cast<std::size_t>(cqe.res)));
         }
         shard_.ring().recycle_buffer(buffer_id);
         if (!closing_) after_session_step();
@@ -192,8 +190,8 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
           fail_maybe_in_handshake("connection closed by the server");
           after_session_step();
         } else {
-          fail_maybe_in_handshake(absl::StrCat("receive from ", address_text_, ": ",
-                                               std::strerror(-cqe.res)));
+          fail_maybe_in_handshake(
+              absl::StrCat("receive from ", address_text_, ": ", std::strerror(-cqe.res)));
           after_session_step();
         }
       }
@@ -212,8 +210,8 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
       sent_bytes_ += static_cast<std::size_t>(cqe.res);
       if (sent_bytes_ < sending_.size()) {  // a short write: send the rest
         io_uring_sqe* sqe = shard_.ring().sqe();
-        io_uring_prep_send(sqe, fd_, sending_.data() + sent_bytes_,
-                           sending_.size() - sent_bytes_, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, fd_, sending_.data() + sent_bytes_, sending_.size() - sent_bytes_,
+                           MSG_NOSIGNAL);
         io_uring_sqe_set_data64(sqe, io_tag(this, operation_send));
         ++operations_in_flight_;
         break;

@@ -41,7 +41,7 @@ class Connection {
 
 struct ConnectionOptions {
   std::string helo_name;
-  std::uint32_t messages_max = 1000;       // transactions before QUIT
+  std::uint32_t messages_max = 1000;  // transactions before QUIT
   std::uint32_t connect_timeout_ms = limits::connect_timeout_ms;
   std::uint32_t greeting_timeout_ms = limits::greeting_timeout_ms;
   std::uint32_t command_timeout_ms = limits::command_timeout_ms;
@@ -51,10 +51,10 @@ struct ConnectionOptions {
   // TLS: STARTTLS per policy, or implicit TLS from the first byte (port 465, RFC 8314).
   ClientSession::TlsPolicy tls = ClientSession::TlsPolicy::disabled;
   bool implicit_tls = false;
-  bool verify_certificate = false;  // chain and name (RFC 6125), for policy "required"
+  bool verify_certificate = false;         // chain and name (RFC 6125), for policy "required"
   net::TlsContext* tls_context = nullptr;  // the shard's; needed unless TLS is disabled
-  std::string server_name;          // SNI and the name the certificate must carry
-  std::string tls_session_key;      // resumption sessions are kept under this key
+  std::string server_name;                 // SNI and the name the certificate must carry
+  std::string tls_session_key;             // resumption sessions are kept under this key
   // SMTP AUTH (relays): never logged, sent only over TLS unless allow_plaintext_auth.
   std::string auth_username;
   std::string auth_password;
@@ -67,17 +67,17 @@ struct ConnectionOptions {
 
 // Why and how a connection ended, for logs and for choosing the next MX.
 struct CloseReport {
-  bool connected = false;        // TCP connect succeeded
-  bool greeted = false;          // the server's greeting was positive
-  bool ready = false;            // the session got as far as MAIL (EHLO, TLS, AUTH done)
-  bool clean = false;            // ended by QUIT
-  bool tls_failed = false;       // the TLS handshake failed (reason says why)
-  bool tls_used = false;         // the session ran over TLS
-  bool auth_rejected = false;    // the server refused the credentials (535)
-  std::uint16_t failure_code = 0;  // the reply that ended it (421, 554 greeting...), or 0
-  EnhancedCode failure_enhanced;   // that reply's enhanced code, when it gave one
+  bool connected = false;                // TCP connect succeeded
+  bool greeted = false;                  // the server's greeting was positive
+  bool ready = false;                    // the session got as far as MAIL (EHLO, TLS, AUTH done)
+  bool clean = false;                    // ended by QUIT
+  bool tls_failed = false;               // the TLS handshake failed (reason says why)
+  bool tls_used = false;                 // the session ran over TLS
+  bool auth_rejected = false;            // the server refused the credentials (535)
+  std::uint16_t failure_code = 0;        // the reply that ended it (421, 554 greeting...), or 0
+  EnhancedCode failure_enhanced;         // that reply's enhanced code, when it gave one
   Stage failure_stage = Stage::connect;  // where that reply came
-  std::string reason;            // empty when clean
+  std::string reason;                    // empty when clean
   std::uint32_t transactions = 0;
 };
 
@@ -154,10 +154,10 @@ class ClientConnection final : public Connection, private IoTarget, private Sess
   std::int64_t deadline_ms_ = 0;  // 0: none
   std::string sending_;           // bytes of the send in flight
   std::size_t sent_bytes_ = 0;
-  std::string pending_;           // bytes to send after it (ciphertext under TLS)
+  std::string pending_;  // bytes to send after it (ciphertext under TLS)
   std::unique_ptr<net::TlsStream> tls_;
-  std::string plain_out_;         // under TLS: what the session says, before encryption
-  std::string plain_in_;          // under TLS: what the server said, decrypted
+  std::string plain_out_;  // under TLS: what the session says, before encryption
+  std::string plain_in_;   // under TLS: what the server said, decrypted
   CloseReport report_;
 };
 

@@ -12,19 +12,32 @@ namespace hayate::smtp {
 
 const char* stage_name(Stage stage) {
   switch (stage) {
-    case Stage::connect: return "connect";
-    case Stage::greeting: return "greeting";
-    case Stage::ehlo: return "ehlo";
-    case Stage::helo: return "helo";
-    case Stage::starttls: return "starttls";
-    case Stage::tls: return "tls";
-    case Stage::auth: return "auth";
-    case Stage::mail: return "mail";
-    case Stage::rcpt: return "rcpt";
-    case Stage::data: return "data";
-    case Stage::body: return "body";
-    case Stage::rset: return "rset";
-    case Stage::quit: return "quit";
+    case Stage::connect:
+      return "connect";
+    case Stage::greeting:
+      return "greeting";
+    case Stage::ehlo:
+      return "ehlo";
+    case Stage::helo:
+      return "helo";
+    case Stage::starttls:
+      return "starttls";
+    case Stage::tls:
+      return "tls";
+    case Stage::auth:
+      return "auth";
+    case Stage::mail:
+      return "mail";
+    case Stage::rcpt:
+      return "rcpt";
+    case Stage::data:
+      return "data";
+    case Stage::body:
+      return "body";
+    case Stage::rset:
+      return "rset";
+    case Stage::quit:
+      return "quit";
   }
   return "unknown";
 }
@@ -55,8 +68,7 @@ void ClientSession::on_bytes(std::string_view data, std::string& out) {
     pending = input_;
   }
   std::size_t consumed_total = 0;
-  while (consumed_total < pending.size() && state_ != State::failed &&
-         state_ != State::closed) {
+  while (consumed_total < pending.size() && state_ != State::failed && state_ != State::closed) {
     Reply reply;
     std::size_t consumed = 0;
     ParseResult result = parse_reply(pending.substr(consumed_total), reply, consumed);
@@ -284,8 +296,7 @@ void ClientSession::handle_envelope_reply(const Expected& expected, const Reply&
       break;
     case Stage::rcpt:
       if (slot.mail_failed) {
-        const Outcome mail_outcome{slot.mail_code, slot.mail_enhanced, slot.mail_text,
-                                   Stage::mail};
+        const Outcome mail_outcome{slot.mail_code, slot.mail_enhanced, slot.mail_text, Stage::mail};
         report(slot, expected.index, mail_outcome);
       } else if (reply.code / 100 == 2) {
         ++slot.accepted;
@@ -391,9 +402,8 @@ void ClientSession::start_transaction(std::string& out) {
     if (!too_big && (!transaction.needs_smtputf8 || capabilities_.smtputf8)) break;
     // Refused here, without a round trip: RFC 6531 3.4, without SMTPUTF8 such an address
     // cannot be sent at all; RFC 1870 6.1, a message over the announced SIZE would get 552.
-    size_text_ = too_big ? cat("the message is ", transaction.size_bytes,
-                               " octets, over the ", capabilities_.size_max_bytes,
-                               " the server announced (SIZE)")
+    size_text_ = too_big ? cat("the message is ", transaction.size_bytes, " octets, over the ",
+                               capabilities_.size_max_bytes, " the server announced (SIZE)")
                          : "the address needs SMTPUTF8, which the server does not offer";
     const Outcome outcome = too_big ? Outcome{552, EnhancedCode{5, 3, 4}, size_text_, Stage::mail}
                                     : Outcome{553, EnhancedCode{5, 6, 7}, size_text_, Stage::mail};

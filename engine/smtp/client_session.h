@@ -22,7 +22,19 @@ namespace hayate::smtp {
 
 // Which step of the dialogue a reply (or a failure) belongs to.
 enum class Stage : std::uint8_t {
-  connect, greeting, ehlo, helo, starttls, tls, auth, mail, rcpt, data, body, rset, quit
+  connect,
+  greeting,
+  ehlo,
+  helo,
+  starttls,
+  tls,
+  auth,
+  mail,
+  rcpt,
+  data,
+  body,
+  rset,
+  quit
 };
 const char* stage_name(Stage stage);
 
@@ -68,7 +80,13 @@ class SessionDelegate {
 class ClientSession {
  public:
   enum class State : std::uint8_t {
-    greeting, hello, tls_handshake, ready, quitting, closed, failed
+    greeting,
+    hello,
+    tls_handshake,
+    ready,
+    quitting,
+    closed,
+    failed
   };
   // STARTTLS (RFC 3207): disabled never asks; opportunistic asks when offered and goes on in
   // plaintext if the server refuses; required fails the session without TLS.
@@ -78,7 +96,7 @@ class ClientSession {
     std::string helo_name;
     bool use_pipelining = true;  // when the server announces it
     TlsPolicy tls = TlsPolicy::disabled;
-    bool tls_active = false;     // implicit TLS (RFC 8314): encrypted from the first byte
+    bool tls_active = false;  // implicit TLS (RFC 8314): encrypted from the first byte
     // SMTP AUTH (RFC 4954), PLAIN or LOGIN; sent only over TLS unless allowed otherwise.
     std::string auth_username;
     std::string auth_password;
@@ -127,9 +145,9 @@ class ClientSession {
     std::uint16_t mail_code = 0;
     EnhancedCode mail_enhanced;
     std::string mail_text;
-    std::vector<std::uint8_t> reported;  // per recipient: outcome given
-    std::uint32_t accepted = 0;          // recipients accepted at RCPT, awaiting the body
-    std::uint32_t next_rcpt_to_send = 0; // lock-step mode
+    std::vector<std::uint8_t> reported;   // per recipient: outcome given
+    std::uint32_t accepted = 0;           // recipients accepted at RCPT, awaiting the body
+    std::uint32_t next_rcpt_to_send = 0;  // lock-step mode
   };
   struct Expected {
     Stage stage;
@@ -139,8 +157,7 @@ class ClientSession {
 
   void handle_reply(const Reply& reply, std::string& out);
   void handle_envelope_reply(const Expected& expected, const Reply& reply, std::string& out);
-  void handle_data_reply(Slot& slot, std::uint8_t slot_index, const Reply& reply,
-                         std::string& out);
+  void handle_data_reply(Slot& slot, std::uint8_t slot_index, const Reply& reply, std::string& out);
   void start_transaction(std::string& out);
   void send_data_or_finish(Slot& slot, std::uint8_t slot_index, std::string& out);
   void report(Slot& slot, std::size_t index, const Outcome& outcome);

@@ -4,14 +4,13 @@
 // than limits::reply_bytes_max while it trickles bytes.
 #include "engine/smtp/reply_parser.h"
 
-#include "engine/utf8.h"
-
 #include <cstring>
 #include <string>
 #include <string_view>
 
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/utf8.h"
 
 namespace hayate::smtp {
 namespace {

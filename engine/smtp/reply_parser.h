@@ -11,9 +11,9 @@ namespace hayate::smtp {
 
 // RFC 3463 enhanced status code "class.subject.detail", e.g. 5.1.1. klass == 0: none given.
 struct EnhancedCode {
-  std::uint8_t klass = 0;       // 2, 4 or 5
-  std::uint16_t subject = 0;    // 0..999
-  std::uint16_t detail = 0;     // 0..999
+  std::uint8_t klass = 0;     // 2, 4 or 5
+  std::uint16_t subject = 0;  // 0..999
+  std::uint16_t detail = 0;   // 0..999
   bool present() const { return klass != 0; }
   std::string to_string() const;  // "5.1.1", or "" when absent
   friend bool operator==(const EnhancedCode&, const EnhancedCode&) = default;
@@ -30,11 +30,11 @@ bool find_enhanced_code(std::string_view text, EnhancedCode& code);
 void append_enhanced_code(const EnhancedCode& code, std::string& out);
 
 struct Reply {
-  std::uint16_t code = 0;      // 200..599
-  EnhancedCode enhanced;       // taken from the first line, when that line carries one
-  std::string_view text;       // first line's text after the code (and after the enhanced code)
-  std::string_view raw;        // every line of the reply, CRLFs included
-  std::uint32_t lines = 0;     // number of lines
+  std::uint16_t code = 0;   // 200..599
+  EnhancedCode enhanced;    // taken from the first line, when that line carries one
+  std::string_view text;    // first line's text after the code (and after the enhanced code)
+  std::string_view raw;     // every line of the reply, CRLFs included
+  std::uint32_t lines = 0;  // number of lines
   bool positive() const { return code >= 200 && code < 400; }
   bool transient() const { return code >= 400 && code < 500; }
   bool permanent() const { return code >= 500; }

@@ -4,8 +4,8 @@
 // and base64 bodies keep their line limits (RFC 2045 6.7, 6.8). A CR or LF in a value can
 // never make a new header line. Build with clang: scripts/build.sh -DHAYATE_FUZZ=ON (target
 // header_encoding_fuzzer); CI replays the seed corpus (ctest fuzz_replay.header_encoding).
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>

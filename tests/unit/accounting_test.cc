@@ -165,8 +165,10 @@ TEST(DsnStatus, ClassFollowsTheOutcome) {
   EXPECT_EQ(dsn_status(OutcomeType::delivered, enhanced("2.0.0")), "2.0.0 (success)");
   EXPECT_EQ(dsn_status(OutcomeType::delivered, enhanced("2.6.0")), "2.6.0 (success)");  // Microsoft
   EXPECT_EQ(dsn_status(OutcomeType::delivered, enhanced("")), "2.0.0 (success)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.1")), "5.1.1 (bad destination mailbox address)");
-  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.10")), "5.1.10 (recipient address has null MX)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.1")),
+            "5.1.1 (bad destination mailbox address)");
+  EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.1.10")),
+            "5.1.10 (recipient address has null MX)");
   EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.2.2")), "5.2.2 (mailbox full)");
   EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("5.7.26")),
             "5.7.26 (multiple authentication checks failed)");
@@ -174,7 +176,8 @@ TEST(DsnStatus, ClassFollowsTheOutcome) {
             "5.6.7 (non-ASCII addresses not permitted for that sender/recipient)");
   EXPECT_EQ(dsn_status(OutcomeType::bounced, enhanced("")), "5.0.0 (undefined status)");
   EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("4.4.1")), "4.4.1 (no answer from host)");
-  EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("4.4.3")), "4.4.3 (directory server failure)");
+  EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("4.4.3")),
+            "4.4.3 (directory server failure)");
   EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("")), "4.0.0 (undefined status)");
   // A deferral stays 4.x.x whatever the server's class (the diagnostic keeps its words).
   EXPECT_EQ(dsn_status(OutcomeType::deferred, enhanced("5.7.1")),

@@ -51,7 +51,8 @@ TEST(BounceClassify, EnhancedStatusParsing) {
   EXPECT_FALSE(smtp::parse_enhanced_code("5..1", code));
   EXPECT_FALSE(smtp::parse_enhanced_code("", code));
 
-  EXPECT_TRUE(smtp::find_enhanced_code("host mx [192.0.2.5]: 550 5.2.1 <a@b>... User Unknown", code));
+  EXPECT_TRUE(
+      smtp::find_enhanced_code("host mx [192.0.2.5]: 550 5.2.1 <a@b>... User Unknown", code));
   EXPECT_EQ(code.to_string(), "5.2.1");
   EXPECT_FALSE(smtp::find_enhanced_code("connect to 5.1.1.3 failed", code));
   EXPECT_FALSE(smtp::find_enhanced_code("Exim 4.72 said nothing", code));

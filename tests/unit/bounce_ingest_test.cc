@@ -4,8 +4,6 @@
 // reports to a bad token recorded never, a dry run that touches nothing, and the real-world
 // corpus of tests/data/bounces ingested into a list whose entries match the decisions one for
 // one.
-#include "campaign/bounce/ingest.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -14,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "campaign/bounce/ingest.h"
 #include "campaign/bounce/mailbox.h"
 #include "engine/assert.h"
 #include "engine/strings.h"

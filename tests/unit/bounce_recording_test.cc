@@ -1,9 +1,7 @@
-// Tests of campaign/bounce/recording: the "reason"/"hard" fields of deliveries.jsonl lines, the per-reason counts of the summary,
-// domains.csv and the stderr line; which bounces reach the suppression list, deliveries.jsonl
-// read back (escapes, torn and foreign lines), and a run's recorder across a kill and a
-// rotated log.
-#include "campaign/bounce/recording.h"
-
+// Tests of campaign/bounce/recording: the "reason"/"hard" fields of deliveries.jsonl lines, the
+// per-reason counts of the summary, domains.csv and the stderr line; which bounces reach the
+// suppression list, deliveries.jsonl read back (escapes, torn and foreign lines), and a run's
+// recorder across a kill and a rotated log.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "campaign/bounce/classify.h"
+#include "campaign/bounce/recording.h"
 #include "campaign/output/delivery_log.h"
 #include "campaign/output/domain_report.h"
 #include "engine/assert.h"
@@ -53,7 +52,7 @@ TEST(DeliveryLogFields, ReasonAndHardOnFailuresOnly) {
   records[0].type = OutcomeType::bounced;
   records[0].recipient = "bounce1@d.test";
   records[0].code = 550;
-  records[0].enhanced = smtp::EnhancedCode{5,1,1};
+  records[0].enhanced = smtp::EnhancedCode{5, 1, 1};
   records[0].reply = "User unknown";
   records[0].stage = Stage::rcpt;
   records[0].classified = true;
@@ -197,7 +196,7 @@ TEST(DeliveryLine, ReadsWhatDeliveryLogWrites) {
   record.recipient = "b\"o\\u\xC3\xA9@d.test";  // a quote, a backslash, UTF-8
   record.domain = "d.test";
   record.code = 550;
-  record.enhanced = smtp::EnhancedCode{5,1,1};
+  record.enhanced = smtp::EnhancedCode{5, 1, 1};
   record.reply = "User unknown\r\n\x01}{,";
   record.stage = Stage::rcpt;
   record.classified = true;

@@ -29,9 +29,9 @@ std::vector<RowSeen> read_all(CampaignInput& input) {
   while (true) {
     const CampaignInput::Row kind = input.next(recipient, reason, raw_email);
     if (kind == CampaignInput::Row::end) break;
-    rows.push_back({kind, input.line(),
-                    kind == CampaignInput::Row::recipient ? std::string(recipient.address())
-                                                          : reason});
+    rows.push_back(
+        {kind, input.line(),
+         kind == CampaignInput::Row::recipient ? std::string(recipient.address()) : reason});
   }
   return rows;
 }

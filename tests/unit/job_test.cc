@@ -17,8 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "campaign/input/address.h"
 #include "campaign/config/schedule.h"
+#include "campaign/input/address.h"
 #include "engine/limits.h"
 
 namespace hayate::campaign {
@@ -799,7 +799,8 @@ TEST_F(JobTest, Durations) {
   EXPECT_EQ(error(delivery + "retry_first_delay = \"2h\"\n"),
             "job.toml:8:21: [delivery] retry_max_delay (3600000 ms) is below retry_first_delay "
             "(7200000 ms)");
-  EXPECT_EQ(error(delivery + "max_age = 0\n"), "job.toml:8:11: [delivery] max_age must be more than 0");
+  EXPECT_EQ(error(delivery + "max_age = 0\n"),
+            "job.toml:8:11: [delivery] max_age must be more than 0");
 
   job = load_ok(delivery + "retry_schedule = []\n");
   EXPECT_TRUE(job.retry_schedule_given);
@@ -1036,7 +1037,8 @@ TEST_F(JobTest, DnsServers) {
   const std::string dns = std::string(kBase) + "[dns]\n";
   JobConfig job = load_ok(dns + "servers = []\n");
   EXPECT_TRUE(job.dns_servers.empty());
-  job = load_ok(dns + "servers = [\"127.0.0.53\", \"[::1]\", \"[::1]:5300\", \"198.51.100.1:54\"]\n");
+  job =
+      load_ok(dns + "servers = [\"127.0.0.53\", \"[::1]\", \"[::1]:5300\", \"198.51.100.1:54\"]\n");
   ASSERT_EQ(job.dns_servers.size(), 4u);
   EXPECT_EQ(job.dns_servers[0].host, "127.0.0.53");
   EXPECT_EQ(job.dns_servers[0].port, 53);

@@ -2,6 +2,8 @@
 // tests/data/shaping/replies.txt picks the rule meant for it; destinations match by domain,
 // wildcard and MX suffix (rollup on and off); a job's file overrides key by key; mistakes fail
 // with "file:line:column".
+#include "campaign/delivery/shaping_rules.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "campaign/config/job.h"
-#include "campaign/delivery/shaping_rules.h"
 #include "engine/smtp/reply_parser.h"
 
 namespace hayate::campaign {

@@ -6,6 +6,8 @@
 // recipient it answered and the rest go on another connection, a throttle reply cuts the
 // connections a destination may open, a dead first MX opens its breaker and the second MX
 // takes the mail, and deferred recipients come back at the time their retry says.
+#include "campaign/delivery/site.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +19,6 @@
 #include <vector>
 
 #include "campaign/delivery/domain_queue.h"
-#include "campaign/delivery/site.h"
 #include "campaign/delivery/throttle_table.h"
 #include "campaign/delivery/verdict.h"
 #include "engine/assert.h"
@@ -28,7 +29,7 @@ namespace {
 // What the scripted server does with one transaction.
 struct ServerReply {
   smtp::Outcome outcome;
-  bool close_after = false;  // the server drops the session after this reply (a 421)
+  bool close_after = false;   // the server drops the session after this reply (a 421)
   std::int64_t delay_ms = 0;  // the reply comes this long after the transaction was sent
 };
 
@@ -117,14 +118,14 @@ class FakeShard final : public RunControl,
       [](std::string_view, std::string_view) {
         return ServerReply{smtp::Outcome{250, {2, 0, 0}, "Ok", smtp::Stage::body}};
       };
-  std::vector<std::string> refusing;  // "127.0.0.1:25" strings
+  std::vector<std::string> refusing;      // "127.0.0.1:25" strings
   std::vector<std::string> greeting_554;  // addresses whose server greets 554 5.7.1
 
   DomainQueue& domain(const std::string& name) {
     auto found = domains_.find(name);
     if (found == domains_.end()) {
-      const DomainQueueServices services{*this, *this, *this, *judge_, job_, rules_,
-                                         campaign_started_unix_ms};
+      const DomainQueueServices services{
+          *this, *this, *this, *judge_, job_, rules_, campaign_started_unix_ms};
       found = domains_.emplace(name, std::make_unique<DomainQueue>(services, name)).first;
     }
     return *found->second;
@@ -165,8 +166,7 @@ class FakeShard final : public RunControl,
       schedule_dirty();
       std::vector<FakeConnection*> open = connections_;
       for (FakeConnection* connection : open) {
-        if (std::find(connections_.begin(), connections_.end(), connection) ==
-            connections_.end()) {
+        if (std::find(connections_.begin(), connections_.end(), connection) == connections_.end()) {
           continue;
         }
         bool closed = false;
@@ -200,9 +200,7 @@ class FakeShard final : public RunControl,
   void wake_at(std::int64_t time_ms, DomainQueue* domain) override {
     wakeups_.emplace(time_ms, domain);
   }
-  void wake_at(std::int64_t time_ms, Site* site) override {
-    site_wakeups_.emplace(time_ms, site);
-  }
+  void wake_at(std::int64_t time_ms, Site* site) override { site_wakeups_.emplace(time_ms, site); }
 
   // ConnectionOpener
   bool may_open_connection() const override { return connections_.size() < 100; }
@@ -247,9 +245,9 @@ class FakeShard final : public RunControl,
                   const Destination& destination, bool route) override {
     std::vector<Lane> lanes = throttles_->lanes_for(key, destination, route, now_);
     const SiteServices services{*this, *this, *this, *throttles_, *judge_, job_};
-    auto site = std::make_unique<Site>(services, key, std::move(targets),
-                                       context_.connections_per_site, security, destination,
-                                       std::move(lanes));
+    auto site =
+        std::make_unique<Site>(services, key, std::move(targets), context_.connections_per_site,
+                               security, destination, std::move(lanes));
     return sites_.emplace(key, std::move(site)).first->second.get();
   }
   dns::Resolver* resolver() override { return nullptr; }
@@ -259,9 +257,8 @@ class FakeShard final : public RunControl,
 
   // OutcomeSink
   void record(OutcomeRecord& record, const Recipient&) override {
-    outcomes.push_back(Logged{std::string(record.recipient), record.type, record.final,
-                              record.code, record.attempt, std::string(record.mx),
-                              record.next_try_unix_ms});
+    outcomes.push_back(Logged{std::string(record.recipient), record.type, record.final, record.code,
+                              record.attempt, std::string(record.mx), record.next_try_unix_ms});
   }
 
   struct Logged {
@@ -320,8 +317,7 @@ bool FakeConnection::step(bool& closed) {
   if (!started_) {
     started_ = true;
     const std::string where = address_.to_string();
-    if (std::find(shard_.refusing.begin(), shard_.refusing.end(), where) !=
-        shard_.refusing.end()) {
+    if (std::find(shard_.refusing.begin(), shard_.refusing.end(), where) != shard_.refusing.end()) {
       smtp::CloseReport report;
       report.reason = "connect: connection refused";
       close(report, closed);
@@ -417,8 +413,8 @@ JobConfig routed_job(std::uint32_t connections, std::uint32_t messages_per_conne
   job.connections_per_domain = connections;
   job.messages_per_connection = messages_per_connection;
   job.tls = TlsMode::disabled;
-  job.retry_backoff = shaping::BackoffConfig{60'000, 2, 3'600'000, 3 * 86'400'000LL,
-                                             shaping::Jitter::none};
+  job.retry_backoff =
+      shaping::BackoffConfig{60'000, 2, 3'600'000, 3 * 86'400'000LL, shaping::Jitter::none};
   Route route;
   route.domain = "*";
   route.endpoint = Endpoint{"127.0.0.1", 2525};
@@ -438,7 +434,8 @@ std::vector<Target> targets(std::initializer_list<const char*> addresses) {
 
 TEST(Site, IdleConnectionsAreRefilledFromEveryReadyDomain) {
   FakeShard shard(routed_job(2, 1000), shipped());
-  for (int i = 0; i < 40; ++i) shard.add("user" + std::to_string(i) + "@d" + std::to_string(i % 4) + ".test");
+  for (int i = 0; i < 40; ++i)
+    shard.add("user" + std::to_string(i) + "@d" + std::to_string(i % 4) + ".test");
   shard.run();
   EXPECT_EQ(shard.count(OutcomeType::delivered), 40u);
   // 40 ready recipients want ceil(40/16) = 3 connections; the site's cap is 2, and those two
@@ -460,9 +457,8 @@ TEST(Site, A421MidSessionDefersOnlyItsRecipientAndTheRestGoOn) {
   FakeShard shard(routed_job(1, 1000), shipped());
   shard.server = [](std::string_view recipient, std::string_view) {
     if (recipient == "user3@d.test") {
-      return ServerReply{smtp::Outcome{421, {4, 3, 2}, "4.3.2 System shutting down",
-                                       smtp::Stage::rcpt},
-                         true};
+      return ServerReply{
+          smtp::Outcome{421, {4, 3, 2}, "4.3.2 System shutting down", smtp::Stage::rcpt}, true};
     }
     return ServerReply{smtp::Outcome{250, {2, 0, 0}, "Ok", smtp::Stage::body}};
   };
@@ -493,7 +489,8 @@ TEST(Site, AThrottleReplyCutsTheConnectionsADestinationMayOpen) {
     if (!throttled) {
       throttled = true;
       return ServerReply{
-          smtp::Outcome{421, {4, 7, 28},
+          smtp::Outcome{421,
+                        {4, 7, 28},
                         "4.7.28 Gmail has detected an unusual rate of unsolicited mail "
                         "originating from your IP address.",
                         smtp::Stage::rcpt}};

@@ -1,9 +1,9 @@
 // Throttle: one destination × source on a shard, driven with an explicit clock.
 #include "campaign/delivery/throttle.h"
 
-#include <limits>
-
 #include <gtest/gtest.h>
+
+#include <limits>
 
 namespace hayate::campaign {
 namespace {

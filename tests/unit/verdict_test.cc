@@ -75,8 +75,7 @@ TEST(ClassifyFailure, RepliesAndOwnResults) {
        Reason::notaccept, true},
   };
   for (const OutcomeCase& c : cases) {
-    const FailureClass got =
-        failure(c.type, c.code, c.enhanced, c.reply, c.stage);
+    const FailureClass got = failure(c.type, c.code, c.enhanced, c.reply, c.stage);
     EXPECT_EQ(bounce::to_string(got.reason), bounce::to_string(c.reason)) << c.reply;
     EXPECT_EQ(got.hard, c.hard) << c.reply;
   }
@@ -84,8 +83,8 @@ TEST(ClassifyFailure, RepliesAndOwnResults) {
 
 TEST(ClassifyFailure, TheOperatorsMistakesNeverCondemnRecipients) {
   // A route host that does not resolve (DomainQueue::on_route_answer): permanent, but ours.
-  const FailureClass route = failure(
-      OutcomeType::bounced, 0, "5.4.4", "route host relay.invalid: Domain name not found", "dns");
+  const FailureClass route = failure(OutcomeType::bounced, 0, "5.4.4",
+                                     "route host relay.invalid: Domain name not found", "dns");
   EXPECT_FALSE(route.hard);
   // Our own words that look like a user-unknown text, without a server's reply code.
   ASSERT_TRUE(bounce::classify(0, "5.0.0", "no such user here").hard);  // the rule is needed
@@ -105,12 +104,10 @@ TEST(ClassifyFailure, TheOperatorsMistakesNeverCondemnRecipients) {
 TEST(ClassifyFailure, ASuccessCodeInAFailureBecomesUndefined) {
   // A broken server: 550 with a 2.x.x enhanced code, which alone reads as "delivered".
   ASSERT_EQ(bounce::classify(550, "2.0.0", "Ok").reason, Reason::delivered);
-  const FailureClass got =
-      failure(OutcomeType::bounced, 550, "2.0.0", "Ok", "rcpt");
+  const FailureClass got = failure(OutcomeType::bounced, 550, "2.0.0", "Ok", "rcpt");
   EXPECT_EQ(got.reason, Reason::undefined);
   EXPECT_FALSE(got.hard);
 }
-
 
 // The shipped rules, loaded once: what a run uses when the job names no rules file.
 const ShapingRules& shipped_rules() {
@@ -125,8 +122,8 @@ const ShapingRules& shipped_rules() {
 
 JobConfig backoff_job() {
   JobConfig job;
-  job.retry_backoff = shaping::BackoffConfig{60'000, 2, 3'600'000, 86'400'000LL,
-                                             shaping::Jitter::none};
+  job.retry_backoff =
+      shaping::BackoffConfig{60'000, 2, 3'600'000, 86'400'000LL, shaping::Jitter::none};
   return job;
 }
 
@@ -190,8 +187,7 @@ TEST(Judge, ReplyRulesNameTheShapingActionAndTheWait) {
   // A user unknown says nothing about pace: no rule.
   EXPECT_EQ(judge.judge(reply(550, {5, 1, 1}, "User unknown"), &gmail, 0).rule, nullptr);
   // Without a destination (our own reasons) no rule applies.
-  EXPECT_EQ(judge.judge(reply(421, {4, 7, 28}, "4.7.28 unusual rate"), nullptr, 0).rule,
-            nullptr);
+  EXPECT_EQ(judge.judge(reply(421, {4, 7, 28}, "4.7.28 unusual rate"), nullptr, 0).rule, nullptr);
 }
 
 TEST(Judge, NextTryOnTheBackoffUntilMaxAge) {
@@ -250,16 +246,15 @@ TEST(Judge, ARefusedSessionIsDeferredWithTheServersWords) {
   const Destination& other = shipped_rules().destinations[0];
   // A 554 greeting is about us or the server, never about an address (smtp_skip_5xx_greeting).
   const Verdict greeting = judge.judge(
-      reply(554, {5, 7, 1}, "greeting: 554 5.7.1 Transaction failed", Stage::greeting), &other,
-      0);
+      reply(554, {5, 7, 1}, "greeting: 554 5.7.1 Transaction failed", Stage::greeting), &other, 0);
   EXPECT_EQ(greeting.disposition, Disposition::deferred);
   EXPECT_FALSE(greeting.hard);
   EXPECT_NE(greeting.reason, Reason::userunknown);
   // A 421 at the greeting keeps the server's 4.3.2: not "expired" on the first attempt.
-  const Verdict busy = judge.judge(
-      reply(421, {4, 3, 2}, "greeting: 421 4.3.2 System not accepting network messages",
-            Stage::greeting),
-      &other, 0);
+  const Verdict busy =
+      judge.judge(reply(421, {4, 3, 2}, "greeting: 421 4.3.2 System not accepting network messages",
+                        Stage::greeting),
+                  &other, 0);
   EXPECT_EQ(busy.disposition, Disposition::deferred);
   EXPECT_NE(busy.reason, Reason::expired);
   EXPECT_NE(busy.reason, Reason::undefined);

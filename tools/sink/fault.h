@@ -60,8 +60,8 @@ class MessageKeeper {
   virtual absl::Status keep(const smtp::server::ReceivedMessage& message) = 0;
 };
 
-// The end-of-DATA fault modes (datafail, datatempfail, dotdrop), then the keeper if there is one: its
-// failure is a 451. Without a keeper, bodies are counted and never buffered.
+// The end-of-DATA fault modes (datafail, datatempfail, dotdrop), then the keeper if there is one:
+// its failure is a 451. Without a keeper, bodies are counted and never buffered.
 class FaultStore final : public smtp::server::MessageStore {
  public:
   FaultStore(SinkStats& stats, MessageKeeper* keeper) : stats_(stats), keeper_(keeper) {}

@@ -16,29 +16,12 @@ namespace hayate::sink {
 namespace {
 
 constexpr std::array<std::string_view, counters_count> kCounterNames = {
-    "sessions",
-    "messages",
-    "recipients",
-    "rcpt_rejected",
-    "bytes",
-    "data_rejected",
-    "recipients_delivered",
-    "rcpt_tempfail",
-    "rcpt_bounce",
-    "rcpt_flaky",
-    "rcpt_flaky_untracked",
-    "rcpt_slow",
-    "rcpt_disconnect",
-    "rcpt_garbage",
-    "rcpt_too_many",
-    "rcpt_syntax",
-    "data_fail",
-    "data_tempfail",
-    "data_too_big",
-    "data_store_failed",
-    "data_dotdrop",
-    "commands_unknown",
-    "lines_too_long",
+    "sessions",        "messages",         "recipients",           "rcpt_rejected",
+    "bytes",           "data_rejected",    "recipients_delivered", "rcpt_tempfail",
+    "rcpt_bounce",     "rcpt_flaky",       "rcpt_flaky_untracked", "rcpt_slow",
+    "rcpt_disconnect", "rcpt_garbage",     "rcpt_too_many",        "rcpt_syntax",
+    "data_fail",       "data_tempfail",    "data_too_big",         "data_store_failed",
+    "data_dotdrop",    "commands_unknown", "lines_too_long",
 };
 
 using smtp::server::ServerCounter;
