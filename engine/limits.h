@@ -99,6 +99,9 @@ inline constexpr std::uint32_t dns_lookups_in_flight_max = 128;
 inline constexpr std::uint32_t csv_row_bytes_max = 1 << 20;  // a longer row is rejected
 inline constexpr std::uint32_t csv_columns_max = 1024;
 inline constexpr std::uint32_t template_bytes_max = 16 << 20;
+// [delivery] ca_file, read whole before OpenSSL parses it. Debian's whole system bundle
+// (ca-certificates.crt) is about 220 KB.
+inline constexpr std::uint32_t ca_file_bytes_max = 16 << 20;
 inline constexpr std::uint32_t campaign_id_bytes_max = 64;
 
 // Output.

@@ -3,6 +3,7 @@
 #include "campaign/bounce/suppression.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "campaign/input/address.h"
 #include "campaign/input/csv_reader.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 
@@ -208,6 +210,12 @@ absl::StatusOr<std::unique_ptr<SuppressionStore>> SuppressionStore::open(const s
                     SQLITE_OPEN_NOMUTEX;  // one connection per thread
   if (!create && access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
     return absl::NotFoundError(cat(path, ": no suppression list here (add or import makes one)"));
+  }
+  // SQLite would open a FIFO and wait on its first read for ever (a run blocks SIGTERM while
+  // it opens the list), and a device is no database.
+  if (struct stat info{}; stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    return absl::FailedPreconditionError(cat(path, ": the suppression list is ",
+                                             file_type_name(info.st_mode), ", not a regular file"));
   }
   if (sqlite3_open_v2(path.c_str(), &store->db_, flags, nullptr) != SQLITE_OK) {
     return absl::InternalError(
