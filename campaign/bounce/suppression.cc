@@ -628,8 +628,8 @@ absl::StatusOr<ImportReport> SuppressionStore::import_csv(const std::string& csv
     ++report.error_count;
   };
   std::string key, why;
-  const bool headerless =
-      index[address] < 0 && header.size() == 1 && normalize_suppression_key(header[0], key, why);
+  const bool headerless = index[address] < 0 && header.size() == 1 &&
+                          normalize_suppression_key(strip_spreadsheet_guard(header[0]), key, why);
   if (index[address] < 0 && !headerless) {
     std::string columns_found;
     for (const std::string& name : header)
@@ -643,13 +643,16 @@ absl::StatusOr<ImportReport> SuppressionStore::import_csv(const std::string& csv
   const auto import_row = [&](std::uint64_t line,
                               const std::vector<std::string_view>& fields) -> absl::Status {
     ++report.rows;
+    // An export (or a spreadsheet) guards formula-like fields with a leading quote: undone.
     const auto field = [&](Column c) -> std::string_view {
-      return index[c] < 0 ? std::string_view() : fields[static_cast<std::size_t>(index[c])];
+      return index[c] < 0 ? std::string_view()
+                          : strip_spreadsheet_guard(fields[static_cast<std::size_t>(index[c])]);
     };
+    const std::string_view address_field =
+        headerless ? strip_spreadsheet_guard(fields[0]) : field(address);
     SuppressionEntry entry;
-    if (!normalize_suppression_key(headerless ? fields[0] : field(address), entry.address, why)) {
-      fail_row(line,
-               cat("address '", clean_reason(headerless ? fields[0] : field(address)), "': ", why));
+    if (!normalize_suppression_key(address_field, entry.address, why)) {
+      fail_row(line, cat("address '", clean_reason(address_field), "': ", why));
       return absl::OkStatus();
     }
     entry.reason = field(reason).empty() ? std::string("imported") : std::string(field(reason));
@@ -716,9 +719,11 @@ absl::StatusOr<std::uint64_t> SuppressionStore::export_csv(int fd) {
   std::uint64_t entries = 0;
   bool write_failed = false;
   absl::Status listed = list([&](const SuppressionEntry& entry) {
-    append_csv_field(entry.address, out);
+    // "@domain" entries and free-text reasons: written so that a spreadsheet shows them as
+    // text, never runs them; import_csv strips the guard again.
+    append_spreadsheet_field(entry.address, out);
     out.push_back(',');
-    append_csv_field(entry.reason, out);
+    append_spreadsheet_field(entry.reason, out);
     append(out, ",", suppression_source_name(entry.source), ",",
            format_suppression_time(entry.first_seen_unix_s), ",",
            format_suppression_time(entry.last_seen_unix_s), ",", entry.count, "\n");

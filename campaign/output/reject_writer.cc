@@ -34,11 +34,13 @@ RejectWriter::RejectWriter(int rejects_fd, int deliveries_fd, int accounting_fd,
 
 void RejectWriter::reject(std::uint64_t sequence, std::uint64_t line, std::string_view email,
                           std::string_view reason, bool first_time) {
-  append_csv_field(source_, buffer_);
+  // The row's address as the file had it, and a reason that may quote it: kept from running
+  // as formulas when the file is opened in a spreadsheet.
+  append_spreadsheet_field(source_, buffer_);
   absl::StrAppend(&buffer_, ",", line, ",");
-  append_csv_field(email, buffer_);
+  append_spreadsheet_field(email, buffer_);
   buffer_.push_back(',');
-  append_csv_field(reason, buffer_);
+  append_spreadsheet_field(reason, buffer_);
   buffer_.push_back('\n');
   ++count_;
   if (buffer_.size() > 64 * 1024) flush();

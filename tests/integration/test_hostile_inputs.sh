@@ -123,3 +123,83 @@ expect_refused "CA file of 1 GB" 65 "${dir}/ca/ca.pem: the CA file is over 16777
 
 stop_process "${sink_pid}"
 assert_eq "refused jobs: nothing sent" 0 "$(json_get "${dir}/sink.json" messages)"
+
+# ---------------------------------------------------------------------------------------------
+# 4. Formulas in the data. A spreadsheet runs a cell that starts with = + - @ (or tab, CR): the
+# CSV files hayate writes must hold such fields as text ('=...), and the suppression export
+# must import back to the same list.
+
+# no_formula_cells FILE...: every field of every row, read as a spreadsheet reads CSV, is text.
+no_formula_cells() {
+  "${HAYATE_PYTHON}" - "$@" <<'PY'
+import csv, sys
+for path in sys.argv[1:]:
+    with open(path, newline="", encoding="utf-8") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            for field in row:
+                if field[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                    sys.exit(f"{path}:{number}: field {field!r} would run as a formula")
+print("ok no formula cells in " + " ".join(sys.argv[1:]))
+PY
+}
+
+db="${dir}/formulas.db"
+hyperlink='=HYPERLINK("http://evil.example/","click")'
+run_measured "add formula address" suppress add '=1+2@example.test' --reason "${hyperlink}" \
+  --db "${db}"
+assert_eq "add formula address: exit" 0 "${HAYATE_EXIT}"
+run_measured "add domain" suppress add '@evil.example' --reason '+cmd' --db "${db}"
+assert_eq "add domain: exit" 0 "${HAYATE_EXIT}"
+run_measured "add quoted" suppress add "'-q@example.test" --reason '-1' --db "${db}"
+assert_eq "add quoted: exit" 0 "${HAYATE_EXIT}"
+run_measured "export formulas" suppress export "${dir}/formulas.csv" --db "${db}"
+assert_eq "export formulas: exit" 0 "${HAYATE_EXIT}"
+export_text="$(cat "${dir}/formulas.csv")"
+assert_contains "export: address guarded" "\"'=1+2@example.test\"" "${export_text}"
+assert_contains "export: reason guarded" "\"'=HYPERLINK(\"\"http://evil.example/\"\"," "${export_text}"
+assert_contains "export: domain entry guarded" "\"'@evil.example\",\"'+cmd\"" "${export_text}"
+assert_contains "export: a quote before a formula gets one more" "\"''-q@example.test\",\"'-1\"" \
+  "${export_text}"
+no_formula_cells "${dir}/formulas.csv"
+HAYATE_PASSED=$((HAYATE_PASSED + 1))
+
+# Round trip: imported into a new list and exported again, the same bytes and the same entries.
+run_measured "import formulas" suppress import "${dir}/formulas.csv" --db "${dir}/copy.db"
+assert_eq "import formulas: exit" 0 "${HAYATE_EXIT}"
+run_measured "export copy" suppress export "${dir}/copy.csv" --db "${dir}/copy.db"
+assert_eq "round trip: the same export" "$(cat "${dir}/formulas.csv")" "$(cat "${dir}/copy.csv")"
+run_measured "list original" suppress list --json --db "${db}"
+run_measured "list copy" suppress list --json --db "${dir}/copy.db"
+"${HAYATE_PYTHON}" - "${dir}/list original.out" "${dir}/list copy.out" <<'PY' ||
+import json, sys
+def entries(path):
+    return sorted((e["address"], e["reason"]) for e in map(json.loads, open(path)))
+original, copy = entries(sys.argv[1]), entries(sys.argv[2])
+if original != copy:
+    sys.exit(f"import changed the list: {original} became {copy}")
+want = {("=1+2@example.test", '=HYPERLINK("http://evil.example/","click")'),
+        ("@evil.example", "+cmd"), ("'-q@example.test", "-1")}
+if set(original) != want:
+    sys.exit(f"list {original}, expected {sorted(want)}")
+print("ok round trip: the same three entries, formulas and quotes as added")
+PY
+  fail "round trip: the imported list differs"
+HAYATE_PASSED=$((HAYATE_PASSED + 1))
+
+# A run whose recipients file holds formula-like addresses (valid ones, delivered, and a
+# refused row): accounting.csv, rejects.csv and domains.csv hold them as text.
+start_hayate_sink "${sink_port}" --stats-file "${dir}/sink-formulas.json"
+write_campaign "${dir}/formulas" $'email,first_name\n=1+2@example.test,Eq\n-x@example.test,Dash\n"=cmd|\' /C calc\'!A0",Calc\nann@example.test,Ann' \
+  "${routes}"
+run_measured "formula run" run "${dir}/formulas/job.toml" --out "${dir}/formulas/out"
+assert_eq "formula run: exit" 0 "${HAYATE_EXIT}"
+out="${dir}/formulas/out"
+assert_eq "formula run: delivered" 3 "$(json_get "${out}/summary.json" delivered)"
+assert_eq "formula run: rejected" 1 "$(json_get "${out}/summary.json" rejected)"
+assert_contains "accounting.csv: address guarded" ",\"'=1+2@example.test\"," \
+  "$(cat "${out}/accounting.csv")"
+assert_contains "accounting.csv: dash guarded" ",\"'-x@example.test\"," "$(cat "${out}/accounting.csv")"
+assert_contains "rejects.csv: refused row guarded" ",\"'=cmd|' /C calc'!A0\"," \
+  "$(cat "${out}/rejects.csv")"
+no_formula_cells "${out}/accounting.csv" "${out}/rejects.csv" "${out}/domains.csv"
+HAYATE_PASSED=$((HAYATE_PASSED + 1))
