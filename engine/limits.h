@@ -115,6 +115,10 @@ inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 // and lose answers.
 inline constexpr std::uint32_t dns_lookups_in_flight_max = 128;
 
+// A CA file (net/tls.h), read whole before OpenSSL parses it. Debian's whole system bundle
+// (ca-certificates.crt) is about 220 KB.
+inline constexpr std::uint32_t ca_file_bytes_max = 16 << 20;
+
 // Output: a LineWriter (engine/line_writer.h) writes its buffer once it holds this much.
 inline constexpr std::uint32_t line_writer_flush_bytes = 64 * 1024;
 

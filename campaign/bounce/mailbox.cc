@@ -13,6 +13,7 @@
 
 #include "campaign/limits.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline bounce {
@@ -39,10 +40,36 @@ class FileDescriptor {
   int fd_;
 };
 
+// Opens a message file for reading, or -1 with `status` saying why. O_NONBLOCK while opening,
+// so that a FIFO (put in a Maildir, or swapped in after the listing) cannot hang the open, and
+// only a regular file: a FIFO or a device would hang or never end the read.
+int open_message_file(const std::string& path, absl::Status& status) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    status = io_error(path, "open", errno);
+    return -1;
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    status = io_error(path, "read", errno);
+  } else if (!S_ISREG(info.st_mode)) {
+    status = absl::InvalidArgumentError(
+        hayate::cat(path, ": is ", file_type_name(info.st_mode), ", not a regular file"));
+  } else if (const int flags = ::fcntl(fd, F_GETFL);
+             flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    status = io_error(path, "read", errno);
+  } else {
+    return fd;
+  }
+  ::close(fd);
+  return -1;
+}
+
 // Reads up to `bytes_max` bytes of the file into `out`.
 absl::Status read_file(const std::string& path, std::size_t bytes_max, std::string& out) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return io_error(path, "open", errno);
+  absl::Status opened;
+  FileDescriptor fd(open_message_file(path, opened));
+  if (fd.get() < 0) return opened;
   out.clear();
   char buffer[65536];
   while (out.size() < bytes_max) {
@@ -174,8 +201,9 @@ absl::Status read_mailbox(const std::string& path,
   if (!S_ISREG(info.st_mode)) {
     return absl::InvalidArgumentError(hayate::cat(path, ": not a file, mbox or Maildir"));
   }
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return io_error(path, "open", errno);
+  absl::Status opened;
+  FileDescriptor fd(open_message_file(path, opened));
+  if (fd.get() < 0) return opened;
   char head[5] = {};
   ssize_t got = 0;
   do {

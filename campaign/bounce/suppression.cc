@@ -3,6 +3,7 @@
 #include "campaign/bounce/suppression.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "campaign/input/csv_reader.h"
 #include "campaign/output/accounting.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 #include "engine/write_fully.h"
 
@@ -195,6 +197,12 @@ absl::StatusOr<std::unique_ptr<SuppressionStore>> SuppressionStore::open(const s
                     SQLITE_OPEN_NOMUTEX;  // one connection per thread
   if (!create && access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
     return absl::NotFoundError(cat(path, ": no suppression list here (add or import makes one)"));
+  }
+  // SQLite would open a FIFO and wait on its first read for ever (a run blocks SIGTERM while
+  // it opens the list), and a device is no database.
+  if (struct stat info{}; stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    return absl::FailedPreconditionError(cat(path, ": the suppression list is ",
+                                             file_type_name(info.st_mode), ", not a regular file"));
   }
   if (sqlite3_open_v2(path.c_str(), &store->db_, flags, nullptr) != SQLITE_OK) {
     return absl::InternalError(
@@ -607,8 +615,8 @@ absl::StatusOr<ImportReport> SuppressionStore::import_csv(const std::string& csv
     ++report.error_count;
   };
   std::string key, why;
-  const bool headerless =
-      index[address] < 0 && header.size() == 1 && normalize_suppression_key(header[0], key, why);
+  const bool headerless = index[address] < 0 && header.size() == 1 &&
+                          normalize_suppression_key(strip_spreadsheet_guard(header[0]), key, why);
   if (index[address] < 0 && !headerless) {
     std::string columns_found;
     for (const std::string& name : header)
@@ -622,13 +630,16 @@ absl::StatusOr<ImportReport> SuppressionStore::import_csv(const std::string& csv
   const auto import_row = [&](std::uint64_t line,
                               const std::vector<std::string_view>& fields) -> absl::Status {
     ++report.rows;
+    // An export (or a spreadsheet) guards formula-like fields with a leading quote: undone.
     const auto field = [&](Column c) -> std::string_view {
-      return index[c] < 0 ? std::string_view() : fields[static_cast<std::size_t>(index[c])];
+      return index[c] < 0 ? std::string_view()
+                          : strip_spreadsheet_guard(fields[static_cast<std::size_t>(index[c])]);
     };
+    const std::string_view address_field =
+        headerless ? strip_spreadsheet_guard(fields[0]) : field(address);
     SuppressionEntry entry;
-    if (!normalize_suppression_key(headerless ? fields[0] : field(address), entry.address, why)) {
-      fail_row(line,
-               cat("address '", clean_reason(headerless ? fields[0] : field(address)), "': ", why));
+    if (!normalize_suppression_key(address_field, entry.address, why)) {
+      fail_row(line, cat("address '", clean_reason(address_field), "': ", why));
       return absl::OkStatus();
     }
     entry.reason = field(reason).empty() ? std::string("imported") : std::string(field(reason));
@@ -695,9 +706,11 @@ absl::StatusOr<std::uint64_t> SuppressionStore::export_csv(int fd) {
   std::uint64_t entries = 0;
   bool write_failed = false;
   absl::Status listed = list([&](const SuppressionEntry& entry) {
-    append_csv_field(entry.address, out);
+    // "@domain" entries and free-text reasons: written so that a spreadsheet shows them as
+    // text, never runs them; import_csv strips the guard again.
+    append_spreadsheet_field(entry.address, out);
     out.push_back(',');
-    append_csv_field(entry.reason, out);
+    append_spreadsheet_field(entry.reason, out);
     append(out, ",", suppression_source_name(entry.source), ",",
            format_suppression_time(entry.first_seen_unix_s), ",",
            format_suppression_time(entry.last_seen_unix_s), ",", entry.count, "\n");

@@ -29,6 +29,7 @@
 #include "campaign/limits.h"
 #include "campaign/message/message.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 
 // The installed toml++ is a compiled library built with exceptions (its symbols live in
@@ -41,7 +42,8 @@ namespace {
 // Capacities of a job file. They bound what a hostile or mistaken file can make us allocate;
 // real jobs are a few hundred bytes.
 constexpr std::size_t job_file_bytes_max = 1 << 20;
-constexpr std::int64_t connections_limit = 1'000'000;  // connections_max, per domain
+constexpr std::size_t password_file_bytes_max = 64 * 1024;  // a password and a line break
+constexpr std::int64_t connections_limit = 1'000'000;       // connections_max, per domain
 constexpr std::int64_t messages_per_connection_limit = 1'000'000;
 constexpr std::uint64_t timeout_ms_max = 86'400'000;              // 1 day, for each SMTP timeout
 constexpr std::uint64_t retry_delay_ms_max = 30 * 86'400'000ULL;  // 30 days
@@ -669,6 +671,12 @@ absl::Status JobReader::check_file(const toml::value<std::string>& value, std::s
   }
   if (S_ISDIR(info.st_mode)) {
     return error_at(value, cat(label, " '", resolved, "' is a directory, not a file"));
+  }
+  // A FIFO would hang the read (or, for the recipients, the second open the journal's
+  // fingerprint makes); a device such as /dev/zero never ends.
+  if (!S_ISREG(info.st_mode)) {
+    return error_at(value, cat(label, " '", resolved, "' is ", file_type_name(info.st_mode),
+                               ", not a regular file"));
   }
   if (access(resolved.c_str(), R_OK) != 0) {
     return error_at(value,
@@ -1625,13 +1633,16 @@ absl::Status JobReader::read_relay(const toml::table& table) {
         !status.ok()) {
       return status;
     }
-    std::ifstream file(path, std::ios::binary);
-    std::string password;
-    std::getline(file, password);  // the first line; a trailing CR (Windows editors) goes too
-    if (!password.empty() && password.back() == '\r') password.pop_back();
-    if (!file && !file.eof()) {
-      return error_at(*password_file, cat("[relay] password_file ", path, ": cannot read it"));
+    // Read with a bound: the file's first line is all that counts, and a huge file or a
+    // device must not fill the memory.
+    absl::StatusOr<std::string> contents =
+        read_regular_file(path, password_file_bytes_max, "the password file");
+    if (!contents.ok()) {
+      return error_at(*password_file, cat("[relay] password_file ", contents.status().message()));
     }
+    // The first line; a trailing CR (Windows editors) goes too.
+    std::string password = contents->substr(0, contents->find('\n'));
+    if (!password.empty() && password.back() == '\r') password.pop_back();
     if (password.empty()) {
       return error_at(*password_file, cat("[relay] password_file ", path,
                                           ": the first line (the password) is empty"));

@@ -8,37 +8,24 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "campaign/input/address.h"
 #include "campaign/limits.h"
+#include "engine/files.h"
 
 namespace hayate::campaign::inline input {
 
 namespace {
 
-absl::StatusOr<std::string> read_template_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << file.rdbuf();
-  std::string text = content.str();
-  if (text.size() > limits::template_bytes_max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": template over ", limits::template_bytes_max, " bytes"));
-  }
-  return text;
-}
-
 absl::StatusOr<Template> compile_file(const std::string& path,
                                       const std::vector<std::string>& columns, Escape escape) {
-  absl::StatusOr<std::string> source = read_template_file(path);
+  // Never more than the limit in memory, and only a regular file: /dev/zero or a FIFO named
+  // as a template would otherwise fill the memory or hang the start.
+  absl::StatusOr<std::string> source =
+      read_regular_file(path, limits::template_bytes_max, "the template");
   if (!source.ok()) return source.status();
   return Template::compile(*source, path, columns, escape);
 }
@@ -57,7 +44,8 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
   input->job_ = std::move(*job);
   const JobConfig& config = input->job_;
 
-  absl::StatusOr<std::unique_ptr<CsvReader>> csv = CsvReader::open(config.recipients_path);
+  absl::StatusOr<std::unique_ptr<CsvReader>> csv =
+      CsvReader::open(config.recipients_path, CsvReader::Source::regular_file);
   if (!csv.ok()) return csv.status();
   input->csv_ = std::move(*csv);
   struct stat recipients_stat {};

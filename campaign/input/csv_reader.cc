@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "campaign/limits.h"
 #include "engine/assert.h"
+#include "engine/files.h"
 #include "engine/strings.h"
 
 namespace hayate::campaign::inline input {
@@ -78,24 +79,46 @@ CsvReader::~CsvReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path) {
-  return open(path, block_bytes);
+absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path, Source source) {
+  return open(path, block_bytes, source);
 }
 
 absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path,
-                                                           std::size_t buffer_bytes) {
+                                                           std::size_t buffer_bytes,
+                                                           Source source) {
   std::unique_ptr<CsvReader> reader(new CsvReader());
   reader->path_ = path;
-  reader->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool regular_only = source == Source::regular_file;
+  // O_NONBLOCK while opening a regular file only: a FIFO would block the open until a writer
+  // comes. (A pipe, where one is welcome, is opened as usual: waiting for its writer.)
+  reader->fd_ =
+      ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0));
   if (reader->fd_ < 0) {
     const int error_number = errno;
     return errno_status(error_number, absl::StrFormat("cannot open CSV file '%s': %s", path,
                                                       errno_text(error_number)));
   }
   struct stat file_status {};
-  if (::fstat(reader->fd_, &file_status) == 0 && S_ISDIR(file_status.st_mode)) {
+  if (::fstat(reader->fd_, &file_status) != 0) {
+    const int error_number = errno;
+    return errno_status(error_number, absl::StrFormat("cannot read CSV file '%s': %s", path,
+                                                      errno_text(error_number)));
+  }
+  if (S_ISDIR(file_status.st_mode)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("cannot read CSV file '%s': it is a directory", path));
+  }
+  if (regular_only && !S_ISREG(file_status.st_mode)) {
+    const std::string_view type = file_type_name(file_status.st_mode);
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot read CSV file '%s': it is %s, not a regular file", path,
+                        absl::string_view(type.data(), type.size())));
+  }
+  const int flags = ::fcntl(reader->fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(reader->fd_, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int error_number = errno;
+    return errno_status(error_number, absl::StrFormat("cannot read CSV file '%s': %s", path,
+                                                      errno_text(error_number)));
   }
   ::posix_fadvise(reader->fd_, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint; failure is harmless
 

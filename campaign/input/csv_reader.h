@@ -23,14 +23,22 @@ class CsvReader {
  public:
   enum class Next : std::uint8_t { row, bad_row, end };
 
+  // What may be read. A campaign's recipients must be a regular file: they are read twice
+  // (the journal's fingerprint), which a FIFO cannot give, a FIFO with no writer would hang
+  // the start, and a device never ends. A list to import may come through a pipe.
+  enum class Source : std::uint8_t { any, regular_file };
+
   // Opens `path` and reads the header row. A UTF-8 BOM before it is skipped. Errors: the file
-  // cannot be opened (the errno text), it is empty, the header is malformed, has an empty or
-  // duplicate column name. Column names are trimmed of surrounding spaces.
-  static absl::StatusOr<std::unique_ptr<CsvReader>> open(const std::string& path);
+  // cannot be opened (the errno text), it is a directory (or, for Source::regular_file, not a
+  // regular file: refused without waiting on a FIFO), it is empty, the header is malformed,
+  // has an empty or duplicate column name. Column names are trimmed of surrounding spaces.
+  static absl::StatusOr<std::unique_ptr<CsvReader>> open(const std::string& path,
+                                                         Source source = Source::any);
   // The same with the first buffer of `buffer_bytes` (at least 1) instead of 256 KiB, which
   // grows as usual for long records. For tests and fuzzing: tiny buffers cut every record.
   static absl::StatusOr<std::unique_ptr<CsvReader>> open(const std::string& path,
-                                                         std::size_t buffer_bytes);
+                                                         std::size_t buffer_bytes,
+                                                         Source source = Source::any);
 
   const std::vector<std::string>& header() const { return header_; }
   const std::string& path() const { return path_; }

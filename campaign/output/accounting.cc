@@ -16,7 +16,8 @@ namespace hayate::campaign::inline output {
 
 namespace {
 
-// Appends a text field: invalid UTF-8 and NUL become U+FFFD, then RFC 4180 quoting.
+// Appends a text field: invalid UTF-8 and NUL become U+FFFD, then RFC 4180 quoting and the
+// formula guard.
 void append_text_field(std::string_view value, std::string& out) {
   bool clean = true;
   for (std::size_t i = 0; i < value.size() && clean; ++i) {
@@ -30,7 +31,7 @@ void append_text_field(std::string_view value, std::string& out) {
     }
   }
   if (clean) {
-    append_csv_field(value, out);
+    append_spreadsheet_field(value, out);
     return;
   }
   std::string repaired;
@@ -47,7 +48,7 @@ void append_text_field(std::string_view value, std::string& out) {
       repaired += "\xEF\xBF\xBD";  // U+FFFD
     }
   }
-  append_csv_field(repaired, out);
+  append_spreadsheet_field(repaired, out);
 }
 
 char type_letter(OutcomeType type) {
@@ -246,6 +247,31 @@ void append_csv_field(std::string_view value, std::string& out) {
     out += c;
   }
   out += '"';
+}
+
+bool starts_like_formula(std::string_view value) {
+  const std::size_t first = value.find_first_not_of('\'');
+  if (first == std::string_view::npos) return false;
+  const char c = value[first];
+  return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+void append_spreadsheet_field(std::string_view value, std::string& out) {
+  if (!starts_like_formula(value)) {
+    append_csv_field(value, out);
+    return;
+  }
+  out += "\"'";
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+std::string_view strip_spreadsheet_guard(std::string_view field) {
+  if (field.starts_with('\'') && starts_like_formula(field.substr(1))) field.remove_prefix(1);
+  return field;
 }
 
 void format_accounting_row(const OutcomeRecord& record, const AccountingContext& context,

@@ -22,7 +22,9 @@
 //   srcMta     our HELO name; dlvSourceIp the local address when known
 //   campaign, attempt, line: the job's id, the attempt number (1 = first), the CSV line
 // Fields are quoted per RFC 4180 when they hold a comma, a quote, CR or LF; invalid UTF-8 and
-// NUL become U+FFFD. No formula escaping: values are data, kept as sent.
+// NUL become U+FFFD. Addresses, replies and host names come from the recipients file and from
+// servers: a text field that a spreadsheet would take for a formula is written with a leading
+// single quote (append_spreadsheet_field).
 #pragma once
 
 #include <cstdint>
@@ -73,6 +75,21 @@ std::string accounting_time(std::int64_t unix_s);
 // Appends `value` as one CSV field (RFC 4180 2.6, 2.7): quoted when it holds a comma, a
 // double quote, CR or LF, with quotes doubled. Bytes are kept as they are.
 void append_csv_field(std::string_view value, std::string& out);
+
+// True when a spreadsheet would read `value` as a formula: it starts with = + - @, a tab or a
+// CR (OWASP, "CSV Injection"), after any number of single quotes. (The quotes count too, so
+// that strip_spreadsheet_guard gives back exactly what was written, quotes and all.)
+bool starts_like_formula(std::string_view value);
+
+// Appends `value` as one CSV field for a spreadsheet: as append_csv_field, but a value that
+// starts_like_formula is written quoted with one more single quote in front ("'=1+2"), which
+// spreadsheets show as text. Data that hayate did not write itself (addresses, reasons,
+// replies) goes through here.
+void append_spreadsheet_field(std::string_view value, std::string& out);
+
+// The value a field written by append_spreadsheet_field held: its leading single quote
+// removed when what follows starts_like_formula, anything else as it is.
+std::string_view strip_spreadsheet_guard(std::string_view field);
 
 // Appends one row, line feed included.
 void format_accounting_row(const OutcomeRecord& record, const AccountingContext& context,

@@ -172,7 +172,7 @@ std::string DomainReport::render_csv() const {
       "domain,recipients,delivered,bounced,deferred,rejected,suppressed,attempts,"
       "mean_latency_ms,bounce_reasons\n";
   for (const auto& [domain, counts] : sorted()) {
-    append_csv_field(domain, out);
+    append_spreadsheet_field(domain, out);
     append(out, ",", counts.recipients(), ",", counts.delivered, ",", counts.bounced, ",",
            counts.deferred, ",", counts.rejected, ",", counts.suppressed, ",", counts.attempts, ",",
            format_mean(counts.mean_latency_ms(), ""), ",");

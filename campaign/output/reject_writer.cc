@@ -33,12 +33,14 @@ RejectWriter::RejectWriter(int rejects_fd, int deliveries_fd, int accounting_fd,
 
 void RejectWriter::reject(std::uint64_t sequence, std::uint64_t line, std::string_view email,
                           std::string_view reason, bool first_time) {
+  // The row's address as the file had it, and a reason that may quote it: kept from running
+  // as formulas when the file is opened in a spreadsheet.
   std::string& out = rejects_.buffer();
-  append_csv_field(source_, out);
+  append_spreadsheet_field(source_, out);
   absl::StrAppend(&out, ",", line, ",");
-  append_csv_field(email, out);
+  append_spreadsheet_field(email, out);
   out.push_back(',');
-  append_csv_field(reason, out);
+  append_spreadsheet_field(reason, out);
   out.push_back('\n');
   ++count_;
   rejects_.flush_if_full();

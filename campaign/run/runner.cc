@@ -790,7 +790,14 @@ int CampaignRun::load_sending_setup() {
     return exit_code::data_error;
   }
   if (std::any_of(sources_.begin(), sources_.end(), [](const auto& s) { return s.warmup; })) {
-    absl::StatusOr<WarmupState> opened_warmup = WarmupState::open(job().warmup_state_path);
+    // SQLite would open a FIFO and wait on its first read for ever; a device is no database.
+    const std::string& path = job().warmup_state_path;
+    if (struct stat info{}; stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+      std::fprintf(stderr, "hayate: %s: the warm-up state is %s, not a regular file\n",
+                   path.c_str(), std::string(file_type_name(info.st_mode)).c_str());
+      return exit_code::cannot_create;
+    }
+    absl::StatusOr<WarmupState> opened_warmup = WarmupState::open(path);
     if (!opened_warmup.ok()) {
       std::fprintf(stderr, "hayate: %s\n", std::string(opened_warmup.status().message()).c_str());
       return exit_code::cannot_create;

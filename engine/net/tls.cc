@@ -3,9 +3,12 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "engine/assert.h"
+#include "engine/files.h"
+#include "engine/limits.h"
 #include "engine/strings.h"
 
 namespace hayate::net {
@@ -21,6 +24,44 @@ std::string openssl_errors() {
     text += buffer;
   }
   return text;
+}
+
+// The PEM certificates and CRLs of `ca_file` into the context's store, as
+// SSL_CTX_load_verify_locations does, but from a bounded read of a regular file: a FIFO or a
+// device named as the CA file must not hang the start or fill the memory.
+absl::Status load_ca_file(SSL_CTX* ctx, const std::string& ca_file) {
+  absl::StatusOr<std::string> pem =
+      read_regular_file(ca_file, limits::ca_file_bytes_max, "the CA file");
+  if (!pem.ok()) return absl::InvalidArgumentError(pem.status().message());
+  BIO* bio = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
+  HAYATE_ASSERT(bio != nullptr);
+  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (infos == nullptr) {
+    return absl::InvalidArgumentError(
+        cat(ca_file, ": cannot load CA certificates: ", openssl_errors()));
+  }
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  int loaded = 0;
+  bool added = true;
+  for (int i = 0; i < sk_X509_INFO_num(infos) && added; ++i) {
+    const X509_INFO* info = sk_X509_INFO_value(infos, i);
+    if (info->x509 != nullptr) {
+      added = X509_STORE_add_cert(store, info->x509) == 1;
+      ++loaded;
+    }
+    if (added && info->crl != nullptr) {
+      added = X509_STORE_add_crl(store, info->crl) == 1;
+      ++loaded;
+    }
+  }
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  if (!added || loaded == 0) {
+    const std::string error = openssl_errors();
+    return absl::InvalidArgumentError(cat(ca_file, ": cannot load CA certificates: ",
+                                          error.empty() ? "no certificate in it" : error));
+  }
+  return absl::OkStatus();
 }
 
 bool is_ip_literal(const std::string& name) {
@@ -40,10 +81,11 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::create(const std::string
   if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
     ERR_clear_error();  // no system store: only ca_file can vouch for servers
   }
-  if (!ca_file.empty() && SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) != 1) {
-    const std::string error = openssl_errors();
-    SSL_CTX_free(ctx);
-    return absl::InvalidArgumentError(cat(ca_file, ": cannot load CA certificates: ", error));
+  if (!ca_file.empty()) {
+    if (absl::Status status = load_ca_file(ctx, ca_file); !status.ok()) {
+      SSL_CTX_free(ctx);
+      return status;
+    }
   }
   return std::unique_ptr<TlsContext>(new TlsContext(ctx));
 }

@@ -144,6 +144,19 @@ TEST(AccountingRow, RejectedRowWithHostileFields) {
             "field\",,mta.example.com,,,newsletter-2026-11,0,21\n");
 }
 
+// Addresses come from the recipients file and host names from DNS: one that starts like a
+// formula is written as text for spreadsheets. hayate's own fields (dsnDiag's "smtp;" and
+// "x-hayate;", times, codes) never start so.
+TEST(AccountingRow, FormulaLikeFieldsAreGuarded) {
+  OutcomeRecord record = gmail_bounce_record();
+  record.recipient = "=1+2@example.com";
+  record.envelope_from = "-bounces@example.com";
+  const std::string row = row_of(record);
+  EXPECT_NE(row.find(",\"'-bounces@example.com\",\"'=1+2@example.com\",failed,"), std::string::npos)
+      << row;
+  EXPECT_NE(row.find(",\"smtp;550 5.1.1 "), std::string::npos) << row;  // quoted for its commas
+}
+
 TEST(AccountingRow, InvalidUtf8AndNulBecomeReplacementCharacters) {
   OutcomeRecord record = gmail_bounce_record();
   record.code = 550;
@@ -261,6 +274,45 @@ TEST(CsvField, Rfc4180Quoting) {
     append_csv_field(value, out);
     EXPECT_EQ(out, quoted) << value;
   }
+}
+
+// OWASP's advice for CSV opened in spreadsheets: a field starting with = + - @, tab or CR
+// gets a leading single quote inside a quoted field. Leading quotes count as part of the
+// start, so that stripping one quote gives back any value exactly.
+TEST(SpreadsheetField, FormulaStartsGetOneMoreQuote) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"plain", "plain"},
+      {"", ""},
+      {"a,b", "\"a,b\""},
+      {"a=b", "a=b"},
+      {"=1+2", "\"'=1+2\""},
+      {"+81 3 1234", "\"'+81 3 1234\""},
+      {"-1", "\"'-1\""},
+      {"@SUM(A1)", "\"'@SUM(A1)\""},
+      {"\tx", "\"'\tx\""},
+      {"\rx", "\"'\rx\""},
+      {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
+      {"'=x", "\"''=x\""},
+      {"''-x", "\"'''-x\""},
+      {"'plain", "'plain"},
+      {"'", "'"},
+  };
+  for (const auto& [value, written] : cases) {
+    std::string out;
+    append_spreadsheet_field(value, out);
+    EXPECT_EQ(out, written) << value;
+    // What a CSV reader hands back, then the guard taken off: the value again.
+    std::string field = out;
+    if (field.starts_with('"')) {
+      field = field.substr(1, field.size() - 2);
+      for (std::size_t at = field.find("\"\""); at != std::string::npos;
+           at = field.find("\"\"", at + 1)) {
+        field.erase(at, 1);
+      }
+    }
+    EXPECT_EQ(strip_spreadsheet_guard(field), value) << value;
+  }
+  EXPECT_EQ(strip_spreadsheet_guard("'plain"), "'plain");  // not one of ours: kept
 }
 
 // ---------------------------------------------------------------------------------------------

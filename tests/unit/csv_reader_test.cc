@@ -477,6 +477,27 @@ TEST(CsvReader, ShortReadsGiveTheSameRecords) {
   }
 }
 
+// A campaign's recipients must be a regular file: a FIFO without a writer is refused at once
+// (the open never waits for one), and so is a device.
+TEST(CsvReader, RegularFileOnlyRefusesFifosAndDevicesWithoutWaiting) {
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "csv_reader_test_lonely_fifo_", ::getpid());
+  std::remove(path.c_str());
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  absl::StatusOr<std::unique_ptr<CsvReader>> fifo =
+      CsvReader::open(path, CsvReader::Source::regular_file);
+  std::remove(path.c_str());
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_EQ(fifo.status().message(),
+            absl::StrCat("cannot read CSV file '", path, "': it is a FIFO, not a regular file"));
+  absl::StatusOr<std::unique_ptr<CsvReader>> device =
+      CsvReader::open("/dev/zero", CsvReader::Source::regular_file);
+  ASSERT_FALSE(device.ok());
+  EXPECT_EQ(device.status().message(),
+            "cannot read CSV file '/dev/zero': it is a character device, not a regular file");
+  EXPECT_TRUE(CsvReader::open(data_path("quoted.csv"), CsvReader::Source::regular_file).ok());
+}
+
 TEST(CsvReader, TinyBuffersGiveTheSameRecords) {
   // Buffers from 1 byte up: every record, CRLF, "" pair and BOM is cut at every offset, and
   // the buffer is compacted and grown many times.

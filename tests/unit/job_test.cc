@@ -649,6 +649,37 @@ TEST_F(JobTest, JobPathTooLong) {
             path + ": cannot open the job file: File name too long");
 }
 
+// A FIFO or a device named where a file is meant: refused at load, naming key and file, without
+// opening it (a FIFO would hang the open or the read; /dev/zero never ends).
+TEST_F(JobTest, NonRegularFilesAreRefused) {
+  ASSERT_EQ(mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
+  const std::string head = "[campaign]\nid = \"c\"\nfrom = \"a@example.com\"\nsubject = \"s\"\n";
+  EXPECT_EQ(error(head + "recipients = \"fifo\"\ntext = \"body.txt\"\n"),
+            "job.toml:5:14: [campaign] recipients 'DIR/fifo' is a FIFO, not a regular file");
+  EXPECT_EQ(error(head + "recipients = \"recipients.csv\"\ntext = \"/dev/zero\"\n"),
+            "job.toml:6:8: [campaign] text '/dev/zero' is a character device, not a regular file");
+  EXPECT_EQ(error(std::string(kBase) + "[delivery]\nca_file = \"fifo\"\n"),
+            "job.toml:8:11: [delivery] ca_file 'DIR/fifo' is a FIFO, not a regular file");
+  EXPECT_EQ(error(std::string(kBase) + "[relay]\nhost = \"smtp.example.com\"\nusername = \"u\"\n"
+                                       "password_file = \"fifo\"\n"),
+            "job.toml:10:17: [relay] password_file 'DIR/fifo' is a FIFO, not a regular file");
+}
+
+// The password is the first line, read with a bound: a huge file is refused, not read whole.
+TEST_F(JobTest, PasswordFileIsReadWithABound) {
+  const std::string relay = std::string(kBase) +
+                            "[relay]\nhost = \"smtp.example.com\"\nusername = \"u\"\n"
+                            "password_file = \"password\"\n";
+  write_file(dir_ + "/password", "right horse\r\nsecond line\n");
+  const JobConfig job = load_ok(relay);
+  ASSERT_FALSE(job.routes.empty());
+  EXPECT_EQ(job.routes.back().password, "right horse");
+  write_file(dir_ + "/password", std::string(64 * 1024, 'p') + "\n");
+  EXPECT_EQ(error(relay),
+            "job.toml:10:17: [relay] password_file DIR/password: the password "
+            "file is over 65536 bytes");
+}
+
 TEST_F(JobTest, UnreadableRecipients) {
   if (geteuid() == 0) GTEST_SKIP() << "root reads any file";
   ASSERT_EQ(chmod((dir_ + "/recipients.csv").c_str(), 0), 0);

@@ -499,9 +499,10 @@ TEST(SuppressionExport, ExactCsvAndReimportChangesNothing) {
   ::close(fd);
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(*written, 2u);
+  // A domain entry starts with '@', which a spreadsheet would take for a formula: guarded.
   const std::string expected =
       "address,reason,source,first_seen,last_seen,count\n"
-      "@a.example,hostunknown,bounce,1970-01-01T00:00:00Z,1970-01-02T00:00:00Z,1\n"
+      "\"'@a.example\",hostunknown,bounce,1970-01-01T00:00:00Z,1970-01-02T00:00:00Z,1\n"
       "b@example.com,\"said \"\"no\"\", twice\",complaint,2026-11-03T14:05:09Z,"
       "2026-11-03T14:06:49Z,2\n";
   EXPECT_EQ(read_file(path), expected);
@@ -520,6 +521,64 @@ TEST(SuppressionExport, ExactCsvAndReimportChangesNothing) {
     ::close(again_fd);
     EXPECT_EQ(read_file(again), expected);
   }
+}
+
+// Addresses and reasons a spreadsheet would run as formulas (= + - @, also after single
+// quotes; a stored reason never holds a tab or CR) are exported with one more leading quote,
+// inside a quoted field; import takes exactly that quote off, so the list comes back as it
+// was, quotes and all.
+TEST(SuppressionExport, FormulasAreNeutralisedAndComeBackOnImport) {
+  TempDir dir;
+  auto store = open_store(dir.file("s.db"));
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::pair<std::string, std::string>> entries = {
+      {"=1+2@example.com", "=HYPERLINK(\"http://evil.example/\",\"click\")"},
+      {"+81@example.com", "+cmd"},
+      {"-x@example.com", "-1"},
+      {"'=q@example.com", "'already quoted"},
+      {"plain@example.com", "@SUM(A1)"},
+      {"tick'@example.com", "-"},
+  };
+  for (const auto& [address, reason] : entries) {
+    ASSERT_TRUE(
+        store->add(SuppressionEntry{address, reason, SuppressionSource::manual, 0, 0, 1}).ok())
+        << address;
+  }
+  const std::string path = dir.file("out.csv");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(store->export_csv(fd).ok());
+  ::close(fd);
+  const std::string exported = read_file(path);
+  const std::string tail = ",manual,1970-01-01T00:00:00Z,1970-01-01T00:00:00Z,1\n";
+  for (const std::string& row : {
+           "\"''=q@example.com\",'already quoted" + tail,
+           "\"'+81@example.com\",\"'+cmd\"" + tail,
+           "\"'-x@example.com\",\"'-1\"" + tail,
+           "\"'=1+2@example.com\",\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"click\"\")\"" +
+               tail,
+           "plain@example.com,\"'@SUM(A1)\"" + tail,
+           "tick'@example.com,\"'-\"" + tail,
+       }) {
+    EXPECT_NE(exported.find("\n" + row), std::string::npos) << row << "\nin:\n" << exported;
+  }
+
+  auto copy = open_store(dir.file("copy.db"));
+  ASSERT_NE(copy, nullptr);
+  absl::StatusOr<ImportReport> report = copy->import_csv(path, SuppressionSource::import, t0);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->imported, entries.size());
+  EXPECT_EQ(report->error_count, 0u) << (report->errors.empty() ? "" : report->errors[0]);
+  std::vector<std::pair<std::string, std::string>> imported;
+  ASSERT_TRUE(copy->list([&](const SuppressionEntry& entry) {
+                    imported.emplace_back(entry.address, entry.reason);
+                    return true;
+                  })
+                  .ok());
+  std::vector<std::pair<std::string, std::string>> want = entries;
+  std::sort(want.begin(), want.end());
+  std::sort(imported.begin(), imported.end());
+  EXPECT_EQ(imported, want);
 }
 
 TEST(SuppressionSchema, VersionAndForeignDatabasesAreRefused) {
