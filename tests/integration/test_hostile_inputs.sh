@@ -86,7 +86,8 @@ done
 write_campaign "${dir}/zero" $'email,first_name\nann@example.test,Ann' "${routes}"
 sed -i 's|^text = .*|text = "/dev/zero"|' "${dir}/zero/job.toml"
 expect_refused "text is dev zero" 65 \
-  "[campaign] text '/dev/zero' is a character device, not a regular file" check "${dir}/zero/job.toml"
+  "[campaign] text '/dev/zero' is a character device, not a regular file" \
+  check "${dir}/zero/job.toml"
 
 write_campaign "${dir}/fifo-text" $'email,first_name\nann@example.test,Ann' "${routes}"
 rm "${dir}/fifo-text/body.txt"
@@ -156,7 +157,8 @@ run_measured "export formulas" suppress export "${dir}/formulas.csv" --db "${db}
 assert_eq "export formulas: exit" 0 "${HAYATE_EXIT}"
 export_text="$(cat "${dir}/formulas.csv")"
 assert_contains "export: address guarded" "\"'=1+2@example.test\"" "${export_text}"
-assert_contains "export: reason guarded" "\"'=HYPERLINK(\"\"http://evil.example/\"\"," "${export_text}"
+assert_contains "export: reason guarded" "\"'=HYPERLINK(\"\"http://evil.example/\"\"," \
+  "${export_text}"
 assert_contains "export: domain entry guarded" "\"'@evil.example\",\"'+cmd\"" "${export_text}"
 assert_contains "export: a quote before a formula gets one more" "\"''-q@example.test\",\"'-1\"" \
   "${export_text}"
@@ -189,8 +191,9 @@ HAYATE_PASSED=$((HAYATE_PASSED + 1))
 # A run whose recipients file holds formula-like addresses (valid ones, delivered, and a
 # refused row): accounting.csv, rejects.csv and domains.csv hold them as text.
 start_hayate_sink "${sink_port}" --stats-file "${dir}/sink-formulas.json"
-write_campaign "${dir}/formulas" $'email,first_name\n=1+2@example.test,Eq\n-x@example.test,Dash\n"=cmd|\' /C calc\'!A0",Calc\nann@example.test,Ann' \
-  "${routes}"
+rows=$'email,first_name\n=1+2@example.test,Eq\n-x@example.test,Dash\n'
+rows+=$'"=cmd|\' /C calc\'!A0",Calc\nann@example.test,Ann'
+write_campaign "${dir}/formulas" "${rows}" "${routes}"
 run_measured "formula run" run "${dir}/formulas/job.toml" --out "${dir}/formulas/out"
 assert_eq "formula run: exit" 0 "${HAYATE_EXIT}"
 out="${dir}/formulas/out"
@@ -198,7 +201,8 @@ assert_eq "formula run: delivered" 3 "$(json_get "${out}/summary.json" delivered
 assert_eq "formula run: rejected" 1 "$(json_get "${out}/summary.json" rejected)"
 assert_contains "accounting.csv: address guarded" ",\"'=1+2@example.test\"," \
   "$(cat "${out}/accounting.csv")"
-assert_contains "accounting.csv: dash guarded" ",\"'-x@example.test\"," "$(cat "${out}/accounting.csv")"
+assert_contains "accounting.csv: dash guarded" ",\"'-x@example.test\"," \
+  "$(cat "${out}/accounting.csv")"
 assert_contains "rejects.csv: refused row guarded" ",\"'=cmd|' /C calc'!A0\"," \
   "$(cat "${out}/rejects.csv")"
 no_formula_cells "${out}/accounting.csv" "${out}/rejects.csv" "${out}/domains.csv"

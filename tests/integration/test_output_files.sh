@@ -18,8 +18,8 @@ umask 022  # what cron gives: new files would be 0644 unless hayate asks for les
 
 start_hayate_sink "${sink_port}" --stats-file "${dir}/sink.json"
 sink_pid="${HAYATE_LAST_PID}"
-write_campaign "${dir}/campaign" $'email,first_name\nann@example.test,Ann\nbob@example.test,Bob\nnot-an-address,Eve' \
-  "[delivery]
+rows=$'email,first_name\nann@example.test,Ann\nbob@example.test,Bob\nnot-an-address,Eve'
+write_campaign "${dir}/campaign" "${rows}" "[delivery]
 helo = \"client.hayate.test\"
 [routes]
 \"*\" = \"127.0.0.1:${sink_port}\""
