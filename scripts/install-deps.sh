@@ -19,7 +19,11 @@ readonly PACKAGES=(
   # Real third-party peers for tests/integration: Postfix (smtp-sink, smtpd with STARTTLS,
   # implicit TLS), dnsmasq, aiosmtpd (also SMTP AUTH); openssl makes the test CA and is a client.
   postfix dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl openssl
+  # status.json, runs.jsonl: written and read back with nlohmann's JSON (header-only).
+  nlohmann-json3-dev
 )
+# --with-browser (the tests): headless Chromium opens report.html; a font to draw its text.
+readonly BROWSER_PACKAGES=(chromium fonts-dejavu-core)
 # Seconds apt waits for the dpkg lock when someone else on the machine is installing.
 readonly apt_lock_timeout_s=600
 
@@ -82,8 +86,14 @@ stop_system_postfix() {
 }
 
 main() {
-  local missing=() pkg
-  for pkg in "${PACKAGES[@]}"; do
+  local missing=() pkg wanted=("${PACKAGES[@]}")
+  if [[ "${1:-}" == "--with-browser" ]]; then
+    wanted+=("${BROWSER_PACKAGES[@]}")
+  elif [[ $# -gt 0 ]]; then
+    log "usage: install-deps.sh [--with-browser]"
+    exit 64
+  fi
+  for pkg in "${wanted[@]}"; do
     is_installed "${pkg}" || missing+=("${pkg}")
   done
   if ((${#missing[@]} == 0)); then

@@ -4,7 +4,7 @@
 # runs the unit tests and the fuzz corpus replays again under ASan+UBSan.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bash "$root/scripts/install-deps.sh"
+bash "$root/scripts/install-deps.sh" --with-browser
 # The house style, checked before anything is built: every source clang-formatted, and no
 # function longer than 120 lines (STYLE.md 7).
 bash "$root/scripts/format.sh" --check
