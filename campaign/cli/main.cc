@@ -12,6 +12,7 @@
 
 #include "campaign/cli/bounces_command.h"
 #include "campaign/cli/command_line.h"
+#include "campaign/cli/status_command.h"
 #include "campaign/cli/suppress_command.h"
 #include "campaign/message/dkim.h"
 #include "campaign/run/exit_codes.h"
@@ -34,6 +35,8 @@ Usage:
   hayate bounces classify PATH...             JSON line per bounced recipient (Maildir, mbox, .eml)
   hayate bounces ingest PATH... [--job JOB]   bounces and complaints into the suppression list
   hayate suppress add|remove|list|import|export ...   the list of addresses never mailed
+  hayate status OUT_DIR [--json]              how a campaign stands, running or finished
+  hayate report OUT_DIR [--to FILE]           draw report.html for every run of a campaign
   hayate --version
   hayate COMMAND --help
 run, preview and dkim keygen take an option's value as --out DIR or --out=DIR.
@@ -43,7 +46,7 @@ Example:
   hayate run examples/demo/job.toml --out /tmp/demo.out
 
 Outputs (in --out DIR, default ./<campaign id>.out/): deliveries.jsonl, rejects.csv,
-summary.json. Exit codes: 0 done, 64 usage, 65 bad job or data (nothing sent),
+summary.json, status.json (once a second), runs.jsonl, report.html. Exit codes: 0 done, 64 usage, 65 bad job or data (nothing sent),
 69 nothing reachable, 73 cannot write output, 75 some recipients still deferred.
 )";
 
@@ -304,5 +307,7 @@ int main(int argc, char** argv) {
   if (command == "dkim") return dkim_command(args);
   if (command == "bounces") return hayate::campaign::cli::bounces_command(args);
   if (command == "suppress") return hayate::campaign::cli::suppress_command(args);
+  if (command == "status") return hayate::campaign::cli::status_command(args);
+  if (command == "report") return hayate::campaign::cli::report_command(args);
   return usage_error(cat("unknown command: ", command));
 }

@@ -19,6 +19,7 @@
 #include "campaign/message/verp.h"
 #include "campaign/output/accounting.h"
 #include "campaign/output/journal.h"
+#include "campaign/output/run_record.h"
 #include "engine/dns/resolver.h"
 
 namespace hayate::campaign::inline delivery {
@@ -52,17 +53,27 @@ struct SendingSource {
   bool warmup = false;  // capped daily per provider by its warm-up schedule
 };
 
-// Throttle state changes of every shard, to OUT/shaping.jsonl and (unless quiet) stderr. Rare
-// (a few per destination and minute at most), so one mutex is fine.
+// Throttle state changes of every shard, to OUT/shaping.jsonl and (unless quiet) stderr, and
+// kept for status.json and the report: the first run_events_max events, and per destination
+// the last one that held it back (its cause). Rare (a few per destination and minute at
+// most), so one mutex is fine.
 class ShapingEventLog {
  public:
   ShapingEventLog(int fd, bool echo) : fd_(fd), echo_(echo) {}
-  void write(std::string_view json_line, std::string_view human_line);
+  void write(const ShapingEvent& event, std::string_view json_line, std::string_view human_line);
+
+  struct Kept {
+    std::vector<ShapingEvent> events;
+    std::uint64_t events_dropped = 0;
+    std::vector<ShapingEvent> causes;  // per destination, its last throttled or suspended event
+  };
+  Kept kept() const;
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   int fd_;
   bool echo_;
+  Kept kept_;
 };
 
 // Read-only state shared by every shard of a run.

@@ -49,10 +49,29 @@ void ShardCounters::add(const ShardCounters& other) {
   possible_duplicates += other.possible_duplicates;
 }
 
-void ShapingEventLog::write(std::string_view json_line, std::string_view human_line) {
+void ShapingEventLog::write(const ShapingEvent& event, std::string_view json_line,
+                            std::string_view human_line) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (fd_ >= 0) (void)write_fully(fd_, json_line);
   if (echo_) std::fwrite(human_line.data(), 1, human_line.size(), stderr);
+  if (kept_.events.size() < run_events_max) {
+    kept_.events.push_back(event);
+  } else {
+    ++kept_.events_dropped;
+  }
+  if (event.event != "throttled" && event.event != "suspended") return;
+  for (ShapingEvent& cause : kept_.causes) {
+    if (cause.destination == event.destination) {
+      cause = event;
+      return;
+    }
+  }
+  kept_.causes.push_back(event);
+}
+
+ShapingEventLog::Kept ShapingEventLog::kept() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return kept_;
 }
 
 CampaignShard::CampaignShard(const CampaignContext& context, std::uint32_t index)
@@ -277,8 +296,12 @@ void CampaignShard::sweep(std::int64_t now_ms) {
   unix_time_s_ = time(nullptr);
   for (auto& [key, site] : sites_) site->check_timeouts(now_ms);
   throttles_.poll(now_ms);
+  // A domain's wake-up is the retry of its earliest waiting recipient (DomainQueue::defer).
+  const std::int64_t next_retry_unix_ms =
+      wakeups_.empty() ? 0
+                       : unix_time_ms() + std::max<std::int64_t>(0, wakeups_.top().first - now_ms);
   board_.publish(ShardSnapshot{final_counters(), outcomes_.report().top(metrics_destinations_max),
-                               throttles_.views(now_ms)});
+                               throttles_.views(now_ms), outcomes_.tally(), next_retry_unix_ms});
 }
 
 void CampaignShard::on_tick(Shard& shard) {

@@ -73,6 +73,8 @@ struct ShardSnapshot {
   ShardCounters counters;
   std::vector<std::pair<std::string, DomainCounts>> destinations;  // largest first
   std::vector<ShapingView> shaping;  // destinations that were ever throttled or suspended
+  RunTally tally;
+  std::int64_t next_retry_unix_ms = 0;  // the earliest waiting recipient's retry; 0: none
 };
 
 class ShardBoard {
@@ -114,6 +116,8 @@ class CampaignShard final : public ShardHandler,
   const DomainReport& report() const { return outcomes_.report(); }
   // The shaping view of this shard (every throttle), for the summary; after the run.
   std::vector<ShapingView> shaping_views() const { return throttles_.views(shard_.now_ms()); }
+  // The outcome tally; read after the shard's thread ended (the board has a copy meanwhile).
+  const RunTally& tally() const { return outcomes_.tally(); }
   // Messages sent per source × destination name under a warm-up cap, for the warm-up state.
   std::vector<std::tuple<std::string, std::string, std::uint64_t>> warmup_sent() const {
     return throttles_.warmup_sent();

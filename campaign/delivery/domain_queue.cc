@@ -324,6 +324,7 @@ void DomainQueue::write_outcome(const Recipient& recipient, const Attempt& attem
   fill_outcome(attempt, verdict, record);
   record.recipient = recipient.address();
   record.domain = domain_;
+  if (site_ != nullptr) record.provider = site_->destination_name();
   record.attempt = recipient.attempts;
   record.line = recipient.line;
   record.sequence = recipient.sequence;

@@ -69,6 +69,8 @@ class Site final : public smtp::ConnectionOwner {
   // A wake-up it asked for came (a pace interval or a suspension ended).
   void wake(std::int64_t now_ms);
   const std::string& key() const { return key_; }
+  // The shaping destination (provider) it belongs to: "gmail", "default".
+  const std::string& destination_name() const { return destination_.name; }
   std::size_t connection_count() const { return connections_.size(); }
 
   // smtp::ConnectionOwner

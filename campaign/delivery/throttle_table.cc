@@ -148,7 +148,12 @@ Throttle* ThrottleTable::shared_throttle(const Destination& destination, std::in
 void ThrottleTable::report(const Throttle& throttle, const ThrottleEvent& event,
                            const ReplyRule* rule, const Attempt* cause, std::int64_t now_ms) const {
   if (context_.shaping_log == nullptr) return;
-  std::string json = cat("{\"time_unix_ms\":", unix_time_ms(), ",\"event\":\"",
+  ShapingEvent kept;
+  kept.time_unix_ms = unix_time_ms();
+  kept.event = throttle_event_name(event.type);
+  kept.destination = throttle.destination();
+  kept.source = throttle.source();
+  std::string json = cat("{\"time_unix_ms\":", kept.time_unix_ms, ",\"event\":\"",
                          throttle_event_name(event.type), "\",\"destination\":");
   append_json_string(throttle.destination(), json);
   append(json, ",\"source\":");
@@ -166,6 +171,7 @@ void ThrottleTable::report(const Throttle& throttle, const ThrottleEvent& event,
   if (event.type == ThrottleEventType::suspended) {
     const std::int64_t seconds = (event.until_ms - now_ms + 999) / 1000;
     append(json, ",\"suspended_s\":", seconds);
+    kept.until_unix_ms = kept.time_unix_ms + (event.until_ms - now_ms);
     append(human, " for ", seconds, " s");
   }
   if (rule != nullptr) {
@@ -179,10 +185,13 @@ void ThrottleTable::report(const Throttle& throttle, const ThrottleEvent& event,
     append(json, ",\"reply\":");
     append_json_string(cause->text, json);
     append(human, " after \"", cause->code, " ", cause->text.substr(0, 160), "\"");
+    kept.code = cause->code;
+    kept.enhanced = cause->enhanced.to_string();
+    kept.reply = cause->text.substr(0, 200);
   }
   append(json, "}\n");
   human += '\n';
-  context_.shaping_log->write(json, human);
+  context_.shaping_log->write(kept, json, human);
 }
 
 void ThrottleTable::poll(std::int64_t now_ms) {

@@ -53,6 +53,7 @@ struct OutcomeRecord {
   OutcomeType type = OutcomeType::delivered;
   std::string_view recipient;
   std::string_view domain;
+  std::string_view provider;       // the shaping destination ("gmail"); empty before a site
   std::string_view mx;             // "host (ip:port)" or the route; empty before a target
   std::string_view envelope_from;  // MAIL FROM (the VERP address when VERP is on)
   std::string_view source_ip;      // the connection's local address; empty: unknown

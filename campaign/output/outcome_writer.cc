@@ -20,6 +20,7 @@ void OutcomeWriter::write(const OutcomeRecord& record, std::int64_t now_unix_s) 
     keep_bounce_event(record, now_unix_s);
   }
   report_.add(record);
+  tally_.add(record);
   if (journal_ != nullptr && record.sequence != 0) {
     JournalRecord entry{journal_record_type(record.type, record.final), record.sequence,
                         record.attempt, 0};

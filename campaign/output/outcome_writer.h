@@ -1,8 +1,8 @@
 // The one fan-out of outcomes: each OutcomeRecord goes, in this order, to deliveries.jsonl,
-// the suppression events (a bounce that counts against its recipient), the domain report, the
-// journal and accounting.csv. Each shard has one for the recipients it owns; the reader has
-// one for the rows it refuses or finds on the suppression list. No lock: a writer belongs to
-// one thread, and the files are shared through O_APPEND whole-line writes.
+// the suppression events (a bounce that counts against its recipient), the domain report and
+// the run's tally, the journal and accounting.csv. Each shard has one for the recipients it owns;
+// the reader has one for the rows it refuses or finds on the suppression list. No lock: a writer
+// belongs to one thread, and the files are shared through O_APPEND whole-line writes.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "campaign/output/domain_report.h"
 #include "campaign/output/journal.h"
 #include "campaign/output/outcome.h"
+#include "campaign/output/run_tally.h"
 
 namespace hayate::campaign::inline output {
 
@@ -41,6 +42,7 @@ class OutcomeWriter {
   bool failed() const { return log_.failed() || accounting_.failed(); }
   const DomainReport& report() const { return report_; }
   DomainReport& report() { return report_; }
+  const RunTally& tally() const { return tally_; }
   // After the writer's thread is done with it.
   std::vector<BounceEvent> take_bounce_events() { return std::move(bounce_events_); }
   bool bounce_events_complete() const { return bounce_events_complete_; }
@@ -51,6 +53,7 @@ class OutcomeWriter {
   DeliveryLog log_;
   AccountingWriter accounting_;
   DomainReport report_;
+  RunTally tally_;
   JournalProducer* journal_;
   bool keep_bounce_events_;
   std::vector<BounceEvent> bounce_events_;

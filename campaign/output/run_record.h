@@ -58,15 +58,15 @@ struct ShapingEvent {
   std::string source;  // the sending source's name; empty when the job names none
   int code = 0;        // the reply's code; 0 when no reply caused it
   std::string enhanced;
-  std::string reply;  // the reply's text, cut to 200 bytes
+  std::string reply;               // the reply's text, cut to 200 bytes
   std::int64_t until_unix_ms = 0;  // a suspension: when it ends
 };
 
 // A destination held back right now, and the reply that did it.
 struct HeldDestination {
   std::string destination;
-  std::string state;  // throttled, suspended, recovering
-  std::string cause;  // "421 4.7.28 Our system has detected..." (code, enhanced, text)
+  std::string state;               // throttled, suspended, recovering
+  std::string cause;               // "421 4.7.28 Our system has detected..." (code, enhanced, text)
   std::int64_t until_unix_ms = 0;  // a suspension: when it ends; 0 otherwise
 };
 
@@ -115,13 +115,13 @@ struct RunRecord {
   std::uint64_t message_bytes = 0;
   std::uint64_t possible_duplicates = 0;
   double duration_s = 0;
-  double messages_per_second = 0;  // delivered + bounced over the run so far
-  double current_per_second = 0;   // the same over the last ten seconds
-  double eta_s = -1;               // -1: cannot tell yet
+  double messages_per_second = 0;       // delivered + bounced over the run so far
+  double current_per_second = 0;        // the same over the last ten seconds
+  double eta_s = -1;                    // -1: cannot tell yet
   std::int64_t next_retry_unix_ms = 0;  // the earliest deferred recipient's retry; 0: none
 
   ReasonCounts bounce_reasons;
-  ReasonCounts deferral_reasons;  // attempts deferred, per reason
+  ReasonCounts deferral_reasons;            // attempts deferred, per reason
   std::vector<NamedOutcomes> destinations;  // the run_top_max largest domains
   std::vector<NamedOutcomes> providers;     // the run_top_max largest shaping destinations
   std::vector<HeldDestination> held;        // throttled or suspended now

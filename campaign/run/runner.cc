@@ -43,6 +43,7 @@
 #include "campaign/run/exit_codes.h"
 #include "campaign/run/fcrdns.h"
 #include "campaign/run/run_exit_code.h"
+#include "campaign/run/run_status.h"
 #include "engine/files.h"
 #include "engine/metrics_server.h"
 #include "engine/net/tls.h"
@@ -102,31 +103,6 @@ MetricsSnapshot snapshot_from(const JobConfig& job, const ShardCounters& totals,
 }
 
 // Merges per-destination views of several shards: counts add up, the worst state shows.
-std::vector<ShapingView> merge_shaping(std::vector<ShapingView> all) {
-  std::vector<ShapingView> merged;
-  absl::flat_hash_map<std::string, std::size_t> index;
-  for (ShapingView& view : all) {
-    auto [found, inserted] = index.emplace(view.destination, merged.size());
-    if (inserted) {
-      merged.push_back(std::move(view));
-      continue;
-    }
-    ShapingView& into = merged[found->second];
-    into.throttles += view.throttles;
-    into.suspensions += view.suspensions;
-    into.recoveries += view.recoveries;
-    into.state = std::max(into.state, view.state);
-  }
-  std::sort(merged.begin(), merged.end(), [](const ShapingView& a, const ShapingView& b) {
-    if (a.state != b.state) return a.state > b.state;
-    if (a.throttles + a.suspensions != b.throttles + b.suspensions) {
-      return a.throttles + a.suspensions > b.throttles + b.suspensions;
-    }
-    return a.destination < b.destination;
-  });
-  return merged;
-}
-
 std::vector<ShapingCounts> shaping_counts(const std::vector<ShapingView>& views) {
   std::vector<ShapingCounts> counts;
   for (const ShapingView& view : views) {
@@ -150,8 +126,9 @@ class RunMonitor {
     double started_wall_s = 0;
     const Directory* out_dir = nullptr;
     std::vector<std::pair<int, std::string>> logs;  // descriptor and name, reopened on SIGHUP
-    std::atomic<std::uint64_t>* recipients_read = nullptr;
-    std::atomic<std::uint64_t>* bytes_read = nullptr;
+    const ReaderProgress* reader = nullptr;
+    StatusWriter* status = nullptr;                // status.json, once a second
+    const ShapingEventLog* shaping_log = nullptr;  // its events go into status.json
     std::uint64_t bytes_total = 0;
     double started_s = 0;
   };
@@ -199,30 +176,24 @@ class RunMonitor {
     }
   }
 
-  void publish_metrics() {
-    ShardCounters totals;
-    std::vector<DestinationCounts> destinations;
-    std::vector<ShapingView> shaping;
-    std::uint64_t connections = 0, pending = 0;
-    for (auto& shard : shards_) {
-      ShardSnapshot board = shard->board().read();
-      totals.add(board.counters);
-      // Domains live in one shard each: the shards' lists do not overlap.
-      for (const auto& [name, counts] : board.destinations) {
-        destinations.push_back(
-            DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
-      }
-      for (ShapingView& view : board.shaping) shaping.push_back(std::move(view));
-      const LiveCounters& live = shard->live();
-      connections += live.connections_open.load(std::memory_order_relaxed);
-      pending += live.recipients_held.load(std::memory_order_relaxed);
+  // Once a second: the shards' boards added up, for the live metrics and status.json.
+  void publish_live() {
+    LiveView view = collect_live_view(shards_);
+    const double elapsed_s = monotonic_seconds() - progress_.started_s;
+    if (progress_.status != nullptr) {
+      progress_.status->update(view, *progress_.reader, progress_.shaping_log, elapsed_s);
     }
+    if (progress_.metrics == nullptr) return;
     MetricsSnapshot snapshot = snapshot_from(
-        *progress_.job, totals, 0, progress_.recipients_read->load(std::memory_order_relaxed),
-        progress_.started_wall_s, monotonic_seconds() - progress_.started_s, connections, pending);
-    snapshot.destinations = std::move(destinations);
+        *progress_.job, view.totals, progress_.reader->rejected.load(std::memory_order_relaxed),
+        progress_.reader->recipients.load(std::memory_order_relaxed), progress_.started_wall_s,
+        elapsed_s, view.connections_open, view.pending);
+    for (const auto& [name, counts] : view.destinations) {
+      snapshot.destinations.push_back(
+          DestinationCounts{name, counts.delivered, counts.bounced, counts.deferred});
+    }
     keep_top_destinations(snapshot.destinations);
-    snapshot.shaping = shaping_counts(merge_shaping(std::move(shaping)));
+    snapshot.shaping = shaping_counts(view.shaping);
     if (progress_.journal != nullptr) {
       add_journal_latency(progress_.journal->stats(), snapshot);
     }
@@ -239,12 +210,12 @@ class RunMonitor {
       retrying += live.attempts_deferred.load(std::memory_order_relaxed);
       connections += live.connections_open.load(std::memory_order_relaxed);
     }
-    const std::uint64_t read = progress_.recipients_read->load(std::memory_order_relaxed);
+    const std::uint64_t read = progress_.reader->recipients.load(std::memory_order_relaxed);
     const double elapsed_s = monotonic_seconds() - progress_.started_s;
     const double rate = elapsed_s > 0 ? static_cast<double>(delivered) / elapsed_s : 0;
     const double fraction =
         progress_.bytes_total > 0
-            ? static_cast<double>(progress_.bytes_read->load(std::memory_order_relaxed)) /
+            ? static_cast<double>(progress_.reader->bytes.load(std::memory_order_relaxed)) /
                   static_cast<double>(progress_.bytes_total)
             : 0;
     std::string eta = "--:--";
@@ -285,15 +256,17 @@ class RunMonitor {
       timespec timeout{0, 200'000'000};
       const int signal = sigtimedwait(&set, nullptr, &timeout);
       if (progress_.enabled && signal < 0) draw_progress();
-      if (progress_.metrics != nullptr && signal < 0 &&
+      if ((progress_.metrics != nullptr || progress_.status != nullptr) && signal < 0 &&
           monotonic_seconds() - metrics_published_s_ >= 1) {
         metrics_published_s_ = monotonic_seconds();
-        publish_metrics();
+        publish_live();
       }
       if (signal < 0 && stop_.level.load() == 0 && absl::Now() >= window_closes_) {
         // The send window closed (or stop_at came): drain as for SIGTERM, exit 75.
         const ScheduleDecision decision = decide(schedule_, absl::Now());
         if (!decision.can_send) {
+          if (progress_.status != nullptr)
+            progress_.status->note_stop(StopCause::window, decision.reason);
           stop_.level.store(1);
           drain_started_s = monotonic_seconds();
           if (progress_.enabled) std::fputs("\r\033[K", stderr);
@@ -311,6 +284,8 @@ class RunMonitor {
       }
       if (signal == SIGINT || signal == SIGTERM) {
         const int level = std::min(stop_.level.load() + 1, 2);
+        if (progress_.status != nullptr)
+          progress_.status->note_stop(StopCause::signal, strsignal(signal));
         stop_.level.store(level);
         if (level == 1) drain_started_s = monotonic_seconds();
         if (progress_.enabled) std::fputs("\r\033[K", stderr);
@@ -522,8 +497,7 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
                                RejectWriter& rejects, SuppressionChecker* suppression,
                                std::vector<std::unique_ptr<CampaignShard>>& shards,
                                const RunStop& stop, std::atomic<std::int64_t>& pending,
-                               std::atomic<std::uint64_t>& recipients_read,
-                               std::atomic<std::uint64_t>& bytes_read) {
+                               ReaderProgress& progress) {
   const auto shard_count = static_cast<std::uint32_t>(shards.size());
   std::vector<BatchPointer> batches(shard_count);
   auto deliver = [&](std::uint32_t index, bool end) {
@@ -544,17 +518,23 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
   SuppressionEntry entry;
   while (stop.level.load(std::memory_order_relaxed) == 0) {
     const CampaignInput::Row row = input.next(recipient, reason, raw_email);
-    if (row == CampaignInput::Row::end) break;
+    if (row == CampaignInput::Row::end) {
+      progress.done.store(input.csv().status().ok(), std::memory_order_relaxed);
+      break;
+    }
     const std::uint64_t sequence = input.rows_read();
+    progress.rows.store(sequence, std::memory_order_relaxed);
+    progress.bytes.store(input.csv().bytes_read(), std::memory_order_relaxed);
     const RecipientStatus status = earlier.status(sequence);
     if (row == CampaignInput::Row::rejected) {
       // Logged and journaled once; rejects.csv lists every refused row on every run.
       const bool first_time = status != RecipientStatus::rejected;
       rejects.reject(sequence, input.line(), raw_email, reason, first_time);
+      progress.rejected.store(rejects.count(), std::memory_order_relaxed);
       continue;
     }
     if (status == RecipientStatus::finished) {
-      ++totals.skipped;
+      progress.skipped.store(++totals.skipped, std::memory_order_relaxed);
       continue;
     }
     if (suppression != nullptr) {
@@ -567,7 +547,7 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
       }
       if (*suppressed) {
         rejects.suppress(recipient, entry);
-        ++totals.suppressed;
+        progress.suppressed.store(++totals.suppressed, std::memory_order_relaxed);
         continue;
       }
     }
@@ -579,8 +559,7 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
           monotonic_ms() + std::max<std::int64_t>(0, retry->next_retry_unix_ms - unix_time_ms());
     }
     ++totals.recipients;
-    recipients_read.store(totals.recipients, std::memory_order_relaxed);
-    bytes_read.store(input.csv().bytes_read(), std::memory_order_relaxed);
+    progress.recipients.store(totals.recipients, std::memory_order_relaxed);
     // Back-pressure: wait while the shards hold as many recipients as allowed.
     std::int64_t held = pending.fetch_add(1) + 1;
     while (held > static_cast<std::int64_t>(limits::recipients_pending_max) &&
@@ -682,6 +661,7 @@ class CampaignRun {
   RunEnd run_end() const;
   void close_journal(RunEnd& end, int code);
   void write_summary(RunEnd& end, int code);
+  void write_status(RunEnd& end, int code);
   void print_report() const;
   void write_final_metrics(RunEnd& end);
   void print_result_line(int code) const;
@@ -718,8 +698,8 @@ class CampaignRun {
   int shaping_fd_ = -1;
   std::optional<ShapingEventLog> shaping_log_;
   std::vector<std::unique_ptr<CampaignShard>> shards_;
-  std::atomic<std::uint64_t> recipients_read_{0};
-  std::atomic<std::uint64_t> bytes_read_{0};
+  ReaderProgress reader_;
+  std::optional<StatusWriter> status_;
   MetricsBoard metrics_board_;
   std::unique_ptr<MetricsServer> metrics_server_;
   std::optional<RunMonitor> monitor_;
@@ -730,6 +710,7 @@ class CampaignRun {
   absl::Status read_status_;
   // finish()
   ShardCounters totals_;
+  LiveView final_view_;  // for the last status.json
   DomainReport domains_;
   std::vector<ShapingView> shaping_views_;
   std::vector<std::string> bounce_notes_;
@@ -933,8 +914,7 @@ void CampaignRun::start_monitor() {
   progress.enabled =
       !options_.quiet && (options_.progress == RunOptions::Progress::always ||
                           (options_.progress == RunOptions::Progress::automatic && isatty(2)));
-  progress.recipients_read = &recipients_read_;
-  progress.bytes_read = &bytes_read_;
+  progress.reader = &reader_;
   struct stat recipients_file {};
   if (stat(job.recipients_path.c_str(), &recipients_file) == 0) {
     progress.bytes_total = static_cast<std::uint64_t>(recipients_file.st_size);
@@ -943,6 +923,10 @@ void CampaignRun::start_monitor() {
   progress.started_wall_s = started_wall_s_;
   progress.job = &job;
   progress.journal = journal_;
+  status_.emplace(*out_, job.id, journal_ != nullptr ? journal_->run() : 1, started_wall_s_,
+                  progress.bytes_total);
+  progress.status = &*status_;
+  progress.shaping_log = &*shaping_log_;
   if (!options_.metrics_listen.empty()) {
     metrics_board_.publish(snapshot_from(job, ShardCounters{}, 0, 0, started_wall_s_, 0, 0, 0));
     absl::StatusOr<std::unique_ptr<MetricsServer>> server =
@@ -966,7 +950,7 @@ void CampaignRun::stream() {
   rejects_.emplace(files_.rejects, files_.deliveries, files_.accounting, context_.accounting,
                    reader_journal, job().recipients_path);
   streamed_ = stream_recipients(*input_, earlier(), *rejects_, suppression_.get(), shards_, stop_,
-                                pending_, recipients_read_, bytes_read_);
+                                pending_, reader_);
   if (!streamed_.suppression_error.empty()) {
     std::fprintf(stderr,
                  "hayate: reading the suppression list failed (%s); rows after line %llu were "
@@ -995,6 +979,7 @@ int CampaignRun::finish() {
   end.journal_failed = !journal_ok;
   close_journal(end, run_exit_code(end));
   write_summary(end, run_exit_code(end));
+  write_status(end, run_exit_code(end));
   if (!read_status_.ok()) {
     std::fprintf(stderr, "hayate: reading recipients stopped: %s\n",
                  std::string(read_status_.message()).c_str());
@@ -1019,8 +1004,12 @@ void CampaignRun::join_shards() {
   for (auto& shard : shards_) domains_.merge(shard->report());
   for (auto& shard : shards_) {
     for (ShapingView& view : shard->shaping_views()) shaping_views_.push_back(std::move(view));
+    final_view_.tally.merge(shard->tally());
   }
   shaping_views_ = merge_shaping(std::move(shaping_views_));
+  final_view_.totals = totals_;
+  final_view_.shaping = shaping_views_;
+  final_view_.destinations = domains_.top(run_top_max);
   if (!warmup_) return;
   const std::int64_t now_unix_ms = unix_time_ms();
   for (auto& shard : shards_) {
@@ -1121,6 +1110,20 @@ void CampaignRun::write_summary(RunEnd& end, int code) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     end.summary_failed = true;
   }
+}
+
+// The last status.json, this run's line in runs.jsonl and report.html.
+void CampaignRun::write_status(RunEnd& end, int code) {
+  RunEnding ending;
+  ending.exit_code = code;
+  ending.cause = status_->stop_cause();
+  ending.totals = totals_;
+  ending.rows = input_->rows_read();
+  ending.recipients = streamed_.recipients;
+  ending.rejected = rejects_->count();
+  ending.suppressed = streamed_.suppressed;
+  ending.duration_s = duration_s_;
+  if (!status_->finish(final_view_, reader_, &*shaping_log_, ending)) end.summary_failed = true;
 }
 
 // The domain table, bounce reasons and suppression list changes (not with --quiet), and
