@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "campaign/output/latency_histogram.h"
 #include "engine/files.h"
 
 namespace hayate::campaign::inline output {
@@ -22,6 +23,8 @@ namespace hayate::campaign::inline output {
 inline constexpr std::size_t metrics_destinations_max = 50;
 
 // One destination group: a site key ("mx example.com", "route 127.0.0.1:2525") or a domain.
+// Rows refused on input have no domain; their group has an empty name and is not exported
+// (nothing was attempted for them: they are hayate_messages_total{outcome="rejected"}).
 struct DestinationCounts {
   std::string name;
   std::uint64_t delivered = 0;
@@ -48,13 +51,14 @@ struct ShapingCounts {
 };
 
 struct MetricsSnapshot {
-  std::string campaign;  // the job's id: a label on every series
+  std::string campaign;  // the job's id: a label on every series (left out when empty)
   // Counters since the run began.
   std::uint64_t delivered = 0;
   std::uint64_t bounced = 0;
   std::uint64_t deferred = 0;           // recipients that ended the run deferred
   std::uint64_t attempts_deferred = 0;  // temporary failures that were retried
   std::uint64_t rejected = 0;           // rows refused on input
+  std::uint64_t suppressed = 0;         // rows skipped: on the suppression list
   std::uint64_t not_attempted = 0;      // left waiting when a signal stopped the run
   std::uint64_t recipients_read = 0;    // valid rows handed to the shards
   std::uint64_t connections_opened = 0;
@@ -70,17 +74,22 @@ struct MetricsSnapshot {
   // At most metrics_destinations_max are rendered, in the order given.
   std::vector<DestinationCounts> destinations;
   std::vector<ShapingCounts> shaping;                   // destinations ever throttled
+  LatencyHistogram delivery_latency;                    // of every decided transaction
   std::optional<LatencySummary> journal_write_latency;  // deliveries journal writes
   double start_time_unix_s = 0;                         // when the run began (wall clock)
   double elapsed_s = 0;                                 // since then (monotonic)
 };
 
-// Sorts by total descending (then name) and keeps the first `count_max`.
+// Drops the groups without a name, sorts by total descending (then name) and keeps the first
+// `count_max`.
 void keep_top_destinations(std::vector<DestinationCounts>& destinations,
                            std::size_t count_max = metrics_destinations_max);
 
 // The snapshot in the text exposition format: a HELP and a TYPE line per family, names
-// prefixed hayate_ with their unit (_seconds, _bytes, _total), label values escaped.
+// prefixed hayate_ with their unit (_seconds, _bytes, _total), label values escaped. No label
+// value is empty (the format reads an empty value as no label at all): an empty campaign
+// leaves the label out; a destination, shaping destination or shaping state without a name
+// leaves its series out.
 std::string render_prometheus(const MetricsSnapshot& snapshot);
 
 // Appends `value` escaped for a label value: backslash, double quote and line feed become

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -28,6 +29,7 @@
 
 #include "engine/metrics_server.h"
 #include "engine/strings.h"
+#include "engine/version.h"
 
 namespace hayate::campaign {
 namespace {
@@ -61,6 +63,50 @@ bool is_metric_name(std::string_view name, bool colon_allowed) {
     if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
   }
   return true;
+}
+
+// The histogram rules of the format: per series (labels but le), _bucket lines with le in
+// increasing order, counts that never go down (cumulative), the last le="+Inf" and equal to
+// _count, then one _sum and one _count.
+void check_histograms(Parsed& parsed) {
+  for (const auto& [family, type] : parsed.types) {
+    if (type != "histogram") continue;
+    std::map<std::map<std::string, std::string>, std::vector<const Sample*>> buckets;
+    std::map<std::map<std::string, std::string>, const Sample*> sums, counts;
+    for (const Sample& sample : parsed.samples) {
+      if (sample.name == family + "_bucket") {
+        std::map<std::string, std::string> labels = sample.labels;
+        if (labels.erase("le") != 1) parsed.error = cat(family, ": a bucket without le");
+        buckets[labels].push_back(&sample);
+      } else if (sample.name == family + "_sum") {
+        sums[sample.labels] = &sample;
+      } else if (sample.name == family + "_count") {
+        counts[sample.labels] = &sample;
+      } else if (sample.name == family) {
+        parsed.error = cat(family, ": a histogram sample without a suffix");
+      }
+    }
+    if (buckets.empty()) parsed.error = cat(family, ": no buckets");
+    for (const auto& [labels, series] : buckets) {
+      double previous_bound = -1;
+      double previous_count = 0;
+      for (const Sample* bucket : series) {
+        const std::string& le = bucket->labels.at("le");
+        const double bound = le == "+Inf" ? INFINITY : std::strtod(le.c_str(), nullptr);
+        if (bound <= previous_bound) parsed.error = cat(family, ": le not increasing at ", le);
+        if (bucket->value < previous_count) parsed.error = cat(family, ": not cumulative at ", le);
+        previous_bound = bound;
+        previous_count = bucket->value;
+      }
+      if (series.back()->labels.at("le") != "+Inf") parsed.error = cat(family, ": no +Inf");
+      if (!sums.count(labels) || !counts.count(labels)) {
+        parsed.error = cat(family, ": no _sum or _count");
+      } else if (counts.at(labels)->value != series.back()->value) {
+        parsed.error = cat(family, ": _count is not the +Inf bucket");
+      }
+    }
+  }
+  if (!parsed.error.empty()) parsed.ok = false;
 }
 
 Parsed parse_exposition(std::string_view text) {
@@ -145,6 +191,8 @@ Parsed parse_exposition(std::string_view text) {
           value += c;
         }
         if (!closed) fail("label value not closed", line);
+        // Allowed by the format but the same as no label: ours never writes one.
+        if (value.empty()) fail("empty label value", line);
         if (sample.labels.count(label)) fail("label twice", line);
         sample.labels[label] = value;
         if (i < line.size() && line[i] == ',') ++i;
@@ -161,11 +209,13 @@ Parsed parse_exposition(std::string_view text) {
     sample.value = std::strtod(value_text.c_str(), &value_end);
     if (value_text.empty() || *value_end != '\0') fail("value", line);
     std::string family = sample.name;
-    for (std::string_view suffix : {"_sum", "_count"}) {
-      if (family.ends_with(suffix) &&
-          parsed.types.count(family.substr(0, family.size() - suffix.size())) &&
-          parsed.types[family.substr(0, family.size() - suffix.size())] == "summary") {
-        family = family.substr(0, family.size() - suffix.size());
+    for (std::string_view suffix : {"_sum", "_count", "_bucket"}) {
+      if (!family.ends_with(suffix)) continue;
+      const std::string base = family.substr(0, family.size() - suffix.size());
+      const auto type = parsed.types.find(base);
+      if (type == parsed.types.end()) continue;
+      if (type->second == "histogram" || (type->second == "summary" && suffix != "_bucket")) {
+        family = base;
       }
     }
     if (!parsed.types.count(family)) fail("sample before its TYPE", line);
@@ -177,6 +227,7 @@ Parsed parse_exposition(std::string_view text) {
     series_seen.push_back(series);
     parsed.samples.push_back(std::move(sample));
   }
+  if (parsed.ok) check_histograms(parsed);
   return parsed;
 }
 
@@ -196,6 +247,7 @@ MetricsSnapshot sample_snapshot() {
   snapshot.deferred = 3;
   snapshot.attempts_deferred = 41;
   snapshot.rejected = 2;
+  snapshot.suppressed = 7;
   snapshot.not_attempted = 0;
   snapshot.recipients_read = 9623;
   snapshot.connections_opened = 57;
@@ -208,6 +260,10 @@ MetricsSnapshot sample_snapshot() {
   snapshot.recipients_pending = 250;
   snapshot.shard_recipients_pending = {200, 50};
   snapshot.destinations = {{"mx gmail.com", 6000, 20, 10}, {"route 127.0.0.1:2525", 3500, 100, 31}};
+  // 5 ms is in the first bucket (le is "at most"), 400 s above the last bound.
+  for (double ms : {3.0, 5.0, 7.5, 120.0, 120.0, 999.5, 400'000.0}) {
+    snapshot.delivery_latency.add(ms);
+  }
   snapshot.journal_write_latency = LatencySummary{80, 123.5, 9.25};
   snapshot.start_time_unix_s = 1762178709.25;
   snapshot.elapsed_s = 42.5;
@@ -217,13 +273,14 @@ MetricsSnapshot sample_snapshot() {
 TEST(RenderPrometheus, ExactTextOfARun) {
   const std::string expected =
       "# HELP hayate_messages_total Recipients by outcome: delivered, bounced, deferred (still"
-      " deferred when the run ended), rejected (refused on input), not_attempted (left when a"
-      " signal stopped the run).\n"
+      " deferred when the run ended), rejected (refused on input), suppressed (on the suppression"
+      " list, not sent), not_attempted (left when a signal stopped the run).\n"
       "# TYPE hayate_messages_total counter\n"
       "hayate_messages_total{campaign=\"newsletter-2026-11\",outcome=\"delivered\"} 9500\n"
       "hayate_messages_total{campaign=\"newsletter-2026-11\",outcome=\"bounced\"} 120\n"
       "hayate_messages_total{campaign=\"newsletter-2026-11\",outcome=\"deferred\"} 3\n"
       "hayate_messages_total{campaign=\"newsletter-2026-11\",outcome=\"rejected\"} 2\n"
+      "hayate_messages_total{campaign=\"newsletter-2026-11\",outcome=\"suppressed\"} 7\n"
       "hayate_messages_total{campaign=\"newsletter-2026-11\",outcome=\"not_attempted\"} 0\n"
       "# HELP hayate_attempts_deferred_total Temporary failures (4xx, timeouts, lost connections)"
       " that were retried.\n"
@@ -277,6 +334,26 @@ TEST(RenderPrometheus, ExactTextOfARun) {
       " 127.0.0.1:2525\",outcome=\"bounced\"} 100\n"
       "hayate_destination_messages_total{campaign=\"newsletter-2026-11\",destination=\"route"
       " 127.0.0.1:2525\",outcome=\"deferred\"} 31\n"
+      "# HELP hayate_delivery_latency_seconds Time from a transaction's first command to the reply"
+      " that decided the recipient.\n"
+      "# TYPE hayate_delivery_latency_seconds histogram\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.005\"} 2\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.01\"} 3\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.025\"} 3\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.05\"} 3\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.1\"} 3\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.25\"} 5\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"0.5\"} 5\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"1\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"2.5\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"5\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"10\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"30\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"60\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"300\"} 6\n"
+      "hayate_delivery_latency_seconds_bucket{campaign=\"newsletter-2026-11\",le=\"+Inf\"} 7\n"
+      "hayate_delivery_latency_seconds_sum{campaign=\"newsletter-2026-11\"} 401.255\n"
+      "hayate_delivery_latency_seconds_count{campaign=\"newsletter-2026-11\"} 7\n"
       "# HELP hayate_journal_write_seconds Time spent writing the deliveries journal.\n"
       "# TYPE hayate_journal_write_seconds summary\n"
       "hayate_journal_write_seconds_sum{campaign=\"newsletter-2026-11\"} 0.1235\n"
@@ -289,14 +366,18 @@ TEST(RenderPrometheus, ExactTextOfARun) {
       "hayate_run_start_time_seconds{campaign=\"newsletter-2026-11\"} 1762178709.25\n"
       "# HELP hayate_run_duration_seconds Seconds since the run began.\n"
       "# TYPE hayate_run_duration_seconds gauge\n"
-      "hayate_run_duration_seconds{campaign=\"newsletter-2026-11\"} 42.5\n";
+      "hayate_run_duration_seconds{campaign=\"newsletter-2026-11\"} 42.5\n"
+      "# HELP hayate_build_info Always 1; the labels name the build that runs.\n"
+      "# TYPE hayate_build_info gauge\n" +
+      cat("hayate_build_info{campaign=\"newsletter-2026-11\",version=\"", version, "\",compiler=\"",
+          compiler, "\"} 1\n");
   const std::string text = render_prometheus(sample_snapshot());
   EXPECT_EQ(text, expected);
   const Parsed parsed = parse_exposition(text);
   ASSERT_TRUE(parsed.ok) << parsed.error;
-  EXPECT_EQ(parsed.samples.size(), 28u);
-  EXPECT_EQ(parsed.types.size(), 17u);
-  EXPECT_EQ(parsed.helps.size(), 17u);
+  EXPECT_EQ(parsed.samples.size(), 47u);
+  EXPECT_EQ(parsed.types.size(), 19u);
+  EXPECT_EQ(parsed.helps.size(), 19u);
   for (const Sample& sample : parsed.samples) {
     EXPECT_TRUE(sample.name.starts_with("hayate_")) << sample.name;
     EXPECT_EQ(sample.labels.at("campaign"), "newsletter-2026-11") << sample.name;
@@ -312,7 +393,7 @@ TEST(RenderPrometheus, OptionalFamiliesAreLeftOutWhenEmpty) {
   EXPECT_EQ(text.find("hayate_shard_recipients_pending"), std::string::npos);
   EXPECT_EQ(text.find("hayate_destination_messages_total"), std::string::npos);
   EXPECT_EQ(text.find("hayate_journal_write"), std::string::npos);
-  EXPECT_EQ(parsed.samples.size(), 17u);
+  EXPECT_EQ(parsed.samples.size(), 36u);  // the latency histogram is there, all zero
   const Sample* duration = find_sample(parsed, "hayate_run_duration_seconds", {{"campaign", "c"}});
   ASSERT_NE(duration, nullptr);
   EXPECT_EQ(duration->value, 0);
@@ -350,12 +431,13 @@ TEST(LabelValues, HostileValuesAreEscapedAndReadBackUnchanged) {
     std::string out;
     append_label_value(c.value, out);
     EXPECT_EQ(out, c.escaped) << c.value;
+    if (c.value.empty()) continue;  // no empty label value is rendered: see EmptyNames
     MetricsSnapshot snapshot;
     snapshot.campaign = std::string(c.value);
     snapshot.destinations = {{std::string(c.value), 1, 2, 3}};
     const Parsed parsed = parse_exposition(render_prometheus(snapshot));
     ASSERT_TRUE(parsed.ok) << parsed.error << " for " << c.value;
-    EXPECT_EQ(parsed.samples.size(), 20u) << c.value;  // an injected line would add one
+    EXPECT_EQ(parsed.samples.size(), 39u) << c.value;  // an injected line would add one
     const Sample* delivered = find_sample(parsed, "hayate_destination_messages_total",
                                           {{"campaign", std::string(c.value)},
                                            {"destination", std::string(c.value)},
@@ -420,6 +502,156 @@ TEST(Destinations, RenderNeverExportsMoreThanFifty) {
   EXPECT_EQ(find_sample(parsed, "hayate_destination_messages_total",
                         {{"campaign", "c"}, {"destination", "site50"}, {"outcome", "delivered"}}),
             nullptr);
+}
+
+// The delivery latency histogram read back from the text: le values in seconds in increasing
+// order, cumulative counts, +Inf equal to _count, _sum in seconds.
+TEST(DeliveryLatency, RenderedAsACumulativeHistogramInSeconds) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = "h";
+  LatencyHistogram shard_one, shard_two;  // the run merges the shards' histograms
+  for (double ms : {1.0, 5.0, 5.5, 60.0}) shard_one.add(ms);
+  for (double ms : {60.0, 2'000.0, 300'000.0, 300'001.0}) shard_two.add(ms);
+  snapshot.delivery_latency.merge(shard_one);
+  snapshot.delivery_latency.merge(shard_two);
+  const Parsed parsed = parse_exposition(render_prometheus(snapshot));
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  EXPECT_EQ(parsed.types.at("hayate_delivery_latency_seconds"), "histogram");
+  std::vector<std::pair<std::string, double>> buckets;
+  for (const Sample& sample : parsed.samples) {
+    if (sample.name != "hayate_delivery_latency_seconds_bucket") continue;
+    EXPECT_EQ(sample.labels.at("campaign"), "h");
+    buckets.emplace_back(sample.labels.at("le"), sample.value);
+  }
+  const std::vector<std::pair<std::string, double>> expected = {
+      {"0.005", 2}, {"0.01", 3}, {"0.025", 3}, {"0.05", 3}, {"0.1", 5},
+      {"0.25", 5},  {"0.5", 5},  {"1", 5},     {"2.5", 6},  {"5", 6},
+      {"10", 6},    {"30", 6},   {"60", 6},    {"300", 7},  {"+Inf", 8}};
+  EXPECT_EQ(buckets, expected);
+  // Every bound of the type is rendered, converted from milliseconds.
+  ASSERT_EQ(buckets.size(), LatencyHistogram::bucket_count);
+  for (std::size_t i = 0; i < LatencyHistogram::bounds_ms.size(); ++i) {
+    EXPECT_EQ(std::strtod(buckets[i].first.c_str(), nullptr),
+              LatencyHistogram::bounds_ms[i] / 1000);
+  }
+  const Sample* count =
+      find_sample(parsed, "hayate_delivery_latency_seconds_count", {{"campaign", "h"}});
+  const Sample* sum =
+      find_sample(parsed, "hayate_delivery_latency_seconds_sum", {{"campaign", "h"}});
+  ASSERT_NE(count, nullptr);
+  ASSERT_NE(sum, nullptr);
+  EXPECT_EQ(count->value, 8);
+  EXPECT_EQ(count->value, buckets.back().second);
+  EXPECT_DOUBLE_EQ(sum->value, (1 + 5 + 5.5 + 60 + 60 + 2'000 + 300'000 + 300'001) / 1000.0);
+}
+
+TEST(DeliveryLatency, AnEmptyHistogramIsAllZeros) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = "h";
+  const Parsed parsed = parse_exposition(render_prometheus(snapshot));
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  std::size_t buckets = 0;
+  for (const Sample& sample : parsed.samples) {
+    if (!sample.name.starts_with("hayate_delivery_latency_seconds")) continue;
+    EXPECT_EQ(sample.value, 0) << sample.name;
+    buckets += sample.name.ends_with("_bucket") ? 1 : 0;
+  }
+  EXPECT_EQ(buckets, LatencyHistogram::bucket_count);
+}
+
+TEST(Outcomes, SuppressedIsAnOutcomeOfTheMessagesFamily) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = "s";
+  snapshot.suppressed = 12;
+  snapshot.rejected = 3;
+  const Parsed parsed = parse_exposition(render_prometheus(snapshot));
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  const Sample* suppressed =
+      find_sample(parsed, "hayate_messages_total", {{"campaign", "s"}, {"outcome", "suppressed"}});
+  ASSERT_NE(suppressed, nullptr);
+  EXPECT_EQ(suppressed->value, 12);
+  const Sample* rejected =
+      find_sample(parsed, "hayate_messages_total", {{"campaign", "s"}, {"outcome", "rejected"}});
+  ASSERT_NE(rejected, nullptr);
+  EXPECT_EQ(rejected->value, 3);
+  std::vector<std::string> outcomes;
+  for (const Sample& sample : parsed.samples) {
+    if (sample.name == "hayate_messages_total") outcomes.push_back(sample.labels.at("outcome"));
+  }
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"delivered", "bounced", "deferred", "rejected",
+                                                "suppressed", "not_attempted"}));
+}
+
+TEST(BuildInfo, OneGaugeNamingVersionAndCompiler) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = "b";
+  const Parsed parsed = parse_exposition(render_prometheus(snapshot));
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  EXPECT_EQ(parsed.types.at("hayate_build_info"), "gauge");
+  const Sample* info = find_sample(
+      parsed, "hayate_build_info",
+      {{"campaign", "b"}, {"version", std::string(version)}, {"compiler", std::string(compiler)}});
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->value, 1);
+  EXPECT_EQ(std::string(version), "0.1.0");  // what `hayate --version` prints
+  EXPECT_TRUE(compiler.starts_with("gcc ") || compiler.starts_with("clang ")) << compiler;
+}
+
+// Names that can be empty: the campaign (a snapshot not yet filled), the destination group of
+// rows refused on input (no domain), a shaping destination or state. None becomes `=""`.
+TEST(EmptyNames, NoSeriesHasAnEmptyLabelValue) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = "";
+  snapshot.rejected = 4;
+  snapshot.destinations = {{"", 0, 0, 0}, {"mx a.test", 5, 1, 2}, {"", 1, 1, 1}};
+  snapshot.shaping = {{"", "throttled", 1, 0, 0}, {"gmail", "", 2, 1, 1}};
+  snapshot.delivery_latency.add(12);
+  snapshot.journal_write_latency = LatencySummary{1, 2, 2};
+  snapshot.shard_recipients_pending = {0};
+  const std::string text = render_prometheus(snapshot);
+  EXPECT_EQ(text.find("=\"\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("{}"), std::string::npos) << text;
+  const Parsed parsed = parse_exposition(text);  // fails on an empty label value too
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  for (const Sample& sample : parsed.samples) {
+    EXPECT_EQ(sample.labels.count("campaign"), 0u) << sample.name;
+  }
+  const Sample* named = find_sample(parsed, "hayate_destination_messages_total",
+                                    {{"destination", "mx a.test"}, {"outcome", "delivered"}});
+  ASSERT_NE(named, nullptr);
+  EXPECT_EQ(named->value, 5);
+  const Sample* duration = find_sample(parsed, "hayate_run_duration_seconds", {});
+  ASSERT_NE(duration, nullptr);  // `name value`, without braces
+  int destination_series = 0, shaping_events = 0, shaping_states = 0;
+  for (const Sample& sample : parsed.samples) {
+    destination_series += sample.name == "hayate_destination_messages_total" ? 1 : 0;
+    shaping_events += sample.name == "hayate_shaping_events_total" ? 1 : 0;
+    shaping_states += sample.name == "hayate_destination_shaping_state" ? 1 : 0;
+  }
+  EXPECT_EQ(destination_series, 3);  // mx a.test only
+  EXPECT_EQ(shaping_events, 3);      // gmail only
+  EXPECT_EQ(shaping_states, 0);      // gmail has no state to name
+}
+
+TEST(EmptyNames, OnlyUnnamedGroupsLeaveTheirFamiliesOut) {
+  MetricsSnapshot snapshot;
+  snapshot.campaign = "e";
+  snapshot.destinations = {{"", 0, 0, 0}};
+  snapshot.shaping = {{"", "throttled", 1, 0, 0}};
+  const std::string text = render_prometheus(snapshot);
+  EXPECT_TRUE(parse_exposition(text).ok);
+  EXPECT_EQ(text.find("hayate_destination_messages_total"), std::string::npos);
+  EXPECT_EQ(text.find("hayate_shaping_events_total"), std::string::npos);
+  EXPECT_EQ(text.find("hayate_destination_shaping_state"), std::string::npos);
+}
+
+// The unnamed group does not take one of the fifty places.
+TEST(EmptyNames, KeepTopDestinationsDropsTheUnnamedGroup) {
+  std::vector<DestinationCounts> destinations = {{"", 9, 9, 9}, {"b", 1, 0, 0}, {"a", 2, 0, 0}};
+  keep_top_destinations(destinations, 2);
+  ASSERT_EQ(destinations.size(), 2u);
+  EXPECT_EQ(destinations[0].name, "a");
+  EXPECT_EQ(destinations[1].name, "b");
 }
 
 TEST(LatencySummary, AddsCountSumAndMax) {
