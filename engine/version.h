@@ -1,13 +1,13 @@
 // The program's version and the compiler that built it: what `hayate --version` prints and
-// the metrics' hayate_build_info carries. The version is the one of project() in CMakeLists.txt;
-// change both together.
+// the metrics' hayate_build_info carries. The version is the one of project() in CMakeLists.txt
+// (engine/CMakeLists.txt passes it as HAYATE_VERSION).
 #pragma once
 
 #include <string_view>
 
 namespace hayate {
 
-inline constexpr std::string_view version = "0.1.0";
+inline constexpr std::string_view version = HAYATE_VERSION;
 
 #define HAYATE_STRINGIFY_INNER(x) #x
 #define HAYATE_STRINGIFY(x) HAYATE_STRINGIFY_INNER(x)

@@ -19,6 +19,7 @@
 #include "campaign/run/runner.h"
 #include "engine/metrics_server.h"
 #include "engine/strings.h"
+#include "engine/version.h"
 
 namespace {
 
@@ -298,7 +299,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "--version" || command == "version") {
-    std::puts("hayate 0.1.0");
+    std::printf("hayate %.*s\n", static_cast<int>(hayate::version.size()), hayate::version.data());
     return 0;
   }
   if (command == "run") return run_command(args);

@@ -92,7 +92,8 @@ int status_command(std::vector<std::string_view> args) {
         return {};
       });
   if (!error.empty()) return usage_error("status", error);
-  if (out_path.empty()) return usage_error("status", "status needs the campaign's output directory");
+  if (out_path.empty())
+    return usage_error("status", "status needs the campaign's output directory");
   std::optional<Directory> out;
   if (const int code = open_out_dir(out_path, out); code != exit_code::ok) return code;
   struct stat info {};
@@ -130,10 +131,11 @@ int report_command(std::vector<std::string_view> args) {
     return exit_code::ok;
   }
   std::string out_path, to;
-  const Option known[] = {{"--to", "--to needs a file", [&](std::string_view value) -> ArgumentResult {
-                             to = std::string(value);
-                             return {};
-                           }}};
+  const Option known[] = {
+      {"--to", "--to needs a file", [&](std::string_view value) -> ArgumentResult {
+         to = std::string(value);
+         return {};
+       }}};
   const ArgumentResult error =
       walk_arguments("report", args, known, [&](std::string_view operand) -> ArgumentResult {
         if (!out_path.empty() || operand.empty()) return "report takes one output directory";
@@ -141,7 +143,8 @@ int report_command(std::vector<std::string_view> args) {
         return {};
       });
   if (!error.empty()) return usage_error("report", error);
-  if (out_path.empty()) return usage_error("report", "report needs the campaign's output directory");
+  if (out_path.empty())
+    return usage_error("report", "report needs the campaign's output directory");
   std::optional<Directory> out;
   if (const int code = open_out_dir(out_path, out); code != exit_code::ok) return code;
   std::vector<std::string> notes;
@@ -160,8 +163,8 @@ int report_command(std::vector<std::string_view> args) {
   std::string target = to.empty() ? out->path_of(report_file_name) : to;
   std::string name;
   absl::StatusOr<Directory> target_dir = Directory::open_parent(target, name);
-  const absl::Status status = target_dir.ok() ? write_report(*target_dir, *runs, name)
-                                              : target_dir.status();
+  const absl::Status status =
+      target_dir.ok() ? write_report(*target_dir, *runs, name) : target_dir.status();
   if (!status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return exit_code::cannot_create;

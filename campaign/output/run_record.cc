@@ -292,7 +292,8 @@ absl::StatusOr<RunRecord> parse_run_record(std::string_view text) {
     read(json, "ended_unix_s", record.ended_unix_s);
     read(json, "exit_code", record.exit_code);
     counts_from(json, record);
-    if (json.contains("bounce_reasons")) record.bounce_reasons = reasons_from(json["bounce_reasons"]);
+    if (json.contains("bounce_reasons"))
+      record.bounce_reasons = reasons_from(json["bounce_reasons"]);
     if (json.contains("deferral_reasons")) {
       record.deferral_reasons = reasons_from(json["deferral_reasons"]);
     }

@@ -173,8 +173,9 @@ void StatusWriter::fill(const LiveView& view, const ReaderProgress& reader,
     if (name.empty()) continue;  // the rows refused on input: no destination
     // Attempts that were neither delivered nor bounced were deferred.
     const std::uint64_t decided = counts.delivered + counts.bounced;
-    r.destinations.push_back(NamedOutcomes{name, counts.delivered, counts.bounced,
-                                           counts.attempts > decided ? counts.attempts - decided : 0});
+    r.destinations.push_back(
+        NamedOutcomes{name, counts.delivered, counts.bounced,
+                      counts.attempts > decided ? counts.attempts - decided : 0});
   }
   keep_top(r.destinations, run_top_max);
   r.providers = view.tally.providers;
@@ -209,9 +210,9 @@ void StatusWriter::estimate(const ReaderProgress& reader, double now_s) {
     r.total_rows = r.rows;
   } else if (bytes > 0 && bytes_total_ > 0) {
     r.total_rows = std::max<std::uint64_t>(
-        r.rows, static_cast<std::uint64_t>(static_cast<double>(r.rows) *
-                                           static_cast<double>(bytes_total_) /
-                                           static_cast<double>(bytes)));
+        r.rows,
+        static_cast<std::uint64_t>(static_cast<double>(r.rows) * static_cast<double>(bytes_total_) /
+                                   static_cast<double>(bytes)));
   }
   // Left: rows not yet read, and recipients read without a final outcome yet (deferred ones
   // wait for their retries, which the rate does not tell).
@@ -269,9 +270,8 @@ bool StatusWriter::finish(const LiveView& view, const ReaderProgress& reader,
   r.recipients = ending.recipients;
   r.rejected = ending.rejected;
   r.suppressed = ending.suppressed;
-  r.messages_per_second = ending.duration_s > 0
-                              ? static_cast<double>(r.delivered + r.bounced) / ending.duration_s
-                              : 0;
+  r.messages_per_second =
+      ending.duration_s > 0 ? static_cast<double>(r.delivered + r.bounced) / ending.duration_s : 0;
   r.current_per_second = 0;
   r.eta_s = ending.exit_code == exit_code::ok ? 0 : -1;
   r.series.add(SeriesPoint{ending.duration_s, r.delivered, r.bounced, r.attempts_deferred, 0});
@@ -320,7 +320,7 @@ bool StatusWriter::finish(const LiveView& view, const ReaderProgress& reader,
 }
 
 absl::StatusOr<std::vector<RunRecord>> read_run_records(const Directory& out,
-                                                         std::vector<std::string>& notes) {
+                                                        std::vector<std::string>& notes) {
   std::vector<RunRecord> runs;
   struct stat info {};
   if (out.stat_file(runs_file_name, info)) {
@@ -330,7 +330,8 @@ absl::StatusOr<std::vector<RunRecord>> read_run_records(const Directory& out,
     for (absl::string_view line : absl::StrSplit(*text, '\n')) {
       ++line_number;
       if (line.empty()) continue;
-      absl::StatusOr<RunRecord> record = parse_run_record(std::string_view(line.data(), line.size()));
+      absl::StatusOr<RunRecord> record =
+          parse_run_record(std::string_view(line.data(), line.size()));
       if (!record.ok()) {
         notes.push_back(cat(out.path_of(runs_file_name), ":", line_number,
                             ": skipped: ", record.status().message()));
@@ -344,8 +345,7 @@ absl::StatusOr<std::vector<RunRecord>> read_run_records(const Directory& out,
     if (!text.ok()) return text.status();
     absl::StatusOr<RunRecord> record = parse_run_record(*text);
     if (!record.ok()) {
-      notes.push_back(cat(out.path_of(status_file_name), ": skipped: ",
-                          record.status().message()));
+      notes.push_back(cat(out.path_of(status_file_name), ": skipped: ", record.status().message()));
     } else if (std::none_of(runs.begin(), runs.end(), [&](const RunRecord& run) {
                  return run.run == record->run && run.started_unix_s == record->started_unix_s;
                })) {
@@ -445,9 +445,9 @@ std::string render_status_text(const RunRecord& r, const StatusJudgement& judgem
   append(out, "\n  rate: ", absl::StrFormat("%.0f", r.current_per_second), " msgs/s now, ",
          absl::StrFormat("%.0f", r.messages_per_second), " on average");
   if (judgement.exit_code == status_exit::running) {
-    append(out, r.eta_s < 0 ? "; ETA unknown"
-                            : cat("; ETA ", span(r.eta_s), " (", clock_time(now_unix_s + r.eta_s),
-                                  ")"));
+    append(out, r.eta_s < 0
+                    ? "; ETA unknown"
+                    : cat("; ETA ", span(r.eta_s), " (", clock_time(now_unix_s + r.eta_s), ")"));
   }
   if (!r.bounce_reasons.empty()) append(out, "\n  bounces: ", reasons_line(r.bounce_reasons));
   if (!r.deferral_reasons.empty()) {

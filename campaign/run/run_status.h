@@ -107,7 +107,7 @@ class StatusWriter {
 // or one killed before it could finish). Missing files are no runs; a damaged line is skipped
 // with a note in `notes`.
 absl::StatusOr<std::vector<RunRecord>> read_run_records(const Directory& out,
-                                                         std::vector<std::string>& notes);
+                                                        std::vector<std::string>& notes);
 // report.html (or `name`) in `out` from `runs`, atomically.
 absl::Status write_report(const Directory& out, const std::vector<RunRecord>& runs,
                           std::string_view name = report_file_name);

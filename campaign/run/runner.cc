@@ -194,6 +194,8 @@ class RunMonitor {
     }
     keep_top_destinations(snapshot.destinations);
     snapshot.shaping = shaping_counts(view.shaping);
+    snapshot.suppressed = progress_.reader->suppressed.load(std::memory_order_relaxed);
+    snapshot.delivery_latency = view.tally.delivery_latency;
     if (progress_.journal != nullptr) {
       add_journal_latency(progress_.journal->stats(), snapshot);
     }
@@ -1156,6 +1158,8 @@ void CampaignRun::write_final_metrics(RunEnd& end) {
   }
   keep_top_destinations(snapshot.destinations);
   snapshot.shaping = shaping_counts(shaping_views_);
+  snapshot.suppressed = streamed_.suppressed;
+  snapshot.delivery_latency = final_view_.tally.delivery_latency;
   add_journal_latency(journal_stats_, snapshot);
   if (absl::Status status = write_metrics_file(options_.metrics_file, snapshot); !status.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
