@@ -401,11 +401,3 @@ TEST(Report, LongCampaignStaysSmall) {
 
 }  // namespace
 }  // namespace hayate::campaign
-
-// TEMP until run_record.cc lands: the one RunSeries method the tests call.
-namespace hayate::campaign::inline output {
-void RunSeries::assign(std::vector<SeriesPoint> points, double interval_s) {
-  points_ = std::move(points);
-  interval_s_ = interval_s;
-}
-}  // namespace hayate::campaign::output
