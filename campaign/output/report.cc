@@ -32,7 +32,7 @@ constexpr std::size_t time_points_max = 800;
 constexpr std::size_t event_markers_max = 300;
 constexpr std::size_t runs_rows_max = 200;  // the runs table: the latest ones
 constexpr std::size_t held_rows_max = 50;
-constexpr std::size_t label_bytes_max = 40;  // a bar's label; the full text is in its <title>
+constexpr std::size_t label_bytes_max = 36;  // a bar's label; the full text is in its <title>
 
 // ---------------------------------------------------------------------------------------------
 // Text
@@ -166,12 +166,18 @@ std::string utc_text(double unix_s) {
   return text;
 }
 
-// An elapsed time on a time axis: "0", "30 s", "5 min", "1.5 h".
+// An elapsed time on a time axis: "0", "30 s", "1 min 15 s", "2 h", "1 h 30 min", "3 d".
 std::string elapsed_label(double seconds) {
-  if (seconds <= 0) return "0";
-  if (seconds < 60) return cat(measured(seconds), " s");
-  if (seconds < 3600) return cat(measured(seconds / 60), " min");
-  if (seconds < 172800) return cat(measured(seconds / 3600), " h");
+  const auto whole = static_cast<std::uint64_t>(std::llround(std::max(seconds, 0.0)));
+  if (whole == 0) return "0";
+  if (whole < 60) return cat(whole, " s");
+  if (whole < 3600) {
+    return whole % 60 == 0 ? cat(whole / 60, " min") : cat(whole / 60, " min ", whole % 60, " s");
+  }
+  if (whole < 172800) {
+    const std::uint64_t minutes = whole % 3600 / 60;
+    return minutes == 0 ? cat(whole / 3600, " h") : cat(whole / 3600, " h ", minutes, " min");
+  }
   return cat(measured(seconds / 86400), " d");
 }
 
@@ -401,24 +407,35 @@ void empty_chart(std::string& html, std::string_view name, std::string_view titl
   html += "<text class=\"empty\" x=\"400\" y=\"46\" text-anchor=\"middle\">no data</text></svg>\n";
 }
 
-// The smallest 1, 2, 2.5 or 5 times a power of ten at or above `value`: an axis's top.
-double nice_ceiling(double value) {
-  if (!(value > 0) || !std::isfinite(value)) return 1;
-  const double power = std::pow(10.0, std::floor(std::log10(value)));
-  for (double factor : {1.0, 2.0, 2.5, 5.0, 10.0}) {
-    if (factor * power >= value * (1 - 1e-12)) return factor * power;
+// A value axis from 0: a round step (1, 2 or 5 times a power of ten) and the top, a multiple
+// of it, at or above the peak, with at most five steps.
+struct YScale {
+  double step = 1;
+  double max = 1;
+};
+
+YScale y_scale(double peak) {
+  if (!(peak > 0) || !std::isfinite(peak)) return {};
+  double power = std::pow(10.0, std::floor(std::log10(peak / 5)));
+  for (int i = 0; i < 4; ++i, power *= 10) {
+    for (double factor : {1.0, 2.0, 5.0}) {
+      const double step = factor * power;
+      const double steps = std::ceil(peak / step - 1e-9);
+      if (steps <= 5) return {step, std::max(steps, 1.0) * step};
+    }
   }
-  return 10 * power;
+  return {peak, peak};
 }
 
-void draw_y_axis(std::string& html, const Frame& frame, double y_max) {
-  constexpr int steps = 4;
+void draw_y_axis(std::string& html, const Frame& frame, const YScale& scale) {
+  const int steps = static_cast<int>(std::lround(scale.max / scale.step));
+  HAYATE_ASSERT(steps >= 1 && steps <= 5);
   for (int i = 0; i <= steps; ++i) {
     const double y = frame.bottom() - frame.height * i / steps;
     append(html, "<line class=\"grid\" x1=\"", fixed(frame.left, 1), "\" x2=\"",
            fixed(frame.left + frame.width, 1), "\" y1=\"", fixed(y, 1), "\" y2=\"", fixed(y, 1),
            "\"/><text class=\"axis\" x=\"", fixed(frame.left - 6, 1), "\" y=\"", fixed(y + 4, 1),
-           "\" text-anchor=\"end\">", axis_number(y_max * i / steps), "</text>");
+           "\" text-anchor=\"end\">", axis_number(scale.step * i), "</text>");
   }
 }
 
@@ -550,10 +567,10 @@ void chart_rate(std::string& html, const Timeline& timeline, const std::vector<R
   for (const auto* values : {&sent, &bounced, &deferred}) {
     for (double value : *values) peak = std::max(peak, value);
   }
-  const double y_max = nice_ceiling(peak);
+  const double y_max = y_scale(peak).max;
   const Frame& frame = time_frame;
   open_chart(html, "rate", title, chart_width, time_chart_height);
-  draw_y_axis(html, frame, y_max);
+  draw_y_axis(html, frame, y_scale(peak));
   draw_time_axis(html, frame, timeline.length_s);
   draw_run_separators(html, frame, timeline);
   draw_event_markers(html, frame, timeline, runs);
@@ -578,9 +595,10 @@ void chart_connections(std::string& html, const Timeline& timeline) {
     open.push_back(static_cast<double>(point.connections_open));
     peak = std::max(peak, point.connections_open);
   }
-  const double y_max = nice_ceiling(static_cast<double>(peak));
+  const YScale scale = y_scale(static_cast<double>(peak));
+  const double y_max = scale.max;
   open_chart(html, "connections", title, chart_width, time_chart_height);
-  draw_y_axis(html, time_frame, y_max);
+  draw_y_axis(html, time_frame, scale);
   draw_time_axis(html, time_frame, timeline.length_s);
   draw_run_separators(html, time_frame, timeline);
   draw_line(html, time_frame, timeline, open, y_max, "connections", "connections open",
@@ -594,9 +612,9 @@ struct Segment {
   std::uint64_t value = 0;
 };
 
-constexpr double bars_label_width = 250;  // the names' column, right-aligned
-constexpr double bars_left = 260;
-constexpr double bars_width = 440;  // room on the right for the total
+constexpr double bars_label_width = 300;  // the names' column, right-aligned
+constexpr double bars_left = 310;
+constexpr double bars_width = 400;  // room on the right for the total
 constexpr double bar_row_height = 26;
 
 void draw_bar_row(std::string& html, double y, std::string_view name,
@@ -652,15 +670,18 @@ void chart_reasons(std::string& html, std::string_view name, std::string_view ti
   html += "</svg>\n";
 }
 
-// A bucket's name: its upper bound ("25 ms", "2.5 s", "5 min"), "> 5 min" for the open one.
+// A latency in the unit that reads best: "25 ms", "2.5 s", "5 min".
+std::string latency_text(double ms) {
+  if (ms < 1000) return cat(measured(ms), " ms");
+  if (ms < 60000) return cat(measured(ms / 1000), " s");
+  return cat(measured(ms / 60000), " min");
+}
+
+// A bucket's name: its upper bound, "> 5 min" for the open one.
 std::string bucket_label(std::size_t bucket) {
   const auto& bounds = LatencyHistogram::bounds_ms;
-  const bool open = bucket >= bounds.size();
-  const double bound_ms = open ? bounds.back() : bounds[bucket];
-  std::string text = open ? "> " : "";
-  if (bound_ms < 1000) return cat(text, measured(bound_ms), " ms");
-  if (bound_ms < 60000) return cat(text, measured(bound_ms / 1000), " s");
-  return cat(text, measured(bound_ms / 60000), " min");
+  if (bucket >= bounds.size()) return cat("> ", latency_text(bounds.back()));
+  return latency_text(bounds[bucket]);
 }
 
 void draw_quantiles(std::string& html, const Frame& frame, const LatencyHistogram& latency,
@@ -689,11 +710,12 @@ void chart_latency(std::string& html, const LatencyHistogram& latency) {
   std::uint64_t peak = 0;
   for (std::uint64_t count : latency.counts) peak = std::max(peak, count);
   if (latency.count == 0 || peak == 0) return empty_chart(html, "latency", title);
-  const double y_max = nice_ceiling(static_cast<double>(peak));
+  const YScale scale = y_scale(static_cast<double>(peak));
+  const double y_max = scale.max;
   const Frame frame{.left = 60, .top = 16, .width = 720, .height = 220};
   const double bucket_width = frame.width / LatencyHistogram::bucket_count;
   open_chart(html, "latency", title, chart_width, 290);
-  draw_y_axis(html, frame, y_max);
+  draw_y_axis(html, frame, scale);
   for (std::size_t bucket = 0; bucket < LatencyHistogram::bucket_count; ++bucket) {
     const std::uint64_t count = latency.counts[bucket];
     const double height = frame.height * static_cast<double>(count) / y_max;
@@ -796,9 +818,13 @@ void section_time(std::string& html, const std::vector<RunRecord>& runs, const T
                        {"resumed", "resumed"},
                        {"recovered", "recovered"}});
   chart_rate(html, timeline, runs);
-  html += "<p class=\"note\">Runs are drawn one after another, each as long as it ran";
-  if (timeline.runs.size() > 1) html += " (a dashed line where a run starts)";
-  html += "; the vertical markers are shaping events: hover one for its destination and reply.";
+  html += "<p class=\"note\">";
+  if (timeline.runs.size() > 1) {
+    html +=
+        "Runs are drawn one after another, each as long as it ran (a dashed line where a run "
+        "starts). ";
+  }
+  html += "The vertical markers are shaping events: hover one for its destination and reply.";
   std::size_t recorded = 0;
   for (const RunRecord& run : runs) recorded += run.events.size();
   if (recorded > event_markers_max) {
@@ -838,12 +864,12 @@ void section_latency_tls(std::string& html, const std::vector<RunRecord>& runs,
   for (const RunRecord& run : runs) latency.merge(run.latency);
   html += "<section id=\"latency\"><h2>Delivery latency</h2>";
   if (latency.count > 0) {
-    append(html, "<p class=\"note\">", grouped(latency.count), " transactions; p50 \xE2\x89\xA4 ",
-           measured(latency.quantile_ms(0.5)), " ms, p90 \xE2\x89\xA4 ",
-           measured(latency.quantile_ms(0.9)), " ms, p99 \xE2\x89\xA4 ",
-           measured(latency.quantile_ms(0.99)), " ms, mean ",
-           fixed(latency.sum_ms / static_cast<double>(latency.count), 1),
-           " ms (from the first command to the reply that decided).</p>");
+    append(html, "<p class=\"note\">", grouped(latency.count),
+           " transactions, from the first command to the reply that decided: p50 \xE2\x89\xA4 ",
+           latency_text(latency.quantile_ms(0.5)), ", p90 \xE2\x89\xA4 ",
+           latency_text(latency.quantile_ms(0.9)), ", p99 \xE2\x89\xA4 ",
+           latency_text(latency.quantile_ms(0.99)), ", mean ",
+           latency_text(std::round(latency.sum_ms / static_cast<double>(latency.count))), ".</p>");
   }
   chart_latency(html, latency);
   html += "</section>\n<section id=\"tls\"><h2>TLS</h2>";
@@ -925,11 +951,11 @@ void append_runs_table(std::string& html, const std::vector<RunRecord>& runs) {
            escaped(run.state));
     if (!run.state_detail.empty())
       append(html, "<br><small>", escaped(run.state_detail), "</small>");
-    append(html, "</td><td>", utc_text(run.started_unix_s), "</td><td class=\"num\">",
-           duration_text(run.duration_s), "</td><td class=\"num\">", grouped(run.delivered),
-           "</td><td class=\"num\">", grouped(run.bounced), "</td><td class=\"num\">",
-           grouped(run.deferred), "</td><td class=\"num\">", grouped(run.rejected),
-           "</td><td class=\"num\">",
+    append(html, "</td><td class=\"when\">", utc_text(run.started_unix_s),
+           "</td><td class=\"num\">", duration_text(run.duration_s), "</td><td class=\"num\">",
+           grouped(run.delivered), "</td><td class=\"num\">", grouped(run.bounced),
+           "</td><td class=\"num\">", grouped(run.deferred), "</td><td class=\"num\">",
+           grouped(run.rejected), "</td><td class=\"num\">",
            run.exit_code < 0 ? std::string("\xE2\x80\x94") : std::to_string(run.exit_code),
            "</td></tr>");
   }
@@ -990,7 +1016,8 @@ svg.chart .value{fill:#57606a;font-size:13px}
 .seg-deferred{fill:var(--deferred)}.seg-tls{fill:var(--delivered)}.seg-plain{fill:var(--plain)}
 .bar-latency{fill:var(--conn)}
 .quantile{stroke:#1b1f24;stroke-width:1.5;stroke-dasharray:3 3}
-svg.chart .quantile-label{font-size:13px;font-weight:600}
+svg.chart .quantile-label{font-size:13px;font-weight:600;paint-order:stroke;stroke:#fff;
+stroke-width:4px;stroke-linejoin:round}
 svg.chart .share{font-weight:600}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:.85rem;margin:0 0 4px;color:#57606a}
 .key{display:inline-block;width:0;height:0;border:6px solid;border-radius:2px;margin-right:5px;
@@ -1006,7 +1033,8 @@ table{border-collapse:collapse;width:100%;font-size:.88rem}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6ea;vertical-align:top}
 th{color:#57606a;font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td{overflow-wrap:anywhere}
+td{overflow-wrap:break-word}
+.when{white-space:nowrap}
 @media (max-width:700px){main{padding:8px}section{padding:10px}
 .figures{grid-template-columns:repeat(2,1fr)}header h1{font-size:1.25rem}}
 @media print{body{background:none;color:#000;font-size:11pt}main{max-width:none;padding:0}
