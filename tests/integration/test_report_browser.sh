@@ -31,8 +31,8 @@ _chromium() {
 
 # check_report_in_browser REPORT [SCREENSHOT] KEY=VALUE...: opens REPORT in Chromium and checks
 # its DOM: every chart present, none "no data", and the marks add up to the expected counts
-# (keys: delivered, bounced, deferred, attempts_deferred, tls_handshakes). With SCREENSHOT (a
-# path ending in .png), also takes a 1200x3000 screenshot there.
+# (keys: delivered, bounced, deferred, attempts_deferred, deferred_attempts, tls_handshakes).
+# With SCREENSHOT (a path ending in .png), also takes a 1200x3000 screenshot there.
 check_report_in_browser() {
   local report="$1" screenshot="" dom
   shift
@@ -115,9 +115,9 @@ for key in ("delivered", "bounced", "deferred"):
 for chart in ("destinations", "providers"):
     check(f"{chart}: delivered segments", total(chart, "seg-delivered"), "delivered")
     check(f"{chart}: bounced segments", total(chart, "seg-bounced"), "bounced")
-    check(f"{chart}: deferred segments", total(chart, "seg-deferred"), "attempts_deferred")
+    check(f"{chart}: deferred segments", total(chart, "seg-deferred"), "deferred_attempts")
 check("bounce reasons", total("bounce-reasons", "seg-bounced"), "bounced")
-check("deferral reasons", total("deferral-reasons", "seg-deferred"), "attempts_deferred")
+check("deferral reasons", total("deferral-reasons", "seg-deferred"), "deferred_attempts")
 check("TLS segment", total("tls", "seg-tls"), "tls_handshakes")
 sent = marks("rate", "line-sent")
 if len(sent) != 1 or not sent[0].get("points"):
@@ -157,6 +157,14 @@ expected_counts() {
     printf '%s=%s\n' "${key}" "$(json_get "${summary}" "${key}")"
   done
   printf 'sent=%s\n' "$(($(json_get "${summary}" delivered) + $(json_get "${summary}" bounced)))"
+  # Attempts that were deferred, counted from deliveries.jsonl: the retried ones
+  # (attempts_deferred) and those that ended the run deferred after an attempt; a deferral
+  # written when the deadline cut a wait short (stage retry) or a stop (aborted) was none.
+  printf 'deferred_attempts=%s\n' "$("${HAYATE_PYTHON}" -c '
+import json, sys
+print(sum(1 for line in open(sys.argv[1]) for r in [json.loads(line)]
+          if r["type"] == "deferred" and r["stage"] not in ("retry", "aborted")))' \
+    "$1/deliveries.jsonl")"
 }
 
 main() {
