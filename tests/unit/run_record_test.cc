@@ -169,7 +169,7 @@ TEST(RunTallyTest, CountsLatencyReasonsAndProviders) {
 
 TEST(LatencyHistogramTest, BucketsAndQuantiles) {
   LatencyHistogram histogram;
-  for (int i = 0; i < 90; ++i) histogram.add(4);  // <= 5 ms
+  for (int i = 0; i < 90; ++i) histogram.add(4);    // <= 5 ms
   for (int i = 0; i < 10; ++i) histogram.add(700);  // <= 1000 ms
   EXPECT_EQ(histogram.counts[0], 90u);
   EXPECT_EQ(histogram.counts[7], 10u);
