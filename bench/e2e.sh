@@ -21,6 +21,7 @@ for tool in "$bin/hayate" "$bin/hayate-sink" "$bin/yardstick" /usr/sbin/smtp-sin
   [[ -x $tool ]] || { echo "e2e: $tool is missing (scripts/build.sh, scripts/install-deps.sh)" >&2; exit 1; }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/hayate-e2e.XXXXXX")
+export HAYATE_STATE_DIR="$work/state"  # its own suppression list and warm-up counts
 chmod 0755 "$work"
 sink_pid=""
 cleanup() {

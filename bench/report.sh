@@ -19,6 +19,7 @@ for tool in "$bin/hayate" "$bin/hayate-sink" "$bin/hayate-gen" "$python"; do
   [[ -x $tool ]] || { echo "report: $tool is missing (scripts/build.sh)" >&2; exit 69; }
 done
 work=$(mktemp -d "${REPORT_DIR:-${TMPDIR:-/tmp}}/hayate-report.XXXXXX")
+export HAYATE_STATE_DIR="$work/state"  # its own suppression list and warm-up counts
 sink_pid=""
 cleanup() {
   [[ -n $sink_pid ]] && { kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null || true; }

@@ -38,6 +38,7 @@ if ((free_kb < need_kb)); then
   exit 73
 fi
 work=$(mktemp -d "$parent/hayate-scale.XXXXXX")
+export HAYATE_STATE_DIR="$work/state"  # its own suppression list and warm-up counts
 sink_pid=""
 capture_pid=""
 run_pid=""

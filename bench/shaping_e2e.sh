@@ -35,6 +35,7 @@ for tool in "$bin/hayate" "$bin/hayate-sink" /usr/sbin/dnsmasq /usr/bin/time "$p
   }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/hayate-shaping-e2e.XXXXXX")
+export HAYATE_STATE_DIR="$work/state"  # its own suppression list and warm-up counts
 sink_pid=""
 dns_pid=""
 run_pid=""

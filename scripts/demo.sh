@@ -7,6 +7,9 @@ bash "$root/scripts/install-deps.sh"
 bash "$root/scripts/build.sh"
 bin=${HAYATE_BUILD_DIR:-$root/build}/bin
 out=$(mktemp -d "${TMPDIR:-/tmp}/hayate-demo.XXXXXX")
+# The demo keeps its suppression list and warm-up counts in its own folder: neither the
+# checkout nor the host's store changes, and every demo run shows the same figures.
+export HAYATE_STATE_DIR="$out/state"
 "$bin/hayate-sink" --listen 127.0.0.1:2525 --stats-file "$out/sink-stats.json" \
   --pid-file "$out/sink.pid" 2>"$out/sink.log" &
 sink_pid=$!

@@ -14,6 +14,7 @@
 #include "campaign/bounce/report_parser.h"
 #include "campaign/cli/bounces_listen.h"
 #include "campaign/config/job.h"
+#include "campaign/config/state_dir.h"
 #include "campaign/output/delivery_log.h"
 #include "campaign/run/exit_codes.h"
 #include "engine/strings.h"
@@ -45,7 +46,8 @@ ingesting one twice counts its soft bounce twice.
                  token was made for that row's address); a message to a VERP address whose
                  token is forged, stale (its row changed), another campaign's or of the old
                  format records nothing and is counted as "with a bad VERP token"
-  --db PATH      the list (default ./suppression.db, created when needed)
+  --db PATH      the list (default: the host's state directory's suppression.db, the one
+                 `hayate run` and `hayate suppress` use; created when needed)
   --dry-run      record nothing: print each event that would be recorded as a JSON line
                  {"file","recipient","source","reason","hard","status","effect"}, with
                  "reported_recipient" when the VERP token named another address than the
@@ -169,7 +171,16 @@ struct IngestOptions {
 };
 
 int ingest_command(const IngestOptions& options) {
-  std::string store_path = options.db_path.empty() ? "suppression.db" : options.db_path;
+  std::string store_path = options.db_path;
+  if (store_path.empty() && options.job_path.empty()) {
+    absl::StatusOr<std::string> host = host_suppression_path(!options.dry_run);
+    if (!host.ok()) {
+      std::fprintf(stderr, "hayate bounces ingest: %s\n",
+                   std::string(host.status().message()).c_str());
+      return exit_code::cannot_create;
+    }
+    store_path = *host;
+  }
   SuppressionPolicy policy;
   std::unique_ptr<VerpRecipients> verp;
   if (!options.job_path.empty()) {
@@ -180,6 +191,14 @@ int ingest_command(const IngestOptions& options) {
       return exit_code::data_error;
     }
     store_path = job->suppression.path;
+    std::vector<std::string> notices;
+    if (absl::Status status = prepare_state_stores(*job, notices); !status.ok()) {
+      std::fprintf(stderr, "hayate bounces ingest: %s\n", std::string(status.message()).c_str());
+      return exit_code::cannot_create;
+    }
+    for (const std::string& notice : notices) {
+      std::fprintf(stderr, "hayate bounces ingest: %s\n", notice.c_str());
+    }
     policy =
         SuppressionPolicy{job->suppression.soft_bounce_count, job->suppression.soft_bounce_days};
     if (job->verp) {

@@ -289,6 +289,14 @@ int bounces_listen_command(const std::vector<std::string_view>& args) {
                  std::string(server.status().message()).c_str());
     return exit_code::cannot_create;
   }
+  std::vector<std::string> notices;
+  if (absl::Status status = prepare_state_stores(*job, notices); !status.ok()) {
+    std::fprintf(stderr, "hayate bounces listen: %s\n", std::string(status.message()).c_str());
+    return exit_code::cannot_create;
+  }
+  for (const std::string& notice : notices) {
+    std::fprintf(stderr, "hayate bounces listen: %s\n", notice.c_str());
+  }
   BounceIngester ingester(
       job->suppression.path,
       SuppressionPolicy{job->suppression.soft_bounce_count, job->suppression.soft_bounce_days},

@@ -14,6 +14,7 @@
 
 #include "campaign/bounce/suppression.h"
 #include "campaign/config/job.h"
+#include "campaign/config/state_dir.h"
 #include "campaign/output/delivery_log.h"
 #include "campaign/run/exit_codes.h"
 #include "engine/files.h"
@@ -44,8 +45,10 @@ and complaints land here at once, soft bounces after N within M days (the job's
   export FILE.csv|-     write every entry as CSV:
                         address,reason,source,first_seen,last_seen,count
 
-  --db PATH      the list (default ./suppression.db, created when missing)
-  --job JOB.toml the list that job uses ([suppression] path, default beside the job file)
+  --db PATH      the list (default: the host's state directory's suppression.db, created
+                 when missing: $HAYATE_STATE_DIR, /var/lib/hayate as root, else
+                 $XDG_STATE_HOME/hayate or ~/.local/state/hayate; the one `hayate run` uses)
+  --job JOB.toml the list that job uses ([suppression] path, default the same)
 
 Addresses are stored as hayate sends them: the domain lower-cased and in A-labels, the local
 part as written (RFC 5321 2.4: only the receiving server may fold its case).
@@ -184,10 +187,17 @@ std::string json_entry(const SuppressionEntry& entry) {
   return line;
 }
 
+// add and import write the list (and may create it); the others only read it.
+bool writes_list(const Options& options) {
+  return options.subcommand == "add" || options.subcommand == "import";
+}
+
 int list_entries(SuppressionStore& store, bool json) {
+  std::uint64_t count = 0;
   std::string out = json ? "" : "address\tsource\treason\tfirst_seen\tlast_seen\tcount\n";
   bool write_failed = false;
   const absl::Status status = store.list([&](const SuppressionEntry& entry) {
+    ++count;
     if (json) {
       out += json_entry(entry);
     } else {
@@ -209,6 +219,8 @@ int list_entries(SuppressionStore& store, bool json) {
     std::fprintf(stderr, "hayate suppress: cannot write the list: %s\n", std::strerror(errno));
     return exit_code::cannot_create;
   }
+  std::fprintf(stderr, "hayate suppress: %llu entries in %s\n",
+               static_cast<unsigned long long>(count), store.path().c_str());
   return exit_code::ok;
 }
 
@@ -243,8 +255,8 @@ int export_entries(SuppressionStore& store, const std::string& target) {
     std::fprintf(stderr, "hayate suppress: %s\n", std::string(status.message()).c_str());
     return exit_code::cannot_create;
   }
-  std::fprintf(stderr, "hayate suppress: exported %llu entries to %s\n",
-               static_cast<unsigned long long>(entries), target.c_str());
+  std::fprintf(stderr, "hayate suppress: exported %llu entries of %s to %s\n",
+               static_cast<unsigned long long>(entries), store.path().c_str(), target.c_str());
   return exit_code::ok;
 }
 
@@ -293,7 +305,8 @@ int add_or_remove(SuppressionStore& store, const Options& options) {
   }
   if (absl::Status status = batch->commit(); !status.ok()) return status_exit_code(status);
   for (const std::string& key : absent) {
-    std::fprintf(stderr, "hayate suppress: %s was not on the list\n", key.c_str());
+    std::fprintf(stderr, "hayate suppress: %s was not on the list (%s)\n", key.c_str(),
+                 store.path().c_str());
   }
   std::fprintf(stderr, "hayate suppress: %s %zu in %s\n",
                options.subcommand == "add" ? "added" : "removed", keys.size() - absent.size(),
@@ -314,8 +327,13 @@ int suppress_command(std::vector<std::string_view> args) {
   Options options;
   if (std::string error = parse_options(args, options); !error.empty()) return usage_error(error);
 
-  std::string path = options.db_path.empty() ? "suppression.db" : options.db_path;
+  std::string path = options.db_path;
   SuppressionPolicy policy;
+  if (path.empty() && options.job_path.empty()) {
+    absl::StatusOr<std::string> host = host_suppression_path(writes_list(options));
+    if (!host.ok()) return status_exit_code(host.status());
+    path = *host;
+  }
   if (!options.job_path.empty()) {
     absl::StatusOr<JobConfig> job = load_job(options.job_path);
     if (!job.ok()) {
@@ -323,13 +341,19 @@ int suppress_command(std::vector<std::string_view> args) {
       return exit_code::data_error;
     }
     path = job->suppression.path;
+    std::vector<std::string> notices;
+    if (absl::Status status = prepare_state_stores(*job, notices); !status.ok()) {
+      return status_exit_code(status);
+    }
+    for (const std::string& notice : notices) {
+      std::fprintf(stderr, "hayate suppress: %s\n", notice.c_str());
+    }
     policy =
         SuppressionPolicy{job->suppression.soft_bounce_count, job->suppression.soft_bounce_days};
   }
   // Reading needs an existing list; a typo in --db should not leave an empty one behind.
-  const bool writes = options.subcommand == "add" || options.subcommand == "import";
   absl::StatusOr<std::unique_ptr<SuppressionStore>> store =
-      SuppressionStore::open(path, policy, /*create=*/writes);
+      SuppressionStore::open(path, policy, /*create=*/writes_list(options));
   if (!store.ok()) return status_exit_code(store.status());
 
   const std::string& command = options.subcommand;

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "campaign/bounce/suppression.h"
+#include "campaign/config/state_dir.h"
 #include "campaign/config/toml_names.h"
 #include "campaign/config/toml_values.h"
 #include "campaign/limits.h"
@@ -341,6 +342,17 @@ class JobReader {
   absl::Status read(const toml::table& root);
 
  private:
+  // A store's default path: `beside` in the job's folder when such a file is there (a store
+  // from before the state directory: kept, with a notice), else `name` in the state directory.
+  std::string default_store(std::string_view beside, std::string_view name) {
+    const std::filesystem::path old = std::filesystem::path(job_.base_dir) / beside;
+    struct stat info {};
+    if (lstat(old.c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
+      job_.stores_beside_job.push_back(old.string());
+      return old.string();
+    }
+    return (std::filesystem::path(job_.state_dir) / name).string();
+  }
   // "job.toml:12:5: message", or "job.toml: message" when there is no position.
   std::string located(const toml::source_position& where, std::string_view message) const {
     if (where.line == 0) return cat(path_, ": ", message);
@@ -1037,7 +1049,7 @@ absl::Status JobReader::read_schedule(const toml::node& node) {
 // [shaping] and [[sources]]: where the job's shaping rules are, and the local addresses mail
 // leaves from. Checked here; the rules file is read by campaign/delivery/shaping_rules.h.
 absl::Status JobReader::read_shaping(const toml::table& root) {
-  job_.warmup_state_path = (std::filesystem::path(job_.base_dir) / "hayate-warmup.state").string();
+  job_.warmup_state_path = default_store("hayate-warmup.state", warmup_file_name);
   const toml::table* shaping = nullptr;
   if (absl::Status status = find_table(root, "shaping", shaping); !status.ok()) return status;
   if (shaping != nullptr) {
@@ -1176,7 +1188,7 @@ constexpr std::array<std::string_view, 4> suppression_keys = {
     "enabled", "path", "soft_bounce_count", "soft_bounce_days"};
 absl::Status JobReader::read_suppression(const toml::node* node) {
   JobConfig::Suppression& suppression = job_.suppression;
-  suppression.path = (std::filesystem::path(job_.base_dir) / "suppression.db").string();
+  suppression.path = default_store(suppression_file_name, suppression_file_name);
   if (node == nullptr) return absl::OkStatus();
   const toml::table* table = node->as_table();
   if (table == nullptr) {
@@ -1889,6 +1901,10 @@ absl::StatusOr<JobConfig> load_job(const std::string& path) {
   job.job_path = path;
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   job.base_dir = parent.empty() ? "." : parent.string();
+  absl::StatusOr<StateDir> state = resolve_state_dir();
+  if (!state.ok()) return state.status();
+  job.state_dir = state->path;
+  job.state_dir_why = state->why;
   JobReader reader(path, job);
   if (absl::Status status = reader.read(root); !status.ok()) return status;
   HAYATE_ASSERT(!job.id.empty() && !job.subject.empty());

@@ -125,17 +125,28 @@ struct JobConfig {
   };
   std::string shaping_rules_path;  // resolved; empty: the shipped rules alone
   bool shaping_rollup = true;      // MX rollup (campaign/delivery/shaping_rules.h RulesOptions)
-  std::string warmup_state_path;   // resolved; default "hayate-warmup.state" beside the job
+  std::string warmup_state_path;   // resolved; default the state directory's warmup.state
   std::vector<Source> sources;     // empty: the system picks the address
   // [suppression]: the list a run checks every recipient against (campaign/bounce/suppression.h).
   struct Suppression {
     bool enabled = true;
-    std::string path;                     // resolved; default "suppression.db" beside the job
+    std::string path;                     // resolved; default the state directory's suppression.db
     std::uint32_t soft_bounce_count = 3;  // soft bounces that suppress...
     std::uint32_t soft_bounce_days = 7;   // ...when they fall within this many days
   };
   Suppression suppression;
+  // The host's state store (config/state_dir.h) the defaults above come from, and why.
+  std::string state_dir;
+  std::string state_dir_why;
+  // Stores found beside the job file (from before the state directory) and used in its place,
+  // for a notice: "suppression.db" or "hayate-warmup.state" paths.
+  std::vector<std::string> stores_beside_job;
 };
+
+// Before a command opens the job's stores: the state directory made when a store lives there,
+// and, the first time (config/state_dir.h first_notice), a notice in `notices` for each store
+// found beside the job file and used in place of the host's.
+absl::Status prepare_state_stores(const JobConfig& job, std::vector<std::string>& notices);
 
 // Reads and checks a job file. Errors read "job.toml:12:1: ..." and, for unknown keys, name
 // the nearest known key ("unknown key 'conections_max' in [delivery]; did you mean

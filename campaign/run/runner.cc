@@ -812,6 +812,12 @@ int CampaignRun::open_records() {
     std::fprintf(stderr, "hayate: %s\n", std::string(recorder_dir.status().message()).c_str());
     return exit_code::cannot_create;
   }
+  std::vector<std::string> notices;
+  if (absl::Status status = prepare_state_stores(job(), notices); !status.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
+    return exit_code::cannot_create;
+  }
+  for (const std::string& notice : notices) std::fprintf(stderr, "hayate: %s\n", notice.c_str());
   bounce_recorder_.emplace(job(), std::move(*recorder_dir));
   for (const std::string& note : bounce_recorder_->begin()) {
     std::fprintf(stderr, "hayate: %s\n", note.c_str());
@@ -1192,6 +1198,24 @@ int run_campaign(const RunOptions& options) {
   return run.finish();
 }
 
+namespace {
+
+// Where the job's suppression list and warm-up counts live (check says it before a run).
+void print_state_stores(const JobConfig& job) {
+  std::printf("state: %s (%s)\n", job.state_dir.c_str(),
+              job.state_dir_why == "HAYATE_STATE_DIR" ? "from HAYATE_STATE_DIR"
+              : job.state_dir_why == "root"           ? "run as root"
+                                                      : "the user's XDG state directory");
+  std::printf("  suppression list: %s%s\n", job.suppression.path.c_str(),
+              job.suppression.enabled ? "" : " (off: [suppression] enabled = false)");
+  std::printf("  warm-up counts: %s\n", job.warmup_state_path.c_str());
+  for (const std::string& path : job.stores_beside_job) {
+    std::printf("  note: %s beside the job is used in place of the host's store\n", path.c_str());
+  }
+}
+
+}  // namespace
+
 int check_campaign(const std::string& job_path, bool strict) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
@@ -1240,6 +1264,7 @@ int check_campaign(const std::string& job_path, bool strict) {
   std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n", input.job().id.c_str(),
               static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
+  print_state_stores(input.job());
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
   if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
   return dns_code;

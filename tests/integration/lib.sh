@@ -306,7 +306,9 @@ hayate_test_init() {
   HAYATE_TEST_DIR="$(mktemp -d "${TMPDIR:-/tmp}/hayate-test.XXXXXX")"
   # Peers that drop root privileges (smtp-sink -u nobody) must reach their files in here.
   chmod 0755 "${HAYATE_TEST_DIR}"
-  export HAYATE_TEST_DIR HAYATE_BIN_DIR
+  # The test's own state store (suppression list, warm-up counts): never the host's.
+  HAYATE_STATE_DIR="${HAYATE_TEST_DIR}/state"
+  export HAYATE_TEST_DIR HAYATE_BIN_DIR HAYATE_STATE_DIR
   trap _hayate_test_cleanup EXIT
   trap 'exit 129' HUP
   trap 'exit 130' INT

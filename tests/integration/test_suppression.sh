@@ -30,8 +30,9 @@ retry_schedule = []
 # By address (the domain's case does not matter), by domain, by CSV import.
 run_hayate add suppress add user3@D3.TEST Case@d2.test --reason "asked by phone" --job "${dir}/job.toml"
 assert_eq "add: exit" 0 "${HAYATE_EXIT}"
-assert_eq "the list lives beside the job" yes "$([[ -f "${dir}/suppression.db" ]] && echo yes)"
-run_hayate add-domain suppress add @gone.test --source bounce --reason hostunknown --db "${dir}/suppression.db"
+assert_eq "the list lives in the state directory" yes \
+  "$([[ -f "${HAYATE_STATE_DIR}/suppression.db" ]] && echo yes)"
+run_hayate add-domain suppress add @gone.test --source bounce --reason hostunknown --db "${HAYATE_STATE_DIR}/suppression.db"
 assert_eq "add domain: exit" 0 "${HAYATE_EXIT}"
 printf 'Email,reason,source,extra\nuser7@d3.test,complaint via FBL,complaint,x\nnot an address,x,manual,y\nuser11@d3.test,,unsubscribe,z\n' \
   >"${dir}/import.csv"
@@ -40,14 +41,14 @@ assert_eq "import with a bad row: exit" 65 "${HAYATE_EXIT}"
 assert_contains "import names the bad line" "${dir}/import.csv:3: address 'not an address'" \
   "$(cat "${dir}/import.err")"
 printf 'user19@d3.test\n' >"${dir}/bare.csv"
-run_hayate bare suppress import "${dir}/bare.csv" --db "${dir}/suppression.db"
+run_hayate bare suppress import "${dir}/bare.csv" --db "${HAYATE_STATE_DIR}/suppression.db"
 assert_eq "bare import: exit" 0 "${HAYATE_EXIT}"
-run_hayate bad-add suppress add "nobody" --db "${dir}/suppression.db"
+run_hayate bad-add suppress add "nobody" --db "${HAYATE_STATE_DIR}/suppression.db"
 assert_eq "bad address: exit" 65 "${HAYATE_EXIT}"
-run_hayate usage suppress add --db "${dir}/suppression.db"
+run_hayate usage suppress add --db "${HAYATE_STATE_DIR}/suppression.db"
 assert_eq "add without an address: exit" 64 "${HAYATE_EXIT}"
 
-run_hayate list suppress list --json --db "${dir}/suppression.db"
+run_hayate list suppress list --json --db "${HAYATE_STATE_DIR}/suppression.db"
 assert_eq "list: exit" 0 "${HAYATE_EXIT}"
 "${HAYATE_PYTHON}" - "${dir}/list.out" <<'PY' || fail "list --json is not what was added"
 import json, sys

@@ -1226,11 +1226,26 @@ TEST_F(JobTest, BadSchedule) {
 }
 
 TEST_F(JobTest, SuppressionDefaults) {
-  const JobConfig job = load_ok(kBase);
+  setenv("HAYATE_STATE_DIR", "/srv/hayate-state", 1);
+  JobConfig job = load_ok(kBase);
   EXPECT_TRUE(job.suppression.enabled);
-  EXPECT_EQ(job.suppression.path, dir_ + "/suppression.db");  // beside the job file
+  // The host's state store, whatever folder the job is in.
+  EXPECT_EQ(job.suppression.path, "/srv/hayate-state/suppression.db");
+  EXPECT_EQ(job.state_dir, "/srv/hayate-state");
+  EXPECT_EQ(job.state_dir_why, "HAYATE_STATE_DIR");
   EXPECT_EQ(job.suppression.soft_bounce_count, 3u);
   EXPECT_EQ(job.suppression.soft_bounce_days, 7u);
+  EXPECT_TRUE(job.stores_beside_job.empty());
+  // A list left beside the job from before the state store is kept, and named for a notice.
+  std::ofstream(dir_ + "/suppression.db") << "";
+  job = load_ok(kBase);
+  EXPECT_EQ(job.suppression.path, dir_ + "/suppression.db");
+  EXPECT_EQ(job.stores_beside_job, std::vector<std::string>{dir_ + "/suppression.db"});
+  std::remove((dir_ + "/suppression.db").c_str());
+  unsetenv("HAYATE_STATE_DIR");
+  if (geteuid() == 0) {
+    EXPECT_EQ(load_ok(kBase).state_dir, "/var/lib/hayate");
+  }
 }
 
 TEST_F(JobTest, Suppression) {

@@ -529,7 +529,8 @@ TEST_F(JobShapingTest, Defaults) {
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_TRUE(job->shaping_rules_path.empty());
   EXPECT_TRUE(job->shaping_rollup);
-  EXPECT_EQ(job->warmup_state_path, dir_ + "/hayate-warmup.state");
+  // The host's state store (config/state_dir.h), not the job's folder.
+  EXPECT_EQ(job->warmup_state_path, job->state_dir + "/warmup.state");
   EXPECT_TRUE(job->sources.empty());
 }
 
