@@ -82,8 +82,11 @@ _hayate() {
       fi
       ;;
     suppress)
-      if ((COMP_CWORD == 2)); then
-        _hayate_words "add remove list import export --help"
+      if ((COMP_CWORD == 2)) && [[ "${cur}" == -* ]]; then
+        # Options may come before the subcommand.
+        _hayate_words "--db --job --reason --source --json --help"
+      elif ((COMP_CWORD == 2)); then
+        _hayate_words "add remove list import export"
       elif [[ "${cur}" == -* ]]; then
         case "${sub}" in
           add) _hayate_words "--reason --source --db --job --help" ;;
