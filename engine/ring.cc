@@ -13,6 +13,23 @@
 
 namespace hayate {
 
+std::string io_uring_setup_error(int error_number) {
+  // Docker's default seccomp profile (since 25.0) and Podman's refuse io_uring with EPERM, as
+  // does kernel.io_uring_disabled (Linux 6.6+: 2 for everyone, 1 outside io_uring_group); a
+  // profile that does not know the calls, or a kernel without CONFIG_IO_URING, gives ENOSYS.
+  constexpr char kWhatToChange[] =
+      ": in a container, allow the io_uring_setup, io_uring_enter and io_uring_register system "
+      "calls in its seccomp profile (docker: --security-opt seccomp=PROFILE.json); on the host, "
+      "check sysctl kernel.io_uring_disabled (it must be 0, or 1 with this user in the group "
+      "kernel.io_uring_group)";
+  if (error_number == EPERM) return absl::StrCat("io_uring is blocked (EPERM)", kWhatToChange);
+  if (error_number == ENOSYS) {
+    return absl::StrCat("io_uring is not available (ENOSYS)", kWhatToChange,
+                        "; the kernel needs io_uring (CONFIG_IO_URING, Linux 5.19 or later)");
+  }
+  return absl::StrCat("io_uring_queue_init: ", std::strerror(error_number));
+}
+
 Ring::~Ring() {
   if (!initialized_) return;
   if (buffer_ring_ != nullptr) {
@@ -39,8 +56,7 @@ absl::Status Ring::init(std::uint32_t entries) {
   }
   disabled_ = result == 0 && (params.flags & IORING_SETUP_R_DISABLED) != 0;
   if (result < 0) {
-    return absl::UnavailableError(absl::StrCat("io_uring_queue_init: ", std::strerror(-result),
-                                               " (io_uring may be disabled on this system)"));
+    return absl::UnavailableError(io_uring_setup_error(-result));
   }
   initialized_ = true;
   return absl::OkStatus();

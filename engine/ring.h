@@ -5,11 +5,18 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "engine/assert.h"
 
 namespace hayate {
+
+// What to tell the user when io_uring_queue_init fails with -error_number. EPERM and ENOSYS
+// mean io_uring itself is refused (a container's seccomp profile, the kernel.io_uring_disabled
+// sysctl, a kernel built without it): the message says so and what to change. Pure; every
+// ring of the program (shards, the SMTP server) reports through it.
+std::string io_uring_setup_error(int error_number);
 
 // Completions are routed by a tagged pointer: the object that issued the operation, with the
 // operation's kind in the low 3 bits (objects are 8-byte aligned). An object stays alive until

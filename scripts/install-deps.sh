@@ -21,6 +21,9 @@ readonly PACKAGES=(
   postfix dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl openssl
   # status.json, runs.jsonl: written and read back with nlohmann's JSON (header-only).
   nlohmann-json3-dev
+  # test_install.sh: renders the installed man pages (man -l, groff) and checks the logrotate
+  # example with logrotate itself.
+  man-db groff-base logrotate
 )
 # --with-browser (the tests): headless Chromium opens report.html; a font to draw its text.
 readonly BROWSER_PACKAGES=(chromium fonts-dejavu-core)

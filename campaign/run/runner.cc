@@ -748,6 +748,9 @@ int CampaignRun::open_job() {
   }
   out_.emplace(std::move(*out));
   out_dir_ = out_->path();
+  // From here .lock names this run, and logrotate's postrotate may send it SIGHUP: blocked
+  // before the lock is taken, the signal waits for the run monitor instead of ending the run.
+  RunMonitor::block_signals();
   return lock_output_directory(*out_);
 }
 

@@ -20,6 +20,7 @@
 #include "engine/limits.h"
 #include "engine/smtp/server/listen_address.h"
 #include "engine/smtp/server/server.h"
+#include "engine/version.h"
 #include "tools/sink/absl_views.h"
 #include "tools/sink/fault.h"
 #include "tools/sink/flaky_set.h"
@@ -64,6 +65,7 @@ Usage: hayate-sink [options]
   --stats-interval          also write --stats-file every second
   --exit-after-messages N   stop after N accepted messages
   --pid-file PATH           write the process id, removed at exit
+  --version                 print the version and exit
   --help                    this text
 
 Fault modes, by the recipient's local part prefix (case-insensitive):
@@ -138,6 +140,9 @@ int parse_options(int argc, char** argv, Options& options) {
     };
     if (flag("--help") || flag("-h")) {
       std::fputs(kHelp, stdout);
+      return exit_ok;
+    } else if (flag("--version")) {
+      std::printf("hayate-sink %.*s\n", static_cast<int>(version.size()), version.data());
       return exit_ok;
     } else if (flag("--allow-non-loopback")) {
       options.allow_non_loopback = true;

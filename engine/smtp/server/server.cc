@@ -28,6 +28,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "engine/assert.h"
 #include "engine/limits.h"
+#include "engine/ring.h"
 #include "engine/strings.h"
 
 namespace hayate::smtp::server {
@@ -271,7 +272,7 @@ absl::Status Worker::set_up() {
     result = io_uring_queue_init_params(server_ring_entries, &ring_, &params);
   }
   if (result < 0) {
-    return absl::UnavailableError(hayate::cat("io_uring_queue_init: ", errno_text(-result)));
+    return absl::UnavailableError(io_uring_setup_error(-result));
   }
   ring_ready_ = true;
 
