@@ -40,8 +40,8 @@ std::string convert(std::string_view utf8, const char* to) {
 class TempFile {
  public:
   explicit TempFile(std::string_view contents) {
-    path_ = hayate::cat(::testing::TempDir(), "encoding_test_", ::getpid(), "_", counter_++,
-                        ".csv");
+    path_ =
+        hayate::cat(::testing::TempDir(), "encoding_test_", ::getpid(), "_", counter_++, ".csv");
     std::ofstream out(path_, std::ios::binary);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   }
@@ -54,8 +54,8 @@ class TempFile {
 };
 
 // Decodes `input` fed in chunks of `chunk_bytes`, into an output of `out_bytes` a call.
-std::string decode_in_chunks(TextEncoding encoding, std::string_view input,
-                             std::size_t chunk_bytes, std::size_t out_bytes) {
+std::string decode_in_chunks(TextEncoding encoding, std::string_view input, std::size_t chunk_bytes,
+                             std::size_t out_bytes) {
   auto decoder = TextDecoder::create(encoding);
   EXPECT_TRUE(decoder.ok());
   std::string result;
@@ -174,9 +174,9 @@ TEST(Utf8ValidPrefixTest, FindsTheFirstBadByte) {
   EXPECT_EQ(utf8_valid_prefix_bytes("plain ascii text that is longer than sixteen"), 44u);
   EXPECT_EQ(utf8_valid_prefix_bytes("日本語"), 9u);
   EXPECT_EQ(utf8_valid_prefix_bytes("0123456789abcdef\x80"), 16u);
-  EXPECT_EQ(utf8_valid_prefix_bytes("ab\xE6\x97"), 2u);          // cut short
-  EXPECT_EQ(utf8_valid_prefix_bytes("ab\xC0\xAF"), 2u);          // overlong
-  EXPECT_EQ(utf8_valid_prefix_bytes("ab\xED\xA0\x80"), 2u);      // surrogate
+  EXPECT_EQ(utf8_valid_prefix_bytes("ab\xE6\x97"), 2u);      // cut short
+  EXPECT_EQ(utf8_valid_prefix_bytes("ab\xC0\xAF"), 2u);      // overlong
+  EXPECT_EQ(utf8_valid_prefix_bytes("ab\xED\xA0\x80"), 2u);  // surrogate
 }
 
 TEST(CheckFileEncodingTest, NamesTheLineAndSuggestsCp932) {
@@ -240,8 +240,8 @@ TEST(CsvReaderDecodingTest, RowsAndLinesThroughTinyBuffers) {
   for (const Sample& sample : samples) {
     const TempFile file(convert(text, sample.iconv_name));
     for (std::size_t buffer_bytes : {1, 2, 5, 64, 256 * 1024}) {
-      auto reader = CsvReader::open(file.path(), buffer_bytes, CsvReader::Source::any,
-                                    sample.encoding);
+      auto reader =
+          CsvReader::open(file.path(), buffer_bytes, CsvReader::Source::any, sample.encoding);
       ASSERT_TRUE(reader.ok()) << reader.status().message();
       ASSERT_EQ((*reader)->header(), (std::vector<std::string>{"email", "name"}));
       CsvRow row;
@@ -261,7 +261,8 @@ TEST(CsvReaderDecodingTest, RowsAndLinesThroughTinyBuffers) {
 }
 
 TEST(CsvReaderDecodingTest, UndecodableBytesEndTheStreamWithFileAndLine) {
-  const TempFile file(convert("email,name\na@example.jp,山田\n", "CP932") + "b@example.jp,\x82\xFF\n");
+  const TempFile file(convert("email,name\na@example.jp,山田\n", "CP932") +
+                      "b@example.jp,\x82\xFF\n");
   auto reader = CsvReader::open(file.path(), 8, CsvReader::Source::any, TextEncoding::cp932);
   ASSERT_TRUE(reader.ok());
   CsvRow row;
