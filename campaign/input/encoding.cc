@@ -14,10 +14,10 @@
 #include <cstring>
 #include <system_error>
 
-#include "engine/strings.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 #include "engine/utf8.h"
 
 namespace hayate::campaign::inline input {
@@ -136,18 +136,18 @@ ssize_t read_some(int fd, char* buffer, std::size_t size) {
 std::string encoding_hint(TextEncoding encoding, bool reads_as_cp932, std::string_view key) {
   if (encoding == TextEncoding::utf8 && reads_as_cp932) {
     return hayate::cat(" (the file reads as CP932, as Excel saves it: set ", key,
-                        " = \"cp932\" in [campaign])");
+                       " = \"cp932\" in [campaign])");
   }
   return hayate::cat(" (save it as ", display_name(encoding), ", or set [campaign] ", key,
-                      " to the encoding it is in: ", text_encoding_choices, ")");
+                     " to the encoding it is in: ", text_encoding_choices, ")");
 }
 
 struct FileScan {
-  absl::Status status;        // reading failed
-  bool clean = true;          // decoded to the end
-  std::uint64_t line = 1;     // line of the first bad bytes
-  std::uint64_t offset = 0;   // file offset of the first bad bytes (utf8 mode)
-  std::string error;          // what they are
+  absl::Status status;       // reading failed
+  bool clean = true;         // decoded to the end
+  std::uint64_t line = 1;    // line of the first bad bytes
+  std::uint64_t offset = 0;  // file offset of the first bad bytes (utf8 mode)
+  std::string error;         // what they are
 };
 
 // The pre-pass in utf8 mode: validation only, no copy; the line of a bad byte is counted
@@ -160,8 +160,8 @@ FileScan scan_utf8_file(int fd, const std::string& path) {
   for (;;) {
     const ssize_t got = read_some(fd, buffer.data() + carry, check_block_bytes);
     if (got < 0) {
-      scan.status = absl::UnavailableError(
-          absl::StrFormat("cannot read '%s': %s", path, errno_text(errno)));
+      scan.status =
+          absl::UnavailableError(absl::StrFormat("cannot read '%s': %s", path, errno_text(errno)));
       return scan;
     }
     const bool end = got == 0;
@@ -181,8 +181,8 @@ FileScan scan_utf8_file(int fd, const std::string& path) {
     }
     scan.clean = false;
     scan.offset = offset + valid;
-    scan.error = absl::StrFormat("byte 0x%02X is not valid UTF-8",
-                                 static_cast<unsigned char>(data[valid]));
+    scan.error =
+        absl::StrFormat("byte 0x%02X is not valid UTF-8", static_cast<unsigned char>(data[valid]));
     return scan;
   }
 }
@@ -198,8 +198,8 @@ absl::StatusOr<std::uint64_t> line_at_offset(int fd, const std::string& path,
         static_cast<std::size_t>(std::min<std::uint64_t>(check_block_bytes, offset - position));
     const ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(position));
     if (got <= 0) {
-      return absl::UnavailableError(absl::StrFormat("cannot read '%s': %s", path,
-                                                    errno_text(got < 0 ? errno : EIO)));
+      return absl::UnavailableError(
+          absl::StrFormat("cannot read '%s': %s", path, errno_text(got < 0 ? errno : EIO)));
     }
     line += count_line_feeds(std::string_view(buffer.data(), static_cast<std::size_t>(got)));
     position += static_cast<std::uint64_t>(got);
@@ -433,15 +433,16 @@ TextDecoder::Result TextDecoder::decode_iconv(std::string_view input, bool end_o
   std::size_t in_left = input.size();
   char* write = out;
   std::size_t out_left = out_bytes;
-  const std::size_t converted = iconv(static_cast<iconv_t>(iconv_), &in, &in_left, &write, &out_left);
+  const std::size_t converted =
+      iconv(static_cast<iconv_t>(iconv_), &in, &in_left, &write, &out_left);
   const int error_number = errno;
   consumed = input.size() - in_left;
   written = out_bytes - out_left;
   if (converted != static_cast<std::size_t>(-1) || error_number == E2BIG) return Result::ok;
   if (error_number == EINVAL) {  // a character cut short by the end of the input
     if (!end_of_input) return Result::ok;
-    return fail(hayate::cat("the file ends in the middle of a ", display_name(encoding_),
-                             " character"));
+    return fail(
+        hayate::cat("the file ends in the middle of a ", display_name(encoding_), " character"));
   }
   return fail(hayate::cat(bytes_at(input, consumed), " not valid ", display_name(encoding_)));
 }
@@ -469,7 +470,7 @@ absl::StatusOr<std::string> decode_text(std::string_view bytes, TextEncoding enc
         reads_as_cp932 = decode_text(bytes, TextEncoding::cp932, name, key).ok();
       }
       return absl::InvalidArgumentError(hayate::cat(name, ":", line, ": ", (*decoder)->error(),
-                                                     encoding_hint(encoding, reads_as_cp932, key)));
+                                                    encoding_hint(encoding, reads_as_cp932, key)));
     }
     if (used == bytes.size()) break;
   }
@@ -488,7 +489,7 @@ absl::Status check_file_encoding(const std::string& path, TextEncoding encoding,
     reads_as_cp932 = as_cp932.status.ok() && as_cp932.clean;
   }
   return absl::InvalidArgumentError(hayate::cat(path, ":", scan.line, ": ", scan.error,
-                                                 encoding_hint(encoding, reads_as_cp932, key)));
+                                                encoding_hint(encoding, reads_as_cp932, key)));
 }
 
 }  // namespace hayate::campaign::input

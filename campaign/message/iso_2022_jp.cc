@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "engine/strings.h"
 #include "absl/strings/str_format.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 #include "engine/utf8.h"
 
 namespace hayate::campaign::inline message {
@@ -25,7 +25,9 @@ bool is_ascii(std::string_view text) {
 }
 
 char32_t decode_code_point(std::string_view text, std::size_t pos, std::size_t length) {
-  const auto byte = [&](std::size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(text[pos + i])); };
+  const auto byte = [&](std::size_t i) {
+    return static_cast<char32_t>(static_cast<unsigned char>(text[pos + i]));
+  };
   switch (length) {
     case 1:
       return byte(0);
