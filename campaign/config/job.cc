@@ -67,7 +67,7 @@ constexpr std::array<std::string_view, 7> dkim_keys = {
 constexpr std::array<std::string_view, 3> verp_keys = {"prefix", "domain", "secret_file"};
 constexpr std::array<std::string_view, 5> schedule_keys = {"start_at", "stop_at", "windows", "days",
                                                            "timezone"};
-constexpr std::array<std::string_view, 12> campaign_keys = {"id",
+constexpr std::array<std::string_view, 15> campaign_keys = {"id",
                                                             "recipients",
                                                             "from",
                                                             "envelope_from",
@@ -78,7 +78,10 @@ constexpr std::array<std::string_view, 12> campaign_keys = {"id",
                                                             "headers",
                                                             "list_unsubscribe",
                                                             "list_unsubscribe_mailto",
-                                                            "feedback_id"};
+                                                            "feedback_id",
+                                                            "encoding",
+                                                            "template_encoding",
+                                                            "charset"};
 constexpr std::array<std::string_view, 18> delivery_keys = {"helo",
                                                             "tls",
                                                             "ca_file",
@@ -393,6 +396,8 @@ class JobReader {
                                  std::string_view text) const;
 
   absl::Status read_campaign(const toml::table& table);
+  absl::Status read_encodings(const toml::table& table);
+  absl::Status read_from(const toml::table& table);
   absl::Status read_headers(const toml::table& table);
   absl::Status read_delivery(const toml::table* table);
   absl::Status read_helo(const toml::table& delivery);
@@ -738,19 +743,10 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
     return status;
   }
 
-  if (absl::Status status = require_string(table, "campaign", "from", value); !status.ok()) {
-    return status;
-  }
-  if (absl::Status status = check_header_text(*value, "[campaign] from", value->get());
-      !status.ok()) {
-    return status;
-  }
+  if (absl::Status status = read_encodings(table); !status.ok()) return status;
+
+  if (absl::Status status = read_from(table); !status.ok()) return status;
   std::string reason;
-  if (!parse_mailbox(value->get(), job_.from_display_name, job_.from_address, reason)) {
-    return error_at(*value,
-                    cat("[campaign] from '", value->get(), "' is not a valid mailbox: ", reason));
-  }
-  job_.from = value->get();
 
   if (absl::Status status = find_string(table, "campaign", "envelope_from", value); !status.ok()) {
     return status;
@@ -824,6 +820,60 @@ absl::Status JobReader::read_campaign(const toml::table& table) {
     if (absl::Status status = read_headers(*headers); !status.ok()) return status;
   }
   return read_unsubscribe(table);
+}
+
+// from: the mailbox, and with charset = "iso-2022-jp" a display name ISO-2022-JP can carry.
+absl::Status JobReader::read_from(const toml::table& table) {
+  const toml::value<std::string>* value = nullptr;
+  if (absl::Status status = require_string(table, "campaign", "from", value); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = check_header_text(*value, "[campaign] from", value->get());
+      !status.ok()) {
+    return status;
+  }
+  std::string reason;
+  if (!parse_mailbox(value->get(), job_.from_display_name, job_.from_address, reason)) {
+    return error_at(*value,
+                    cat("[campaign] from '", value->get(), "' is not a valid mailbox: ", reason));
+  }
+  if (job_.charset == MessageCharset::iso_2022_jp) {
+    Iso2022JpEncoder encoder;
+    std::string scratch;
+    if (std::string problem = iso_2022_jp_problem(encoder, job_.from_display_name, scratch);
+        !problem.empty()) {
+      return error_at(*value, cat("[campaign] from: ", problem, "; charset = \"iso-2022-jp\""));
+    }
+  }
+  job_.from = value->get();
+  return absl::OkStatus();
+}
+
+// encoding, template_encoding (text_encoding_choices) and charset ("utf-8", "iso-2022-jp").
+absl::Status JobReader::read_encodings(const toml::table& table) {
+  const toml::value<std::string>* value = nullptr;
+  for (auto [key, out] : {std::pair{"encoding", &job_.recipients_encoding},
+                          std::pair{"template_encoding", &job_.template_encoding}}) {
+    if (absl::Status status = find_string(table, "campaign", key, value); !status.ok()) {
+      return status;
+    }
+    if (value != nullptr && !parse_text_encoding(value->get(), *out)) {
+      return error_at(*value, cat("[campaign] ", key, " '", escape_for_message(value->get()),
+                                  "' is not one hayate reads; choose ", text_encoding_choices));
+    }
+  }
+  if (absl::Status status = find_string(table, "campaign", "charset", value); !status.ok()) {
+    return status;
+  }
+  if (value != nullptr) {
+    if (hayate::equals_ignoring_case(value->get(), "iso-2022-jp")) {
+      job_.charset = MessageCharset::iso_2022_jp;
+    } else if (!hayate::equals_ignoring_case(value->get(), "utf-8")) {
+      return error_at(*value, cat("[campaign] charset '", escape_for_message(value->get()),
+                                  "' must be \"utf-8\" or \"iso-2022-jp\""));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status JobReader::read_unsubscribe(const toml::table& table) {

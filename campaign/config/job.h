@@ -12,7 +12,9 @@
 #include "absl/status/statusor.h"
 #include "campaign/config/schedule.h"
 #include "campaign/input/address.h"
+#include "campaign/input/encoding.h"
 #include "campaign/message/dkim.h"
+#include "campaign/message/iso_2022_jp.h"
 #include "engine/limits.h"
 #include "engine/shaping/backoff.h"
 
@@ -68,6 +70,12 @@ struct JobConfig {
   std::string list_unsubscribe;         // https URL; adds List-Unsubscribe-Post (one-click)
   std::string list_unsubscribe_mailto;  // an address, "mailto:" optional
   std::string feedback_id;
+  // What the files are in, and what the messages go out in (README.md "Japanese and other
+  // encodings"): `encoding` for the recipients, `template_encoding` for the text and html
+  // templates, decoded to UTF-8 when read; `charset` for the text part and encoded-words.
+  TextEncoding recipients_encoding = TextEncoding::utf8;
+  TextEncoding template_encoding = TextEncoding::utf8;
+  MessageCharset charset = MessageCharset::utf8;
 
   // [delivery]
   std::string helo;  // default: the host's name

@@ -15,19 +15,41 @@
 #include "campaign/input/address.h"
 #include "campaign/limits.h"
 #include "engine/files.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign::inline input {
 
 namespace {
 
-absl::StatusOr<Template> compile_file(const std::string& path,
-                                      const std::vector<std::string>& columns, Escape escape) {
+// A template file: read, decoded from [campaign] template_encoding (checked strictly in
+// UTF-8 too, since the parts say charset=utf-8), compiled. `source_out` keeps the text.
+absl::StatusOr<Template> compile_file(const std::string& path, TextEncoding encoding,
+                                      const std::vector<std::string>& columns, Escape escape,
+                                      std::string& source_out) {
   // Never more than the limit in memory, and only a regular file: /dev/zero or a FIFO named
   // as a template would otherwise fill the memory or hang the start.
-  absl::StatusOr<std::string> source =
+  absl::StatusOr<std::string> bytes =
       read_regular_file(path, limits::template_bytes_max, "the template");
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<std::string> source = decode_text(*bytes, encoding, path, "template_encoding");
   if (!source.ok()) return source.status();
-  return Template::compile(*source, path, columns, escape);
+  source_out = std::move(*source);
+  return Template::compile(source_out, path, columns, escape);
+}
+
+// "NAME:LINE: ..." when the template source `text` has a character ISO-2022-JP cannot carry.
+absl::Status check_iso_2022_jp_source(Iso2022JpEncoder& encoder, std::string_view text,
+                                      std::string_view name, std::uint32_t first_line) {
+  std::string scratch;
+  std::size_t bad_offset = 0;
+  if (encoder.encode(text, scratch, bad_offset)) return absl::OkStatus();
+  const std::string_view before = text.substr(0, bad_offset);
+  const auto line =
+      first_line + static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n'));
+  return absl::InvalidArgumentError(hayate::cat(
+      name, ":", line, ": ", iso_2022_jp_problem(encoder, text.substr(bad_offset), scratch),
+      "; [campaign] charset = \"iso-2022-jp\" applies to the subject, the text "
+      "body and the headers (the html body stays UTF-8)"));
 }
 
 // Rows read before the dedup set is sized for the whole file from their average length.
@@ -44,10 +66,18 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
   input->job_ = std::move(*job);
   const JobConfig& config = input->job_;
 
-  absl::StatusOr<std::unique_ptr<CsvReader>> csv =
-      CsvReader::open(config.recipients_path, CsvReader::Source::regular_file);
+  absl::StatusOr<std::unique_ptr<CsvReader>> csv = CsvReader::open(
+      config.recipients_path, CsvReader::Source::regular_file, config.recipients_encoding);
   if (!csv.ok()) return csv.status();
   input->csv_ = std::move(*csv);
+  // The whole file is decoded once before anything is sent: bytes that do not decode, on
+  // any line, refuse the campaign now rather than stop it half sent. (About 1 s for a GB of
+  // UTF-8; README.md "Japanese and other encodings".)
+  if (absl::Status status =
+          check_file_encoding(config.recipients_path, config.recipients_encoding, "encoding");
+      !status.ok()) {
+    return status;
+  }
   struct stat recipients_stat {};
   if (::stat(config.recipients_path.c_str(), &recipients_stat) == 0 &&
       S_ISREG(recipients_stat.st_mode)) {
@@ -67,13 +97,17 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
                         config.subject_line == 0 ? 1 : config.subject_line);
   if (!subject.ok()) return subject.status();
   input->subject_ = std::move(*subject);
+  std::string text_source;
   if (!config.text_path.empty()) {
-    absl::StatusOr<Template> text = compile_file(config.text_path, columns, Escape::none);
+    absl::StatusOr<Template> text = compile_file(config.text_path, config.template_encoding,
+                                                 columns, Escape::none, text_source);
     if (!text.ok()) return text.status();
     input->text_ = std::move(*text);
   }
   if (!config.html_path.empty()) {
-    absl::StatusOr<Template> html = compile_file(config.html_path, columns, Escape::html);
+    std::string html_source;
+    absl::StatusOr<Template> html = compile_file(config.html_path, config.template_encoding,
+                                                 columns, Escape::html, html_source);
     if (!html.ok()) return html.status();
     input->html_ = std::move(*html);
   }
@@ -102,6 +136,23 @@ absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::st
     if (!compiled.ok()) return compiled.status();
     *optional.out = std::move(*compiled);
   }
+  if (config.charset == MessageCharset::iso_2022_jp) {
+    input->iso_2022_jp_ = std::make_unique<Iso2022JpEncoder>();
+    Iso2022JpEncoder& encoder = *input->iso_2022_jp_;
+    const std::uint32_t subject_line = config.subject_line == 0 ? 1 : config.subject_line;
+    absl::Status status =
+        check_iso_2022_jp_source(encoder, config.subject, config.job_path, subject_line);
+    if (status.ok() && input->text_) {
+      status = check_iso_2022_jp_source(encoder, text_source, config.text_path, 1);
+    }
+    for (const auto& [name, value] : config.headers) {
+      if (!status.ok()) break;
+      status = check_iso_2022_jp_source(
+          encoder, value, hayate::cat(config.job_path, " [campaign.headers] ", name), 1);
+    }
+    if (!status.ok()) return status;
+    input->prepare_iso_2022_jp();
+  }
   input->message_inputs_ = input->build_message_inputs();
   for (const DkimConfig& dkim : config.dkim) {
     absl::StatusOr<std::shared_ptr<const DkimSigner>> signer = DkimSigner::load(dkim);
@@ -124,7 +175,34 @@ MessageInputs CampaignInput::build_message_inputs() const {
   inputs.list_unsubscribe_url = list_unsubscribe_ ? &*list_unsubscribe_ : nullptr;
   inputs.list_unsubscribe_mailto = list_unsubscribe_mailto_ ? &*list_unsubscribe_mailto_ : nullptr;
   inputs.feedback_id = feedback_id_ ? &*feedback_id_ : nullptr;
+  inputs.charset = job_.charset;
   return inputs;
+}
+
+void CampaignInput::prepare_iso_2022_jp() {
+  std::vector<const Template*> converted = {&subject_};
+  if (text_) converted.push_back(&*text_);
+  if (feedback_id_) converted.push_back(&*feedback_id_);
+  for (const auto& [name, header] : headers_) converted.push_back(&header);
+  for (const Template* converted_template : converted) {
+    const std::vector<std::uint32_t>& used = converted_template->fields_used();
+    iso_2022_jp_columns_.insert(iso_2022_jp_columns_.end(), used.begin(), used.end());
+  }
+  std::sort(iso_2022_jp_columns_.begin(), iso_2022_jp_columns_.end());
+  iso_2022_jp_columns_.erase(std::unique(iso_2022_jp_columns_.begin(), iso_2022_jp_columns_.end()),
+                             iso_2022_jp_columns_.end());
+}
+
+bool CampaignInput::check_iso_2022_jp_fields(const CsvRow& row, std::string& reason) {
+  for (const std::uint32_t column : iso_2022_jp_columns_) {
+    std::string problem = iso_2022_jp_problem(*iso_2022_jp_, row.fields[column], scratch_);
+    if (!problem.empty()) {
+      reason = hayate::cat("field '", csv_->header()[column], "': ", problem,
+                           " (charset = \"iso-2022-jp\")");
+      return false;
+    }
+  }
+  return true;
 }
 
 void CampaignInput::reserve_seen() {
@@ -165,6 +243,7 @@ bool CampaignInput::check_row(const CsvRow& row, Recipient& recipient, std::stri
       return false;
     }
   }
+  if (iso_2022_jp_ != nullptr && !check_iso_2022_jp_fields(row, reason)) return false;
   Address address;
   std::string error;
   if (!parse_address(row.fields[email_column_], address, error)) {

@@ -45,6 +45,10 @@ class CampaignInput {
   CampaignInput() = default;
   bool check_row(const CsvRow& row, Recipient& recipient, std::string& reason);
   MessageInputs build_message_inputs() const;
+  // charset = "iso-2022-jp": the literal text of the templates it applies to is checked once,
+  // and the columns they read are checked in every row (check_row).
+  void prepare_iso_2022_jp();
+  bool check_iso_2022_jp_fields(const CsvRow& row, std::string& reason);
 
   JobConfig job_;
   std::unique_ptr<CsvReader> csv_;
@@ -58,7 +62,9 @@ class CampaignInput {
   std::optional<Template> feedback_id_;
   MessageInputs message_inputs_;  // built once the templates are in place
   std::vector<std::shared_ptr<const DkimSigner>> dkim_signers_;
-  std::vector<std::string_view> fields_;  // scratch for row checks
+  std::unique_ptr<Iso2022JpEncoder> iso_2022_jp_;   // with charset = "iso-2022-jp" only
+  std::vector<std::uint32_t> iso_2022_jp_columns_;  // read by the subject, text and headers
+  std::vector<std::string_view> fields_;            // scratch for row checks
   std::string scratch_;
   CsvRow row_;
   std::uint64_t rows_read_ = 0;

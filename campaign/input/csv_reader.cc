@@ -34,6 +34,10 @@ constexpr std::size_t block_bytes = 256 * 1024;
 constexpr std::size_t buffer_bytes_max =
     std::max<std::size_t>(block_bytes, limits::csv_row_bytes_max);
 constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+// Bytes read at a time from a file that is decoded; decoding writes up to 3 bytes each.
+constexpr std::size_t raw_block_bytes = 64 * 1024;
+// Room a decoder needs to make progress: the longest UTF-8 character.
+constexpr std::size_t decoded_room_min = 4;
 
 constexpr std::array<bool, 256> make_special_table() {
   std::array<bool, 256> table{};
@@ -79,15 +83,23 @@ CsvReader::~CsvReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path, Source source) {
-  return open(path, block_bytes, source);
+absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path, Source source,
+                                                           TextEncoding encoding) {
+  return open(path, block_bytes, source, encoding);
 }
 
 absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path,
-                                                           std::size_t buffer_bytes,
-                                                           Source source) {
+                                                           std::size_t buffer_bytes, Source source,
+                                                           TextEncoding encoding) {
   std::unique_ptr<CsvReader> reader(new CsvReader());
   reader->path_ = path;
+  if (encoding != TextEncoding::utf8) {
+    absl::StatusOr<std::unique_ptr<TextDecoder>> decoder = TextDecoder::create(encoding);
+    if (!decoder.ok()) return decoder.status();
+    reader->decoder_ = std::move(*decoder);
+    reader->raw_.resize(std::min(raw_block_bytes, std::max<std::size_t>(buffer_bytes, 1)) +
+                        decoded_room_min);
+  }
   const bool regular_only = source == Source::regular_file;
   // O_NONBLOCK while opening a regular file only: a FIFO would block the open until a writer
   // comes. (A pipe, where one is welcome, is opened as usual: waiting for its writer.)
@@ -302,6 +314,10 @@ void CsvReader::skip_to_next_line() {
 
 void CsvReader::fill() {
   HAYATE_ASSERT(!eof_ && !failed_);
+  if (decoder_ != nullptr) {
+    fill_decoded();
+    return;
+  }
   if (position_ > 0) {
     // Compact: the unparsed tail moves to the front, views into the old block die here.
     std::memmove(buffer_.data(), buffer_.data() + position_, filled_ - position_);
@@ -334,6 +350,72 @@ void CsvReader::fill() {
   }
   filled_ += static_cast<std::size_t>(got);
   buffer_[filled_] = '\n';  // sentinel: the unquoted scan needs no bounds check
+}
+
+bool CsvReader::read_raw() {
+  HAYATE_ASSERT(!raw_eof_);
+  // The bytes left over (a character cut by the end of the last read) move to the front.
+  std::memmove(raw_.data(), raw_.data() + raw_begin_, raw_end_ - raw_begin_);
+  raw_end_ -= raw_begin_;
+  raw_begin_ = 0;
+  HAYATE_ASSERT(raw_end_ < raw_.size());
+  ssize_t got = 0;
+  do {
+    got = ::read(fd_, raw_.data() + raw_end_, raw_.size() - raw_end_);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    const int error_number = errno;
+    failed_ = true;
+    status_ = errno_status(error_number, absl::StrFormat("cannot read CSV file '%s': %s", path_,
+                                                         errno_text(error_number)));
+    return false;
+  }
+  raw_eof_ = got == 0;
+  raw_end_ += static_cast<std::size_t>(got);
+  return true;
+}
+
+void CsvReader::fill_decoded() {
+  if (position_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + position_, filled_ - position_);
+    buffer_offset_ += position_;
+    filled_ -= position_;
+    position_ = 0;
+  }
+  // The longest record allowed, plus room for one more character, so that the row limit in
+  // read_record() is reached before the buffer stops taking bytes.
+  constexpr std::size_t capacity_max = buffer_bytes_max + decoded_room_min;
+  while (capacity_ - filled_ < decoded_room_min) {
+    HAYATE_ASSERT(capacity_ < capacity_max);
+    capacity_ = std::min(capacity_max, capacity_ * 2);
+    buffer_.resize(capacity_ + 1);
+    unquoted_.resize(capacity_);
+  }
+  // Each pass decodes something, reads more, or ends: read() returns 0 at the end.
+  for (;;) {
+    std::size_t consumed = 0;
+    std::size_t written = 0;
+    const std::string_view raw(raw_.data() + raw_begin_, raw_end_ - raw_begin_);
+    const TextDecoder::Result result = decoder_->decode(raw, raw_eof_, buffer_.data() + filled_,
+                                                        capacity_ - filled_, consumed, written);
+    raw_begin_ += consumed;
+    filled_ += written;
+    if (result == TextDecoder::Result::invalid) {
+      const std::uint64_t line =
+          line_ + count_line_feeds(buffer_.data() + position_, buffer_.data() + filled_);
+      failed_ = true;
+      status_ =
+          absl::InvalidArgumentError(absl::StrFormat("%s:%d: %s", path_, line, decoder_->error()));
+      break;
+    }
+    if (written > 0) break;
+    if (raw_eof_ && raw_begin_ == raw_end_) {
+      eof_ = true;
+      break;
+    }
+    if (consumed == 0 && !read_raw()) break;
+  }
+  buffer_[filled_] = '\n';  // sentinel
 }
 
 CsvReader::Parse CsvReader::parse_record(std::vector<std::string_view>& fields,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "campaign/input/encoding.h"
 
 namespace hayate::campaign::inline input {
 
@@ -32,13 +33,18 @@ class CsvReader {
   // cannot be opened (the errno text), it is a directory (or, for Source::regular_file, not a
   // regular file: refused without waiting on a FIFO), it is empty, the header is malformed,
   // has an empty or duplicate column name. Column names are trimmed of surrounding spaces.
-  static absl::StatusOr<std::unique_ptr<CsvReader>> open(const std::string& path,
-                                                         Source source = Source::any);
+  // A file in another `encoding` is decoded to UTF-8 as it is read (encoding.h); the rows and
+  // their line numbers are those of the decoded text. Bytes that do not decode end the
+  // stream like a read error: status() says "path:line: bytes ... are not valid CP932".
+  // (UTF-8 is not checked here: a campaign checks the whole file first, check_file_encoding.)
+  static absl::StatusOr<std::unique_ptr<CsvReader>> open(
+      const std::string& path, Source source = Source::any,
+      TextEncoding encoding = TextEncoding::utf8);
   // The same with the first buffer of `buffer_bytes` (at least 1) instead of 256 KiB, which
   // grows as usual for long records. For tests and fuzzing: tiny buffers cut every record.
-  static absl::StatusOr<std::unique_ptr<CsvReader>> open(const std::string& path,
-                                                         std::size_t buffer_bytes,
-                                                         Source source = Source::any);
+  static absl::StatusOr<std::unique_ptr<CsvReader>> open(
+      const std::string& path, std::size_t buffer_bytes, Source source = Source::any,
+      TextEncoding encoding = TextEncoding::utf8);
 
   const std::vector<std::string>& header() const { return header_; }
   const std::string& path() const { return path_; }
@@ -59,7 +65,7 @@ class CsvReader {
   // ok() unless reading failed part way (then the error with the errno text).
   const absl::Status& status() const { return status_; }
 
-  // Bytes consumed so far, for progress.
+  // Bytes consumed so far, for progress (of the decoded text, when the file is decoded).
   std::uint64_t bytes_read() const { return bytes_read_; }
 
   ~CsvReader();
@@ -77,6 +83,8 @@ class CsvReader {
                      std::string& error);
   bool skip_blank_lines();   // false: more bytes are needed to decide
   void fill();               // compacts, grows for a long record, reads; sets eof_ or status_
+  void fill_decoded();       // fill() for a file in another encoding: reads raw_, decodes
+  bool read_raw();           // more bytes into raw_; false after setting failed_ and status_
   void skip_to_next_line();  // resync after a bad record: past the first LF at position_
   std::string column_name(std::size_t index) const;
 
@@ -100,6 +108,12 @@ class CsvReader {
   std::size_t open_quote_column_ = 0;  // 1-based column of a quoted field still open
   std::string unquoted_;               // storage for fields that needed unquoting
   absl::Status status_;
+  // Decoding (TextEncoding other than utf8): bytes as read, before decoding into buffer_.
+  std::unique_ptr<TextDecoder> decoder_;
+  std::string raw_;
+  std::size_t raw_begin_ = 0;  // first byte not yet decoded
+  std::size_t raw_end_ = 0;    // bytes valid in raw_
+  bool raw_eof_ = false;
 };
 
 }  // namespace hayate::campaign::input

@@ -141,6 +141,100 @@ void append_encoded_words(std::string_view text, std::string& out, std::size_t& 
   }
 }
 
+// ISO-2022-JP (RFC 1468) escape sequences: ESC ( B ASCII, ESC ( J JIS X 0201 Roman, ESC $ @
+// and ESC $ B JIS X 0208 (two bytes a character).
+constexpr char escape_byte = '\x1B';
+constexpr std::size_t escape_bytes = 3;
+constexpr std::string_view to_ascii = "\x1B(B";
+constexpr std::string_view jis_word_open = "=?ISO-2022-JP?B?";
+
+// Appends `jis` (ISO-2022-JP from Iso2022JpEncoder) as encoded-words laid out as
+// append_encoded_words() does; each word is a whole ISO-2022-JP text: it opens with the escape
+// of the set its first character is in (unless ASCII) and ends in ASCII (RFC 1468), so that a
+// reader decodes every word alone. `mode` is the escape in force ("" before any: ASCII).
+void append_iso_2022_jp_encoded_words(std::string_view jis, std::string& out,
+                                      std::size_t& line_bytes) {
+  constexpr std::size_t overhead_bytes = jis_word_open.size() + encoded_word_close.size();
+  // The most one character can add to a word: an escape into its set, itself (2 bytes), the
+  // escape back to ASCII, and the escape of the set in force when the word opens with it.
+  constexpr std::size_t character_bytes_max = 3 * escape_bytes + 2;
+  auto payload_max = [](std::size_t word_bytes) -> std::size_t {
+    if (word_bytes < overhead_bytes) return 0;
+    return (word_bytes - overhead_bytes) / 4 * 3;
+  };
+  static_assert((encoded_word_bytes_max - overhead_bytes) / 4 * 3 >= character_bytes_max);
+  std::string_view mode;  // escape in force at `pos`; empty: ASCII
+  std::string word;
+  std::size_t pos = 0;
+  // The text ends with escapes alone (the one back to ASCII): nothing left to write.
+  auto only_escapes_left = [&] {
+    for (std::size_t i = pos; i < jis.size(); i += escape_bytes) {
+      if (jis[i] != escape_byte) return false;
+    }
+    return true;
+  };
+  auto is_ascii_mode = [](std::string_view escape) { return escape.empty() || escape == to_ascii; };
+  while (!only_escapes_left()) {
+    const std::size_t room =
+        line_bytes + 1 < header_line_bytes_max ? header_line_bytes_max - line_bytes - 1 : 0;
+    std::size_t bytes_max = payload_max(std::min(room, encoded_word_bytes_max));
+    if (bytes_max < character_bytes_max) {
+      out.append(crlf);
+      line_bytes = 0;
+      bytes_max = payload_max(encoded_word_bytes_max);
+    }
+    word.clear();
+    std::size_t characters = 0;
+    while (!only_escapes_left()) {
+      // One character: the escapes before it, then 1 byte (ASCII, Roman) or 2 (JIS X 0208).
+      std::size_t end = pos;
+      std::string_view next_mode = mode;
+      while (end + escape_bytes <= jis.size() && jis[end] == escape_byte) {
+        next_mode = jis.substr(end, escape_bytes);
+        end += escape_bytes;
+      }
+      const bool double_byte = next_mode.size() == escape_bytes && next_mode[1] == '$';
+      end = std::min(jis.size(), end + (double_byte ? 2 : 1));
+      // A word opens in ASCII: a character in another set without an escape of its own
+      // needs the escape in force.
+      const bool needs_opening = characters == 0 && jis[pos] != escape_byte && !is_ascii_mode(mode);
+      const std::size_t add = end - pos + (needs_opening ? escape_bytes : 0);
+      const std::size_t closing = is_ascii_mode(next_mode) ? 0 : escape_bytes;
+      if (characters > 0 && word.size() + add + closing > bytes_max) break;
+      if (needs_opening) word.append(mode);
+      word.append(jis.substr(pos, end - pos));
+      mode = next_mode;
+      pos = end;
+      ++characters;
+    }
+    if (!is_ascii_mode(mode)) word.append(to_ascii);
+    HAYATE_ASSERT(characters > 0 && word.size() <= bytes_max);
+    out.push_back(' ');
+    ++line_bytes;
+    const std::size_t word_start = out.size();
+    out.append(jis_word_open);
+    append_base64(word, out);
+    out.append(encoded_word_close);
+    line_bytes += out.size() - word_start;
+    HAYATE_ASSERT(out.size() - word_start <= encoded_word_bytes_max &&
+                  line_bytes <= header_line_bytes_max);
+  }
+}
+
+// Encoded-words for `text` in the charset asked for: ISO-2022-JP when `iso_2022_jp` is given,
+// the text is not ASCII and converts; UTF-8 otherwise.
+void append_words(std::string_view text, std::string& out, std::size_t& line_bytes,
+                  Iso2022JpEncoder* iso_2022_jp) {
+  if (iso_2022_jp != nullptr && !is_printable_ascii_or_wsp(text)) {
+    std::string jis;
+    if (iso_2022_jp->encode(text, jis)) {
+      append_iso_2022_jp_encoded_words(jis, out, line_bytes);
+      return;
+    }
+  }
+  append_encoded_words(text, out, line_bytes);
+}
+
 // Appends `value` folding before whitespace (RFC 5322 2.2.3: unfolding removes the CRLF and
 // restores the value exactly). A fold happens only before a run of whitespace followed by text,
 // so no line is made of whitespace alone. `line_has_text`: something follows the field name.
@@ -479,7 +573,8 @@ void append_rfc5322_date(std::int64_t unix_time_s, std::string& out) {
   out.append(" +0000");
 }
 
-void append_unstructured_header(std::string_view name, std::string_view value, std::string& out) {
+void append_unstructured_header(std::string_view name, std::string_view value, std::string& out,
+                                Iso2022JpEncoder* iso_2022_jp) {
   HAYATE_ASSERT(is_field_name(name));
   HAYATE_ASSERT(!has_line_break(value));  // data with CR or LF is refused before composing
   const std::size_t start = out.size();
@@ -494,12 +589,13 @@ void append_unstructured_header(std::string_view name, std::string_view value, s
     out.append(name);
     out.push_back(':');
     line_bytes = name.size() + 1;
-    append_encoded_words(value, out, line_bytes);
+    append_words(value, out, line_bytes, iso_2022_jp);
   }
   out.append(crlf);
 }
 
-void append_mailbox_header(std::string_view name, std::string_view mailbox, std::string& out) {
+void append_mailbox_header(std::string_view name, std::string_view mailbox, std::string& out,
+                           Iso2022JpEncoder* iso_2022_jp) {
   HAYATE_ASSERT(is_field_name(name));
   HAYATE_ASSERT(!has_line_break(mailbox));
   std::size_t line_bytes = name.size() + 2;
@@ -544,7 +640,7 @@ void append_mailbox_header(std::string_view name, std::string_view mailbox, std:
   out.append(name);
   out.push_back(':');
   line_bytes = name.size() + 1;
-  append_encoded_words(display, out, line_bytes);
+  append_words(display, out, line_bytes, iso_2022_jp);
   if (line_bytes + 1 + address.size() > header_line_bytes_max) {
     out.append(crlf);
     line_bytes = 0;
@@ -741,6 +837,9 @@ MessageComposer::MessageComposer(MessageInputs inputs) : inputs_(std::move(input
     message_id_prefix_.push_back(bad_dot ? '_' : c);
   }
   message_id_prefix_.push_back('.');
+  if (inputs_.charset == MessageCharset::iso_2022_jp) {
+    iso_2022_jp_ = std::make_unique<Iso2022JpEncoder>();
+  }
   random_state_ = inputs_.random_seed;
   if (random_state_ == 0) {
     std::random_device device;
@@ -772,11 +871,11 @@ namespace {
 // that encoding. `scratch` holds the part with CRLF line endings before base64 (RFC 2045 6.8:
 // text is put in canonical form first, so that it decodes to CRLF lines as the other encodings
 // do).
-void append_part(std::string_view media_type, std::string_view rendered, const PartShape& shape,
-                 std::string& scratch, std::string& out) {
-  hayate::append(out, "Content-Type: ", media_type,
-                 "; charset=utf-8\r\nContent-Transfer-Encoding: ",
-                 transfer_encoding_name(shape.encoding), "\r\n\r\n");
+void append_part(std::string_view media_type, std::string_view charset, std::string_view rendered,
+                 const PartShape& shape, std::string& scratch, std::string& out) {
+  hayate::append(out, "Content-Type: ", media_type, "; charset=", charset,
+                 "\r\nContent-Transfer-Encoding: ", transfer_encoding_name(shape.encoding),
+                 "\r\n\r\n");
   switch (shape.encoding) {
     case TransferEncoding::seven_bit:
     case TransferEncoding::eight_bit:
@@ -948,10 +1047,20 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
   // Bodies first: their transfer encodings and the boundary go in the headers.
   PartShape text_shape;
   PartShape html_shape;
+  std::string_view text = scratch_;
+  std::string_view text_charset = "utf-8";
   if (inputs_.text != nullptr) {
     scratch_.clear();
     inputs_.text->render(fields, scratch_);
-    text_shape = shape_of(scratch_, eightbit_allowed);
+    text = scratch_;
+    if (iso_2022_jp_ != nullptr) {
+      jis_scratch_.clear();
+      if (iso_2022_jp_->encode(scratch_, jis_scratch_)) {  // 7-bit bytes: never 8bit
+        text = jis_scratch_;
+        text_charset = "ISO-2022-JP";
+      }
+    }
+    text_shape = shape_of(text, eightbit_allowed);
   }
   if (inputs_.html != nullptr) {
     html_scratch_.clear();
@@ -971,7 +1080,7 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
              part.find(boundary_) != std::string_view::npos;
     };
     std::size_t attempts = 0;
-    while (collides(scratch_, text_shape) || collides(html_scratch_, html_shape)) {
+    while (collides(text, text_shape) || collides(html_scratch_, html_shape)) {
       HAYATE_ASSERT(++attempts < boundary_attempts_max);
       new_boundary();
     }
@@ -981,13 +1090,13 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
   out.append("Date: ");
   append_rfc5322_date(unix_time_s, out);
   out.append(crlf);
-  append_mailbox_header("From", inputs_.from_header, out);
+  append_mailbox_header("From", inputs_.from_header, out, iso_2022_jp_.get());
   out.append("To: ");
   out.append(to_address);
   out.append(crlf);
   header_scratch_.clear();
   inputs_.subject->render(fields, header_scratch_);
-  append_unstructured_header("Subject", header_scratch_, out);
+  append_unstructured_header("Subject", header_scratch_, out, iso_2022_jp_.get());
   // RFC 5322 3.6.4: unique across campaigns (id), recipients (sequence) and runs (random).
   out.append("Message-ID: ");
   out.append(message_id_prefix_);
@@ -998,25 +1107,28 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
   out.append(inputs_.from_domain);
   out.append(">\r\n");
   out.append("MIME-Version: 1.0\r\n");
-  if (!inputs_.reply_to.empty()) append_mailbox_header("Reply-To", inputs_.reply_to, out);
+  if (!inputs_.reply_to.empty()) {
+    append_mailbox_header("Reply-To", inputs_.reply_to, out, iso_2022_jp_.get());
+  }
   if (inputs_.list_unsubscribe_url != nullptr || inputs_.list_unsubscribe_mailto != nullptr) {
     result.list_unsubscribe_incomplete = !append_list_unsubscribe(fields, out);
   }
   if (inputs_.feedback_id != nullptr) {
     header_scratch_.clear();
     inputs_.feedback_id->render(fields, header_scratch_);
-    append_unstructured_header("Feedback-ID", header_scratch_, out);
+    append_unstructured_header("Feedback-ID", header_scratch_, out, iso_2022_jp_.get());
   }
   for (const auto& [name, value_template] : inputs_.headers) {
     header_scratch_.clear();
     value_template->render(fields, header_scratch_);
-    append_unstructured_header(name, header_scratch_, out);
+    append_unstructured_header(name, header_scratch_, out, iso_2022_jp_.get());
   }
 
   if (!multipart) {
     const bool text_only = inputs_.text != nullptr;
-    append_part(text_only ? "text/plain" : "text/html", text_only ? scratch_ : html_scratch_,
-                text_only ? text_shape : html_shape, encode_scratch_, out);
+    append_part(text_only ? "text/plain" : "text/html", text_only ? text_charset : "utf-8",
+                text_only ? text : html_scratch_, text_only ? text_shape : html_shape,
+                encode_scratch_, out);
   } else {
     // RFC 2046 5.1.4: alternatives in increasing order of preference, plain text first.
     hayate::append(out, "Content-Type: multipart/alternative;\r\n boundary=\"", boundary_,
@@ -1024,9 +1136,9 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
     // RFC 2045 6.4: a multipart is 7bit or 8bit, as the widest of its parts.
     if (result.eight_bit) out.append("Content-Transfer-Encoding: 8bit\r\n");
     hayate::append(out, "\r\n--", boundary_, crlf);
-    append_part("text/plain", scratch_, text_shape, encode_scratch_, out);
+    append_part("text/plain", text_charset, text, text_shape, encode_scratch_, out);
     hayate::append(out, "\r\n--", boundary_, crlf);
-    append_part("text/html", html_scratch_, html_shape, encode_scratch_, out);
+    append_part("text/html", "utf-8", html_scratch_, html_shape, encode_scratch_, out);
     hayate::append(out, "\r\n--", boundary_, "--\r\n");
   }
   HAYATE_ASSERT(out.size() >= start + 2 && out[out.size() - 2] == '\r' && out.back() == '\n');

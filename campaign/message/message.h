@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "campaign/message/iso_2022_jp.h"
 #include "campaign/message/template.h"
 #include "engine/limits.h"
 
@@ -38,6 +40,11 @@ struct MessageInputs {
   const Template* list_unsubscribe_mailto = nullptr;  // "unsubscribe+{{code}}@example.com"
   // Feedback-ID (Gmail's feedback loop: "a:b:c:SenderId"), Escape::none; optional.
   const Template* feedback_id = nullptr;
+  // iso_2022_jp: the text part goes out in ISO-2022-JP (7bit) and non-ASCII header text in
+  // "=?ISO-2022-JP?B?...?=" encoded-words (RFC 1468); the html part stays UTF-8. Text that
+  // cannot be converted (rows are checked before, so only by mistake) goes out in UTF-8,
+  // labelled so, never garbled.
+  MessageCharset charset = MessageCharset::utf8;
   // Seeds the random parts (Message-ID suffix, MIME boundary). 0: seeded once from
   // std::random_device, so that two runs of one campaign never repeat a Message-ID. Tests and
   // golden outputs set it.
@@ -88,7 +95,9 @@ class MessageComposer {
   bool append_list_unsubscribe(std::span<const std::string_view> fields, std::string& out);
 
   MessageInputs inputs_;
-  std::string message_id_prefix_;  // "<" campaign id "." (the id made a dot-atom)
+  std::unique_ptr<Iso2022JpEncoder> iso_2022_jp_;  // with MessageCharset::iso_2022_jp only
+  std::string jis_scratch_;                        // the text part in ISO-2022-JP
+  std::string message_id_prefix_;                  // "<" campaign id "." (the id made a dot-atom)
   std::string boundary_;
   std::string scratch_;         // rendered text part before transfer encoding
   std::string html_scratch_;    // rendered html part before transfer encoding
@@ -136,11 +145,15 @@ void append_rfc5322_date(std::int64_t unix_time_s, std::string& out);
 // 2047
 // "=?UTF-8?B?...?=" encoded-words of at most 75 characters, one UTF-8 character never split
 // between two words, on folded lines of at most 78 characters. `value` has no CR or LF.
-void append_unstructured_header(std::string_view name, std::string_view value, std::string& out);
+// With `iso_2022_jp`, non-ASCII text becomes "=?ISO-2022-JP?B?...?=" words instead, each a
+// complete ISO-2022-JP text ending in ASCII (RFC 1468), when it converts (else UTF-8 words).
+void append_unstructured_header(std::string_view name, std::string_view value, std::string& out,
+                                Iso2022JpEncoder* iso_2022_jp = nullptr);
 
 // "Name: mailbox" CRLF for From / Reply-To: as given when ASCII; otherwise the display name
 // of "Display Name <address>" becomes encoded-words (RFC 2047 5(3)), the address unchanged.
-void append_mailbox_header(std::string_view name, std::string_view mailbox, std::string& out);
+void append_mailbox_header(std::string_view name, std::string_view mailbox, std::string& out,
+                           Iso2022JpEncoder* iso_2022_jp = nullptr);
 
 // RFC 2045 6.8 base64 in lines of 76 characters, each ending with CRLF (none when empty).
 void append_base64_lines(std::string_view bytes, std::string& out);
