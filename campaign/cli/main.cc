@@ -48,7 +48,8 @@ Example:
 
 Outputs (in --out DIR, default ./<campaign id>.out/): deliveries.jsonl, rejects.csv,
 summary.json, status.json (once a second), runs.jsonl, report.html. Exit codes: 0 done, 64 usage, 65 bad job or data (nothing sent),
-69 nothing reachable, 73 cannot write output, 75 some recipients still deferred.
+69 nothing reachable, 73 cannot write output, 75 some recipients still deferred (run again),
+78 stopped by a setting no retry fixes (a relay refused the login; stop_at has passed).
 )";
 
 constexpr char kRunHelp[] = R"(hayate run JOB.toml [--out DIR] [--quiet]

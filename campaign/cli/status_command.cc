@@ -26,14 +26,15 @@ beside a running campaign.
 
 States: running, draining (a stop was asked: finishing what is in flight), waiting (every
 recipient read; the rest wait for their retries), done, retrying (the run ended with deferred
-recipients: the next run retries them), outside_window, stopped (a signal), failed, gone (the
-run stopped updating without finishing: killed or crashed; run it again to resume).
+recipients: the next run retries them), outside_window, stopped (a signal), over (stop_at
+ended the campaign with recipients never attempted), failed, gone (the run stopped updating
+without finishing: killed or crashed; run it again to resume).
 
   --json   the record as JSON (summary.json's count names: delivered, bounced, deferred...)
 
-Exit codes: 0 done, 1 failed or gone, 3 running (running, draining, waiting), 4 not done and
-nothing running (retrying, outside_window, stopped), 64 usage, 65 a damaged status.json,
-66 no status.json in OUT_DIR (no run started there).
+Exit codes: 0 done, 1 failed, over or gone, 3 running (running, draining, waiting), 4 not
+done and nothing running (retrying, outside_window, stopped), 64 usage, 65 a damaged
+status.json, 66 no status.json in OUT_DIR (no run started there).
 )";
 
 constexpr char kReportHelp[] = R"(hayate report OUT_DIR [--to FILE]

@@ -13,5 +13,5 @@ inline constexpr int temporary = 75;      // EX_TEMPFAIL: some recipients are st
 // EX_TEMPFAIL too, for cron: another run holds the campaign's lock; try at the next tick.
 inline constexpr int locked = 75;
 inline constexpr int config = 78;  // EX_CONFIG: the run was stopped by a setting no retry
-                                   // fixes (a relay refused our credentials)
+                                   // fixes (a relay refused our credentials, stop_at passed)
 }  // namespace hayate::campaign::run::exit_code

@@ -11,6 +11,7 @@ namespace {
 int outcome_code(const RunEnd& end) {
   if (end.input_failed) return exit_code::data_error;
   if (end.output_failed) return exit_code::cannot_create;
+  if (end.campaign_over) return exit_code::config;
   if (end.stopped || end.suppression_failed) return exit_code::temporary;
   if (end.aborted) return exit_code::config;
   if (end.deferred > 0) {

@@ -18,6 +18,7 @@ struct RunEnd {
   bool stopped = false;             // a signal, the send window or a failed journal stopped it
   bool suppression_failed = false;  // the suppression list failed: later rows were not sent
   bool aborted = false;             // a setting no retry fixes (the relay refused our login)
+  bool campaign_over = false;       // the job's stop_at has passed: nothing more will be sent
   std::uint64_t delivered = 0;      // this run's outcomes
   std::uint64_t bounced = 0;
   std::uint64_t deferred = 0;         // still deferred when the run ended (deadline, stop or abort)
@@ -31,7 +32,8 @@ struct RunEnd {
 };
 
 // In order, the first that applies: 65 when the recipients could not be read; 73 when an
-// output failed; 75 when the run was stopped or the suppression list failed (the rest waits
+// output failed; 78 when stop_at ended the campaign (no later run sends anything); 75 when the
+// run was stopped or the suppression list failed (the rest waits
 // for the next run); 78 when aborted; with recipients still deferred, 69 when no server ever
 // greeted us and nothing was delivered or bounced, else 75; else 0. Then a failed journal
 // makes it 75 whatever it was (outcomes may be missing: resume later); from 0, a journal that

@@ -280,6 +280,10 @@ bool StatusWriter::finish(const LiveView& view, const ReaderProgress& reader,
   r.state_detail = ending.cause_detail;
   if (ending.exit_code == exit_code::ok) {
     r.state = "done";
+  } else if (ending.cause == StopCause::window && ending.exit_code == exit_code::config) {
+    r.state = "over";
+    r.state_detail = cat("stop_at has passed: the campaign is over; ", r.not_attempted,
+                         " recipients never attempted");
   } else if (ending.cause == StopCause::window) {
     r.state = "outside_window";
   } else if (ending.cause == StopCause::signal) {
@@ -417,7 +421,10 @@ StatusJudgement judge_status(const RunRecord& record, double now_unix_s, bool al
     return {record.state, status_exit::running};
   }
   if (record.state == "done") return {record.state, status_exit::done};
-  if (record.state == "failed") return {record.state, status_exit::failed};
+  // Over: stop_at ended it with recipients never attempted; no later run sends them.
+  if (record.state == "failed" || record.state == "over") {
+    return {record.state, status_exit::failed};
+  }
   return {record.state, status_exit::pending};  // retrying, outside_window, stopped
 }
 

@@ -264,7 +264,8 @@ class RunMonitor {
         publish_live();
       }
       if (signal < 0 && stop_.level.load() == 0 && absl::Now() >= window_closes_) {
-        // The send window closed (or stop_at came): drain as for SIGTERM, exit 75.
+        // The send window closed (or stop_at came): drain as for SIGTERM, exit 75 (78 after
+        // stop_at: the campaign is over).
         const ScheduleDecision decision = decide(schedule_, absl::Now());
         if (!decision.can_send) {
           if (progress_.status != nullptr)
@@ -583,6 +584,21 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
   return totals;
 }
 
+// The valid rows from the reader's position on that have no final outcome in `earlier`: the
+// recipients a campaign that ended at stop_at never attempted.
+std::uint64_t count_never_attempted(CampaignInput& input, const JournalState& earlier) {
+  Recipient recipient;
+  std::string reason, raw_email;
+  std::uint64_t left = 0;
+  while (true) {
+    const CampaignInput::Row row = input.next(recipient, reason, raw_email);
+    if (row == CampaignInput::Row::end) break;
+    if (row == CampaignInput::Row::rejected) continue;
+    if (earlier.status(input.rows_read()) != RecipientStatus::finished) ++left;
+  }
+  return left;
+}
+
 // summary.json's counts that come from the shards.
 RunSummary summarize_shards(const ShardCounters& totals) {
   RunSummary summary;
@@ -653,6 +669,7 @@ class CampaignRun {
 
  private:
   int open_job();
+  int campaign_over_at_start(const ScheduleDecision& decision);
   int load_sending_setup();
   int open_records();
   void build_context();
@@ -712,7 +729,8 @@ class CampaignRun {
   absl::Status read_status_;
   // finish()
   ShardCounters totals_;
-  LiveView final_view_;  // for the last status.json
+  LiveView final_view_;               // for the last status.json
+  std::uint64_t unread_at_stop_ = 0;  // rows never read: the campaign ended at stop_at
   DomainReport domains_;
   std::vector<ShapingView> shaping_views_;
   std::vector<std::string> bounce_notes_;
@@ -735,12 +753,13 @@ int CampaignRun::open_job() {
   if (input_ == nullptr) return exit_code::data_error;
   // [schedule]: outside start_at/stop_at or the send windows, exit at once for the next tick.
   const ScheduleDecision decision = decide(job().schedule, absl::Now());
+  out_dir_ = options_.out_dir.empty() ? absl::StrCat(job().id, ".out") : options_.out_dir;
+  if (decision.state == ScheduleState::after_stop) return campaign_over_at_start(decision);
   if (!decision.can_send) {
     std::fprintf(stderr, "hayate: %s: %s; nothing sent, ready for the next cron tick\n",
                  job().id.c_str(), decision.reason.c_str());
     return exit_code::temporary;
   }
-  out_dir_ = options_.out_dir.empty() ? absl::StrCat(job().id, ".out") : options_.out_dir;
   absl::StatusOr<Directory> out = Directory::create(out_dir_, 0755);
   if (!out.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(out.status().message()).c_str());
@@ -752,6 +771,30 @@ int CampaignRun::open_job() {
   // before the lock is taken, the signal waits for the run monitor instead of ending the run.
   RunMonitor::block_signals();
   return lock_output_directory(*out_);
+}
+
+// After stop_at the campaign is over: nothing is sent, at this tick or a later one, and the
+// code says so (78, not 75 "try again"). Unless --quiet, a line says how many recipients were
+// never attempted: the rows without a final outcome in the campaign's journal (all of them
+// when no run ever started). Reads only: the output directory is not created or locked.
+int CampaignRun::campaign_over_at_start(const ScheduleDecision& decision) {
+  if (options_.quiet) return exit_code::config;
+  JournalState earlier;
+  if (absl::StatusOr<Directory> out = Directory::open(out_dir_); out.ok()) {
+    struct stat info {};
+    if (out->stat_file(journal_file_name, info)) {
+      absl::StatusOr<JournalState> replayed =
+          replay_journal(*out, journal_file_name, nullptr, true);
+      if (replayed.ok()) earlier = std::move(*replayed);
+    }
+  }
+  const std::uint64_t left = count_never_attempted(*input_, earlier);
+  std::fprintf(stderr,
+               "hayate: %s: the campaign is over (%s): nothing sent; %llu recipient%s never "
+               "attempted\n",
+               job().id.c_str(), decision.reason.c_str(), static_cast<unsigned long long>(left),
+               left == 1 ? " was" : "s were");
+  return exit_code::config;
 }
 
 // What sending needs beside the job: the CA file and the VERP secret (read before anything is
@@ -982,6 +1025,13 @@ int CampaignRun::finish() {
   // journal that fails now stops the run too: before run_end reads the stop.)
   const bool journal_ok = journal_ == nullptr || (journal_->sync() && !journal_->failed());
   RunEnd end = run_end();
+  // The send window closed at stop_at: the campaign is over. The rows never read count as
+  // never attempted, with the recipients the shards still held.
+  if (status_->stop_cause() == StopCause::window &&
+      decide(job().schedule, absl::Now()).state == ScheduleState::after_stop) {
+    end.campaign_over = true;
+    unread_at_stop_ = count_never_attempted(*input_, earlier());
+  }
   // The reason of an abort is news when the abort decides the code; an earlier cause (bad
   // input, a failed output, a stop) has its own message.
   if (end.aborted && run_exit_code(end) == exit_code::config) {
@@ -999,6 +1049,13 @@ int CampaignRun::finish() {
   if (!options_.metrics_file.empty()) write_final_metrics(end);
   const int code = run_exit_code(end);
   print_result_line(code);
+  if (end.campaign_over) {
+    std::fprintf(stderr,
+                 "hayate: %s: the campaign is over (stop_at has passed): %llu recipients were "
+                 "never attempted\n",
+                 job().id.c_str(),
+                 static_cast<unsigned long long>(totals_.not_attempted + unread_at_stop_));
+  }
   return code;
 }
 
@@ -1099,6 +1156,7 @@ void CampaignRun::close_journal(RunEnd& end, int code) {
 
 void CampaignRun::write_summary(RunEnd& end, int code) {
   RunSummary summary = summarize_shards(totals_);
+  summary.not_attempted += unread_at_stop_;
   summary.campaign = job().id;
   summary.rows = input_->rows_read();
   summary.recipients = streamed_.recipients;
@@ -1129,6 +1187,7 @@ void CampaignRun::write_status(RunEnd& end, int code) {
   ending.exit_code = code;
   ending.cause = status_->stop_cause();
   ending.totals = totals_;
+  ending.totals.not_attempted += unread_at_stop_;
   ending.rows = input_->rows_read();
   ending.recipients = streamed_.recipients;
   ending.rejected = rejects_->count();

@@ -127,8 +127,9 @@ TEST(Iso2022JpTest, TextPartIsSevenBitIso2022Jp) {
   const std::vector<std::string_view> fields = {"a@example.jp", "山田"};
   std::string message;
   composer.compose(fields, "a@example.jp", 1, 1'700'000'000, message, true);
-  const std::string part = "Content-Type: text/plain; charset=ISO-2022-JP\r\n"
-                           "Content-Transfer-Encoding: 7bit\r\n\r\n";
+  const std::string part =
+      "Content-Type: text/plain; charset=ISO-2022-JP\r\n"
+      "Content-Transfer-Encoding: 7bit\r\n\r\n";
   const std::size_t at = message.find(part);
   ASSERT_NE(at, std::string::npos) << message;
   const std::size_t body = at + part.size();

@@ -33,6 +33,18 @@ TEST(RunExitCodeTest, DeferredRecipientsWaitForTheNextRun) {
   EXPECT_EQ(run_exit_code(end), exit_code::temporary);
 }
 
+TEST(RunExitCodeTest, StopAtEndsTheCampaignNotTryAgain) {
+  // The window closed at stop_at: a stop with deferred recipients, but no later run sends.
+  RunEnd end = finished_run();
+  end.stopped = true;
+  end.deferred = 4;
+  end.deferred_all_runs = 4;
+  end.campaign_over = true;
+  EXPECT_EQ(run_exit_code(end), exit_code::config);
+  end.input_failed = true;  // bad input still says so first
+  EXPECT_EQ(run_exit_code(end), exit_code::data_error);
+}
+
 TEST(RunExitCodeTest, NothingReachableIsUnavailable) {
   RunEnd end;
   end.deferred = 5;
