@@ -48,6 +48,14 @@ constexpr char lower(char c) {
 }
 
 // `text` in ASCII lower case, byte by byte as above.
+// "1 recipient", "2 recipients": a count and its noun, plural unless the count is one.
+inline std::string counted(std::uint64_t count, std::string_view one, std::string_view many) {
+  std::string out = std::to_string(count);
+  out += ' ';
+  out += count == 1 ? one : many;
+  return out;
+}
+
 inline std::string lower(std::string_view text) {
   std::string result(text);
   for (char& c : result) c = lower(c);

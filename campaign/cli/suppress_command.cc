@@ -219,8 +219,8 @@ int list_entries(SuppressionStore& store, bool json) {
     std::fprintf(stderr, "hayate suppress: cannot write the list: %s\n", std::strerror(errno));
     return exit_code::cannot_create;
   }
-  std::fprintf(stderr, "hayate suppress: %llu entries in %s\n",
-               static_cast<unsigned long long>(count), store.path().c_str());
+  std::fprintf(stderr, "hayate suppress: %s in %s\n", counted(count, "entry", "entries").c_str(),
+               store.path().c_str());
   return exit_code::ok;
 }
 

@@ -665,6 +665,11 @@ absl::Status JobReader::read_timeout(const toml::table& table, std::string_view 
   return absl::OkStatus();
 }
 
+// "[campaign] recipients file", but "[relay] password_file" (the key already says it).
+std::string file_label(std::string_view label) {
+  return label.ends_with("_file") ? std::string(label) : cat(label, " file");
+}
+
 absl::Status JobReader::check_file(const toml::value<std::string>& value, std::string_view label,
                                    std::string& resolved) const {
   const std::string& text = value.get();
@@ -680,11 +685,11 @@ absl::Status JobReader::check_file(const toml::value<std::string>& value, std::s
   if (stat(resolved.c_str(), &info) != 0) {
     const int error = errno;
     if (error == ENOENT || error == ENOTDIR) {
-      return absl::NotFoundError(
-          located(value.source().begin, cat(label, " file '", resolved, "' not found", where)));
+      return absl::NotFoundError(located(
+          value.source().begin, cat(file_label(label), " '", resolved, "' not found", where)));
     }
-    return error_at(value,
-                    cat(label, " file '", resolved, "' cannot be read: ", std::strerror(error)));
+    return error_at(
+        value, cat(file_label(label), " '", resolved, "' cannot be read: ", std::strerror(error)));
   }
   if (S_ISDIR(info.st_mode)) {
     return error_at(value, cat(label, " '", resolved, "' is a directory, not a file"));
@@ -696,8 +701,8 @@ absl::Status JobReader::check_file(const toml::value<std::string>& value, std::s
                                ", not a regular file"));
   }
   if (access(resolved.c_str(), R_OK) != 0) {
-    return error_at(value,
-                    cat(label, " file '", resolved, "' cannot be read: ", std::strerror(errno)));
+    return error_at(
+        value, cat(file_label(label), " '", resolved, "' cannot be read: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -336,10 +336,14 @@ absl::Status load_secrets(const JobConfig& job, std::optional<VerpKey>* verp = n
 }
 
 // The campaign's inputs, or nullptr after saying on stderr what is wrong with them.
-std::unique_ptr<CampaignInput> open_input(const std::string& job_path) {
+// The code when it is nullptr: 66 (EX_NOINPUT) for a job or input file that does not exist,
+// else 65.
+std::unique_ptr<CampaignInput> open_input(const std::string& job_path, int& code) {
   absl::StatusOr<std::unique_ptr<CampaignInput>> opened = CampaignInput::open(job_path);
   if (!opened.ok()) {
     std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    code = opened.status().code() == absl::StatusCode::kNotFound ? exit_code::no_input
+                                                                 : exit_code::data_error;
     return nullptr;
   }
   return std::move(*opened);
@@ -749,8 +753,9 @@ int CampaignRun::open() {
 
 // The job and its inputs, the send window, and the output directory, locked.
 int CampaignRun::open_job() {
-  input_ = open_input(options_.job_path);
-  if (input_ == nullptr) return exit_code::data_error;
+  int code = exit_code::ok;
+  input_ = open_input(options_.job_path, code);
+  if (input_ == nullptr) return code;
   // [schedule]: outside start_at/stop_at or the send windows, exit at once for the next tick.
   const ScheduleDecision decision = decide(job().schedule, absl::Now());
   out_dir_ = options_.out_dir.empty() ? absl::StrCat(job().id, ".out") : options_.out_dir;
@@ -789,11 +794,9 @@ int CampaignRun::campaign_over_at_start(const ScheduleDecision& decision) {
     }
   }
   const std::uint64_t left = count_never_attempted(*input_, earlier);
-  std::fprintf(stderr,
-               "hayate: %s: the campaign is over (%s): nothing sent; %llu recipient%s never "
-               "attempted\n",
-               job().id.c_str(), decision.reason.c_str(), static_cast<unsigned long long>(left),
-               left == 1 ? " was" : "s were");
+  std::fprintf(stderr, "hayate: %s: the campaign is over (%s): nothing sent; %s never attempted\n",
+               job().id.c_str(), decision.reason.c_str(),
+               counted(left, "recipient was", "recipients were").c_str());
   return exit_code::config;
 }
 
@@ -1050,11 +1053,11 @@ int CampaignRun::finish() {
   const int code = run_exit_code(end);
   print_result_line(code);
   if (end.campaign_over) {
-    std::fprintf(stderr,
-                 "hayate: %s: the campaign is over (stop_at has passed): %llu recipients were "
-                 "never attempted\n",
-                 job().id.c_str(),
-                 static_cast<unsigned long long>(totals_.not_attempted + unread_at_stop_));
+    std::fprintf(
+        stderr, "hayate: %s: the campaign is over (stop_at has passed): %s never attempted\n",
+        job().id.c_str(),
+        counted(totals_.not_attempted + unread_at_stop_, "recipient was", "recipients were")
+            .c_str());
   }
   return code;
 }
@@ -1239,15 +1242,19 @@ void CampaignRun::write_final_metrics(RunEnd& end) {
 void CampaignRun::print_result_line(int code) const {
   if (options_.quiet && code == exit_code::ok) return;
   std::fprintf(stderr,
-               "hayate: %s: %llu recipients: %llu delivered, %llu bounced, %llu deferred, "
+               "hayate: %s: %s: %llu delivered, %llu bounced, %llu deferred, "
                "%llu rejected, %llu suppressed in %.2f s (%.0f msgs/s); details in %s/\n",
-               job().id.c_str(), static_cast<unsigned long long>(streamed_.recipients),
+               job().id.c_str(), counted(streamed_.recipients, "recipient", "recipients").c_str(),
                static_cast<unsigned long long>(totals_.delivered),
                static_cast<unsigned long long>(totals_.bounced),
                static_cast<unsigned long long>(totals_.deferred),
                static_cast<unsigned long long>(rejects_->count()),
                static_cast<unsigned long long>(streamed_.suppressed), duration_s_, rate_,
                out_dir_.c_str());
+  // Why mail failed, without opening deliveries.jsonl: the largest reasons and a reply each.
+  if (const std::string causes = final_view_.tally.top_causes(3); !causes.empty()) {
+    std::fprintf(stderr, "hayate: %s: %s\n", job().id.c_str(), causes.c_str());
+  }
 }
 
 }  // namespace
@@ -1279,8 +1286,9 @@ void print_state_stores(const JobConfig& job) {
 }  // namespace
 
 int check_campaign(const std::string& job_path, bool strict) {
-  std::unique_ptr<CampaignInput> opened = open_input(job_path);
-  if (opened == nullptr) return exit_code::data_error;
+  int code = exit_code::ok;
+  std::unique_ptr<CampaignInput> opened = open_input(job_path, code);
+  if (opened == nullptr) return code;
   CampaignInput& input = *opened;
   // What a run loads before it sends: the CA file, the VERP key and the shaping rules.
   if (absl::Status status = load_secrets(input.job()); !status.ok()) {
@@ -1323,9 +1331,10 @@ int check_campaign(const std::string& job_path, bool strict) {
     std::fprintf(stderr, "... and %llu more rejected rows\n",
                  static_cast<unsigned long long>(rejected - 20));
   }
-  std::printf("%s: %llu recipients in %zu domains, %llu rows rejected\n", input.job().id.c_str(),
-              static_cast<unsigned long long>(recipients), domains.size(),
-              static_cast<unsigned long long>(rejected));
+  std::printf("%s: %s in %s, %s rejected\n", input.job().id.c_str(),
+              counted(recipients, "recipient", "recipients").c_str(),
+              counted(domains.size(), "domain", "domains").c_str(),
+              counted(rejected, "row", "rows").c_str());
   print_state_stores(input.job());
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
   if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
@@ -1333,8 +1342,9 @@ int check_campaign(const std::string& job_path, bool strict) {
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {
-  std::unique_ptr<CampaignInput> opened = open_input(job_path);
-  if (opened == nullptr) return exit_code::data_error;
+  int code = exit_code::ok;
+  std::unique_ptr<CampaignInput> opened = open_input(job_path, code);
+  if (opened == nullptr) return code;
   CampaignInput& input = *opened;
   Recipient recipient;
   std::string reason;
