@@ -42,6 +42,7 @@
 #include "campaign/output/summary.h"
 #include "campaign/run/exit_codes.h"
 #include "campaign/run/fcrdns.h"
+#include "campaign/run/preflight.h"
 #include "campaign/run/run_exit_code.h"
 #include "campaign/run/run_status.h"
 #include "engine/files.h"
@@ -1192,7 +1193,7 @@ int run_campaign(const RunOptions& options) {
   return run.finish();
 }
 
-int check_campaign(const std::string& job_path, bool strict) {
+int check_campaign(const std::string& job_path, bool strict, bool preflight) {
   std::unique_ptr<CampaignInput> opened = open_input(job_path);
   if (opened == nullptr) return exit_code::data_error;
   CampaignInput& input = *opened;
@@ -1241,8 +1242,9 @@ int check_campaign(const std::string& job_path, bool strict) {
               static_cast<unsigned long long>(recipients), domains.size(),
               static_cast<unsigned long long>(rejected));
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
+  const int preflight_code = preflight ? check_preflight(input.job(), strict) : exit_code::ok;
   if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
-  return dns_code;
+  return combine_check_codes(dns_code, preflight_code);
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {
