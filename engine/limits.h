@@ -107,8 +107,10 @@ inline constexpr std::uint32_t dns_timeout_ms = 5'000;
 inline constexpr std::uint32_t dns_tries = 3;
 inline constexpr std::uint32_t mx_hosts_max = 16;  // more MX records are ignored
 inline constexpr std::uint32_t addresses_per_host_max = 8;
-inline constexpr std::uint32_t ptr_names_max = 8;         // more PTR records are ignored
-inline constexpr std::uint32_t dns_negative_ttl_s = 300;  // cache of failures
+inline constexpr std::uint32_t ptr_names_max = 8;            // more PTR records are ignored
+inline constexpr std::uint32_t txt_records_max = 32;         // more TXT records are ignored
+inline constexpr std::uint32_t txt_record_bytes_max = 8192;  // a longer record is cut there
+inline constexpr std::uint32_t dns_negative_ttl_s = 300;     // cache of failures
 inline constexpr std::uint32_t dns_ttl_max_s = 86'400;
 // Lookups a shard has in flight at once; more wait their turn. Thousands of new domains at
 // the start of a run would otherwise overflow the UDP receive buffers (the server's or ours)

@@ -71,7 +71,7 @@ Example:
   hayate run examples/demo/job.toml --out /tmp/demo.out
 )";
 
-constexpr char kCheckHelp[] = R"(hayate check JOB.toml [--strict]
+constexpr char kCheckHelp[] = R"(hayate check JOB.toml [--strict] [--no-preflight]
 
 Loads the job file, compiles the templates, loads the shaping rules and the secrets, reads
 every recipient row and reports what would be rejected. Sends nothing. Exit 0 when all is
@@ -80,11 +80,15 @@ group or others can read or write is a warning on stderr.
 
 Then checks forward-confirmed reverse DNS with the job's [dns] servers (5 s at most): the
 ehlo name of each [[sources]] entry must resolve to its address and the address's PTR must be
-that name (without [[sources]]: that [delivery] helo resolves). Mismatches are warnings on
-stderr and leave the exit code alone.
+that name (without [[sources]]: that [delivery] helo resolves). Then the deliverability
+pre-flight, with the same servers (5 s at most): each [[dkim]] key as published, the From
+domain's DMARC policy and alignment, the SPF of the envelope domain for each [[sources]]
+address, an MX for bounces, one-click List-Unsubscribe. Passing checks print a line on
+stdout; mismatches are warnings on stderr and leave the exit code alone.
 
-  --strict    a mismatch or a secret file open to others fails the check (65); a DNS
-              server that did not answer, 75
+  --strict        a mismatch or a secret file open to others fails the check (65); a DNS
+                  server that did not answer, 75
+  --no-preflight  skip the deliverability pre-flight (FCrDNS is still checked)
 
 Example:
   hayate check examples/demo/job.toml
@@ -187,8 +191,10 @@ int check_command(Arguments args) {
   }
   std::string job_path;
   bool strict = false;
+  bool preflight = true;
   const Option known[] = {
       {"--strict", {}, set_to(strict, true)},
+      {"--no-preflight", {}, set_to(preflight, false)},
   };
   const ArgumentResult error =
       walk_arguments("check", args, known, [&](std::string_view operand) -> ArgumentResult {
@@ -198,7 +204,7 @@ int check_command(Arguments args) {
       });
   if (!error.empty()) return usage_error(error);
   if (job_path.empty()) return usage_error("check takes one job file");
-  return hayate::campaign::check_campaign(job_path, strict);
+  return hayate::campaign::check_campaign(job_path, strict, preflight);
 }
 
 // `hayate preview JOB.toml --row N`

@@ -42,6 +42,7 @@
 #include "campaign/output/summary.h"
 #include "campaign/run/exit_codes.h"
 #include "campaign/run/fcrdns.h"
+#include "campaign/run/preflight.h"
 #include "campaign/run/run_exit_code.h"
 #include "campaign/run/run_status.h"
 #include "engine/files.h"
@@ -1285,7 +1286,7 @@ void print_state_stores(const JobConfig& job) {
 
 }  // namespace
 
-int check_campaign(const std::string& job_path, bool strict) {
+int check_campaign(const std::string& job_path, bool strict, bool preflight) {
   int code = exit_code::ok;
   std::unique_ptr<CampaignInput> opened = open_input(job_path, code);
   if (opened == nullptr) return code;
@@ -1337,8 +1338,9 @@ int check_campaign(const std::string& job_path, bool strict) {
               counted(rejected, "row", "rows").c_str());
   print_state_stores(input.job());
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
+  const int preflight_code = preflight ? check_preflight(input.job(), strict) : exit_code::ok;
   if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
-  return dns_code;
+  return combine_check_codes(dns_code, preflight_code);
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {

@@ -22,9 +22,10 @@ struct RunOptions {
 };
 
 int run_campaign(const RunOptions& options);
-// `strict`: the FCrDNS findings of campaign/run/fcrdns.h fail the check (65, or 75 when DNS did
-// not answer); otherwise they are warnings only.
-int check_campaign(const std::string& job_path, bool strict = false);
+// `strict`: the FCrDNS findings of campaign/run/fcrdns.h and those of the deliverability
+// pre-flight (campaign/run/preflight.h) fail the check (65, or 75 when DNS did not answer);
+// otherwise they are warnings only. `preflight` false skips the pre-flight.
+int check_campaign(const std::string& job_path, bool strict = false, bool preflight = true);
 // Prints the RFC 5322 message for CSV record `row` (1-based) to stdout.
 int preview_campaign(const std::string& job_path, std::uint64_t row);
 // Writes a DKIM key to `key_path` and prints the DNS TXT record for it.

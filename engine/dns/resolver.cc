@@ -1,5 +1,5 @@
 // The c-ares resolver behind Resolver: MX then A/AAAA of each MX host, coalesced, cached by
-// TTL, and PTR for start-up checks; driven entirely by the owner's loop (sockets through
+// TTL, and PTR and TXT for start-up checks; driven entirely by the owner's loop (sockets through
 // SocketWatcher, time by on_tick).
 // c-ares callbacks only change state and queue answers; user callbacks run from the queue.
 #include "engine/dns/resolver.h"
@@ -335,6 +335,11 @@ struct Resolver::State {
     PtrCallback callback;
   };
 
+  struct TxtLookup {
+    State* state = nullptr;
+    TxtCallback callback;
+  };
+
   struct MxCacheEntry {
     MxAnswer answer;  // ports unset
     std::int64_t expires_ms = 0;
@@ -348,6 +353,8 @@ struct Resolver::State {
     HostAnswer host;
     PtrCallback ptr_callback;
     PtrAnswer ptr;
+    TxtCallback txt_callback;
+    TxtAnswer txt;
   };
 
   State(const ResolverOptions& options_in, SocketWatcher& watcher_in)
@@ -374,6 +381,7 @@ struct Resolver::State {
   absl::flat_hash_map<std::string, MxCacheEntry> mx_cache;
   absl::flat_hash_map<std::string, HostResult> host_cache;
   absl::flat_hash_map<const PtrLookup*, std::unique_ptr<PtrLookup>> ptr_in_flight;
+  absl::flat_hash_map<const TxtLookup*, std::unique_ptr<TxtLookup>> txt_in_flight;
   std::vector<Completion> ready;
   std::vector<Completion> running;
   ResolverStats stats;
@@ -412,6 +420,12 @@ struct Resolver::State {
     completion.ptr_callback = std::move(callback);
   }
 
+  void deliver_txt(TxtAnswer answer, TxtCallback callback) {
+    Completion& completion = ready.emplace_back();
+    completion.txt = std::move(answer);
+    completion.txt_callback = std::move(callback);
+  }
+
   void run_completions() {
     if (running_completions) return;  // a callback called on_tick: the outer call goes on
     running_completions = true;
@@ -421,9 +435,11 @@ struct Resolver::State {
         completion.mx_callback(completion.mx);
       } else if (completion.host_callback) {
         completion.host_callback(completion.host);
-      } else {
-        HAYATE_ASSERT(completion.ptr_callback);
+      } else if (completion.ptr_callback) {
         completion.ptr_callback(completion.ptr);
+      } else {
+        HAYATE_ASSERT(completion.txt_callback);
+        completion.txt_callback(completion.txt);
       }
     }
     running.clear();
@@ -763,6 +779,47 @@ struct Resolver::State {
     return names.empty() ? ARES_ENODATA : ARES_SUCCESS;
   }
 
+  // -- TXT lookups ------------------------------------------------------------------------
+
+  static void on_txt_reply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+    auto* lookup = static_cast<TxtLookup*>(arg);
+    State& state = *lookup->state;
+    if (state.destroying) return;
+    auto node = state.txt_in_flight.extract(lookup);
+    HAYATE_ASSERT(!node.empty());
+    TxtAnswer answer;
+    if (status == ARES_SUCCESS) status = read_txt_records(abuf, alen, answer.records);
+    if (status == ARES_SUCCESS) {
+      answer.outcome = Outcome::ok;
+    } else {
+      answer.outcome = state.classify(status, answer.error);
+      if (status == ARES_ENODATA) answer.error = "no TXT record";
+    }
+    state.deliver_txt(std::move(answer), std::move(lookup->callback));
+  }
+
+  // ares_parse_txt_reply_ext gives every character-string, `record_start` marking the first
+  // of each record; the strings of one record are joined.
+  static int read_txt_records(const unsigned char* abuf, int alen,
+                              std::vector<std::string>& records) {
+    ares_txt_ext* strings = nullptr;
+    const int status = ares_parse_txt_reply_ext(abuf, alen, &strings);
+    if (status != ARES_SUCCESS) return status;
+    bool keep = false;  // the current record is one of the first txt_records_max
+    for (const ares_txt_ext* string = strings; string != nullptr; string = string->next) {
+      if (string->record_start != 0 || records.empty()) {
+        keep = records.size() < limits::txt_records_max;
+        if (keep) records.emplace_back();
+      }
+      if (!keep) continue;
+      std::string& record = records.back();
+      const std::size_t room = limits::txt_record_bytes_max - record.size();
+      record.append(reinterpret_cast<const char*>(string->txt), std::min(string->length, room));
+    }
+    ares_free_data(strings);
+    return records.empty() ? ARES_ENODATA : ARES_SUCCESS;
+  }
+
   HostResult combine_families(const HostLookup& lookup) {
     const std::int64_t now_ms = clock_ms();
     HostResult result;
@@ -957,6 +1014,25 @@ void Resolver::resolve_ptr(const SocketAddress& address, PtrCallback callback) {
   state.send_query(name, ns_t_ptr, &State::on_ptr_reply, &lookup);
 }
 
+void Resolver::resolve_txt(std::string_view name, TxtCallback callback) {
+  HAYATE_ASSERT(callback);
+  State& state = *state_;
+  std::string normalized;
+  if (!normalize_name(name, normalized)) {
+    TxtAnswer answer;
+    answer.outcome = Outcome::no_domain;
+    answer.error = error_invalid_name;
+    return state.deliver_txt(std::move(answer), std::move(callback));
+  }
+  auto owned = std::make_unique<State::TxtLookup>();
+  State::TxtLookup& lookup = *owned;
+  lookup.state = &state;
+  lookup.callback = std::move(callback);
+  state.txt_in_flight.emplace(&lookup, std::move(owned));
+  // The lookup may end inside this call (a query that fails at once): do not touch it after.
+  state.send_query(normalized, ns_t_txt, &State::on_txt_reply, &lookup);
+}
+
 void Resolver::on_socket_ready(int fd, bool readable, bool writable) {
   ares_process_fd(state_->channel, readable ? fd : ARES_SOCKET_BAD,
                   writable ? fd : ARES_SOCKET_BAD);
@@ -983,7 +1059,7 @@ std::int64_t Resolver::next_timeout_ms() const {
 
 bool Resolver::idle() const {
   return state_->mx_in_flight.empty() && state_->hosts_in_flight.empty() &&
-         state_->ptr_in_flight.empty() && state_->ready.empty();
+         state_->ptr_in_flight.empty() && state_->txt_in_flight.empty() && state_->ready.empty();
 }
 
 const ResolverStats& Resolver::stats() const { return state_->stats; }

@@ -59,6 +59,15 @@ struct PtrAnswer {
   std::string error;
 };
 
+struct TxtAnswer {
+  Outcome outcome = Outcome::temporary;  // no_domain: NXDOMAIN or no TXT record
+  // One entry per TXT record, its character-strings joined without separator (RFC 7208 3.3,
+  // RFC 6376 3.6.2.2: a long record is split into strings of at most 255 octets), in answer
+  // order; at most limits::txt_records_max records of at most limits::txt_record_bytes_max.
+  std::vector<std::string> records;
+  std::string error;
+};
+
 // RFC 1035 3.5 and RFC 3596 2.5: the name a PTR lookup asks for, "4.3.2.1.in-addr.arpa" or
 // 32 nibbles and "ip6.arpa"; empty for an address of neither family.
 std::string reverse_lookup_name(const SocketAddress& address);
@@ -85,7 +94,7 @@ struct ResolverOptions {
 inline constexpr std::uint32_t cache_entries_max = 65'536;
 
 struct ResolverStats {
-  std::uint64_t queries_sent = 0;  // DNS questions handed to c-ares (MX, A, AAAA, PTR)
+  std::uint64_t queries_sent = 0;  // DNS questions handed to c-ares (MX, A, AAAA, PTR, TXT)
   std::uint64_t cache_hits = 0;    // requests answered from the cache
   std::uint64_t coalesced = 0;     // requests that joined an identical lookup in flight
 };
@@ -95,6 +104,7 @@ class Resolver {
   using MxCallback = std::function<void(const MxAnswer&)>;
   using HostCallback = std::function<void(const HostAnswer&)>;
   using PtrCallback = std::function<void(const PtrAnswer&)>;
+  using TxtCallback = std::function<void(const TxtAnswer&)>;
 
   // Fails (returns nullptr and sets error) when c-ares cannot be initialized.
   // `watcher` must outlive the resolver. Callbacks still pending at destruction are dropped,
@@ -117,6 +127,10 @@ class Resolver {
   // The PTR names of an address (reverse DNS), following CNAMEs (RFC 2317 delegation). For
   // start-up checks, not the sending path: neither cached nor coalesced. The port is ignored.
   void resolve_ptr(const SocketAddress& address, PtrCallback callback);
+
+  // The TXT records of `name` (SPF, DKIM keys, DMARC policies), following CNAMEs. For
+  // start-up checks, like resolve_ptr: neither cached nor coalesced.
+  void resolve_txt(std::string_view name, TxtCallback callback);
 
   // The owner calls these from its loop; user callbacks run only inside them. An error or a
   // hang-up on a socket counts as readable. Readiness must be level-triggered (a one-shot poll

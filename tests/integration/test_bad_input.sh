@@ -182,7 +182,8 @@ expect_bad_job() {
 
 # The control: the unspoiled case is valid (check sends nothing either).
 bad_case control
-expect_exit "control job (check)" 0 -- check "${dir}/control/job.toml"
+# --no-preflight: the summary alone on stdout (test_preflight.sh checks the pre-flight).
+expect_exit "control job (check)" 0 -- check --no-preflight "${dir}/control/job.toml"
 assert_eq "control job: summary" "integration: 2 recipients in 1 domains, 0 rows rejected" \
   "$(out_of "control job (check)")"
 
@@ -284,10 +285,10 @@ expect_exit "secret file readable by others (check)" 0 \
   "hayate: warning: [verp] secret_file ${key} is readable by group or others (mode 0644)" \
   "; chmod 600 ${key}" -- check "${dir}/loose-secrets/job.toml"
 expect_exit "secret file readable by others (check --strict)" 65 "(mode 0644)" -- \
-  check --strict "${dir}/loose-secrets/job.toml"
+  check --strict --no-preflight "${dir}/loose-secrets/job.toml"
 chmod 600 "${dir}/loose-secrets/verp.key"
 expect_exit "private secret file (check --strict)" 0 -- \
-  check --strict "${dir}/loose-secrets/job.toml"
+  check --strict --no-preflight "${dir}/loose-secrets/job.toml"
 if grep -q "warning" "${dir}/private secret file (check --strict).err"; then
   fail "a private secret file was warned about: $(err_of "private secret file (check --strict)")"
 fi
@@ -435,7 +436,7 @@ assert_contains "mixed run: IDN domain as A-label" "\"recipient\":\"${idn_addres
   "$(cat "${mixed}/out/deliveries.jsonl")"
 
 # check: same job, 65, every bad row as "recipients.csv:LINE: reason", the good ones counted.
-expect_exit "mixed check" 65 -- check "${mixed}/job.toml"
+expect_exit "mixed check" 65 -- check --no-preflight "${mixed}/job.toml"
 while IFS='|' read -r line _ reason; do
   grep -qF "${mixed}/recipients.csv:${line}: ${reason}" "${dir}/mixed check.err" ||
     fail "mixed check: no line '${mixed}/recipients.csv:${line}: ${reason}...' on stderr"

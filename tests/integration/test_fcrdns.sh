@@ -3,7 +3,8 @@
 # `hayate check` confirms forward and reverse DNS of each [[sources]] entry against a dnsmasq on
 # loopback: exactly the expected warnings, none for the matching source, exit 0 unless --strict;
 # [delivery] helo alone without [[sources]]; no lookup when a "*" route takes all mail; and a
-# DNS server that refuses or never answers bounds the check in time.
+# DNS server that refuses or never answers bounds the check in time. --no-preflight throughout:
+# test_preflight.sh checks the rest of what check looks up.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -52,7 +53,7 @@ hayate: warning: [[sources]] mta5: ehlo name MTA5.hayate.test resolves to 127.0.
 hayate: warning: [[sources]] lit: ehlo [127.0.0.8] is not the source address 127.0.0.7"
 
 before="$(queries)"
-run_hayate sources check "${HAYATE_TEST_DIR}/sources/job.toml"
+run_hayate sources check --no-preflight "${HAYATE_TEST_DIR}/sources/job.toml"
 assert_eq "check exit code with warnings" 0 "${HAYATE_EXIT}"
 assert_eq "warnings" "${expected_warnings}" "$(cat "${HAYATE_TEST_DIR}/sources.err")"
 assert_eq "report" "integration: 1 recipients in 1 domains, 0 rows rejected
@@ -61,7 +62,7 @@ assert_eq "report" "integration: 1 recipients in 1 domains, 0 rows rejected
 # Each host name once for A and once for AAAA, each address once for PTR: 5 × 2 + 6.
 assert_eq "queries asked" $((before + 16)) "$(queries)"
 
-run_hayate sources-strict check --strict "${HAYATE_TEST_DIR}/sources/job.toml"
+run_hayate sources-strict check --strict --no-preflight "${HAYATE_TEST_DIR}/sources/job.toml"
 assert_eq "check --strict exit code with warnings" 65 "${HAYATE_EXIT}"
 assert_eq "warnings under --strict" "${expected_warnings}" \
   "$(cat "${HAYATE_TEST_DIR}/sources-strict.err")"
@@ -70,7 +71,7 @@ assert_eq "warnings under --strict" "${expected_warnings}" \
 write_campaign "${HAYATE_TEST_DIR}/good" "${csv}" "[dns]
 servers = [\"127.0.0.1:${dns_port}\"]
 $(source_table mta1 127.0.0.2 mta1.hayate.test)"
-run_hayate good check --strict "${HAYATE_TEST_DIR}/good/job.toml"
+run_hayate good check --strict --no-preflight "${HAYATE_TEST_DIR}/good/job.toml"
 assert_eq "check --strict exit code, all confirmed" 0 "${HAYATE_EXIT}"
 assert_eq "no warning when confirmed" "" "$(cat "${HAYATE_TEST_DIR}/good.err")"
 
@@ -79,7 +80,7 @@ write_campaign "${HAYATE_TEST_DIR}/helo" "${csv}" "[delivery]
 helo = \"mta5.hayate.test\"
 [dns]
 servers = [\"127.0.0.1:${dns_port}\"]"
-run_hayate helo check --strict "${HAYATE_TEST_DIR}/helo/job.toml"
+run_hayate helo check --strict --no-preflight "${HAYATE_TEST_DIR}/helo/job.toml"
 assert_eq "helo check exit code" 0 "${HAYATE_EXIT}"
 assert_eq "helo check stderr" "" "$(cat "${HAYATE_TEST_DIR}/helo.err")"
 assert_contains "helo check report" "[delivery] helo: ehlo name mta5.hayate.test resolves to \
@@ -90,7 +91,7 @@ write_campaign "${HAYATE_TEST_DIR}/nohelo" "${csv}" "[delivery]
 helo = \"nothere.hayate.test\"
 [dns]
 servers = [\"127.0.0.1:${dns_port}\"]"
-run_hayate nohelo check "${HAYATE_TEST_DIR}/nohelo/job.toml"
+run_hayate nohelo check --no-preflight "${HAYATE_TEST_DIR}/nohelo/job.toml"
 assert_eq "unresolved helo exit code" 0 "${HAYATE_EXIT}"
 assert_eq "unresolved helo warning" \
   "hayate: warning: [delivery] helo: ehlo name nothere.hayate.test does not resolve (NXDOMAIN)" \
@@ -104,7 +105,7 @@ helo = \"nothere.hayate.test\"
 \"*\" = \"127.0.0.1:2525\"
 [dns]
 servers = [\"127.0.0.1:${dns_port}\"]"
-run_hayate routed check --strict "${HAYATE_TEST_DIR}/routed/job.toml"
+run_hayate routed check --strict --no-preflight "${HAYATE_TEST_DIR}/routed/job.toml"
 assert_eq "routed check exit code" 0 "${HAYATE_EXIT}"
 assert_eq "routed check stderr" "" "$(cat "${HAYATE_TEST_DIR}/routed.err")"
 assert_eq "routed check asked nothing" "${before}" "$(queries)"
@@ -113,12 +114,12 @@ assert_eq "routed check asked nothing" "${before}" "$(queries)"
 write_campaign "${HAYATE_TEST_DIR}/refused" "${csv}" "[dns]
 servers = [\"127.0.0.1:${closed_port}\"]
 $(source_table mta1 127.0.0.2 mta1.hayate.test)"
-run_hayate refused check --strict "${HAYATE_TEST_DIR}/refused/job.toml"
+run_hayate refused check --strict --no-preflight "${HAYATE_TEST_DIR}/refused/job.toml"
 assert_eq "refused DNS exit code under --strict" 75 "${HAYATE_EXIT}"
 assert_eq "refused DNS warnings" "hayate: warning: [[sources]] mta1: could not look up ehlo name mta1.hayate.test: connection refused
 hayate: warning: [[sources]] mta1: could not look up the PTR of 127.0.0.2: connection refused" \
   "$(cat "${HAYATE_TEST_DIR}/refused.err")"
-run_hayate refused-lenient check "${HAYATE_TEST_DIR}/refused/job.toml"
+run_hayate refused-lenient check --no-preflight "${HAYATE_TEST_DIR}/refused/job.toml"
 assert_eq "refused DNS exit code" 0 "${HAYATE_EXIT}"
 
 # A server that reads and never answers: the check gives up after 5 s.
@@ -142,7 +143,7 @@ write_campaign "${HAYATE_TEST_DIR}/silent" "${csv}" "[dns]
 servers = [\"127.0.0.1:${silent_port}\"]
 $(source_table mta1 127.0.0.2 mta1.hayate.test)"
 started_s="${EPOCHREALTIME}"
-run_hayate silent check "${HAYATE_TEST_DIR}/silent/job.toml"
+run_hayate silent check --no-preflight "${HAYATE_TEST_DIR}/silent/job.toml"
 elapsed_ms="$(awk -v a="${started_s}" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%d", (b - a) * 1000 }')"
 assert_eq "silent DNS exit code" 0 "${HAYATE_EXIT}"
 assert_eq "silent DNS warnings" "hayate: warning: [[sources]] mta1: could not look up ehlo name mta1.hayate.test: timeout

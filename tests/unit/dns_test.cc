@@ -773,6 +773,27 @@ std::string describe(const PtrAnswer& answer) {
 }
 
 constexpr std::uint16_t rr_type_ptr = 12;  // RFC 1035 3.3.12
+constexpr std::uint16_t rr_type_txt = 16;  // RFC 1035 3.3.14
+
+// TXT RDATA: each string as a length octet and its bytes.
+Bytes txt_rdata(const std::vector<std::string>& strings) {
+  Bytes rdata;
+  for (const std::string& string : strings) {
+    rdata.push_back(static_cast<std::uint8_t>(string.size()));
+    rdata.insert(rdata.end(), string.begin(), string.end());
+  }
+  return rdata;
+}
+
+// "ok [v=spf1 -all] [v=DKIM1; p=...]" or "no_domain: no TXT record".
+std::string describe(const TxtAnswer& answer) {
+  MxAnswer as_mx;
+  as_mx.outcome = answer.outcome;
+  as_mx.error = answer.error;
+  std::string out = describe(as_mx);
+  for (const std::string& record : answer.records) absl::StrAppend(&out, " [", record, "]");
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // A scripted DNS server on 127.0.0.1, answered from the same poll loop: exact records, TTLs,
@@ -949,6 +970,20 @@ class ResolverTest : public ::testing::Test {
     EXPECT_EQ(answers.size(), 1u);
     EXPECT_TRUE(resolver_->idle());
     return answers.empty() ? PtrAnswer{} : answers.front();
+  }
+
+  TxtAnswer resolve_txt(std::string_view name) {
+    std::vector<TxtAnswer> answers;
+    bool inside = true;
+    resolver_->resolve_txt(name, [&](const TxtAnswer& answer) {
+      EXPECT_FALSE(inside) << "callback ran inside resolve_txt";
+      answers.push_back(answer);
+    });
+    inside = false;
+    EXPECT_TRUE(loop_.run_until([&] { return !answers.empty(); })) << name;
+    EXPECT_EQ(answers.size(), 1u);
+    EXPECT_TRUE(resolver_->idle());
+    return answers.empty() ? TxtAnswer{} : answers.front();
   }
 
   void add_multi() {
@@ -1329,6 +1364,26 @@ TEST_F(ResolverTest, PtrIsNotCached) {
   resolve_ptr("127.0.0.12");
   EXPECT_EQ(server_.queries("12.0.0.127.in-addr.arpa", rr_type_ptr), 2);
   EXPECT_EQ(resolver_->stats().cache_hits, 0u);
+}
+
+TEST_F(ResolverTest, TxtRecordsJoinTheirStrings) {
+  server_.add("s1._domainkey.example.test", rr_type_txt, 60,
+              txt_rdata({"v=DKIM1; k=rsa; ", "p=AAAA", "BBBB"}));
+  server_.add("s1._domainkey.example.test", rr_type_txt, 60, txt_rdata({"other"}));
+  server_.add("empty.example.test", rr_type_txt, 60, txt_rdata({""}));
+  EXPECT_EQ(describe(resolve_txt("S1._domainkey.example.test.")),
+            "ok [v=DKIM1; k=rsa; p=AAAABBBB] [other]");
+  EXPECT_EQ(describe(resolve_txt("empty.example.test")), "ok []");
+  EXPECT_EQ(server_.queries("s1._domainkey.example.test", rr_type_txt), 1);
+}
+
+TEST_F(ResolverTest, TxtFailures) {
+  EXPECT_EQ(describe(resolve_txt("nothing.example.test")), "no_domain: NXDOMAIN");
+  server_.add_a("host.example.test", "127.0.0.2");
+  EXPECT_EQ(describe(resolve_txt("host.example.test")), "no_domain: no TXT record");
+  server_.fail("broken.example.test", 2);
+  EXPECT_EQ(describe(resolve_txt("broken.example.test")), "temporary: SERVFAIL");
+  EXPECT_EQ(describe(resolve_txt("bad name.example.test")), "no_domain: invalid domain name");
 }
 
 TEST_F(ResolverTest, CallbackMayResolveAgain) {
