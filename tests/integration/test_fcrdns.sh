@@ -56,7 +56,10 @@ before="$(queries)"
 run_hayate sources check --no-preflight "${HAYATE_TEST_DIR}/sources/job.toml"
 assert_eq "check exit code with warnings" 0 "${HAYATE_EXIT}"
 assert_eq "warnings" "${expected_warnings}" "$(cat "${HAYATE_TEST_DIR}/sources.err")"
-assert_eq "report" "integration: 1 recipients in 1 domains, 0 rows rejected
+assert_eq "report" "integration: 1 recipient in 1 domain, 0 rows rejected
+state: ${HAYATE_STATE_DIR} (from HAYATE_STATE_DIR)
+  suppression list: ${HAYATE_STATE_DIR}/suppression.db
+  warm-up counts: ${HAYATE_STATE_DIR}/warmup.state
 [[sources]] mta1: forward-confirmed: ehlo name mta1.hayate.test resolves to 127.0.0.2 and the PTR of 127.0.0.2 is mta1.hayate.test" \
   "$(cat "${HAYATE_TEST_DIR}/sources.out")"
 # Each host name once for A and once for AAAA, each address once for PTR: 5 × 2 + 6.
