@@ -465,8 +465,8 @@ absl::Status check_identity(const JournalHeader& header, const JournalIdentity& 
         "changed since the campaign's first run (fingerprint ",
         hex_prefix(header.identity.fingerprint), "…, now ", hex_prefix(expected.fingerprint),
         "…). Resuming would match CSV record numbers to other rows and could mail someone "
-        "twice or never. Restore the original files or use a new output directory; force the "
-        "resume only if every row kept its place"));
+        "twice or never. Restore the original files, or use a new --out directory; resume "
+        "with --force only if every row kept its place"));
   }
   return absl::OkStatus();
 }

@@ -170,7 +170,18 @@ class RunMonitor {
       if (!fresh.ok()) {
         std::fprintf(stderr, "hayate: cannot reopen: %s\n",
                      std::string(fresh.status().message()).c_str());
-      } else if (dup3(fresh->get(), fd, O_CLOEXEC) < 0) {
+        continue;
+      }
+      // A new accounting.csv starts with its header, as the first one did; written before the
+      // file takes the old descriptor, so that no row comes first.
+      struct stat info {};
+      if (name == "accounting.csv" && fstat(fresh->get(), &info) == 0 && info.st_size == 0) {
+        if (absl::Status status = write_accounting_header(fresh->get()); !status.ok()) {
+          std::fprintf(stderr, "hayate: %s: %s\n", progress_.out_dir->path_of(name).c_str(),
+                       std::string(status.message()).c_str());
+        }
+      }
+      if (dup3(fresh->get(), fd, O_CLOEXEC) < 0) {
         std::fprintf(stderr, "hayate: cannot reopen %s: %s\n",
                      progress_.out_dir->path_of(name).c_str(), std::strerror(errno));
       }
@@ -400,9 +411,7 @@ int open_campaign_journal(const JobConfig& job, const Directory& out_dir, const 
   if (!journal.ok()) {
     const absl::Status& status = journal.status();
     const bool changed = status.code() == absl::StatusCode::kFailedPrecondition;
-    std::fprintf(
-        stderr, "hayate: %s%s\n", std::string(status.message()).c_str(),
-        changed ? " (run with --force to resume anyway, or use a new --out directory)" : "");
+    std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
     return status.code() == absl::StatusCode::kUnavailable ? exit_code::locked
            : changed                                       ? exit_code::data_error
                                                            : exit_code::cannot_create;

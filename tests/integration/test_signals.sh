@@ -72,13 +72,14 @@ assert_eq "now: nothing delivered" 0 "$(json_get "${summary}" delivered)"
 assert_contains "now: in-flight recipients deferred, not lost" '"reply":"stopped by a signal"' \
   "$(cat "${dir}/now/out/deliveries.jsonl")"
 # SIGHUP reopens the logs (logrotate): moved away mid-run, the outcomes that follow go to a
-# new deliveries.jsonl.
+# new deliveries.jsonl, and a new accounting.csv that starts with its header line.
 before="$(rcpt_count)"
 "${hayate}" run "${dir}/hup/job.toml" --out "${dir}/hup/out" 2>"${dir}/hup.err" </dev/null &
 hup_pid=$!
 wait_until_eq "hup: two transactions in flight" yes 10 \
   bash -c "(( \$(${HAYATE_PYTHON} -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"rcpt_slow\"])' ${dir}/sink.json 2>/dev/null || echo 0) >= ${before} + 2 )) && echo yes || echo no"
 mv "${dir}/hup/out/deliveries.jsonl" "${dir}/hup/out/deliveries.jsonl.1"
+mv "${dir}/hup/out/accounting.csv" "${dir}/hup/out/accounting.csv.1"
 kill -HUP "${hup_pid}"
 sleep 0.2
 kill -TERM "${hup_pid}"
@@ -86,6 +87,9 @@ wait "${hup_pid}" || true
 assert_eq "hup: the in-flight outcomes went to the new file" 2 \
   "$(wc -l <"${dir}/hup/out/deliveries.jsonl")"
 assert_eq "hup: nothing in the rotated file" 0 "$(wc -l <"${dir}/hup/out/deliveries.jsonl.1")"
+assert_eq "hup: the new accounting.csv starts with the header" \
+  "$(head -1 "${dir}/hup/out/accounting.csv.1")" "$(head -1 "${dir}/hup/out/accounting.csv")"
+assert_eq "hup: then the in-flight rows" 3 "$(wc -l <"${dir}/hup/out/accounting.csv")"
 
 # The campaign lock: while a run goes on, a second one into the same output sends nothing.
 before="$(rcpt_count)"

@@ -331,8 +331,8 @@ TEST(JournalHeader, IdentityMismatches) {
             "the journal was written for other inputs: the job file, the recipients or a template "
             "changed since the campaign's first run (fingerprint 0102030405060708…, now "
             "a0a1a2a3a4a5a6a7…). Resuming would match CSV record numbers to other rows and "
-            "could mail someone twice or never. Restore the original files or use a new output "
-            "directory; force the resume only if every row kept its place");
+            "could mail someone twice or never. Restore the original files, or use a new --out "
+            "directory; resume with --force only if every row kept its place");
   absl::StatusOr<JournalState> forced = parse_journal(built.bytes, &changed, true);
   ASSERT_TRUE(forced.ok()) << forced.status();
   EXPECT_EQ(forced->header.identity.fingerprint, identity().fingerprint);
