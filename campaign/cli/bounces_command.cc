@@ -13,6 +13,7 @@
 #include "campaign/bounce/mailbox.h"
 #include "campaign/bounce/report_parser.h"
 #include "campaign/cli/bounces_listen.h"
+#include "campaign/cli/command_line.h"
 #include "campaign/config/job.h"
 #include "campaign/config/state_dir.h"
 #include "campaign/output/delivery_log.h"
@@ -296,7 +297,10 @@ int bounces_command(const std::vector<std::string_view>& args) {
   if (!args.empty() && args[0] == "ingest") {
     IngestOptions options;
     const std::string error =
-        parse_ingest(std::vector<std::string_view>(args.begin() + 1, args.end()), options);
+        parse_ingest(split_option_values(
+                         std::span<const std::string_view>(args).subspan(1),
+                         [](std::string_view name) { return name == "--job" || name == "--db"; }),
+                     options);
     if (!error.empty()) {
       std::fprintf(stderr, "hayate bounces ingest: %s\nTry 'hayate bounces --help'.\n",
                    error.c_str());

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "campaign/bounce/ingest.h"
+#include "campaign/cli/command_line.h"
 #include "campaign/config/job.h"
 #include "campaign/run/exit_codes.h"
 #include "engine/assert.h"
@@ -233,7 +234,10 @@ int bounces_listen_command(const std::vector<std::string_view>& args) {
     }
   }
   ListenOptions options;
-  if (const std::string error = parse_listen(args, options); !error.empty()) {
+  // Every option of listen takes a value but this flag.
+  const std::vector<std::string_view> words = split_option_values(
+      args, [](std::string_view name) { return name != "--allow-non-loopback"; });
+  if (const std::string error = parse_listen(words, options); !error.empty()) {
     std::fprintf(stderr, "hayate bounces listen: %s\nTry 'hayate bounces listen --help'.\n",
                  error.c_str());
     return exit_code::usage;

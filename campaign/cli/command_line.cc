@@ -40,4 +40,23 @@ bool wants_help(std::span<const std::string_view> args) {
                      [](std::string_view arg) { return arg == "--help" || arg == "-h"; });
 }
 
+std::vector<std::string_view> split_option_values(
+    std::span<const std::string_view> args,
+    const std::function<bool(std::string_view name)>& takes_value) {
+  std::vector<std::string_view> out;
+  bool operands_only = false;
+  for (std::string_view arg : args) {
+    const std::size_t equals = arg.find('=');
+    if (!operands_only && arg.starts_with("--") && equals != std::string_view::npos &&
+        takes_value(arg.substr(0, equals))) {
+      out.push_back(arg.substr(0, equals));
+      out.push_back(arg.substr(equals + 1));
+      continue;
+    }
+    if (arg == "--") operands_only = true;
+    out.push_back(arg);
+  }
+  return out;
+}
+
 }  // namespace hayate::campaign::cli

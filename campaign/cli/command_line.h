@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hayate::campaign::cli {
 
@@ -28,6 +29,14 @@ struct Option {
 ArgumentResult walk_arguments(std::string_view command, std::span<const std::string_view> args,
                               std::span<const Option> options,
                               const std::function<ArgumentResult(std::string_view)>& on_operand);
+
+// `--name=value` as two words, `--name` and `value`, for the options `takes_value` names, up to
+// a "--" (after it every word is an operand). For the commands with parsers of their own
+// (suppress, bounces), so that they read both forms as walk_arguments does. The views point
+// into `args`' strings.
+std::vector<std::string_view> split_option_values(
+    std::span<const std::string_view> args,
+    const std::function<bool(std::string_view name)>& takes_value);
 
 // Whether `args` ask for help (--help or -h anywhere): help wins over every mistake.
 bool wants_help(std::span<const std::string_view> args);

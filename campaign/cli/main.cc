@@ -118,8 +118,10 @@ Example:
   #                        key = "s2026.example.com.pem"
 )";
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "hayate: %s\nTry 'hayate --help'.\n", message.c_str());
+// The message, and where the help for it is: the command's own when there is one.
+int usage_error(const std::string& message, std::string_view command = {}) {
+  std::fprintf(stderr, "hayate: %s\nTry 'hayate %.*s%s--help'.\n", message.c_str(),
+               static_cast<int>(command.size()), command.data(), command.empty() ? "" : " ");
   return usage;
 }
 
@@ -178,8 +180,8 @@ int run_command(Arguments args) {
         options.job_path = std::string(operand);
         return {};
       });
-  if (!error.empty()) return usage_error(error);
-  if (options.job_path.empty()) return usage_error("run needs a job file");
+  if (!error.empty()) return usage_error(error, "run");
+  if (options.job_path.empty()) return usage_error("run needs a job file", "run");
   return hayate::campaign::run_campaign(options);
 }
 
@@ -202,8 +204,8 @@ int check_command(Arguments args) {
         job_path = std::string(operand);
         return {};
       });
-  if (!error.empty()) return usage_error(error);
-  if (job_path.empty()) return usage_error("check takes one job file");
+  if (!error.empty()) return usage_error(error, "check");
+  if (job_path.empty()) return usage_error("check takes one job file", "check");
   return hayate::campaign::check_campaign(job_path, strict, preflight);
 }
 
@@ -233,9 +235,13 @@ int preview_command(Arguments args) {
         job_path = std::string(operand);
         return {};
       });
-  if (!error.empty()) return usage_error(error);
-  if (job_path.empty()) return usage_error("preview needs a job file");
-  return hayate::campaign::preview_campaign(job_path, row == 0 ? 1 : row);
+  if (!error.empty()) return usage_error(error, "preview");
+  if (job_path.empty()) return usage_error("preview needs a job file", "preview");
+  if (row == 0) {
+    std::fputs("hayate: preview: row 1 (--row N for another)\n", stderr);
+    row = 1;
+  }
+  return hayate::campaign::preview_campaign(job_path, row);
 }
 
 // `hayate dkim keygen --domain D --selector S [--algo rsa|ed25519] [--bits N] [--key FILE]`
@@ -260,12 +266,12 @@ int dkim_keygen_command(Arguments args) {
   const ArgumentResult error = walk_arguments(
       "dkim keygen", args, known,
       [](std::string_view operand) { return cat("unknown option for dkim keygen: ", operand); });
-  if (!error.empty()) return usage_error(error);
+  if (!error.empty()) return usage_error(error, "dkim keygen");
   if (domain.empty() || selector.empty()) {
-    return usage_error("dkim keygen needs --domain and --selector");
+    return usage_error("dkim keygen needs --domain and --selector", "dkim keygen");
   }
   if (algorithm != "rsa" && algorithm != "ed25519") {
-    return usage_error("--algo is rsa or ed25519");
+    return usage_error("--algo is rsa or ed25519", "dkim keygen");
   }
   if (key_path.empty()) key_path = selector + "." + domain + ".pem";
   return hayate::campaign::generate_dkim_key_command(
@@ -281,7 +287,7 @@ int dkim_command(Arguments args) {
       std::fputs(kKeygenHelp, stdout);
       return 0;
     }
-    return usage_error("dkim takes a subcommand: keygen");
+    return usage_error("dkim takes a subcommand: keygen", "dkim");
   }
   args = args.subspan(1);
   if (wants_help(args)) {

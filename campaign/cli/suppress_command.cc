@@ -13,6 +13,7 @@
 #include <string>
 
 #include "campaign/bounce/suppression.h"
+#include "campaign/cli/command_line.h"
 #include "campaign/config/job.h"
 #include "campaign/config/state_dir.h"
 #include "campaign/output/delivery_log.h"
@@ -325,7 +326,10 @@ int suppress_command(std::vector<std::string_view> args) {
     }
   }
   Options options;
-  if (std::string error = parse_options(args, options); !error.empty()) return usage_error(error);
+  const std::vector<std::string_view> words = split_option_values(args, [](std::string_view name) {
+    return name == "--db" || name == "--job" || name == "--reason" || name == "--source";
+  });
+  if (std::string error = parse_options(words, options); !error.empty()) return usage_error(error);
 
   std::string path = options.db_path;
   SuppressionPolicy policy;
