@@ -54,6 +54,9 @@ class FakeConnection final : public smtp::Connection {
   void check_timeout(std::int64_t) override {}
   const dns::SocketAddress& address() const override { return address_; }
   const smtp::Capabilities& capabilities() const override { return capabilities_; }
+  std::string_view local_ip() const override { return "192.0.2.10"; }
+  std::string_view tls_version() const override { return {}; }
+  std::string_view tls_cipher() const override { return {}; }
 
   // One step of the session; false when it has nothing to do until poked. Deletes itself (and
   // returns true) when it closes.
