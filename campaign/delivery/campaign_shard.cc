@@ -222,13 +222,13 @@ void CampaignShard::envelope_from(const Recipient& recipient, std::string& out) 
   }
 }
 
-void CampaignShard::append_message(const Recipient& recipient, bool eightbit_allowed,
-                                   std::string& out) {
+std::uint64_t CampaignShard::append_message(const Recipient& recipient, bool eightbit_allowed,
+                                            std::string& out) {
   fields_.clear();
   for (std::size_t i = 0; i < recipient.field_count(); ++i) fields_.push_back(recipient.field(i));
   message_.clear();
-  composer_.compose(fields_, recipient.address(), recipient.sequence, unix_time_s_, message_,
-                    eightbit_allowed);
+  const ComposeResult composed = composer_.compose(fields_, recipient.address(), recipient.sequence,
+                                                   unix_time_s_, message_, eightbit_allowed);
   if (!context_.dkim_signers.empty()) {  // signed once, on the shard that sends, just before
     signatures_.clear();
     dkim_.sign(context_.dkim_signers, message_, unix_time_s_, signatures_);
@@ -237,6 +237,12 @@ void CampaignShard::append_message(const Recipient& recipient, bool eightbit_all
   }
   counters_.message_bytes += message_.size();
   append_dot_stuffed(message_, out);
+  return composed.message_id_random;
+}
+
+void CampaignShard::append_message_id(const Recipient& recipient, std::uint64_t message_id_random,
+                                      std::string& out) {
+  composer_.append_message_id(recipient.sequence, message_id_random, out);
 }
 
 void CampaignShard::record(OutcomeRecord& record, const Recipient& recipient) {

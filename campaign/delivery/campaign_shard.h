@@ -161,7 +161,10 @@ class CampaignShard final : public ShardHandler,
   // MessageSource
   std::uint64_t next_transaction_id() override { return ++transaction_ids_; }
   void envelope_from(const Recipient& recipient, std::string& out) override;
-  void append_message(const Recipient& recipient, bool eightbit_allowed, std::string& out) override;
+  std::uint64_t append_message(const Recipient& recipient, bool eightbit_allowed,
+                               std::string& out) override;
+  void append_message_id(const Recipient& recipient, std::uint64_t message_id_random,
+                         std::string& out) override;
 
   // Router
   Site* find_site(const std::string& key) override;

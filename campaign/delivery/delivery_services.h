@@ -72,8 +72,13 @@ class MessageSource {
   // The envelope sender of a recipient's message (its VERP address when VERP is on).
   virtual void envelope_from(const Recipient& recipient, std::string& out) = 0;
   // The recipient's message, signed, dot-stuffed, terminated for DATA, appended to `out`.
-  virtual void append_message(const Recipient& recipient, bool eightbit_allowed,
-                              std::string& out) = 0;
+  // Returns the random part of its Message-ID, for append_message_id.
+  virtual std::uint64_t append_message(const Recipient& recipient, bool eightbit_allowed,
+                                       std::string& out) = 0;
+  // The Message-ID ("<...>") of the message append_message made for `recipient` when it
+  // returned `message_id_random`: the logs name it without the message being kept.
+  virtual void append_message_id(const Recipient& recipient, std::uint64_t message_id_random,
+                                 std::string& out) = 0;
 
  protected:
   ~MessageSource() = default;

@@ -272,11 +272,13 @@ bool Site::next_transaction(smtp::Connection& connection, smtp::Transaction& tra
     message = std::move(spare_messages_.back());
     spare_messages_.pop_back();
   }
-  messages_.append_message(recipient, transaction.body_8bitmime, message);
+  const std::uint64_t message_id_random =
+      messages_.append_message(recipient, transaction.body_8bitmime, message);
   HAYATE_ASSERT(message.size() >= 3);
   transaction.size_bytes = message.size() - 3;  // the final ".\r\n" is not the message's
-  in_flight_.emplace(transaction.id, InFlight{std::move(recipient), domain, run_.now_ms(),
-                                              target_of(connection), lane, std::move(message)});
+  in_flight_.emplace(transaction.id,
+                     InFlight{std::move(recipient), domain, run_.now_ms(), target_of(connection),
+                              lane, std::move(message), message_id_random});
   return true;
 }
 
@@ -290,7 +292,7 @@ void Site::append_message(smtp::Connection&, const smtp::Transaction& transactio
   if (spare_messages_.size() < connections_max_ * 2) spare_messages_.push_back(std::move(message));
 }
 
-void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& transaction,
+void Site::on_recipient_outcome(smtp::Connection& connection, const smtp::Transaction& transaction,
                                 std::size_t index, const smtp::Outcome& outcome) {
   HAYATE_ASSERT(index == 0);  // one recipient per transaction: every message is personal
   auto found = in_flight_.find(transaction.id);
@@ -315,6 +317,14 @@ void Site::on_recipient_outcome(smtp::Connection&, const smtp::Transaction& tran
     attempt.enhanced = connection_failure_code(attempt.stage);
   }
   attempt.possible_duplicate = outcome.after_final_dot;
+  // What the logs say of the connection and the message (no allocation: scratch and views).
+  attempt.source_ip = connection.local_ip();
+  attempt.tls_version = connection.tls_version();
+  attempt.tls_cipher = connection.tls_cipher();
+  message_id_.clear();
+  messages_.append_message_id(in_flight.recipient, in_flight.message_id_random, message_id_);
+  attempt.message_id = message_id_;
+  attempt.size_bytes = transaction.size_bytes;
   if (attempt.code != 0) note_latency(attempt.latency_ms);
   Verdict verdict = judge_.judge(attempt, &destination_, run_.now_ms());
   apply_shaping(lanes_[in_flight.lane], attempt, verdict);

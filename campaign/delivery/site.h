@@ -87,9 +87,10 @@ class Site final : public smtp::ConnectionOwner {
     Recipient recipient;
     DomainQueue* domain = nullptr;
     std::int64_t started_ms = 0;
-    std::uint32_t target = 0;  // index into targets_
-    std::uint32_t lane = 0;    // index into lanes_
-    std::string message;       // rendered, signed and dot-stuffed; empty once sent
+    std::uint32_t target = 0;             // index into targets_
+    std::uint32_t lane = 0;               // index into lanes_
+    std::string message;                  // rendered, signed and dot-stuffed; empty once sent
+    std::uint64_t message_id_random = 0;  // its Message-ID, for the logs (append_message_id)
   };
 
   void open_connection(std::uint32_t lane, std::size_t target);
@@ -143,6 +144,7 @@ class Site final : public smtp::ConnectionOwner {
   std::int64_t wake_at_ms_ = 0;     // a wake-up is pending for then; 0: none
   std::uint32_t opening_lane_ = 0;  // the lane of the connection open() is making
   std::string text_;                // scratch: the text of an attempt we compose
+  std::string message_id_;          // scratch: the Message-ID of an attempt, for the logs
   double latency_ms_ = -1;          // mean reply latency (EWMA); -1: none seen yet
   // Message buffers of sent transactions, reused (at most two per connection).
   std::vector<std::string> spare_messages_;

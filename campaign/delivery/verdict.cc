@@ -135,8 +135,13 @@ Attempt Judge::expired_attempt(const Attempt& last, std::string& text_storage) {
   text_storage = "expired: no delivery within max_age; last error: ";
   if (last.code != 0) append(text_storage, last.code, " ");
   append(text_storage, last.text);
-  return Attempt{Stage::expired, 0,       smtp::EnhancedCode{4, 4, 7},
-                 text_storage,   last.mx, last.latency_ms};
+  Attempt expired = last;  // the connection and message of the last attempt stay
+  expired.stage = Stage::expired;
+  expired.code = 0;
+  expired.enhanced = smtp::EnhancedCode{4, 4, 7};
+  expired.text = text_storage;
+  expired.possible_duplicate = false;
+  return expired;
 }
 
 FailureClass classify_failure(Disposition disposition, const Attempt& attempt) {
@@ -196,6 +201,11 @@ void fill_outcome(const Attempt& attempt, const Verdict& verdict, OutcomeRecord&
   record.mx = attempt.mx;
   record.latency_ms = attempt.latency_ms;
   record.possible_duplicate = attempt.possible_duplicate;
+  record.source_ip = attempt.source_ip;
+  record.tls_version = attempt.tls_version;
+  record.tls_cipher = attempt.tls_cipher;
+  record.message_id = attempt.message_id;
+  record.size_bytes = attempt.size_bytes;
   record.classified = verdict.disposition != Disposition::delivered;
   record.reason = verdict.reason;
   record.hard = verdict.hard;

@@ -29,6 +29,15 @@ struct Attempt {
   // The message and its final dot had gone out when the connection was lost (RFC 1047): the
   // server may have accepted it, so the retry may deliver it twice.
   bool possible_duplicate = false;
+  // The connection and the message of an attempt that got a transaction going (empty and 0
+  // when none did: DNS, a refused connection). Views into the site's or OpenSSL's storage,
+  // valid for the call that records the attempt. (Initialised, so that the brace lists that
+  // name the fields above may leave these out.)
+  std::string_view source_ip = {};    // our end of the connection
+  std::string_view tls_version = {};  // "TLSv1.3"; empty in plaintext
+  std::string_view tls_cipher = {};   // "TLS_AES_256_GCM_SHA384"
+  std::string_view message_id = {};   // "<...>", the Message-ID of the message made for it
+  std::uint64_t size_bytes = 0;       // that message's size as declared in SIZE= (RFC 1870)
 };
 
 // A failure without a reply carries a named cause in its text; its enhanced code says what

@@ -848,6 +848,17 @@ MessageComposer::MessageComposer(MessageInputs inputs) : inputs_(std::move(input
   new_boundary();
 }
 
+void MessageComposer::append_message_id(std::uint64_t sequence, std::uint64_t random,
+                                        std::string& out) const {
+  out.append(message_id_prefix_);
+  append_decimal(sequence, out);
+  out.push_back('.');
+  append_hex64(random, out);
+  out.push_back('@');
+  out.append(inputs_.from_domain);
+  out.push_back('>');
+}
+
 // SplitMix64 (Steele, Lea, Flood 2014): not for secrets, only to make identifiers distinct.
 std::uint64_t MessageComposer::next_random() {
   std::uint64_t z = (random_state_ += 0x9E3779B97F4A7C15ULL);
@@ -1099,13 +1110,9 @@ ComposeResult MessageComposer::compose(std::span<const std::string_view> fields,
   append_unstructured_header("Subject", header_scratch_, out, iso_2022_jp_.get());
   // RFC 5322 3.6.4: unique across campaigns (id), recipients (sequence) and runs (random).
   out.append("Message-ID: ");
-  out.append(message_id_prefix_);
-  append_decimal(sequence, out);
-  out.push_back('.');
-  append_hex64(next_random(), out);
-  out.push_back('@');
-  out.append(inputs_.from_domain);
-  out.append(">\r\n");
+  result.message_id_random = next_random();
+  append_message_id(sequence, result.message_id_random, out);
+  out.append(crlf);
   out.append("MIME-Version: 1.0\r\n");
   if (!inputs_.reply_to.empty()) {
     append_mailbox_header("Reply-To", inputs_.reply_to, out, iso_2022_jp_.get());

@@ -73,6 +73,9 @@ struct ComposeResult {
   // the source check been skipped) not a URI. check_list_unsubscribe() finds such rows before
   // anything is sent, so that they can be rejected instead.
   bool list_unsubscribe_incomplete = false;
+  // The random part of the Message-ID: with the sequence, append_message_id() writes the same
+  // id again (for the logs) without keeping the text.
+  std::uint64_t message_id_random = 0;
 };
 
 class MessageComposer {
@@ -86,6 +89,10 @@ class MessageComposer {
   ComposeResult compose(std::span<const std::string_view> fields, std::string_view to_address,
                         std::uint64_t sequence, std::int64_t unix_time_s, std::string& out,
                         bool eightbit_allowed = false);
+
+  // Appends the Message-ID, angle brackets included, that compose() wrote for `sequence` when
+  // its result's message_id_random was `random`: "<campaign.17.9f3c...@example.com>".
+  void append_message_id(std::uint64_t sequence, std::uint64_t random, std::string& out) const;
 
  private:
   std::uint64_t next_random();

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "engine/assert.h"
 #include "engine/strings.h"
@@ -60,7 +61,7 @@ char type_letter(OutcomeType type) {
     case OutcomeType::deferred:
       return 't';
     case OutcomeType::rejected:
-      return 'r';
+      return 'x';
     case OutcomeType::suppressed:
       return 's';
   }
@@ -96,7 +97,68 @@ std::string_view strip_port(std::string_view address) {
   return address;  // no port, or a bare IPv6 address
 }
 
+// PowerMTA's category of each bounce reason (bounce/reason.h), in the order of the enum.
+struct CategoryEntry {
+  bounce::Reason reason;
+  std::string_view category;
+};
+constexpr CategoryEntry bounce_categories[] = {
+    {bounce::Reason::undefined, "other"},
+    {bounce::Reason::userunknown, "bad-mailbox"},
+    {bounce::Reason::mailboxfull, "quota-issues"},
+    {bounce::Reason::hostunknown, "bad-domain"},
+    {bounce::Reason::hasmoved, "bad-mailbox"},  // 5.1.6: no longer valid here
+    {bounce::Reason::notaccept, "bad-domain"},  // a null MX: the domain takes no mail
+    {bounce::Reason::blocked, "spam-related"},  // PowerMTA's /blocked/, blacklists
+    {bounce::Reason::spamdetected, "spam-related"},
+    {bounce::Reason::virusdetected, "virus-related"},
+    {bounce::Reason::policyviolation, "policy-related"},
+    {bounce::Reason::rejected, "invalid-sender"},  // the envelope sender was refused
+    {bounce::Reason::securityerror, "policy-related"},
+    {bounce::Reason::authfailure, "policy-related"},
+    {bounce::Reason::requireptr, "policy-related"},
+    {bounce::Reason::badreputation, "spam-related"},
+    {bounce::Reason::toomanyconn, "policy-related"},
+    {bounce::Reason::speeding, "policy-related"},
+    {bounce::Reason::ratelimited, "policy-related"},
+    {bounce::Reason::mesgtoobig, "content-related"},
+    {bounce::Reason::contenterror, "content-related"},
+    {bounce::Reason::notcompliantrfc, "content-related"},
+    {bounce::Reason::systemerror, "bad-configuration"},
+    {bounce::Reason::systemfull, "quota-issues"},
+    {bounce::Reason::networkerror, "bad-connection"},  // refined by the enhanced code
+    {bounce::Reason::expired, "message-expired"},
+    {bounce::Reason::suspend, "inactive-mailbox"},
+    {bounce::Reason::norelaying, "relaying-issues"},
+    {bounce::Reason::syntaxerror, "protocol-errors"},
+    {bounce::Reason::mailererror, "bad-configuration"},
+    {bounce::Reason::onhold, "other"},
+    {bounce::Reason::filtered, "policy-related"},  // the recipient's own rules refused it
+    {bounce::Reason::feedback, "other"},           // not failures: never on a failed row
+    {bounce::Reason::vacation, "other"},
+    {bounce::Reason::delivered, "other"},
+};
+static_assert(std::size(bounce_categories) == bounce::reason_count);
+constexpr bool categories_in_enum_order() {
+  for (std::size_t i = 0; i < std::size(bounce_categories); ++i) {
+    if (static_cast<std::size_t>(bounce_categories[i].reason) != i) return false;
+  }
+  return true;
+}
+static_assert(categories_in_enum_order());
+
 }  // namespace
+
+std::string_view bounce_category(bounce::Reason reason, const smtp::EnhancedCode& enhanced) {
+  const auto index = static_cast<std::size_t>(reason);
+  HAYATE_ASSERT(index < std::size(bounce_categories));
+  if (reason == bounce::Reason::networkerror && enhanced.present() && enhanced.subject == 4) {
+    // RFC 3463 3.5: PowerMTA's own reading of the network status codes.
+    if (enhanced.detail == 1) return "no-answer-from-host";
+    if (enhanced.detail == 4 || enhanced.detail == 6) return "routing-errors";
+  }
+  return bounce_categories[index].category;
+}
 
 std::string_view enhanced_status_description(int subject, int detail) {
   // IANA "SMTP Enhanced Status Codes" (RFC 3463, RFC 5248 and the RFCs they list), in lower
@@ -288,11 +350,15 @@ void format_accounting_row(const OutcomeRecord& record, const AccountingContext&
   out += ',';
   append_text_field(target.host, out);
   out += ',';
+  if (record.classified) out.append(bounce_category(record.reason, record.enhanced));
+  out += ',';
   append_text_field(context.source_mta, out);
   out += ',';
   append_text_field(record.source_ip, out);
   out += ',';
   append_text_field(target.address, out);
+  out += ',';
+  if (record.size_bytes > 0) append(out, record.size_bytes);
   out += ',';
   append_text_field(context.campaign, out);
   append(out, ",", record.attempt, ",", record.line, "\n");

@@ -3,8 +3,11 @@
 // every shard keeps its own buffer and appends whole lines to one O_APPEND file.
 //
 // Conventions:
-//   type       d delivered, b bounced, t transient (deferred), r rejected on input,
-//              s suppressed (on the suppression list, never attempted)
+//   type       d delivered, b bounced, t transient (deferred), as PowerMTA writes them; and two
+//              of hayate's own: x refused on input, s suppressed (on the suppression list,
+//              never attempted). PowerMTA's types are d, b, t, tq, r (received), f, rb and rs:
+//              ours share no first letter with them, so no tool takes a refused row for a
+//              received message.
 //   timeLogged when the row was written; timeQueued when the run began. Both UTC, PowerMTA's
 //              form "2026-11-03 14:05:09+0000"
 //   orig, rcpt the envelope sender (MAIL FROM) and recipient
@@ -19,8 +22,13 @@
 //   dsnDiag    "smtp;550 5.1.1 User unknown" for a server's reply (RFC 3464 2.3.6),
 //              "x-hayate;connection refused" for hayate's own reasons
 //   dsnMta     the server's host name (MX or route), dlvDestinationIp its address
-//   srcMta     our HELO name; dlvSourceIp the local address when known
-//   campaign, attempt, line: the job's id, the attempt number (1 = first), the CSV line
+//   bounceCat  bounced and deferred rows: PowerMTA's bounce category of the reason the verdict
+//              gave (bad-mailbox, quota-issues, spam-related...: bounce_category)
+//   srcMta     our HELO name; dlvSourceIp the connection's local address when known
+//   dlvSize    the message's size in octets (as declared in SIZE=, RFC 1870); empty when the
+//              attempt made no message (DNS, a refused connection)
+//   jobId      the job's id (the campaign)
+//   attempt, line: the attempt number (1 = first), the CSV line
 // Fields are quoted per RFC 4180 when they hold a comma, a quote, CR or LF; invalid UTF-8 and
 // NUL become U+FFFD. Addresses, replies and host names come from the recipients file and from
 // servers: a text field that a spreadsheet would take for a formula is written with a leading
@@ -39,8 +47,8 @@
 namespace hayate::campaign::inline output {
 
 inline constexpr std::string_view accounting_header =
-    "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,srcMta,"
-    "dlvSourceIp,dlvDestinationIp,campaign,attempt,line\n";
+    "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcMta,"
+    "dlvSourceIp,dlvDestinationIp,dlvSize,jobId,attempt,line\n";
 
 // What every row of one run shares.
 struct AccountingContext {
@@ -52,6 +60,14 @@ struct AccountingContext {
 // "2.0.0 (success)", "5.1.1 (bad destination mailbox address)", "4.0.0 (undefined status)";
 // "" for rejected rows. See the conventions above.
 std::string dsn_status(OutcomeType type, const smtp::EnhancedCode& enhanced);
+
+// PowerMTA's bounce category for a failure: `reason` as the verdict gave it, and for
+// networkerror the enhanced code (x.4.1 no-answer-from-host, x.4.4 and x.4.6 routing-errors,
+// else bad-connection). The categories are PowerMTA's: bad-mailbox, bad-domain,
+// inactive-mailbox, quota-issues, spam-related, virus-related, content-related,
+// policy-related, invalid-sender, relaying-issues, routing-errors, protocol-errors,
+// bad-configuration, bad-connection, no-answer-from-host, message-expired, other.
+std::string_view bounce_category(bounce::Reason reason, const smtp::EnhancedCode& enhanced);
 
 // "smtp;550 5.1.1 User unknown" when `code` is a server's, "x-hayate;REASON" when it is 0.
 std::string dsn_diagnostic(std::uint16_t code, std::string_view reply);

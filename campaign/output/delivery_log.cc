@@ -34,6 +34,20 @@ void append_json_escaped(std::string_view text, std::string& out) {
   }
 }
 
+namespace {
+
+// `key_and_quote` (`,"name":"`), `value` escaped and the closing quote; nothing when `value` is
+// empty: a key the attempt cannot fill is left out, so lines stay small.
+void append_optional_string(std::string_view key_and_quote, std::string_view value,
+                            std::string& out) {
+  if (value.empty()) return;
+  out.append(key_and_quote);
+  append_json_escaped(value, out);
+  out.push_back('"');
+}
+
+}  // namespace
+
 void DeliveryLog::append(const OutcomeRecord& record) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
@@ -49,9 +63,17 @@ void DeliveryLog::append(const OutcomeRecord& record) {
   append_json_escaped(record.recipient, out);
   out.append("\",\"domain\":\"");
   append_json_escaped(record.domain, out);
-  out.append("\",\"mx\":\"");
+  out.push_back('"');
+  append_optional_string(",\"envelope_from\":\"", record.envelope_from, out);
+  append_optional_string(",\"message_id\":\"", record.message_id, out);
+  if (record.size_bytes > 0) absl::StrAppend(&out, ",\"size\":", record.size_bytes);
+  out.append(",\"mx\":\"");
   append_json_escaped(record.mx, out);
-  absl::StrAppend(&out, "\",\"code\":", record.code, ",\"enhanced\":\"");
+  out.push_back('"');
+  append_optional_string(",\"source_ip\":\"", record.source_ip, out);
+  append_optional_string(",\"tls_version\":\"", record.tls_version, out);
+  append_optional_string(",\"tls_cipher\":\"", record.tls_cipher, out);
+  absl::StrAppend(&out, ",\"code\":", record.code, ",\"enhanced\":\"");
   smtp::append_enhanced_code(record.enhanced, out);
   out.append("\",\"reply\":\"");
   append_json_escaped(record.reply, out);

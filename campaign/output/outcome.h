@@ -57,6 +57,10 @@ struct OutcomeRecord {
   std::string_view mx;             // "host (ip:port)" or the route; empty before a target
   std::string_view envelope_from;  // MAIL FROM (the VERP address when VERP is on)
   std::string_view source_ip;      // the connection's local address; empty: unknown
+  std::string_view tls_version;    // "TLSv1.3" when the connection used TLS; else empty
+  std::string_view tls_cipher;     // "TLS_AES_256_GCM_SHA384"; empty without TLS
+  std::string_view message_id;     // "<...>": the Message-ID of the attempt's message; empty: none
+  std::uint64_t size_bytes = 0;    // that message's size (SIZE=, RFC 1870); 0: no message
   Stage stage = Stage::rcpt;
   std::uint16_t code = 0;       // the server's reply code; 0: no reply
   smtp::EnhancedCode enhanced;  // absent when neither the server nor we gave one

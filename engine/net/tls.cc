@@ -234,7 +234,20 @@ TlsStream::Status TlsStream::write(std::string_view plain, std::string& cipher_o
 
 std::string TlsStream::description() const {
   if (!established_) return "";
-  return cat(SSL_get_version(ssl_), " ", SSL_get_cipher_name(ssl_));
+  return cat(version(), " ", cipher());
+}
+
+std::string_view TlsStream::version() const {
+  if (!established_) return {};
+  const char* name = SSL_get_version(ssl_);
+  return name == nullptr ? std::string_view() : std::string_view(name);
+}
+
+std::string_view TlsStream::cipher() const {
+  if (!established_) return {};
+  const SSL_CIPHER* current = SSL_get_current_cipher(ssl_);
+  const char* name = current == nullptr ? nullptr : SSL_CIPHER_get_name(current);
+  return name == nullptr ? std::string_view() : std::string_view(name);
 }
 
 }  // namespace hayate::net

@@ -70,6 +70,10 @@ class TlsStream {
   // What went wrong, for logs: the verification result or OpenSSL's error queue.
   const std::string& error() const { return error_; }
   std::string description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384" once established
+  // The protocol ("TLSv1.3") and cipher suite ("TLS_AES_256_GCM_SHA384") once established,
+  // else empty. OpenSSL's own static strings: they outlive the stream.
+  std::string_view version() const;
+  std::string_view cipher() const;
 
  private:
   Status fail(std::string_view what, int ssl_result);

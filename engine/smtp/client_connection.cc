@@ -1,6 +1,7 @@
 // Socket side of an SMTP client connection, entirely on the shard's io_uring.
 #include "engine/smtp/client_connection.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -78,6 +79,35 @@ bool ClientConnection::start_connect() {
   ++operations_in_flight_;
   deadline_ms_ = shard_.now_ms() + options_.connect_timeout_ms;
   return true;
+}
+
+void ClientConnection::note_local_ip() {
+  // One system call per connection, so that every outcome can name the source address (the
+  // kernel's choice when no source was bound).
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  local_ip_length_ = 0;
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) != 0) return;
+  const void* address = nullptr;
+  if (local.ss_family == AF_INET) {
+    address = &reinterpret_cast<const sockaddr_in*>(&local)->sin_addr;
+  } else if (local.ss_family == AF_INET6) {
+    address = &reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr;
+  }
+  if (address == nullptr ||
+      inet_ntop(local.ss_family, address, local_ip_.data(), local_ip_.size()) == nullptr) {
+    return;
+  }
+  local_ip_length_ = std::strlen(local_ip_.data());
+  HAYATE_ASSERT(local_ip_length_ < local_ip_.size());
+}
+
+std::string_view ClientConnection::tls_version() const {
+  return tls_ == nullptr ? std::string_view() : tls_->version();
+}
+
+std::string_view ClientConnection::tls_cipher() const {
+  return tls_ == nullptr ? std::string_view() : tls_->cipher();
 }
 
 void ClientConnection::arm_receive() {
@@ -158,6 +188,7 @@ void ClientConnection::on_completion(std::uint8_t operation, const io_uring_cqe&
       }
       connected_ = true;
       report_.connected = true;
+      note_local_ip();
       arm_receive();
       if (options_.implicit_tls) {
         start_tls();

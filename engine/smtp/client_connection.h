@@ -4,9 +4,13 @@
 // to say; the ConnectionOwner (a site) decides what to send and hears results.
 #pragma once
 
+#include <netinet/in.h>
+
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/dns/resolver.h"
@@ -34,6 +38,12 @@ class Connection {
   virtual void check_timeout(std::int64_t now_ms) = 0;
   virtual const dns::SocketAddress& address() const = 0;
   virtual const Capabilities& capabilities() const = 0;
+  // Our end of the connection ("192.0.2.10", "2001:db8::1") once connected; else empty.
+  virtual std::string_view local_ip() const = 0;
+  // The session's TLS protocol and cipher suite ("TLSv1.3", "TLS_AES_256_GCM_SHA384"); empty
+  // in plaintext. OpenSSL's static strings: they outlive the connection.
+  virtual std::string_view tls_version() const = 0;
+  virtual std::string_view tls_cipher() const = 0;
 
  protected:
   ~Connection() = default;
@@ -111,6 +121,9 @@ class ClientConnection final : public Connection, private IoTarget, private Sess
   bool idle() const { return session_.idle() && !quit_requested_; }
   std::uint32_t transactions() const { return session_.transactions_started(); }
   const Capabilities& capabilities() const override { return session_.capabilities(); }
+  std::string_view local_ip() const override { return {local_ip_.data(), local_ip_length_}; }
+  std::string_view tls_version() const override;
+  std::string_view tls_cipher() const override;
 
  private:
   ClientConnection(Shard& shard, const dns::SocketAddress& address,
@@ -124,6 +137,7 @@ class ClientConnection final : public Connection, private IoTarget, private Sess
                             const Outcome& outcome) override;
 
   bool start_connect();
+  void note_local_ip();  // once connected: getsockname
   void start_tls();
   void receive(std::string_view data);
   std::string& out() { return tls_ ? plain_out_ : pending_; }
@@ -141,6 +155,8 @@ class ClientConnection final : public Connection, private IoTarget, private Sess
   Shard& shard_;
   dns::SocketAddress address_;
   std::string address_text_;
+  std::array<char, INET6_ADDRSTRLEN> local_ip_{};  // local_ip(), written once connected
+  std::size_t local_ip_length_ = 0;
   ConnectionOptions options_;
   ConnectionOwner& owner_;
   ClientSession session_;

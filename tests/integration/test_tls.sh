@@ -2,7 +2,9 @@
 # shellcheck source-path=SCRIPTDIR
 # TLS and AUTH against real servers: Postfix smtpd (STARTTLS offered or required, implicit
 # TLS, a broken handshake, a certificate for the wrong name) and aiosmtpd with AUTH behind
-# STARTTLS. Certificates come from a throwaway CA the test makes; names resolve via dnsmasq.
+# STARTTLS. deliveries.jsonl names each attempt's TLS protocol and cipher, source address,
+# envelope sender, size and Message-ID (the one the server received). Certificates come from a
+# throwaway CA the test makes; names resolve via dnsmasq.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,6 +36,44 @@ $3"
   run_hayate "$1" run "${dir}/$1/job.toml" --out "${dir}/$1/out"
 }
 summary() { json_get "${dir}/$1/out/summary.json" "$2"; }
+# check_deliveries NAME TLS [MAILDIR]: every delivered line of NAME's deliveries.jsonl names
+# the envelope sender, the Message-ID, the size and the source address (127.0.0.1); the TLS
+# protocol and cipher suite when TLS is "yes", and no tls_ key when it is "no". With MAILDIR
+# (aiosmtpd's, which keeps X-Original-To): each recipient's logged Message-ID is the one its
+# message carried, and the logged size is the size of what the server received.
+check_deliveries() {
+  "${HAYATE_PYTHON}" - "${dir}/$1/out/deliveries.jsonl" "$2" "${3:-}" <<'PY' ||
+import email, json, os, re, sys
+path, tls, maildir = sys.argv[1], sys.argv[2], sys.argv[3]
+delivered = [line for line in map(json.loads, open(path)) if line["type"] == "delivered"]
+assert delivered, path
+for line in delivered:
+    assert line["envelope_from"] == "news@example.com", line
+    assert re.fullmatch(r"<integration\.\d+\.[0-9a-f]{16}@example\.com>", line["message_id"]), line
+    assert line["size"] > 100, line
+    assert line["source_ip"] == "127.0.0.1", line
+    if tls == "yes":
+        assert re.fullmatch(r"TLSv1\.[23]", line["tls_version"]), line
+        assert re.fullmatch(r"[A-Z0-9_-]+", line["tls_cipher"]), line
+    else:
+        assert "tls_version" not in line and "tls_cipher" not in line, line
+if maildir:
+    logged = {line["recipient"]: line for line in delivered}
+    folder = os.path.join(maildir, "new")
+    names = os.listdir(folder)
+    assert len(names) == len(logged), (names, logged)
+    for name in names:
+        raw = open(os.path.join(folder, name), "rb").read()
+        message = email.message_from_bytes(raw)
+        line = logged[message["X-Original-To"]]
+        assert message["Message-ID"] == line["message_id"], (message["Message-ID"], line)
+        # aiosmtpd put its trace fields (Return-Path, X-Original-To) above what it received
+        sent = raw[raw.index(b"\r\n", raw.index(b"X-Original-To:")) + 2:]
+        assert len(sent) == line["size"], (len(sent), line)
+PY
+    fail "$1: deliveries.jsonl fields"
+  assert_eq "$1: TLS, source, sender, size and Message-ID logged" ok ok
+}
 
 # 1. STARTTLS offered; opportunistic by default: encrypted, no certificate check needed.
 start_postfix_smtpd "${may_port}" may
@@ -45,6 +85,7 @@ wait_until_eq "may: postfix accepted" 5 10 postfix_accepted_count "${may_port}"
 assert_eq "may: every session used TLS" "$(postfix_sessions "${may_port}")" \
   "$(postfix_tls_sessions "${may_port}")"
 assert_contains "may: handshakes counted" '"tls_handshakes": ' "$(cat "${dir}/may/out/summary.json")"
+check_deliveries may yes
 
 # Resumption: later connections to the same server resume the TLS session of earlier ones.
 write_campaign "${dir}/resume" "$(five_recipients r1.test)
@@ -81,6 +122,7 @@ campaign wrapper wrapper.test "tls = \"required\"
 \"*\" = { host = \"127.0.0.1\", port = ${wrapper_port}, implicit_tls = true }"
 assert_eq "wrapper: exit" 0 "${HAYATE_EXIT}"
 assert_eq "wrapper: delivered" 5 "$(summary wrapper delivered)"
+check_deliveries wrapper yes
 wait_until_eq "wrapper: postfix accepted" 5 10 postfix_accepted_count "${wrapper_port}"
 
 # 4. A handshake that fails: opportunistic goes on in plaintext and says so; required defers.
@@ -91,6 +133,7 @@ assert_eq "broken, opportunistic: exit" 0 "${HAYATE_EXIT}"
 assert_eq "broken, opportunistic: delivered" 5 "$(summary broken-opportunistic delivered)"
 assert_contains "broken, opportunistic: says why" "without TLS" \
   "$(cat "${dir}/broken-opportunistic.err")"
+check_deliveries broken-opportunistic no
 campaign broken-required broken.test "tls = \"required\"
 [routes]
 \"*\" = \"127.0.0.1:${broken_port}\""
@@ -120,7 +163,7 @@ wait_until_eq "wrong name: postfix accepted" 5 10 postfix_accepted_count "${wron
 # 6. A relay with AUTH behind STARTTLS (aiosmtpd): the right password delivers; a wrong one
 #    stops the run (exit 78) and never shows the password.
 start_aiosmtpd "${auth_port}" --tls-cert "${dir}/tls-mx.crt" --tls-key "${dir}/tls-mx.key" \
-  --auth-user sender --auth-password 'right horse battery'
+  --auth-user sender --auth-password 'right horse battery' --maildir "${dir}/relay-maildir"
 printf 'right horse battery\n' >"${dir}/password"
 printf 'wrong horse battery\n' >"${dir}/wrong-password"
 campaign relay relay.test "[relay]
@@ -130,6 +173,7 @@ username = \"sender\"
 password_file = \"${dir}/password\""
 assert_eq "relay: exit" 0 "${HAYATE_EXIT}"
 assert_eq "relay: delivered" 5 "$(summary relay delivered)"
+check_deliveries relay yes "${dir}/relay-maildir"
 campaign relay-wrong relay.test "[relay]
 host = \"127.0.0.1\"
 port = ${auth_port}

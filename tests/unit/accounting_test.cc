@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -52,6 +53,8 @@ OutcomeRecord delivered_record() {
   record.code = 250;
   record.enhanced = enhanced("2.0.0");
   record.reply = "2.0.0 Ok: queued as 000000000000";
+  record.source_ip = "127.0.0.1";
+  record.size_bytes = 1834;
   record.attempt = 1;
   record.line = 3;
   return record;
@@ -72,6 +75,10 @@ OutcomeRecord gmail_bounce_record() {
   record.code = 550;
   record.enhanced = enhanced("5.1.1");
   record.reply = gmail_reply;
+  record.classified = true;
+  record.reason = bounce::Reason::userunknown;
+  record.hard = true;
+  record.size_bytes = 20480;
   record.attempt = 1;
   record.line = 17;
   return record;
@@ -81,7 +88,8 @@ TEST(AccountingRow, DeliveredThroughARoute) {
   EXPECT_EQ(row_of(delivered_record()),
             "d,2025-11-23 15:22:32+0000,2025-11-23 15:22:31+0000,bounces@example.com,"
             "bob@example.net,delivered,2.0.0 (success),smtp;250 2.0.0 Ok: queued as "
-            "000000000000,127.0.0.1,mta.example.com,,127.0.0.1,newsletter-2026-11,1,3\n");
+            "000000000000,127.0.0.1,,mta.example.com,127.0.0.1,127.0.0.1,1834,newsletter-2026-11,"
+            "1,3\n");
 }
 
 TEST(AccountingRow, GmailBounceIsQuotedForItsCommas) {
@@ -90,8 +98,8 @@ TEST(AccountingRow, GmailBounceIsQuotedForItsCommas) {
                 "bounces+AAAAAQ5Y0xN@bounces.example.com,nobody.here@gmail.com,failed,"
                 "5.1.1 (bad destination mailbox address),\"smtp;550 ",
                 gmail_reply,
-                "\",gmail-smtp-in.l.google.com,mta.example.com,192.0.2.10,142.250.102.27,"
-                "newsletter-2026-11,1,17\n"));
+                "\",gmail-smtp-in.l.google.com,bad-mailbox,mta.example.com,192.0.2.10,"
+                "142.250.102.27,20480,newsletter-2026-11,1,17\n"));
 }
 
 TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
@@ -102,13 +110,15 @@ TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
   refused.mx = "mx2.example.org ([2001:db8::25]:25)";
   refused.enhanced = enhanced("4.4.1");
   refused.reply = "no server accepted a session; last error: connect: Connection refused";
+  refused.classified = true;
+  refused.reason = bounce::Reason::networkerror;
   refused.attempt = 2;
   refused.line = 9;
   EXPECT_EQ(row_of(refused),
             "t,2025-11-23 15:22:32+0000,2025-11-23 15:22:31+0000,bounces@example.com,"
             "carol@example.org,delayed,4.4.1 (no answer from host),x-hayate;no server accepted "
             "a session; last error: connect: Connection refused,mx2.example.org,"
-            "mta.example.com,,2001:db8::25,newsletter-2026-11,2,9\n");
+            "no-answer-from-host,mta.example.com,,2001:db8::25,,newsletter-2026-11,2,9\n");
 
   OutcomeRecord busy;  // Microsoft's throttling reply
   busy.type = OutcomeType::deferred;
@@ -120,6 +130,10 @@ TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
   busy.reply =
       "4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714) "
       "[BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]";
+  busy.source_ip = "192.0.2.10";
+  busy.size_bytes = 20480;
+  busy.classified = true;
+  busy.reason = bounce::Reason::toomanyconn;
   busy.attempt = 1;
   busy.line = 12;
   EXPECT_EQ(row_of(busy),
@@ -127,8 +141,8 @@ TEST(AccountingRow, DeferralsWithAndWithoutAServerReply) {
             "dave@outlook.com,delayed,4.7.500 (other or undefined security status),smtp;451 "
             "4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714) "
             "[BN8NAM11FT066.eop-nam11.prod.protection.outlook.com],"
-            "outlook-com.olc.protection.outlook.com,mta.example.com,,52.101.42.0,"
-            "newsletter-2026-11,1,12\n");
+            "outlook-com.olc.protection.outlook.com,policy-related,mta.example.com,192.0.2.10,"
+            "52.101.42.0,20480,newsletter-2026-11,1,12\n");
 }
 
 TEST(AccountingRow, RejectedRowWithHostileFields) {
@@ -139,9 +153,9 @@ TEST(AccountingRow, RejectedRowWithHostileFields) {
   rejected.reply = "a CR, LF or NUL in a field";
   rejected.line = 21;
   EXPECT_EQ(row_of(rejected),
-            "r,2025-11-23 15:22:32+0000,2025-11-23 15:22:31+0000,bounces@example.com,"
+            "x,2025-11-23 15:22:32+0000,2025-11-23 15:22:31+0000,bounces@example.com,"
             "\"he said \"\"hi\"\", then\r\nleft\",failed,,\"x-hayate;a CR, LF or NUL in a "
-            "field\",,mta.example.com,,,newsletter-2026-11,0,21\n");
+            "field\",,,mta.example.com,,,,newsletter-2026-11,0,21\n");
 }
 
 // Addresses come from the recipients file and host names from DNS: one that starts like a
@@ -224,6 +238,62 @@ TEST(DsnDiagnostic, ServerRepliesAndOurOwnReasons) {
   EXPECT_EQ(dsn_diagnostic(0, "connect: Connection refused"),
             "x-hayate;connect: Connection refused");
   EXPECT_EQ(dsn_diagnostic(0, ""), "x-hayate;");
+}
+
+// PowerMTA's bounce categories, from the reason the verdict gave: every reason has one, and
+// a network error is told apart by its enhanced code as PowerMTA does (4.4.1, 4.4.4, 4.4.6).
+TEST(BounceCategory, EveryReasonMapsToAPowerMtaCategory) {
+  const smtp::EnhancedCode none;
+  EXPECT_EQ(bounce_category(bounce::Reason::userunknown, enhanced("5.1.1")), "bad-mailbox");
+  EXPECT_EQ(bounce_category(bounce::Reason::hasmoved, enhanced("5.1.6")), "bad-mailbox");
+  EXPECT_EQ(bounce_category(bounce::Reason::hostunknown, enhanced("5.1.2")), "bad-domain");
+  EXPECT_EQ(bounce_category(bounce::Reason::notaccept, enhanced("5.1.10")), "bad-domain");
+  EXPECT_EQ(bounce_category(bounce::Reason::suspend, enhanced("5.2.1")), "inactive-mailbox");
+  EXPECT_EQ(bounce_category(bounce::Reason::mailboxfull, enhanced("4.2.2")), "quota-issues");
+  EXPECT_EQ(bounce_category(bounce::Reason::blocked, enhanced("5.7.1")), "spam-related");
+  EXPECT_EQ(bounce_category(bounce::Reason::spamdetected, none), "spam-related");
+  EXPECT_EQ(bounce_category(bounce::Reason::virusdetected, none), "virus-related");
+  EXPECT_EQ(bounce_category(bounce::Reason::policyviolation, none), "policy-related");
+  EXPECT_EQ(bounce_category(bounce::Reason::rejected, enhanced("5.1.8")), "invalid-sender");
+  EXPECT_EQ(bounce_category(bounce::Reason::norelaying, enhanced("5.7.1")), "relaying-issues");
+  EXPECT_EQ(bounce_category(bounce::Reason::syntaxerror, enhanced("5.5.2")), "protocol-errors");
+  EXPECT_EQ(bounce_category(bounce::Reason::mesgtoobig, enhanced("5.3.4")), "content-related");
+  EXPECT_EQ(bounce_category(bounce::Reason::expired, enhanced("4.4.7")), "message-expired");
+  EXPECT_EQ(bounce_category(bounce::Reason::systemerror, none), "bad-configuration");
+  EXPECT_EQ(bounce_category(bounce::Reason::undefined, none), "other");
+  EXPECT_EQ(bounce_category(bounce::Reason::networkerror, enhanced("4.4.1")),
+            "no-answer-from-host");
+  EXPECT_EQ(bounce_category(bounce::Reason::networkerror, enhanced("4.4.2")), "bad-connection");
+  EXPECT_EQ(bounce_category(bounce::Reason::networkerror, enhanced("5.4.4")), "routing-errors");
+  EXPECT_EQ(bounce_category(bounce::Reason::networkerror, enhanced("4.4.6")), "routing-errors");
+  EXPECT_EQ(bounce_category(bounce::Reason::networkerror, none), "bad-connection");
+  const std::vector<std::string_view> known = {
+      "bad-mailbox",       "bad-domain",     "inactive-mailbox",
+      "quota-issues",      "spam-related",   "virus-related",
+      "content-related",   "policy-related", "invalid-sender",
+      "relaying-issues",   "routing-errors", "protocol-errors",
+      "bad-configuration", "bad-connection", "no-answer-from-host",
+      "message-expired",   "other"};
+  for (std::size_t i = 0; i < bounce::reason_count; ++i) {
+    const auto reason = static_cast<bounce::Reason>(i);
+    EXPECT_NE(std::find(known.begin(), known.end(), bounce_category(reason, none)), known.end())
+        << bounce::to_string(reason);
+  }
+}
+
+// Only failed rows carry a category (DeliveredThroughARoute: none for a delivery), and a row
+// without a message (a listed address, never attempted) has no size.
+TEST(BounceCategory, NotOnSuppressedRows) {
+  OutcomeRecord suppressed;
+  suppressed.type = OutcomeType::suppressed;
+  suppressed.envelope_from = "bounces@example.com";
+  suppressed.recipient = "gone@example.net";
+  suppressed.reply = "on the suppression list: userunknown";
+  suppressed.line = 5;
+  EXPECT_EQ(row_of(suppressed),
+            "s,2025-11-23 15:22:32+0000,2025-11-23 15:22:31+0000,bounces@example.com,"
+            "gone@example.net,failed,,x-hayate;on the suppression list: userunknown,,,"
+            "mta.example.com,,,,newsletter-2026-11,0,5\n");
 }
 
 TEST(TargetLabel, HostAndAddress) {
@@ -392,9 +462,10 @@ TEST(AccountingFile, HeaderAndRowsReadBackFieldByField) {
   EXPECT_EQ(bad_rows, 0);
   ASSERT_EQ(rows.size(), 4u);
   const std::vector<std::string> header = {
-      "type",        "timeLogged",       "timeQueued", "orig",    "rcpt",
-      "dsnAction",   "dsnStatus",        "dsnDiag",    "dsnMta",  "srcMta",
-      "dlvSourceIp", "dlvDestinationIp", "campaign",   "attempt", "line"};
+      "type",      "timeLogged",  "timeQueued",       "orig",    "rcpt",
+      "dsnAction", "dsnStatus",   "dsnDiag",          "dsnMta",  "bounceCat",
+      "srcMta",    "dlvSourceIp", "dlvDestinationIp", "dlvSize", "jobId",
+      "attempt",   "line"};
   EXPECT_EQ(rows[0], header);
   const std::vector<std::string> bounce = {"b",
                                            "2025-11-23 15:22:32+0000",
@@ -405,15 +476,17 @@ TEST(AccountingFile, HeaderAndRowsReadBackFieldByField) {
                                            "5.1.1 (bad destination mailbox address)",
                                            cat("smtp;550 ", gmail_reply),
                                            "gmail-smtp-in.l.google.com",
+                                           "bad-mailbox",
                                            "mta.example.com",
                                            "192.0.2.10",
                                            "142.250.102.27",
+                                           "20480",
                                            "newsletter-2026-11",
                                            "1",
                                            "17"};
   EXPECT_EQ(rows[2], bounce);
-  ASSERT_EQ(rows[3].size(), 15u);
-  EXPECT_EQ(rows[3][0], "r");
+  ASSERT_EQ(rows[3].size(), 17u);
+  EXPECT_EQ(rows[3][0], "x");
   EXPECT_EQ(rows[3][4], hostile.recipient);  // CR, LF, quotes and comma all survive
   EXPECT_EQ(rows[3][6], "");
   EXPECT_EQ(rows[3][7], "x-hayate;invalid address: text after the closing quote");
@@ -451,9 +524,9 @@ TEST(AccountingFile, ThreadsSharingTheFileNeverSplitARow) {
   std::map<int, int> next_of_thread;
   for (std::size_t r = 1; r < rows.size(); ++r) {
     const std::vector<std::string>& row = rows[r];
-    ASSERT_EQ(row.size(), 15u);
+    ASSERT_EQ(row.size(), 17u);
     const int t = row[4][1] - '0';
-    const int i = std::atoi(row[14].c_str());
+    const int i = std::atoi(row[16].c_str());
     // A thread's rows stay in its order, and every field is intact.
     ASSERT_EQ(i, next_of_thread[t]) << "thread " << t;
     ++next_of_thread[t];

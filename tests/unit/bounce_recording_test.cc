@@ -47,6 +47,58 @@ std::string logged_lines(const OutcomeRecord* records, std::size_t count) {
   return text;
 }
 
+// The envelope sender, Message-ID, size, source address and TLS of an attempt, each only when
+// known: a plaintext attempt has no tls_ keys, a refused input row none of them.
+TEST(DeliveryLogFields, ConnectionAndMessageKeysOnlyWhenKnown) {
+  OutcomeRecord records[3];
+  records[0].type = OutcomeType::delivered;
+  records[0].recipient = "alice@d.test";
+  records[0].domain = "d.test";
+  records[0].envelope_from = "bounces+aaaq@bounces.test";
+  records[0].message_id = "<news.1.00000000deadbeef@example.com>";
+  records[0].size_bytes = 1834;
+  records[0].mx = "mx.d.test (192.0.2.25:25)";
+  records[0].source_ip = "192.0.2.10";
+  records[0].tls_version = "TLSv1.3";
+  records[0].tls_cipher = "TLS_AES_256_GCM_SHA384";
+  records[0].code = 250;
+  records[0].stage = Stage::body;
+  records[0].attempt = 1;
+  records[0].latency_ms = 12;
+  records[0].line = 2;
+  records[1] = records[0];
+  records[1].tls_version = records[1].tls_cipher = "";
+  records[2].type = OutcomeType::rejected;
+  records[2].recipient = "bad";
+  records[2].reply = "invalid address";
+  records[2].stage = Stage::input;
+  records[2].line = 3;
+  const std::string text = logged_lines(records, 3);
+  std::vector<std::string_view> lines;
+  for (std::string_view rest = text; !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    ASSERT_NE(end, std::string_view::npos);
+    const std::string_view line = rest.substr(0, end);
+    lines.push_back(line.substr(line.find(",\"type\"")));  // the time varies
+    rest.remove_prefix(end + 1);
+  }
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(
+      lines[0],
+      R"(,"type":"delivered","recipient":"alice@d.test","domain":"d.test",)"
+      R"("envelope_from":"bounces+aaaq@bounces.test",)"
+      R"("message_id":"<news.1.00000000deadbeef@example.com>","size":1834,)"
+      R"j("mx":"mx.d.test (192.0.2.25:25)","source_ip":"192.0.2.10","tls_version":"TLSv1.3",)j"
+      R"("tls_cipher":"TLS_AES_256_GCM_SHA384","code":250,"enhanced":"","reply":"",)"
+      R"("stage":"body","attempt":1,"latency_ms":12,"line":2,"final":true})");
+  EXPECT_EQ(lines[1].find("tls_"), std::string_view::npos);
+  EXPECT_NE(lines[1].find(R"("source_ip":"192.0.2.10","code":250)"), std::string_view::npos);
+  EXPECT_EQ(lines[2],
+            R"(,"type":"rejected","recipient":"bad","domain":"","mx":"","code":0,"enhanced":"",)"
+            R"("reply":"invalid address","stage":"input","attempt":0,"latency_ms":null,)"
+            R"("line":3,"final":true})");
+}
+
 TEST(DeliveryLogFields, ReasonAndHardOnFailuresOnly) {
   OutcomeRecord records[3];
   records[0].type = OutcomeType::bounced;

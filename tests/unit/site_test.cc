@@ -22,6 +22,7 @@
 #include "campaign/delivery/throttle_table.h"
 #include "campaign/delivery/verdict.h"
 #include "engine/assert.h"
+#include "engine/strings.h"
 
 namespace hayate::campaign {
 namespace {
@@ -54,6 +55,9 @@ class FakeConnection final : public smtp::Connection {
   void check_timeout(std::int64_t) override {}
   const dns::SocketAddress& address() const override { return address_; }
   const smtp::Capabilities& capabilities() const override { return capabilities_; }
+  std::string_view local_ip() const override { return "192.0.2.10"; }
+  std::string_view tls_version() const override { return {}; }
+  std::string_view tls_cipher() const override { return {}; }
 
   // One step of the session; false when it has nothing to do until poked. Deletes itself (and
   // returns true) when it closes.
@@ -230,10 +234,15 @@ class FakeShard final : public RunControl,
   // MessageSource
   std::uint64_t next_transaction_id() override { return ++transaction_ids_; }
   void envelope_from(const Recipient&, std::string& out) override { out += "bounces@test"; }
-  void append_message(const Recipient& recipient, bool, std::string& out) override {
+  std::uint64_t append_message(const Recipient& recipient, bool, std::string& out) override {
     out += "Subject: hello ";
     out += recipient.address();
     out += "\r\n\r\nbody\r\n.\r\n";
+    return recipient.sequence * 1000 + recipient.attempts;
+  }
+  void append_message_id(const Recipient&, std::uint64_t message_id_random,
+                         std::string& out) override {
+    out += cat("<", message_id_random, "@test>");
   }
 
   // Router
@@ -258,7 +267,9 @@ class FakeShard final : public RunControl,
   // OutcomeSink
   void record(OutcomeRecord& record, const Recipient&) override {
     outcomes.push_back(Logged{std::string(record.recipient), record.type, record.final, record.code,
-                              record.attempt, std::string(record.mx), record.next_try_unix_ms});
+                              record.attempt, std::string(record.mx), record.next_try_unix_ms,
+                              std::string(record.message_id), record.size_bytes,
+                              std::string(record.source_ip), std::string(record.tls_version)});
   }
 
   struct Logged {
@@ -269,6 +280,10 @@ class FakeShard final : public RunControl,
     std::uint32_t attempt;
     std::string mx;
     std::int64_t next_try_unix_ms;
+    std::string message_id;
+    std::uint64_t size_bytes;
+    std::string source_ip;
+    std::string tls_version;
   };
   std::vector<Logged> outcomes;
   std::size_t count(OutcomeType type, bool final = true) const {
@@ -472,6 +487,33 @@ TEST(Site, A421MidSessionDefersOnlyItsRecipientAndTheRestGoOn) {
   EXPECT_EQ(deferred->recipient, "user3@d.test");
   EXPECT_EQ(deferred->attempt, 1u);
   EXPECT_EQ(shard.opened, 2u);  // the rest went on a new connection
+}
+
+// Each attempt's record names its connection and its message: the source address, the
+// Message-ID of the message made for that attempt (a retry makes a new one) and its size.
+TEST(Site, EveryAttemptNamesItsSourceAddressMessageIdAndSize) {
+  FakeShard shard(routed_job(1, 1000), shipped());
+  shard.server = [](std::string_view recipient, std::string_view) {
+    if (recipient == "later@d.test") {
+      return ServerReply{smtp::Outcome{451, {4, 3, 0}, "4.3.0 Try again", smtp::Stage::rcpt}};
+    }
+    return ServerReply{smtp::Outcome{250, {2, 0, 0}, "Ok", smtp::Stage::body}};
+  };
+  shard.add("now@d.test");
+  shard.add("later@d.test");
+  shard.run();
+  ASSERT_EQ(shard.outcomes.size(), 2u);
+  const auto& delivered = shard.outcomes[0];
+  EXPECT_EQ(delivered.recipient, "now@d.test");
+  EXPECT_EQ(delivered.message_id, "<1001@test>");  // sequence 1, attempt 1 (FakeShard)
+  // "Subject: hello now@d.test\r\n\r\nbody\r\n" without the final ".\r\n"
+  EXPECT_EQ(delivered.size_bytes, 35u);
+  EXPECT_EQ(delivered.source_ip, "192.0.2.10");
+  EXPECT_EQ(delivered.tls_version, "");
+  const auto& deferred = shard.outcomes[1];
+  EXPECT_EQ(deferred.type, OutcomeType::deferred);
+  EXPECT_EQ(deferred.message_id, "<2001@test>");  // the message made for it, never sent
+  EXPECT_EQ(deferred.source_ip, "192.0.2.10");
 }
 
 TEST(Site, AThrottleReplyCutsTheConnectionsADestinationMayOpen) {
