@@ -837,6 +837,12 @@ absl::Status JobReader::read_from(const toml::table& table) {
       !status.ok()) {
     return status;
   }
+  // From is the same for every recipient: a template tag there would go out as written.
+  if (value->get().find("{{") != std::string::npos) {
+    return error_at(*value, cat("[campaign] from '", value->get(),
+                                "' holds a template tag: from is not a template (it is the same "
+                                "for every recipient); write the name and address as they are"));
+  }
   std::string reason;
   if (!parse_mailbox(value->get(), job_.from_display_name, job_.from_address, reason)) {
     return error_at(*value,
@@ -1724,6 +1730,15 @@ absl::Status JobReader::read_relay(const toml::table& table) {
                                  toml_type_name(node->type())));
     }
     relay.allow_plaintext_auth = allow->get();
+  }
+  // Credentials need TLS (RFC 4954 4): with TLS turned off they could never be sent, and the
+  // run would only find out at the relay.
+  if (!relay.username.empty() && relay.tls == TlsMode::disabled && !relay.implicit_tls &&
+      !relay.allow_plaintext_auth) {
+    return error_at(table.source().begin,
+                    "[relay] has a username and password_file but tls = \"disabled\": the "
+                    "password would cross the network in clear, so hayate never sends it; use "
+                    "tls = \"required\" (STARTTLS) or implicit_tls = true");
   }
   job_.routes.push_back(std::move(relay));  // "*" sorts last: find_route's order holds
   return absl::OkStatus();

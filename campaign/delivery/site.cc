@@ -454,8 +454,8 @@ void Site::on_closed(smtp::Connection& connection, const smtp::CloseReport& repo
   if (report.auth_rejected) {
     opener_.connection_closed(report, true);
     // RFC 4954 6: the credentials are wrong; no connection anywhere will do better.
-    run_.abort_run(
-        cat("the relay ", targets_[target].label, " refused the credentials: ", report.reason));
+    run_.abort_run(cat("the relay ", targets_[target].label,
+                       " did not take the credentials: ", report.reason));
     run_.mark_dirty(this);  // what waits here is abandoned by its domains, not retried
     return;
   }

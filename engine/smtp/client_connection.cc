@@ -290,7 +290,7 @@ void ClientConnection::after_session_step() {
     report_.failure_code = session_.failure_code();
     report_.failure_enhanced = session_.failure_enhanced();
     report_.failure_stage = session_.failure_stage();
-    report_.auth_rejected = session_.auth_rejected();
+    report_.auth_rejected = session_.auth_rejected() || session_.auth_unusable();
     begin_close(report_.reason);
     return;
   }

@@ -77,15 +77,15 @@ struct ConnectionOptions {
 
 // Why and how a connection ended, for logs and for choosing the next MX.
 struct CloseReport {
-  bool connected = false;                // TCP connect succeeded
-  bool greeted = false;                  // the server's greeting was positive
-  bool ready = false;                    // the session got as far as MAIL (EHLO, TLS, AUTH done)
-  bool clean = false;                    // ended by QUIT
-  bool tls_failed = false;               // the TLS handshake failed (reason says why)
-  bool tls_used = false;                 // the session ran over TLS
-  bool auth_rejected = false;            // the server refused the credentials (535)
-  std::uint16_t failure_code = 0;        // the reply that ended it (421, 554 greeting...), or 0
-  EnhancedCode failure_enhanced;         // that reply's enhanced code, when it gave one
+  bool connected = false;          // TCP connect succeeded
+  bool greeted = false;            // the server's greeting was positive
+  bool ready = false;              // the session got as far as MAIL (EHLO, TLS, AUTH done)
+  bool clean = false;              // ended by QUIT
+  bool tls_failed = false;         // the TLS handshake failed (reason says why)
+  bool tls_used = false;           // the session ran over TLS
+  bool auth_rejected = false;      // the credentials were refused (535) or could not be offered
+  std::uint16_t failure_code = 0;  // the reply that ended it (421, 554 greeting...), or 0
+  EnhancedCode failure_enhanced;   // that reply's enhanced code, when it gave one
   Stage failure_stage = Stage::connect;  // where that reply came
   std::string reason;                    // empty when clean
   std::uint32_t transactions = 0;

@@ -224,7 +224,11 @@ void ClientSession::start_auth(std::string& out) {
   // RFC 4954 4: credentials go only over an encrypted connection (unless the operator said so,
   // for a test server on loopback).
   if (!tls_active_ && !options_.allow_plaintext_auth) {
-    fail_at("refusing to send credentials over a connection without TLS", Stage::auth);
+    auth_unusable_ = true;
+    fail_at(
+        "refusing to send credentials over a connection without TLS (the relay offers no "
+        "STARTTLS)",
+        Stage::auth);
     return;
   }
   if (capabilities_.auth_plain) {  // RFC 4616: authzid NUL authcid NUL passwd
@@ -237,6 +241,7 @@ void ClientSession::start_auth(std::string& out) {
     out.append("AUTH LOGIN\r\n");
     expected_.push_back({Stage::auth, 0, 1});
   } else {
+    auth_unusable_ = true;
     fail_at("the server offers neither AUTH PLAIN nor AUTH LOGIN", Stage::auth);
   }
 }

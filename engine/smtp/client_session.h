@@ -122,6 +122,9 @@ class ClientSession {
   bool tls_active() const { return tls_active_; }
   // The server refused our credentials (535): no other connection will do better.
   bool auth_rejected() const { return auth_rejected_; }
+  // The credentials could not be offered at all: no TLS to send them over, or no AUTH
+  // mechanism we speak. As final as a refusal: the same relay answers the same next time.
+  bool auth_unusable() const { return auth_unusable_; }
 
   State state() const { return state_; }
   bool idle() const { return state_ == State::ready && expected_.empty(); }
@@ -192,6 +195,7 @@ class ClientSession {
   bool starttls_refused_ = false;
   bool authenticated_ = false;
   bool auth_rejected_ = false;
+  bool auth_unusable_ = false;
 };
 
 }  // namespace hayate::smtp

@@ -181,8 +181,34 @@ username = \"sender\"
 password_file = \"${dir}/wrong-password\""
 assert_eq "relay, wrong password: exit" 78 "${HAYATE_EXIT}"
 assert_eq "relay, wrong password: deferred" 5 "$(summary relay-wrong deferred)"
-assert_contains "relay, wrong password: says so" "refused the credentials" \
+assert_contains "relay, wrong password: says so" "did not take the credentials" \
   "$(cat "${dir}/relay-wrong.err")"
+# Credentials need TLS. With tls = "disabled" the job is refused before anything is sent...
+write_campaign "${dir}/relay-disabled" "$(five_recipients relay.test)" "[relay]
+host = \"127.0.0.1\"
+port = ${auth_port}
+tls = \"disabled\"
+username = \"sender\"
+password_file = \"${dir}/password\""
+run_hayate relay-disabled-check check --no-preflight "${dir}/relay-disabled/job.toml"
+assert_eq "relay, tls disabled: check exit" 65 "${HAYATE_EXIT}"
+assert_contains "relay, tls disabled: says why" "the password would cross the network in clear" \
+  "$(cat "${dir}/relay-disabled-check.err")"
+run_hayate relay-disabled-run run "${dir}/relay-disabled/job.toml" --out "${dir}/relay-disabled/out"
+assert_eq "relay, tls disabled: run exit" 65 "${HAYATE_EXIT}"
+# ...and a relay that offers no AUTH (Postfix with STARTTLS and no SASL) stops the run at
+# once with 78, the cause named, never "expired" after retrying to the deadline.
+campaign relay-no-auth relay.test "deadline = \"1h\"
+[relay]
+host = \"127.0.0.1\"
+port = ${may_port}
+username = \"sender\"
+password_file = \"${dir}/password\""
+assert_eq "relay without AUTH: exit" 78 "${HAYATE_EXIT}"
+assert_contains "relay without AUTH: says why" \
+  "the server offers neither AUTH PLAIN nor AUTH LOGIN" "$(cat "${dir}/relay-no-auth.err")"
+assert_eq "relay without AUTH: nothing expired" 0 \
+  "$(grep -c '"reason":"expired"' "${dir}/relay-no-auth/out/deliveries.jsonl" || true)"
 if grep -rq "horse" "${dir}/relay-wrong.err" "${dir}/relay-wrong/out" "${dir}/relay/out"; then
   fail "a password reached a log"
 fi

@@ -1225,6 +1225,17 @@ TEST_F(JobTest, BadSchedule) {
             "job.toml:8:12: [schedule] start_at: there is no date 2026-2-29");
 }
 
+TEST_F(JobTest, FromIsNotATemplate) {
+  std::string job(kBase);
+  const std::size_t from = job.find("from = ");
+  ASSERT_NE(from, std::string::npos);
+  job.replace(from, job.find('\n', from) - from, "from = \"{{first_name}} <news@example.com>\"");
+  EXPECT_EQ(error(job),
+            "job.toml:4:8: [campaign] from '{{first_name}} <news@example.com>' holds a template "
+            "tag: from is not a template (it is the same for every recipient); write the name and "
+            "address as they are");
+}
+
 TEST_F(JobTest, SuppressionDefaults) {
   setenv("HAYATE_STATE_DIR", "/srv/hayate-state", 1);
   JobConfig job = load_ok(kBase);
