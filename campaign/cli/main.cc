@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "campaign/cli/bounces_command.h"
 #include "campaign/cli/command_line.h"
 #include "campaign/cli/status_command.h"
@@ -66,6 +68,15 @@ pipelined SMTP connections, retries temporary failures until the job's deadline.
   --metrics-file PATH.prom          the same, written at the end (node_exporter textfile)
   --progress  a live progress line on stderr even when it is not a terminal
               (--no-progress: never; by default only on a terminal)
+  --test-to ADDR[,ADDR]   test sends: the rendered messages of some rows go to these seed
+              addresses instead of the recipients, from a new folder of their own (in --out
+              DIR when given, else the temporary directory), whatever the send window says;
+              the campaign's journal, outputs, suppression list and warm-up counts are not
+              touched
+  --rows N[,N]      with --test-to: the rows (record numbers, as preview --row) to send;
+              default the first
+  --mark-subject    with --test-to: "[test] " before the subject (by default the subject is
+              the recipients' own)
 
 Example:
   hayate run examples/demo/job.toml --out /tmp/demo.out
@@ -173,6 +184,29 @@ int run_command(Arguments args) {
       {"--no-journal", {}, set_to(options.no_journal, true)},
       {"--progress", {}, set_to(options.progress, Progress::always)},
       {"--no-progress", {}, set_to(options.progress, Progress::never)},
+      {"--test-to", "--test-to needs an address (or several, comma-separated)",
+       [&](std::string_view value) -> ArgumentResult {
+         for (absl::string_view address :
+              absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
+           if (address.empty()) return "--test-to: an empty address";
+           options.test_to.emplace_back(address.data(), address.size());
+         }
+         return {};
+       }},
+      {"--rows", "--rows needs row numbers (1,5,9)",
+       [&](std::string_view value) -> ArgumentResult {
+         for (absl::string_view text :
+              absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
+           std::uint64_t row = 0;
+           if (!absl::SimpleAtoi(text, &row) || row == 0) {
+             return cat("--rows: '", std::string_view(text.data(), text.size()),
+                        "' is not a row number (from 1)");
+           }
+           options.test_rows.push_back(row);
+         }
+         return {};
+       }},
+      {"--mark-subject", {}, set_to(options.test_mark, true)},
   };
   const ArgumentResult error =
       walk_arguments("run", args, known, [&](std::string_view operand) -> ArgumentResult {
@@ -182,6 +216,9 @@ int run_command(Arguments args) {
       });
   if (!error.empty()) return usage_error(error, "run");
   if (options.job_path.empty()) return usage_error("run needs a job file", "run");
+  if (options.test_to.empty() && (!options.test_rows.empty() || options.test_mark)) {
+    return usage_error("--rows and --mark-subject go with --test-to", "run");
+  }
   return hayate::campaign::run_campaign(options);
 }
 

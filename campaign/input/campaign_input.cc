@@ -62,8 +62,22 @@ constexpr double seen_reserve_max = 100'000'000;
 absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open(const std::string& job_path) {
   absl::StatusOr<JobConfig> job = load_job(job_path);
   if (!job.ok()) return job.status();
+  return open_loaded(std::move(*job));
+}
+
+absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open_for_test(
+    const std::string& job_path, std::string_view subject_prefix) {
+  absl::StatusOr<JobConfig> job = load_job(job_path);
+  if (!job.ok()) return job.status();
+  job->subject.insert(0, subject_prefix);
+  job->suppression.enabled = false;
+  for (JobConfig::Source& source : job->sources) source.warmup = false;
+  return open_loaded(std::move(*job));
+}
+
+absl::StatusOr<std::unique_ptr<CampaignInput>> CampaignInput::open_loaded(JobConfig job) {
   std::unique_ptr<CampaignInput> input(new CampaignInput());
-  input->job_ = std::move(*job);
+  input->job_ = std::move(job);
   const JobConfig& config = input->job_;
 
   absl::StatusOr<std::unique_ptr<CsvReader>> csv = CsvReader::open(

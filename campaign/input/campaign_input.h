@@ -25,6 +25,10 @@ class CampaignInput {
   // Loads the job, opens the recipients file and compiles every template. Errors name the
   // file and line; nothing has been sent.
   static absl::StatusOr<std::unique_ptr<CampaignInput>> open(const std::string& job_path);
+  // For test sends (hayate run --test-to): `subject_prefix` (plain text) goes before the
+  // subject, and the suppression list and the warm-up caps are off: seeds are no recipients.
+  static absl::StatusOr<std::unique_ptr<CampaignInput>> open_for_test(
+      const std::string& job_path, std::string_view subject_prefix);
 
   const JobConfig& job() const { return job_; }
   CsvReader& csv() { return *csv_; }
@@ -43,6 +47,7 @@ class CampaignInput {
 
  private:
   CampaignInput() = default;
+  static absl::StatusOr<std::unique_ptr<CampaignInput>> open_loaded(JobConfig job);
   bool check_row(const CsvRow& row, Recipient& recipient, std::string& reason);
   MessageInputs build_message_inputs() const;
   // charset = "iso-2022-jp": the literal text of the templates it applies to is checked once,

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -31,6 +32,7 @@
 #include "campaign/delivery/campaign_shard.h"
 #include "campaign/delivery/shaping_rules.h"
 #include "campaign/delivery/warmup.h"
+#include "campaign/input/address.h"
 #include "campaign/input/campaign_input.h"
 #include "campaign/limits.h"
 #include "campaign/output/accounting.h"
@@ -598,6 +600,48 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
   return totals;
 }
 
+// `recipient` (its row's fields) with `seed` as its address: a test send.
+Recipient readdressed(const Recipient& recipient, const Address& seed) {
+  Recipient copy;
+  copy.line = recipient.line;
+  copy.sequence = recipient.sequence;
+  const std::size_t fields_at = recipient.ends[0];
+  copy.data = seed.text;
+  copy.data.append(recipient.data, fields_at, std::string::npos);
+  const auto shift =
+      static_cast<std::int64_t>(seed.text.size()) - static_cast<std::int64_t>(fields_at);
+  for (std::uint32_t end : recipient.ends) {
+    copy.ends.push_back(static_cast<std::uint32_t>(static_cast<std::int64_t>(end) + shift));
+  }
+  copy.domain_offset = seed.at + 1;
+  copy.needs_smtputf8 = seed.needs_smtputf8;
+  return copy;
+}
+
+// Hands `recipients` to the shards that own their domains, then tells every shard the input
+// has ended. For test sends: a handful, no back-pressure needed.
+void hand_to_shards(std::vector<Recipient> recipients,
+                    std::vector<std::unique_ptr<CampaignShard>>& shards,
+                    std::atomic<std::int64_t>& pending) {
+  const auto shard_count = static_cast<std::uint32_t>(shards.size());
+  std::vector<BatchPointer> batches(shard_count);
+  for (BatchPointer& batch : batches) batch = std::make_unique<RecipientBatch>();
+  pending.fetch_add(static_cast<std::int64_t>(recipients.size()));
+  for (Recipient& recipient : recipients) {
+    const auto index =
+        static_cast<std::uint32_t>(std::hash<std::string_view>{}(recipient.domain()) % shard_count);
+    batches[index]->recipients.push_back(std::move(recipient));
+  }
+  for (std::uint32_t i = 0; i < shard_count; ++i) {
+    batches[i]->end_of_input = true;
+    while (!shards[i]->offer(batches[i])) {
+      shards[i]->shard().wake();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    shards[i]->shard().wake();
+  }
+}
+
 // The valid rows from the reader's position on that have no final outcome in `earlier`: the
 // recipients a campaign that ended at stop_at never attempted.
 std::uint64_t count_never_attempted(CampaignInput& input, const JournalState& earlier) {
@@ -683,6 +727,9 @@ class CampaignRun {
 
  private:
   int open_job();
+  bool test_send() const { return !options_.test_to.empty(); }
+  int open_test_send();
+  int pick_test_rows();
   int campaign_over_at_start(const ScheduleDecision& decision);
   int load_sending_setup();
   int open_records();
@@ -736,6 +783,7 @@ class CampaignRun {
   MetricsBoard metrics_board_;
   std::unique_ptr<MetricsServer> metrics_server_;
   std::optional<RunMonitor> monitor_;
+  std::vector<Recipient> test_recipients_;  // --test-to: the rows' messages, to the seeds
   // stream()
   std::optional<RejectWriter> rejects_;
   StreamTotals streamed_;
@@ -763,6 +811,7 @@ int CampaignRun::open() {
 
 // The job and its inputs, the send window, and the output directory, locked.
 int CampaignRun::open_job() {
+  if (test_send()) return open_test_send();
   int code = exit_code::ok;
   input_ = open_input(options_.job_path, code);
   if (input_ == nullptr) return code;
@@ -786,6 +835,100 @@ int CampaignRun::open_job() {
   // before the lock is taken, the signal waits for the run monitor instead of ending the run.
   RunMonitor::block_signals();
   return lock_output_directory(*out_);
+}
+
+// --test-to: the job with the test-send changes (CampaignInput::open_for_test), the rows'
+// recipients readdressed to the seeds, and a fresh output directory of their own, whatever the
+// send window says: the campaign's outputs, journal and lists are not touched.
+int CampaignRun::open_test_send() {
+  absl::StatusOr<std::unique_ptr<CampaignInput>> opened =
+      CampaignInput::open_for_test(options_.job_path, options_.test_mark ? "[test] " : "");
+  if (!opened.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(opened.status().message()).c_str());
+    return opened.status().code() == absl::StatusCode::kNotFound ? exit_code::no_input
+                                                                 : exit_code::data_error;
+  }
+  input_ = std::move(*opened);
+  if (const int code = pick_test_rows(); code != exit_code::ok) return code;
+  if (!options_.out_dir.empty()) {  // the folder the test sends' own goes into
+    if (absl::StatusOr<Directory> parent = Directory::create(options_.out_dir, 0755);
+        !parent.ok()) {
+      std::fprintf(stderr, "hayate: %s\n", std::string(parent.status().message()).c_str());
+      return exit_code::cannot_create;
+    }
+  }
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string parent = !options_.out_dir.empty()             ? options_.out_dir
+                             : tmpdir != nullptr && tmpdir[0] != 0 ? std::string(tmpdir)
+                                                                   : std::string("/tmp");
+  std::string temporary = cat(parent, "/hayate-test-sends.XXXXXX");
+  if (mkdtemp(temporary.data()) == nullptr) {
+    std::fprintf(stderr, "hayate: cannot make %s: %s\n", temporary.c_str(), std::strerror(errno));
+    return exit_code::cannot_create;
+  }
+  absl::StatusOr<Directory> out = Directory::open(temporary);
+  if (!out.ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(out.status().message()).c_str());
+    return exit_code::cannot_create;
+  }
+  out_.emplace(std::move(*out));
+  out_dir_ = out_->path();
+  if (!options_.quiet) {
+    std::fprintf(stderr, "hayate: %s: test sends: %s to %zu seed address%s; outputs in %s/\n",
+                 job().id.c_str(), counted(test_recipients_.size(), "message", "messages").c_str(),
+                 options_.test_to.size(), options_.test_to.size() == 1 ? "" : "es",
+                 out_dir_.c_str());
+  }
+  RunMonitor::block_signals();
+  return lock_output_directory(*out_);
+}
+
+// The rows --rows names (the first row without it), each once per seed, their address
+// replaced by the seed's; a row that is not there or would be rejected ends the run before
+// anything is sent.
+int CampaignRun::pick_test_rows() {
+  std::vector<Address> seeds;
+  for (const std::string& text : options_.test_to) {
+    Address seed;
+    std::string error;
+    if (!parse_address(text, seed, error)) {
+      std::fprintf(stderr, "hayate: --test-to '%s': %s\n", text.c_str(), error.c_str());
+      return exit_code::usage;
+    }
+    seeds.push_back(std::move(seed));
+  }
+  std::vector<std::uint64_t> wanted = options_.test_rows;
+  if (wanted.empty()) wanted.push_back(1);
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  Recipient recipient;
+  std::string reason, raw_email;
+  std::size_t next = 0;
+  while (next < wanted.size()) {
+    const CampaignInput::Row row = input_->next(recipient, reason, raw_email);
+    if (row == CampaignInput::Row::end) break;
+    if (input_->rows_read() != wanted[next]) continue;
+    if (row == CampaignInput::Row::rejected) {
+      std::fprintf(stderr, "%s:%llu: row %llu would be rejected: %s\n",
+                   job().recipients_path.c_str(), static_cast<unsigned long long>(input_->line()),
+                   static_cast<unsigned long long>(wanted[next]), reason.c_str());
+      return exit_code::data_error;
+    }
+    for (const Address& seed : seeds) test_recipients_.push_back(readdressed(recipient, seed));
+    ++next;
+  }
+  if (next < wanted.size()) {
+    std::fprintf(stderr, "hayate: %s has %llu rows; there is no row %llu\n",
+                 job().recipients_path.c_str(),
+                 static_cast<unsigned long long>(input_->rows_read()),
+                 static_cast<unsigned long long>(wanted[next]));
+    return exit_code::usage;
+  }
+  if (!input_->csv().status().ok()) {
+    std::fprintf(stderr, "hayate: %s\n", std::string(input_->csv().status().message()).c_str());
+    return exit_code::data_error;
+  }
+  return exit_code::ok;
 }
 
 // After stop_at the campaign is over: nothing is sent, at this tick or a later one, and the
@@ -857,7 +1000,7 @@ int CampaignRun::open_records() {
   // The journal: what earlier runs of this campaign recorded. A rerun resumes from it:
   // recipients with a final outcome are skipped, deferred ones keep their retry schedule.
   // --no-journal (benchmarks only) runs without: nothing is recorded, nothing can resume.
-  if (!options_.no_journal) {
+  if (!options_.no_journal && !test_send()) {
     if (const int code = open_campaign_journal(job(), *out_, options_, stop_, opened_journal_);
         code != exit_code::ok) {
       return code;
@@ -1016,6 +1159,15 @@ void CampaignRun::stream() {
   JournalProducer* reader_journal = journal_ ? &journal_->add_producer() : nullptr;
   rejects_.emplace(files_.rejects, files_.deliveries, files_.accounting, context_.accounting,
                    reader_journal, job().recipients_path);
+  if (test_send()) {
+    streamed_.recipients = test_recipients_.size();
+    reader_.recipients.store(streamed_.recipients);
+    reader_.rows.store(streamed_.recipients);
+    reader_.done.store(true);
+    hand_to_shards(std::move(test_recipients_), shards_, pending_);
+    output_ok_ = rejects_->flush();
+    return;
+  }
   streamed_ = stream_recipients(*input_, earlier(), *rejects_, suppression_.get(), shards_, stop_,
                                 pending_, reader_);
   if (!streamed_.suppression_error.empty()) {

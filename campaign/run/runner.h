@@ -19,6 +19,13 @@ struct RunOptions {
   enum class Progress { automatic, always, never } progress = Progress::automatic;
   std::string metrics_listen;  // "127.0.0.1:9464": Prometheus /metrics while the run goes on
   std::string metrics_file;    // written at the end (node_exporter textfile collector, *.prom)
+  // --test-to: the rendered messages of `test_rows` (record numbers; empty: the first row) go
+  // to these seed addresses instead of the recipients, from a fresh output directory of their
+  // own, without the journal, the suppression list or the warm-up counts, whatever the send
+  // window says. `test_mark`: "[test] " before the subject.
+  std::vector<std::string> test_to;
+  std::vector<std::uint64_t> test_rows;
+  bool test_mark = false;
 };
 
 int run_campaign(const RunOptions& options);
