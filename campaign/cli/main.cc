@@ -73,7 +73,7 @@ pipelined SMTP connections, retries temporary failures until the job's deadline.
               DIR when given, else the temporary directory), whatever the send window says;
               the campaign's journal, outputs, suppression list and warm-up counts are not
               touched
-  --rows N[,N]      with --test-to: the rows (record numbers, as preview --row) to send;
+  --rows N[,N]      with --test-to: the rows to send (record numbers, counted as preview does);
               default the first
   --mark-subject    with --test-to: "[test] " before the subject (by default the subject is
               the recipients' own)

@@ -31,7 +31,8 @@ _hayate() {
     --job | --db | --key | --metrics-file | --to) _hayate_files; return ;;
     --algo) _hayate_words "rsa ed25519"; return ;;
     --source) _hayate_words "manual bounce complaint unsubscribe import"; return ;;
-    --row | --bits | --domain | --selector | --reason | --metrics-listen | --exit-after | \
+    --row | --rows | --test-to | --bits | --domain | --selector | --reason | --metrics-listen | \
+      --exit-after | \
       --message-bytes-max | --connections-max | --connections-per-ip-max | \
       --session-timeout | --command-timeout | --data-timeout)
       return ;;
@@ -40,13 +41,17 @@ _hayate() {
     run)
       if [[ "${cur}" == -* ]]; then
         _hayate_words "--out --quiet --force --no-journal --metrics-listen --metrics-file
-          --progress --no-progress --help"
+          --progress --no-progress --test-to --rows --mark-subject --help"
       else
         _hayate_files
       fi
       ;;
     check)
-      if [[ "${cur}" == -* ]]; then _hayate_words "--strict --help"; else _hayate_files; fi
+      if [[ "${cur}" == -* ]]; then
+        _hayate_words "--strict --no-preflight --help"
+      else
+        _hayate_files
+      fi
       ;;
     preview)
       if [[ "${cur}" == -* ]]; then _hayate_words "--row --help"; else _hayate_files; fi
