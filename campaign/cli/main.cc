@@ -95,7 +95,11 @@ that name (without [[sources]]: that [delivery] helo resolves). Then the deliver
 pre-flight, with the same servers (5 s at most): each [[dkim]] key as published, the From
 domain's DMARC policy and alignment, the SPF of the envelope domain for each [[sources]]
 address, an MX for bounces, one-click List-Unsubscribe. Passing checks print a line on
-stdout; mismatches are warnings on stderr and leave the exit code alone.
+stdout; mismatches are warnings on stderr and leave the exit code alone. A [relay] with a
+username is reached as a run would reach it (TLS, then EHLO; nothing is sent, not even the
+credentials): one that cannot take them (no AUTH PLAIN or LOGIN, or no TLS) fails the check
+(65); one that cannot be reached is a warning (75 with --strict). It also prints the host's
+state store the job uses.
 
   --strict        a mismatch or a secret file open to others fails the check (65); a DNS
                   server that did not answer, 75

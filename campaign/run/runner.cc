@@ -45,6 +45,7 @@
 #include "campaign/run/exit_codes.h"
 #include "campaign/run/fcrdns.h"
 #include "campaign/run/preflight.h"
+#include "campaign/run/relay_probe.h"
 #include "campaign/run/run_exit_code.h"
 #include "campaign/run/run_status.h"
 #include "engine/files.h"
@@ -1500,8 +1501,10 @@ int check_campaign(const std::string& job_path, bool strict, bool preflight) {
   print_state_stores(input.job());
   const int dns_code = check_fcrdns(input.job(), strict);  // warnings; errors when strict
   const int preflight_code = preflight ? check_preflight(input.job(), strict) : exit_code::ok;
+  // A relay with credentials: can it take them? (A run would stop at once, 78, if not.)
+  const int relay_code = check_relay(input.job(), strict);
   if (rejected > 0 || (strict && !loose_secrets.empty())) return exit_code::data_error;
-  return combine_check_codes(dns_code, preflight_code);
+  return combine_check_codes(combine_check_codes(dns_code, preflight_code), relay_code);
 }
 
 int preview_campaign(const std::string& job_path, std::uint64_t row) {

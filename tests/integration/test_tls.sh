@@ -207,6 +207,14 @@ password_file = \"${dir}/password\""
 assert_eq "relay without AUTH: exit" 78 "${HAYATE_EXIT}"
 assert_contains "relay without AUTH: says why" \
   "the server offers neither AUTH PLAIN nor AUTH LOGIN" "$(cat "${dir}/relay-no-auth.err")"
+run_hayate relay-no-auth-check check --no-preflight "${dir}/relay-no-auth/job.toml"
+assert_eq "relay without AUTH: check refuses it" 65 "${HAYATE_EXIT}"
+assert_contains "relay without AUTH: check says why" \
+  "the relay offers no AUTH: it takes no login; a run would stop at once (78)" \
+  "$(cat "${dir}/relay-no-auth-check.err")"
+run_hayate relay-check check --no-preflight "${dir}/relay/job.toml"
+assert_eq "relay with AUTH over TLS: check exit" 0 "${HAYATE_EXIT}"
+assert_contains "relay with AUTH over TLS: check says so" "TLS, AUTH" "$(cat "${dir}/relay-check.out")"
 assert_eq "relay without AUTH: nothing expired" 0 \
   "$(grep -c '"reason":"expired"' "${dir}/relay-no-auth/out/deliveries.jsonl" || true)"
 if grep -rq "horse" "${dir}/relay-wrong.err" "${dir}/relay-wrong/out" "${dir}/relay/out"; then
