@@ -89,14 +89,14 @@ expect_exit "unknown command" 64 "unknown command: frobnicate" "Try 'hayate --he
   frobnicate
 expect_exit "unknown global option" 64 "--frobnicate" "Try 'hayate --help'" -- --frobnicate
 expect_exit "run: unknown option" 64 "unknown option for run: --frobnicate" \
-  "Try 'hayate --help'" -- run "${dir}/job.toml" --frobnicate
+  "Try 'hayate run --help'" -- run "${dir}/job.toml" --frobnicate
 expect_exit "run: --out without a value" 64 "--out" -- run "${dir}/job.toml" --out
-expect_exit "run: no job" 64 "run needs a job file" "Try 'hayate --help'" -- run
+expect_exit "run: no job" 64 "run needs a job file" "Try 'hayate run --help'" -- run
 expect_exit "run: two jobs" 64 "run takes one job file" -- run "${dir}/a.toml" "${dir}/b.toml"
 expect_exit "check: no job" 64 "check takes one job file" -- check
 expect_exit "check: unknown option" 64 "unknown option for check: --frobnicate" -- check --frobnicate
 expect_exit "preview: no job" 64 "preview needs a job file" -- preview --row 1
-expect_exit "preview: row 0" 64 "--row takes a row number from 1" "Try 'hayate --help'" -- \
+expect_exit "preview: row 0" 64 "--row takes a row number from 1" "Try 'hayate preview --help'" -- \
   preview "${dir}/job.toml" --row 0
 expect_exit "preview: row not a number" 64 "--row takes a row number from 1" -- \
   preview "${dir}/job.toml" --row 2x
@@ -116,7 +116,7 @@ assert_contains "--version: stdout" "hayate " "$(out_of --version)"
 # option that allows more.
 expect_exit "run: --metrics-listen on a public address" 64 \
   "--metrics-listen: metrics listen address \"0.0.0.0:9464\" is not a loopback address" \
-  "served on 127.0.0.0/8 or ::1 only" "Try 'hayate --help'" -- \
+  "served on 127.0.0.0/8 or ::1 only" "Try 'hayate run --help'" -- \
   run "${dir}/job.toml" --metrics-listen 0.0.0.0:9464
 if grep -q "option" "${dir}/run: --metrics-listen on a public address.err"; then
   fail "run: --metrics-listen: the message names an option:" \

@@ -18,6 +18,9 @@ hayate_test_init "$@"
 hayate="$(require_bin hayate)"
 read -r port slow_port < <(free_port 2)
 dir="${HAYATE_TEST_DIR}"
+# The host's state store is the test's folder: (a)'s list is ${dir}/suppression.db, the one
+# (b) and (c) name with path = "../suppression.db".
+export HAYATE_STATE_DIR="${dir}"
 mkdir -p "${dir}/maildir"
 start_hayate_sink "${port}" --stats-file "${dir}/sink.json" --maildir "${dir}/maildir"
 sink_pid="${HAYATE_LAST_PID}"

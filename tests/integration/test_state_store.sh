@@ -32,7 +32,7 @@ assert_eq "suppress add names the store" "hayate suppress: added 1 in ${store}" 
 [[ ! -e "${dir}/elsewhere/suppression.db" ]] || fail "suppress add wrote ./suppression.db"
 assert_eq "nothing in the current directory" yes yes
 (cd "${dir}/elsewhere" && "${hayate}" suppress list) >"${dir}/list.out" 2>"${dir}/list.err"
-assert_contains "suppress list names the store" "1 entries in ${store}" "$(cat "${dir}/list.err")"
+assert_contains "suppress list names the store" "1 entry in ${store}" "$(cat "${dir}/list.err")"
 
 # check says which store the job uses; both campaigns skip alice.
 run_hayate check check "${dir}/spring/job.toml"
