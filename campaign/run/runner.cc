@@ -469,7 +469,7 @@ struct OutputFiles {
 // The logs hold recipients' addresses: new ones are the owner's only (private_file_mode).
 bool open_output_files(const Directory& out_dir, OutputFiles& files) {
   // Written at the end, by rename: refused now, before anything is sent, if they cannot be.
-  for (std::string_view name : {"summary.json", "domains.csv"}) {
+  for (std::string_view name : {"summary.json", "domains.csv", "status.json", "report.html"}) {
     if (absl::Status status = out_dir.check_replaceable(name); !status.ok()) {
       std::fprintf(stderr, "hayate: %s\n", std::string(status.message()).c_str());
       return false;
