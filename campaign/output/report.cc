@@ -500,6 +500,15 @@ void draw_line(std::string& html, const Frame& frame, const Timeline& timeline,
     append_fixed(html, frame.bottom() - frame.height * std::min(values[i] / y_max, 1.0), 1);
   }
   append(html, "\"><title>", label, "</title></polyline>");
+  // A polyline of one point draws nothing: a run shorter than the sampling interval has one
+  // value, shown as a ring.
+  if (values.size() == 1) {
+    append(html, "<circle class=\"line line-", kind, "\" r=\"4\" cx=\"");
+    append_fixed(html, frame.left + frame.width * timeline.points[0].t_s / timeline.length_s, 1);
+    html += "\" cy=\"";
+    append_fixed(html, frame.bottom() - frame.height * std::min(values[0] / y_max, 1.0), 1);
+    html += "\"/>";
+  }
 }
 
 std::string_view event_kind(std::string_view event) {
@@ -1035,8 +1044,9 @@ th{color:#57606a;font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td{overflow-wrap:break-word}
 .when{white-space:nowrap}
-@media (max-width:700px){main{padding:8px}section{padding:10px}
-.figures{grid-template-columns:repeat(2,1fr)}header h1{font-size:1.25rem}}
+@media (max-width:700px){main{padding:8px}section{padding:10px;overflow-x:auto}
+.figures{grid-template-columns:repeat(2,1fr)}header h1{font-size:1.25rem}
+svg.chart{min-width:600px}}
 @media print{body{background:none;color:#000;font-size:11pt}main{max-width:none;padding:0}
 section{border:none;border-radius:0;padding:0;margin:0 0 12pt;background:none}
 .figure{background:none}svg.chart,table,.figures{break-inside:avoid;page-break-inside:avoid}

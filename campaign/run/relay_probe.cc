@@ -39,8 +39,7 @@ class ProbeSession {
 
   // Sends `line` (CRLF added) unless empty, then reads one reply. False on a failure, said in
   // `error`.
-  bool exchange(std::string_view line, smtp::Reply& reply, std::string& kept,
-                std::string& error) {
+  bool exchange(std::string_view line, smtp::Reply& reply, std::string& kept, std::string& error) {
     if (!line.empty() && !send(cat(line, "\r\n"), error)) return false;
     while (true) {
       std::size_t consumed = 0;
@@ -131,8 +130,8 @@ int connect_to(const Endpoint& endpoint, std::string& error) {
 }
 
 // The session up to the last EHLO: TLS as the run would do it.
-void hold_session(ProbeSession& session, const Route& relay, SSL_CTX* ctx,
-                  const std::string& helo, RelayProbe& probe) {
+void hold_session(ProbeSession& session, const Route& relay, SSL_CTX* ctx, const std::string& helo,
+                  RelayProbe& probe) {
   const TlsMode mode = relay.tls.value_or(TlsMode::required);
   const bool verify = mode == TlsMode::required;
   smtp::Reply reply;
@@ -144,7 +143,8 @@ void hold_session(ProbeSession& session, const Route& relay, SSL_CTX* ctx,
     }
     probe.tls = true;
   }
-  if (!session.exchange("", reply, kept, error) || !session.exchange(cat("EHLO ", helo), reply, kept, error)) {
+  if (!session.exchange("", reply, kept, error) ||
+      !session.exchange(cat("EHLO ", helo), reply, kept, error)) {
     probe.failure = error;
     return;
   }
@@ -156,7 +156,9 @@ void hold_session(ProbeSession& session, const Route& relay, SSL_CTX* ctx,
   probe.capabilities = smtp::parse_capabilities(reply);
   if (probe.tls || mode == TlsMode::disabled || !probe.capabilities.starttls) return;
   if (!session.exchange("STARTTLS", reply, kept, error) || reply.code != 220) {
-    probe.problem = error.empty() ? cat("the relay refused STARTTLS: ", smtp::reply_text_for_log(reply)) : error;
+    probe.problem = error.empty()
+                        ? cat("the relay refused STARTTLS: ", smtp::reply_text_for_log(reply))
+                        : error;
     return;
   }
   if (!session.start_tls(ctx, relay.endpoint.host, verify, error)) {
@@ -223,8 +225,7 @@ int check_relay(const JobConfig& job, bool strict) {
     return exit_code::data_error;
   }
   if (!probe.failure.empty()) {
-    std::fprintf(stderr, "hayate: warning: [relay] %s: %s\n", where.c_str(),
-                 probe.failure.c_str());
+    std::fprintf(stderr, "hayate: warning: [relay] %s: %s\n", where.c_str(), probe.failure.c_str());
     return strict ? exit_code::temporary : exit_code::ok;
   }
   std::printf("[relay] %s: %s, AUTH %s: it can take the credentials (not sent by check)\n",

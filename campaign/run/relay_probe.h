@@ -14,11 +14,11 @@
 namespace hayate::campaign::inline run {
 
 struct RelayProbe {
-  bool reached = false;  // a session was held (greeting and EHLO answered)
-  bool tls = false;      // the session ended up over TLS
+  bool reached = false;             // a session was held (greeting and EHLO answered)
+  bool tls = false;                 // the session ended up over TLS
   smtp::Capabilities capabilities;  // what the relay offered last (after TLS)
-  std::string problem;   // why the run could not use it; empty when it can
-  std::string failure;   // why it could not be reached (a warning: it may be up at run time)
+  std::string problem;              // why the run could not use it; empty when it can
+  std::string failure;  // why it could not be reached (a warning: it may be up at run time)
 };
 
 // What a run needs of the relay, judged from a probe: empty when the credentials can be used.

@@ -127,6 +127,7 @@ StatusWriter::StatusWriter(const Directory& out, std::string campaign, std::uint
   record_.run = run;
   record_.pid = getpid();
   record_.started_unix_s = started_wall_s;
+  record_.series.add(SeriesPoint{});  // the start: a run shorter than a second still has a line
 }
 
 void StatusWriter::note_stop(StopCause cause, std::string detail) {
