@@ -1184,4 +1184,11 @@ std::string reply_text_for_rules(const smtp::Reply& reply) {
   return out;
 }
 
+std::uint32_t shard_of(std::string_view address, std::string_view domain, const ShapingRules& rules,
+                       std::uint32_t shard_count) {
+  const bool named = rules.match_destination(domain, {}).index != 0;
+  const std::string_view key = named ? address : domain;
+  return static_cast<std::uint32_t>(std::hash<std::string_view>{}(key) % shard_count);
+}
+
 }  // namespace hayate::campaign::delivery

@@ -154,4 +154,13 @@ absl::StatusOr<ShapingRules> load_rules_text(std::string_view shipped_toml,
 // of unsolicited"), so that a pattern can span a line break. At most 2048 bytes.
 std::string reply_text_for_rules(const smtp::Reply& reply);
 
+// The shard that owns a recipient. A domain of a named destination (gmail.com, outlook.com...:
+// the big providers of a list) is spread over every shard by address, so that one provider has
+// the whole machine; its limits are already each shard's share (throttle.h share_of), so
+// together they hold. Any other domain lives on one shard (its MX lookup and connections once),
+// chosen by the domain. Named by its domain only: a domain that reaches a provider through MX
+// rollup alone stays on one shard.
+std::uint32_t shard_of(std::string_view address, std::string_view domain, const ShapingRules& rules,
+                       std::uint32_t shard_count);
+
 }  // namespace hayate::campaign::delivery

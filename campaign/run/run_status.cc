@@ -75,12 +75,20 @@ absl::StatusOr<std::string> read_in(const Directory& out, std::string_view name,
 
 LiveView collect_live_view(std::vector<std::unique_ptr<CampaignShard>>& shards) {
   LiveView view;
+  absl::flat_hash_map<std::string, std::size_t> index;
   std::vector<ShapingView> shaping;
   for (auto& shard : shards) {
     ShardSnapshot board = shard->board().read();
     view.totals.add(board.counters);
-    // Domains live in one shard each: the shards' lists do not overlap.
-    for (auto& entry : board.destinations) view.destinations.push_back(std::move(entry));
+    // A named destination's domains are on every shard (runner.cc shard_of): one entry each.
+    for (auto& [name, counts] : board.destinations) {
+      auto [found, inserted] = index.emplace(name, view.destinations.size());
+      if (inserted) {
+        view.destinations.emplace_back(std::move(name), counts);
+      } else {
+        view.destinations[found->second].second.add(counts);
+      }
+    }
     for (ShapingView& item : board.shaping) shaping.push_back(std::move(item));
     view.tally.merge(board.tally);
     if (board.next_retry_unix_ms != 0 &&

@@ -509,12 +509,18 @@ struct StreamTotals {
   std::string suppression_error;  // the list could not be read: the rest was not sent
 };
 
-// The reader's loop: every CSV row becomes a recipient for the shard that owns its domain (in
+// The reader's loop: every CSV row becomes a recipient for the shard that owns it (shard_of; in
 // batches, bounded by recipients_pending_max), a refused row, or, on a resumed run, nothing
 // (final before), or a suppressed recipient (checked here, before any shard sees it). Ends at
 // the end of the file or when the run is asked to stop.
+std::uint32_t shard_of(const Recipient& recipient, const ShapingRules& rules,
+                       std::uint32_t shard_count) {
+  return shard_of(recipient.address(), recipient.domain(), rules, shard_count);
+}
+
 StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier,
                                RejectWriter& rejects, SuppressionChecker* suppression,
+                               const ShapingRules& rules,
                                std::vector<std::unique_ptr<CampaignShard>>& shards,
                                const RunStop& stop, std::atomic<std::int64_t>& pending,
                                ReaderProgress& progress) {
@@ -587,8 +593,7 @@ StreamTotals stream_recipients(CampaignInput& input, const JournalState& earlier
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a signal ends the wait
       held = pending.load();
     }
-    const auto index =
-        static_cast<std::uint32_t>(std::hash<std::string_view>{}(recipient.domain()) % shard_count);
+    const std::uint32_t index = shard_of(recipient, rules, shard_count);
     BatchPointer& batch = batches[index];
     if (!batch) {
       batch = std::make_unique<RecipientBatch>();
@@ -621,7 +626,7 @@ Recipient readdressed(const Recipient& recipient, const Address& seed) {
 
 // Hands `recipients` to the shards that own their domains, then tells every shard the input
 // has ended. For test sends: a handful, no back-pressure needed.
-void hand_to_shards(std::vector<Recipient> recipients,
+void hand_to_shards(std::vector<Recipient> recipients, const ShapingRules& rules,
                     std::vector<std::unique_ptr<CampaignShard>>& shards,
                     std::atomic<std::int64_t>& pending) {
   const auto shard_count = static_cast<std::uint32_t>(shards.size());
@@ -629,9 +634,7 @@ void hand_to_shards(std::vector<Recipient> recipients,
   for (BatchPointer& batch : batches) batch = std::make_unique<RecipientBatch>();
   pending.fetch_add(static_cast<std::int64_t>(recipients.size()));
   for (Recipient& recipient : recipients) {
-    const auto index =
-        static_cast<std::uint32_t>(std::hash<std::string_view>{}(recipient.domain()) % shard_count);
-    batches[index]->recipients.push_back(std::move(recipient));
+    batches[shard_of(recipient, rules, shard_count)]->recipients.push_back(std::move(recipient));
   }
   for (std::uint32_t i = 0; i < shard_count; ++i) {
     batches[i]->end_of_input = true;
@@ -1165,12 +1168,12 @@ void CampaignRun::stream() {
     reader_.recipients.store(streamed_.recipients);
     reader_.rows.store(streamed_.recipients);
     reader_.done.store(true);
-    hand_to_shards(std::move(test_recipients_), shards_, pending_);
+    hand_to_shards(std::move(test_recipients_), *rules_, shards_, pending_);
     output_ok_ = rejects_->flush();
     return;
   }
-  streamed_ = stream_recipients(*input_, earlier(), *rejects_, suppression_.get(), shards_, stop_,
-                                pending_, reader_);
+  streamed_ = stream_recipients(*input_, earlier(), *rejects_, suppression_.get(), *rules_, shards_,
+                                stop_, pending_, reader_);
   if (!streamed_.suppression_error.empty()) {
     std::fprintf(stderr,
                  "hayate: reading the suppression list failed (%s); rows after line %llu were "
@@ -1234,8 +1237,10 @@ void CampaignRun::join_shards() {
   }
   monitor_.reset();  // clears the progress line before the summary is printed
   for (auto& shard : shards_) output_ok_ = !shard->log_failed() && output_ok_;
-  domains_ = rejects_->report();
+  // The domains mail went to: a named destination's domain is on every shard, counted once.
   for (auto& shard : shards_) domains_.merge(shard->report());
+  totals_.domains = static_cast<std::uint32_t>(domains_.domain_count());
+  domains_.merge(rejects_->report());
   for (auto& shard : shards_) {
     for (ShapingView& view : shard->shaping_views()) shaping_views_.push_back(std::move(view));
     final_view_.tally.merge(shard->tally());

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -52,6 +53,21 @@ TEST(ShippedRulesTest, LoadsWithEveryProvider) {
     EXPECT_TRUE(rule.text != nullptr) << rule.name;  // every shipped rule has a pattern
     EXPECT_TRUE(rule.defined_at.starts_with("default_rules.toml (shipped):")) << rule.defined_at;
   }
+}
+
+TEST(ShippedRulesTest, AProvidersRecipientsSpreadOverTheShardsOtherDomainsStayOnOne) {
+  const ShapingRules rules = load_ok();
+  std::vector<std::uint32_t> gmail(4, 0), other(4, 0);
+  for (int i = 0; i < 400; ++i) {
+    const std::string n = std::to_string(i);
+    ++gmail[shard_of("reader" + n + "@gmail.com", "gmail.com", rules, 4)];
+    ++other[shard_of("reader" + n + "@example.org", "example.org", rules, 4)];
+  }
+  for (std::uint32_t count : gmail) {
+    EXPECT_GT(count, 60u) << "a named destination's recipients reach every shard";
+  }
+  EXPECT_EQ(std::count(other.begin(), other.end(), 400u), 1) << "a default domain: one shard";
+  EXPECT_EQ(shard_of("a@gmail.com", "gmail.com", rules, 1), 0u);
 }
 
 TEST(ShippedRulesTest, ProviderLimits) {
