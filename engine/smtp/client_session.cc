@@ -225,10 +225,7 @@ void ClientSession::start_auth(std::string& out) {
   // for a test server on loopback).
   if (!tls_active_ && !options_.allow_plaintext_auth) {
     auth_unusable_ = true;
-    fail_at(
-        "refusing to send credentials over a connection without TLS (the relay offers no "
-        "STARTTLS)",
-        Stage::auth);
+    fail_at("refusing to send credentials over a connection without TLS", Stage::auth);
     return;
   }
   if (capabilities_.auth_plain) {  // RFC 4616: authzid NUL authcid NUL passwd

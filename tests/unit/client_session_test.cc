@@ -1467,6 +1467,9 @@ TEST(ClientSessionTest, AuthRefusedWithoutTlsAndCredentialsNeverSent) {
   EXPECT_EQ(s.client(), "");
   EXPECT_EQ(s.session().state(), State::failed);
   EXPECT_EQ(s.session().failure(), "refusing to send credentials over a connection without TLS");
+  // As final as a refusal: the run stops at once (78) instead of retrying to its deadline.
+  EXPECT_TRUE(s.session().auth_unusable());
+  EXPECT_FALSE(s.session().auth_rejected());
 }
 
 TEST(ClientSessionTest, AuthLoginAndWrongPassword) {
