@@ -373,6 +373,9 @@ void CampaignShard::publish_live() {
   live_.attempts_deferred.store(counters_.attempts_deferred, std::memory_order_relaxed);
   live_.connections_open.store(connections_open_, std::memory_order_relaxed);
   live_.recipients_held.store(recipients_held_, std::memory_order_relaxed);
+  live_.recipients_waiting.store(
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, recipients_waiting_)),
+      std::memory_order_relaxed);
   if (finished_unreported_ > 0) {
     context_.recipients_pending->fetch_sub(finished_unreported_);
     context_.recipients_pending->notify_all();

@@ -64,6 +64,7 @@ struct LiveCounters {
   std::atomic<std::uint64_t> attempts_deferred{0};
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> recipients_held{0};
+  std::atomic<std::uint64_t> recipients_waiting{0};  // deferred, waiting for their retry
 };
 
 // What a shard shows of itself once a second to the run's monitor for the live metrics: its
@@ -147,6 +148,7 @@ class CampaignShard final : public ShardHandler,
   void mark_dirty(DomainQueue* domain) override { dirty_domains_.push_back(domain); }
   void mark_dirty(Site* site) override { dirty_sites_.push_back(site); }
   void wake_at(std::int64_t time_ms, DomainQueue* domain) override;
+  void waiting_changed(std::int64_t delta) override { recipients_waiting_ += delta; }
   void wake_at(std::int64_t time_ms, Site* site) override { site_wakeups_.emplace(time_ms, site); }
 
   // ConnectionOpener
@@ -223,6 +225,7 @@ class CampaignShard final : public ShardHandler,
   std::priority_queue<SiteWakeup, std::vector<SiteWakeup>, std::greater<SiteWakeup>> site_wakeups_;
   absl::flat_hash_map<std::string, std::unique_ptr<shaping::CircuitBreaker>> breakers_;
   std::uint64_t recipients_held_ = 0;
+  std::int64_t recipients_waiting_ = 0;  // in the domains' waiting lists
   std::int64_t finished_unreported_ = 0;
   std::uint32_t connections_open_ = 0;
   std::uint64_t transaction_ids_ = 0;

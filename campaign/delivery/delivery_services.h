@@ -39,6 +39,9 @@ class RunControl {
   virtual void mark_dirty(Site* site) = 0;
   virtual void wake_at(std::int64_t time_ms, DomainQueue* domain) = 0;
   virtual void wake_at(std::int64_t time_ms, Site* site) = 0;
+  // Recipients waiting for a retry changed by `delta` (status.json's "deferred" while a run
+  // goes on). Counting only: a run that does not show it may ignore it.
+  virtual void waiting_changed(std::int64_t delta) { (void)delta; }
 
  protected:
   ~RunControl() = default;

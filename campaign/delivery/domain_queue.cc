@@ -29,6 +29,7 @@ void DomainQueue::add(Recipient&& recipient) {
       run_.wake_at(earliest_wakeup_ms_, this);
     }
     waiting_.push_back(std::move(recipient));
+    run_.waiting_changed(1);
     return;
   }
   ready_.push_back(std::move(recipient));
@@ -262,6 +263,7 @@ void DomainQueue::defer(Recipient&& recipient, const Attempt& attempt, const Ver
     run_.wake_at(earliest_wakeup_ms_, this);
   }
   waiting_.push_back(std::move(recipient));
+  run_.waiting_changed(1);
 }
 
 void DomainQueue::expire(Recipient&& recipient, const Attempt& last) {
@@ -276,6 +278,7 @@ void DomainQueue::wake() {
   const std::int64_t now = run_.now_ms();
   earliest_wakeup_ms_ = 0;
   std::int64_t earliest = 0;
+  const std::size_t waited = waiting_.size();
   auto keep = waiting_.begin();
   for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
     if (it->not_before_ms <= now) {
@@ -288,6 +291,8 @@ void DomainQueue::wake() {
     }
   }
   waiting_.erase(keep, waiting_.end());
+  run_.waiting_changed(static_cast<std::int64_t>(waiting_.size()) -
+                       static_cast<std::int64_t>(waited));
   if (earliest != 0) {
     earliest_wakeup_ms_ = earliest;
     run_.wake_at(earliest, this);
@@ -300,6 +305,7 @@ void DomainQueue::abandon() {
   for (Recipient& recipient : ready_) end_deferred(recipient, attempt);
   ready_.clear();
   for (Recipient& recipient : waiting_) end_deferred(recipient, attempt);
+  run_.waiting_changed(-static_cast<std::int64_t>(waiting_.size()));
   waiting_.clear();
   earliest_wakeup_ms_ = 0;
 }
@@ -308,6 +314,7 @@ void DomainQueue::expire_waiting() {
   const Attempt attempt{Stage::retry, 0, {}, "the run's deadline passed before the next retry",
                         "",           -1};
   for (Recipient& recipient : waiting_) end_deferred(recipient, attempt);
+  run_.waiting_changed(-static_cast<std::int64_t>(waiting_.size()));
   waiting_.clear();
   earliest_wakeup_ms_ = 0;
 }

@@ -178,6 +178,7 @@ Json counts_json(const RunRecord& record) {
               {"delivered", record.delivered},
               {"bounced", record.bounced},
               {"deferred", record.deferred},
+              {"pending", record.pending},
               {"attempts_deferred", record.attempts_deferred},
               {"rejected", record.rejected},
               {"suppressed", record.suppressed},
@@ -204,6 +205,7 @@ void counts_from(const Json& json, RunRecord& record) {
   read(json, "delivered", record.delivered);
   read(json, "bounced", record.bounced);
   read(json, "deferred", record.deferred);
+  read(json, "pending", record.pending);
   read(json, "attempts_deferred", record.attempts_deferred);
   read(json, "rejected", record.rejected);
   read(json, "suppressed", record.suppressed);

@@ -102,7 +102,8 @@ struct RunRecord {
   std::uint64_t recipients = 0;  // handed to the shards
   std::uint64_t delivered = 0;
   std::uint64_t bounced = 0;
-  std::uint64_t deferred = 0;  // deferred and not retried yet (the end: still deferred)
+  std::uint64_t deferred = 0;  // waiting for a retry now (the end: still deferred)
+  std::uint64_t pending = 0;   // read and not decided yet: waiting, ready or in flight
   std::uint64_t attempts_deferred = 0;
   std::uint64_t rejected = 0;
   std::uint64_t suppressed = 0;

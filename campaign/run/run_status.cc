@@ -98,6 +98,7 @@ LiveView collect_live_view(std::vector<std::unique_ptr<CampaignShard>>& shards) 
     const LiveCounters& live = shard->live();
     view.connections_open += live.connections_open.load(std::memory_order_relaxed);
     view.pending += live.recipients_held.load(std::memory_order_relaxed);
+    view.waiting += live.recipients_waiting.load(std::memory_order_relaxed);
   }
   view.shaping = merge_shaping(std::move(shaping));
   return view;
@@ -237,12 +238,13 @@ void StatusWriter::update(const LiveView& view, const ReaderProgress& reader,
   std::lock_guard<std::mutex> lock(mutex_);
   fill(view, reader, events, elapsed_s);
   RunRecord& r = record_;
-  r.deferred = view.pending;  // held by the shards: waiting, ready or in flight
+  r.deferred = view.waiting;  // deferred and waiting for a retry (summary.json's sense at the end)
+  r.pending = view.pending;
   if (stop_cause_ != StopCause::none) {
     r.state = "draining";
     r.state_detail = stop_detail_;
   } else if (reader.done.load(std::memory_order_relaxed) && view.connections_open == 0 &&
-             view.pending > 0 &&
+             view.waiting > 0 && view.waiting == view.pending &&
              view.next_retry_unix_ms > static_cast<std::int64_t>(r.updated_unix_s * 1000)) {
     r.state = "waiting";
     r.state_detail = "every recipient read; the rest wait for their retries";
@@ -267,6 +269,7 @@ bool StatusWriter::finish(const LiveView& view, const ReaderProgress& reader,
   r.delivered = ending.totals.delivered;
   r.bounced = ending.totals.bounced;
   r.deferred = ending.totals.deferred;
+  r.pending = 0;
   r.attempts_deferred = ending.totals.attempts_deferred;
   r.not_attempted = ending.totals.not_attempted;
   r.connections = ending.totals.connections_opened;

@@ -45,7 +45,8 @@ struct LiveView {
   RunTally tally;
   std::int64_t next_retry_unix_ms = 0;
   std::uint64_t connections_open = 0;
-  std::uint64_t pending = 0;
+  std::uint64_t pending = 0;  // held by the shards: waiting, ready or in flight
+  std::uint64_t waiting = 0;  // of those, deferred and waiting for their retry
 };
 LiveView collect_live_view(std::vector<std::unique_ptr<CampaignShard>>& shards);
 

@@ -53,6 +53,9 @@ wait_until_eq "exit code while running" 3 5 status_exit
 sleep 1.5
 first_done=$(status_field delivered)
 first_eta=$(status_field eta_s)
+first_pending=$(status_field pending)
+((first_pending > 0)) || fail "pending while running: ${first_pending}"
+assert_eq "recipients pending while running" yes yes
 sleep 2.5
 second_done=$(status_field delivered)
 [[ "$(status_field state)" == running ]] || fail "the run ended before the second look"
