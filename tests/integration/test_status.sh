@@ -68,6 +68,11 @@ assert_eq "total rows known" 122 "$(status_field total_rows)"
 assert_eq "ETA sane" yes yes
 text="$("${hayate}" status "${out}" || true)"
 assert_contains "status text" "campaign integration: running" "${text}"
+# The report of a campaign that is still running: drawn from its status.json.
+"${hayate}" report "${out}" --to "${dir}/running-report.html" >/dev/null
+grep -q 'id="chart-rate"' "${dir}/running-report.html" || fail "no report of the running campaign"
+grep -q '>running<' "${dir}/running-report.html" || fail "the running report does not say running"
+assert_eq "report while running" yes yes
 assert_contains "status text ETA" "ETA" "${text}"
 
 set +e
