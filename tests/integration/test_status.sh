@@ -82,7 +82,7 @@ run_exit=$?
 set -e
 cat "${dir}/run.err" >&2
 assert_eq "run exit" 0 "${run_exit}"
-assert_eq "status after the run" done "$(status_field state)"
+assert_eq "status after the run" "done" "$(status_field state)"
 assert_eq "status exit after the run" 0 "$(status_exit)"
 summary="${out}/summary.json"
 for key in delivered bounced deferred rejected suppressed attempts_deferred; do
