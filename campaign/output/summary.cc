@@ -23,6 +23,15 @@ std::string render_shaping(const std::vector<ShapingCounts>& views) {
   return out;
 }
 
+// A JSON string, or null for an empty path.
+std::string render_path(const std::string& path) {
+  if (path.empty()) return "null";
+  std::string out = "\"";
+  append_json_escaped(path, out);
+  out += '"';
+  return out;
+}
+
 }  // namespace
 
 std::string render_summary(const RunSummary& summary) {
@@ -41,6 +50,7 @@ std::string render_summary(const RunSummary& summary) {
       "\"rejected\": %d, \"suppressed\": %d},\n"
       "  \"suppression_recorded\": {\"suppressed\": %d, \"soft_counted\": %d, "
       "\"already_suppressed\": %d},\n"
+      "  \"suppression_list\": %s,\n"
       "  \"shaping\": %s,\n"
       "  \"duration_s\": %.3f,\n  \"messages_per_second\": %.1f,\n  \"exit_code\": %d\n}\n",
       summary.campaign, summary.rows, summary.recipients, summary.delivered, summary.bounced,
@@ -52,8 +62,9 @@ std::string render_summary(const RunSummary& summary) {
       summary.skipped_as_final_before, summary.all_runs.delivered, summary.all_runs.bounced,
       summary.all_runs.deferred, summary.all_runs.rejected, summary.all_runs.suppressed,
       summary.suppression_recorded.suppressed, summary.suppression_recorded.soft_counted,
-      summary.suppression_recorded.already_suppressed, render_shaping(summary.shaping),
-      summary.duration_s, summary.messages_per_second, summary.exit_code);
+      summary.suppression_recorded.already_suppressed, render_path(summary.suppression_list),
+      render_shaping(summary.shaping), summary.duration_s, summary.messages_per_second,
+      summary.exit_code);
 }
 
 }  // namespace hayate::campaign::output

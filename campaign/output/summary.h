@@ -41,6 +41,8 @@ struct RunSummary {
   std::uint64_t skipped_as_final_before = 0;
   JournalCounts all_runs;              // delivered, bounced, deferred, rejected and suppressed
   RecordTally suppression_recorded;    // what this run's bounces did to the suppression list
+  std::string suppression_list;        // the list's path (the host's state store by default);
+                                       // empty: [suppression] enabled = false (JSON null)
   std::vector<ShapingCounts> shaping;  // the destinations throttled or suspended
   double duration_s = 0;
   double messages_per_second = 0;

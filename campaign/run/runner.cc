@@ -1340,6 +1340,7 @@ void CampaignRun::write_summary(RunEnd& end, int code) {
   summary.skipped_as_final_before = streamed_.skipped;
   summary.all_runs = all_runs_;
   summary.suppression_recorded = recorded_;
+  if (job().suppression.enabled) summary.suppression_list = job().suppression.path;
   summary.shaping = shaping_counts(shaping_views_);
   summary.duration_s = duration_s_;
   summary.messages_per_second = rate_;

@@ -45,6 +45,8 @@ for name in spring autumn; do
   assert_eq "${name}: alice suppressed" 1 "$(json_get "${dir}/${name}/out/summary.json" suppressed)"
   assert_eq "${name}: bob delivered" 1 "$(json_get "${dir}/${name}/out/summary.json" delivered)"
   [[ ! -e "${dir}/${name}/suppression.db" ]] || fail "${name}: a list appeared beside the job"
+  assert_eq "${name}: summary.json names the list" "${store}" \
+    "$(json_get "${dir}/${name}/out/summary.json" suppression_list)"
 done
 
 # A list from before the state store, beside a job, is kept (it suppresses bob), and the

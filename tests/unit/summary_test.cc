@@ -15,7 +15,8 @@ namespace hayate::campaign {
 namespace {
 
 // A strict reader for what render_summary writes: objects, arrays, strings (escapes kept as
-// the byte they escape), numbers, true and false. Fails on anything else or on trailing bytes.
+// the byte they escape), numbers, true, false and null. Fails on anything else or on trailing
+// bytes.
 class FlatJson {
  public:
   static bool parse(std::string_view text, std::map<std::string, std::string>& values) {
@@ -63,7 +64,7 @@ class FlatJson {
       scalar = text_.substr(start, at_ - start);
       const bool number = !scalar.empty() &&
                           (std::isdigit(static_cast<unsigned char>(scalar[0])) || scalar[0] == '-');
-      if (!number && scalar != "true" && scalar != "false") return false;
+      if (!number && scalar != "true" && scalar != "false" && scalar != "null") return false;
     }
     return values_.emplace(path, scalar).second;  // a key twice is an error too
   }
@@ -134,6 +135,7 @@ RunSummary distinct_summary() {
   summary.duration_s = 12.34567;
   summary.messages_per_second = 8.345;
   summary.exit_code = 75;
+  summary.suppression_list = "/var/lib/hayate/suppression.db";
   return summary;
 }
 
@@ -178,6 +180,7 @@ TEST(SummaryTest, RendersEveryKeyWithItsValue) {
       {"suppression_recorded.suppressed", "301"},
       {"suppression_recorded.soft_counted", "302"},
       {"suppression_recorded.already_suppressed", "303"},
+      {"suppression_list", "/var/lib/hayate/suppression.db"},
       {"shaping", "[]"},
       {"shaping[0]", "{}"},
       {"shaping[0].destination", "gmail"},
@@ -207,6 +210,7 @@ TEST(SummaryTest, EmptyListsAndTheLayoutScriptsGrep) {
   EXPECT_EQ(values.at("bounce_reasons"), "{}");
   EXPECT_EQ(values.at("shaping"), "[]");
   EXPECT_EQ(values.count("shaping[0]"), 0u);
+  EXPECT_EQ(values.at("suppression_list"), "null");  // [suppression] enabled = false
   // One key a line, two spaces in, the object closed on its own line: shell tests grep it.
   EXPECT_TRUE(json.starts_with("{\n  \"campaign\": \"c\",\n  \"rows\": 0,\n")) << json;
   EXPECT_NE(json.find("\n  \"delivered\": 0,\n"), std::string::npos) << json;
