@@ -17,25 +17,51 @@ struct Classification {
   smtp::EnhancedCode status;  // the given enhanced code, or one derived from the reason
 };
 
-// Decides in this order (RFC 3463 first, as the issue and Sisimai do):
-//  1. a specific enhanced status decides alone (5.1.1 userunknown, 5.2.2 mailboxfull, 5.7.25
-//     requireptr...);
-//  2. otherwise the diagnostic text, against the phrases of the large providers and MTAs
-//     (Gmail, Outlook/Exchange, Yahoo/AOL, iCloud, Postfix, Exim, Sendmail, qmail, Amazon
-//     SES, docomo, au, SoftBank...). Generic codes (5.0.0, 5.7.1, 4.7.0, 5.2.1...) are sent for
-//     anything, so their text says more than they do;
-//  3. otherwise the generic enhanced status, then the reply code (RFC 5321 4.2.3).
-// `reply_code` 0 and an empty `enhanced_status` mean unknown: both are then looked for in the
-// text ("550 5.1.1 <a@b>: user unknown"). Hard: userunknown, hostunknown, hasmoved, and
-// notaccept when permanent. The status class is 4 or 5 (2 for delivered); when nothing gives
-// one, a failure is taken as permanent. Cheap enough for every 4xx/5xx reply: no allocation
-// beyond a small stack buffer, one pass of a precompiled RE2 set over at most 2 KiB of text.
+// The SMTP command a server refused, when known: some words mean one thing after MAIL FROM
+// and another after RCPT TO.
+enum class SmtpCommand : std::uint8_t { unknown, connect, helo, starttls, auth, mail, rcpt, data };
+
+// One failure as known: the reply (or a report's Diagnostic-Code and Status), and where it
+// came from.
+struct Failure {
+  std::uint16_t reply_code = 0;  // 0: unknown, looked for in the text
+  smtp::EnhancedCode status;     // absent: looked for in the text
+  std::string_view text;         // the server's words (a reply's text, a Diagnostic-Code)
+  SmtpCommand command = SmtpCommand::unknown;
+  std::string_view remote_host;       // the server that said it (MX name, Remote-MTA), or ""
+  std::string_view recipient_domain;  // the failed recipient's domain, or ""
+  Reason given = Reason::undefined;   // what the report's own format already says, if anything
+};
+
+// Decides as Sisimai 5 does, in this order:
+//  1. a reason the report's format gives outright (an ESP's "suppressed"), unless it is one
+//     that a closer look may refine (undefined, onhold, the generic errors);
+//  2. the provider's own rules, when the server (or the recipient's domain) is one of the
+//     large providers' (phrases.h);
+//  3. the reasons in Sisimai's first order (mailboxfull, mesgtoobig, suspend, hasmoved,
+//     norelaying, authfailure, userunknown, filtered, requireptr, notcompliantrfc,
+//     badreputation, contenterror, rejected, hostunknown, spamdetected, ratelimited,
+//     toomanyconn, blocked): the first that the RFC 3463 status names or the text says wins;
+//     userunknown only when the status says so (and the text does not say relaying, a block,
+//     a full mailbox, a move or a refused sender) or the text says so of a recipient;
+//  4. the status's own reason, refined by the text when that reason is a generic one;
+//  5. the status class (X.6 content, X.7 security), the reply code, the command (HELO:
+//     blocked); then onhold when there was text, undefined when none.
+// Hard: userunknown, hostunknown, hasmoved, and notaccept when permanent. The status class is
+// 4 or 5 (2 for delivered); when nothing gives one, a failure is taken as permanent. Cheap
+// enough for every 4xx/5xx reply: no allocation, one pass of a precompiled RE2 set over at
+// most 2 KiB of text.
+Classification classify(const Failure& failure);
+// The same with the reply alone: code, enhanced status ("" when none), text.
 Classification classify(std::uint16_t reply_code, std::string_view enhanced_status,
                         std::string_view diagnostic_text);
-// The same, with the enhanced status already parsed (smtp::parse_enhanced_code); absent: it is
-// looked for in the text.
 Classification classify(std::uint16_t reply_code, smtp::EnhancedCode enhanced_status,
                         std::string_view diagnostic_text);
+
+// True for the reasons that say nothing about why: undefined and onhold.
+constexpr bool is_unknown(Reason reason) {
+  return reason == Reason::undefined || reason == Reason::onhold;
+}
 
 // The first SMTP reply code in free text: three digits 2xx/4xx/5xx standing alone, followed by
 // a space, '-' or the end; 0 when there is none.

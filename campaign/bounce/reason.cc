@@ -9,13 +9,14 @@ namespace hayate::campaign::inline bounce {
 namespace {
 
 constexpr std::array<std::string_view, reason_count> kNames = {
-    "undefined",       "userunknown",   "mailboxfull",  "hostunknown",   "hasmoved",
-    "notaccept",       "blocked",       "spamdetected", "virusdetected", "policyviolation",
-    "rejected",        "securityerror", "authfailure",  "requireptr",    "badreputation",
-    "toomanyconn",     "speeding",      "ratelimited",  "mesgtoobig",    "contenterror",
-    "notcompliantrfc", "systemerror",   "systemfull",   "networkerror",  "expired",
-    "suspend",         "norelaying",    "syntaxerror",  "mailererror",   "onhold",
-    "filtered",        "feedback",      "vacation",     "delivered",
+    "undefined",     "userunknown",     "mailboxfull",    "hostunknown",   "hasmoved",
+    "notaccept",     "blocked",         "spamdetected",   "virusdetected", "policyviolation",
+    "rejected",      "securityerror",   "failedstarttls", "authfailure",   "requireptr",
+    "badreputation", "toomanyconn",     "speeding",       "ratelimited",   "mesgtoobig",
+    "contenterror",  "notcompliantrfc", "systemerror",    "systemfull",    "networkerror",
+    "expired",       "suspend",         "norelaying",     "syntaxerror",   "mailererror",
+    "onhold",        "filtered",        "suppressed",     "feedback",      "vacation",
+    "delivered",
 };
 
 }  // namespace

@@ -24,7 +24,8 @@ enum class Reason : std::uint8_t {
   virusdetected,    // soft: a virus or dangerous attachment was found
   policyviolation,  // soft: the receiving site's policy refuses the message (e.g. attachments)
   rejected,         // soft: the envelope sender (MAIL FROM) or its domain was refused
-  securityerror,    // soft: TLS or authentication required but missing or failed
+  securityerror,    // soft: authentication required but missing or failed
+  failedstarttls,   // soft: TLS was required (STARTTLS, MTA-STS, DANE, REQUIRETLS) and failed
   authfailure,      // soft: SPF, DKIM or DMARC failed (5.7.23 to 5.7.26)
   requireptr,       // soft: the sending IP has no (matching) reverse DNS (5.7.25)
   badreputation,    // soft: the sending IP or domain has a low reputation at the receiver
@@ -44,6 +45,7 @@ enum class Reason : std::uint8_t {
   mailererror,      // soft: local delivery failed (a pipe or program exited with an error)
   onhold,           // soft: a bounce whose reason cannot be told from the message yet
   filtered,         // soft: the recipient's own settings refused the message
+  suppressed,       // soft: the relay (an ESP) keeps the address on its own suppression list
   feedback,         // neither: a complaint (ARF, RFC 5965); suppress as a complaint
   vacation,         // neither: an auto-reply (RFC 3834), not a failure
   delivered,        // neither: a DSN that reports a successful delivery

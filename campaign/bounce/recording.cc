@@ -87,6 +87,7 @@ bool counts_against_recipient(Reason reason) {
     case Reason::mailboxfull:
     case Reason::suspend:
     case Reason::filtered:
+    case Reason::suppressed:
     case Reason::systemfull:
     case Reason::systemerror:
     case Reason::mailererror:
@@ -101,6 +102,7 @@ bool counts_against_recipient(Reason reason) {
     case Reason::policyviolation:
     case Reason::rejected:
     case Reason::securityerror:
+    case Reason::failedstarttls:
     case Reason::authfailure:
     case Reason::requireptr:
     case Reason::badreputation:

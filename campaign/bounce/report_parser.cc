@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include "campaign/limits.h"
@@ -593,6 +594,90 @@ std::size_t report_text_end(std::string_view lowered_text) {
 // RFC 3464 delivery-status fields.
 
 // "rfc822; a@b" -> "a@b"; "smtp; 550 ..." -> "550 ..."; "dns; mx.example" -> "mx.example".
+// PowerMTA's bounce category (X-PowerMTA-BounceCategory in its DSNs): its own verdict.
+Reason powermta_category(std::string_view category) {
+  static constexpr std::pair<std::string_view, Reason> kCategories[] = {
+      {"bad-mailbox", Reason::userunknown},     {"bad-domain", Reason::hostunknown},
+      {"inactive-mailbox", Reason::suspend},    {"quota-issues", Reason::mailboxfull},
+      {"message-expired", Reason::expired},     {"no-answer-from-host", Reason::networkerror},
+      {"bad-connection", Reason::networkerror}, {"routing-errors", Reason::networkerror},
+      {"relaying-issues", Reason::norelaying},  {"spam-related", Reason::spamdetected},
+      {"virus-related", Reason::virusdetected}, {"content-related", Reason::contenterror},
+      {"invalid-sender", Reason::rejected},     {"policy-related", Reason::policyviolation},
+      {"protocol-errors", Reason::syntaxerror}, {"bad-configuration", Reason::systemerror},
+  };
+  category = trim(category, whitespace_characters);
+  for (const auto& [name, reason] : kCategories) {
+    if (equals_ignoring_case(category, name)) return reason;
+  }
+  return Reason::undefined;
+}
+
+// A reply a DSN folds over several lines, each after the code again ("550-5.2.1 The user ...
+// 550-5.2.1 prevents ..."): one line, the repeated codes gone.
+std::string unfold_reply(std::string text) {
+  if (text.size() < 8 || !std::isdigit(static_cast<unsigned char>(text[0]))) return text;
+  const std::string code = text.substr(0, 3);
+  std::size_t at = 4;
+  while ((at = text.find(code, at)) != std::string::npos) {
+    const std::size_t end = at + 3;
+    const bool alone =
+        text[at - 1] == ' ' && end < text.size() && (text[end] == '-' || text[end] == ' ');
+    if (!alone) {
+      at = end;
+      continue;
+    }
+    std::size_t cut = end + 1;
+    smtp::EnhancedCode ignored;
+    const std::size_t space = text.find(' ', cut);
+    if (space != std::string::npos &&
+        smtp::parse_enhanced_code(std::string_view(text).substr(cut, space - cut), ignored)) {
+      cut = space + 1;
+    }
+    text.erase(at, cut - at);
+  }
+  return text;
+}
+
+// A multi-line reply that a DSN quotes by its first line only ("550-5.7.1 Unauthenticated
+// email ... due to domain's"): the rest from the session transcript in the report's text
+// ("<<< 550-5.7.1 DMARC policy. ..."), joined into one line as servers mean it.
+std::string whole_reply(std::string_view text, std::string_view first_line) {
+  std::string reply(first_line);
+  if (first_line.size() < 8 || first_line[3] != '-') return reply;
+  const std::string_view code = first_line.substr(0, 3);
+  const std::string_view start = first_line.substr(0, std::min<std::size_t>(first_line.size(), 60));
+  std::size_t found = std::string_view::npos;
+  for (std::size_t at = text.find(start);
+       at != std::string_view::npos && found == std::string_view::npos;
+       at = text.find(start, at + 1)) {
+    if (at >= 4 && text.substr(at - 4, 4) == "<<< ") found = at;  // the transcript's copy
+  }
+  if (found == std::string_view::npos) found = text.find(start);
+  if (found == std::string_view::npos) return reply;
+  std::size_t at = text.find('\n', found);
+  for (int lines = 0; at != std::string_view::npos && lines < 30; ++lines) {
+    const std::size_t end = text.find('\n', at + 1);
+    std::string_view line =
+        text.substr(at + 1, end == std::string_view::npos ? std::string_view::npos : end - at - 1);
+    line = trim(line, whitespace_characters);
+    if (line.substr(0, 4) == "<<< ") line.remove_prefix(4);
+    if (line.size() < 4 || line.substr(0, 3) != code || (line[3] != '-' && line[3] != ' ')) break;
+    const bool last = line[3] == ' ';
+    line.remove_prefix(4);
+    smtp::EnhancedCode ignored;
+    const std::size_t space = line.find(' ');
+    if (space != std::string_view::npos &&
+        smtp::parse_enhanced_code(line.substr(0, space), ignored)) {
+      line.remove_prefix(space + 1);
+    }
+    hayate::append(reply, " ", trim(line, whitespace_characters));
+    if (last) break;
+    at = end;
+  }
+  return reply;
+}
+
 std::string_view strip_type(std::string_view value) {
   const std::size_t semicolon = value.find(';');
   if (semicolon != std::string_view::npos && semicolon < 16) {
@@ -645,7 +730,8 @@ bool replied_to_rcpt(std::string_view lowered_text) {
   // Exchange's "recipient name is not recognized", qmail's "does not like recipient", Domino's
   // "not listed in Domino Directory" and IMail's "invalid final delivery userid" come from a
   // directory lookup of the recipient, which is the RCPT stage whatever the report says.
-  static constexpr std::array<std::string_view, 11> kRcpt = {"rcpt to",
+  static constexpr std::array<std::string_view, 12> kRcpt = {"rcpt to",
+                                                             "[rcpt_to]",
                                                              "in reply to rcpt",
                                                              "after rcpt",
                                                              "rcpt command",
@@ -657,18 +743,6 @@ bool replied_to_rcpt(std::string_view lowered_text) {
                                                              "invalid final delivery userid",
                                                              "rcpt:"};
   return contains_any(lowered_text, kRcpt);
-}
-
-// A user-unknown verdict stands when an address status (X.1.1, X.1.0, X.1.3 from the DSN or
-// the diagnostic) or the RCPT stage backs it.
-bool user_unknown_is_certain(const Finding& finding) {
-  smtp::EnhancedCode given;
-  if ((smtp::parse_enhanced_code(finding.status, given) ||
-       smtp::find_enhanced_code(std::string_view(finding.diagnostic).substr(0, 2048), given)) &&
-      given.subject == 1) {
-    return true;
-  }
-  return finding.command == "RCPT";
 }
 
 // "RCPT", "DATA", "MAIL" or "": the command a failure answered, as the MTA's words tell.
@@ -683,6 +757,15 @@ std::string command_in(std::string_view lowered_text) {
   return std::string();
 }
 
+SmtpCommand command_of(std::string_view command) {
+  if (command == "RCPT") return SmtpCommand::rcpt;
+  if (command == "MAIL") return SmtpCommand::mail;
+  if (command == "DATA") return SmtpCommand::data;
+  if (command == "HELO" || command == "EHLO") return SmtpCommand::helo;
+  if (command == "STARTTLS") return SmtpCommand::starttls;
+  return SmtpCommand::unknown;
+}
+
 void finish_classification(Finding& finding) {
   switch (finding.kind) {
     case FindingKind::complaint:
@@ -694,7 +777,18 @@ void finish_classification(Finding& finding) {
     default:
       break;
   }
-  finding.classification = classify(finding.reply_code, finding.status, finding.diagnostic);
+  Failure failure;
+  failure.reply_code = finding.reply_code;
+  if (!smtp::parse_enhanced_code(finding.status, failure.status)) failure.status = {};
+  finding.diagnostic = unfold_reply(std::move(finding.diagnostic));
+  failure.text = finding.diagnostic;
+  failure.command = command_of(finding.command);
+  failure.given = finding.format_reason;
+  failure.remote_host = finding.remote_mta;
+  const std::size_t at = finding.recipient.rfind('@');
+  if (at != std::string::npos)
+    failure.recipient_domain = std::string_view(finding.recipient).substr(at + 1);
+  finding.classification = classify(failure);
   Classification& result = finding.classification;
   if (finding.kind == FindingKind::delay) {
     // Still being retried: temporary whatever words it used.
@@ -702,20 +796,7 @@ void finish_classification(Finding& finding) {
     if (result.status.klass == 5 && !smtp::parse_enhanced_code(finding.status, result.status)) {
       result.status.klass = 4;
     }
-    if (result.reason == Reason::undefined) result.reason = Reason::expired;
-  } else if (result.reason == Reason::undefined) {
-    // A bounce that says it failed but not why: held, not ignored (Sisimai's "onhold").
-    result.reason = Reason::onhold;
-  } else if (result.reason == Reason::userunknown && !user_unknown_is_certain(finding)) {
-    // "User unknown" words without an RFC 3463 address status and not in reply to RCPT TO:
-    // the server took the recipient and refused the message later, or the report does not
-    // say when. Sisimai calls this "filtered" (soft); so does hayate, so that second-hand
-    // text alone never suppresses an address for good.
-    result.reason = Reason::filtered;
-    result.hard = false;
-    smtp::EnhancedCode given;
-    if (!smtp::parse_enhanced_code(finding.status, given))
-      result.status.subject = result.status.detail = 0;
+    if (is_unknown(result.reason)) result.reason = Reason::expired;
   }
 }
 
@@ -883,6 +964,14 @@ class Parser {
       finding.action = action;
       finding.remote_mta = std::string(strip_type(group.get("remote-mta")));
       finding.diagnostic = std::string(strip_type(group.get("diagnostic-code")));
+      finding.format_reason = powermta_category(group.get("x-powermta-bouncecategory"));
+      if (finding.diagnostic.size() > 4 && finding.diagnostic[3] == '-') {
+        if (!text_read) {
+          text = report_text();
+          text_read = true;
+        }
+        finding.diagnostic = whole_reply(text, finding.diagnostic);
+      }
       smtp::EnhancedCode code;
       if (!status.empty() && !smtp::parse_enhanced_code(status, code)) {
         // "Status: 553 Exceeded maximum inbound message size": words, not a code.
@@ -896,7 +985,7 @@ class Parser {
         }
         finding.diagnostic = diagnostic_near(text, recipient);
       }
-      if (classify(0, finding.status, finding.diagnostic).reason == Reason::undefined) {
+      if (is_unknown(classify(0, finding.status, finding.diagnostic).reason)) {
         // "Reason 1 (Unable-To-Transfer)": the DSN fields say nothing; its text may.
         if (!text_read) {
           text = report_text();
@@ -1080,7 +1169,7 @@ class Parser {
       std::string near =
           finding.recipient.empty() ? std::string() : diagnostic_near(text, finding.recipient);
       const Classification local = classify(0, "", near);
-      if (local.reason == Reason::undefined) {
+      if (is_unknown(local.reason)) {
         // The failure is said once for all recipients, before or after the list.
         finding.diagnostic =
             std::string(trim(std::string_view(text).substr(0, 2048), whitespace_characters));

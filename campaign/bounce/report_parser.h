@@ -61,15 +61,17 @@ struct Finding {
   std::string reported_recipient;  // what the report itself named, when VERP said otherwise
   std::string original_recipient;  // RFC 3464 2.3.1 Original-Recipient, when given
   RecipientSource recipient_source = RecipientSource::dsn;
-  std::string status;                     // the status as reported ("5.1.1"), or empty
-  std::uint16_t reply_code = 0;           // from the diagnostic, 0 when none
-  std::string diagnostic;                 // Diagnostic-Code (type stripped) or the MTA's text
-  std::string command;                    // the SMTP command refused: "RCPT", "DATA", "MAIL" or ""
-  std::string action;                     // RFC 3464 2.3.3, lower case, or empty
-  std::string remote_mta;                 // RFC 3464 2.3.5, type stripped, or empty
-  std::string feedback_type;              // RFC 5965 3.1 (abuse, fraud...), complaints only
-  Classification classification;          // reason, hard/soft, normalized status (classify.h)
-  TokenCheck token = TokenCheck::absent;  // what our VERP address the message came to said
+  std::string status;            // the status as reported ("5.1.1"), or empty
+  std::uint16_t reply_code = 0;  // from the diagnostic, 0 when none
+  std::string diagnostic;        // Diagnostic-Code (type stripped) or the MTA's text
+  std::string command;           // the SMTP command refused: "RCPT", "DATA", "MAIL" or ""
+  std::string action;            // RFC 3464 2.3.3, lower case, or empty
+  std::string remote_mta;        // RFC 3464 2.3.5, type stripped, or empty
+  std::string feedback_type;     // RFC 5965 3.1 (abuse, fraud...), complaints only
+  Reason format_reason = Reason::undefined;  // what the report's format states outright
+                                             // (PowerMTA's bounce category), if anything
+  Classification classification;             // reason, hard/soft, normalized status (classify.h)
+  TokenCheck token = TokenCheck::absent;     // what our VERP address the message came to said
 };
 
 struct ParseOptions {

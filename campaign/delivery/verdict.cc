@@ -144,6 +144,36 @@ Attempt Judge::expired_attempt(const Attempt& last, std::string& text_storage) {
   return expired;
 }
 
+namespace {
+
+// The SMTP command a stage's reply answered, for the classifier's rules that depend on it.
+bounce::SmtpCommand command_of(Stage stage) {
+  switch (stage) {
+    case Stage::connect:
+    case Stage::greeting:
+      return bounce::SmtpCommand::connect;
+    case Stage::ehlo:
+    case Stage::helo:
+      return bounce::SmtpCommand::helo;
+    case Stage::starttls:
+    case Stage::tls:
+      return bounce::SmtpCommand::starttls;
+    case Stage::auth:
+      return bounce::SmtpCommand::auth;
+    case Stage::mail:
+      return bounce::SmtpCommand::mail;
+    case Stage::rcpt:
+      return bounce::SmtpCommand::rcpt;
+    case Stage::data:
+    case Stage::body:
+      return bounce::SmtpCommand::data;
+    default:
+      return bounce::SmtpCommand::unknown;
+  }
+}
+
+}  // namespace
+
 FailureClass classify_failure(Disposition disposition, const Attempt& attempt) {
   HAYATE_ASSERT(disposition != Disposition::delivered);
   // RFC 3463 4.4.7: the delivery time expired; the text holds the last error, which would
@@ -155,8 +185,13 @@ FailureClass classify_failure(Disposition disposition, const Attempt& attempt) {
                             attempt.enhanced == connection_failure_code(Stage::rcpt))) {
     return {bounce::Reason::networkerror, false};
   }
-  const bounce::Classification found =
-      bounce::classify(attempt.code, attempt.enhanced, attempt.text);
+  bounce::Failure failure;
+  failure.reply_code = attempt.code;
+  failure.status = attempt.enhanced;
+  failure.text = attempt.text;
+  failure.command = command_of(attempt.stage);
+  failure.remote_host = attempt.mx;
+  const bounce::Classification found = bounce::classify(failure);
   FailureClass result{found.reason, found.hard};
   if (!bounce::is_failure(result.reason)) result = {bounce::Reason::undefined, false};
   if (disposition != Disposition::bounced) result.hard = false;

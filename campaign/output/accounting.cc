@@ -115,6 +115,7 @@ constexpr CategoryEntry bounce_categories[] = {
     {bounce::Reason::policyviolation, "policy-related"},
     {bounce::Reason::rejected, "invalid-sender"},  // the envelope sender was refused
     {bounce::Reason::securityerror, "policy-related"},
+    {bounce::Reason::failedstarttls, "policy-related"},  // TLS required and not had
     {bounce::Reason::authfailure, "policy-related"},
     {bounce::Reason::requireptr, "policy-related"},
     {bounce::Reason::badreputation, "spam-related"},
@@ -134,6 +135,7 @@ constexpr CategoryEntry bounce_categories[] = {
     {bounce::Reason::mailererror, "bad-configuration"},
     {bounce::Reason::onhold, "other"},
     {bounce::Reason::filtered, "policy-related"},  // the recipient's own rules refused it
+    {bounce::Reason::suppressed, "bad-mailbox"},   // an ESP's list of addresses that bounced
     {bounce::Reason::feedback, "other"},           // not failures: never on a failed row
     {bounce::Reason::vacation, "other"},
     {bounce::Reason::delivered, "other"},

@@ -14,9 +14,15 @@ struct Expected {
   const char* status;
 };
 
+// A reply to RCPT TO, as the sending path meets them.
 void expect_classified(std::uint16_t code, std::string_view status, std::string_view text,
                        const Expected& expected) {
-  const Classification got = classify(code, status, text);
+  Failure failure;
+  failure.reply_code = code;
+  if (!smtp::parse_enhanced_code(status, failure.status)) failure.status = {};
+  failure.text = text;
+  failure.command = SmtpCommand::rcpt;
+  const Classification got = classify(failure);
   EXPECT_EQ(to_string(got.reason), to_string(expected.reason)) << text;
   EXPECT_EQ(got.hard, expected.hard) << text;
   EXPECT_EQ(got.status.to_string(), expected.status) << text;
@@ -101,7 +107,7 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
   expect_classified(421, "4.7.0",
                     "Our system has detected an unusual rate of unsolicited mail originating "
                     "from your IP address.",
-                    {Reason::speeding, false, "4.7.0"});
+                    {Reason::ratelimited, false, "4.7.0"});
   // Outlook.com / Exchange Online
   expect_classified(550, "5.5.0", "Requested action not taken: mailbox unavailable (S2017062302)",
                     {Reason::userunknown, true, "5.5.0"});
@@ -118,7 +124,7 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
   expect_classified(421, "4.7.0",
                     "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume "
                     "or user complaints",
-                    {Reason::toomanyconn, false, "4.7.0"});
+                    {Reason::blocked, false, "4.7.0"});
   expect_classified(554, "",
                     "delivery error: dd Sorry your message to a@yahoo.com cannot be "
                     "delivered. This mailbox is disabled (554.30).",
@@ -190,7 +196,8 @@ TEST(BounceClassify, ReplyCodeWhenNothingElse) {
   expect_classified(500, "", "", {Reason::syntaxerror, false, "5.0.0"});
   expect_classified(550, "", "", {Reason::undefined, false, "5.0.0"});
   expect_classified(0, "", "", {Reason::undefined, false, "5.0.0"});
-  expect_classified(0, "", "temporary failure, will retry", {Reason::systemerror, false, "4.0.0"});
+  // Words that name no reason: held (Sisimai's onhold), whatever the class.
+  expect_classified(0, "", "temporary failure, will retry", {Reason::onhold, false, "4.0.0"});
   // A 4xx notaccept is soft; 5xx hard.
   expect_classified(450, "", "Host does not accept mail", {Reason::notaccept, false, "4.1.10"});
   expect_classified(550, "", "Host does not accept mail", {Reason::notaccept, true, "5.1.10"});
@@ -199,7 +206,7 @@ TEST(BounceClassify, ReplyCodeWhenNothingElse) {
 TEST(BounceClassify, HostileText) {
   std::string huge(1 << 20, 'x');
   huge += " user unknown";  // beyond the read window: not seen
-  expect_classified(550, "", huge, {Reason::undefined, false, "5.0.0"});
+  expect_classified(550, "", huge, {Reason::onhold, false, "5.0.0"});
   std::string binary("\0\xff\xfe 550 5.1.1 \x80\x81", 15);
   EXPECT_EQ(classify(0, "", binary).status.to_string(), "5.1.1");
   EXPECT_EQ(classify(999, "9.9.9", "").status.to_string(), "5.0.0");

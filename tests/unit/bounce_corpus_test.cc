@@ -1,5 +1,5 @@
 // Agreement with the reference classifier (Sisimai) over real bounces: tests/data/bounces/
-// (see its SOURCES for the messages, their licences and how agreement is counted). Also
+// (see its README.md for the messages, their licences and how agreement is counted). Also
 // checks the hand-written samples exactly.
 #include <cstdio>
 #include <fstream>

@@ -239,7 +239,7 @@ TEST(SuppressionEvents, WhichBouncesCount) {
       EXPECT_TRUE(bounce::is_failure(reason)) << bounce::to_string(reason);
     }
   }
-  EXPECT_EQ(counted, 14u);
+  EXPECT_EQ(counted, 15u);
 }
 
 TEST(DeliveryLine, ReadsWhatDeliveryLogWrites) {

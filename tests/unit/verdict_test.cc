@@ -60,7 +60,7 @@ TEST(ClassifyFailure, RepliesAndOwnResults) {
       {OutcomeType::deferred, 421, "4.7.0",
        "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
        "complaints",
-       "connect", Reason::toomanyconn, false},
+       "connect", Reason::blocked, false},
       // Expired: the last error does not decide (DomainQueue::expire writes it in the text).
       {OutcomeType::bounced, 0, "4.4.7",
        "expired: no delivery within max_age; last error: 550 5.1.1 User unknown", "expired",
@@ -87,7 +87,11 @@ TEST(ClassifyFailure, TheOperatorsMistakesNeverCondemnRecipients) {
                                      "route host relay.invalid: Domain name not found", "dns");
   EXPECT_FALSE(route.hard);
   // Our own words that look like a user-unknown text, without a server's reply code.
-  ASSERT_TRUE(bounce::classify(0, "5.0.0", "no such user here").hard);  // the rule is needed
+  bounce::Failure words;
+  words.status = smtp::EnhancedCode{5, 0, 0};
+  words.text = "no such user here";
+  words.command = bounce::SmtpCommand::rcpt;
+  ASSERT_TRUE(bounce::classify(words).hard);  // the rule is needed
   const FailureClass own =
       failure(OutcomeType::bounced, 0, "5.0.0", "no such user here", "connect");
   EXPECT_FALSE(own.hard);
