@@ -341,7 +341,10 @@ bool says_filtered(const TextSays& says, Reason named, SmtpCommand command) {
   return (says.generic & kWords) != 0;
 }
 
-Reason decide(const TextSays& says, Reason named, SmtpCommand command) {
+// `hint`: what the report's format or an MTA's fixed wording says; a hint Sisimai lets a
+// closer look refine (userunknown, expired...) counts as one more true reason in the first
+// order, and stands when no other is; any other hint decides.
+Reason decide(const TextSays& says, Reason named, SmtpCommand command, Reason hint) {
   // A provider's "unknown user" yields to a status that says the mailbox refused (docomo's
   // 5.2.0 for a recipient's filter).
   const bool status_refused = named == Reason::filtered || named == Reason::suspend;
@@ -349,13 +352,15 @@ Reason decide(const TextSays& says, Reason named, SmtpCommand command) {
       !(says.provider == Reason::userunknown && status_refused)) {
     return says.provider;
   }
-  if (says.mta != Reason::undefined) return says.mta;
+  if (hint == Reason::undefined) hint = says.mta;
+  if (hint != Reason::undefined && !refinable(hint)) return hint;
   for (Reason reason : kFirstOrder) {
     bool yes = named == reason || (says.generic & bit(reason)) != 0;
     if (reason == Reason::userunknown) yes = says_userunknown(says, named, command);
     if (reason == Reason::filtered) yes = says_filtered(says, named, command);
-    if (yes) return reason;
+    if (yes || reason == hint) return reason;
   }
+  if (hint != Reason::undefined) return hint;
   // Refused at MAIL FROM and no word says why: the sender was refused.
   if (command == SmtpCommand::mail) return Reason::rejected;
   if (!refinable(named)) return named;
@@ -446,11 +451,12 @@ Classification classify(const Failure& failure) {
   Classification result;
   if (named == Reason::delivered) {
     result.reason = Reason::delivered;
-  } else if (!is_unknown(failure.given)) {
+  } else if (!is_unknown(failure.given) && !refinable(failure.given)) {
     result.reason = failure.given;
   } else {
     const TextSays says = text_says(normalized, provider);
-    result.reason = decide(says, named, failure.command);
+    const Reason hint = is_unknown(failure.given) ? Reason::undefined : failure.given;
+    result.reason = decide(says, named, failure.command, hint);
     if (is_unknown(result.reason) && !is_unknown(failure.given)) result.reason = failure.given;
     if (is_unknown(result.reason)) result.reason = last_resort(given, reply_code, failure);
     if (result.reason == Reason::undefined && !normalized.empty()) result.reason = Reason::onhold;

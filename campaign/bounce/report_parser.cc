@@ -471,14 +471,14 @@ struct Message {
 };
 
 bool is_bounce_sender(const Message& message) {
-  static constexpr std::array<std::string_view, 9> kSenders = {
-      "mailer-daemon",      "postmaster",      "mail delivery", "mail-daemon",  "maildaemon",
-      "mail administrator", "delivery system", "mail-delivery", "double-bounce"};
+  static constexpr std::array<std::string_view, 10> kSenders = {
+      "mailer-daemon",      "postmaster",      "mail delivery", "mail-daemon",   "maildaemon",
+      "mail administrator", "delivery system", "mail-delivery", "double-bounce", "post_master"};
   return contains_any(message.from, kSenders);
 }
 
 bool has_bounce_subject(const Message& message) {
-  static constexpr std::array<std::string_view, 36> kSubjects = {"undeliver",
+  static constexpr std::array<std::string_view, 37> kSubjects = {"undeliver",
                                                                  "non-delivery",
                                                                  "user unknown",
                                                                  "undelivered",
@@ -513,7 +513,8 @@ bool has_bounce_subject(const Message& message) {
                                                                  "error sending message",
                                                                  "permanent error",
                                                                  "no se puede entregar",
-                                                                 "メール送信エラー"};
+                                                                 "メール送信エラー",
+                                                                 "メールエラー通知"};
   return contains_any(message.subject, kSubjects);
 }
 
@@ -949,7 +950,8 @@ class Parser {
       if (action.compare(0, 5, "delay") == 0) {
         kind = FindingKind::delay;
       } else if (action.compare(0, 4, "fail") != 0 && action.compare(0, 5, "error") != 0 &&
-                 action.compare(0, 6, "bounce") != 0 && action.compare(0, 6, "reject") != 0) {
+                 action.compare(0, 7, "expired") != 0 && action.compare(0, 6, "bounce") != 0 &&
+                 action.compare(0, 6, "reject") != 0) {
         // delivered, relayed, expanded: not a failure. Without an Action, the status says.
         if (!action.empty() || status.empty() || status.front() == '2') continue;
         if (status.front() == '4') kind = FindingKind::delay;
@@ -1016,23 +1018,28 @@ class Parser {
         break;
       }
     }
-    if (report == nullptr) return false;
+    if (report == nullptr) return parse_forwarded_complaint();
     Headers fields;
     parse_headers(report->body, fields);
     Finding finding;
     finding.kind = FindingKind::complaint;
     finding.feedback_type = lower(trim(fields.get("feedback-type"), whitespace_characters));
-    finding.recipient = first_address(fields.get("original-rcpt-to"));
-    if (finding.recipient.empty())
-      finding.recipient = first_address(fields.get("removal-recipient"));
     finding.recipient_source = RecipientSource::dsn;
-    if (finding.recipient.empty()) {
+    // RFC 5965 3.2: Original-Rcpt-To may appear once per recipient of the original.
+    std::vector<std::string> recipients;
+    for (const Field& field : fields.fields) {
+      if (field.name != "original-rcpt-to" || recipients.size() >= bounce_findings_max) continue;
+      std::string address = first_address(field.value);
+      if (!address.empty()) recipients.push_back(std::move(address));
+    }
+    if (recipients.empty()) finding.recipient = first_address(fields.get("removal-recipient"));
+    if (recipients.empty() && finding.recipient.empty()) {
       if (const Part* original = first_returned_message()) {
         finding.recipient = first_address(original->headers.get("to"));
         finding.recipient_source = RecipientSource::original_headers;
       }
     }
-    if (finding.recipient.empty()) {
+    if (recipients.empty() && finding.recipient.empty()) {
       // Some reporters put the original headers in a text part.
       for (const Part& part : message_.parts) {
         if (part.type.compare(0, 5, "text/") != 0 || part.attached) continue;
@@ -1045,6 +1052,38 @@ class Parser {
         }
       }
     }
+    if (recipients.empty()) {
+      findings_.push_back(std::move(finding));
+      return true;
+    }
+    for (std::string& recipient : recipients) {
+      findings_.push_back(finding);
+      findings_.back().recipient = std::move(recipient);
+    }
+    return true;
+  }
+
+  // Microsoft's junk-mail reports (JMRP): not ARF but a message from staff@hotmail.com with
+  // the complained-about message attached, its recipient in X-HmXmrOriginalRecipient.
+  bool parse_forwarded_complaint() {
+    const std::string from = lower(first_address(message_.top.get("from")));
+    const std::string subject = lower(message_.top.get("subject"));
+    if (from != "staff@hotmail.com" &&
+        subject.find("complaint about message from") == std::string::npos) {
+      return false;
+    }
+    const Part* original = first_returned_message();
+    if (original == nullptr) return false;
+    Finding finding;
+    finding.kind = FindingKind::complaint;
+    finding.feedback_type = "abuse";
+    finding.recipient = first_address(original->headers.get("x-hmxmroriginalrecipient"));
+    finding.recipient_source = RecipientSource::dsn;
+    if (finding.recipient.empty()) {
+      finding.recipient = first_address(original->headers.get("to"));
+      finding.recipient_source = RecipientSource::original_headers;
+    }
+    if (finding.recipient.empty()) return false;
     findings_.push_back(std::move(finding));
     return true;
   }
@@ -1118,6 +1157,26 @@ class Parser {
     RecipientSource source = RecipientSource::failed_header;
     const std::string_view failed = message_.top.get("x-failed-recipients");
     if (!failed.empty()) recipients = all_addresses(failed);
+    if (recipients.empty()) {
+      // A report that quotes the envelope ("RCPT TO: a@b" in its message details) names the
+      // recipient there; the other addresses it quotes are the original's From and CC.
+      source = RecipientSource::text;
+      for (std::size_t at = lowered_text.find("rcpt to:"); at != std::string::npos;
+           at = lowered_text.find("rcpt to:", at + 8)) {
+        std::size_t line_start = lowered_text.rfind('\n', at);
+        line_start = line_start == std::string::npos ? 0 : line_start + 1;
+        if (!trim(std::string_view(lowered_text).substr(line_start, at - line_start),
+                  whitespace_characters)
+                 .empty()) {
+          continue;  // ">>> RCPT TO:" in a transcript: one of several, maybe not the failed one
+        }
+        const std::size_t end = text.find('\n', at);
+        std::string address = first_address(std::string_view(text).substr(
+            at + 8, end == std::string::npos ? std::string::npos : end - at - 8));
+        if (!address.empty() && recipients.size() < bounce_findings_max)
+          recipients.push_back(std::move(address));
+      }
+    }
     if (recipients.empty()) {
       source = RecipientSource::text;
       const std::string to = first_address(message_.top.get("to"));
@@ -1194,6 +1253,13 @@ class Parser {
   void add_autoreply() {
     Finding finding;
     finding.kind = FindingKind::autoreply;
+    // Apple Mail's one-click unsubscribe (X-Apple-Unsubscribe: true) comes as an auto-reply
+    // from the recipient: it asks for no more mail, as a complaint does.
+    if (equals_ignoring_case(trim(message_.top.get("x-apple-unsubscribe"), whitespace_characters),
+                             "true")) {
+      finding.kind = FindingKind::complaint;
+      finding.feedback_type = "unsubscribe";
+    }
     finding.recipient = first_address(message_.top.get("from"));
     finding.recipient_source = RecipientSource::sender;
     if (finding.recipient.empty() && !options_.verp_decoder) return;

@@ -53,8 +53,8 @@ std::vector<Expected> read_expected() {
     }
     EXPECT_GE(fields.size(), 6u) << line;
     fields.resize(7);
-    rows.push_back({fields[0], lower(fields[1]), fields[2], fields[3], fields[4], fields[5],
-                    fields[6]});
+    rows.push_back(
+        {fields[0], lower(fields[1]), fields[2], fields[3], fields[4], fields[5], fields[6]});
   }
   return rows;
 }
@@ -94,11 +94,15 @@ bool made_up_status(const std::string& status) {
 // Sisimai 5 renamed or split some reasons over its minor versions; either word is its verdict.
 bool reason_agrees(const std::string& reference, const std::string& ours) {
   static const std::set<std::pair<std::string, std::string>> kSameVerdict = {
-      {"onhold", "undefined"},      {"undefined", "onhold"},
-      {"emailtoolarge", "mesgtoobig"}, {"exceedlimit", "mesgtoobig"},
+      {"onhold", "undefined"},
+      {"undefined", "onhold"},
+      {"emailtoolarge", "mesgtoobig"},
+      {"exceedlimit", "mesgtoobig"},
       // 5.2 folded toomanyconn and speeding into ratelimited.
-      {"toomanyconn", "ratelimited"},  {"speeding", "ratelimited"},
-      {"ratelimited", "toomanyconn"},  {"ratelimited", "speeding"},
+      {"toomanyconn", "ratelimited"},
+      {"speeding", "ratelimited"},
+      {"ratelimited", "toomanyconn"},
+      {"ratelimited", "speeding"},
   };
   return reference == ours || kSameVerdict.count({reference, ours}) > 0;
 }
@@ -128,7 +132,8 @@ std::map<std::string, Score> score(const std::vector<Expected>& rows, bool show)
   std::map<std::string, std::size_t> position;  // the next row's index within its file
   for (const Expected& row : rows) {
     auto it = parsed.find(row.file);
-    if (it == parsed.end()) it = parsed.emplace(row.file, parse_report(read_file(kDir + row.file))).first;
+    if (it == parsed.end())
+      it = parsed.emplace(row.file, parse_report(read_file(kDir + row.file))).first;
     const std::vector<Finding>& findings = it->second;
     const std::size_t index = position[row.file]++;
     Score& s = by_format[format_of(row.file)];
@@ -138,9 +143,12 @@ std::map<std::string, Score> score(const std::vector<Expected>& rows, bool show)
     for (const Finding& finding : findings) {
       if (lower(finding.recipient) == row.recipient) match = &finding;
     }
-    if (match == nullptr && row.recipient == "?" && index < findings.size()) match = &findings[index];
+    if (match == nullptr && row.recipient == "?" && index < findings.size())
+      match = &findings[index];
     if (match == nullptr) {
-      if (show) std::printf("  missed   %s %s (%s)\n", row.file.c_str(), row.recipient.c_str(), row.reason.c_str());
+      if (show)
+        std::printf("  missed   %s %s (%s)\n", row.file.c_str(), row.recipient.c_str(),
+                    row.reason.c_str());
       continue;
     }
     ++s.found;
@@ -227,7 +235,8 @@ class Sisimai5 : public ::testing::Test {
   void SetUp() override {
     const std::vector<Expected> rows = read_expected();
     const std::set<std::string> held = held_back_files(rows);
-    for (const Expected& row : rows) (held.count(row.file) ? held_rows_ : tuning_rows_).push_back(row);
+    for (const Expected& row : rows)
+      (held.count(row.file) ? held_rows_ : tuning_rows_).push_back(row);
   }
   std::vector<Expected> tuning_rows_, held_rows_;
 };
@@ -250,7 +259,7 @@ TEST_F(Sisimai5, TuningPart) {
   const auto by_format = score(tuning_rows_, true);
   const Score total = total_of(by_format);
   print_total("tuning part", total);
-  expect_at_least(total, {96.0, 96.0, 94.0, 88.0});
+  expect_at_least(total, {98.5, 96.0, 96.5, 91.0});
 }
 
 TEST_F(Sisimai5, HeldBackPart) {
@@ -258,7 +267,7 @@ TEST_F(Sisimai5, HeldBackPart) {
   const Score total = total_of(held);
   print_total("held-back part", total);
   print_table(score(tuning_rows_, false), held);
-  expect_at_least(total, {95.0, 97.0, 87.0, 76.0});
+  expect_at_least(total, {96.0, 97.0, 90.0, 82.5});
 }
 
 }  // namespace
