@@ -358,15 +358,20 @@ Reason decide(const TextSays& says, Reason named, SmtpCommand command, Reason hi
     bool yes = named == reason || (says.generic & bit(reason)) != 0;
     if (reason == Reason::userunknown) yes = says_userunknown(says, named, command);
     if (reason == Reason::filtered) yes = says_filtered(says, named, command);
+    // "Not permitted to relay without authentication": the MTA's own word for it stands.
+    if (reason == Reason::norelaying &&
+        (hint == Reason::securityerror || hint == Reason::systemerror)) {
+      yes = false;
+    }
     if (yes || reason == hint) return reason;
   }
   if (hint != Reason::undefined) return hint;
-  // Refused at MAIL FROM and no word says why: the sender was refused.
-  if (command == SmtpCommand::mail) return Reason::rejected;
   if (!refinable(named)) return named;
   for (Reason reason : kSecondOrder) {
     if ((says.generic & bit(reason)) != 0) return reason;
   }
+  // Refused at MAIL FROM and no word says why: the sender was refused.
+  if (command == SmtpCommand::mail && is_unknown(named)) return Reason::rejected;
   return named;
 }
 

@@ -88,9 +88,9 @@ constexpr Phrase kPhrases[] = {
     {Provider::mta, hostunknown,
      R"(all host address lookups failed permanently|all relevant mx records point to non-existent hosts|dns error: domain name not found|dns error: dns server returned answer with no data|sorry, i couldn't find any host |illegal host/domain name found|as the remote domain doesnt exist)"},
     {Provider::mta, notaccept,
-     R"(an mx or srv record indicated no smtp service|no host found for existing smtp connection|destination seem to reject all mails|\bpol-p[34]\b|\bpol-t[123]\b)"},
+     R"(an mx or srv record indicated no smtp service|sorry, i couldn't find a mail exchanger or ip address|no mx found for (?:domain|destination)|no host found for existing smtp connection|destination seem to reject all mails|\bpol-p[34]\b|\bpol-t[123]\b)"},
     {Provider::mta, networkerror,
-     R"(sorry, i wasn't able to establish an smtp connection|sorry, i couldn't find a mail exchanger or ip address|although i'm listed as a best-preference mx or a for that host|address family mismatch on destination mxs|all routes to destination blocked|bad dns lookup error code|could not retrieve source address|network error on destination mxs|no mx found for (?:domain|destination)|no valid route to (?:remote mx|destination)|temporary failure in mx lookup|message has exceeded maximum hop count| had no relevant answers\.| responded with code nxdomain)"},
+     R"(sorry, i wasn't able to establish an smtp connection|although i'm listed as a best-preference mx or a for that host|address family mismatch on destination mxs|all routes to destination blocked|bad dns lookup error code|could not retrieve source address|network error on destination mxs|no valid route to (?:remote mx|destination)|temporary failure in mx lookup|message has exceeded maximum hop count| had no relevant answers\.| responded with code nxdomain)"},
     {Provider::mta, mailboxfull, R"(error: quota exceed|^user mailbox exceeds allowed size|as their mailbox is full|the number of messages in recipient's mailbox exceeded the local limit|the user\(s\) account is temporarily over quota)"},
     {Provider::mta, suspend,
      R"(the user\(s\) account is (?:disabled|temporarily limited)|\brcp-t4\b)"},
@@ -109,7 +109,8 @@ constexpr Phrase kPhrases[] = {
     {Provider::mta, virusdetected,
      R"(\bpol-p5\b| - infected|^requested action not taken: virus detected)"},
     {Provider::mta, norelaying, R"(due to the following smtp relay error)"},
-    {Provider::mta, securityerror, R"(could not retrieve credentials)"},
+    {Provider::mta, securityerror,
+     R"(could not retrieve credentials|please turn on smtp authentication in your mail client)"},
     {Provider::mta, spamdetected, R"( - spam\b)"},
 
     // --- Google (Gmail, Google Workspace): "<code> <status> <text>" replies. ---

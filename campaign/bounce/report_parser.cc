@@ -833,8 +833,11 @@ void refine_status(Finding& finding) {
   smtp::EnhancedCode in_text;
   if (find_remote_status(finding.diagnostic.substr(0, 2048), in_text) ||
       smtp::find_enhanced_code(finding.diagnostic.substr(0, 2048), in_text)) {
-    if (!has_reported ||
-        (reported.subject == 0 && reported.detail == 0 && in_text.klass == reported.klass)) {
+    // The remote server's own code, when specific and of the same class, over the one the
+    // reporting MTA put in Status: (which often guesses: 5.1.1 for any RCPT refusal).
+    const bool specific = in_text.subject != 0 || in_text.detail != 0;
+    if (!has_reported || (in_text.klass == reported.klass &&
+                          ((reported.subject == 0 && reported.detail == 0) || specific))) {
       finding.status = in_text.to_string();
     }
   }
@@ -1185,10 +1188,16 @@ class Parser {
       if (const Part* original = first_returned_message()) {
         original_from = first_address(original->headers.get("from"));
       }
+      std::string own_line;  // "<a@b>:" alone on a line (qmail's form), though it is To's
       for_each_address_outside_headers(text, [&](std::string_view address) {
         if (recipients.size() >= bounce_findings_max) return;
-        if (is_system_address(address) || same_address(address, to) ||
-            same_address(address, from) || same_address(address, original_from)) {
+        if (is_system_address(address)) return;
+        if (same_address(address, to) || same_address(address, from) ||
+            same_address(address, original_from)) {
+          if (own_line.empty() &&
+              text.find("\n<" + std::string(address) + ">:\n") != std::string::npos) {
+            own_line = std::string(address);
+          }
           return;
         }
         for (const std::string& known : recipients) {
@@ -1196,6 +1205,7 @@ class Parser {
         }
         recipients.emplace_back(address);
       });
+      if (recipients.empty() && !own_line.empty()) recipients.push_back(std::move(own_line));
     }
     if (recipients.empty()) {
       source = RecipientSource::original_headers;
