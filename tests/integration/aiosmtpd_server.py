@@ -64,6 +64,7 @@ class Stats:
             "rcpt_tempfail": 0,
             "rcpt_bounce": 0,
             "rcpt_flaky": 0,
+            "rcpt_scripted": 0,  # RCPTs answered from --replies
             "data_fail": 0,
             "data_tempfail": 0,
             "tls_sessions": 0,  # STARTTLS handshakes completed, or implicit TLS connections
@@ -94,14 +95,19 @@ class Stats:
 class FaultHandler:
     """aiosmtpd handler: accepts everything except the recipients that ask for a failure."""
 
-    def __init__(self, stats: Stats, maildir: Optional[mailbox.Maildir]) -> None:
+    def __init__(self, stats: Stats, maildir: Optional[mailbox.Maildir],
+                 replies: Optional[dict] = None) -> None:
         self.stats = stats
         self.maildir = maildir
         self.flaky_seen: set = set()  # addresses as sent; a test sends few
+        self.replies = replies or {}  # local part -> the reply its RCPT gets (--replies)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list) -> str:
         local = local_part(address)
+        if local in self.replies:
+            self.stats.add(rcpt_rejected=1, rcpt_scripted=1)
+            return self.replies[local]
         if local.startswith(TEMPFAIL_PREFIX):
             self.stats.add(rcpt_rejected=1, rcpt_tempfail=1)
             return TRY_AGAIN_REPLY
@@ -220,6 +226,8 @@ def parse_arguments(argv: list) -> argparse.Namespace:
                              "that a client refuses to send credentials in the clear)")
     parser.add_argument("--data-size-limit", type=int, default=33554432,
                         help="SIZE announced and enforced (RFC 1870), bytes")
+    parser.add_argument("--replies", help="a file of LOCAL-PART<TAB>REPLY lines: the RCPT of "
+                        "that local part gets that reply (a real server's words, one line)")
     parser.add_argument("--verbose", action="store_true", help="log every session to stderr")
     arguments = parser.parse_args(argv)
     if not ipaddress.ip_address(arguments.host).is_loopback:
@@ -247,7 +255,14 @@ async def serve(arguments: argparse.Namespace) -> None:
     stats = Stats(arguments.stats_file)
     stats.write()  # the file exists, all zeros, before the first client arrives
     maildir = mailbox.Maildir(arguments.maildir, create=True) if arguments.maildir else None
-    handler = FaultHandler(stats, maildir)
+    replies = {}
+    if arguments.replies:
+        with open(arguments.replies, encoding="utf-8") as lines:
+            for line in lines:
+                local, _, reply = line.rstrip("\n").partition("\t")
+                if local and reply:
+                    replies[local.lower()] = reply
+    handler = FaultHandler(stats, maildir, replies)
     tls_context = None
     if arguments.tls_cert:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
