@@ -298,6 +298,21 @@ bool refinable(Reason reason) {
   }
 }
 
+// The commands before DATA: refusals there are not about the message's content.
+bool before_data(SmtpCommand command) {
+  return command == SmtpCommand::connect || command == SmtpCommand::helo ||
+         command == SmtpCommand::mail || command == SmtpCommand::rcpt;
+}
+
+// "Sender rejected" words count when the refusal came at MAIL FROM, or after DATA for a
+// recipient the status does not call unknown, or when the status names nothing specific.
+bool says_rejected(const TextSays& says, Reason named, SmtpCommand command) {
+  if ((says.generic & bit(Reason::rejected)) == 0) return false;
+  if (command == SmtpCommand::mail) return true;
+  if (command == SmtpCommand::data) return named != Reason::userunknown;
+  return is_unknown(named) || named == Reason::securityerror || named == Reason::systemerror;
+}
+
 // Sisimai's first order: the first reason the status names or the text says.
 constexpr Reason kFirstOrder[] = {
     Reason::mailboxfull, Reason::mesgtoobig,      Reason::suspend,       Reason::hasmoved,
@@ -358,6 +373,19 @@ Reason decide(const TextSays& says, Reason named, SmtpCommand command, Reason hi
     bool yes = named == reason || (says.generic & bit(reason)) != 0;
     if (reason == Reason::userunknown) yes = says_userunknown(says, named, command);
     if (reason == Reason::filtered) yes = says_filtered(says, named, command);
+    if (reason == Reason::rejected) yes = named == reason || says_rejected(says, named, command);
+    if (reason == Reason::spamdetected || reason == Reason::contenterror) {
+      // Spam is judged on content: not before DATA. Content errors yield to spam.
+      yes = yes && !before_data(command);
+      if (reason == Reason::contenterror && (says.generic & bit(Reason::spamdetected)) != 0 &&
+          named != Reason::contenterror) {
+        yes = false;
+      }
+    }
+    if (reason == Reason::hostunknown && named == Reason::hostunknown &&
+        (says.generic & bit(Reason::networkerror)) != 0) {
+      yes = false;  // "5.4.4 ... host not found, try again": DNS trouble, not a missing domain
+    }
     // "Not permitted to relay without authentication": the MTA's own word for it stands.
     if (reason == Reason::norelaying &&
         (hint == Reason::securityerror || hint == Reason::systemerror)) {
@@ -368,7 +396,9 @@ Reason decide(const TextSays& says, Reason named, SmtpCommand command, Reason hi
   if (hint != Reason::undefined) return hint;
   if (!refinable(named)) return named;
   for (Reason reason : kSecondOrder) {
-    if ((says.generic & bit(reason)) != 0) return reason;
+    if ((says.generic & bit(reason)) == 0) continue;
+    if (reason == Reason::virusdetected && before_data(command)) continue;
+    return reason;
   }
   // Refused at MAIL FROM and no word says why: the sender was refused.
   if (command == SmtpCommand::mail && is_unknown(named)) return Reason::rejected;
@@ -381,7 +411,9 @@ Reason last_resort(const smtp::EnhancedCode& given, std::uint16_t reply_code,
   if (given.present() && given.subject == 6) return Reason::contenterror;
   if (given.present() && given.subject == 7) return Reason::securityerror;
   if (starts_with_ignoring_case(failure.text, "x-unix")) return Reason::mailererror;
-  if ((reply_code >= 500 && reply_code <= 507) || (reply_code >= 400 && reply_code <= 407)) {
+  if (reply_code == 525) return Reason::suspend;  // RFC 7504: user account disabled
+  if (reply_code == 521 || reply_code == 556) return Reason::notaccept;  // RFC 7504
+  if ((reply_code > 500 && reply_code <= 507) || (reply_code > 400 && reply_code <= 407)) {
     return Reason::syntaxerror;
   }
   if (failure.command == SmtpCommand::helo) return Reason::blocked;

@@ -27,7 +27,7 @@ ptr	550 5.7.25 The IP address sending this message does not have a PTR record se
 daily	550 5.4.5 Daily user sending limit exceeded	ratelimited
 policy	550 5.7.1 Message rejected due to local policy	policyviolation
 size	552 5.3.4 Message size exceeds fixed maximum message size	mesgtoobig
-spam	550 5.7.1 Our system has detected that this message is likely unsolicited mail	spamdetected
+prefs	550 5.7.1 Refused due to recipient preferences	filtered
 moved	551 5.1.6 User has moved; please try <new@elsewhere.test>	hasmoved
 nxdomain	550 5.1.2 Host or domain name not found	hostunknown
 CASES

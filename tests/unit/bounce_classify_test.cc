@@ -14,14 +14,14 @@ struct Expected {
   const char* status;
 };
 
-// A reply to RCPT TO, as the sending path meets them.
+// A reply to `command` (RCPT TO unless said), as the sending path meets them.
 void expect_classified(std::uint16_t code, std::string_view status, std::string_view text,
-                       const Expected& expected) {
+                       const Expected& expected, SmtpCommand command = SmtpCommand::rcpt) {
   Failure failure;
   failure.reply_code = code;
   if (!smtp::parse_enhanced_code(status, failure.status)) failure.status = {};
   failure.text = text;
-  failure.command = SmtpCommand::rcpt;
+  failure.command = command;
   const Classification got = classify(failure);
   EXPECT_EQ(to_string(got.reason), to_string(expected.reason)) << text;
   EXPECT_EQ(got.hard, expected.hard) << text;
@@ -99,7 +99,7 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
   expect_classified(550, "5.7.1",
                     "Our system has detected that this message is likely unsolicited mail. To "
                     "reduce the amount of spam sent to Gmail, this message has been blocked.",
-                    {Reason::spamdetected, false, "5.7.1"});
+                    {Reason::spamdetected, false, "5.7.1"}, SmtpCommand::data);
   expect_classified(550, "5.7.1",
                     "This message does not meet IPv6 sending guidelines regarding PTR records "
                     "and authentication.",
@@ -181,7 +181,10 @@ TEST(BounceClassify, GenericStatusIsRefinedByText) {
   expect_classified(552, "5.3.4", "Message size exceeds fixed limit",
                     {Reason::mesgtoobig, false, "5.3.4"});
   expect_classified(550, "5.7.1", "Message rejected: virus found in attachment",
-                    {Reason::virusdetected, false, "5.7.1"});
+                    {Reason::virusdetected, false, "5.7.1"}, SmtpCommand::data);
+  // Before DATA no content was seen: the same words are not about this message.
+  expect_classified(550, "5.7.1", "Message rejected: virus found in attachment",
+                    {Reason::securityerror, false, "5.7.1"});
   expect_classified(550, "5.7.1", "Message rejected due to DMARC policy",
                     {Reason::authfailure, false, "5.7.1"});
   expect_classified(550, "5.7.1",
