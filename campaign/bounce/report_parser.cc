@@ -746,15 +746,51 @@ bool replied_to_rcpt(std::string_view lowered_text) {
   return contains_any(lowered_text, kRcpt);
 }
 
-// "RCPT", "DATA", "MAIL" or "": the command a failure answered, as the MTA's words tell.
+// "RCPT", "DATA", "MAIL", "HELO" or "": the command a failure answered, as the MTA's words
+// tell. Postfix's "(in reply to X command)" and Gmail's "(state N)" say it outright; in a
+// session transcript (">>> RCPT TO:... <<< 250 ... >>> DATA <<< 554"), the last command sent
+// before the first refusal is the one refused.
 std::string command_in(std::string_view lowered_text) {
+  struct Marker {
+    std::string_view words;
+    std::string_view command;
+  };
+  static constexpr Marker kExplicit[] = {
+      {"in reply to rcpt", "RCPT"},     {"in reply to end of data", "DATA"},
+      {"in reply to data", "DATA"},     {"in reply to mail from", "MAIL"},
+      {"in reply to helo", "HELO"},     {"in reply to ehlo", "HELO"},
+      {"(state 14)", "RCPT"},           {"(state 15)", "DATA"},
+      {"(state 17)", "DATA"},           {"(state 18)", "DATA"},
+      {"(state 13)", "HELO"},           {"(state 6)", "MAIL"},
+      {"after end of data", "DATA"},    {"after rcpt to", "RCPT"},
+      {"after mail from", "MAIL"},      {"but sender was rejected", "MAIL"},
+      {"but my name was rejected", "HELO"}, {"failed on data command", "DATA"},
+      {"failed after i sent the message", "DATA"},
+  };
+  for (const Marker& marker : kExplicit) {
+    if (contains_lowered(lowered_text, marker.words)) return std::string(marker.command);
+  }
+  static constexpr Marker kSent[] = {
+      {">>> rcpt to", "RCPT"}, {">>> data", "DATA"}, {">>> mail from", "MAIL"},
+      {">>> ehlo", "HELO"},    {">>> helo", "HELO"},
+  };
+  std::size_t refusal = lowered_text.find("<<< 5");
+  refusal = std::min(refusal, lowered_text.find("<<< 4"));
+  std::size_t last = std::string_view::npos;
+  std::string_view command;
+  for (const Marker& marker : kSent) {
+    for (std::size_t at = lowered_text.find(marker.words); at != std::string_view::npos && at < refusal;
+         at = lowered_text.find(marker.words, at + 1)) {
+      if (last == std::string_view::npos || at > last) {
+        last = at;
+        command = marker.command;
+      }
+    }
+  }
+  if (!command.empty()) return std::string(command);
   if (replied_to_rcpt(lowered_text)) return "RCPT";
-  static constexpr std::array<std::string_view, 4> kData = {"end of data", "in reply to data",
-                                                            "after data", ">>> data"};
+  static constexpr std::array<std::string_view, 2> kData = {"end of data", "after data"};
   if (contains_any(lowered_text, kData)) return "DATA";
-  static constexpr std::array<std::string_view, 3> kMail = {"in reply to mail from",
-                                                            "after mail from", ">>> mail from"};
-  if (contains_any(lowered_text, kMail)) return "MAIL";
   return std::string();
 }
 
