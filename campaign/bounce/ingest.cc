@@ -59,6 +59,7 @@ IngestDecision decide_finding(const bounce::Finding& finding) {
   switch (finding.kind) {
     case bounce::FindingKind::autoreply:
     case bounce::FindingKind::delay:
+    case bounce::FindingKind::delivered:
       decision.effect = IngestEffect::not_failure;
       return decision;
     case bounce::FindingKind::complaint:
@@ -230,6 +231,9 @@ absl::Status BounceIngester::ingest(std::string_view source, std::string_view me
         break;
       case bounce::FindingKind::delay:
         ++tally_.delays;
+        break;
+      case bounce::FindingKind::delivered:
+        ++tally_.delivered;
         break;
     }
     const IngestDecision decision = decide_finding(finding);

@@ -97,6 +97,7 @@ struct IngestTally {
   std::uint64_t complaints = 0;
   std::uint64_t autoreplies = 0;
   std::uint64_t delays = 0;
+  std::uint64_t delivered = 0;      // delivery notifications (SES): not failures
   std::uint64_t no_recipient = 0;   // findings without an address to record
   std::uint64_t not_recipient = 0;  // soft failures about us: not recorded
   std::uint64_t suppressed = 0;     // new entries (dry run: what would suppress)

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "campaign/bounce/ses_notification.h"
 #include "campaign/limits.h"
 #include "engine/assert.h"
 #include "engine/strings.h"
@@ -756,15 +757,24 @@ std::string command_in(std::string_view lowered_text) {
     std::string_view command;
   };
   static constexpr Marker kExplicit[] = {
-      {"in reply to rcpt", "RCPT"},     {"in reply to end of data", "DATA"},
-      {"in reply to data", "DATA"},     {"in reply to mail from", "MAIL"},
-      {"in reply to helo", "HELO"},     {"in reply to ehlo", "HELO"},
-      {"(state 14)", "RCPT"},           {"(state 15)", "DATA"},
-      {"(state 17)", "DATA"},           {"(state 18)", "DATA"},
-      {"(state 13)", "HELO"},           {"(state 6)", "MAIL"},
-      {"after end of data", "DATA"},    {"after rcpt to", "RCPT"},
-      {"after mail from", "MAIL"},      {"but sender was rejected", "MAIL"},
-      {"but my name was rejected", "HELO"}, {"failed on data command", "DATA"},
+      {"in reply to rcpt", "RCPT"},
+      {"in reply to end of data", "DATA"},
+      {"in reply to data", "DATA"},
+      {"in reply to mail from", "MAIL"},
+      {"in reply to helo", "HELO"},
+      {"in reply to ehlo", "HELO"},
+      {"(state 14)", "RCPT"},
+      {"(state 15)", "DATA"},
+      {"(state 17)", "DATA"},
+      {"(state 18)", "DATA"},
+      {"(state 13)", "HELO"},
+      {"(state 6)", "MAIL"},
+      {"after end of data", "DATA"},
+      {"after rcpt to", "RCPT"},
+      {"after mail from", "MAIL"},
+      {"but sender was rejected", "MAIL"},
+      {"but my name was rejected", "HELO"},
+      {"failed on data command", "DATA"},
       {"failed after i sent the message", "DATA"},
   };
   for (const Marker& marker : kExplicit) {
@@ -779,7 +789,8 @@ std::string command_in(std::string_view lowered_text) {
   std::size_t last = std::string_view::npos;
   std::string_view command;
   for (const Marker& marker : kSent) {
-    for (std::size_t at = lowered_text.find(marker.words); at != std::string_view::npos && at < refusal;
+    for (std::size_t at = lowered_text.find(marker.words);
+         at != std::string_view::npos && at < refusal;
          at = lowered_text.find(marker.words, at + 1)) {
       if (last == std::string_view::npos || at > last) {
         last = at;
@@ -811,6 +822,20 @@ void finish_classification(Finding& finding) {
     case FindingKind::autoreply:
       finding.classification = Classification{Reason::vacation, false, {}};
       return;
+    case FindingKind::delivered: {
+      // "250 2.6.0 Message received": the code after the reply code, else 2.0.0.
+      smtp::EnhancedCode status{2, 0, 0};
+      std::string_view words = trim(finding.diagnostic, whitespace_characters);
+      if (words.size() > 4 && words[0] == '2') words.remove_prefix(4);
+      smtp::EnhancedCode given;
+      if (smtp::parse_enhanced_code(words.substr(0, words.find(' ')), given) && given.klass == 2) {
+        status = given;
+      }
+      finding.status = status.to_string();
+      finding.reply_code = find_reply_code(finding.diagnostic);
+      finding.classification = Classification{Reason::delivered, false, status};
+      return;
+    }
     default:
       break;
   }
@@ -898,7 +923,8 @@ class Parser {
   }
 
   std::vector<Finding> run() {
-    if (!parse_delivery_status() && !parse_feedback_report()) {
+    if (!parse_delivery_status() && !parse_feedback_report() &&
+        !parse_ses_notification(all_text(), findings_)) {
       if (looks_like_bounce()) {
         parse_text_bounce();
       } else if (is_autoreply(message_)) {
@@ -1418,6 +1444,8 @@ std::string_view to_string(FindingKind kind) {
       return "autoreply";
     case FindingKind::delay:
       return "delay";
+    case FindingKind::delivered:
+      return "delivered";
   }
   return "bounce";
 }

@@ -18,6 +18,7 @@ enum class FindingKind : std::uint8_t {
   complaint,  // an ARF feedback report (RFC 5965): the recipient marked us as spam
   autoreply,  // an auto-reply or vacation notice (RFC 3834): not a failure
   delay,      // a warning that delivery is still being retried (Action: delayed)
+  delivered,  // a report that the message was delivered (an ESP's delivery notification)
 };
 std::string_view to_string(FindingKind kind);
 

@@ -30,7 +30,8 @@ hayate bounces listen ADDRESS --job JOB.toml   (see hayate bounces listen --help
 classify reads bounce messages and prints, for each recipient a message reports, one JSON line:
   {"file":"new/1.eml","recipient":"a@example.net","status":"5.1.1","reason":"userunknown",
    "hard":true,"kind":"bounce","diagnostic":"550 5.1.1 <a@example.net>: user unknown"}
-kind is bounce, complaint (ARF), autoreply (vacation) or delay (still being retried); reason
+kind is bounce, complaint (ARF), autoreply (vacation), delay (still being retried) or
+delivered (an ESP's delivery notification, Amazon SES's); reason
 is one of the words of the README's "Bounces" section; hard means suppress at once;
 diagnostic is the server's words the verdict was drawn from (its first 300 bytes). PATH is a
 Maildir (cur/ and new/), an mbox file, a message file or a folder of message files; a message

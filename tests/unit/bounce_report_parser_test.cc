@@ -64,6 +64,61 @@ TokenAnswer answer(TokenCheck check, std::string recipient = {}) {
   return TokenAnswer{check, std::move(recipient)};
 }
 
+// Amazon SES notifications mailed by SNS: the JSON in the Message string, folds ("!\n ") and
+// all; bounces (SES's own suppression list a reason of its own), complaints, deliveries.
+TEST(BounceReportParser, AmazonSesNotifications) {
+  const std::string head =
+      "From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n"
+      "Content-Type: text/plain; charset=UTF-8\n\n{\n  \"Type\" : \"Notification\",\n"
+      "  \"Message\" : \"";
+  const std::string tail = "\",\n  \"Timestamp\" : \"2026-12-08T00:00:00.000Z\"\n}\n";
+  const std::string bounce =
+      head +
+      R"({\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\",)"
+      R"(\"bounceSubType\":\"General\",\"bouncedRecipients\":[{\"emailAddress\":\"gone@ex)"
+      "!\n "
+      R"(ample.net\",\"action\":\"failed\",\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 user unknown\"},)"
+      R"({\"emailAddress\":\"listed@example.net\"}],\"reportingMTA\":\"dsn; a1.amazonses.com\"}})" +
+      tail;
+  std::vector<Finding> findings = parse_report(bounce);
+  ASSERT_EQ(findings.size(), 2u);
+  EXPECT_EQ(findings[0].recipient, "gone@example.net");
+  EXPECT_EQ(findings[0].kind, FindingKind::bounce);
+  EXPECT_EQ(findings[0].classification.reason, Reason::userunknown);
+  EXPECT_TRUE(findings[0].classification.hard);
+  EXPECT_EQ(findings[0].diagnostic, "550 5.1.1 user unknown");
+  EXPECT_EQ(findings[1].recipient, "listed@example.net");
+
+  std::string suppressed = bounce;
+  suppressed.replace(suppressed.find("General"), 7, "Suppressed");
+  findings = parse_report(suppressed);
+  ASSERT_EQ(findings.size(), 2u);
+  EXPECT_EQ(findings[1].classification.reason, Reason::suppressed);
+  EXPECT_FALSE(findings[1].classification.hard);
+
+  findings = parse_report(
+      head +
+      R"({\"notificationType\":\"Complaint\",\"complaint\":{\"complaintFeedbackType\":\"abuse\",)"
+      R"(\"complainedRecipients\":[{\"emailAddress\":\"angry@example.net\"}]}})" +
+      tail);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, FindingKind::complaint);
+  EXPECT_EQ(findings[0].feedback_type, "abuse");
+
+  findings = parse_report(
+      head +
+      R"({\"notificationType\":\"Delivery\",\"delivery\":{\"recipients\":[\"ok@example.net\"],)"
+      R"(\"smtpResponse\":\"250 2.6.0 Message received\"}})" +
+      tail);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, FindingKind::delivered);
+  EXPECT_EQ(findings[0].classification.status.to_string(), "2.6.0");
+  EXPECT_EQ(to_string(findings[0].kind), "delivered");
+
+  // Not JSON, or JSON of something else: nothing.
+  EXPECT_TRUE(parse_report(head + "{\\\"notificationType\\\": broken" + tail).empty());
+}
+
 TEST(BounceReportParser, VerpDecoderNamesTheRecipient) {
   ParseOptions options;
   std::vector<std::string> asked;
