@@ -923,6 +923,7 @@ class Parser {
   }
 
   std::vector<Finding> run() {
+    if (forwarded_report(findings_)) return std::move(findings_);
     if (!parse_delivery_status() && !parse_feedback_report() &&
         !parse_ses_notification(all_text(), findings_)) {
       if (looks_like_bounce()) {
@@ -1150,6 +1151,41 @@ class Parser {
     }
     if (finding.recipient.empty()) return false;
     findings_.push_back(std::move(finding));
+    return true;
+  }
+
+  // A bounce forwarded as the text of another message (a provider relaying its MTA's report
+  // to a postmaster): its headers and MIME parts pasted in a text/plain body. The pasted
+  // message is read as a message of its own, once.
+  bool forwarded_report(std::vector<Finding>& findings) {
+    if (options_.nested) return false;
+    const ContentType type = parse_content_type(message_.top.get("content-type"));
+    if (!type.type.empty() && type.type != "text/plain") return false;
+    if (message_.parts.empty()) return false;
+    const std::string& body = message_.parts.front().body;
+    const std::string lowered =
+        lower(std::string_view(body).substr(0, limits::bounce_text_bytes_max));
+    const std::size_t report = lowered.find("\ncontent-type: multipart/report");
+    if (report == std::string::npos) return false;
+    // Back to the first line of the pasted header block.
+    std::size_t start = report + 1;
+    while (start > 0) {
+      const std::size_t previous = lowered.rfind('\n', start - 2);
+      const std::size_t line_start = previous == std::string::npos ? 0 : previous + 1;
+      const std::string_view line =
+          std::string_view(lowered).substr(line_start, start - 1 - line_start);
+      const bool header =
+          !line.empty() &&
+          (line[0] == ' ' || line[0] == '\t' ||
+           (line.find(':') != std::string_view::npos && line.find(':') < line.find(' ')));
+      if (!header || line_start == start) break;
+      start = line_start;
+    }
+    ParseOptions nested = options_;
+    nested.nested = true;
+    std::vector<Finding> inner = Parser(std::string_view(body).substr(start), nested).run();
+    if (inner.empty()) return false;
+    findings = std::move(inner);
     return true;
   }
 

@@ -88,6 +88,9 @@ struct ParseOptions {
   // from the report and the returned original headers only.
   std::function<TokenAnswer(std::string_view address, const std::vector<std::string>& reported)>
       verp_decoder;
+  // Set for a report read from inside another (a bounce forwarded as text): not unwrapped
+  // again.
+  bool nested = false;
 };
 
 // Every failed, delayed, complained-about or auto-replying recipient the message reports, in

@@ -11,8 +11,8 @@
 namespace hayate::campaign::inline bounce {
 namespace {
 
-using nlohmann::json;
 using limits::bounce_findings_max;
+using nlohmann::json;
 
 std::string text_of(const json& object, const char* key) {
   const auto it = object.find(key);
@@ -120,8 +120,7 @@ bool parse_ses_notification(std::string_view text, std::vector<Finding>& finding
   const std::size_t before = findings.size();
   if (type == "Bounce" && event.contains("bounce") && event["bounce"].is_object()) {
     add_bounces(event, findings);
-  } else if (type == "Complaint" && event.contains("complaint") &&
-             event["complaint"].is_object()) {
+  } else if (type == "Complaint" && event.contains("complaint") && event["complaint"].is_object()) {
     add_complaints(event, findings);
   } else if (type == "Delivery" && event.contains("delivery") && event["delivery"].is_object()) {
     add_deliveries(event, findings);
