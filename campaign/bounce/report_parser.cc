@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "campaign/bounce/formats.h"
 #include "campaign/bounce/ses_notification.h"
 #include "campaign/limits.h"
 #include "engine/assert.h"
@@ -933,7 +934,11 @@ class Parser {
       }
     }
     apply_verp();
-    for (Finding& finding : findings_) finish_classification(finding);
+    const std::string_view format = findings_.empty() ? std::string_view() : detect();
+    for (Finding& finding : findings_) {
+      if (finding.format.empty()) finding.format = format;
+      finish_classification(finding);
+    }
     HAYATE_ASSERT(findings_.size() <= bounce_findings_max);
     return std::move(findings_);
   }
@@ -1187,6 +1192,34 @@ class Parser {
     if (inner.empty()) return false;
     findings = std::move(inner);
     return true;
+  }
+
+  // The format of this bounce (formats.h), from its lowered headers and report text.
+  std::string_view detect() const {
+    std::vector<std::pair<std::string_view, std::string>> headers;
+    std::string received;
+    for (const Field& field : message_.top.fields) {
+      if (field.name == "received") {
+        hayate::append(received, lower(field.value), "\n");
+      } else if (field.name == "subject") {
+        headers.emplace_back(field.name, trim(message_.subject, whitespace_characters));
+      } else if (headers.size() < 64) {
+        headers.emplace_back(field.name, lower(trim(field.value, whitespace_characters)));
+      }
+    }
+    std::string text = report_text();
+    if (text.size() > 8192) text.resize(8192);
+    text = lower(text);
+    BounceMarks marks;
+    marks.header = [&headers](std::string_view name) -> std::string_view {
+      for (const auto& [field, value] : headers) {
+        if (field == name) return value;
+      }
+      return {};
+    };
+    marks.received = received;
+    marks.text = text;
+    return detect_format(marks);
   }
 
   bool looks_like_bounce() const {

@@ -69,6 +69,7 @@ struct Finding {
   std::string action;            // RFC 3464 2.3.3, lower case, or empty
   std::string remote_mta;        // RFC 3464 2.3.5, type stripped, or empty
   std::string feedback_type;     // RFC 5965 3.1 (abuse, fraud...), complaints only
+  std::string_view format;       // which MTA or provider wrote it (formats.h), or ""
   Reason format_reason = Reason::undefined;  // what the report's format states outright
                                              // (PowerMTA's bounce category), if anything
   Classification classification;             // reason, hard/soft, normalized status (classify.h)

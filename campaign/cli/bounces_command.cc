@@ -29,11 +29,14 @@ hayate bounces listen ADDRESS --job JOB.toml   (see hayate bounces listen --help
 
 classify reads bounce messages and prints, for each recipient a message reports, one JSON line:
   {"file":"new/1.eml","recipient":"a@example.net","status":"5.1.1","reason":"userunknown",
-   "hard":true,"kind":"bounce","diagnostic":"550 5.1.1 <a@example.net>: user unknown"}
+   "hard":true,"kind":"bounce","format":"Postfix",
+   "diagnostic":"550 5.1.1 <a@example.net>: user unknown"}
 kind is bounce, complaint (ARF), autoreply (vacation), delay (still being retried) or
 delivered (an ESP's delivery notification, Amazon SES's); reason
 is one of the words of the README's "Bounces" section; hard means suppress at once;
-diagnostic is the server's words the verdict was drawn from (its first 300 bytes). PATH is a
+format is the MTA or provider that wrote the bounce (Postfix, Exim, Sendmail, qmail,
+Exchange2007, Gmail, AmazonSES...; Sisimai's names), "" when not known; diagnostic is the
+server's words the verdict was drawn from (its first 300 bytes). PATH is a
 Maildir (cur/ and new/), an mbox file, a message file or a folder of message files; a message
 of an mbox is named "FILE:N". Messages that report nothing print nothing. Words after -- are
 PATHs even when they start with '-'.
@@ -76,7 +79,8 @@ void print_finding(const std::string& source, const bounce::Finding& finding, st
   line += finding.classification.status.to_string();
   hayate::append(line, R"(","reason":")", bounce::to_string(finding.classification.reason),
                  R"(","hard":)", finding.classification.hard ? "true" : "false", R"(,"kind":")",
-                 bounce::to_string(finding.kind), R"(","diagnostic":")");
+                 bounce::to_string(finding.kind), R"(","format":")", finding.format,
+                 R"(","diagnostic":")");
   append_json_escaped(finding.diagnostic.substr(0, 300), line);
   line += "\"}\n";
   std::fwrite(line.data(), 1, line.size(), stdout);

@@ -1,0 +1,25 @@
+// Which MTA or provider wrote a bounce: Postfix, Exim, Sendmail, qmail, Exchange, Gmail,
+// Amazon SES... (Sisimai's "Lhost" names), told by the marks each leaves in the headers it
+// writes and the opening words of its report. `bounces classify` prints it; the parser reads
+// a format's own wording only in its own bounces.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+namespace hayate::campaign::inline bounce {
+
+// What a recognizer looks at, all lower-cased: a header's value ("" when absent), every
+// Received field joined, and the report's text (the first few KiB are enough).
+struct BounceMarks {
+  std::function<std::string_view(std::string_view lowered_name)> header;
+  std::string_view received;
+  std::string_view text;
+};
+
+// The format's name as Sisimai has it ("Postfix", "Exim", "qmail", "Exchange2007", "Gmail",
+// "AmazonSES"...), or "" when no recognizer knows the bounce. RFC 3464, ARF and RFC 3834
+// are not formats here: any MTA may send them.
+std::string_view detect_format(const BounceMarks& marks);
+
+}  // namespace hayate::campaign::bounce
