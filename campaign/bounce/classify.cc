@@ -334,7 +334,8 @@ constexpr Reason kSecondOrder[] = {
 // refusal was about relaying, a block, a full mailbox, a move, the sender or a host that takes
 // no mail; or the words said in reply to RCPT TO.
 bool says_userunknown(const TextSays& says, Reason named, SmtpCommand command) {
-  if (named == Reason::suspend) return false;
+  // Refused at MAIL FROM, before any recipient was named: about the sender, not a mailbox.
+  if (named == Reason::suspend || command == SmtpCommand::mail) return false;
   constexpr ReasonMask kOverrides = bit(Reason::norelaying) | bit(Reason::blocked) |
                                     bit(Reason::mailboxfull) | bit(Reason::hasmoved) |
                                     bit(Reason::rejected) | bit(Reason::notaccept);

@@ -57,7 +57,8 @@ constexpr Recognizer kSpecific[] = {
      [](const Marks& m) {
        return !header(m, "x-msg-ref").empty() && has(from(m), "messagelabs.com");
      }},
-    {"SurfControl", [](const Marks& m) { return header(m, "x-mailer") == "surfcontrol e-mail filter"; }},
+    {"SurfControl",
+     [](const Marks& m) { return header(m, "x-mailer") == "surfcontrol e-mail filter"; }},
     {"mFILTER", [](const Marks& m) { return header(m, "x-mailer") == "m-filter"; }},
     {"Mimecast",
      [](const Marks& m) {
@@ -79,7 +80,8 @@ constexpr Recognizer kSpecific[] = {
     {"GoogleWorkspace",
      [](const Marks& m) {
        return has(from(m), "mailer-daemon@googlemail.com") &&
-              (has(m.text, "** address not found **") || has(m.text, "** message not delivered **") ||
+              (has(m.text, "** address not found **") ||
+               has(m.text, "** message not delivered **") ||
                has(m.text, "your message wasn't delivered") ||
                has(m.text, "** delivery incomplete **"));
      }},
@@ -106,8 +108,8 @@ constexpr Recognizer kSpecific[] = {
     {"Exchange2007",
      [](const Marks& m) {
        const std::string_view s = subject(m);
-       return (starts(s, "undeliverable:") || starts(s, "non_remis_") ||
-               starts(s, "non remis") || starts(s, "non recapitabile:")) &&
+       return (starts(s, "undeliverable:") || starts(s, "non_remis_") || starts(s, "non remis") ||
+               starts(s, "non recapitabile:")) &&
               !header(m, "content-language").empty();
      }},
     {"Domino",
@@ -129,8 +131,9 @@ constexpr Recognizer kSpecific[] = {
      }},
     {"Biglobe",
      [](const Marks& m) {
-       return (has(from(m), "postmaster@biglobe.ne.jp") || has(from(m), "postmaster@inacatv.ne.jp") ||
-               has(from(m), "postmaster@tmtv.ne.jp") || has(from(m), "postmaster@ttv.ne.jp")) &&
+       return (has(from(m), "postmaster@biglobe.ne.jp") ||
+               has(from(m), "postmaster@inacatv.ne.jp") || has(from(m), "postmaster@tmtv.ne.jp") ||
+               has(from(m), "postmaster@ttv.ne.jp")) &&
               starts(subject(m), "returned mail:");
      }},
     {"MailRu",
@@ -139,8 +142,10 @@ constexpr Recognizer kSpecific[] = {
               (has(header(m, "message-id"), ".mail.ru>") ||
                has(header(m, "message-id"), ".smailru.net>"));
      }},
-    {"Verizon", [](const Marks& m) { return has(from(m), "vtext.com") || has(m.received, "vtext.com"); }},
-    {"Bigfoot", [](const Marks& m) { return has(from(m), "bigfoot.com") || has(m.received, "bigfoot.com"); }},
+    {"Verizon",
+     [](const Marks& m) { return has(from(m), "vtext.com") || has(m.received, "vtext.com"); }},
+    {"Bigfoot",
+     [](const Marks& m) { return has(from(m), "bigfoot.com") || has(m.received, "bigfoot.com"); }},
     {"MailFoundry", [](const Marks& m) { return has(m.received, "(mailfoundry) id"); }},
     {"MailMarshal", [](const Marks& m) { return starts(subject(m), "undeliverable mail: \""); }},
     {"IMailServer",
@@ -149,8 +154,8 @@ constexpr Recognizer kSpecific[] = {
      }},
     {"TrendMicro",
      [](const Marks& m) {
-       return has(m.text, "interscan messaging security suite") ||
-              has(from(m), "interscan") || subject(m) == "mail could not be delivered";
+       return has(m.text, "interscan messaging security suite") || has(from(m), "interscan") ||
+              subject(m) == "mail could not be delivered";
      }},
     {"MessagingServer",
      [](const Marks& m) {
@@ -188,15 +193,16 @@ constexpr Recognizer kSpecific[] = {
      }},
     {"qmail",
      [](const Marks& m) {
-       return has(m.text, "this is the qmail-send program") || has(m.text, "qmail-send program at") ||
-              has(m.received, "invoked for bounce");
+       return has(m.text, "this is the qmail-send program") ||
+              has(m.text, "qmail-send program at") || has(m.received, "invoked for bounce");
      }},
     {"X1",
      [](const Marks& m) {
        return starts(subject(m), "returned mail: ") && starts(from(m), "\"mail deliver system\" ");
      }},
     {"X5", [](const Marks& m) { return has(header(m, "to"), "notificationrecipients"); }},
-    {"X6", [](const Marks& m) { return starts(subject(m), "there was an error sending your mail"); }},
+    {"X6",
+     [](const Marks& m) { return starts(subject(m), "there was an error sending your mail"); }},
 };
 
 // Subjects and opening words several products share: after the specific marks.

@@ -897,9 +897,12 @@ void refine_status(Finding& finding) {
       smtp::find_enhanced_code(finding.diagnostic.substr(0, 2048), in_text)) {
     // The remote server's own code, when specific and of the same class, over the one the
     // reporting MTA put in Status: (which often guesses: 5.1.1 for any RCPT refusal).
+    // A class the reply code confirms ("550 5.5.0" under Status: 4.5.0) wins too.
     const bool specific = in_text.subject != 0 || in_text.detail != 0;
-    if (!has_reported || (in_text.klass == reported.klass &&
-                          ((reported.subject == 0 && reported.detail == 0) || specific))) {
+    const std::uint16_t reply = find_reply_code(finding.diagnostic.substr(0, 2048));
+    const bool same_class = in_text.klass == reported.klass || reply / 100 == in_text.klass;
+    if (!has_reported ||
+        (same_class && ((reported.subject == 0 && reported.detail == 0) || specific))) {
       finding.status = in_text.to_string();
     }
   }

@@ -60,8 +60,8 @@ TEST(BounceFormat, SisimaiSamplesByName) {
     (held_back ? held_ok : tuning_ok) += ok ? 1 : 0;
     if (!ok && !held_back) std::printf("  format   %s: %s\n", file.c_str(), got.c_str());
   }
-  std::printf("formats recognized: tuning part %zu of %zu, held-back part %zu of %zu\n",
-              tuning_ok, tuning, held_ok, held);
+  std::printf("formats recognized: tuning part %zu of %zu, held-back part %zu of %zu\n", tuning_ok,
+              tuning, held_ok, held);
   ASSERT_GT(tuning, 100u);
   EXPECT_GE(100.0 * tuning_ok / tuning, 98.0);
   EXPECT_GE(100.0 * held_ok / held, 90.0);
