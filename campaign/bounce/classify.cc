@@ -423,6 +423,8 @@ Reason last_resort(const smtp::EnhancedCode& given, std::uint16_t reply_code,
 
 }  // namespace
 
+void prepare_classifier() { phrases(); }
+
 std::uint16_t find_reply_code(std::string_view text) {
   for (std::size_t i = 0; i + 3 <= text.size(); ++i) {
     const char c = text[i];

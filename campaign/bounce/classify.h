@@ -58,6 +58,10 @@ Classification classify(std::uint16_t reply_code, std::string_view enhanced_stat
 Classification classify(std::uint16_t reply_code, smtp::EnhancedCode enhanced_status,
                         std::string_view diagnostic_text);
 
+// Compiles the phrase tables now (some 20 ms) rather than at the first classification, so that
+// a run does not stall a shard's event loop on its first failure. Thread-safe; idempotent.
+void prepare_classifier();
+
 // True for the reasons that say nothing about why: undefined and onhold.
 constexpr bool is_unknown(Reason reason) {
   return reason == Reason::undefined || reason == Reason::onhold;

@@ -348,6 +348,10 @@ void Site::apply_shaping(Lane& lane, const Attempt& attempt, Verdict& verdict) {
     // Delivered, or refused for the recipient's sake (a 550 user unknown): a clean reply as
     // far as pace goes. A failure without a reply (code 0) says nothing either way.
     if (attempt.code != 0) {
+      // A suspension that ended since the last sweep: say so before the replies it let through.
+      if (std::optional<ThrottleEvent> event = lane.throttle->poll(now)) {
+        throttles_.report(*lane.throttle, *event, nullptr, nullptr, now);
+      }
       if (std::optional<ThrottleEvent> event = lane.throttle->on_clean_reply(now)) {
         throttles_.report(*lane.throttle, *event, nullptr, nullptr, now);
       }

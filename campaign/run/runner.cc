@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "campaign/bounce/classify.h"
 #include "campaign/bounce/recording.h"
 #include "campaign/bounce/suppression.h"
 #include "campaign/config/schedule.h"
@@ -1047,6 +1048,7 @@ int CampaignRun::start() {
   shard_count_ = job().shards;
   if (shard_count_ == 0) shard_count_ = std::max(1u, std::thread::hardware_concurrency());
   shard_count_ = std::min(shard_count_, limits::shards_max);
+  bounce::prepare_classifier();  // its tables compile here, not on a shard at the first failure
   build_context();
   if (const int code = start_shards(); code != exit_code::ok) return code;
   start_monitor();
