@@ -7,7 +7,9 @@
 #                              5 GB of files while it runs: they are deleted at the end)
 # Environment: HAYATE_BUILD_DIR (default build), SCALE_DOMAINS (default 1000), SCALE_DIR (where
 # the files go, default $TMPDIR or /tmp), SCALE_KEEP=1 to keep them, SCALE_SINK_THREADS
-# (default 1).
+# (default 1), SCALE_BODY_KB (the text body grown to about this many KB of static prose, with
+# the generator's per-recipient fields still in it; the HTML part left out: e.g. 100 for the
+# "100 KB campaign of 1 M recipients" memory check).
 #
 # Time to first send is measured twice, both from the moment hayate is launched:
 #   first accepted  the kernel timestamp of hayate-sink's first "250 2.0.0 Ok: queued" (the
@@ -65,6 +67,19 @@ gen_start=$(now_ms)
 "$bin/hayate-gen" --recipients "$count" --domains "$domains" --out "$work/gen" \
   --route "127.0.0.1:$port" 2>"$work/gen.err"
 gen_ms=$(($(now_ms) - gen_start))
+if [[ -n ${SCALE_BODY_KB:-} ]]; then
+  "$python" - "$work/gen" "$SCALE_BODY_KB" <<'PY'
+import os, sys
+gen, kb = sys.argv[1], int(sys.argv[2])
+line = "The quick brown fox jumps over the lazy dog; pack my box with five dozen jugs.\n"
+with open(os.path.join(gen, "body.txt"), "a", encoding="utf-8") as body:
+    body.write(line * max(0, kb * 1024 // len(line)))
+job = os.path.join(gen, "job.toml")
+text = open(job, encoding="utf-8").read()
+open(job, "w", encoding="utf-8").write(
+    "\n".join(l for l in text.splitlines() if not l.startswith("html")) + "\n")
+PY
+fi
 
 # --- The sink.
 "$bin/hayate-sink" --listen "127.0.0.1:$port" --threads "${SCALE_SINK_THREADS:-1}" \
