@@ -3,6 +3,7 @@
 // codes.
 #include "campaign/bounce/classify.h"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <vector>
@@ -24,25 +25,61 @@ static_assert(reason_count <= 64, "a reason is one bit of a 64-bit mask");
 using ReasonMask = std::uint64_t;
 constexpr ReasonMask bit(Reason reason) { return ReasonMask{1} << static_cast<unsigned>(reason); }
 
-std::unique_ptr<re2::RE2::Set> compile_phrases() {
+// The phrase table as RE2 sets: one of the wording any server may use (Provider::none and
+// ::mta), matched over every text, and one per provider, matched only over that provider's
+// replies: most replies come from no large provider and pay for the common set alone.
+struct PhraseSet {
+  std::unique_ptr<re2::RE2::Set> set;
+  std::vector<std::size_t> rows;  // the table row of each pattern, in the set's order
+};
+
+PhraseSet compile_phrases(Provider provider) {
   re2::RE2::Options options;
   options.set_encoding(re2::RE2::Options::EncodingLatin1);  // bytes: odd charsets never fail
   options.set_case_sensitive(true);                         // the text is lowered first
   options.set_log_errors(false);
-  options.set_max_mem(128 << 20);
-  auto set = std::make_unique<re2::RE2::Set>(options, re2::RE2::UNANCHORED);
-  for (const Phrase& phrase : phrase_table()) {
+  options.set_max_mem(256 << 20);
+  PhraseSet compiled;
+  compiled.set = std::make_unique<re2::RE2::Set>(options, re2::RE2::UNANCHORED);
+  const std::span<const Phrase> table = phrase_table();
+  for (std::size_t row = 0; row < table.size(); ++row) {
+    const bool common =
+        table[row].provider == Provider::none || table[row].provider == Provider::mta;
+    if (provider == Provider::none ? !common : table[row].provider != provider) continue;
     std::string error;
-    const int index = set->Add(phrase.pattern, &error);
+    const int index = compiled.set->Add(table[row].pattern, &error);
     HAYATE_ASSERT(index >= 0);  // a pattern that does not compile is a bug in the table
+    compiled.rows.push_back(row);
   }
-  HAYATE_ASSERT(set->Compile());
-  return set;
+  HAYATE_ASSERT(compiled.rows.empty() || compiled.set->Compile());
+  return compiled;
 }
 
-const re2::RE2::Set& phrases() {
-  static const std::unique_ptr<re2::RE2::Set> set = compile_phrases();
-  return *set;
+constexpr std::size_t kProviders = static_cast<std::size_t>(Provider::zoho) + 1;
+
+const std::array<PhraseSet, kProviders>& phrase_sets() {
+  static const std::array<PhraseSet, kProviders> sets = [] {
+    std::array<PhraseSet, kProviders> all;
+    for (std::size_t i = 0; i < kProviders; ++i) {
+      if (static_cast<Provider>(i) != Provider::mta)
+        all[i] = compile_phrases(static_cast<Provider>(i));
+    }
+    return all;
+  }();
+  return sets;
+}
+
+// The rows of `compiled` that match `normalized`, as table rows.
+void match_rows(const PhraseSet& compiled, std::string_view normalized,
+                std::vector<std::size_t>& rows) {
+  if (compiled.rows.empty()) return;
+  thread_local std::vector<int> matches;
+  matches.clear();
+  if (!compiled.set->Match(normalized, &matches)) return;
+  for (int index : matches) {
+    HAYATE_ASSERT(index >= 0 && static_cast<std::size_t>(index) < compiled.rows.size());
+    rows.push_back(compiled.rows[static_cast<std::size_t>(index)]);
+  }
 }
 
 // What the text says: every reason some generic phrase names, and the first matching rule of
@@ -56,28 +93,27 @@ struct TextSays {
 TextSays text_says(std::string_view normalized, Provider provider) {
   TextSays says;
   if (normalized.empty()) return says;
-  thread_local std::vector<int> matches;
-  matches.clear();
-  if (!phrases().Match(normalized, &matches)) return says;
+  thread_local std::vector<std::size_t> rows;
+  rows.clear();
+  const auto& sets = phrase_sets();
+  match_rows(sets[0], normalized, rows);
+  if (provider != Provider::none)
+    match_rows(sets[static_cast<std::size_t>(provider)], normalized, rows);
   const std::span<const Phrase> table = phrase_table();
-  int first_provider_rule = -1;
-  int first_mta_rule = -1;
-  for (int index : matches) {
-    HAYATE_ASSERT(index >= 0 && static_cast<std::size_t>(index) < table.size());
-    const Phrase& phrase = table[static_cast<std::size_t>(index)];
+  std::size_t first_provider_rule = table.size();
+  std::size_t first_mta_rule = table.size();
+  for (std::size_t row : rows) {
+    const Phrase& phrase = table[row];
     if (phrase.provider == Provider::none) {
       says.generic |= bit(phrase.reason);
     } else if (phrase.provider == Provider::mta) {
-      if (first_mta_rule < 0 || index < first_mta_rule) first_mta_rule = index;
-    } else if (phrase.provider == provider &&
-               (first_provider_rule < 0 || index < first_provider_rule)) {
-      first_provider_rule = index;
+      first_mta_rule = std::min(first_mta_rule, row);
+    } else if (phrase.provider == provider) {
+      first_provider_rule = std::min(first_provider_rule, row);
     }
   }
-  if (first_mta_rule >= 0) says.mta = table[static_cast<std::size_t>(first_mta_rule)].reason;
-  if (first_provider_rule >= 0) {
-    says.provider = table[static_cast<std::size_t>(first_provider_rule)].reason;
-  }
+  if (first_mta_rule < table.size()) says.mta = table[first_mta_rule].reason;
+  if (first_provider_rule < table.size()) says.provider = table[first_provider_rule].reason;
   return says;
 }
 
@@ -423,7 +459,7 @@ Reason last_resort(const smtp::EnhancedCode& given, std::uint16_t reply_code,
 
 }  // namespace
 
-void prepare_classifier() { phrases(); }
+void prepare_classifier() { phrase_sets(); }
 
 std::uint16_t find_reply_code(std::string_view text) {
   for (std::size_t i = 0; i + 3 <= text.size(); ++i) {

@@ -4,15 +4,25 @@
 // a format's own wording only in its own bounces.
 #pragma once
 
-#include <functional>
+#include <span>
 #include <string_view>
+#include <utility>
 
 namespace hayate::campaign::inline bounce {
 
 // What a recognizer looks at, all lower-cased: a header's value ("" when absent), every
 // Received field joined, and the report's text (the first few KiB are enough).
 struct BounceMarks {
-  std::function<std::string_view(std::string_view lowered_name)> header;
+  // The top header fields: lowered name, lowered and trimmed value (the subject decoded).
+  std::span<const std::pair<std::string_view, std::string_view>> headers;
+  std::string_view from, subject;  // their values: asked for most
+  // The value of header `lowered_name`, "" when absent.
+  std::string_view header(std::string_view lowered_name) const {
+    for (const auto& [name, value] : headers) {
+      if (name == lowered_name) return value;
+    }
+    return {};
+  }
   std::string_view received;
   std::string_view text;
 };

@@ -173,6 +173,7 @@ bounce::TokenAnswer VerpRecipients::check(std::string_view address,
 BounceIngester::BounceIngester(std::string store_path, SuppressionPolicy policy,
                                VerpRecipients* verp, Printer dry_run_print)
     : store_path_(std::move(store_path)), policy_(policy), print_(std::move(dry_run_print)) {
+  options_.detect_format = static_cast<bool>(print_);  // only a dry run prints findings
   if (verp != nullptr) {
     options_.verp_decoder = [verp](std::string_view address,
                                    const std::vector<std::string>& reported) {

@@ -430,6 +430,7 @@ bool ends_with_labels(std::string_view name, std::string_view tail) {
 
 Provider provider_of_host(std::string_view host) {
   host = bare(host);
+  if (host.size() < 5) return Provider::none;
   for (const HostSuffix& entry : kHosts) {
     if (ends_with_labels(host, entry.suffix)) return entry.provider;
   }
@@ -438,6 +439,7 @@ Provider provider_of_host(std::string_view host) {
 
 Provider provider_of_domain(std::string_view domain) {
   domain = bare(domain);
+  if (domain.size() < 5) return Provider::none;
   for (const HostSuffix& entry : kHosts) {
     // "laposte.net" belongs to ".laposte.net"; "example.net" to nothing.
     if (domain.find('.') != std::string_view::npos && ends_with_labels(entry.suffix, domain)) {

@@ -32,7 +32,7 @@ enum class Provider : std::uint8_t {
   messagelabs,
   iua,
   franceptt,
-  zoho,
+  zoho,  // the last: classify.cc keeps one phrase set per provider
 };
 
 // The provider a server belongs to, by the end of its name (".prod.outlook.com"); none when

@@ -937,7 +937,8 @@ class Parser {
       }
     }
     apply_verp();
-    const std::string_view format = findings_.empty() ? std::string_view() : detect();
+    const std::string_view format =
+        findings_.empty() || !options_.detect_format ? std::string_view() : detect();
     for (Finding& finding : findings_) {
       if (finding.format.empty()) finding.format = format;
       finish_classification(finding);
@@ -1199,27 +1200,49 @@ class Parser {
 
   // The format of this bounce (formats.h), from its lowered headers and report text.
   std::string_view detect() const {
-    std::vector<std::pair<std::string_view, std::string>> headers;
-    std::string received;
+    // Every top header value, trimmed and lowered, in one buffer (Received ones joined apart);
+    // the subject with its encoded-words decoded.
+    constexpr std::size_t kFieldsMax = 48, kValueBytesMax = 256, kTextBytesMax = 1024;
+    std::array<std::pair<std::string_view, std::string_view>, kFieldsMax> fields;
+    std::array<std::size_t, kFieldsMax> offsets{};
+    std::size_t count = 0;
+    std::string values, received;
+    values.reserve(kFieldsMax * kValueBytesMax / 4);
+    const auto append_lowered = [](std::string_view from, std::string& into) {
+      const std::size_t offset = into.size();
+      into.resize(offset + from.size());
+      std::transform(from.begin(), from.end(), into.begin() + static_cast<std::ptrdiff_t>(offset),
+                     [](char c) { return hayate::lower(c); });
+    };
     for (const Field& field : message_.top.fields) {
+      std::string_view value = trim(field.value, whitespace_characters);
+      if (field.name == "subject") value = trim(message_.subject, whitespace_characters);
+      value = value.substr(0, kValueBytesMax);
       if (field.name == "received") {
-        hayate::append(received, lower(field.value), "\n");
-      } else if (field.name == "subject") {
-        headers.emplace_back(field.name, trim(message_.subject, whitespace_characters));
-      } else if (headers.size() < 64) {
-        headers.emplace_back(field.name, lower(trim(field.value, whitespace_characters)));
+        append_lowered(value, received);
+        received.push_back('\n');
+      } else if (count < kFieldsMax) {
+        offsets[count] = values.size();
+        append_lowered(value, values);
+        fields[count++] = {field.name, value};  // the view is set below, once values is whole
       }
     }
-    std::string text = report_text();
-    if (text.size() > 8192) text.resize(8192);
-    text = lower(text);
+    for (std::size_t i = 0; i < count; ++i) {
+      fields[i].second = std::string_view(values).substr(offsets[i], fields[i].second.size());
+    }
+    // The opening words are enough: the first KiB of the report's own parts, lowered.
+    std::string text;
+    for (const Part& part : message_.parts) {
+      if (part.attached || part.returned_headers) continue;
+      if (part.type.compare(0, 5, "text/") != 0 && part.type != "message/delivery-status") continue;
+      append_lowered(std::string_view(part.body).substr(0, kTextBytesMax - text.size()), text);
+      if (text.size() >= kTextBytesMax) break;
+      text.push_back('\n');
+    }
     BounceMarks marks;
-    marks.header = [&headers](std::string_view name) -> std::string_view {
-      for (const auto& [field, value] : headers) {
-        if (field == name) return value;
-      }
-      return {};
-    };
+    marks.headers = std::span(fields.data(), count);
+    marks.from = marks.header("from");
+    marks.subject = marks.header("subject");
     marks.received = received;
     marks.text = text;
     return detect_format(marks);
