@@ -1,6 +1,6 @@
-// Bounce classification (see classify.h): Sisimai 5's order of reasons over one RE2 set of the
-// phrases in phrases.h, compiled once, matched over the lowered diagnostic text, and RFC 3463's
-// codes.
+// Bounce classification (see classify.h): Sisimai 5's order of reasons over the phrases of
+// phrases.h (RE2 sets compiled once: the common wording, and one per large provider), matched
+// over the lowered diagnostic text, and RFC 3463's codes.
 #include "campaign/bounce/classify.h"
 
 #include <algorithm>

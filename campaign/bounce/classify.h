@@ -49,8 +49,8 @@ struct Failure {
 //     blocked); then onhold when there was text, undefined when none.
 // Hard: userunknown, hostunknown, hasmoved, and notaccept when permanent. The status class is
 // 4 or 5 (2 for delivered); when nothing gives one, a failure is taken as permanent. Cheap
-// enough for every 4xx/5xx reply: no allocation, one pass of a precompiled RE2 set over at
-// most 2 KiB of text.
+// enough for every 4xx/5xx reply: no allocation, a pass of precompiled RE2 sets (the common
+// one, and a provider's for its own replies) over at most 2 KiB of text.
 Classification classify(const Failure& failure);
 // The same with the reply alone: code, enhanced status ("" when none), text.
 Classification classify(std::uint16_t reply_code, std::string_view enhanced_status,
